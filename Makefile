@@ -1,0 +1,69 @@
+# Two commands on a fresh machine: `make synth` and `make test`.
+# Everything they need (virtualenv, Python and npm deps, bubblewrap) is installed here.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed
+CDK := CDK_DISABLE_CLI_TELEMETRY=true npx --no-install cdk --no-notices
+export CDK_DISABLE_CLI_TELEMETRY := true
+
+.PHONY: help setup synth test test-fast lint iam-report local emulator bench clean
+
+help:
+	@echo "make synth       set up, synthesize all stacks into cdk.out/, print a summary"
+	@echo "make test        set up and run the whole test suite"
+	@echo "make iam-report  regenerate docs/iam.md from the synthesized templates"
+	@echo "make local       serve the API on 127.0.0.1 against the local code-interpreter emulator"
+	@echo "make emulator    run only the code-interpreter emulator"
+	@echo "make bench       run the benchmarks in bench/"
+
+setup: $(STAMP) node_modules/.installed bwrap
+
+$(STAMP): requirements.txt requirements-dev.txt lambda/requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json $(wildcard package-lock.json)
+	if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; else npm install --no-audit --no-fund --loglevel=error; fi
+	touch $@
+
+# bubblewrap isolates each emulator session. Installed from Debian when missing and we can.
+bwrap:
+	@command -v bwrap >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; \
+	  else \
+	    echo "bubblewrap (bwrap) is missing and cannot be installed automatically;"; \
+	    echo "install it, or run the emulator with CODE_INTERPRETER_EMULATOR_UNISOLATED=1 (no isolation)."; \
+	  fi; }
+
+synth: $(STAMP) node_modules/.installed
+	$(CDK) synth --quiet --all > /dev/null
+	$(PY) -m scripts.synth_summary cdk.out
+
+test: setup
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+iam-report: $(STAMP) node_modules/.installed
+	$(CDK) synth --quiet --all > /dev/null
+	$(PY) -m scripts.iam_report cdk.out > docs/iam.md
+
+local: setup
+	$(PY) -m scripts.local_api
+
+emulator: setup
+	$(PY) -m emulators.code_interpreter --port 8765
+
+bench: setup
+	$(PY) -m bench
+
+clean:
+	rm -rf cdk.out .build .pytest_cache

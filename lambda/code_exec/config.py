@@ -1,0 +1,97 @@
+"""Runtime settings, read from environment variables named in one place.
+
+The CDK stack sets these on the Lambda functions (see ``stacks/runtime_env.py``,
+which mirrors :data:`ENV`); a test asserts both sides agree. Order of resolution:
+explicit argument, then environment variable, then default. A bad value raises
+:class:`ConfigError` naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+__all__ = ["ENV", "ConfigError", "RuntimeConfig"]
+
+
+class ENV:
+    """Names of the environment variables the runtime reads."""
+
+    CODE_INTERPRETER_ID = "CODE_INTERPRETER_ID"
+    FILES_BUCKET = "FILES_BUCKET"
+    TABLE_NAME = "TABLE_NAME"
+    JOB_STATE_MACHINE_ARN = "JOB_STATE_MACHINE_ARN"
+    DEFAULT_MODEL_ID = "DEFAULT_MODEL_ID"
+    ALLOWED_MODEL_IDS = "ALLOWED_MODEL_IDS"  # comma-separated
+    SANDBOX_MODEL_ID = "SANDBOX_MODEL_ID"  # model Claude Code uses inside the sandbox
+    SESSION_TIMEOUT_SECONDS = "SESSION_TIMEOUT_SECONDS"
+    SESSION_TTL_SECONDS = "SESSION_TTL_SECONDS"
+    FILES_URL_EXPIRY_SECONDS = "FILES_URL_EXPIRY_SECONDS"
+
+    ALL = (
+        CODE_INTERPRETER_ID,
+        FILES_BUCKET,
+        TABLE_NAME,
+        JOB_STATE_MACHINE_ARN,
+        DEFAULT_MODEL_ID,
+        ALLOWED_MODEL_IDS,
+        SANDBOX_MODEL_ID,
+        SESSION_TIMEOUT_SECONDS,
+        SESSION_TTL_SECONDS,
+        FILES_URL_EXPIRY_SECONDS,
+    )
+
+
+class ConfigError(ValueError):
+    """A runtime setting is missing or has a bad value."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as e:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from e
+    if not lo <= value <= hi:
+        raise ConfigError(f"{name} must be between {lo} and {hi}, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """Everything the runtime needs from its deployment."""
+
+    code_interpreter_id: str = "aws.codeinterpreter.v1"
+    files_bucket: str = ""
+    table_name: str = ""
+    job_state_machine_arn: str = ""
+    default_model_id: str = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+    allowed_model_ids: tuple[str, ...] = field(default_factory=tuple)
+    sandbox_model_id: str = ""
+    session_timeout_seconds: int = 900
+    session_ttl_seconds: int = 3600
+    files_url_expiry_seconds: int = 3600
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> RuntimeConfig:
+        """Read settings from ``env`` (default ``os.environ``)."""
+        env = os.environ if env is None else env
+        default_model = env.get(ENV.DEFAULT_MODEL_ID) or cls.default_model_id
+        allowed = tuple(
+            m.strip() for m in env.get(ENV.ALLOWED_MODEL_IDS, "").split(",") if m.strip()
+        ) or (default_model,)
+        return cls(
+            code_interpreter_id=env.get(ENV.CODE_INTERPRETER_ID) or cls.code_interpreter_id,
+            files_bucket=env.get(ENV.FILES_BUCKET, ""),
+            table_name=env.get(ENV.TABLE_NAME, ""),
+            job_state_machine_arn=env.get(ENV.JOB_STATE_MACHINE_ARN, ""),
+            default_model_id=default_model,
+            allowed_model_ids=allowed,
+            sandbox_model_id=env.get(ENV.SANDBOX_MODEL_ID) or default_model,
+            session_timeout_seconds=_int(env, ENV.SESSION_TIMEOUT_SECONDS, 900, 60, 28800),
+            session_ttl_seconds=_int(env, ENV.SESSION_TTL_SECONDS, 3600, 60, 30 * 86400),
+            files_url_expiry_seconds=_int(env, ENV.FILES_URL_EXPIRY_SECONDS, 3600, 60, 604800),
+        )

@@ -1,0 +1,137 @@
+"""The runtime's error hierarchy.
+
+Routes and loops raise these; ``api.py`` turns them into JSON responses in one
+place. Vendor errors (botocore ``ClientError``, event-stream exceptions) are
+translated where the vendor is called and raised ``from`` the original, so
+nothing from botocore leaks above the sandbox client or the model call.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CodeExecError",
+    "ConflictError",
+    "ModelError",
+    "ModelNotAllowedError",
+    "NotFoundError",
+    "PayloadTooLargeError",
+    "RequestValidationError",
+    "SandboxAccessDeniedError",
+    "SandboxConflictError",
+    "SandboxError",
+    "SandboxInternalError",
+    "SandboxQuotaExceededError",
+    "SandboxThrottledError",
+    "SandboxTimeoutError",
+    "SandboxValidationError",
+    "SessionExpiredError",
+    "SessionNotFoundError",
+    "ToolError",
+]
+
+
+class CodeExecError(Exception):
+    """Base error. ``status`` is the HTTP status the API answers with."""
+
+    status: int = 500
+    code: str = "InternalError"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def to_dict(self) -> dict[str, object]:
+        """The JSON error body: a stable code, a message, and the offending field."""
+        body: dict[str, object] = {"code": self.code, "message": self.message}
+        if self.field:
+            body["field"] = self.field
+        return body
+
+
+class RequestValidationError(CodeExecError):
+    status, code = 400, "ValidationError"
+
+
+class ModelNotAllowedError(RequestValidationError):
+    code = "ModelNotAllowed"
+
+
+class NotFoundError(CodeExecError):
+    status, code = 404, "NotFound"
+
+
+class ConflictError(CodeExecError):
+    status, code = 409, "Conflict"
+
+
+class PayloadTooLargeError(CodeExecError):
+    status, code = 413, "PayloadTooLarge"
+
+
+# --- sandbox (code interpreter data plane) -------------------------------------------
+
+
+class SandboxError(CodeExecError):
+    """The code interpreter refused or failed a request."""
+
+    status, code = 502, "SandboxError"
+
+
+class SandboxAccessDeniedError(SandboxError):
+    status, code = 502, "SandboxAccessDenied"
+
+
+class SandboxConflictError(SandboxError):
+    """The session is busy with another invocation."""
+
+    status, code = 409, "SandboxConflict"
+
+
+class SandboxValidationError(SandboxError):
+    status, code = 400, "SandboxValidation"
+
+
+class SandboxThrottledError(SandboxError):
+    status, code = 429, "SandboxThrottled"
+
+
+class SandboxQuotaExceededError(SandboxError):
+    status, code = 429, "SandboxQuotaExceeded"
+
+
+class SandboxInternalError(SandboxError):
+    status, code = 502, "SandboxInternalError"
+
+
+class SandboxTimeoutError(SandboxError):
+    """A cell or command ran past its time limit."""
+
+    status, code = 504, "SandboxTimeout"
+
+
+class SessionNotFoundError(SandboxError):
+    """The sandbox session (or the stored session) does not exist."""
+
+    status, code = 404, "SessionNotFound"
+
+
+class SessionExpiredError(SessionNotFoundError):
+    """The session existed but has timed out or was stopped."""
+
+    status, code = 410, "SessionExpired"
+
+
+# --- model and tools --------------------------------------------------------------------
+
+
+class ModelError(CodeExecError):
+    """The model call failed in a way that ends the turn."""
+
+    status, code = 502, "ModelError"
+
+
+class ToolError(CodeExecError):
+    """A tool raised; reported back to the model (or the sandbox code) as an error result."""
+
+    status, code = 500, "ToolError"

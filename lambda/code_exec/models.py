@@ -1,0 +1,107 @@
+"""Request and result models shared by the API, the job runner and every agent loop.
+
+Every loop (``messages``, ``converse``, ``strands``, ``claude_code``) takes an
+:class:`AgentRequest` and returns an :class:`AgentResult`; nothing downstream
+asks which backend produced it.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "AgentRequest",
+    "AgentResult",
+    "CodeRun",
+    "InputFile",
+    "Limits",
+    "LoopName",
+    "ModelUsage",
+    "OutputFile",
+    "ToolMode",
+]
+
+LoopName = Literal["messages", "converse", "strands", "claude_code"]
+ToolMode = Literal["ptc", "direct"]
+
+MAX_PROMPT_CHARS = 200_000
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class InputFile(_Strict):
+    """A file written into the sandbox before the turn: inline base64 or an S3 key."""
+
+    name: str = Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9._\-/]+$")
+    content_base64: str | None = Field(default=None, max_length=8_000_000)
+    s3_key: str | None = Field(default=None, max_length=1024)
+
+
+class Limits(_Strict):
+    max_turns: int = Field(default=12, ge=1, le=50)
+    max_tokens: int = Field(default=4096, ge=1, le=64_000)
+    wall_time_seconds: int = Field(default=25, ge=1, le=3600)
+
+
+class AgentRequest(_Strict):
+    """One agent turn."""
+
+    prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
+    loop: LoopName = "messages"
+    model_id: str | None = Field(default=None, max_length=256)
+    tools: list[str] = Field(default_factory=list, max_length=64)
+    mode: ToolMode = "ptc"
+    session_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_\-]{1,64}$")
+    system: str | None = Field(default=None, max_length=50_000)
+    files: list[InputFile] = Field(default_factory=list, max_length=20)
+    limits: Limits = Field(default_factory=Limits)
+    prompt_caching: bool = True
+
+
+class CodeRun(BaseModel):
+    """One execution in the sandbox, as the model (or the caller) saw it."""
+
+    code: str
+    stdout: str = ""
+    stderr: str = ""
+    exit_code: int | None = None
+    is_error: bool = False
+    duration_ms: float = 0.0
+
+
+class OutputFile(BaseModel):
+    """A file the code produced, copied to S3 and handed out as a presigned URL."""
+
+    name: str
+    size: int
+    media_type: str
+    url: str
+    s3_key: str
+
+
+class ModelUsage(BaseModel):
+    """Token usage of one model call."""
+
+    model_id: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_input_tokens: int = 0
+    cache_write_input_tokens: int = 0
+
+
+class AgentResult(BaseModel):
+    """What every loop returns."""
+
+    text: str
+    loop: LoopName
+    model_id: str
+    session_id: str | None = None
+    stop_reason: str
+    code_runs: list[CodeRun] = Field(default_factory=list)
+    files: list[OutputFile] = Field(default_factory=list)
+    usage: list[ModelUsage] = Field(default_factory=list)
+    duration_ms: float = 0.0

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 __all__ = ["ExecutionResult", "SandboxFile", "TaskStatus"]
 
+_RUNNING = ("IN_PROGRESS", "RUNNING", "PENDING", "SUBMITTED", "WORKING")
+
 
 @dataclass(frozen=True)
 class ExecutionResult:
@@ -57,4 +59,4 @@ class TaskStatus:
 
     @property
     def done(self) -> bool:
-        return self.status.upper() not in ("IN_PROGRESS", "RUNNING", "PENDING", "SUBMITTED")
+        return self.status.upper() not in _RUNNING  # botocore model: submitted|working|...

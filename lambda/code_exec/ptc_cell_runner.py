@@ -1,0 +1,167 @@
+"""The cell runner: runs a model's Python cell with top-level ``await`` in persistent globals.
+
+This file is *sent into the sandbox* (stdlib only, no package imports). ``sandbox.py``
+executes its source once per kernel (``SandboxClient.run_cell``), and the bridged PTC
+runner process imports it. It does not depend on the kernel's own autoawait: the cell
+is compiled with ``ast.PyCF_ALLOW_TOP_LEVEL_AWAIT`` and, when it awaits, driven on a
+private event loop that persists across cells (so tasks and loop-bound objects created
+in one cell still work in the next).
+
+Behaviour of :meth:`CellRunner.run`:
+- the value of a trailing expression is printed (``repr``) unless it is ``None``;
+- an exception propagates to the caller with the runner's own frames removed;
+- ``timeout`` (seconds) raises :class:`CellTimeoutError` inside the cell when it is run
+  from the main thread (``SIGALRM``); the next cell runs normally.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import contextlib
+import inspect
+import signal
+import sys
+import threading
+from typing import Any
+
+__all__ = ["CellRunner", "CellTimeoutError", "make_runner"]
+
+_LAST = "__bcx_last__"
+
+
+class CellTimeoutError(TimeoutError):
+    """The cell ran past its time limit and was interrupted."""
+
+
+class CellRunner:
+    """Runs cells in ``namespace`` (the session's persistent globals)."""
+
+    def __init__(self, namespace: dict[str, Any]) -> None:
+        self.namespace = namespace
+        self.namespace.setdefault("__name__", "__main__")
+        self.namespace.setdefault("__builtins__", __builtins__)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._count = 0
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The runner's private event loop (created on first use, kept across cells)."""
+        if self._loop is None or self._loop.is_closed():
+            self._loop = asyncio.new_event_loop()
+        return self._loop
+
+    def compile(self, source: str, filename: str | None = None) -> Any:
+        """Compile ``source`` allowing top-level ``await``; a trailing expression is kept."""
+        self._count += 1
+        filename = filename or f"<cell {self._count}>"
+        tree = ast.parse(source, filename, "exec")
+        if tree.body and isinstance(tree.body[-1], ast.Expr):
+            last = tree.body[-1]
+            assign = ast.Assign(targets=[ast.Name(_LAST, ast.Store())], value=last.value)
+            tree.body[-1] = ast.copy_location(assign, last)
+        ast.fix_missing_locations(tree)
+        # Make the source visible to tracebacks (linecache) under the synthetic name.
+        import linecache
+
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        return compile(tree, filename, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+
+    def run(self, source: str, timeout: float | None = None, filename: str | None = None) -> Any:
+        """Run one cell; return the trailing expression's value (also printed when not None)."""
+        __tracebackhide__ = True
+        code = self.compile(source, filename)
+        self.namespace.pop(_LAST, None)
+        with _time_limit(timeout):
+            try:
+                if code.co_flags & inspect.CO_COROUTINE:
+                    self._run_coroutine(eval(code, self.namespace))
+                else:
+                    exec(code, self.namespace)
+            except BaseException as e:
+                raise e.with_traceback(_strip_runner_frames(e.__traceback__)) from None
+        value = self.namespace.pop(_LAST, None)
+        if value is not None:
+            print(repr(value))
+            self.namespace["_"] = value
+        return value
+
+    def _run_coroutine(self, coro: Any) -> None:
+        __tracebackhide__ = True
+        loop = self.loop
+        # A kernel (ipykernel) may have its own loop running in this thread while it executes
+        # our synchronous call; it cannot make progress until we return, so running our
+        # private loop here is safe. Hide the outer loop for the duration, then restore it.
+        outer = asyncio._get_running_loop()
+        asyncio._set_running_loop(None)
+        try:
+            task = loop.create_task(coro)
+            try:
+                loop.run_until_complete(task)
+            except BaseException:
+                _cancel_pending(loop)
+                raise
+        finally:
+            asyncio._set_running_loop(outer)
+
+
+def _cancel_pending(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel what a failed or interrupted cell left running, so the next cell starts clean."""
+    pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+    for t in pending:
+        t.cancel()
+    if pending:
+        with contextlib.suppress(BaseException):  # a second interrupt while cleaning up
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+
+
+class _time_limit:
+    """``SIGALRM``-based time limit; a no-op off the main thread or when ``seconds`` is None."""
+
+    def __init__(self, seconds: float | None) -> None:
+        self.seconds = seconds
+        self.previous: Any = None
+        self.active = (
+            bool(seconds)
+            and hasattr(signal, "setitimer")
+            and threading.current_thread() is threading.main_thread()
+        )
+
+    def _fire(self, signum: int, frame: Any) -> None:
+        raise CellTimeoutError(f"cell exceeded its time limit of {self.seconds:g} s")
+
+    def __enter__(self) -> None:
+        if self.active:
+            self.previous = signal.signal(signal.SIGALRM, self._fire)
+            signal.setitimer(signal.ITIMER_REAL, float(self.seconds or 0))
+
+    def __exit__(self, *exc: object) -> None:
+        if self.active:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self.previous or signal.SIG_DFL)
+
+
+def _strip_runner_frames(tb: Any) -> Any:
+    """Drop leading traceback entries that belong to this file (or asyncio's machinery)."""
+    this = __file__ if "__file__" in globals() else None
+    while tb is not None:
+        fname = tb.tb_frame.f_code.co_filename
+        if fname == this or fname.startswith("<bcx") or "asyncio" in fname:
+            tb = tb.tb_next
+            continue
+        break
+    return tb
+
+
+def make_runner(namespace: dict[str, Any]) -> CellRunner:
+    """Return the runner stored in ``namespace`` (creating it on first use)."""
+    runner = namespace.get("__bcx_runner__")
+    if not hasattr(runner, "run"):
+        runner = CellRunner(namespace)
+        namespace["__bcx_runner__"] = runner
+    return runner
+
+
+if __name__ == "__main__":  # pragma: no cover - manual use: python ptc_cell_runner.py file.py
+    with open(sys.argv[1]) as fh:
+        make_runner({"__name__": "__main__"}).run(fh.read())

@@ -1,0 +1,53 @@
+"""The cell runner on its own (no kernel): the same source sandbox.py sends into sessions."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from code_exec.ptc_cell_runner import CellTimeoutError, make_runner
+
+
+def test_top_level_await_and_persistent_globals(capsys: pytest.CaptureFixture[str]) -> None:
+    ns: dict = {}
+    runner = make_runner(ns)
+    runner.run("import asyncio\nasync def twice(x):\n    await asyncio.sleep(0)\n    return 2 * x")
+    runner.run("a = await twice(21)\nb = await asyncio.gather(*[twice(i) for i in range(3)])")
+    assert ns["a"] == 42 and ns["b"] == [0, 2, 4]
+    assert runner.run("a + 1") == 43
+    assert capsys.readouterr().out == "43\n"  # trailing expression printed like a REPL
+    assert make_runner(ns) is runner  # idempotent install
+
+
+def test_runs_inside_an_already_running_loop() -> None:
+    """ipykernel executes cells while its own loop runs in the same thread."""
+    ns: dict = {}
+
+    async def kernel() -> None:
+        make_runner(ns).run("import asyncio\nawait asyncio.sleep(0)\nx = 1")
+
+    asyncio.run(kernel())
+    assert ns["x"] == 1
+
+
+def test_exception_propagates_with_cell_frames() -> None:
+    runner = make_runner({})
+    with pytest.raises(ZeroDivisionError) as info:
+        runner.run("def f():\n    return 1 / 0\nf()")
+    frames = [e.name for e in info.traceback]
+    assert "f" in frames
+
+
+def test_timeout_interrupts_and_next_cell_runs() -> None:
+    ns: dict = {}
+    runner = make_runner(ns)
+    start = time.monotonic()
+    with pytest.raises(CellTimeoutError):
+        runner.run("while True:\n    pass", timeout=0.3)
+    with pytest.raises(CellTimeoutError):
+        runner.run("import asyncio\nawait asyncio.sleep(30)", timeout=0.3)
+    assert time.monotonic() - start < 3
+    runner.run("import asyncio\nawait asyncio.sleep(0)\ny = 2")
+    assert ns["y"] == 2

@@ -1,0 +1,391 @@
+"""SandboxClient against hand-encoded event-stream frames (no emulator, no network).
+
+A real boto3 ``bedrock-agentcore`` client is used; a ``before-send`` hook answers each
+request with bytes built here exactly as AWS frames them (prelude, headers, JSON
+payload, CRC32s), so botocore's own parser and EventStream run unchanged.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import struct
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+import pytest
+from botocore.awsrequest import AWSResponse
+from botocore.config import Config
+from code_exec.exceptions import (
+    SandboxAccessDeniedError,
+    SandboxConflictError,
+    SandboxInternalError,
+    SandboxQuotaExceededError,
+    SandboxThrottledError,
+    SandboxValidationError,
+    SessionExpiredError,
+    SessionNotFoundError,
+)
+from code_exec.sandbox import SandboxClient, SandboxResourceNotFoundError
+from code_exec.sandbox_types import SandboxFile
+
+# --- frame encoding (the AWS event-stream binary format) ----------------------------------
+
+
+def _header(name: str, value: str) -> bytes:
+    n, v = name.encode(), value.encode()
+    return struct.pack(">B", len(n)) + n + b"\x07" + struct.pack(">H", len(v)) + v
+
+
+def frame(headers: dict[str, str], payload: bytes) -> bytes:
+    """One event-stream message: prelude + prelude CRC + headers + payload + message CRC."""
+    hdr = b"".join(_header(k, v) for k, v in headers.items())
+    total = 12 + len(hdr) + len(payload) + 4
+    prelude = struct.pack(">II", total, len(hdr))
+    prelude += struct.pack(">I", binascii.crc32(prelude) & 0xFFFFFFFF)
+    body = prelude + hdr + payload
+    return body + struct.pack(">I", binascii.crc32(body) & 0xFFFFFFFF)
+
+
+def event(kind: str, body: dict[str, Any]) -> bytes:
+    return frame(
+        {
+            ":event-type": kind,
+            ":message-type": "event",
+            ":content-type": "application/json",
+        },
+        json.dumps(body).encode(),
+    )
+
+
+def exception(kind: str, message: str, **extra: Any) -> bytes:
+    return frame(
+        {
+            ":exception-type": kind,
+            ":message-type": "exception",
+            ":content-type": "application/json",
+        },
+        json.dumps({"message": message, **extra}).encode(),
+    )
+
+
+class _Raw:
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def stream(self, amt: int = 1024, **_: Any) -> Any:
+        for i in range(0, len(self._data), amt):
+            yield self._data[i : i + amt]
+
+    def read(self, *_: Any, **__: Any) -> bytes:
+        return self._data
+
+    def close(self) -> None:  # EventStream.close()
+        pass
+
+    def release_conn(self) -> None:
+        pass
+
+
+Reply = tuple[int, bytes] | bytes
+
+
+class FakeService:
+    """Answers requests from a queue of replies; records request bodies."""
+
+    def __init__(self) -> None:
+        self.replies: list[Reply | Callable[[dict[str, Any]], Reply]] = []
+        self.requests: list[dict[str, Any]] = []
+        self.client = boto3.client(
+            "bedrock-agentcore",
+            region_name="us-east-1",
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+            endpoint_url="http://sandbox.invalid",
+            config=Config(retries={"total_max_attempts": 1}),
+        )
+        self.client.meta.events.register("before-send", self._send)
+
+    def _send(self, request: Any, **_: Any) -> AWSResponse:
+        body = json.loads(request.body or b"{}")
+        body["_url"] = request.url
+        self.requests.append(body)
+        reply = self.replies.pop(0)
+        if callable(reply):
+            reply = reply(body)
+        status, data = reply if isinstance(reply, tuple) else (200, reply)
+        headers = {"content-type": "application/vnd.amazon.eventstream"}
+        if status != 200:
+            headers = {"content-type": "application/json", "x-amzn-ErrorType": data.decode()}
+            data = json.dumps({"message": "refused"}).encode()
+        return AWSResponse(request.url, status, headers, _Raw(data))
+
+
+@pytest.fixture()
+def svc() -> FakeService:
+    return FakeService()
+
+
+@pytest.fixture()
+def sandbox(svc: FakeService) -> SandboxClient:
+    return SandboxClient("ci-test", client=svc.client, backoff_base=0.001, backoff_max=0.002)
+
+
+def _ok(stdout: str = "", **sc: Any) -> bytes:
+    return event(
+        "result",
+        {
+            "content": [{"type": "text", "text": stdout}],
+            "structuredContent": {"stdout": stdout, "stderr": "", "exitCode": 0, **sc},
+            "isError": False,
+        },
+    )
+
+
+# --- tests -----------------------------------------------------------------------------------
+
+
+def test_execute_code_parses_every_result_event(sandbox: SandboxClient, svc: FakeService) -> None:
+    svc.replies.append(
+        event(
+            "result",
+            {"content": [{"type": "text", "text": "a\n"}], "structuredContent": {"stdout": "a\n"}},
+        )
+        + event(
+            "result",
+            {
+                "content": [{"type": "text", "text": "b\n"}],
+                "structuredContent": {
+                    "stdout": "b\n",
+                    "stderr": "warn\n",
+                    "exitCode": 0,
+                    "executionTime": 0.25,
+                },
+                "isError": False,
+            },
+        )
+    )
+    r = sandbox.execute_code("s1", "print('a'); print('b')")
+    assert (r.stdout, r.stderr, r.exit_code, r.execution_time) == ("a\nb\n", "warn\n", 0, 0.25)
+    assert r.ok and r.text == "a\nb\n" and len(r.content) == 2
+    sent = svc.requests[0]
+    assert sent["name"] == "executeCode"
+    assert sent["arguments"] == {"code": "print('a'); print('b')", "language": "python"}
+
+
+def test_failing_cell_is_reported_as_failure(sandbox: SandboxClient, svc: FakeService) -> None:
+    tb = "Traceback (most recent call last):\nZeroDivisionError: division by zero"
+    svc.replies.append(
+        event("result", {"content": [{"type": "text", "text": tb}], "isError": True})
+    )
+    r = sandbox.execute_code("s1", "1/0")
+    assert r.is_error and not r.ok and "ZeroDivisionError" in r.stderr
+    svc.replies.append(
+        event("result", {"content": [], "structuredContent": {"stdout": "", "exitCode": 2}})
+    )
+    assert not sandbox.execute_command("s1", "false").ok
+
+
+@pytest.mark.parametrize(
+    ("kind", "error"),
+    [
+        ("accessDeniedException", SandboxAccessDeniedError),
+        ("conflictException", SandboxConflictError),
+        ("internalServerException", SandboxInternalError),
+        ("resourceNotFoundException", SessionNotFoundError),
+        ("serviceQuotaExceededException", SandboxQuotaExceededError),
+        ("throttlingException", SandboxThrottledError),
+        ("validationException", SandboxValidationError),
+    ],
+)
+def test_every_exception_event_is_typed(
+    svc: FakeService, kind: str, error: type[Exception]
+) -> None:
+    sandbox = SandboxClient("ci", client=svc.client, max_attempts=1)
+    extra = {"reason": "FieldValidationFailed"} if kind == "validationException" else {}
+    svc.replies.append(exception(kind, f"{kind} happened", **extra))
+    with pytest.raises(error) as info:
+        sandbox.execute_code("s1", "x")
+    assert f"{kind} happened" in str(info.value)
+    assert info.value.__cause__ is not None  # raised from the botocore error
+
+
+def test_exception_after_result_is_raised_not_ignored(
+    sandbox: SandboxClient, svc: FakeService
+) -> None:
+    svc.replies.append(_ok("partial") + exception("internalServerException", "kernel died"))
+    with pytest.raises(SandboxInternalError):
+        sandbox.execute_code("s1", "x")
+    assert len(svc.requests) == 1  # the cell may have run: never re-sent
+
+
+def test_throttling_is_retried_then_succeeds(sandbox: SandboxClient, svc: FakeService) -> None:
+    svc.replies += [exception("throttlingException", "slow down")] * 2 + [_ok("hi\n")]
+    assert sandbox.execute_code("s1", "print('hi')").stdout == "hi\n"
+    assert len(svc.requests) == 3
+
+
+def test_throttling_http_error_is_retried(sandbox: SandboxClient, svc: FakeService) -> None:
+    svc.replies += [(429, b"ThrottlingException"), _ok("ok")]
+    assert sandbox.execute_code("s1", "x").stdout == "ok"
+
+
+def test_retries_are_bounded(svc: FakeService) -> None:
+    sandbox = SandboxClient("ci", client=svc.client, max_attempts=3, backoff_base=0.001)
+    svc.replies += [exception("throttlingException", "slow down")] * 3
+    with pytest.raises(SandboxThrottledError):
+        sandbox.execute_code("s1", "x")
+    assert len(svc.requests) == 3
+
+
+def test_internal_error_is_not_retried_for_code_but_is_for_reads(
+    sandbox: SandboxClient, svc: FakeService
+) -> None:
+    svc.replies.append(exception("internalServerException", "boom"))
+    with pytest.raises(SandboxInternalError):
+        sandbox.execute_code("s1", "x")
+    assert len(svc.requests) == 1
+    svc.replies += [
+        exception("internalServerException", "boom"),
+        event(
+            "result",
+            {
+                "content": [
+                    {
+                        "type": "resource",
+                        "resource": {"type": "text", "uri": "file:///w/a.txt", "text": "A"},
+                    }
+                ]
+            },
+        ),
+    ]
+    assert sandbox.read_files("s1", ["a.txt"])[0].data == b"A"
+    assert len(svc.requests) == 3
+
+
+def test_expired_session_is_reported_clearly(sandbox: SandboxClient, svc: FakeService) -> None:
+    svc.replies.append(_ok("1"))
+    sandbox.execute_code("known1", "1")
+    svc.replies.append(exception("resourceNotFoundException", "session not found"))
+    with pytest.raises(SessionExpiredError, match="expired"):
+        sandbox.execute_code("known1", "1")
+    svc.replies.append(exception("resourceNotFoundException", "session not found"))
+    with pytest.raises(SessionNotFoundError) as info:
+        sandbox.execute_code("never1", "1")
+    assert not isinstance(info.value, SessionExpiredError)
+
+
+def test_files_round_trip_text_and_blob(sandbox: SandboxClient, svc: FakeService) -> None:
+    png = b"\x89PNG\r\n\x1a\n\x00\x01\xff"
+    svc.replies.append(event("result", {"content": [{"type": "text", "text": "ok"}]}))
+    sandbox.write_files(
+        "s1", [SandboxFile("a.txt", "héllo\r\n".encode()), SandboxFile("b.png", png)]
+    )
+    content = svc.requests[0]["arguments"]["content"]
+    assert content[0] == {"path": "a.txt", "text": "héllo\r\n"}
+    assert base64.b64decode(content[1]["blob"]) == png  # botocore sends blobs base64
+    svc.replies.append(
+        event(
+            "result",
+            {
+                "content": [
+                    {
+                        "type": "resource",
+                        "resource": {
+                            "type": "blob",
+                            "uri": "file:///ws/b.png",
+                            "blob": base64.b64encode(png).decode(),
+                        },
+                    },
+                    {
+                        "type": "resource",
+                        "resource": {
+                            "type": "text",
+                            "uri": "file:///ws/a.txt",
+                            "text": "héllo\r\n",
+                        },
+                    },
+                ]
+            },
+        )
+    )
+    files = sandbox.read_files("s1", ["a.txt", "b.png"])
+    assert [f.data for f in files] == ["héllo\r\n".encode(), png]
+
+
+def test_read_missing_file(sandbox: SandboxClient, svc: FakeService) -> None:
+    svc.replies.append(
+        event(
+            "result", {"content": [{"type": "text", "text": "File not found: x"}], "isError": True}
+        )
+    )
+    with pytest.raises(SandboxResourceNotFoundError):
+        sandbox.read_files("s1", ["x"])
+
+
+def test_tasks(sandbox: SandboxClient, svc: FakeService) -> None:
+    svc.replies.append(
+        event(
+            "result",
+            {"content": [], "structuredContent": {"taskId": "t1", "taskStatus": "working"}},
+        )
+    )
+    assert sandbox.start_command("s1", "sleep 5") == "t1"
+    svc.replies.append(
+        event(
+            "result",
+            {
+                "content": [],
+                "structuredContent": {"taskId": "t1", "taskStatus": "working", "stdout": "x"},
+            },
+        )
+    )
+    status = sandbox.get_task("s1", "t1")
+    assert (status.status, status.stdout, status.done) == ("working", "x", False)
+    svc.replies.append(
+        event(
+            "result",
+            {
+                "content": [],
+                "structuredContent": {"taskId": "t1", "taskStatus": "completed", "exitCode": 0},
+            },
+        )
+    )
+    assert sandbox.get_task("s1", "t1").done
+
+
+def test_start_stop_session_and_client_errors(sandbox: SandboxClient, svc: FakeService) -> None:
+    start = json.dumps(
+        {
+            "codeInterpreterIdentifier": "ci-test",
+            "sessionId": "abc",
+            "createdAt": "2026-01-01T00:00:00Z",
+        }
+    ).encode()
+
+    def json_reply(body: bytes) -> Callable[[dict[str, Any]], AWSResponse]:
+        return lambda req: (200, body)
+
+    # the start call and the runner bootstrap
+    svc.replies += [(200, start), _ok("")]
+    orig = svc._send
+
+    def send(request: Any, **kw: Any) -> AWSResponse:
+        resp = orig(request, **kw)
+        if "/sessions/" in request.url:
+            resp.headers["content-type"] = "application/json"
+        return resp
+
+    svc.client.meta.events.unregister("before-send", orig)
+    svc.client.meta.events.register("before-send", send)
+    assert sandbox.start_session(name="t", timeout_seconds=60) == "abc"
+    assert svc.requests[0]["sessionTimeoutSeconds"] == 60
+    assert len(svc.requests[0]["clientToken"]) >= 33
+    assert "__bcx_runner__" in svc.requests[1]["arguments"]["code"]
+    svc.replies.append((404, b"ResourceNotFoundException"))
+    sandbox.stop_session("abc")  # already gone: no error
+    svc.replies.append((403, b"AccessDeniedException"))
+    with pytest.raises(SandboxAccessDeniedError):
+        sandbox.session_status("abc")

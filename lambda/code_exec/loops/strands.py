@@ -1,0 +1,210 @@
+"""The ``strands`` loop: a Strands ``Agent`` with a ``BedrockModel`` and the sandbox as its tool.
+
+Strands runs the loop; we give it the tools, the limits and the client:
+
+* ``BedrockModel(streaming=False)`` calls ``Converse`` on OUR bedrock-runtime client
+  (``deps.bedrock``), so retries, endpoints and recorded replays are the same as in
+  the other loops.
+* PTC mode: one ``execute_code`` tool written with Strands' ``@tool``; direct mode:
+  each registered tool as a ``PythonAgentTool``. Tools run one at a time
+  (``SequentialToolExecutor``): a sandbox session takes one invocation at a time.
+* ``max_turns`` is Strands' own ``limits={"turns": n}``; the wall-time limit is
+  checked after every tool batch and stops the agent before its next model call.
+
+History is Strands' message list (Converse format), returned as the agent left it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from strands import Agent, tool
+from strands.hooks import AfterToolsEvent, HookProvider, HookRegistry
+from strands.models.bedrock import BedrockModel
+from strands.tools.executors import SequentialToolExecutor
+from strands.tools.tools import PythonAgentTool
+from strands.types.exceptions import (
+    ContextWindowOverflowException,
+    MaxTokensReachedException,
+    ModelThrottledException,
+)
+
+from code_exec.exceptions import ModelError
+from code_exec.loops.capabilities import ModelCapabilities, capabilities
+from code_exec.loops.common import (
+    Budget,
+    LoopInput,
+    LoopOutput,
+    ModelThrottledError,
+    StopReason,
+    Tools,
+    model_error,
+)
+from code_exec.models import ModelUsage
+
+__all__ = ["run"]
+
+logger = logging.getLogger(__name__)
+
+_STOP_REASONS = {"limit_turns": StopReason.MAX_TURNS}
+
+
+def run(inp: LoopInput, *, client: Any) -> LoopOutput:
+    """Run one agent turn. ``client`` is a boto3 ``bedrock-runtime`` client."""
+    caps = capabilities(inp.model_id)
+    budget = Budget(inp.limits, inp.clock)
+    wall_time = _WallTime(budget)
+    history, prompt = _split_prompt(inp.history, inp.prompt)
+    agent = Agent(
+        model=_model(inp, caps, client),
+        messages=history,
+        tools=_strands_tools(inp.tools),
+        system_prompt=_system(inp, caps),
+        callback_handler=None,
+        tool_executor=SequentialToolExecutor(),
+        hooks=[wall_time],
+        retry_strategy=None,  # the boto3 client retries throttling itself
+    )
+    stop: str
+    try:
+        result = agent(prompt, limits={"turns": inp.limits.max_turns})
+        stop = wall_time.stopped or _STOP_REASONS.get(result.stop_reason, result.stop_reason)
+    except MaxTokensReachedException:
+        stop = StopReason.MAX_TOKENS
+    except ModelThrottledException as e:
+        raise ModelThrottledError(f"Bedrock throttled the call to {inp.model_id}") from e
+    except ContextWindowOverflowException as e:
+        raise ModelError(f"the conversation no longer fits the context of {inp.model_id}") from e
+    except (ClientError, BotoCoreError) as e:
+        raise model_error(e, inp.model_id) from e
+    messages = list(agent.messages)
+    usage = _usage(agent, inp.model_id)
+    logger.info("strands loop stopped: reason=%s model_calls=%d", stop, len(usage))
+    return LoopOutput(text=_final_text(messages), stop_reason=stop, usage=usage, history=messages)
+
+
+# --- setup -----------------------------------------------------------------------------
+
+
+def _model(inp: LoopInput, caps: ModelCapabilities, client: Any) -> BedrockModel:
+    config: dict[str, Any] = {
+        "model_id": inp.model_id,
+        "max_tokens": inp.limits.max_tokens,
+        "streaming": False,
+        "include_tool_result_status": caps.tool_result_status,
+    }
+    if inp.prompt_caching and caps.cache_tools:
+        config["cache_tools"] = "default"
+    model = BedrockModel(region_name=client.meta.region_name, **config)
+    model.client = client  # one bedrock-runtime client for every loop
+    return model
+
+
+def _system(inp: LoopInput, caps: ModelCapabilities) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = [{"text": inp.system}]
+    if inp.prompt_caching and caps.cache_system:
+        blocks.append({"cachePoint": {"type": "default"}})
+    return blocks
+
+
+def _strands_tools(tools: Tools) -> list[Any]:
+    """Our tools as Strands tools: ``execute_code`` through ``@tool``, the rest as specs."""
+    result: list[Any] = []
+    for spec in tools.specs:
+        if spec.name == "execute_code":
+            result.append(_execute_code_tool(tools, spec.description))
+        else:
+            result.append(_direct_tool(tools, spec.name, spec.description, spec.input_schema))
+    return result
+
+
+def _execute_code_tool(tools: Tools, description: str) -> Any:
+    @tool(name="execute_code", description=description)
+    def execute_code(code: str) -> dict[str, Any]:
+        """Run Python code in the session's sandbox and return what it printed.
+
+        Args:
+            code: Python source to run; top-level await is allowed.
+        """
+        outcome = tools.run("execute_code", {"code": code})
+        return {
+            "status": "error" if outcome.is_error else "success",
+            "content": [{"text": _worded(outcome.text, outcome.is_error)}],
+        }
+
+    return execute_code
+
+
+def _direct_tool(tools: Tools, name: str, description: str, schema: dict[str, Any]) -> Any:
+    def call(tool_use: dict[str, Any], **_: Any) -> dict[str, Any]:
+        outcome = tools.run(name, tool_use.get("input") or {})
+        return {
+            "toolUseId": tool_use["toolUseId"],
+            "status": "error" if outcome.is_error else "success",
+            "content": [{"text": _worded(outcome.text, outcome.is_error)}],
+        }
+
+    spec = {"name": name, "description": description, "inputSchema": {"json": schema}}
+    return PythonAgentTool(name, spec, call)  # type: ignore[arg-type]
+
+
+def _worded(text: str, is_error: bool) -> str:
+    # Strands drops `status` for models that do not take it; keep the error visible in words.
+    return text or ("(no output)" if not is_error else "Error")
+
+
+class _WallTime(HookProvider):
+    """Stops the agent before its next model call once the wall-time limit has passed."""
+
+    def __init__(self, budget: Budget) -> None:
+        self._budget = budget
+        self.stopped: str | None = None
+
+    def register_hooks(self, registry: HookRegistry, **_: Any) -> None:
+        registry.add_callback(AfterToolsEvent, self._after_tools)
+
+    def _after_tools(self, event: AfterToolsEvent) -> None:
+        if self._budget.out_of_time():
+            self.stopped = StopReason.WALL_TIME
+            event.agent.cancel()
+
+
+# --- result ----------------------------------------------------------------------------
+
+
+def _split_prompt(history: list[dict[str, Any]], prompt: str) -> tuple[list[dict[str, Any]], Any]:
+    """History and the agent's input: a trailing user message (tool results) takes the prompt."""
+    messages = [dict(m) for m in history]
+    if messages and messages[-1]["role"] == "user":
+        messages[-1] = {"role": "user", "content": [*messages[-1]["content"], {"text": prompt}]}
+        return messages, None
+    return messages, prompt
+
+
+def _usage(agent: Agent, model_id: str) -> list[ModelUsage]:
+    invocations = agent.event_loop_metrics.agent_invocations
+    cycles = invocations[-1].cycles if invocations else []
+    usage = []
+    for cycle in cycles:
+        u = cycle.usage
+        if not u.get("inputTokens") and not u.get("outputTokens"):
+            continue  # a cycle that never reached the model
+        usage.append(
+            ModelUsage(
+                model_id=model_id,
+                input_tokens=u.get("inputTokens") or 0,
+                output_tokens=u.get("outputTokens") or 0,
+                cache_read_input_tokens=u.get("cacheReadInputTokens") or 0,
+                cache_write_input_tokens=u.get("cacheWriteInputTokens") or 0,
+            )
+        )
+    return usage
+
+
+def _final_text(messages: list[dict[str, Any]]) -> str:
+    for m in reversed(messages):
+        if m["role"] == "assistant":
+            return "".join(b["text"] for b in m["content"] if "text" in b)
+    return ""

@@ -1,0 +1,339 @@
+"""Replay recorded Bedrock model turns through the REAL boto3 ``bedrock-runtime`` client.
+
+A fixture (``tests/fixtures/bedrock/*.json``) is a list of turns. Each turn holds the
+HTTP response exactly as Bedrock sends it (status, headers, JSON body of
+``InvokeModel`` or ``Converse``) and an ``expect`` block: what must be in the request
+that this response answers. The double hooks botocore's ``before-send`` event, so the
+whole client stack runs (parameter validation, serialization, signing, response
+parsing, error mapping) and only the socket is replaced. It works for any client,
+including the one inside a Strands ``BedrockModel``.
+
+It is not a fake that always answers right: a request that does not contain what the
+recorded turn expects (the real stdout of the previous cell, the error flag of a tool
+result, the tools offered, cache points, ...) fails the test with a message saying what
+was missing. The code the recorded model writes is executed for real in the sandbox,
+so the next request carries real output.
+
+Expectation keys (all optional):
+
+``operation``            "InvokeModel" | "Converse"
+``model_id``             the model id in the URL
+``system_contains``      substrings of the system prompt
+``tools``                the exact list of tool names offered, in order
+``cache``                {"system": bool, "tools": bool}: cache points present or not
+``messages``             the number of messages in the request
+``contains``             substrings of the whole conversation (all text, tool inputs, results)
+``last_contains``        substrings of the last message (text and tool result text)
+``last_not_contains``    substrings that must NOT be in the last message
+``tool_results``         [{"is_error": bool, "contains": [...]}] for the last message's results,
+                         in order (``status: error`` counts as an error on Converse)
+
+Usage::
+
+    with BedrockReplay("messages_expense_audit_ptc").attach(client) as replay:
+        run_agent(...)
+    # leaving the block asserts every turn was served and every expectation held
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+from botocore.awsrequest import AWSResponse
+from urllib3.response import HTTPResponse
+
+__all__ = ["FIXTURES", "BedrockReplay", "Exchange", "ReplayMismatch", "load_fixture"]
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "bedrock"
+
+_OPERATIONS = {"invoke": "InvokeModel", "converse": "Converse"}
+
+
+class ReplayMismatch(AssertionError):
+    """The code under test sent a request the recording does not answer."""
+
+
+def load_fixture(name: str | Path) -> dict[str, Any]:
+    """A fixture by name (``messages_expense_audit_ptc``) or path."""
+    path = Path(name)
+    if not path.suffix:
+        path = FIXTURES / f"{name}.json"
+    return json.loads(path.read_text())
+
+
+@dataclass
+class Exchange:
+    """One model call as it went over the (replaced) wire."""
+
+    operation: str
+    model_id: str
+    body: bytes  # the request body exactly as sent
+    request: dict[str, Any]  # parsed
+    response: dict[str, Any]  # the recorded response body
+
+    @property
+    def conversation(self) -> _Conversation:
+        return _Conversation.of(self.operation, self.request)
+
+
+class BedrockReplay:
+    """Serves a fixture's turns, in order, to one or more boto3 bedrock-runtime clients."""
+
+    def __init__(self, fixture: str | Path | dict[str, Any]) -> None:
+        self.fixture = fixture if isinstance(fixture, dict) else load_fixture(fixture)
+        self.name = self.fixture.get("name", str(fixture))
+        self.turns: list[dict[str, Any]] = self.fixture["turns"]
+        self.exchanges: list[Exchange] = []
+        self.failures: list[str] = []
+        self._clients: list[Any] = []
+
+    # --- wiring ------------------------------------------------------------------------
+
+    def attach(self, client: Any) -> BedrockReplay:
+        """Answer this client's calls from the fixture (returns self, a context manager)."""
+        client.meta.events.register_first("before-send.bedrock-runtime", self._before_send)
+        self._clients.append(client)
+        return self
+
+    def detach(self) -> None:
+        for client in self._clients:
+            client.meta.events.unregister("before-send.bedrock-runtime", self._before_send)
+        self._clients.clear()
+
+    def __enter__(self) -> BedrockReplay:
+        return self
+
+    def __exit__(self, exc_type: Any, *_: Any) -> None:
+        self.detach()
+        if exc_type is None:
+            self.assert_done()
+
+    # --- checks ------------------------------------------------------------------------
+
+    @property
+    def served(self) -> int:
+        return len(self.exchanges)
+
+    @property
+    def bytes_sent(self) -> int:
+        """Request bytes sent to the model, summed over all calls."""
+        return sum(len(x.body) for x in self.exchanges)
+
+    def assert_done(self) -> None:
+        """Every turn served, every expectation met."""
+        if self.failures:
+            raise ReplayMismatch("\n".join(self.failures))
+        if self.served != len(self.turns):
+            raise ReplayMismatch(
+                f"{self.name}: {self.served} of {len(self.turns)} recorded turns were requested"
+            )
+
+    # --- the hook ----------------------------------------------------------------------
+
+    def _before_send(self, request: Any, **_: Any) -> AWSResponse:
+        operation, model_id = _parse_url(request.url)
+        body = request.body if isinstance(request.body, bytes) else (request.body or b"")
+        if hasattr(body, "read"):
+            body = body.read()
+        parsed = json.loads(body or b"{}")
+        index = self.served
+        if index >= len(self.turns):
+            self._fail(f"{self.name}: unexpected model call #{index + 1} (only {len(self.turns)})")
+        turn = self.turns[index]
+        response = turn["response"]
+        exchange = Exchange(operation, model_id, body, parsed, response.get("body", {}))
+        self.exchanges.append(exchange)
+        problems = _check(turn.get("expect") or {}, exchange)
+        if problems:
+            where = f"{self.name} turn {index + 1}"
+            self._fail("\n".join(f"{where}: {p}" for p in problems))
+        payload = json.dumps(response.get("body", {})).encode("utf-8")
+        headers = {"Content-Type": "application/json", **response.get("headers", {})}
+        headers["Content-Length"] = str(len(payload))
+        raw = HTTPResponse(
+            body=io.BytesIO(payload),
+            headers=headers,
+            status=response.get("status", 200),
+            preload_content=False,
+        )
+        return AWSResponse(request.url, response.get("status", 200), headers, raw)
+
+    def _fail(self, message: str) -> None:
+        self.failures.append(message)
+        raise ReplayMismatch(message)
+
+
+# --- request views -----------------------------------------------------------------------
+
+
+def _parse_url(url: str) -> tuple[str, str]:
+    path = url.split("://", 1)[-1].split("/", 1)[-1].split("?")[0]
+    parts = path.split("/")  # model/{id}/invoke
+    if len(parts) < 3 or parts[0] != "model" or parts[-1] not in _OPERATIONS:
+        raise ReplayMismatch(f"not a model call the replay knows: {url}")
+    return _OPERATIONS[parts[-1]], unquote("/".join(parts[1:-1]))
+
+
+@dataclass
+class _Result:
+    is_error: bool
+    text: str
+
+
+@dataclass
+class _Conversation:
+    """A request reduced to what the expectations talk about, for either wire format."""
+
+    system: str
+    tools: list[str]
+    cache_system: bool
+    cache_tools: bool
+    messages: list[dict[str, Any]]
+    all_text: str
+    last_text: str
+    last_results: list[_Result]
+
+    @classmethod
+    def of(cls, operation: str, req: dict[str, Any]) -> _Conversation:
+        messages = req.get("messages", [])
+        if operation == "InvokeModel":
+            system_blocks = req.get("system") or []
+            if isinstance(system_blocks, str):
+                system_blocks = [{"type": "text", "text": system_blocks}]
+            tools = req.get("tools") or []
+            return cls(
+                system="".join(b.get("text", "") for b in system_blocks),
+                tools=[t["name"] for t in tools],
+                cache_system=any("cache_control" in b for b in system_blocks),
+                cache_tools=any("cache_control" in t for t in tools),
+                messages=messages,
+                all_text="\n".join(_anthropic_text(m) for m in messages),
+                last_text=_anthropic_text(messages[-1]) if messages else "",
+                last_results=_anthropic_results(messages[-1]) if messages else [],
+            )
+        system = req.get("system") or []
+        tools = (req.get("toolConfig") or {}).get("tools") or []
+        return cls(
+            system="".join(b.get("text", "") for b in system),
+            tools=[t["toolSpec"]["name"] for t in tools if "toolSpec" in t],
+            cache_system=any("cachePoint" in b for b in system),
+            cache_tools=any("cachePoint" in t for t in tools),
+            messages=messages,
+            all_text="\n".join(_converse_text(m) for m in messages),
+            last_text=_converse_text(messages[-1]) if messages else "",
+            last_results=_converse_results(messages[-1]) if messages else [],
+        )
+
+
+def _anthropic_text(message: dict[str, Any]) -> str:
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    parts = []
+    for b in content or []:
+        if b.get("type") == "text":
+            parts.append(b["text"])
+        elif b.get("type") == "tool_use":
+            parts.append(json.dumps(b.get("input"), ensure_ascii=False))
+        elif b.get("type") == "tool_result":
+            parts.append(_anthropic_result_text(b))
+    return "\n".join(parts)
+
+
+def _anthropic_result_text(block: dict[str, Any]) -> str:
+    content = block.get("content")
+    if isinstance(content, str):
+        return content
+    return "".join(c.get("text", "") for c in content or [])
+
+
+def _anthropic_results(message: dict[str, Any]) -> list[_Result]:
+    content = message.get("content")
+    if isinstance(content, str):
+        return []
+    return [
+        _Result(bool(b.get("is_error")), _anthropic_result_text(b))
+        for b in content or []
+        if b.get("type") == "tool_result"
+    ]
+
+
+def _converse_text(message: dict[str, Any]) -> str:
+    parts = []
+    for b in message.get("content") or []:
+        if "text" in b:
+            parts.append(b["text"])
+        elif "toolUse" in b:
+            parts.append(json.dumps(b["toolUse"].get("input"), ensure_ascii=False))
+        elif "toolResult" in b:
+            parts.append(_converse_result_text(b["toolResult"]))
+    return "\n".join(parts)
+
+
+def _converse_result_text(result: dict[str, Any]) -> str:
+    out = []
+    for c in result.get("content") or []:
+        if "text" in c:
+            out.append(c["text"])
+        elif "json" in c:
+            out.append(json.dumps(c["json"], ensure_ascii=False))
+    return "".join(out)
+
+
+def _converse_results(message: dict[str, Any]) -> list[_Result]:
+    return [
+        _Result(b["toolResult"].get("status") == "error", _converse_result_text(b["toolResult"]))
+        for b in message.get("content") or []
+        if "toolResult" in b
+    ]
+
+
+def _check(expect: dict[str, Any], x: Exchange) -> list[str]:
+    """Problems with the request against the turn's expectations (empty when all hold)."""
+    problems: list[str] = []
+    conv = x.conversation
+
+    def need(ok: bool, what: str) -> None:
+        if not ok:
+            problems.append(what)
+
+    if "operation" in expect:
+        need(
+            x.operation == expect["operation"], f"operation {x.operation} != {expect['operation']}"
+        )
+    if "model_id" in expect:
+        need(x.model_id == expect["model_id"], f"model id {x.model_id} != {expect['model_id']}")
+    for s in expect.get("system_contains", []):
+        need(s in conv.system, f"system prompt lacks {s!r}")
+    if "tools" in expect:
+        need(conv.tools == expect["tools"], f"tools offered {conv.tools} != {expect['tools']}")
+    for key, actual in (("system", conv.cache_system), ("tools", conv.cache_tools)):
+        if key in expect.get("cache", {}):
+            want = expect["cache"][key]
+            need(actual == want, f"cache point on {key}: {actual}, expected {want}")
+    if "messages" in expect:
+        n = len(conv.messages)
+        need(n == expect["messages"], f"{n} messages in the request, expected {expect['messages']}")
+    for s in expect.get("contains", []):
+        need(s in conv.all_text, f"conversation lacks {s!r}")
+    for s in expect.get("last_contains", []):
+        need(s in conv.last_text, f"last message lacks {s!r}; it was:\n{conv.last_text[:2000]}")
+    for s in expect.get("last_not_contains", []):
+        need(s not in conv.last_text, f"last message must not contain {s!r}")
+    if "tool_results" in expect:
+        want_results = expect["tool_results"]
+        got = conv.last_results
+        need(
+            len(got) == len(want_results), f"{len(got)} tool results, expected {len(want_results)}"
+        )
+        for i, (w, g) in enumerate(zip(want_results, got, strict=False)):
+            if "is_error" in w:
+                need(g.is_error == w["is_error"], f"tool result {i}: error={g.is_error}")
+            for s in w.get("contains", []):
+                need(s in g.text, f"tool result {i} lacks {s!r}; it was:\n{g.text[:2000]}")
+    return problems

@@ -1,0 +1,61 @@
+"""CDK stacks of bedrock-code-execution. ``build_app`` is the one place stacks are assembled."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from aws_cdk import App, Stage
+
+from stacks.agent_stack import AgentStack
+from stacks.bundling import LambdaAsset, lambda_code_asset
+from stacks.code_interpreter_stack import CodeInterpreterStack
+from stacks.settings import Settings, SettingsError
+
+__all__ = ["REPO_ROOT", "AppStacks", "Settings", "SettingsError", "build_app", "lambda_asset"]
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class AppStacks:
+    """The stacks of one app."""
+
+    code_interpreter: CodeInterpreterStack
+    agent: AgentStack
+
+
+def lambda_asset(settings: Settings, root: Path = REPO_ROOT) -> LambdaAsset:
+    """What goes into the Lambda code asset for these settings."""
+    return LambdaAsset(
+        code_root=root / "lambda",
+        packages=tuple(
+            p for p in (root / "lambda" / "code_exec", root / "sandbox_assets") if p.is_dir()
+        ),
+        build_dir=root / ".build",
+        architecture=settings.lambda_architecture,
+        python_version=settings.lambda_python_version,
+    )
+
+
+def build_app(app: App | Stage, settings: Settings, *, root: Path = REPO_ROOT) -> AppStacks:
+    """Add both stacks to ``app``; the agent stack depends on the interpreter stack."""
+    interpreter = CodeInterpreterStack(
+        app,
+        f"{settings.stack_prefix}Interpreter",
+        settings=settings,
+        description="bedrock-code-execution: AgentCore code interpreter and its execution role",
+        analytics_reporting=False,
+    )
+    agent = AgentStack(
+        app,
+        f"{settings.stack_prefix}Agent",
+        settings=settings,
+        code=lambda_code_asset(lambda_asset(settings, root)),
+        interpreter_id=interpreter.interpreter.code_interpreter_id,
+        interpreter_arn=interpreter.interpreter.code_interpreter_arn,
+        interpreter_role_arn=interpreter.execution_role.role_arn,
+        description="bedrock-code-execution: API, Lambda functions, job state machine, storage",
+        analytics_reporting=False,
+    )
+    return AppStacks(code_interpreter=interpreter, agent=agent)

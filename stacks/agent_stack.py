@@ -1,0 +1,248 @@
+"""Agent stack: Lambda functions, job state machine, storage and the REST API, wired together.
+
+The stack does all the wiring (grants, environment, outputs); the constructs beside it take
+their dependencies as keyword arguments.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import ArnFormat, CfnOutput, Duration, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from stacks.api import AgentApi
+from stacks.code_interpreter_stack import acknowledge_region_wildcards
+from stacks.functions import FunctionSpec, ServiceFunction, retention
+from stacks.jobs import CLEANUP_TIMEOUT, JobStateMachine
+from stacks.nag import acknowledge
+from stacks.policies import interpreter_statement, model_invoke_statements
+from stacks.runtime_env import RuntimeWiring, runtime_environment
+from stacks.settings import Settings
+from stacks.storage import LAMBDA_PREFIXES, SANDBOX_PREFIX, Storage
+
+__all__ = ["API_HANDLER", "CLEANUP_HANDLER", "JOB_HANDLER", "AgentStack"]
+
+API_HANDLER = "code_exec.handler.api_handler"
+JOB_HANDLER = "code_exec.handler.job_handler"
+CLEANUP_HANDLER = "code_exec.handler.cleanup_handler"
+
+_TABLE_ACTIONS = (
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:Query",
+)
+_CLEANUP_TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
+_OBJECT_ACTIONS = ("s3:GetObject", "s3:PutObject")
+
+
+class AgentStack(Stack):
+    """Everything that runs the agent, given the code interpreter it drives.
+
+    Attributes:
+        storage: bucket + table.
+        api_function, job_function, cleanup_function: the three Lambda functions.
+        jobs: the job state machine.
+        api: the REST API.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: Settings,
+        code: lambda_.Code,
+        interpreter_id: str,
+        interpreter_arn: str,
+        interpreter_role_arn: str,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.storage = Storage(self, "Storage", expiration_days=settings.files_expiration_days)
+        bucket, table = self.storage.bucket, self.storage.table
+
+        # A fixed name lets every function know the machine's ARN without a reference cycle
+        # (the machine invokes the job and cleanup functions).
+        machine_name = f"{self.stack_name}-jobs"
+        machine_arn = self.format_arn(
+            service="states",
+            resource="stateMachine",
+            resource_name=machine_name,
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        environment = runtime_environment(
+            settings,
+            RuntimeWiring(
+                code_interpreter_id=interpreter_id,
+                files_bucket=bucket.bucket_name,
+                table_name=table.table_name,
+                job_state_machine_arn=machine_arn,
+            ),
+        )
+        job_timeout = Duration.seconds(settings.job_timeout_seconds)
+        common: dict[str, Any] = {
+            "code": code,
+            "python_version": settings.lambda_python_version,
+            "architecture": settings.lambda_architecture,
+            "environment": environment,
+            "log_retention_days": settings.log_retention_days,
+            "reserved_concurrency": settings.reserved_concurrency,
+        }
+        self.api_function = ServiceFunction(
+            self,
+            "ApiFunction",
+            spec=FunctionSpec(API_HANDLER, "API routes", Duration.seconds(29), 1024),
+            **common,
+        )
+        self.job_function = ServiceFunction(
+            self,
+            "JobFunction",
+            spec=FunctionSpec(JOB_HANDLER, "Runs one queued job", job_timeout, 1024),
+            **common,
+        )
+        self.cleanup_function = ServiceFunction(
+            self,
+            "CleanupFunction",
+            spec=FunctionSpec(
+                CLEANUP_HANDLER, "Stops a job's sandbox session", CLEANUP_TIMEOUT, 256
+            ),
+            **common,
+        )
+
+        self.jobs = JobStateMachine(
+            self,
+            "Jobs",
+            state_machine_name=machine_name,
+            job_function=self.job_function.function,
+            job_timeout=job_timeout,
+            cleanup_function=self.cleanup_function.function,
+            log_retention=retention(settings.log_retention_days),
+        )
+        self.api = AgentApi(
+            self,
+            "Api",
+            handler=self.api_function.function,
+            require_api_key=settings.require_api_key,
+            throttle_rate_limit=settings.api_throttle_rate_limit,
+            throttle_burst_limit=settings.api_throttle_burst_limit,
+            log_retention=retention(settings.log_retention_days),
+        )
+
+        models = [settings.model_target(m) for m in settings.lambda_model_ids]
+        all_interpreter_actions = (
+            "bedrock-agentcore:StartCodeInterpreterSession",
+            "bedrock-agentcore:InvokeCodeInterpreter",
+            "bedrock-agentcore:StopCodeInterpreterSession",
+            "bedrock-agentcore:GetCodeInterpreterSession",
+        )
+        object_arns = [bucket.arn_for_objects(f"{p}*") for p in LAMBDA_PREFIXES]
+        for fn in (self.api_function, self.job_function):
+            role = fn.role
+            role.add_to_policy(interpreter_statement(interpreter_arn, all_interpreter_actions))
+            for statement in model_invoke_statements(self, models):
+                role.add_to_policy(statement)
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    sid="SessionsAndJobs", actions=list(_TABLE_ACTIONS), resources=[table.table_arn]
+                )
+            )
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    sid="Files", actions=list(_OBJECT_ACTIONS), resources=object_arns
+                )
+            )
+            _acknowledge_object_prefixes(
+                role, bucket_id=self.get_logical_id(bucket.node.default_child)
+            )
+            acknowledge_region_wildcards(role, settings, settings.lambda_model_ids)
+        self.api_function.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="StartJobs", actions=["states:StartExecution"], resources=[machine_arn]
+            )
+        )
+        executions = self.format_arn(
+            service="states",
+            resource="execution",
+            resource_name=f"{machine_name}:*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        self.api_function.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadJobExecutions",
+                actions=["states:DescribeExecution"],
+                resources=[executions],
+            )
+        )
+        acknowledge(
+            self.api_function.role,
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:"
+            f"<AWS::AccountId>:execution:{machine_name}:*]",
+            "GET /jobs/{id} describes executions of this one state machine; execution names "
+            "are generated per job.",
+        )
+        cleanup_role = self.cleanup_function.role
+        cleanup_role.add_to_policy(
+            interpreter_statement(
+                interpreter_arn,
+                (
+                    "bedrock-agentcore:StopCodeInterpreterSession",
+                    "bedrock-agentcore:GetCodeInterpreterSession",
+                ),
+            )
+        )
+        cleanup_role.add_to_policy(
+            iam.PolicyStatement(
+                sid="MarkJobs", actions=list(_CLEANUP_TABLE_ACTIONS), resources=[table.table_arn]
+            )
+        )
+
+        # The sandbox's own prefix, granted here (the bucket's stack) to the imported role so
+        # the interpreter stack does not depend on this one.
+        sandbox_role = iam.Role.from_role_arn(self, "SandboxRole", interpreter_role_arn)
+        sandbox_files = iam.Policy(
+            self,
+            "SandboxFiles",
+            statements=[
+                iam.PolicyStatement(
+                    sid="SandboxFiles",
+                    actions=["s3:GetObject", "s3:PutObject"],
+                    resources=[bucket.arn_for_objects(f"{SANDBOX_PREFIX}*")],
+                ),
+                iam.PolicyStatement(
+                    sid="ListSandboxFiles",
+                    actions=["s3:ListBucket"],
+                    resources=[bucket.bucket_arn],
+                    conditions={"StringLike": {"s3:prefix": [f"{SANDBOX_PREFIX}*"]}},
+                ),
+            ],
+        )
+        sandbox_files.attach_to_role(sandbox_role)
+        _acknowledge_object_prefixes(
+            sandbox_files,
+            bucket_id=self.get_logical_id(bucket.node.default_child),
+            prefixes=(SANDBOX_PREFIX,),
+        )
+
+        CfnOutput(self, "ApiUrl", value=self.api.api.url)
+        CfnOutput(self, "FilesBucketName", value=bucket.bucket_name)
+        CfnOutput(self, "TableName", value=table.table_name)
+        CfnOutput(self, "JobStateMachineArn", value=self.jobs.state_machine.state_machine_arn)
+        if self.api.api_key is not None:
+            CfnOutput(self, "ApiKeyId", value=self.api.api_key.key_id)
+
+
+def _acknowledge_object_prefixes(
+    construct: Construct, *, bucket_id: str, prefixes: tuple[str, ...] = LAMBDA_PREFIXES
+) -> None:
+    for prefix in prefixes:
+        acknowledge(
+            construct,
+            f"AwsSolutions-IAM5[Resource::<{bucket_id}.Arn>/{prefix}*]",
+            f"Objects under the {prefix} prefix of the files bucket are created at run time "
+            "with generated keys; access stays within that prefix.",
+        )

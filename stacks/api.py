@@ -1,0 +1,157 @@
+"""REST API: six routes on one Lambda proxy integration, IAM auth on every method."""
+
+from __future__ import annotations
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from stacks.nag import acknowledge
+
+__all__ = ["ROUTES", "STAGE_NAME", "AgentApi"]
+
+STAGE_NAME = "prod"
+# (method, path) of every route the API Lambda serves.
+ROUTES = (
+    ("POST", "/invoke"),
+    ("POST", "/jobs"),
+    ("GET", "/jobs/{id}"),
+    ("POST", "/sessions/{id}/execute"),
+    ("DELETE", "/sessions/{id}"),
+    ("POST", "/v1/messages"),
+)
+
+
+class AgentApi(Construct):
+    """API Gateway REST API in front of the API Lambda.
+
+    Every method uses IAM (SigV4) authorization; with ``require_api_key`` each also needs an
+    API key (``x-api-key`` header) from a usage plan. POST bodies must be JSON objects
+    (request validator + model); path ids must be present.
+
+    Attributes:
+        api: the REST API.
+        access_logs: the stage's JSON access-log group.
+        api_key: the API key, when required.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        handler: lambda_.IFunction,
+        require_api_key: bool,
+        throttle_rate_limit: int,
+        throttle_burst_limit: int,
+        log_retention: logs.RetentionDays,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.access_logs = logs.LogGroup(
+            self, "AccessLogs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY
+        )
+        self.api = apigw.RestApi(
+            self,
+            "Api",
+            description="bedrock-code-execution: code execution and PTC for Amazon Bedrock",
+            endpoint_types=[apigw.EndpointType.REGIONAL],
+            cloud_watch_role=True,
+            cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
+            api_key_source_type=apigw.ApiKeySourceType.HEADER if require_api_key else None,
+            default_method_options=apigw.MethodOptions(
+                authorization_type=apigw.AuthorizationType.IAM,
+                api_key_required=require_api_key,
+            ),
+            deploy_options=apigw.StageOptions(
+                stage_name=STAGE_NAME,
+                throttling_rate_limit=throttle_rate_limit,
+                throttling_burst_limit=throttle_burst_limit,
+                tracing_enabled=True,
+                metrics_enabled=True,
+                logging_level=apigw.MethodLoggingLevel.ERROR,
+                data_trace_enabled=False,
+                access_log_destination=apigw.LogGroupLogDestination(self.access_logs),
+                access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
+                    caller=True,
+                    http_method=True,
+                    ip=True,
+                    protocol=True,
+                    request_time=True,
+                    resource_path=True,
+                    response_length=True,
+                    status=True,
+                    user=True,
+                ),
+            ),
+        )
+        body_validator = self.api.add_request_validator(
+            "BodyValidator", validate_request_body=True, validate_request_parameters=True
+        )
+        params_validator = self.api.add_request_validator(
+            "ParamsValidator", validate_request_body=False, validate_request_parameters=True
+        )
+        json_object = self.api.add_model(
+            "JsonObject",
+            content_type="application/json",
+            model_name="JsonObject",
+            schema=apigw.JsonSchema(
+                schema=apigw.JsonSchemaVersion.DRAFT4,
+                title="JsonObject",
+                type=apigw.JsonSchemaType.OBJECT,
+            ),
+        )
+        integration = apigw.LambdaIntegration(handler, allow_test_invoke=False)
+        for method, path in ROUTES:
+            resource = self.api.root.resource_for_path(path)
+            params = {"method.request.path.id": True} if "{id}" in path else None
+            if method == "POST":
+                resource.add_method(
+                    method,
+                    integration,
+                    request_validator=body_validator,
+                    request_models={"application/json": json_object},
+                    request_parameters=params,
+                )
+            else:
+                resource.add_method(
+                    method,
+                    integration,
+                    request_validator=params_validator,
+                    request_parameters=params,
+                )
+
+        self.api_key: apigw.IApiKey | None = None
+        if require_api_key:
+            self.api_key = self.api.add_api_key("ApiKey")
+            plan = self.api.add_usage_plan(
+                "UsagePlan",
+                throttle=apigw.ThrottleSettings(
+                    rate_limit=throttle_rate_limit, burst_limit=throttle_burst_limit
+                ),
+            )
+            plan.add_api_stage(stage=self.api.deployment_stage)
+            plan.add_api_key(self.api_key)
+
+        acknowledge(
+            self.api,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+            "AmazonAPIGatewayPushToCloudWatchLogs]",
+            "API Gateway's account-level CloudWatch role needs exactly this AWS managed "
+            "policy to write execution logs.",
+        )
+        acknowledge(
+            self.api,
+            "AwsSolutions-APIG3",
+            "Every method requires SigV4 (IAM) auth and the stage is throttled; attach a "
+            "regional WAF web ACL in accounts that require one.",
+        )
+        for method, path in ROUTES:
+            node = self.api.root.resource_for_path(path).node.find_child(method)
+            acknowledge(
+                node,
+                "AwsSolutions-COG4",
+                "Callers authenticate with IAM (SigV4); a Cognito user pool is not part of "
+                "this deployment.",
+            )

@@ -1,0 +1,134 @@
+"""Standard Step Functions state machine for asynchronous jobs.
+
+::
+
+    RunJob --ok------------------------> Cleanup -> Failed? --no--> Done
+       \\--Catch States.ALL ($.error)--/               \\--yes--> JobFailed
+
+``Cleanup`` always runs: after success, after any error, and after ``RunJob``'s task timeout
+(``States.Timeout``, caught like every other error). The machine's own timeout is longer than
+both tasks with their retries, so it never cuts ``Cleanup`` off.
+
+Input: whatever ``POST /jobs`` starts the execution with (e.g. ``{"job_id": ...}``).
+``RunJob`` gets that input and its result goes to ``$.result``; on error ``$.error`` holds
+``{"Error": ..., "Cause": ...}``. ``Cleanup`` gets the whole state.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from stacks.nag import acknowledge
+
+__all__ = ["CLEANUP_TIMEOUT", "JobStateMachine"]
+
+CLEANUP_TIMEOUT = Duration.seconds(60)
+_CLEANUP_ATTEMPTS = 3
+
+
+class JobStateMachine(Construct):
+    """Run one job, then always stop its sandbox session.
+
+    Attributes:
+        state_machine: the STANDARD state machine (X-Ray tracing, ALL-level logging).
+        log_group: its execution log group.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        state_machine_name: str,
+        job_function: lambda_.IFunction,
+        job_timeout: Duration,
+        cleanup_function: lambda_.IFunction,
+        log_retention: logs.RetentionDays,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        # The task waits a little longer than the Lambda's own timeout, so a Lambda timeout
+        # surfaces as Lambda's error rather than States.Timeout; both are caught below.
+        task_timeout = Duration.seconds(job_timeout.to_seconds() + 30)
+        run_job = tasks.LambdaInvoke(
+            self,
+            "RunJob",
+            lambda_function=job_function,
+            payload_response_only=True,
+            result_path="$.result",
+            task_timeout=sfn.Timeout.duration(task_timeout),
+            retry_on_service_exceptions=False,
+        )
+        run_job.add_retry(
+            errors=["Lambda.ServiceException", "Lambda.TooManyRequestsException"],
+            interval=Duration.seconds(2),
+            max_attempts=2,
+            backoff_rate=2,
+        )
+        cleanup = tasks.LambdaInvoke(
+            self,
+            "Cleanup",
+            lambda_function=cleanup_function,
+            payload_response_only=True,
+            result_path="$.cleanup",
+            task_timeout=sfn.Timeout.duration(CLEANUP_TIMEOUT),
+            retry_on_service_exceptions=False,
+        )
+        cleanup.add_retry(
+            errors=["States.ALL"],
+            interval=Duration.seconds(2),
+            max_attempts=_CLEANUP_ATTEMPTS,
+            backoff_rate=2,
+        )
+        run_job.add_catch(cleanup, errors=["States.ALL"], result_path="$.error")
+        outcome = (
+            sfn.Choice(self, "Failed?")
+            .when(
+                sfn.Condition.is_present("$.error"),
+                sfn.Fail(self, "JobFailed", error_path="$.error.Error", cause_path="$.error.Cause"),
+            )
+            .otherwise(sfn.Succeed(self, "Done"))
+        )
+        definition = run_job.next(cleanup).next(outcome)
+
+        self.log_group = logs.LogGroup(
+            self, "Logs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY
+        )
+        # Worst case: RunJob (with retries) then Cleanup with all its retries, plus slack.
+        worst = task_timeout.to_seconds() * 3 + CLEANUP_TIMEOUT.to_seconds() * (
+            _CLEANUP_ATTEMPTS + 1
+        )
+        self.state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            state_machine_name=state_machine_name,
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            definition_body=sfn.DefinitionBody.from_chainable(definition),
+            timeout=Duration.seconds(worst + 300),
+            tracing_enabled=True,
+            logs=sfn.LogOptions(
+                destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=False
+            ),
+        )
+        for fn in (job_function, cleanup_function):
+            acknowledge(
+                self.state_machine,
+                f"AwsSolutions-IAM5[Resource::<{_logical_id(fn)}.Arn>:*]",
+                "lambda:InvokeFunction on the function's versions/aliases (ARN:*) is how the "
+                "LambdaInvoke task grants invoke; it is still this one function.",
+            )
+        acknowledge(
+            self.state_machine,
+            "AwsSolutions-IAM5[Resource::*]",
+            "X-Ray trace writes and CloudWatch Logs delivery management (logs:CreateLogDelivery "
+            "and friends) have no resource-level permission.",
+        )
+
+
+def _logical_id(fn: lambda_.IFunction) -> str:
+    resource = fn.node.default_child
+    return Stack.of(fn).get_logical_id(resource)  # type: ignore[arg-type]

@@ -1,0 +1,134 @@
+"""IAM statements shared by the stacks, built from settings (no context reads, no lookups)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from aws_cdk import Aws, Stack
+from aws_cdk import aws_iam as iam
+
+from stacks.settings import ModelTarget
+
+__all__ = [
+    "INTERPRETER_ACTIONS",
+    "MODEL_INVOKE_ACTIONS",
+    "foundation_model_arns",
+    "interpreter_statement",
+    "model_invoke_statements",
+    "profile_arn",
+    "profile_read_statements",
+]
+
+MODEL_INVOKE_ACTIONS = ("bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream")
+INTERPRETER_ACTIONS = (
+    "bedrock-agentcore:StartCodeInterpreterSession",
+    "bedrock-agentcore:InvokeCodeInterpreter",
+    "bedrock-agentcore:StopCodeInterpreterSession",
+    "bedrock-agentcore:GetCodeInterpreterSession",
+)
+
+
+def profile_arn(stack: Stack, target: ModelTarget) -> str:
+    """ARN of the cross-region inference profile in the stack's own region."""
+    return stack.format_arn(
+        service="bedrock", resource="inference-profile", resource_name=target.model_id
+    )
+
+
+def foundation_model_arns(stack: Stack, target: ModelTarget) -> list[str]:
+    """Foundation-model ARNs a model id may reach (each region a profile routes to)."""
+    partition = Aws.PARTITION
+    if not target.is_profile:
+        return [f"arn:{partition}:bedrock:{Aws.REGION}::foundation-model/{target.foundation_model}"]
+    arns = [
+        f"arn:{partition}:bedrock:{region}::foundation-model/{target.foundation_model}"
+        for region in target.profile_regions
+    ]
+    if "*" in target.profile_regions:
+        # Global profiles also authorize against the region-less foundation-model ARN.
+        arns.append(f"arn:{partition}:bedrock:::foundation-model/{target.foundation_model}")
+    return arns
+
+
+def model_invoke_statements(
+    stack: Stack, targets: Iterable[ModelTarget]
+) -> list[iam.PolicyStatement]:
+    """InvokeModel / InvokeModelWithResponseStream (also what Converse needs).
+
+    Direct foundation models and the profiles themselves are allowed as named. The foundation
+    models behind a cross-region profile are allowed only when the call comes through one of
+    those profiles (``bedrock:InferenceProfileArn``).
+    """
+    direct: list[str] = []
+    profiles: list[str] = []
+    routed: list[str] = []
+    for target in _unique(targets):
+        if target.is_profile:
+            profiles.append(profile_arn(stack, target))
+            routed.extend(foundation_model_arns(stack, target))
+        else:
+            direct.extend(foundation_model_arns(stack, target))
+    statements = []
+    if direct or profiles:
+        statements.append(
+            iam.PolicyStatement(
+                sid="InvokeConfiguredModels",
+                actions=list(MODEL_INVOKE_ACTIONS),
+                resources=_dedupe([*profiles, *direct]),
+            )
+        )
+    if routed:
+        statements.append(
+            iam.PolicyStatement(
+                sid="InvokeModelsBehindProfiles",
+                actions=list(MODEL_INVOKE_ACTIONS),
+                resources=_dedupe(routed),
+                conditions={"StringEquals": {"bedrock:InferenceProfileArn": _dedupe(profiles)}},
+            )
+        )
+    return statements
+
+
+def profile_read_statements(
+    stack: Stack, targets: Iterable[ModelTarget]
+) -> list[iam.PolicyStatement]:
+    """What Claude Code reads about inference profiles before it calls a model."""
+    profiles = _dedupe(profile_arn(stack, t) for t in _unique(targets) if t.is_profile)
+    statements = [
+        iam.PolicyStatement(
+            sid="ListInferenceProfiles",
+            actions=["bedrock:ListInferenceProfiles"],
+            resources=["*"],  # ListInferenceProfiles has no resource-level permission
+        )
+    ]
+    if profiles:
+        statements.append(
+            iam.PolicyStatement(
+                sid="GetConfiguredInferenceProfiles",
+                actions=["bedrock:GetInferenceProfile"],
+                resources=profiles,
+            )
+        )
+    return statements
+
+
+def interpreter_statement(interpreter_arn: str, actions: Iterable[str]) -> iam.PolicyStatement:
+    """Data-plane access to one code interpreter."""
+    wanted = list(actions)
+    unknown = set(wanted) - set(INTERPRETER_ACTIONS)
+    if unknown:
+        raise ValueError(f"not a code-interpreter data-plane action: {sorted(unknown)}")
+    return iam.PolicyStatement(
+        sid="UseCodeInterpreter", actions=wanted, resources=[interpreter_arn]
+    )
+
+
+def _unique(targets: Iterable[ModelTarget]) -> list[ModelTarget]:
+    seen: dict[str, ModelTarget] = {}
+    for t in targets:
+        seen.setdefault(t.model_id, t)
+    return list(seen.values())
+
+
+def _dedupe(items: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(items))

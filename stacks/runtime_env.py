@@ -1,0 +1,39 @@
+"""The Lambda environment, defined in one place.
+
+Keys are exactly the names in ``lambda/code_exec/config.py`` (``ENV``); the stacks never import
+the runtime, so ``tests/stacks/test_runtime_env.py`` checks the two name sets agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from stacks.settings import Settings
+
+__all__ = ["RuntimeWiring", "runtime_environment"]
+
+
+@dataclass(frozen=True)
+class RuntimeWiring:
+    """Deploy-time values (usually tokens) the runtime needs besides the settings."""
+
+    code_interpreter_id: str
+    files_bucket: str
+    table_name: str
+    job_state_machine_arn: str
+
+
+def runtime_environment(settings: Settings, wiring: RuntimeWiring) -> dict[str, str]:
+    """Environment variables for every Lambda function of the agent stack."""
+    return {
+        "CODE_INTERPRETER_ID": wiring.code_interpreter_id,
+        "FILES_BUCKET": wiring.files_bucket,
+        "TABLE_NAME": wiring.table_name,
+        "JOB_STATE_MACHINE_ARN": wiring.job_state_machine_arn,
+        "DEFAULT_MODEL_ID": settings.model_id,
+        "ALLOWED_MODEL_IDS": ",".join(settings.allowed_model_ids),
+        "SANDBOX_MODEL_ID": settings.sandbox_model_id,
+        "SESSION_TIMEOUT_SECONDS": str(settings.session_timeout_seconds),
+        "SESSION_TTL_SECONDS": str(settings.session_ttl_seconds),
+        "FILES_URL_EXPIRY_SECONDS": str(settings.files_url_expiry_seconds),
+    }

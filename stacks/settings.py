@@ -1,0 +1,355 @@
+"""Typed deployment settings, read once from CDK context (defaults live in ``cdk.json``).
+
+``app.py`` is the only caller of :meth:`Settings.from_context`; constructs and stacks receive a
+:class:`Settings` instance and never read context themselves. A bad value raises
+:class:`SettingsError` whose message names the context key and the allowed values, so
+``cdk synth`` fails before any resource is built.
+
+Values come from ``cdk.json`` (JSON types) or ``cdk synth -c key=value`` (always strings), so
+every reader accepts both forms: ``-c requireApiKey=true``, ``-c subnetIds=subnet-a,subnet-b``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "ARCHITECTURES",
+    "LOG_RETENTION_DAYS",
+    "NETWORK_MODES",
+    "PYTHON_VERSIONS",
+    "ModelTarget",
+    "Settings",
+    "SettingsError",
+]
+
+NETWORK_MODES = ("PUBLIC", "SANDBOX", "VPC")
+ARCHITECTURES = ("x86_64", "arm64")
+PYTHON_VERSIONS = ("3.14", "3.13")
+# The values CloudWatch Logs accepts for a retention period (aws_logs.RetentionDays).
+LOG_RETENTION_DAYS = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545,
+    731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+)  # fmt: skip
+DEFAULT_MODEL_ID = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+DEFAULT_PROFILE_REGIONS: dict[str, tuple[str, ...]] = {
+    "us": ("us-east-1", "us-east-2", "us-west-1", "us-west-2"),
+    "eu": ("eu-central-1", "eu-north-1", "eu-south-1", "eu-south-2", "eu-west-1", "eu-west-3"),
+    "apac": (
+        "ap-northeast-1", "ap-northeast-2", "ap-northeast-3", "ap-south-1",
+        "ap-south-2", "ap-southeast-1", "ap-southeast-2", "ap-southeast-4",
+    ),
+    "global": ("*",),
+}  # fmt: skip
+
+_INTERPRETER_NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9_]{0,47}$")
+_MODEL_ID = re.compile(r"^[a-z0-9-]+(\.[a-zA-Z0-9-]+)+(:\d+)?(:[a-z0-9]+)?$")
+_STACK_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,63}$")
+_SUBNET = re.compile(r"^subnet-[0-9a-f]{8,17}$")
+_SECURITY_GROUP = re.compile(r"^sg-[0-9a-f]{8,17}$")
+_VPC = re.compile(r"^vpc-[0-9a-f]{8,17}$")
+
+
+class SettingsError(ValueError):
+    """A context value is missing or not allowed. The message names the key."""
+
+
+@dataclass(frozen=True)
+class ModelTarget:
+    """One model id as IAM sees it.
+
+    Attributes:
+        model_id: the id given in settings (an inference profile id or a foundation model id).
+        foundation_model: the foundation model id behind it (profile prefix removed).
+        profile_regions: regions a cross-region inference profile routes to; empty for a
+            foundation model called directly in the stack's region. ``("*",)`` for global.
+    """
+
+    model_id: str
+    foundation_model: str
+    profile_regions: tuple[str, ...] = ()
+
+    @property
+    def is_profile(self) -> bool:
+        """True when ``model_id`` names a cross-region inference profile."""
+        return bool(self.profile_regions)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a deployment can change. Defaults match ``cdk.json``."""
+
+    stack_prefix: str = "BedrockCodeExec"
+    model_id: str = DEFAULT_MODEL_ID
+    allowed_model_ids: tuple[str, ...] = (DEFAULT_MODEL_ID,)
+    sandbox_model_ids: tuple[str, ...] = (DEFAULT_MODEL_ID,)
+    inference_profile_regions: Mapping[str, tuple[str, ...]] = field(
+        default_factory=lambda: dict(DEFAULT_PROFILE_REGIONS)
+    )
+    interpreter_name: str = "bedrock_code_execution"
+    network_mode: str = "PUBLIC"
+    vpc_id: str = ""
+    subnet_ids: tuple[str, ...] = ()
+    security_group_ids: tuple[str, ...] = ()
+    session_timeout_seconds: int = 900
+    session_ttl_seconds: int = 3600
+    files_url_expiry_seconds: int = 3600
+    files_expiration_days: int = 7
+    lambda_architecture: str = "x86_64"
+    lambda_python_version: str = "3.14"
+    log_retention_days: int = 30
+    require_api_key: bool = False
+    reserved_concurrency: int | None = None
+    api_throttle_rate_limit: int = 10
+    api_throttle_burst_limit: int = 20
+    job_timeout_seconds: int = 900
+
+    @classmethod
+    def from_context(cls, get: Callable[[str], Any]) -> Settings:
+        """Build settings from a context getter such as ``app.node.try_get_context``.
+
+        Args:
+            get: returns the raw context value for a key, or None when unset.
+
+        Raises:
+            SettingsError: a value is malformed or not allowed; the message names the key.
+        """
+        d = cls()
+        model_id = _str(get, "modelId", d.model_id)
+        allowed = _str_list(get, "allowedModelIds", (model_id,))
+        if model_id not in allowed:
+            allowed = (model_id, *allowed)
+        regions = _profile_regions(get, "inferenceProfileRegions", d.inference_profile_regions)
+        settings = cls(
+            stack_prefix=_str(get, "stackPrefix", d.stack_prefix),
+            model_id=model_id,
+            allowed_model_ids=allowed,
+            sandbox_model_ids=_str_list(get, "sandboxModelIds", (model_id,)),
+            inference_profile_regions=regions,
+            interpreter_name=_str(get, "interpreterName", d.interpreter_name),
+            network_mode=_choice(get, "networkMode", d.network_mode, NETWORK_MODES, upper=True),
+            vpc_id=_str(get, "vpcId", d.vpc_id),
+            subnet_ids=_str_list(get, "subnetIds", d.subnet_ids),
+            security_group_ids=_str_list(get, "securityGroupIds", d.security_group_ids),
+            session_timeout_seconds=_int(get, "sessionTimeoutSeconds", 900, 60, 28800),
+            session_ttl_seconds=_int(get, "sessionTtlSeconds", 3600, 60, 30 * 86400),
+            files_url_expiry_seconds=_int(get, "filesUrlExpirySeconds", 3600, 60, 604800),
+            files_expiration_days=_int(get, "filesExpirationDays", 7, 1, 3650),
+            lambda_architecture=_choice(
+                get, "lambdaArchitecture", d.lambda_architecture, ARCHITECTURES
+            ),
+            lambda_python_version=_choice(
+                get, "lambdaPythonVersion", d.lambda_python_version, PYTHON_VERSIONS
+            ),
+            log_retention_days=_int_choice(get, "logRetentionDays", 30, LOG_RETENTION_DAYS),
+            require_api_key=_bool(get, "requireApiKey", d.require_api_key),
+            reserved_concurrency=_opt_int(get, "reservedConcurrency", 1, 1000),
+            api_throttle_rate_limit=_int(get, "apiThrottleRateLimit", 10, 1, 10000),
+            api_throttle_burst_limit=_int(get, "apiThrottleBurstLimit", 20, 1, 5000),
+            job_timeout_seconds=_int(get, "jobTimeoutSeconds", 900, 60, 900),
+        )
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Check cross-field rules. Raises SettingsError naming the offending key."""
+        if not _STACK_PREFIX.match(self.stack_prefix):
+            raise SettingsError(
+                f"context key 'stackPrefix': {self.stack_prefix!r} is not allowed; "
+                "allowed: a letter then up to 63 letters, digits or hyphens"
+            )
+        if not _INTERPRETER_NAME.match(self.interpreter_name):
+            raise SettingsError(
+                f"context key 'interpreterName': {self.interpreter_name!r} is not allowed; "
+                "allowed: ^[a-zA-Z][a-zA-Z0-9_]{0,47}$ (a letter, then up to 47 letters, "
+                "digits or underscores)"
+            )
+        for key, ids in (
+            ("modelId", (self.model_id,)),
+            ("allowedModelIds", self.allowed_model_ids),
+            ("sandboxModelIds", self.sandbox_model_ids),
+        ):
+            if not ids:
+                raise SettingsError(f"context key {key!r}: at least one model id is required")
+            for model_id in ids:
+                if not _MODEL_ID.match(model_id):
+                    raise SettingsError(
+                        f"context key {key!r}: {model_id!r} is not a Bedrock model id; allowed: "
+                        "a foundation model id (anthropic.claude-...-v1:0) or an inference "
+                        f"profile id with a prefix in {sorted(self.inference_profile_regions)}"
+                    )
+        if self.network_mode == "VPC":
+            self._validate_vpc()
+        elif self.subnet_ids or self.security_group_ids or self.vpc_id:
+            raise SettingsError(
+                "context keys 'vpcId', 'subnetIds', 'securityGroupIds' are only allowed with "
+                f"networkMode VPC (networkMode is {self.network_mode}); allowed networkMode "
+                f"values: {', '.join(NETWORK_MODES)}"
+            )
+        if self.api_throttle_burst_limit < self.api_throttle_rate_limit:
+            raise SettingsError(
+                "context key 'apiThrottleBurstLimit' must be >= 'apiThrottleRateLimit' "
+                f"({self.api_throttle_burst_limit} < {self.api_throttle_rate_limit})"
+            )
+
+    def _validate_vpc(self) -> None:
+        checks = (
+            ("vpcId", (self.vpc_id,) if self.vpc_id else (), _VPC, "vpc-0123456789abcdef0"),
+            ("subnetIds", self.subnet_ids, _SUBNET, "subnet-0123456789abcdef0"),
+            ("securityGroupIds", self.security_group_ids, _SECURITY_GROUP, "sg-0123456789abcdef0"),
+        )
+        for key, values, pattern, example in checks:
+            if not values:
+                raise SettingsError(
+                    f"context key {key!r} is required when networkMode is VPC "
+                    f"(e.g. -c {key}={example})"
+                )
+            for value in values:
+                if not pattern.match(value):
+                    raise SettingsError(
+                        f"context key {key!r}: {value!r} is not allowed; allowed: ids like "
+                        f"{example}"
+                    )
+
+    def model_target(self, model_id: str) -> ModelTarget:
+        """Describe how IAM must name ``model_id`` (profile ARN + foundation models)."""
+        prefix, _, rest = model_id.partition(".")
+        if rest and prefix in self.inference_profile_regions:
+            return ModelTarget(model_id, rest, tuple(self.inference_profile_regions[prefix]))
+        return ModelTarget(model_id, model_id)
+
+    @property
+    def sandbox_model_id(self) -> str:
+        """The model Claude Code uses inside the sandbox (first of ``sandbox_model_ids``)."""
+        return self.sandbox_model_ids[0]
+
+    @property
+    def lambda_model_ids(self) -> tuple[str, ...]:
+        """Models the Lambda functions may invoke (the default model first)."""
+        return self.allowed_model_ids
+
+
+def _raw(get: Callable[[str], Any], key: str) -> Any:
+    value = get(key)
+    if isinstance(value, str):
+        value = value.strip()
+    return value
+
+
+def _str(get: Callable[[str], Any], key: str, default: str) -> str:
+    value = _raw(get, key)
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise SettingsError(f"context key {key!r} must be a string, got {value!r}")
+    return value
+
+
+def _str_list(get: Callable[[str], Any], key: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    value = _raw(get, key)
+    if value is None:
+        return default
+    if isinstance(value, str):
+        if value.startswith("["):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as e:
+                raise SettingsError(f"context key {key!r}: not a JSON list: {value!r}") from e
+        else:
+            value = value.split(",")
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise SettingsError(
+            f"context key {key!r} must be a list of strings (or comma-separated), got {value!r}"
+        )
+    return tuple(v.strip() for v in value if v.strip())
+
+
+def _choice(
+    get: Callable[[str], Any], key: str, default: str, allowed: tuple[str, ...], *, upper=False
+) -> str:
+    value = _str(get, key, default)
+    normalized = value.upper() if upper else value
+    if normalized not in allowed:
+        raise SettingsError(
+            f"context key {key!r}: {value!r} is not allowed; allowed values: {', '.join(allowed)}"
+        )
+    return normalized
+
+
+def _to_int(key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise SettingsError(f"context key {key!r} must be an integer, got {value!r}")
+    try:
+        return int(value)
+    except ValueError as e:
+        raise SettingsError(f"context key {key!r} must be an integer, got {value!r}") from e
+
+
+def _int(get: Callable[[str], Any], key: str, default: int, lo: int, hi: int) -> int:
+    value = _raw(get, key)
+    if value is None or value == "":
+        return default
+    number = _to_int(key, value)
+    if not lo <= number <= hi:
+        raise SettingsError(
+            f"context key {key!r}: {number} is not allowed; allowed values: {lo}..{hi}"
+        )
+    return number
+
+
+def _opt_int(get: Callable[[str], Any], key: str, lo: int, hi: int) -> int | None:
+    value = _raw(get, key)
+    if value is None or value == "" or (isinstance(value, str) and value.lower() == "null"):
+        return None
+    return _int(lambda _k: value, key, 0, lo, hi)
+
+
+def _int_choice(get: Callable[[str], Any], key: str, default: int, allowed: tuple[int, ...]) -> int:
+    value = _raw(get, key)
+    if value is None or value == "":
+        return default
+    number = _to_int(key, value)
+    if number not in allowed:
+        raise SettingsError(
+            f"context key {key!r}: {number} is not allowed; allowed values: "
+            f"{', '.join(str(a) for a in allowed)}"
+        )
+    return number
+
+
+def _bool(get: Callable[[str], Any], key: str, default: bool) -> bool:
+    value = _raw(get, key)
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise SettingsError(
+        f"context key {key!r}: {value!r} is not allowed; allowed values: true, false"
+    )
+
+
+def _profile_regions(
+    get: Callable[[str], Any], key: str, default: Mapping[str, tuple[str, ...]]
+) -> dict[str, tuple[str, ...]]:
+    value = _raw(get, key)
+    if value is None:
+        return dict(default)
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as e:
+            raise SettingsError(f"context key {key!r}: not a JSON object: {value!r}") from e
+    if not isinstance(value, dict) or not all(
+        isinstance(v, list) and v and all(isinstance(r, str) for r in v) for v in value.values()
+    ):
+        raise SettingsError(
+            f"context key {key!r} must map a profile prefix to a non-empty list of regions, "
+            'e.g. {"us": ["us-east-1", "us-west-2"]}'
+        )
+    return {str(k): tuple(v) for k, v in value.items()}

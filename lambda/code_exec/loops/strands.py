@@ -23,6 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from strands import Agent, tool
 from strands.hooks import AfterToolsEvent, HookProvider, HookRegistry
 from strands.models.bedrock import BedrockModel
+from strands.models.model import CacheConfig
 from strands.tools.executors import SequentialToolExecutor
 from strands.tools.tools import PythonAgentTool
 from strands.types.exceptions import (
@@ -96,7 +97,9 @@ def _model(inp: LoopInput, caps: ModelCapabilities, client: Any) -> BedrockModel
         "include_tool_result_status": caps.tool_result_status,
     }
     if inp.prompt_caching and caps.cache_tools:
-        config["cache_tools"] = "default"
+        # Anthropic-style caching: a point after the tools (and the system prompt we mark),
+        # plus Strands' own moving point on the conversation.
+        config["cache_config"] = CacheConfig(strategy="anthropic", tools_ttl=True)
     model = BedrockModel(region_name=client.meta.region_name, **config)
     model.client = client  # one bedrock-runtime client for every loop
     return model

@@ -1,0 +1,187 @@
+"""One agent turn: pick the loop, give it the tools and the sandbox, return an ``AgentResult``.
+
+The caller (``operations.py``) owns the sandbox session (starts it, writes the input
+files under ``inputs/``, collects ``outputs/`` afterwards, stops it) and the stored
+conversation (passes ``deps.history`` in, persists ``AgentRun.history``). This module
+owns the turn: model allow-list, tools for the requested mode, system prompt, loop.
+
+``mode="ptc"``: the model gets one ``execute_code`` tool; the requested tools are
+callable from its code in the sandbox (preloaded there by :mod:`code_exec.ptc`), and
+described in the system prompt. ``mode="direct"``: each requested tool is a model tool,
+run here, one call per tool-use block. Same tools, same data: the two are comparable.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from code_exec.config import RuntimeConfig
+from code_exec.exceptions import ModelNotAllowedError, RequestValidationError
+from code_exec.loops import history as _history
+from code_exec.loops.common import LoopInput, LoopOutput
+from code_exec.loops.toolbox import DEFAULT_OUTPUT_LIMIT, CodeTool, DirectTools
+from code_exec.models import AgentRequest, AgentResult
+from code_exec.prompts import direct_system_prompt, ptc_system_prompt
+
+__all__ = ["AgentDeps", "AgentRun", "run_agent"]
+
+logger = logging.getLogger(__name__)
+
+_FORMATS: dict[str, _history.HistoryFormat] = {
+    "messages": "anthropic",
+    "converse": "converse",
+    "strands": "converse",
+}
+
+
+@dataclass
+class AgentDeps:
+    """What one turn needs from outside. The caller starts and stops the sandbox session.
+
+    Attributes:
+        sandbox: the ``SandboxClient``.
+        sandbox_session_id: a started session (the caller stops it).
+        bedrock: a boto3 ``bedrock-runtime`` client (used by every loop, Strands included).
+        history: the session's conversation so far, as a previous ``AgentRun.history``.
+        config: runtime settings (allow-list, default and sandbox model ids).
+        registry: the PTC ``ToolRegistry`` the request's tool names are looked up in
+            (default: :func:`code_exec.ptc.default_registry`).
+        clock: monotonic seconds, for wall-time limits and durations.
+        output_limit: characters of cell output returned to the model per call.
+        cell_timeout_seconds: interrupt a single cell after this long (None: service limit).
+    """
+
+    sandbox: Any
+    sandbox_session_id: str
+    bedrock: Any
+    history: list[dict[str, Any]] = field(default_factory=list)
+    config: RuntimeConfig = field(default_factory=RuntimeConfig.from_env)
+    registry: Any = None
+    clock: Callable[[], float] = time.monotonic
+    output_limit: int = DEFAULT_OUTPUT_LIMIT
+    cell_timeout_seconds: float | None = None
+
+
+@dataclass
+class AgentRun:
+    """A finished turn: the result for the caller, the conversation to persist."""
+
+    result: AgentResult
+    history: list[dict[str, Any]]
+
+
+def run_agent(request: AgentRequest, *, deps: AgentDeps) -> AgentRun:
+    """Run one agent turn with the loop the request names.
+
+    Raises:
+        ModelNotAllowedError: the model is not on this deployment's allow-list.
+        RequestValidationError: an unknown tool name.
+        ModelError: the model call failed in a way that ends the turn (translated).
+        SandboxError: the sandbox session is gone or refuses service.
+    """
+    model_id = _model_id(request, deps.config)
+    start = deps.clock()
+    if request.loop == "claude_code":
+        from code_exec.loops import claude_code_loop
+
+        output, code_runs = claude_code_loop.run(request, model_id=model_id, deps=deps)
+    else:
+        output, code_runs = _run_bedrock_loop(request, model_id, deps)
+    result = AgentResult(
+        text=output.text,
+        loop=request.loop,
+        model_id=model_id,
+        session_id=request.session_id,
+        stop_reason=output.stop_reason,
+        code_runs=code_runs,
+        usage=output.usage,
+        duration_ms=(deps.clock() - start) * 1000.0,
+    )
+    logger.info(
+        "agent turn done: loop=%s mode=%s stop=%s model_calls=%d code_runs=%d",
+        request.loop,
+        request.mode,
+        output.stop_reason,
+        len(output.usage),
+        len(code_runs),
+    )
+    return AgentRun(result=result, history=output.history)
+
+
+def _model_id(request: AgentRequest, config: RuntimeConfig) -> str:
+    model_id = request.model_id or config.default_model_id
+    if model_id not in config.allowed_model_ids:
+        raise ModelNotAllowedError(
+            f"model {model_id!r} is not enabled on this deployment", field="model_id"
+        )
+    return model_id
+
+
+def _run_bedrock_loop(
+    request: AgentRequest, model_id: str, deps: AgentDeps
+) -> tuple[LoopOutput, list[Any]]:
+    from code_exec.loops import converse, messages, strands
+
+    loops = {"messages": messages.run, "converse": converse.run, "strands": strands.run}
+    registry = deps.registry
+    if registry is None and request.tools:
+        registry = _default_registry()
+    selected = _select_tools(registry, request.tools) if request.tools else []
+    if request.mode == "ptc":
+        tools: CodeTool | DirectTools = CodeTool(
+            deps.sandbox,
+            deps.sandbox_session_id,
+            output_limit=deps.output_limit,
+            cell_timeout_seconds=deps.cell_timeout_seconds,
+            clock=deps.clock,
+        )
+        catalogue = _prepare_ptc(registry, selected, deps)
+        system = ptc_system_prompt(catalogue, request.system)
+    else:
+        tools = DirectTools(selected)
+        system = direct_system_prompt(request.system)
+    inp = LoopInput(
+        prompt=request.prompt,
+        model_id=model_id,
+        system=system,
+        tools=tools,
+        limits=request.limits,
+        prompt_caching=request.prompt_caching,
+        history=_history.adapt(deps.history, _FORMATS[request.loop]),
+        clock=deps.clock,
+    )
+    output = loops[request.loop](inp, client=deps.bedrock)
+    return output, list(tools.code_runs)
+
+
+# --- PTC registry glue -------------------------------------------------------------------
+
+
+def _default_registry() -> Any:
+    from code_exec import ptc
+
+    return ptc.default_registry()
+
+
+def _select_tools(registry: Any, names: list[str]) -> list[Any]:
+    tools = []
+    for name in names:
+        try:
+            tools.append(registry.get(name))
+        except KeyError as e:
+            raise RequestValidationError(f"unknown tool {name!r}", field="tools") from e
+    return tools
+
+
+def _prepare_ptc(registry: Any, tools: list[Any], deps: AgentDeps) -> str:
+    """Make ``tools`` callable from sandbox code; return their catalogue for the prompt."""
+    if not tools:
+        return ""
+    from code_exec import ptc
+
+    ptc.preload(deps.sandbox, deps.sandbox_session_id, tools)
+    return str(registry.system_prompt([t.name for t in tools]))

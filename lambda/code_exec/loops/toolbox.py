@@ -1,0 +1,163 @@
+"""The model's tools for one turn, in either mode.
+
+* :class:`CodeTool` (PTC mode): one ``execute_code`` tool. Each call runs a cell in the
+  session's sandbox through ``SandboxClient.run_cell`` (top-level ``await``, persistent
+  globals). Only stdout/stderr go back to the model, truncated to a limit with a note.
+  Every run is recorded as a :class:`~code_exec.models.CodeRun`.
+* :class:`DirectTools` (direct mode): each registered tool is a model tool, run by the
+  orchestrator in-process, one call per tool-use block.
+
+A failing cell or tool is an error *result* for the model; only errors that end the
+turn (the session is gone, the sandbox refuses service) are raised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from code_exec.exceptions import SandboxTimeoutError
+from code_exec.loops.common import ToolOutcome, ToolSpec
+from code_exec.models import CodeRun
+
+__all__ = ["EXECUTE_CODE", "CodeTool", "DirectTools", "format_output", "truncate"]
+
+logger = logging.getLogger(__name__)
+
+EXECUTE_CODE = "execute_code"
+DEFAULT_OUTPUT_LIMIT = 20_000  # characters of stdout+stderr returned to the model per call
+
+_EXECUTE_CODE_DESCRIPTION = (
+    "Run Python code in the session's persistent sandbox and return what it printed "
+    "(stdout, then stderr). Variables, imports and files persist between calls. "
+    "Top-level await is allowed. The functions listed in the system prompt are "
+    "available in the sandbox; call them from the code. Print only compact results."
+)
+_EXECUTE_CODE_SCHEMA = {
+    "type": "object",
+    "properties": {"code": {"type": "string", "description": "Python source to run."}},
+    "required": ["code"],
+}
+
+
+def truncate(text: str, limit: int) -> str:
+    """``text`` cut to about ``limit`` characters (head and tail kept) with a note."""
+    if len(text) <= limit:
+        return text
+    head = text[: limit * 3 // 4]
+    tail = text[-(limit // 4) :]
+    omitted = len(text) - len(head) - len(tail)
+    note = (
+        f"\n[... {omitted:,} characters of output omitted; print less, "
+        "e.g. aggregates or the first rows ...]\n"
+    )
+    return head + note + tail
+
+
+def format_output(stdout: str, stderr: str, limit: int) -> str:
+    """What the model sees of a run: stdout, then stderr, within ``limit`` characters."""
+    parts = []
+    if stdout:
+        parts.append(stdout)
+    if stderr:
+        parts.append(("stderr:\n" if stdout else "") + stderr)
+    return truncate("\n".join(parts), limit)
+
+
+class CodeTool:
+    """PTC mode: ``execute_code`` backed by the sandbox session."""
+
+    def __init__(
+        self,
+        sandbox: Any,
+        session_id: str,
+        *,
+        output_limit: int = DEFAULT_OUTPUT_LIMIT,
+        cell_timeout_seconds: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._sandbox = sandbox
+        self._session_id = session_id
+        self._limit = output_limit
+        self._cell_timeout = cell_timeout_seconds
+        self._clock = clock
+        self.code_runs: list[CodeRun] = []
+
+    @property
+    def specs(self) -> list[ToolSpec]:
+        return [ToolSpec(EXECUTE_CODE, _EXECUTE_CODE_DESCRIPTION, _EXECUTE_CODE_SCHEMA)]
+
+    def run(self, name: str, tool_input: dict[str, Any]) -> ToolOutcome:
+        if name != EXECUTE_CODE:
+            return ToolOutcome(f"Unknown tool {name!r}: the only tool is {EXECUTE_CODE}.", True)
+        code = tool_input.get("code")
+        if not isinstance(code, str) or not code.strip():
+            return ToolOutcome("execute_code needs a non-empty string `code`.", True)
+        start = self._clock()
+        try:
+            result = self._sandbox.run_cell(
+                self._session_id, code, timeout_seconds=self._cell_timeout
+            )
+        except SandboxTimeoutError as e:
+            ms = (self._clock() - start) * 1000.0
+            self.code_runs.append(CodeRun(code=code, stderr=str(e), is_error=True, duration_ms=ms))
+            return ToolOutcome(f"The cell timed out: {e}", True)
+        ms = (self._clock() - start) * 1000.0  # our clock: executionTime's unit is undocumented
+        failed = not result.ok
+        stdout = result.stdout or ("" if result.stderr else result.text)
+        self.code_runs.append(
+            CodeRun(
+                code=code,
+                stdout=stdout,
+                stderr=result.stderr,
+                exit_code=result.exit_code,
+                is_error=failed,
+                duration_ms=ms,
+            )
+        )
+        logger.info("cell ran: chars=%d error=%s ms=%.0f", len(code), failed, ms)
+        return ToolOutcome(format_output(stdout, result.stderr, self._limit), failed)
+
+
+class DirectTools:
+    """Direct mode: registered tools called one at a time by the orchestrator.
+
+    ``tools`` are objects with ``name``, ``description``, ``input_schema`` and a
+    callable ``fn`` (the PTC registry's tools). A tool's return value is passed to
+    the model as is when it is a string, else as JSON.
+    """
+
+    def __init__(self, tools: Sequence[Any], *, output_limit: int = 200_000) -> None:
+        self._tools = {t.name: t for t in tools}
+        self._limit = output_limit
+        self.code_runs: list[CodeRun] = []  # direct mode runs no code
+        self.calls = 0
+
+    @property
+    def specs(self) -> list[ToolSpec]:
+        return [ToolSpec(t.name, t.description, t.input_schema) for t in self._tools.values()]
+
+    def run(self, name: str, tool_input: dict[str, Any]) -> ToolOutcome:
+        tool = self._tools.get(name)
+        if tool is None:
+            known = ", ".join(sorted(self._tools))
+            return ToolOutcome(f"Unknown tool {name!r}; available: {known}.", True)
+        self.calls += 1
+        try:
+            value = tool.fn(**tool_input)
+            if inspect.isawaitable(value):
+                value = asyncio.run(_await(value))
+        except Exception as e:  # a tool failure is the model's to handle
+            logger.info("tool %s failed: %s", name, type(e).__name__)
+            return ToolOutcome(f"{type(e).__name__}: {e}", True)
+        text = value if isinstance(value, str) else json.dumps(value, default=str)
+        return ToolOutcome(truncate(text, self._limit))
+
+
+async def _await(value: Any) -> Any:
+    return await value

@@ -1,0 +1,437 @@
+"""The REST API: routes, request/response models, and errors -> JSON in one place.
+
+Routes raise :mod:`code_exec.exceptions`; one exception handler turns every error
+(ours, Powertools' request validation, unknown routes, anything unexpected) into
+``{"error": {"code", "message", "field"}}`` with the error's HTTP status. Bad input
+is always a 4xx naming the offending field (dotted path, e.g. ``files.0.name``);
+pydantic's own texts, types and URLs are never echoed.
+
+Bodies are JSON whatever ``Content-Type`` says (``curl -d`` sends form-encoded);
+a body over :data:`MAX_BODY_BYTES` answers 413 before anything parses it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Annotated, Any, Literal
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler import exceptions as pt_errors
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    ResponseValidationError,
+)
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestValidationError as PowertoolsValidationError,
+)
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from pydantic import BaseModel, ConfigDict, Field
+
+from code_exec.exceptions import (
+    CodeExecError,
+    NotFoundError,
+    PayloadTooLargeError,
+    RequestValidationError,
+)
+from code_exec.models import AgentRequest, AgentResult, InputFile, OutputFile
+from code_exec.operations import Operations
+from code_exec.services import Services
+
+__all__ = [
+    "MAX_BODY_BYTES",
+    "DeleteSessionResponse",
+    "ErrorBody",
+    "ErrorResponse",
+    "ExecuteRequest",
+    "ExecuteResponse",
+    "JobAccepted",
+    "JobView",
+    "MessagesRequest",
+    "create_app",
+    "openapi_json",
+]
+
+logger = logging.getLogger(__name__)
+
+# Lambda's synchronous invocation payload limit is 6 MB for the whole event (headers,
+# context, base64 framing); 5 MiB of body keeps the check reachable and meaningful.
+MAX_BODY_BYTES = 5 * 1024 * 1024
+SESSION_ID = r"^[A-Za-z0-9_\-]{1,64}$"
+JOB_ID = r"^[A-Za-z0-9_\-]{1,80}$"
+TITLE = "bedrock-code-execution"
+VERSION = "1.0.0"
+
+
+class UnsupportedMediaTypeError(CodeExecError):
+    status, code = 415, "UnsupportedMediaType"
+
+
+class MethodNotAllowedError(CodeExecError):
+    status, code = 405, "MethodNotAllowed"
+
+
+# --- models ------------------------------------------------------------------------------
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ExecuteRequest(_Strict):
+    """Run code or a shell command in a session's sandbox directly (no model)."""
+
+    code: str | None = Field(default=None, max_length=1_000_000)
+    command: str | None = Field(default=None, max_length=100_000)
+    language: Literal["python", "javascript", "typescript"] = "python"
+    clear_context: bool = False
+    files: list[InputFile] = Field(default_factory=list, max_length=20)
+
+
+class ExecuteResponse(BaseModel):
+    session_id: str
+    stdout: str
+    stderr: str
+    exit_code: int | None
+    is_error: bool
+    execution_time: float | None = None
+    duration_ms: float
+    files: list[OutputFile] = Field(default_factory=list)
+
+
+class DeleteSessionResponse(BaseModel):
+    session_id: str
+    stopped: bool  # False when no such session existed (DELETE is idempotent)
+
+
+class JobAccepted(BaseModel):
+    job_id: str
+    status: str
+    location: str
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    field: str | None = None
+
+
+class JobView(BaseModel):
+    job_id: str
+    status: Literal["QUEUED", "RUNNING", "SUCCEEDED", "FAILED"]
+    session_id: str | None = None
+    created_at: float
+    updated_at: float
+    result: AgentResult | None = None
+    error: ErrorBody | None = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+class MessagesRequest(BaseModel):
+    """The minimum of an Anthropic Messages request (the full API lands with issue 5)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(min_length=1, max_length=256)
+    max_tokens: int = Field(ge=1)
+    messages: list[dict[str, Any]] = Field(min_length=1)
+
+
+def _responses(ok: int, model: type[BaseModel], *errors: int) -> dict[int, dict[str, Any]]:
+    """OpenAPI responses: the success model, then ErrorResponse for each error status."""
+    out: dict[int, dict[str, Any]] = {
+        ok: {"description": "success", "content": {"application/json": {"model": model}}}
+    }
+    for status in errors:
+        out[status] = {
+            "description": "error",
+            "content": {"application/json": {"model": ErrorResponse}},
+        }
+    return out
+
+
+# --- resolver ------------------------------------------------------------------------------
+
+
+def _body_size(event: dict[str, Any]) -> int:
+    body = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        return len(body) * 3 // 4
+    return len(body.encode("utf-8")) if isinstance(body, str) else len(body)
+
+
+def _declared_size(headers: dict[str, Any]) -> int:
+    for k, v in headers.items():
+        if k.lower() == "content-length":
+            try:
+                return int(v)
+            except (TypeError, ValueError):
+                return 0
+    return 0
+
+
+class _Resolver(APIGatewayRestResolver):
+    """Adds the body-size limit and JSON-only bodies in front of Powertools' validation."""
+
+    def resolve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        headers = dict(event.get("headers") or {})
+        if event.get("body"):
+            ctype = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
+            if not str(ctype).lower().startswith("application/json"):
+                headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
+                headers["content-type"] = "application/json"
+                mv = {
+                    k: v
+                    for k, v in (event.get("multiValueHeaders") or {}).items()
+                    if k.lower() != "content-type"
+                }
+                event = {**event, "headers": headers, "multiValueHeaders": mv}
+        return super().resolve(event, context)
+
+    def _call_route(self, route: Any, route_arguments: dict[str, str]) -> Any:
+        event = self.current_event.raw_event
+        size = max(_body_size(event), _declared_size(event.get("headers") or {}))
+        if size > MAX_BODY_BYTES:
+            error = PayloadTooLargeError(
+                f"request body is {size} bytes; the limit is {MAX_BODY_BYTES} bytes "
+                "(upload large inputs to the files bucket and pass files[].s3_key)",
+                field="body",
+            )
+            return self._call_exception_handler(error, route)
+        return super()._call_route(route, route_arguments)
+
+
+# --- errors, in one place ---------------------------------------------------------------------
+
+_TYPE_WORDS = {
+    "string": "a string",
+    "int": "an integer",
+    "float": "a number",
+    "bool": "a boolean",
+    "list": "a list",
+    "dict": "an object",
+    "model": "an object",
+    "model_attributes": "an object",
+}
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "path", "query", "header"):
+        parts = parts[1:] if len(parts) > 1 else parts
+    return ".".join(parts)
+
+
+def _describe(err: dict[str, Any]) -> tuple[str, str]:
+    """(field, message) for one Powertools/pydantic validation error, in our own words."""
+    loc = tuple(err.get("loc") or ("body",))
+    kind = str(err.get("type", ""))
+    field = _field(loc)
+    if kind == "json_invalid":
+        return "body", "request body is not valid JSON"
+    if kind == "missing":
+        if field == "body":
+            return field, "request body is required (a JSON object)"
+        return field, f"{field} is required"
+    if kind == "extra_forbidden":
+        return field, f"{field} is not a known field"
+    for suffix in ("_type", "_parsing"):
+        if kind.endswith(suffix) and kind.removesuffix(suffix) in _TYPE_WORDS:
+            what = _TYPE_WORDS[kind.removesuffix(suffix)]
+            if field == "body":
+                return field, f"request body must be {what} (a JSON object)"
+            return field, f"{field} must be {what}"
+    msg = str(err.get("msg") or "invalid value")  # pydantic's sentence, without type/url/input
+    return field, f"{field}: {msg}"
+
+
+def _is_response_error(exc: Exception) -> bool:
+    if isinstance(exc, ResponseValidationError):
+        return True
+    errors = exc.errors() if isinstance(exc, PowertoolsValidationError) else []
+    return any((e.get("loc") or ("",))[0] == "response" for e in errors)
+
+
+def _to_api_error(exc: Exception) -> CodeExecError:
+    if isinstance(exc, CodeExecError):
+        return exc
+    if _is_response_error(exc):
+        logger.error("response failed validation: %s", exc.errors())
+        return CodeExecError("internal error: the response did not match its schema")
+    if isinstance(exc, PowertoolsValidationError):
+        described = [_describe(e) for e in exc.errors()] or [("body", "invalid request")]
+        field, message = described[0]
+        if len(described) > 1:
+            message += f" (and {len(described) - 1} more problem(s))"
+        return RequestValidationError(message, field=field)
+    if isinstance(exc, RequestUnsupportedContentType):
+        return UnsupportedMediaTypeError("send a JSON body (Content-Type: application/json)")
+    if isinstance(exc, pt_errors.NotFoundError):
+        return NotFoundError("no such route")
+    if isinstance(exc, pt_errors.ServiceError):
+        error = CodeExecError(str(exc.msg))
+        error.status, error.code = exc.status_code, "HttpError"
+        return error
+    logger.exception("unhandled error")
+    return CodeExecError("internal error; see the function's logs for the request id")
+
+
+def _error_response(exc: Exception) -> Response:
+    error = _to_api_error(exc)
+    if error.status >= 500:
+        logger.error("request failed: %s %s", error.code, error.message)
+    return Response(
+        status_code=error.status,
+        content_type="application/json",
+        body=json.dumps({"error": error.to_dict()}),
+    )
+
+
+# --- routes ----------------------------------------------------------------------------------
+
+
+class _Routes:
+    def __init__(self, ops: Operations) -> None:
+        self.ops = ops
+
+    def invoke(self, body: Annotated[AgentRequest, Body()]) -> AgentResult:
+        """Run one agent turn synchronously (wall time capped under API Gateway's 29 s)."""
+        return self.ops.invoke(body)
+
+    def submit_job(self, body: Annotated[AgentRequest, Body()]) -> Response[JobAccepted]:
+        """Queue an agent turn on the Step Functions job machine; poll GET /jobs/{job_id}."""
+        job = self.ops.submit_job(body)
+        accepted = JobAccepted(job_id=job.job_id, status=job.status, location=f"/jobs/{job.job_id}")
+        return Response(
+            status_code=202,
+            content_type="application/json",
+            body=accepted,
+            headers={"Location": accepted.location},
+        )
+
+    def get_job(self, job_id: Annotated[str, Path(pattern=JOB_ID)]) -> JobView:
+        """Status of a job, with its result once it has succeeded or its error once failed."""
+        job = self.ops.s.store.get_job(job_id)
+        return JobView(
+            job_id=job.job_id,
+            status=job.status,  # type: ignore[arg-type]
+            session_id=job.session_id,
+            created_at=job.created_at,
+            updated_at=job.updated_at,
+            result=AgentResult.model_validate(job.result) if job.result else None,
+            error=ErrorBody.model_validate(job.error) if job.error else None,
+        )
+
+    def execute(
+        self,
+        session_id: Annotated[str, Path(pattern=SESSION_ID)],
+        body: Annotated[ExecuteRequest, Body()],
+    ) -> ExecuteResponse:
+        """Run code (or a shell command) in the session's sandbox; no model involved."""
+        if (body.code is None) == (body.command is None):
+            raise RequestValidationError("give exactly one of code or command", field="code")
+        result, files, duration_ms = self.ops.execute(
+            session_id,
+            code=body.code,
+            command=body.command,
+            language=body.language,
+            clear_context=body.clear_context,
+            files=body.files,
+        )
+        return ExecuteResponse(
+            session_id=session_id,
+            stdout=result.stdout,
+            stderr=result.stderr,
+            exit_code=result.exit_code,
+            is_error=not result.ok,
+            execution_time=result.execution_time,
+            duration_ms=round(duration_ms, 3),
+            files=files,
+        )
+
+    def delete_session(
+        self, session_id: Annotated[str, Path(pattern=SESSION_ID)]
+    ) -> DeleteSessionResponse:
+        """Stop the session's sandbox now and forget it (idempotent)."""
+        return DeleteSessionResponse(
+            session_id=session_id, stopped=self.ops.delete_session(session_id)
+        )
+
+    def messages(self, body: Annotated[MessagesRequest, Body()]) -> Response[ErrorResponse]:
+        """Anthropic Messages API (not implemented yet: answers 501)."""
+        error = ErrorBody(
+            code="NotImplemented",
+            message="/v1/messages is not implemented yet; use POST /invoke",
+        )
+        return Response(
+            status_code=501,
+            content_type="application/json",
+            body=ErrorResponse(error=error),
+        )
+
+
+def create_app(services: Services) -> APIGatewayRestResolver:
+    """The resolver with every route, over the given services."""
+    app = _Resolver(enable_validation=True)
+    routes = _Routes(Operations(services))
+    sessions, jobs = ["sessions"], ["jobs"]
+    app.post(
+        "/invoke",
+        summary="Run one agent turn synchronously",
+        responses=_responses(200, AgentResult, 400, 404, 409, 410, 413, 429, 502),
+    )(routes.invoke)
+    app.post(
+        "/jobs",
+        summary="Run one agent turn asynchronously (Step Functions)",
+        responses=_responses(202, JobAccepted, 400, 413),
+        tags=jobs,
+    )(routes.submit_job)
+    app.get(
+        "/jobs/<job_id>",
+        summary="Status and result of a job",
+        responses=_responses(200, JobView, 400, 404),
+        tags=jobs,
+    )(routes.get_job)
+    app.post(
+        "/sessions/<session_id>/execute",
+        summary="Run code or a command in a session, no model",
+        responses=_responses(200, ExecuteResponse, 400, 409, 410, 413, 502),
+        tags=sessions,
+    )(routes.execute)
+    app.delete(
+        "/sessions/<session_id>",
+        summary="Stop a session now (idempotent)",
+        responses=_responses(200, DeleteSessionResponse, 400),
+        tags=sessions,
+    )(routes.delete_session)
+    app.post(
+        "/v1/messages",
+        summary="Anthropic Messages API (not implemented yet)",
+        responses=_responses(501, ErrorResponse, 400, 413),
+    )(routes.messages)
+    app.exception_handler(Exception)(_error_response)
+    return app
+
+
+def openapi_json(app: APIGatewayRestResolver) -> str:
+    """The OpenAPI document, as committed in docs/openapi.json."""
+    doc = json.loads(
+        app.get_openapi_json_schema(
+            title=TITLE,
+            version=VERSION,
+            description=(
+                "Code execution and programmatic tool calling for Amazon Bedrock. "
+                'Every error is {"error": {"code", "message", "field"}}.'
+            ),
+        )
+    )
+    # Validation errors answer 400 ErrorResponse here, not Powertools' default 422 shape.
+    for ops in doc.get("paths", {}).values():
+        for op in ops.values():
+            op.get("responses", {}).pop("422", None)
+    for name in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):
+        doc.get("components", {}).get("schemas", {}).pop(name, None)
+    return json.dumps(doc, indent=2, sort_keys=True) + "\n"

@@ -1,0 +1,144 @@
+"""Files in and out of the sandbox.
+
+* Input files (inline base64 or a key in the files bucket) are written into the
+  sandbox under ``inputs/<name>`` before the turn.
+* ``outputs/`` in the sandbox is an *outbox*: after each request every file the
+  code left there is copied to S3 under ``files/sessions/<session>/<run>/<name>``,
+  removed from the sandbox (so the next request only returns what it made), and
+  handed back as a presigned GET URL with its name, size and media type.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import mimetypes
+import posixpath
+from collections.abc import Sequence
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from code_exec.exceptions import RequestValidationError
+from code_exec.models import InputFile, OutputFile
+from code_exec.sandbox_types import SandboxFile
+
+__all__ = ["FILES_PREFIX", "INPUTS_DIR", "OUTPUTS_DIR", "FileStore", "media_type"]
+
+logger = logging.getLogger(__name__)
+
+INPUTS_DIR = "inputs"
+OUTPUTS_DIR = "outputs"
+FILES_PREFIX = "files/"  # the only prefix the functions may read/write files under (IAM)
+
+
+def media_type(name: str) -> str:
+    """The media type for a file name (``application/octet-stream`` when unknown)."""
+    return mimetypes.guess_type(name)[0] or "application/octet-stream"
+
+
+def _safe_name(name: str, field: str) -> str:
+    norm = posixpath.normpath(name)
+    if name.startswith("/") or norm.startswith("..") or "/../" in f"/{norm}/" or norm == ".":
+        raise RequestValidationError(
+            "file name must be a relative path inside inputs/ (no '..', no leading '/')",
+            field=field,
+        )
+    return norm
+
+
+class FileStore:
+    """Moves files between callers, S3 and the sandbox. ``s3`` is a boto3 S3 client."""
+
+    def __init__(self, s3: Any, bucket: str, *, url_expiry_seconds: int = 3600) -> None:
+        self._s3 = s3
+        self._bucket = bucket
+        self._expiry = url_expiry_seconds
+
+    # --- inputs ---------------------------------------------------------------------------
+
+    def load_inputs(self, files: Sequence[InputFile], *, field: str = "files") -> list[SandboxFile]:
+        """Resolve each input file to its bytes, validating as we go.
+
+        Raises:
+            RequestValidationError: naming ``files.<i>.<attr>`` for a bad entry.
+        """
+        out: list[SandboxFile] = []
+        for i, f in enumerate(files):
+            where = f"{field}.{i}"
+            name = _safe_name(f.name, f"{where}.name")
+            if (f.content_base64 is None) == (f.s3_key is None):
+                raise RequestValidationError(
+                    "give exactly one of content_base64 or s3_key", field=where
+                )
+            if f.content_base64 is not None:
+                try:
+                    data = base64.b64decode(f.content_base64, validate=True)
+                except (binascii.Error, ValueError) as e:
+                    raise RequestValidationError(
+                        "content_base64 is not valid base64", field=f"{where}.content_base64"
+                    ) from e
+            else:
+                key = f.s3_key or ""
+                if not key.startswith(FILES_PREFIX) or ".." in key.split("/"):
+                    raise RequestValidationError(
+                        f"s3_key must name an object under {FILES_PREFIX} in the files bucket",
+                        field=f"{where}.s3_key",
+                    )
+                data = self._get_object(key, f"{where}.s3_key")
+            out.append(SandboxFile(path=f"{INPUTS_DIR}/{name}", data=data))
+        return out
+
+    def _get_object(self, key: str, field: str) -> bytes:
+        try:
+            return self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
+        except ClientError as e:
+            code = e.response.get("Error", {}).get("Code", "")
+            if code in ("NoSuchKey", "404", "NotFound", "AccessDenied", "403"):
+                raise RequestValidationError(
+                    f"no object {key!r} in the files bucket", field=field
+                ) from e
+            raise
+
+    def write_inputs(self, sandbox: Any, session_id: str, files: Sequence[SandboxFile]) -> None:
+        if files:
+            sandbox.write_files(session_id, list(files))
+
+    # --- outputs --------------------------------------------------------------------------
+
+    def collect_outputs(
+        self, sandbox: Any, session_id: str, *, key_prefix: str
+    ) -> list[OutputFile]:
+        """Copy every file in the sandbox's ``outputs/`` to S3 and return presigned URLs."""
+        paths = [self._normalize(p) for p in sandbox.list_files(session_id, OUTPUTS_DIR)]
+        paths = [p for p in paths if p]
+        if not paths:
+            return []
+        results: list[OutputFile] = []
+        for f in sandbox.read_files(session_id, paths):
+            name = posixpath.relpath(self._normalize(f.path) or f.path, OUTPUTS_DIR)
+            key = f"{key_prefix.rstrip('/')}/{name}"
+            mt = media_type(name)
+            self._s3.put_object(Bucket=self._bucket, Key=key, Body=f.data, ContentType=mt)
+            url = self._s3.generate_presigned_url(
+                "get_object",
+                Params={"Bucket": self._bucket, "Key": key},
+                ExpiresIn=self._expiry,
+            )
+            results.append(
+                OutputFile(name=name, size=len(f.data), media_type=mt, url=url, s3_key=key)
+            )
+        sandbox.remove_files(session_id, paths)
+        return results
+
+    @staticmethod
+    def _normalize(path: str) -> str:
+        """``outputs/x.png`` from whatever form the sandbox lists (relative, absolute, bare)."""
+        p = path.strip()
+        if not p or p.endswith("/"):
+            return ""
+        marker = f"{OUTPUTS_DIR}/"
+        if marker in p:
+            return marker + p.split(marker, 1)[1]
+        return f"{OUTPUTS_DIR}/{posixpath.basename(p)}"

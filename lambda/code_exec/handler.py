@@ -1,0 +1,53 @@
+"""Lambda entry points: one line each over module-level objects.
+
+* ``api_handler`` — API Gateway REST proxy events (every route, see ``api.py``)
+* ``job_handler`` — Step Functions task: runs one queued job, stores its result
+* ``cleanup_handler`` — Step Functions finally step: stops the job's sandbox session
+  and marks a failed or timed-out job as such
+
+Clients are built once per container, on first use (``services.py``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from code_exec.api import create_app
+from code_exec.observability import logger, metrics, tracer
+from code_exec.operations import Operations
+from code_exec.services import Services
+
+__all__ = ["api_handler", "app", "cleanup_handler", "job_handler", "operations", "services"]
+
+services = Services()
+operations = Operations(services)
+app = create_app(services)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def api_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def job_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return operations.run_job(str(event["job_id"]), remaining_seconds=_remaining(context))
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def cleanup_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return operations.cleanup_job(event)
+
+
+def _remaining(context: Any) -> float | None:
+    get = getattr(context, "get_remaining_time_in_millis", None)
+    return None if get is None else get() / 1000.0

@@ -1,0 +1,377 @@
+"""What the routes and the job machine do, without HTTP: sessions, turns, code runs, jobs.
+
+Session rules (documented in the README):
+
+* A request without a session id gets a one-shot sandbox session that is ALWAYS
+  stopped when the request ends (``finally``).
+* A request with a session id uses the session of that name, creating it on first
+  use. Its sandbox session id, conversation history and metadata persist in
+  DynamoDB (TTL ``SESSION_TTL_SECONDS``, renewed on every use); Python state and
+  files continue until the sandbox session expires or ``DELETE /sessions/{id}``.
+* Only one request at a time may use a session: a conditional lease in DynamoDB
+  (with expiry, released in ``finally``) answers 409 to the second.
+* When the sandbox session behind a stored session has expired or was stopped,
+  the request answers **410 SessionExpired** (the session is marked stopped; it
+  never silently restarts, which would lose state the caller relies on).
+  ``DELETE /sessions/{id}`` clears it, after which the id starts fresh.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from code_exec.exceptions import (
+    CodeExecError,
+    ModelNotAllowedError,
+    RequestValidationError,
+    SandboxError,
+    SessionExpiredError,
+    SessionNotFoundError,
+)
+from code_exec.models import AgentRequest, AgentResult, InputFile, OutputFile
+from code_exec.observability import MetricUnit, metrics
+from code_exec.sandbox_types import ExecutionResult
+from code_exec.services import Services
+from code_exec.store import JobRecord, JobStatus, SessionRecord
+
+__all__ = ["API_WALL_TIME_SECONDS", "ActiveSession", "Operations"]
+
+logger = logging.getLogger(__name__)
+
+API_WALL_TIME_SECONDS = 22  # API Gateway REST integrations stop at 29 s
+API_LEASE_SECONDS = 60  # longer than any synchronous request can run
+JOB_LEASE_MARGIN_SECONDS = 60
+
+
+@dataclass
+class ActiveSession:
+    """The sandbox session a request runs in."""
+
+    sandbox_session_id: str
+    run_id: str
+    session_id: str | None = None  # the caller's session id; None for a one-shot session
+    record: SessionRecord | None = None
+
+    @property
+    def key_prefix(self) -> str:
+        """S3 prefix for this run's output files."""
+        return f"files/sessions/{self.session_id or self.sandbox_session_id}/{self.run_id}"
+
+
+class Operations:
+    """Use cases over injected :class:`~code_exec.services.Services`."""
+
+    def __init__(self, services: Services) -> None:
+        self.s = services
+
+    # --- sessions -----------------------------------------------------------------------
+
+    @contextmanager
+    def session(
+        self,
+        session_id: str | None,
+        *,
+        lease_seconds: float = API_LEASE_SECONDS,
+        on_started: Callable[[str], None] | None = None,
+    ) -> Iterator[ActiveSession]:
+        """The sandbox session for one request, leased and cleaned up on the way out."""
+        run_id = self.s.new_id()
+        sandbox, cfg = self.s.sandbox, self.s.config
+        if session_id is None:
+            sb = self._timed(
+                "SandboxStartLatency",
+                lambda: sandbox.start_session(timeout_seconds=cfg.session_timeout_seconds),
+            )
+            if on_started:
+                on_started(sb)
+            try:
+                yield ActiveSession(sandbox_session_id=sb, run_id=run_id)
+            finally:
+                self._stop_quietly(sb)
+            return
+
+        owner = run_id
+        record = self.s.store.acquire_session(session_id, owner, lease_seconds)
+        try:
+            if record.stopped:
+                raise self._expired(session_id)
+            if record.sandbox_session_id is None:
+                record.sandbox_session_id = self._timed(
+                    "SandboxStartLatency",
+                    lambda: sandbox.start_session(
+                        name=None, timeout_seconds=cfg.session_timeout_seconds
+                    ),
+                )
+                self.s.store.save_session(record)  # saved at once: never leak a started session
+            elif sandbox.session_status(record.sandbox_session_id) != "READY":
+                self.s.store.mark_session_stopped(session_id)
+                raise self._expired(session_id)
+            if on_started:
+                on_started(record.sandbox_session_id)
+            active = ActiveSession(
+                sandbox_session_id=record.sandbox_session_id,
+                run_id=run_id,
+                session_id=session_id,
+                record=record,
+            )
+            try:
+                yield active
+            except SessionNotFoundError as e:
+                self.s.store.mark_session_stopped(session_id)
+                raise self._expired(session_id) from e
+            self.s.store.save_session(record)
+        finally:
+            self.s.store.release_session(session_id, owner)
+
+    @staticmethod
+    def _expired(session_id: str) -> SessionExpiredError:
+        return SessionExpiredError(
+            f"session {session_id!r} has expired or was stopped; DELETE /sessions/{session_id} "
+            "to reuse the id, or use a new session id",
+            field="session_id",
+        )
+
+    def _stop_quietly(self, sandbox_session_id: str) -> None:
+        try:
+            self.s.sandbox.stop_session(sandbox_session_id)
+        except SandboxError:
+            logger.warning("could not stop sandbox session %s", sandbox_session_id, exc_info=True)
+
+    def delete_session(self, session_id: str) -> bool:
+        """Stop the session's sandbox now and forget the session. True if it existed.
+
+        Does not wait for a lease: DELETE is the kill switch for a runaway session.
+        """
+        record = self.s.store.get_session(session_id)
+        if record is None:
+            return False
+        if record.sandbox_session_id:
+            self.s.sandbox.stop_session(record.sandbox_session_id)  # idempotent
+        self.s.store.delete_session(session_id)
+        return True
+
+    # --- direct code execution ----------------------------------------------------------
+
+    def execute(
+        self,
+        session_id: str,
+        *,
+        code: str | None,
+        command: str | None,
+        language: str = "python",
+        clear_context: bool = False,
+        files: list[InputFile] | None = None,
+    ) -> tuple[ExecutionResult, list[OutputFile], float]:
+        """Run code or a command in the named session; return the result, files, duration."""
+        inputs = self.s.files.load_inputs(files or [])
+        with self.session(session_id) as active:
+            sandbox, sb = self.s.sandbox, active.sandbox_session_id
+            self.s.files.write_inputs(sandbox, sb, inputs)
+            start = time.perf_counter()
+            if command is not None:
+                result = sandbox.execute_command(sb, command)
+            elif language == "python" and not clear_context:
+                result = sandbox.run_cell(sb, code or "")
+            else:
+                result = sandbox.execute_code(
+                    sb, code or "", language=language, clear_context=clear_context
+                )
+            duration_ms = (time.perf_counter() - start) * 1000.0
+            metrics.add_metric(name="CodeRuns", unit=MetricUnit.Count, value=1)
+            metrics.add_metric(
+                name="SandboxExecLatency", unit=MetricUnit.Milliseconds, value=duration_ms
+            )
+            if not result.ok:
+                metrics.add_metric(name="CodeRunErrors", unit=MetricUnit.Count, value=1)
+            outputs = self.s.files.collect_outputs(sandbox, sb, key_prefix=active.key_prefix)
+        return result, outputs, duration_ms
+
+    # --- agent turns ----------------------------------------------------------------------
+
+    def check_request(self, request: AgentRequest) -> AgentRequest:
+        """Resolve the model id and validate what pydantic cannot (allow-list, files)."""
+        cfg = self.s.config
+        model_id = request.model_id or cfg.default_model_id
+        if model_id not in cfg.allowed_model_ids:
+            raise ModelNotAllowedError(
+                f"model {model_id!r} is not enabled on this deployment; "
+                f"allowed: {', '.join(cfg.allowed_model_ids)}",
+                field="model_id",
+            )
+        self.s.files.load_inputs(request.files)  # fail fast on bad files, before any sandbox
+        return request.model_copy(update={"model_id": model_id})
+
+    def invoke(
+        self,
+        request: AgentRequest,
+        *,
+        wall_time_cap: float | None = API_WALL_TIME_SECONDS,
+        lease_seconds: float = API_LEASE_SECONDS,
+        on_started: Callable[[str], None] | None = None,
+    ) -> AgentResult:
+        """Run one agent turn; the session (if any) keeps its history for the next turn."""
+        request = self.check_request(request)
+        if wall_time_cap is not None and request.limits.wall_time_seconds > wall_time_cap:
+            limits = request.limits.model_copy(update={"wall_time_seconds": int(wall_time_cap)})
+            request = request.model_copy(update={"limits": limits})
+        inputs = self.s.files.load_inputs(request.files)
+        with self.session(
+            request.session_id, lease_seconds=lease_seconds, on_started=on_started
+        ) as active:
+            history: list[Any] = []
+            if active.record is not None:
+                history = self._history_for(active.record, request)
+            self.s.files.write_inputs(self.s.sandbox, active.sandbox_session_id, inputs)
+            run = self._run_agent(request, active, history)
+            outputs = self.s.files.collect_outputs(
+                self.s.sandbox, active.sandbox_session_id, key_prefix=active.key_prefix
+            )
+            if active.record is not None:
+                active.record.history = list(run.history)
+                active.record.metadata = {**active.record.metadata, "loop": request.loop}
+        result: AgentResult = run.result
+        result = result.model_copy(
+            update={"session_id": request.session_id, "files": [*result.files, *outputs]}
+        )
+        self._record_usage(result)
+        return result
+
+    @staticmethod
+    def _history_for(record: SessionRecord, request: AgentRequest) -> list[Any]:
+        loop = record.metadata.get("loop")
+        if record.history and loop and loop != request.loop:
+            raise RequestValidationError(
+                f"session {record.session_id!r} holds a {loop!r} conversation; "
+                f"use loop {loop!r} or a new session id",
+                field="loop",
+            )
+        return record.history
+
+    def _run_agent(self, request: AgentRequest, active: ActiveSession, history: list[Any]) -> Any:
+        from code_exec.agent import AgentDeps
+
+        deps = AgentDeps(
+            bedrock=self.s.bedrock,
+            sandbox=self.s.sandbox,
+            sandbox_session_id=active.sandbox_session_id,
+            history=history,
+        )
+        return self.s.run_agent(request, deps=deps)
+
+    @staticmethod
+    def _record_usage(result: AgentResult) -> None:
+        for u in result.usage:
+            metrics.add_metric(name="InputTokens", unit=MetricUnit.Count, value=u.input_tokens)
+            metrics.add_metric(name="OutputTokens", unit=MetricUnit.Count, value=u.output_tokens)
+        metrics.add_metric(name="ModelCalls", unit=MetricUnit.Count, value=len(result.usage))
+        metrics.add_metric(name="CodeRuns", unit=MetricUnit.Count, value=len(result.code_runs))
+
+    def _timed(self, name: str, fn: Callable[[], Any]) -> Any:
+        start = time.perf_counter()
+        try:
+            return fn()
+        finally:
+            ms = (time.perf_counter() - start) * 1000.0
+            metrics.add_metric(name=name, unit=MetricUnit.Milliseconds, value=ms)
+
+    # --- jobs ------------------------------------------------------------------------------
+
+    def submit_job(self, request: AgentRequest) -> JobRecord:
+        """Store the job and start its Step Functions execution."""
+        import json
+
+        request = self.check_request(request)
+        job = JobRecord(
+            job_id=self.s.new_id(),
+            status=JobStatus.QUEUED,
+            request=request.model_dump(mode="json"),
+            session_id=request.session_id,
+        )
+        self.s.store.create_job(job)
+        resp = self.s.stepfunctions.start_execution(
+            stateMachineArn=self.s.config.job_state_machine_arn,
+            name=job.job_id,
+            input=json.dumps({"job_id": job.job_id}),
+        )
+        job.execution_arn = resp["executionArn"]
+        self.s.store.update_job(job.job_id, execution_arn=job.execution_arn)
+        return job
+
+    def run_job(self, job_id: str, *, remaining_seconds: float | None = None) -> dict[str, Any]:
+        """The job machine's task: run the stored turn and store its result.
+
+        Raises on failure (after recording the error) so the state machine's Catch
+        runs the cleanup step.
+        """
+        job = self.s.store.get_job(job_id)
+        if job.status in JobStatus.FINAL:
+            return {"job_id": job_id, "status": job.status}
+        self.s.store.update_job(job_id, status=JobStatus.RUNNING)
+        request = AgentRequest.model_validate(job.request)
+        cap = None if remaining_seconds is None else max(1.0, remaining_seconds - 30.0)
+        lease = (remaining_seconds or self.s.config.session_timeout_seconds) + 60
+        try:
+            result = self.invoke(
+                request,
+                wall_time_cap=cap,
+                lease_seconds=lease,
+                on_started=lambda sb: self.s.store.update_job(job_id, sandbox_session_id=sb),
+            )
+        except CodeExecError as e:
+            self.s.store.update_job(job_id, status=JobStatus.FAILED, error=e.to_dict())
+            raise
+        except Exception as e:
+            error = {"code": "InternalError", "message": type(e).__name__}
+            self.s.store.update_job(job_id, status=JobStatus.FAILED, error=error)
+            raise
+        self.s.store.update_job(
+            job_id, status=JobStatus.SUCCEEDED, result=result.model_dump(mode="json")
+        )
+        return {"job_id": job_id, "status": JobStatus.SUCCEEDED}
+
+    def cleanup_job(self, event: dict[str, Any]) -> dict[str, Any]:
+        """The job machine's finally step (idempotent).
+
+        Stops the job's sandbox session when it was one-shot, or when the job failed
+        (a failed or timed-out turn may leave a cell running). A job that did not
+        succeed is marked FAILED with the error the state machine caught.
+        """
+        job_id = str(event["job_id"])
+        job = self.s.store.get_job(job_id)
+        failed = job.status != JobStatus.SUCCEEDED
+        if job.sandbox_session_id and (failed or job.session_id is None):
+            self._stop_quietly(job.sandbox_session_id)
+            if job.session_id and failed:
+                self.s.store.mark_session_stopped(job.session_id)
+        if failed:
+            error = job.error if job.status == JobStatus.FAILED and job.error else None
+            if error is None:
+                error = _caught_error(event)
+            self.s.store.update_job(job_id, status=JobStatus.FAILED, error=error)
+            metrics.add_metric(name="JobsFailed", unit=MetricUnit.Count, value=1)
+            return {"job_id": job_id, "status": JobStatus.FAILED}
+        return {"job_id": job_id, "status": job.status}
+
+
+def _caught_error(event: dict[str, Any]) -> dict[str, Any]:
+    """The error a Step Functions Catch put in the input (``Error``/``Cause``), normalized."""
+    caught = event.get("error") or event.get("Error") or {}
+    if isinstance(caught, str):
+        caught = {"Error": caught, "Cause": event.get("Cause", "")}
+    name = str(caught.get("Error") or "JobFailed")
+    cause = caught.get("Cause") or "the job did not finish"
+    if isinstance(cause, str) and cause.startswith("{"):
+        import json
+
+        try:
+            parsed = json.loads(cause)
+            cause = parsed.get("errorMessage") or cause
+        except ValueError:
+            pass
+    code = "JobTimedOut" if "Timeout" in name else "JobFailed"
+    return {"code": code, "message": f"{name}: {str(cause)[:1000]}"}

@@ -1,0 +1,140 @@
+"""Wiring: every AWS client and repository, created once and injectable.
+
+``Services()`` builds nothing at import or construction time: each client is made
+on first use from :class:`~code_exec.config.RuntimeConfig` (environment variables),
+so a Lambda cold start pays only for what the request needs. Tests pass fakes by
+keyword (``Services(sandbox=fake, run_agent=replay)``); local mode only changes
+endpoints (``AWS_ENDPOINT_URL_*``), never the code path.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from functools import cached_property
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from code_exec.config import RuntimeConfig
+from code_exec.files import FileStore
+from code_exec.store import Store
+
+__all__ = ["Services"]
+
+_BOTO = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5)
+_BOTO_MODEL = Config(
+    retries={"mode": "adaptive", "max_attempts": 6}, connect_timeout=5, read_timeout=300
+)
+
+_INJECTABLE = (
+    "config",
+    "dynamodb",
+    "s3",
+    "stepfunctions",
+    "bedrock",
+    "agentcore",
+    "sandbox",
+    "store",
+    "files",
+    "run_agent",
+)
+
+
+class Services:
+    """Clients and repositories for one Lambda container (or one test).
+
+    Args:
+        clock: wall clock (epoch seconds) used for leases and TTLs.
+        new_id: id factory for jobs, runs and lease owners.
+        **overrides: any of ``config``, ``dynamodb``, ``s3``, ``stepfunctions``,
+            ``bedrock``, ``agentcore``, ``sandbox``, ``store``, ``files``, ``run_agent``.
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] = time.time,
+        new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+        **overrides: Any,
+    ) -> None:
+        self.clock = clock
+        self.new_id = new_id
+        self.override(**overrides)
+
+    def override(self, **overrides: Any) -> None:
+        """Replace services by keyword (tests pass fakes this way)."""
+        unknown = set(overrides) - set(_INJECTABLE)
+        if unknown:
+            raise TypeError(f"unknown service override(s): {sorted(unknown)}")
+        # cached_property reads the instance dict first, so overrides win.
+        self.__dict__.update({k: v for k, v in overrides.items() if v is not None})
+
+    def reset(self) -> None:
+        """Forget every client built so far (the next use rebuilds it from the environment)."""
+        for name in _INJECTABLE:
+            self.__dict__.pop(name, None)
+
+    @cached_property
+    def config(self) -> RuntimeConfig:
+        return RuntimeConfig.from_env()
+
+    # --- AWS clients (boto3 reads AWS_ENDPOINT_URL_<SERVICE> for local mode) -------------
+
+    @cached_property
+    def dynamodb(self) -> Any:
+        return boto3.client("dynamodb", config=_BOTO)
+
+    @cached_property
+    def s3(self) -> Any:
+        return boto3.client("s3", config=_BOTO)
+
+    @cached_property
+    def stepfunctions(self) -> Any:
+        return boto3.client("stepfunctions", config=_BOTO)
+
+    @cached_property
+    def bedrock(self) -> Any:
+        return boto3.client("bedrock-runtime", config=_BOTO_MODEL)
+
+    @cached_property
+    def agentcore(self) -> Any:
+        from code_exec.sandbox import make_client  # retries off: SandboxClient retries safely
+
+        return make_client()
+
+    # --- repositories -----------------------------------------------------------------------
+
+    @cached_property
+    def sandbox(self) -> Any:
+        from code_exec.sandbox import SandboxClient
+
+        return SandboxClient(self.config.code_interpreter_id, client=self.agentcore)
+
+    @cached_property
+    def store(self) -> Store:
+        return Store(
+            self.dynamodb,
+            self.config.table_name,
+            ttl_seconds=self.config.session_ttl_seconds,
+            s3=self.s3,
+            bucket=self.config.files_bucket,
+            clock=self.clock,
+        )
+
+    @cached_property
+    def files(self) -> FileStore:
+        return FileStore(
+            self.s3,
+            self.config.files_bucket,
+            url_expiry_seconds=self.config.files_url_expiry_seconds,
+        )
+
+    @cached_property
+    def run_agent(self) -> Callable[..., Any]:
+        """``code_exec.agent.run_agent`` (tests inject a replaying double instead)."""
+        from code_exec.agent import run_agent
+
+        return run_agent

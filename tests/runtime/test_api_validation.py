@@ -1,0 +1,173 @@
+"""Every route rejects bad input with a 4xx JSON error naming the problem — never a 5xx.
+
+Each case goes through the REAL ``api_handler`` with a recorded API Gateway REST proxy event
+(tests/fixtures/events/) whose body or path is replaced. None of these reach the sandbox.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from code_exec.api import MAX_BODY_BYTES
+
+from .conftest import MODEL_ID, ApiClient, LambdaContext, load_event
+
+# route fixture -> (a missing-field body, its field), (a wrong-type body, its field)
+BODY_ROUTES = {
+    "invoke": ({"loop": "converse"}, "prompt", {"prompt": 42}, "prompt"),
+    "jobs_post": ({"loop": "converse"}, "prompt", {"prompt": "hi", "limits": {"max_turns": "many"}}, "limits.max_turns"),
+    "sessions_execute": ({"language": "python"}, "code", {"code": ["print(1)"]}, "code"),
+    "messages": ({"max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}, "model", {"model": MODEL_ID, "max_tokens": "ten", "messages": [{"role": "user", "content": "hi"}]}, "max_tokens"),
+}  # fmt: skip
+
+
+def _assert_clean_error(resp, status: int, field: str | None = None, code: str | None = None):
+    assert resp.status == status, resp.body
+    error = resp.error
+    assert set(error) <= {"code", "message", "field"}
+    assert error["message"]
+    if field is not None:
+        assert error["field"] == field
+    if code is not None:
+        assert error["code"] == code
+    text = json.dumps(resp.body)
+    for leak in ("pydantic", "errors.pydantic.dev", "Traceback", "ClientError", "'type'", "loc"):
+        assert leak not in text
+
+
+@pytest.mark.parametrize("route", sorted(BODY_ROUTES))
+def test_malformed_json_is_400(api: ApiClient, route: str) -> None:
+    resp = api.call(route, raw_body='{"prompt": "unterminated')
+    _assert_clean_error(resp, 400, "body", "ValidationError")
+    assert "not valid JSON" in resp.error["message"]
+
+
+@pytest.mark.parametrize("route", sorted(BODY_ROUTES))
+def test_missing_field_is_400_naming_it(api: ApiClient, route: str) -> None:
+    body, field, _, _ = BODY_ROUTES[route]
+    resp = api.call(route, body=body)
+    _assert_clean_error(resp, 400, field, "ValidationError")
+    assert field.split(".")[-1] in resp.error["message"]
+
+
+@pytest.mark.parametrize("route", sorted(BODY_ROUTES))
+def test_wrong_type_is_400_naming_it(api: ApiClient, route: str) -> None:
+    _, _, body, field = BODY_ROUTES[route]
+    resp = api.call(route, body=body)
+    _assert_clean_error(resp, 400, field, "ValidationError")
+
+
+@pytest.mark.parametrize("route", sorted(BODY_ROUTES))
+def test_oversized_payload_is_413(api: ApiClient, route: str) -> None:
+    big = {"prompt": "x" * (MAX_BODY_BYTES + 10), "code": "y", "model": "m"}
+    resp = api.call(route, body=big)
+    _assert_clean_error(resp, 413, "body", "PayloadTooLarge")
+
+
+@pytest.mark.parametrize("route", sorted(BODY_ROUTES))
+def test_declared_oversized_content_length_is_413(api: ApiClient, route: str) -> None:
+    resp = api.call(route, headers={"Content-Length": str(MAX_BODY_BYTES + 1)})
+    _assert_clean_error(resp, 413, "body", "PayloadTooLarge")
+
+
+@pytest.mark.parametrize("route", sorted(BODY_ROUTES))
+def test_body_that_is_not_an_object_is_400(api: ApiClient, route: str) -> None:
+    resp = api.call(route, raw_body="[1, 2, 3]")
+    _assert_clean_error(resp, 400, "body", "ValidationError")
+
+
+@pytest.mark.parametrize("route", sorted(BODY_ROUTES))
+def test_empty_body_is_400(api: ApiClient, route: str) -> None:
+    resp = api.call(route, body=None)
+    _assert_clean_error(resp, 400, "body", "ValidationError")
+
+
+@pytest.mark.parametrize("route", ["invoke", "jobs_post", "sessions_execute"])
+def test_unknown_field_is_400(api: ApiClient, route: str) -> None:
+    body = {"prompt": "hi", "code": "1", "surprise": True}
+    body.pop("code" if route != "sessions_execute" else "prompt")
+    resp = api.call(route, body=body)
+    _assert_clean_error(resp, 400, "surprise", "ValidationError")
+
+
+@pytest.mark.parametrize(
+    ("fixture", "param"),
+    [("jobs_get", "job_id"), ("sessions_delete", "session_id"), ("sessions_execute", "session_id")],
+)
+def test_bad_path_parameter_is_400(api: ApiClient, fixture: str, param: str) -> None:
+    resp = api.call(fixture, path_params={param: "no spaces allowed"})
+    _assert_clean_error(resp, 400, param, "ValidationError")
+
+
+@pytest.mark.parametrize("route", ["invoke", "jobs_post"])
+def test_unknown_model_is_400_model_not_allowed(api: ApiClient, route: str) -> None:
+    resp = api.call(route, body={"prompt": "hi", "model_id": "anthropic.claude-nope-v9"})
+    _assert_clean_error(resp, 400, "model_id", "ModelNotAllowed")
+
+
+@pytest.mark.parametrize("route", ["invoke", "jobs_post"])
+def test_bad_enum_value_is_400(api: ApiClient, route: str) -> None:
+    resp = api.call(route, body={"prompt": "hi", "loop": "nope"})
+    _assert_clean_error(resp, 400, "loop", "ValidationError")
+
+
+def test_nested_file_error_names_the_dotted_path(api: ApiClient) -> None:
+    body = {"code": "1", "files": [{"name": "a.txt", "content_base64": "aGk="}, {"name": 7}]}
+    resp = api.execute("s1", **body)
+    _assert_clean_error(resp, 400, "files.1.name", "ValidationError")
+
+
+@pytest.mark.parametrize(
+    ("file", "field"),
+    [
+        ({"name": "../etc/passwd", "content_base64": "aGk="}, "files.0.name"),
+        ({"name": "a.bin", "content_base64": "not base64!!"}, "files.0.content_base64"),
+        ({"name": "a.bin"}, "files.0"),
+        ({"name": "a.bin", "s3_key": "state/secret.json"}, "files.0.s3_key"),
+        ({"name": "a.bin", "s3_key": "files/missing.bin"}, "files.0.s3_key"),
+    ],
+)
+def test_bad_input_file_is_400_before_any_sandbox(api: ApiClient, file: dict, field: str) -> None:
+    resp = api.execute("s1", code="1", files=[file])
+    _assert_clean_error(resp, 400, field, "ValidationError")
+
+
+def test_execute_needs_exactly_one_of_code_or_command(api: ApiClient) -> None:
+    resp = api.execute("s1", code="print(1)", command="echo 1")
+    _assert_clean_error(resp, 400, "code", "ValidationError")
+
+
+def test_unknown_job_is_404(api: ApiClient) -> None:
+    resp = api.get_job("0123456789abcdef")
+    _assert_clean_error(resp, 404, "job_id", "NotFound")
+
+
+def test_delete_unknown_session_is_idempotent(api: ApiClient) -> None:
+    resp = api.delete("never-existed")
+    assert resp.status == 200
+    assert resp.body == {"session_id": "never-existed", "stopped": False}
+
+
+def test_unknown_route_is_404_json(api: ApiClient) -> None:
+    event = load_event("invoke")
+    event["path"] = event["requestContext"]["resourcePath"] = "/nope"
+    raw = api.handler.api_handler(event, LambdaContext())
+    assert raw["statusCode"] == 404
+    assert json.loads(raw["body"])["error"]["code"] == "NotFound"
+
+
+def test_messages_valid_request_answers_501_json(api: ApiClient) -> None:
+    resp = api.call("messages")
+    assert resp.status == 501
+    assert resp.error["code"] == "NotImplemented"
+
+
+def test_form_encoded_content_type_is_still_read_as_json(api: ApiClient) -> None:
+    """``curl -d`` sends application/x-www-form-urlencoded; the body is JSON all the same."""
+    resp = api.call(
+        "invoke",
+        body={"prompt": "hi", "model_id": "nope"},
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    _assert_clean_error(resp, 400, "model_id", "ModelNotAllowed")

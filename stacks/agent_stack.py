@@ -21,7 +21,7 @@ from stacks.nag import acknowledge
 from stacks.policies import interpreter_statement, model_invoke_statements
 from stacks.runtime_env import RuntimeWiring, runtime_environment
 from stacks.settings import Settings
-from stacks.storage import LAMBDA_PREFIXES, SANDBOX_PREFIX, Storage
+from stacks.storage import LAMBDA_PREFIXES, SANDBOX_PREFIX, STATE_PREFIX, Storage
 
 __all__ = ["API_HANDLER", "CLEANUP_HANDLER", "JOB_HANDLER", "AgentStack"]
 
@@ -200,6 +200,18 @@ class AgentStack(Stack):
                 sid="MarkJobs", actions=list(_CLEANUP_TABLE_ACTIONS), resources=[table.table_arn]
             )
         )
+        cleanup_role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadJobState",
+                actions=["s3:GetObject"],
+                resources=[bucket.arn_for_objects(f"{STATE_PREFIX}*")],
+            )
+        )
+        _acknowledge_object_prefixes(
+            cleanup_role,
+            bucket_id=self.get_logical_id(bucket.node.default_child),
+            prefixes=(STATE_PREFIX,),
+        )
 
         # The sandbox's own prefix, granted here (the bucket's stack) to the imported role so
         # the interpreter stack does not depend on this one.
@@ -228,6 +240,7 @@ class AgentStack(Stack):
             prefixes=(SANDBOX_PREFIX,),
         )
 
+        self.api.api.node.try_remove_child("Endpoint")  # replaced by ApiUrl below
         CfnOutput(self, "ApiUrl", value=self.api.api.url)
         CfnOutput(self, "FilesBucketName", value=bucket.bucket_name)
         CfnOutput(self, "TableName", value=table.table_name)

@@ -9,11 +9,12 @@ from constructs import Construct
 
 from stacks.nag import acknowledge
 
-__all__ = ["LAMBDA_PREFIXES", "SANDBOX_PREFIX", "TTL_ATTRIBUTE", "Storage"]
+__all__ = ["LAMBDA_PREFIXES", "SANDBOX_PREFIX", "STATE_PREFIX", "TTL_ATTRIBUTE", "Storage"]
 
 # Object key prefixes, granted per role. The runtime writes its files under these.
 LAMBDA_PREFIXES = ("files/", "state/", "sandbox/")
 SANDBOX_PREFIX = "sandbox/"
+STATE_PREFIX = "state/"
 TTL_ATTRIBUTE = "expires_at"
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from code_exec.exceptions import RequestValidationError
+from code_exec.exceptions import RequestValidationError, SandboxError
 from code_exec.models import InputFile, OutputFile
 from code_exec.sandbox_types import SandboxFile
 
@@ -111,7 +111,13 @@ class FileStore:
         self, sandbox: Any, session_id: str, *, key_prefix: str
     ) -> list[OutputFile]:
         """Copy every file in the sandbox's ``outputs/`` to S3 and return presigned URLs."""
-        paths = [self._normalize(p) for p in sandbox.list_files(session_id, OUTPUTS_DIR)]
+        try:
+            listed = sandbox.list_files(session_id, OUTPUTS_DIR)
+        except SandboxError:
+            if any(self._is_outputs(p) for p in sandbox.list_files(session_id, "")):
+                raise
+            return []  # the code removed outputs/ (or never had one): nothing to deliver
+        paths = [self._normalize(p) for p in listed]
         paths = [p for p in paths if p]
         if not paths:
             return []
@@ -131,6 +137,14 @@ class FileStore:
             )
         sandbox.remove_files(session_id, paths)
         return results
+
+    def prepare(self, sandbox: Any, session_id: str) -> None:
+        """Create ``inputs/`` and ``outputs/`` in a new session's workspace."""
+        sandbox.execute_command(session_id, f"mkdir -p {INPUTS_DIR} {OUTPUTS_DIR}")
+
+    @staticmethod
+    def _is_outputs(path: str) -> bool:
+        return path.rstrip("/").split("/")[-1] == OUTPUTS_DIR
 
     @staticmethod
     def _normalize(path: str) -> str:

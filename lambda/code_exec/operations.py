@@ -81,15 +81,13 @@ class Operations:
     ) -> Iterator[ActiveSession]:
         """The sandbox session for one request, leased and cleaned up on the way out."""
         run_id = self.s.new_id()
-        sandbox, cfg = self.s.sandbox, self.s.config
+        sandbox = self.s.sandbox
         if session_id is None:
-            sb = self._timed(
-                "SandboxStartLatency",
-                lambda: sandbox.start_session(timeout_seconds=cfg.session_timeout_seconds),
-            )
+            sb = self._start_sandbox()
             if on_started:
                 on_started(sb)
             try:
+                self.s.files.prepare(sandbox, sb)
                 yield ActiveSession(sandbox_session_id=sb, run_id=run_id)
             finally:
                 self._stop_quietly(sb)
@@ -101,13 +99,9 @@ class Operations:
             if record.stopped:
                 raise self._expired(session_id)
             if record.sandbox_session_id is None:
-                record.sandbox_session_id = self._timed(
-                    "SandboxStartLatency",
-                    lambda: sandbox.start_session(
-                        name=None, timeout_seconds=cfg.session_timeout_seconds
-                    ),
-                )
+                record.sandbox_session_id = self._start_sandbox()
                 self.s.store.save_session(record)  # saved at once: never leak a started session
+                self.s.files.prepare(sandbox, record.sandbox_session_id)
             elif sandbox.session_status(record.sandbox_session_id) != "READY":
                 self.s.store.mark_session_stopped(session_id)
                 raise self._expired(session_id)
@@ -127,6 +121,15 @@ class Operations:
             self.s.store.save_session(record)
         finally:
             self.s.store.release_session(session_id, owner)
+
+    def _start_sandbox(self) -> str:
+        timeout = self.s.config.session_timeout_seconds
+        return str(
+            self._timed(
+                "SandboxStartLatency",
+                lambda: self.s.sandbox.start_session(timeout_seconds=timeout),
+            )
+        )
 
     @staticmethod
     def _expired(session_id: str) -> SessionExpiredError:
@@ -260,6 +263,7 @@ class Operations:
             sandbox=self.s.sandbox,
             sandbox_session_id=active.sandbox_session_id,
             history=history,
+            config=self.s.config,
         )
         return self.s.run_agent(request, deps=deps)
 

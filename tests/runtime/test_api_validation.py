@@ -13,13 +13,24 @@ from code_exec.api import MAX_BODY_BYTES
 
 from .conftest import MODEL_ID, ApiClient, LambdaContext, load_event
 
-# route fixture -> (a missing-field body, its field), (a wrong-type body, its field)
+_MSG = [{"role": "user", "content": "hi"}]
+# route fixture -> (a body missing a field, that field, a body with a wrong type, that field)
 BODY_ROUTES = {
     "invoke": ({"loop": "converse"}, "prompt", {"prompt": 42}, "prompt"),
-    "jobs_post": ({"loop": "converse"}, "prompt", {"prompt": "hi", "limits": {"max_turns": "many"}}, "limits.max_turns"),
+    "jobs_post": (
+        {"loop": "converse"},
+        "prompt",
+        {"prompt": "hi", "limits": {"max_turns": "many"}},
+        "limits.max_turns",
+    ),
     "sessions_execute": ({"language": "python"}, "code", {"code": ["print(1)"]}, "code"),
-    "messages": ({"max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}, "model", {"model": MODEL_ID, "max_tokens": "ten", "messages": [{"role": "user", "content": "hi"}]}, "max_tokens"),
-}  # fmt: skip
+    "messages": (
+        {"max_tokens": 10, "messages": _MSG},
+        "model",
+        {"model": MODEL_ID, "max_tokens": "ten", "messages": _MSG},
+        "max_tokens",
+    ),
+}
 
 
 def _assert_clean_error(resp, status: int, field: str | None = None, code: str | None = None):

@@ -1,0 +1,196 @@
+"""POST /sessions/{id}/execute and DELETE /sessions/{id} through the real handler, with real code
+running in the code-interpreter emulator and sessions/files in moto."""
+
+from __future__ import annotations
+
+import base64
+import threading
+import time
+from typing import Any
+
+import pytest
+import requests
+
+from .conftest import ApiClient
+
+pytestmark = pytest.mark.sandbox
+
+# A PNG if matplotlib is importable in the sandbox, else deterministic binary bytes.
+CHART_CELL = """
+import os
+os.makedirs("outputs", exist_ok=True)
+try:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    plt.plot([1, 2, 3], [4, 1, 9])
+    plt.savefig("outputs/chart.png")
+except ImportError:
+    with open("outputs/chart.png", "wb") as f:
+        f.write(bytes(range(256)) * 8 + b"\\x89PNG\\r\\n\\x1a\\n")
+with open("outputs/chart.png", "rb") as f:
+    data = f.read()
+import hashlib
+print(len(data), hashlib.sha256(data).hexdigest())
+"""
+
+
+def _sandbox_session(handler: Any, session_id: str) -> str:
+    record = handler.services.store.get_session(session_id)
+    assert record is not None and record.sandbox_session_id
+    return record.sandbox_session_id
+
+
+def test_state_persists_across_requests_sharing_a_session(sandbox_api: ApiClient) -> None:
+    first = sandbox_api.execute("persist", code="x = 6 * 7")
+    assert first.status == 200, first.body
+    second = sandbox_api.execute("persist", code="print(x)")
+    assert second.status == 200, second.body
+    assert second.body["stdout"].strip() == "42"
+    assert second.body["is_error"] is False
+    assert second.body["session_id"] == "persist"
+
+
+def test_raising_cell_reports_failure_not_success(sandbox_api: ApiClient) -> None:
+    resp = sandbox_api.execute("raises", code="1 / 0")
+    assert resp.status == 200
+    assert resp.body["is_error"] is True
+    assert "ZeroDivisionError" in resp.body["stderr"]
+    # the session survives a failing cell
+    assert sandbox_api.execute("raises", code="print('alive')").body["stdout"].strip() == "alive"
+
+
+def test_command_runs_in_the_same_workspace(sandbox_api: ApiClient) -> None:
+    sandbox_api.execute("cmd", code="open('note.txt', 'w').write('hello')")
+    resp = sandbox_api.execute("cmd", command="cat note.txt && exit 3")
+    assert resp.status == 200
+    assert resp.body["stdout"] == "hello"
+    assert resp.body["exit_code"] == 3
+    assert resp.body["is_error"] is True
+
+
+def test_files_in_and_out_with_presigned_urls(sandbox_api: ApiClient) -> None:
+    payload = bytes(range(256)) * 3
+    resp = sandbox_api.execute(
+        "files",
+        code=(
+            "import hashlib, shutil\n"
+            "data = open('inputs/data/blob.bin', 'rb').read()\n"
+            "print(hashlib.sha256(data).hexdigest())\n"
+            "import os; os.makedirs('outputs', exist_ok=True)\n"
+            "_ = shutil.copy('inputs/data/blob.bin', 'outputs/copy.bin')\n"
+        ),
+        files=[
+            {"name": "data/blob.bin", "content_base64": base64.b64encode(payload).decode()},
+        ],
+    )
+    assert resp.status == 200, resp.body
+    import hashlib
+
+    assert resp.body["stdout"].strip() == hashlib.sha256(payload).hexdigest()
+    [out] = resp.body["files"]
+    assert out["name"] == "copy.bin"
+    assert out["size"] == len(payload)
+    assert out["media_type"] == "application/octet-stream"
+    assert out["s3_key"].startswith("files/sessions/files/")
+    fetched = requests.get(out["url"], timeout=10)
+    assert fetched.status_code == 200
+    assert fetched.content == payload
+
+
+def test_chart_made_in_the_sandbox_comes_back_as_a_url(sandbox_api: ApiClient) -> None:
+    resp = sandbox_api.execute("chart", code=CHART_CELL)
+    assert resp.status == 200, resp.body
+    size, digest = resp.body["stdout"].split()
+    [out] = resp.body["files"]
+    assert (out["name"], out["media_type"], out["size"]) == ("chart.png", "image/png", int(size))
+    import hashlib
+
+    content = requests.get(out["url"], timeout=10).content
+    assert hashlib.sha256(content).hexdigest() == digest
+    # outputs/ is an outbox: the next request returns only what it makes
+    again = sandbox_api.execute("chart", code="print('no new files')")
+    assert again.body["files"] == []
+
+
+def test_input_file_from_the_files_bucket(sandbox_api: ApiClient) -> None:
+    import boto3
+
+    from .conftest import BUCKET
+
+    boto3.client("s3").put_object(Bucket=BUCKET, Key="files/uploads/in.csv", Body=b"a,b\n1,2\n")
+    resp = sandbox_api.execute(
+        "s3in",
+        code="print(open('inputs/in.csv').read().splitlines()[1])",
+        files=[{"name": "in.csv", "s3_key": "files/uploads/in.csv"}],
+    )
+    assert resp.status == 200, resp.body
+    assert resp.body["stdout"].strip() == "1,2"
+
+
+def test_delete_stops_the_sandbox_session(sandbox_api: ApiClient) -> None:
+    assert sandbox_api.execute("doomed", code="y = 1").status == 200
+    sandbox_session = _sandbox_session(sandbox_api.handler, "doomed")
+    sandbox = sandbox_api.handler.services.sandbox
+    assert sandbox.session_status(sandbox_session) == "READY"
+
+    resp = sandbox_api.delete("doomed")
+    assert resp.status == 200
+    assert resp.body == {"session_id": "doomed", "stopped": True}
+    assert sandbox.session_status(sandbox_session) in ("TERMINATED", "NOT_FOUND")
+    assert sandbox_api.delete("doomed").body["stopped"] is False  # idempotent
+
+    # the id starts fresh afterwards: no state from before
+    fresh = sandbox_api.execute("doomed", code="print('y' in globals())")
+    assert fresh.body["stdout"].strip() == "False"
+
+
+def test_expired_sandbox_session_answers_410(sandbox_api: ApiClient) -> None:
+    assert sandbox_api.execute("expiring", code="z = 1").status == 200
+    sandbox_api.handler.services.sandbox.stop_session(
+        _sandbox_session(sandbox_api.handler, "expiring")
+    )  # as if AgentCore's session timeout hit
+
+    resp = sandbox_api.execute("expiring", code="print(z)")
+    assert resp.status == 410
+    assert resp.error["code"] == "SessionExpired"
+    assert resp.error["field"] == "session_id"
+    assert sandbox_api.execute("expiring", code="print(1)").status == 410  # stays expired
+
+    assert sandbox_api.delete("expiring").status == 200
+    assert sandbox_api.execute("expiring", code="print(1)").body["stdout"].strip() == "1"
+
+
+def test_concurrent_request_on_the_same_session_is_409(sandbox_api: ApiClient) -> None:
+    assert sandbox_api.execute("busy", code="import time").status == 200
+    slow: dict[str, Any] = {}
+
+    def run_slow() -> None:
+        slow["resp"] = sandbox_api.execute("busy", code="time.sleep(2); print('slow done')")
+
+    thread = threading.Thread(target=run_slow)
+    thread.start()
+    deadline = time.time() + 10
+    while time.time() < deadline:  # wait until the slow request holds the lease
+        record = sandbox_api.handler.services.dynamodb.get_item(
+            TableName=sandbox_api.handler.services.config.table_name,
+            Key={"pk": {"S": "SESSION#busy"}, "sk": {"S": "SESSION"}},
+        ).get("Item", {})
+        if "lease_owner" in record:
+            break
+        time.sleep(0.05)
+    clash = sandbox_api.execute("busy", code="print('second')")
+    thread.join(30)
+    assert clash.status == 409
+    assert clash.error["code"] == "Conflict"
+    assert clash.error["field"] == "session_id"
+    assert slow["resp"].status == 200
+    assert slow["resp"].body["stdout"].strip() == "slow done"
+    # the lease was released in finally: the next request goes through
+    assert sandbox_api.execute("busy", code="print('third')").body["stdout"].strip() == "third"
+
+
+def test_lease_is_released_when_the_request_fails(sandbox_api: ApiClient) -> None:
+    bad = sandbox_api.execute("fails", code="print(1)", files=[{"name": "x", "s3_key": "files/no"}])
+    assert bad.status == 400
+    assert sandbox_api.execute("fails", code="print(2)").status == 200

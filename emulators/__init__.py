@@ -1,0 +1,1 @@
+"""Local stand-ins for AWS services that speak the real wire protocols."""

@@ -1,0 +1,229 @@
+"""A persistent ipykernel inside a session's sandbox, driven over the IPC transport.
+
+The kernel listens on ZeroMQ ``ipc://`` sockets in the session's run directory (bound
+into the sandbox, so no network namespace is needed). Interrupts are sent as
+``interrupt_request`` messages on the control channel (Jupyter's ``interrupt_mode:
+message``); a kernel that does not go idle within the grace period is restarted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import re
+import secrets
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from jupyter_client.blocking.client import BlockingKernelClient
+
+from .sandbox import Sandbox
+
+__all__ = ["CellOutcome", "Kernel", "KernelError"]
+
+log = logging.getLogger(__name__)
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+_PORTS = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
+_READY_TIMEOUT = 60.0
+
+
+class KernelError(RuntimeError):
+    """The kernel could not be started or died."""
+
+
+@dataclass
+class CellOutcome:
+    """Everything one executeCode produced."""
+
+    stdout: str = ""
+    stderr: str = ""
+    results: list[str] = field(default_factory=list)  # text/plain of execute_result/display
+    images: list[tuple[str, str]] = field(default_factory=list)  # (mime type, base64 data)
+    error: str | None = None  # cleaned traceback text when the cell raised
+    timed_out: bool = False
+    restarted: bool = False  # the kernel had to be restarted (state lost)
+    duration_ms: float = 0.0
+
+
+class Kernel:
+    """One ipykernel process plus the BlockingKernelClient talking to it."""
+
+    def __init__(self, sandbox: Sandbox, *, interrupt_grace: float) -> None:
+        self.sandbox = sandbox
+        self.interrupt_grace = interrupt_grace
+        self._proc: Any = None
+        self._client: BlockingKernelClient | None = None
+        self._ready = threading.Event()
+        self._start_error: BaseException | None = None
+        self._generation = 0
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    def start_async(self) -> None:
+        """Launch the kernel in the background; :meth:`execute` waits for it."""
+        self._ready.clear()
+        self._start_error = None
+        threading.Thread(target=self._start, name="kernel-start", daemon=True).start()
+
+    def _start(self) -> None:
+        try:
+            self._launch()
+        except BaseException as e:  # reported to the next execute
+            log.exception("kernel start failed for session %s", self.sandbox.session_id)
+            self._start_error = e
+        finally:
+            self._ready.set()
+
+    def _launch(self) -> None:
+        self._generation += 1
+        prefix = f"k{self._generation}"
+        key = secrets.token_hex(16)
+        info: dict[str, Any] = {
+            "transport": "ipc",
+            "signature_scheme": "hmac-sha256",
+            "key": key,
+            "kernel_name": "python3",
+            "interrupt_mode": "message",
+            **{port: i + 1 for i, port in enumerate(_PORTS)},
+        }
+        inner_file = f"{self.sandbox.inner_run}/{prefix}.json"
+        (self.sandbox.run_dir / f"{prefix}.json").write_text(
+            json.dumps({**info, "ip": f"{self.sandbox.inner_run}/{prefix}"})
+        )
+        log_file = (self.sandbox.logs / f"{prefix}.log").open("ab")
+        argv = [
+            "python",
+            "-m",
+            "ipykernel_launcher",
+            "-f",
+            inner_file,
+            "--HistoryManager.enabled=False",
+            "--IPKernelApp.parent_handle=0",
+        ]
+        self._proc = self.sandbox.popen(argv, stdout=log_file, stderr=subprocess.STDOUT)
+        log_file.close()
+        client = BlockingKernelClient()
+        client.load_connection_info({**info, "ip": str(self.sandbox.run_dir / prefix)})
+        client.start_channels()
+        deadline = time.monotonic() + _READY_TIMEOUT
+        while True:
+            if self._proc.poll() is not None:
+                client.stop_channels()
+                raise KernelError(f"kernel exited with code {self._proc.returncode}")
+            try:
+                client.wait_for_ready(timeout=1)
+                break
+            except RuntimeError:
+                if time.monotonic() > deadline:
+                    client.stop_channels()
+                    raise KernelError("kernel did not become ready in time") from None
+        self._client = client
+
+    def _wait_ready(self) -> BlockingKernelClient:
+        if not self._ready.wait(_READY_TIMEOUT + 5):
+            raise KernelError("kernel is still starting")
+        if self._start_error is not None or self._client is None:
+            raise KernelError(f"kernel failed to start: {self._start_error}")
+        return self._client
+
+    def restart(self) -> None:
+        """Kill the kernel process and start a fresh one (all state is lost)."""
+        self._ready.wait(_READY_TIMEOUT + 5)
+        self.shutdown()
+        self._ready.clear()
+        self._start()
+
+    def shutdown(self) -> None:
+        """Stop the channels and kill the kernel's process tree."""
+        if self._client is not None:
+            self._client.stop_channels()
+            self._client = None
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait(timeout=10)
+
+    # --- execution ----------------------------------------------------------------------
+
+    def execute(self, code: str, *, timeout: float) -> CellOutcome:
+        """Run one cell in the persistent namespace, interrupting it at ``timeout``."""
+        client = self._wait_ready()
+        out = CellOutcome()
+        started = time.monotonic()
+        msg_id = client.execute(code, store_history=True, allow_stdin=False, stop_on_error=False)
+        deadline = started + timeout
+        interrupted_at: float | None = None
+        while True:
+            now = time.monotonic()
+            if interrupted_at is None and now >= deadline:
+                out.timed_out = True
+                interrupted_at = now
+                self._interrupt(client)
+            if interrupted_at is not None and now >= interrupted_at + self.interrupt_grace:
+                out.restarted = True
+                break
+            wait = max(0.01, min(deadline - now if interrupted_at is None else 0.2, 0.5))
+            try:
+                msg = client.get_iopub_msg(timeout=wait)
+            except queue.Empty:
+                if self._proc.poll() is not None:
+                    out.error = (out.error or "") + "The kernel died (memory or CPU limit?)."
+                    out.restarted = True
+                    break
+                continue
+            if msg.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            if self._collect(out, msg):
+                break
+        out.duration_ms = (time.monotonic() - started) * 1000.0
+        if out.restarted:
+            self.restart()
+        else:
+            self._drain_reply(client, msg_id)
+        return out
+
+    @staticmethod
+    def _collect(out: CellOutcome, msg: dict[str, Any]) -> bool:
+        """Fold one iopub message into ``out``; True when the cell is finished."""
+        kind, content = msg["msg_type"], msg["content"]
+        if kind == "stream":
+            if content.get("name") == "stderr":
+                out.stderr += content.get("text", "")
+            else:
+                out.stdout += content.get("text", "")
+        elif kind in ("execute_result", "display_data"):
+            data = content.get("data", {})
+            for mime in ("image/png", "image/jpeg", "image/svg+xml"):
+                if mime in data:
+                    out.images.append((mime, data[mime]))
+                    break
+            else:
+                if "text/plain" in data:
+                    out.results.append(data["text/plain"])
+        elif kind == "error":
+            tb = "\n".join(content.get("traceback", [])) or (
+                f"{content.get('ename')}: {content.get('evalue')}"
+            )
+            out.error = _ANSI.sub("", tb)
+        elif kind == "status" and content.get("execution_state") == "idle":
+            return True
+        return False
+
+    def _interrupt(self, client: BlockingKernelClient) -> None:
+        msg = client.session.msg("interrupt_request", content={})
+        client.control_channel.send(msg)
+
+    @staticmethod
+    def _drain_reply(client: BlockingKernelClient, msg_id: str) -> None:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                reply = client.get_shell_msg(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                return
+            if reply.get("parent_header", {}).get("msg_id") == msg_id:
+                return

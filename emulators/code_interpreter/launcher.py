@@ -1,0 +1,38 @@
+"""Applies resource limits, then execs the real command. Runs INSIDE the sandbox.
+
+Standalone on purpose (stdlib only, no package imports): the emulator binds this one
+file read-only into each sandbox. Usage::
+
+    python launcher.py --as BYTES --cpu SECONDS --nproc N --nofile N --fsize BYTES -- CMD...
+
+A value of 0 leaves that limit unchanged.
+"""
+
+import os
+import resource
+import sys
+
+_LIMITS = {
+    "--as": resource.RLIMIT_AS,
+    "--cpu": resource.RLIMIT_CPU,
+    "--nproc": resource.RLIMIT_NPROC,
+    "--nofile": resource.RLIMIT_NOFILE,
+    "--fsize": resource.RLIMIT_FSIZE,
+}
+
+
+def main(argv: list[str]) -> None:
+    """Parse ``--flag value`` pairs up to ``--``, set the limits, exec the rest."""
+    sep = argv.index("--")
+    opts, cmd = argv[:sep], argv[sep + 1 :]
+    for flag, value in zip(opts[::2], opts[1::2], strict=True):
+        limit = int(value)
+        if limit > 0:
+            resource.setrlimit(_LIMITS[flag], (limit, limit))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    os.umask(0o022)
+    os.execvp(cmd[0], cmd)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

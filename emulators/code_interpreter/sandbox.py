@@ -1,0 +1,351 @@
+"""One session's sandbox: host-side directories, limits, and the bubblewrap command line.
+
+Layout on the host, under ``<state_dir>/<session id>/``::
+
+    fs/        a tmpfs mounted with size=workspace_mb when we may mount (root), else a dir
+      ws/      the workspace  -> <sandbox_workdir> inside (read-write, the working directory)
+      tmp/     scratch        -> /tmp inside (shares the tmpfs quota)
+    run/       kernel connection file + IPC sockets -> /run/emulator inside
+    logs/      kernel log, background task output (host only)
+
+Every process of the session (the kernel, each command) is its own ``bwrap`` invocation
+binding the same ``fs/ws`` and ``fs/tmp``: they share files, never the host's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path, PurePosixPath
+
+from .config import EmulatorConfig
+from .exceptions import ValidationException
+
+__all__ = ["Sandbox", "bwrap_available"]
+
+log = logging.getLogger(__name__)
+
+_LAUNCHER = Path(__file__).with_name("launcher.py")
+_INNER_RUN = "/run/emulator"
+_INNER_LAUNCHER = "/opt/emulator/launcher.py"
+_UID = 1000
+_ETC_FILES = (
+    "/etc/hosts",
+    "/etc/nsswitch.conf",
+    "/etc/localtime",
+    "/etc/ld.so.cache",
+    "/etc/ld.so.conf",
+    "/etc/ld.so.conf.d",
+    "/etc/ssl",
+    "/etc/ca-certificates",
+    "/etc/alternatives",
+    "/etc/fonts",
+    "/etc/mime.types",
+    "/etc/os-release",
+)
+_CGROUP_ROOT = Path("/sys/fs/cgroup")
+_CGROUP_NAME = "code-interpreter-emulator"
+# bwrap --die-with-parent uses PR_SET_PDEATHSIG, which fires when the *thread* that forked
+# it exits. All sandbox processes are therefore forked from this one long-lived thread, not
+# from short-lived HTTP request threads.
+_SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandbox-spawner")
+
+
+def bwrap_available() -> bool:
+    """True when bubblewrap is installed."""
+    return shutil.which("bwrap") is not None
+
+
+class Sandbox:
+    """Directories, mounts, cgroups and command lines of one session's sandbox."""
+
+    def __init__(self, session_id: str, config: EmulatorConfig, state_root: Path) -> None:
+        self.session_id = session_id
+        self.config = config
+        self.root = state_root / session_id
+        self.fs = self.root / "fs"
+        self.workspace = self.fs / "ws"
+        self.tmp = self.fs / "tmp"
+        self.run_dir = self.root / "run"
+        self.logs = self.root / "logs"
+        self.isolated = not config.unisolated
+        self.quota_mounted = False  # True when fs/ is a size-limited tmpfs
+        self.cgroups: list[Path] = []
+        self._procs: list[subprocess.Popen[bytes]] = []
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    def create(self) -> None:
+        """Create directories, the tmpfs quota mount and the cgroups."""
+        for d in (self.fs, self.run_dir, self.logs):
+            d.mkdir(parents=True, exist_ok=True)
+        self.quota_mounted = self._mount_tmpfs()
+        self.workspace.mkdir(exist_ok=True)
+        self.tmp.mkdir(exist_ok=True)
+        os.chmod(self.tmp, 0o1777)
+        (self.run_dir / "passwd").write_text(
+            f"root:x:0:0:root:/root:/bin/sh\nuser:x:{_UID}:{_UID}:user:"
+            f"{self.inner_workdir}:/bin/bash\nnobody:x:65534:65534:nobody:/:/bin/false\n"
+        )
+        (self.run_dir / "group").write_text(f"root:x:0:\nuser:x:{_UID}:\nnogroup:x:65534:\n")
+        if self.isolated:
+            self.cgroups = self._make_cgroups()
+
+    def destroy(self) -> None:
+        """Kill every process of the sandbox and delete all its files."""
+        for proc in self._procs:
+            _kill_group(proc)
+        for cg in self.cgroups:
+            _kill_cgroup(cg)
+        for proc in self._procs:
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                log.warning("sandbox %s: pid %s did not exit", self.session_id, proc.pid)
+        self._procs.clear()
+        for cg in self.cgroups:
+            _rmdir_retry(cg)
+        if self.quota_mounted:
+            subprocess.run(["umount", "-l", str(self.fs)], check=False, capture_output=True)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    # --- paths --------------------------------------------------------------------------
+
+    @property
+    def inner_workdir(self) -> str:
+        """The workspace path as the sandboxed code sees it."""
+        return self.config.sandbox_workdir if self.isolated else str(self.workspace)
+
+    @property
+    def inner_tmp(self) -> str:
+        return "/tmp" if self.isolated else str(self.tmp)
+
+    @property
+    def inner_run(self) -> str:
+        return _INNER_RUN if self.isolated else str(self.run_dir)
+
+    def host_path(self, path: str, *, field: str = "path") -> Path:
+        """Map a sandbox path (relative to the workspace, or absolute) to the host.
+
+        Only the workspace and /tmp are reachable. Symlinks are resolved on the host and
+        must stay inside, so a link planted by sandboxed code cannot reach host files.
+        """
+        if not path or "\x00" in path:
+            raise ValidationException(f"Invalid {field}: {path!r}", field=field)
+        pure = PurePosixPath(path)
+        if not pure.is_absolute():
+            pure = PurePosixPath(self.inner_workdir) / pure
+        for inner, host in ((self.inner_workdir, self.workspace), (self.inner_tmp, self.tmp)):
+            try:
+                rel = pure.relative_to(inner)
+            except ValueError:
+                continue
+            if ".." in rel.parts:
+                break
+            candidate = host.joinpath(*rel.parts)
+            real = Path(os.path.realpath(candidate))
+            if real == host.resolve() or host.resolve() in real.parents:
+                return candidate
+            break
+        raise ValidationException(
+            f"Path {path!r} is outside the session workspace ({self.inner_workdir}) and /tmp",
+            field=field,
+        )
+
+    def inner_path(self, host: Path) -> str:
+        """The sandbox-side path of a host path under the workspace."""
+        rel = host.relative_to(self.workspace)
+        return str(PurePosixPath(self.inner_workdir) / PurePosixPath(*rel.parts))
+
+    def usage_bytes(self) -> int:
+        """Bytes used by the workspace and /tmp together."""
+        if self.quota_mounted:
+            st = os.statvfs(self.fs)
+            return (st.f_blocks - st.f_bfree) * st.f_frsize
+        total = 0
+        for dirpath, _dirs, files in os.walk(self.fs):
+            for f in files:
+                with contextlib.suppress(OSError):
+                    total += os.lstat(os.path.join(dirpath, f)).st_size
+        return total
+
+    # --- processes ----------------------------------------------------------------------
+
+    def env(self) -> dict[str, str]:
+        """The whole environment of sandboxed processes (nothing leaks from the host)."""
+        venv_bin = str(Path(sys.executable).parent)
+        return {
+            "PATH": f"{venv_bin}:/usr/local/bin:/usr/bin:/bin",
+            "HOME": self.inner_workdir,
+            "USER": "user",
+            "LOGNAME": "user",
+            "LANG": "C.UTF-8",
+            "LC_ALL": "C.UTF-8",
+            "TMPDIR": self.inner_tmp,
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "MPLBACKEND": "Agg",
+            "MPLCONFIGDIR": f"{self.inner_tmp}/.matplotlib",
+            "IPYTHONDIR": f"{self.inner_tmp}/.ipython",
+            "JUPYTER_RUNTIME_DIR": f"{self.inner_tmp}/.jupyter",
+            "XDG_CACHE_HOME": f"{self.inner_tmp}/.cache",
+            "MALLOC_ARENA_MAX": "2",
+            "OPENBLAS_NUM_THREADS": "2",
+            "OMP_NUM_THREADS": "2",
+            "TERM": "dumb",
+        }
+
+    def command(self, argv: list[str]) -> list[str]:
+        """Wrap ``argv`` in the launcher (rlimits) and, when isolated, in bubblewrap."""
+        c = self.config
+        launcher = _INNER_LAUNCHER if self.isolated else str(_LAUNCHER)
+        limited = [
+            sys.executable,
+            "-S" if self.isolated else "-I",
+            launcher,
+            "--as", str(c.memory_bytes),
+            "--cpu", str(c.cpu_seconds),
+            "--nproc", str(c.max_processes),
+            "--nofile", str(c.max_open_files),
+            "--fsize", str(c.workspace_bytes),
+            "--",
+            *argv,
+        ]  # fmt: skip
+        if not self.isolated:
+            return limited
+        return [*self._bwrap_args(), "--", *limited]
+
+    def popen(self, argv: list[str], **kwargs: object) -> subprocess.Popen[bytes]:
+        """Start ``argv`` in the sandbox (in the workspace) and track it for :meth:`destroy`."""
+        cmd = self.command(argv)
+        if self.cgroups:
+            joins = " && ".join(
+                f"echo $$ > {shlex.quote(str(cg / 'cgroup.procs'))}" for cg in self.cgroups
+            )
+            cmd = ["/bin/sh", "-c", f'{joins} && exec "$@"', "sh", *cmd]
+        proc = _SPAWNER.submit(
+            subprocess.Popen,
+            cmd,
+            cwd=str(self.workspace),
+            env=self.env(),
+            start_new_session=True,
+            **kwargs,
+        ).result()
+        self._procs = [p for p in self._procs if p.poll() is None]
+        self._procs.append(proc)
+        return proc
+
+    def _bwrap_args(self) -> list[str]:
+        prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+        args = [
+            "bwrap",
+            "--unshare-all",
+            "--die-with-parent",
+            "--new-session",
+            "--cap-drop", "ALL",
+            "--unsetenv", "JPY_PARENT_PID",
+            "--uid", str(_UID),
+            "--gid", str(_UID),
+            "--hostname", "sandbox",
+            "--ro-bind", "/usr", "/usr",
+        ]  # fmt: skip
+        for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+            top = Path("/") / name
+            if top.is_symlink():
+                args += ["--symlink", os.readlink(top), str(top)]
+            elif top.is_dir():
+                args += ["--ro-bind", str(top), str(top)]
+        for p in sorted(prefixes):
+            if not p.startswith("/usr/"):
+                args += ["--ro-bind", p, p]
+        for f in _ETC_FILES:
+            args += ["--ro-bind-try", f, f]
+        args += [
+            "--ro-bind", str(self.run_dir / "passwd"), "/etc/passwd",
+            "--ro-bind", str(self.run_dir / "group"), "/etc/group",
+            "--proc", "/proc",
+            "--dev", "/dev",
+            "--bind", str(self.tmp), "/tmp",
+            "--bind", str(self.workspace), self.config.sandbox_workdir,
+            "--bind", str(self.run_dir), _INNER_RUN,
+            "--ro-bind", str(_LAUNCHER), _INNER_LAUNCHER,
+            "--remount-ro", "/",
+            "--chdir", self.config.sandbox_workdir,
+        ]  # fmt: skip
+        return args
+
+    # --- limits -------------------------------------------------------------------------
+
+    def _mount_tmpfs(self) -> bool:
+        if os.geteuid() != 0 or shutil.which("mount") is None:
+            return False
+        opts = f"size={self.config.workspace_bytes},mode=0755,nosuid,nodev"
+        res = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(self.fs)],
+            check=False,
+            capture_output=True,
+        )
+        if res.returncode != 0:
+            log.info("tmpfs quota mount unavailable (%s); quota is soft", res.stderr.strip())
+        return res.returncode == 0
+
+    def _make_cgroups(self) -> list[Path]:
+        settings = {
+            "pids": {"pids.max": str(self.config.max_processes)},
+            "memory": {"memory.limit_in_bytes": str(self.config.memory_bytes)},
+        }
+        made: list[Path] = []
+        for controller, files in settings.items():
+            base = _CGROUP_ROOT / controller
+            if not (base / "cgroup.procs").exists():
+                continue
+            cg = base / _CGROUP_NAME / self.session_id
+            try:
+                cg.mkdir(parents=True, exist_ok=True)
+                for name, value in files.items():
+                    (cg / name).write_text(value)
+            except OSError as e:
+                log.info("cgroup %s unavailable (%s); relying on rlimits", controller, e)
+                _rmdir_retry(cg, attempts=1)
+                continue
+            made.append(cg)
+        return made
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        proc.kill()
+
+
+def _kill_cgroup(cg: Path) -> None:
+    try:
+        pids = (cg / "cgroup.procs").read_text().split()
+    except OSError:
+        return
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, ValueError):
+            os.kill(int(pid), signal.SIGKILL)
+
+
+def _rmdir_retry(path: Path, attempts: int = 50) -> None:
+    for _ in range(attempts):
+        try:
+            path.rmdir()
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            time.sleep(0.05)
+    log.warning("could not remove cgroup %s", path)

@@ -1,0 +1,120 @@
+"""The sandbox: no network, read-only system, only the workspace and /tmp writable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from botocore.exceptions import EventStreamError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_no_network_from_code(shared_session, invoke) -> None:
+    code = (
+        "import socket\ntry:\n    socket.create_connection(('1.1.1.1', 53), timeout=3)\n"
+        "    print('connected')\nexcept OSError as e:\n    print('blocked', e.errno)"
+    )
+    assert invoke(shared_session, "executeCode", code=code)["structuredContent"][
+        "stdout"
+    ].startswith("blocked")
+
+
+def test_no_network_from_commands(shared_session, invoke) -> None:
+    res = invoke(
+        shared_session, "executeCommand", command="cat /proc/net/dev | tail -n +3 | cut -d: -f1"
+    )
+    assert res["structuredContent"]["stdout"].split() == ["lo"]
+
+
+@pytest.mark.parametrize("path", ["/usr/evil", "/etc/evil", "/evil", "/root/evil", "/bin/evil"])
+def test_cannot_write_outside_workspace(shared_session, invoke, path: str) -> None:
+    code = (
+        f"try:\n    open({path!r}, 'w').write('x')\n    print('wrote')\n"
+        "except OSError as e:\n    print('denied')"
+    )
+    assert (
+        invoke(shared_session, "executeCode", code=code)["structuredContent"]["stdout"]
+        == "denied\n"
+    )
+    assert not Path(path).exists()
+
+
+def test_workspace_and_tmp_are_writable(shared_session, invoke) -> None:
+    code = "open('/tmp/t','w').write('1'); open('/workspace/w','w').write('2'); print('ok')"
+    assert invoke(shared_session, "executeCode", code=code)["structuredContent"]["stdout"] == "ok\n"
+
+
+def test_host_files_are_invisible(shared_session, invoke) -> None:
+    code = (
+        f"import os; print(os.path.exists({str(ROOT / 'lambda')!r}), os.path.exists('/root/.ssh'))"
+    )
+    assert (
+        invoke(shared_session, "executeCode", code=code)["structuredContent"]["stdout"]
+        == "False False\n"
+    )
+
+
+def test_host_environment_does_not_leak(shared_session, invoke) -> None:
+    code = "import os; print(sorted(k for k in os.environ if k.startswith('AWS') or 'JPY' in k))"
+    assert invoke(shared_session, "executeCode", code=code)["structuredContent"]["stdout"] == "[]\n"
+
+
+def test_runs_unprivileged(shared_session, invoke) -> None:
+    res = invoke(shared_session, "executeCommand", command="id -u; grep CapEff /proc/self/status")
+    uid, capeff = res["structuredContent"]["stdout"].splitlines()
+    assert uid == "1000"
+    assert capeff.split()[1] == "0000000000000000"
+
+
+def test_file_tools_cannot_escape_the_workspace(
+    stream_events, agentcore_client, shared_session, invoke
+) -> None:
+    for path in ["/etc/passwd", "../../../etc/passwd", "/usr/bin/env"]:
+        with pytest.raises(EventStreamError) as e:
+            stream_events(shared_session, "readFiles", paths=[path])
+        assert e.value.response["Error"]["Code"] == "validationException"
+    invoke(shared_session, "executeCode", code="import os; os.symlink('/etc/hostname', 'link')")
+    with pytest.raises(EventStreamError):
+        stream_events(shared_session, "readFiles", paths=["link"])
+    with pytest.raises(EventStreamError):
+        stream_events(
+            shared_session,
+            "writeFiles",
+            content=[{"path": "/etc/x", "text": "x"}],
+        )
+
+
+def test_memory_limit(shared_session, invoke) -> None:
+    code = (
+        "try:\n    b = bytearray(8 * 1024**3)\n    print('allocated')\n"
+        "except MemoryError:\n    print('limited')"
+    )
+    assert (
+        invoke(shared_session, "executeCode", code=code)["structuredContent"]["stdout"]
+        == "limited\n"
+    )
+
+
+def test_workspace_quota(emulator_admin, emulator_url: str, new_session, invoke) -> None:
+    sid = new_session()
+    info = emulator_admin(f"/_emulator/sessions/{sid}", method="GET")
+    if not info["quotaMounted"]:
+        pytest.skip("tmpfs quota mount not available (not root)")
+    code = (
+        "try:\n    with open('big', 'wb') as f:\n        for _ in range(200):\n"
+        "            f.write(b'x' * 1024 * 1024)\n    print('wrote')\nexcept OSError as e:\n"
+        "    print('full', e.errno)"
+    )
+    assert invoke(sid, "executeCode", code=code)["structuredContent"]["stdout"] == "full 28\n"
+
+
+def test_process_limit(emulator_admin, emulator_url: str, new_session, invoke) -> None:
+    sid = new_session()
+    info = emulator_admin(f"/_emulator/sessions/{sid}", method="GET")
+    if not any("pids" in c for c in info["cgroups"]):
+        pytest.skip("pids cgroup not available")
+    res = invoke(sid, "executeCommand", command="for i in $(seq 100); do sleep 5 & done; wait")
+    assert "Resource temporarily unavailable" in res["structuredContent"]["stderr"] or (
+        "fork" in res["structuredContent"]["stderr"]
+    )

@@ -1,0 +1,155 @@
+"""Session lifecycle, persistent state, expiry, concurrency and speed."""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+
+import pytest
+from botocore.exceptions import ClientError
+
+INTERPRETER = "aws.codeinterpreter.v1"
+
+
+def test_start_get_stop(agentcore_client, invoke) -> None:
+    started = agentcore_client.start_code_interpreter_session(
+        codeInterpreterIdentifier=INTERPRETER, name="t1", sessionTimeoutSeconds=120
+    )
+    sid = started["sessionId"]
+    assert started["codeInterpreterIdentifier"] == INTERPRETER
+    assert started["createdAt"]
+    got = agentcore_client.get_code_interpreter_session(
+        codeInterpreterIdentifier=INTERPRETER, sessionId=sid
+    )
+    assert (got["status"], got["name"], got["sessionTimeoutSeconds"]) == ("READY", "t1", 120)
+    stopped = agentcore_client.stop_code_interpreter_session(
+        codeInterpreterIdentifier=INTERPRETER, sessionId=sid
+    )
+    assert stopped["sessionId"] == sid and stopped["lastUpdatedAt"]
+    got = agentcore_client.get_code_interpreter_session(
+        codeInterpreterIdentifier=INTERPRETER, sessionId=sid
+    )
+    assert got["status"] == "TERMINATED"
+    # stop is idempotent
+    agentcore_client.stop_code_interpreter_session(
+        codeInterpreterIdentifier=INTERPRETER, sessionId=sid
+    )
+    with pytest.raises(ClientError) as e:
+        invoke(sid, "executeCode", code="1")
+    assert e.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_custom_interpreter_ids_are_separate(
+    stream_events, agentcore_client, new_session, invoke
+) -> None:
+    sid = new_session("myInterpreter_1-abc")
+    assert invoke  # fixture used below through events()
+    (ev,) = stream_events(sid, "executeCode", interpreter="myInterpreter_1-abc", code="print(2)")
+    assert ev["result"]["structuredContent"]["stdout"] == "2\n"
+    with pytest.raises(ClientError) as e:
+        stream_events(sid, "executeCode", code="print(2)")  # default interpreter
+    assert e.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_list_sessions(agentcore_client, new_session) -> None:
+    interp = "listTest"
+    a, b = new_session(interp), new_session(interp)
+    items = agentcore_client.list_code_interpreter_sessions(codeInterpreterIdentifier=interp)[
+        "items"
+    ]
+    assert {i["sessionId"] for i in items} == {a, b}
+    page = agentcore_client.list_code_interpreter_sessions(
+        codeInterpreterIdentifier=interp, maxResults=1
+    )
+    assert len(page["items"]) == 1 and page["nextToken"]
+
+
+def test_state_persists_within_a_session_not_across(new_session, invoke) -> None:
+    a, b = new_session(), new_session()
+    assert invoke(a, "executeCode", code="secret = 1234")["isError"] is False
+    assert (
+        invoke(a, "executeCode", code="print(secret + 1)")["structuredContent"]["stdout"]
+        == "1235\n"
+    )
+    other = invoke(b, "executeCode", code="print(secret)")
+    assert other["isError"] is True
+    assert "NameError" in other["structuredContent"]["stderr"]
+
+
+def test_clear_context_resets_state(new_session, invoke) -> None:
+    sid = new_session()
+    invoke(sid, "executeCode", code="v = 1")
+    res = invoke(sid, "executeCode", code="print('v' in globals())", clearContext=True)
+    assert res["structuredContent"]["stdout"] == "False\n"
+
+
+def test_last_expression_value_is_returned(new_session, invoke) -> None:
+    sid = new_session()
+    res = invoke(sid, "executeCode", code="x = 20\nx * 2 + 2")
+    assert res["structuredContent"]["stdout"] == "42\n"
+    assert res["content"][0] == {"type": "text", "text": "42\n"}
+
+
+def test_expired_session(agentcore_client, invoke) -> None:
+    sid = agentcore_client.start_code_interpreter_session(
+        codeInterpreterIdentifier=INTERPRETER, sessionTimeoutSeconds=1
+    )["sessionId"]
+    deadline = time.monotonic() + 10
+    status = "READY"
+    while status == "READY" and time.monotonic() < deadline:
+        time.sleep(0.3)
+        status = agentcore_client.get_code_interpreter_session(
+            codeInterpreterIdentifier=INTERPRETER, sessionId=sid
+        )["status"]
+    assert status == "TERMINATED"
+    with pytest.raises(ClientError) as e:
+        invoke(sid, "executeCode", code="1")
+    assert e.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_stop_deletes_the_workspace(
+    emulator_admin, agentcore_client, emulator_url: str, invoke
+) -> None:
+    from pathlib import Path
+
+    sid = agentcore_client.start_code_interpreter_session(codeInterpreterIdentifier=INTERPRETER)[
+        "sessionId"
+    ]
+    invoke(sid, "writeFiles", content=[{"path": "f.txt", "text": "x"}])
+    info = emulator_admin(f"/_emulator/sessions/{sid}", method="GET")
+    assert (Path(info["hostWorkspace"]) / "f.txt").exists()
+    agentcore_client.stop_code_interpreter_session(
+        codeInterpreterIdentifier=INTERPRETER, sessionId=sid
+    )
+    assert not Path(info["hostRoot"]).exists()
+
+
+def test_long_cell_does_not_block_another_session(new_session, invoke) -> None:
+    a, b = new_session(), new_session()
+    invoke(a, "executeCode", code="1")
+    invoke(b, "executeCode", code="1")
+    t = threading.Thread(
+        target=invoke, args=(a, "executeCode"), kwargs={"code": "import time; time.sleep(3)"}
+    )
+    t.start()
+    time.sleep(0.3)
+    started = time.monotonic()
+    assert invoke(b, "executeCode", code="print('fast')")["structuredContent"]["stdout"] == "fast\n"
+    assert time.monotonic() - started < 2
+    t.join()
+
+
+def test_hundred_round_trips_are_fast(new_session, invoke) -> None:
+    sid = new_session()
+    invoke(sid, "executeCode", code="n = 0")  # kernel warm
+    times = []
+    for _ in range(100):
+        t = time.perf_counter()
+        res = invoke(sid, "executeCode", code="n += 1")
+        times.append(time.perf_counter() - t)
+        assert res["isError"] is False
+    assert invoke(sid, "executeCode", code="print(n)")["structuredContent"]["stdout"] == "100\n"
+    median = statistics.median(times)
+    print(f"executeCode round trip: median {median * 1000:.1f} ms, max {max(times) * 1000:.1f} ms")
+    assert median < 0.1

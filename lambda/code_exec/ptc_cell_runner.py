@@ -9,7 +9,7 @@ in one cell still work in the next).
 
 Behaviour of :meth:`CellRunner.run`:
 - the value of a trailing expression is printed (``repr``) unless it is ``None``;
-- an exception propagates to the caller with the runner's own frames removed;
+- an exception propagates to the caller; IPython shows it with the cell's frames only;
 - ``timeout`` (seconds) raises :class:`CellTimeoutError` inside the cell when it is run
   from the main thread (``SIGALRM``); the next cell runs normally.
 """
@@ -23,15 +23,18 @@ import inspect
 import signal
 import sys
 import threading
+import traceback
 from typing import Any
 
-__all__ = ["CellRunner", "CellTimeoutError", "make_runner"]
+__all__ = ["CellRunner", "CellTimeoutError", "format_exception", "make_runner"]
 
 _LAST = "__bcx_last__"
 
 
 class CellTimeoutError(TimeoutError):
     """The cell ran past its time limit and was interrupted."""
+
+    __module__ = "builtins"  # tracebacks read "CellTimeoutError: ...", not a module path
 
 
 class CellRunner:
@@ -79,7 +82,12 @@ class CellRunner:
                 else:
                     exec(code, self.namespace)
             except BaseException as e:
-                raise e.with_traceback(_strip_runner_frames(e.__traceback__)) from None
+                # IPython renders an exception through _render_traceback_ when it has one:
+                # show the cell's frames only, as plain Python would.
+                lines = format_exception(e).rstrip("\n").split("\n")
+                with contextlib.suppress(AttributeError, TypeError):
+                    e._render_traceback_ = lambda: lines  # type: ignore[attr-defined]
+                raise
         value = self.namespace.pop(_LAST, None)
         if value is not None:
             print(repr(value))
@@ -141,16 +149,17 @@ class _time_limit:
             signal.signal(signal.SIGALRM, self.previous or signal.SIG_DFL)
 
 
-def _strip_runner_frames(tb: Any) -> Any:
-    """Drop leading traceback entries that belong to this file (or asyncio's machinery)."""
-    this = __file__ if "__file__" in globals() else None
-    while tb is not None:
-        fname = tb.tb_frame.f_code.co_filename
-        if fname == this or fname.startswith("<bcx") or "asyncio" in fname:
-            tb = tb.tb_next
-            continue
-        break
-    return tb
+def _is_runner_frame(filename: str) -> bool:
+    this = globals().get("__file__")
+    return filename == this or filename.startswith("<bcx") or "/asyncio/" in filename
+
+
+def format_exception(e: BaseException) -> str:
+    """A plain traceback of ``e`` with the runner's (and asyncio's) frames left out."""
+    frames = [f for f in traceback.extract_tb(e.__traceback__) if not _is_runner_frame(f.filename)]
+    text = "Traceback (most recent call last):\n" if frames else ""
+    text += "".join(traceback.format_list(frames))
+    return text + "".join(traceback.format_exception_only(type(e), e))
 
 
 def make_runner(namespace: dict[str, Any]) -> CellRunner:

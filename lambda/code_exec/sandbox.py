@@ -221,7 +221,8 @@ class SandboxClient:
         survives and the next cell runs); the service's own limit still applies.
         """
         call = f"__bcx_runner__.run(__bcx_src__, {timeout_seconds!r})"
-        wrapped = f"{_bootstrap_code()}\n__bcx_src__ = {code!r}\n{call}\n"
+        # The runner prints the cell's trailing value itself; `del` keeps the kernel quiet.
+        wrapped = f"{_bootstrap_code()}\n__bcx_src__ = {code!r}\n{call}\ndel __bcx_src__\n"
         return self.execute_code(session_id, wrapped)
 
     def execute_command(self, session_id: str, command: str) -> ExecutionResult:

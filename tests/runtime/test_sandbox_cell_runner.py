@@ -6,7 +6,6 @@ import asyncio
 import time
 
 import pytest
-
 from code_exec.ptc_cell_runner import CellTimeoutError, make_runner
 
 

@@ -1,0 +1,349 @@
+"""Programmatic tool calling (PTC): the tool registry, tool specs and the PTC system prompt.
+
+A tool is a plain Python function with type hints and a Google-style docstring::
+
+    def get_expenses(employee_id: str, quarter: str) -> str:
+        \"\"\"Expense line items of one employee for one quarter.
+
+        Args:
+            employee_id: The employee's id, e.g. "E1001".
+            quarter: "Q1" .. "Q4".
+
+        Returns:
+            JSON list of expense records.
+        \"\"\"
+
+Its JSON schema (parameters from the hints, descriptions from ``Args:``) and a compact
+catalogue entry for the system prompt are derived from it. The same function serves
+both placements (see DESIGN "PTC, two placements"): *preloaded* (its module is written
+into the sandbox and imported there) and *bridged* (the orchestrator runs it when
+sandbox code calls the stub). Sending tools into a session and relaying bridged calls
+live in :mod:`code_exec.ptc_bridge`; this module re-exports them.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import types
+import typing
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = [
+    "PLACEMENTS",
+    "BridgedRunner",
+    "PtcExecutor",
+    "Tool",
+    "ToolRegistry",
+    "open_executor",
+    "parse_docstring",
+    "preload",
+    "tool_schema",
+]
+
+Placement = Literal["preloaded", "bridged"]
+PLACEMENTS: tuple[str, ...] = ("preloaded", "bridged")
+_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]{0,63}$")
+_SECTIONS = ("args", "arguments", "parameters", "returns", "return", "raises", "yields",
+             "examples", "example", "note", "notes")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Docstring:
+    summary: str = ""
+    details: str = ""
+    params: dict[str, str] = field(default_factory=dict)
+    returns: str = ""
+
+
+def parse_docstring(doc: str | None) -> Docstring:
+    """Parse a Google-style docstring: summary, ``Args:`` descriptions, ``Returns:``."""
+    lines = inspect.cleandoc(doc or "").splitlines()
+    head: list[str] = []
+    sections: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in lines:
+        key = line.strip().rstrip(":").lower()
+        if line.strip().endswith(":") and not line.startswith(" ") and key in _SECTIONS:
+            current = sections.setdefault(key, [])
+        elif current is not None:
+            current.append(line)
+        else:
+            head.append(line)
+    text = "\n".join(head).strip()
+    summary, _, details = text.partition("\n\n")
+    params: dict[str, str] = {}
+    name = None
+    for line in sections.get("args") or sections.get("arguments") or sections.get("parameters", []):
+        m = re.match(r"^\s{0,8}(\*{0,2}\w+)\s*(\([^)]*\))?\s*:\s*(.*)$", line)
+        indent = len(line) - len(line.lstrip())
+        if m and (name is None or indent <= _indent_of(sections, "args")):
+            name = m.group(1).lstrip("*")
+            params[name] = m.group(3).strip()
+        elif name and line.strip():
+            params[name] = (params[name] + " " + line.strip()).strip()
+    returns = " ".join(
+        s.strip() for s in sections.get("returns") or sections.get("return", []) if s.strip()
+    )
+    returns = re.sub(r"^[\w\[\], .|]+:\s+", "", returns) if ":" in returns[:40] else returns
+    return Docstring(" ".join(summary.split()), details.strip(), params, returns)
+
+
+def _indent_of(sections: dict[str, list[str]], key: str) -> int:
+    lines = [ln for ln in sections.get(key, []) if ln.strip()]
+    return min((len(ln) - len(ln.lstrip()) for ln in lines), default=0)
+
+
+def _json_type(hint: Any) -> dict[str, Any]:
+    """JSON schema for a type hint (str, int, float, bool, list[..], dict[..], Literal, X|None)."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if hint is inspect.Parameter.empty or hint is Any:
+        return {}
+    if origin is Literal:
+        values = list(args)
+        schema = _json_type(type(values[0])) if values else {}
+        return {**schema, "enum": values}
+    if origin in (typing.Union, types.UnionType):
+        non_none = [a for a in args if a is not type(None)]
+        if len(non_none) == 1:
+            return _json_type(non_none[0])
+        return {"anyOf": [_json_type(a) for a in non_none]}
+    if hint is str:
+        return {"type": "string"}
+    if hint is bool:
+        return {"type": "boolean"}
+    if hint is int:
+        return {"type": "integer"}
+    if hint is float:
+        return {"type": "number"}
+    if hint in (list, tuple, set) or origin in (list, tuple, set, Iterable):
+        item = _json_type(args[0]) if args else {}
+        return {"type": "array", **({"items": item} if item else {})}
+    if hint is dict or origin is dict:
+        return {"type": "object"}
+    return {}
+
+
+def tool_schema(fn: Callable[..., Any]) -> dict[str, Any]:
+    """The JSON schema of ``fn``'s parameters (an ``object`` schema)."""
+    doc = parse_docstring(fn.__doc__)
+    hints = typing.get_type_hints(fn)
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    for name, param in inspect.signature(fn).parameters.items():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        prop = _json_type(hints.get(name, param.annotation))
+        if doc.params.get(name):
+            prop["description"] = doc.params[name]
+        if param.default is param.empty:
+            required.append(name)
+        elif param.default is not None:
+            prop["default"] = param.default
+        properties[name] = prop
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = required
+    return schema
+
+
+def _annotation(hint: Any) -> str:
+    if hint is inspect.Parameter.empty:
+        return ""
+    if isinstance(hint, type):
+        return hint.__name__
+    return str(hint).replace("typing.", "")
+
+
+@dataclass(frozen=True)
+class Tool:
+    """A PTC tool: the function, its derived schema and docs, and where it runs."""
+
+    name: str
+    fn: Callable[..., Any]
+    summary: str
+    returns: str
+    parameters: dict[str, Any]
+    placement: Placement = "bridged"
+
+    @classmethod
+    def from_function(
+        cls, fn: Callable[..., Any], *, name: str | None = None, placement: Placement = "bridged"
+    ) -> Tool:
+        """Build a tool from a typed function with a Google-style docstring."""
+        name = name or fn.__name__
+        if not _NAME.match(name):
+            raise ValueError(f"tool name {name!r} is not a valid Python identifier")
+        if placement not in PLACEMENTS:
+            raise ValueError(f"placement must be one of {PLACEMENTS}, got {placement!r}")
+        doc = parse_docstring(fn.__doc__)
+        if not doc.summary:
+            raise ValueError(f"tool {name!r} needs a docstring (summary line)")
+        return cls(name, fn, doc.summary, doc.returns, tool_schema(fn), placement)
+
+    @property
+    def module_file(self) -> str:
+        """Source file of the tool's module (what *preloaded* placement sends)."""
+        return inspect.getsourcefile(self.fn) or ""
+
+    @property
+    def module_name(self) -> str:
+        return self.fn.__module__.rpartition(".")[2]
+
+    @property
+    def description(self) -> str:
+        """Summary plus what it returns (the tool spec's description)."""
+        return f"{self.summary} Returns: {self.returns}" if self.returns else self.summary
+
+    def signature(self) -> str:
+        """``async def get_expenses(employee_id: str, quarter: str) -> str`` (as called in code)."""
+        sig = inspect.signature(self.fn)
+        hints = typing.get_type_hints(self.fn)
+        parts = []
+        for pname, p in sig.parameters.items():
+            ann = _annotation(hints.get(pname, p.annotation))
+            text = f"{pname}: {ann}" if ann else pname
+            if p.default is not p.empty:
+                text += f" = {p.default!r}"
+            parts.append(text)
+        ret = _annotation(hints.get("return", sig.return_annotation))
+        return f"async def {self.name}({', '.join(parts)})" + (f" -> {ret}" if ret else "")
+
+    def catalogue_entry(self) -> str:
+        """Signature line, one-line summary, and the return description."""
+        lines = [self.signature(), f"    {self.summary}"]
+        if self.returns:
+            lines.append(f"    Returns: {self.returns}")
+        return "\n".join(lines)
+
+    def anthropic_spec(self) -> dict[str, Any]:
+        """Anthropic Messages ``tools`` entry."""
+        return {"name": self.name, "description": self.description, "input_schema": self.parameters}
+
+    def converse_spec(self) -> dict[str, Any]:
+        """Bedrock Converse ``toolConfig.tools`` entry."""
+        return {
+            "toolSpec": {
+                "name": self.name,
+                "description": self.description,
+                "inputSchema": {"json": self.parameters},
+            }
+        }
+
+    def sandbox_spec(self) -> dict[str, Any]:
+        """What the sandbox runtime needs to bind the tool (see sandbox_assets/ptc_runtime.py)."""
+        return {
+            "name": self.name,
+            "placement": self.placement,
+            "module": self.module_name,
+            "function": self.fn.__name__,
+            "doc": f"{self.signature()}\n\n{self.description}",
+        }
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.fn(*args, **kwargs)
+
+
+_PTC_PROMPT = """\
+You can run Python in a sandbox with the `{run_tool}` tool. State persists between runs.
+Only what your code prints comes back to you: tool results stay in the sandbox unless you
+print them, so filter, aggregate and print just what you need.
+
+These functions are already defined in the sandbox (do not import them). They are async:
+call them with `await`, and run independent calls in parallel with `asyncio.gather(...)`.
+Top-level `await` works. A failing call raises `ToolError`.
+
+{catalogue}
+"""
+
+_DIRECT_PROMPT = """\
+You can call these tools directly, one call per tool use:
+
+{catalogue}
+"""
+
+
+class ToolRegistry:
+    """Tools by name. Build from functions; derive specs and the PTC system prompt."""
+
+    def __init__(self, tools: Iterable[Tool] = ()) -> None:
+        self._tools: dict[str, Tool] = {}
+        for t in tools:
+            self.add(t)
+
+    def add(self, tool: Tool) -> Tool:
+        if tool.name in self._tools:
+            raise ValueError(f"tool {tool.name!r} is already registered")
+        self._tools[tool.name] = tool
+        return tool
+
+    def register(
+        self, fn: Callable[..., Any], *, name: str | None = None, placement: Placement = "bridged"
+    ) -> Tool:
+        """Register a function as a tool (``placement``: ``preloaded`` or ``bridged``)."""
+        return self.add(Tool.from_function(fn, name=name, placement=placement))
+
+    def get(self, name: str) -> Tool:
+        """The tool called ``name``; ``KeyError`` naming the known tools otherwise."""
+        try:
+            return self._tools[name]
+        except KeyError:
+            raise KeyError(f"unknown tool {name!r}; known: {', '.join(self._tools)}") from None
+
+    lookup = get
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._tools
+
+    def __iter__(self) -> Iterator[Tool]:
+        return iter(self._tools.values())
+
+    def __len__(self) -> int:
+        return len(self._tools)
+
+    def names(self) -> list[str]:
+        return list(self._tools)
+
+    def with_placement(self, placement: Placement) -> ToolRegistry:
+        """A copy of this registry with every tool moved to ``placement``."""
+        return ToolRegistry(
+            Tool(t.name, t.fn, t.summary, t.returns, t.parameters, placement) for t in self
+        )
+
+    def to_bedrock_tool_specs(
+        self, fmt: Literal["anthropic", "converse"] = "anthropic"
+    ) -> list[dict[str, Any]]:
+        """Tool specs: Anthropic ``tools`` (InvokeModel) or Converse ``toolSpec`` entries."""
+        if fmt == "anthropic":
+            return [t.anthropic_spec() for t in self]
+        if fmt == "converse":
+            return [t.converse_spec() for t in self]
+        raise ValueError(f"fmt must be 'anthropic' or 'converse', got {fmt!r}")
+
+    def catalogue(self) -> str:
+        return "\n\n".join(t.catalogue_entry() for t in self)
+
+    def system_prompt(
+        self, mode: Literal["ptc", "direct"] = "ptc", *, run_tool: str = "execute_code"
+    ) -> str:
+        """The catalogue for the system prompt: PTC mode (call from code) or direct calls."""
+        if mode == "ptc":
+            return _PTC_PROMPT.format(run_tool=run_tool, catalogue=self.catalogue())
+        if mode == "direct":
+            return _DIRECT_PROMPT.format(catalogue=self.catalogue())
+        raise ValueError(f"mode must be 'ptc' or 'direct', got {mode!r}")
+
+    @classmethod
+    def from_module(
+        cls, module: types.ModuleType, *, placement: Placement = "bridged"
+    ) -> ToolRegistry:
+        """Every function named in ``module.TOOLS`` (or ``__all__``) as a tool."""
+        names = getattr(module, "TOOLS", None) or getattr(module, "__all__", [])
+        return cls(Tool.from_function(getattr(module, n), placement=placement) for n in names)
+
+
+# Sending tools into a session and relaying bridged calls (kept in their own module).
+from code_exec.ptc_bridge import BridgedRunner, PtcExecutor, open_executor, preload  # noqa: E402

@@ -1,0 +1,79 @@
+"""Where ``sandbox_assets/`` lives, and the demo (expense audit) tools built from it.
+
+``sandbox_assets/`` is what is sent into the sandbox: the PTC runtime, tool modules,
+installers and examples. In the repository it sits at the root; in the Lambda bundle it
+must be copied next to the ``code_exec`` package (``<asset root>/sandbox_assets``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+import types
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from code_exec.ptc import Placement, ToolRegistry
+
+__all__ = [
+    "EXPECTED_EXPENSE_AUDIT_OUTPUT",
+    "asset_path",
+    "assets_dir",
+    "expense_audit_code",
+    "expense_registry",
+    "load_asset_module",
+]
+
+_HERE = Path(__file__).resolve().parent
+_CANDIDATES = (_HERE.parent / "sandbox_assets", _HERE.parent.parent / "sandbox_assets")
+
+EXPECTED_EXPENSE_AUDIT_OUTPUT = (
+    "Alice Chen: $9,876.54 (budget $5,000.00, over by +$4,876.54)\n"
+    "Emma Johnson: $5,266.02 (budget $5,000.00, over by +$266.02)\n"
+    "Grace Taylor: $6,474.46 (budget $5,000.00, over by +$1,474.46)\n"
+)
+
+
+def assets_dir() -> Path:
+    """The ``sandbox_assets`` directory (Lambda bundle first, then the repository)."""
+    for candidate in _CANDIDATES:
+        if (candidate / "ptc_runtime.py").is_file():
+            return candidate
+    raise FileNotFoundError(
+        "sandbox_assets/ not found next to code_exec/ or at the repository root: "
+        "the Lambda bundle must include it"
+    )
+
+
+def asset_path(relative: str) -> Path:
+    """A file under ``sandbox_assets/``."""
+    return assets_dir() / relative
+
+
+def load_asset_module(name: str) -> types.ModuleType:
+    """Import ``sandbox_assets/<name>.py`` (as ``sandbox_assets.<name>``)."""
+    qualified = f"sandbox_assets.{name}"
+    if qualified in sys.modules:
+        return sys.modules[qualified]
+    path = asset_path(f"{name}.py")
+    spec = importlib.util.spec_from_file_location(qualified, path)
+    if spec is None or spec.loader is None:  # pragma: no cover - a broken checkout
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[qualified] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def expense_registry(placement: Placement = "bridged") -> ToolRegistry:
+    """The expense-audit tools (get_team_members, get_expenses, get_custom_budget)."""
+    from code_exec.ptc import ToolRegistry
+
+    return ToolRegistry.from_module(load_asset_module("expense_tools"), placement=placement)
+
+
+def expense_audit_code() -> str:
+    """The model-style PTC cell that answers the audit (``sandbox_assets/examples``)."""
+    return asset_path("examples/expense_audit.py").read_text()

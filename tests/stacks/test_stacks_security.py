@@ -1,0 +1,364 @@
+"""Security properties of the synthesized templates, asserted with Template/Match."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match, Template
+
+from tests.stacks.cfn import as_list, policy_statements, resources
+
+# Actions allowed on Resource "*": the services have no resource-level permission for them.
+STAR_RESOURCE_ACTIONS = {
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+    "bedrock:ListInferenceProfiles",
+    "logs:CreateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:DescribeLogGroups",
+    "logs:DescribeResourcePolicies",
+    "logs:GetLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:UpdateLogDelivery",
+}
+HANDLERS = {
+    "code_exec.handler.api_handler",
+    "code_exec.handler.job_handler",
+    "code_exec.handler.cleanup_handler",
+}
+
+
+@pytest.fixture(scope="module")
+def interpreter(interpreter_template: dict[str, Any]) -> Template:
+    return Template.from_json(interpreter_template)
+
+
+@pytest.fixture(scope="module")
+def agent(agent_template: dict[str, Any]) -> Template:
+    return Template.from_json(agent_template)
+
+
+# --- code interpreter -------------------------------------------------------------------
+
+
+def test_exactly_one_public_code_interpreter_with_execution_role(interpreter: Template) -> None:
+    interpreter.resource_count_is("AWS::BedrockAgentCore::CodeInterpreterCustom", 1)
+    interpreter.has_resource_properties(
+        "AWS::BedrockAgentCore::CodeInterpreterCustom",
+        {
+            "Name": Match.string_like_regexp(r"^[a-zA-Z][a-zA-Z0-9_]{0,47}$"),
+            "NetworkConfiguration": {"NetworkMode": "PUBLIC"},
+            "ExecutionRoleArn": {"Fn::GetAtt": [Match.any_value(), "Arn"]},
+        },
+    )
+
+
+def test_execution_role_trust_is_limited_to_this_account_and_interpreter(
+    interpreter: Template,
+) -> None:
+    interpreter.has_resource_properties(
+        "AWS::IAM::Role",
+        {
+            "AssumeRolePolicyDocument": {
+                "Statement": [
+                    {
+                        "Action": "sts:AssumeRole",
+                        "Effect": "Allow",
+                        "Principal": {"Service": "bedrock-agentcore.amazonaws.com"},
+                        "Condition": {
+                            "StringEquals": {"aws:SourceAccount": Match.any_value()},
+                            "ArnLike": {"aws:SourceArn": Match.any_value()},
+                        },
+                    }
+                ]
+            }
+        },
+    )
+    role = next(iter(resources(interpreter.to_json(), "AWS::IAM::Role").values()))
+    source_arn = json.dumps(role["Properties"]["AssumeRolePolicyDocument"])
+    assert ":code-interpreter-custom/bedrock_code_execution" in source_arn
+
+
+def test_sandbox_may_invoke_profile_and_routed_foundation_models(
+    interpreter_template: dict[str, Any],
+) -> None:
+    text = json.dumps(policy_statements(interpreter_template))
+    assert "inference-profile/us.anthropic.claude-sonnet-4-5-20250929-v1:0" in text
+    for region in ("us-east-1", "us-east-2", "us-west-2"):
+        assert f":bedrock:{region}::foundation-model/anthropic.claude-sonnet-4-5" in text
+    actions = {a for _, s in policy_statements(interpreter_template) for a in as_list(s["Action"])}
+    assert actions == {
+        "bedrock:InvokeModel",
+        "bedrock:InvokeModelWithResponseStream",
+        "bedrock:GetInferenceProfile",
+        "bedrock:ListInferenceProfiles",
+    }
+
+
+# --- IAM everywhere ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("which", ["interpreter_template", "agent_template"])
+def test_no_wildcard_actions_and_star_resources_only_where_needed(
+    request: pytest.FixtureRequest, which: str
+) -> None:
+    template = request.getfixturevalue(which)
+    for policy, statement in policy_statements(template):
+        assert "NotAction" not in statement and "NotResource" not in statement, policy
+        for action in as_list(statement["Action"]):
+            assert "*" not in action, f"{policy}: wildcard action {action}"
+        if "*" in as_list(statement.get("Resource")):
+            extra = set(as_list(statement["Action"])) - STAR_RESOURCE_ACTIONS
+            assert not extra, f"{policy}: Resource '*' for {sorted(extra)}"
+
+
+def _role_statements(template: dict[str, Any], role_prefix: str) -> list[dict[str, Any]]:
+    roles = [k for k in resources(template, "AWS::IAM::Role") if k.startswith(role_prefix)]
+    assert len(roles) == 1, roles
+    out = []
+    for resource in resources(template, "AWS::IAM::Policy").values():
+        if {"Ref": roles[0]} in resource["Properties"]["Roles"]:
+            out.extend(as_list(resource["Properties"]["PolicyDocument"]["Statement"]))
+    return out
+
+
+def _actions(statements: list[dict[str, Any]]) -> set[str]:
+    return {a for s in statements for a in as_list(s["Action"])}
+
+
+def test_function_roles_get_exactly_their_actions(agent_template: dict[str, Any]) -> None:
+    interpreter_actions = {
+        "bedrock-agentcore:StartCodeInterpreterSession",
+        "bedrock-agentcore:InvokeCodeInterpreter",
+        "bedrock-agentcore:StopCodeInterpreterSession",
+        "bedrock-agentcore:GetCodeInterpreterSession",
+    }
+    base = {"logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments"}
+    base |= {"xray:PutTelemetryRecords"}
+    worker = (
+        base
+        | interpreter_actions
+        | {
+            "bedrock:InvokeModel",
+            "bedrock:InvokeModelWithResponseStream",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+            "dynamodb:Query",
+            "s3:GetObject",
+            "s3:PutObject",
+        }
+    )
+    api = _role_statements(agent_template, "ApiFunctionRole")
+    assert _actions(api) == worker | {"states:StartExecution", "states:DescribeExecution"}
+    assert _actions(_role_statements(agent_template, "JobFunctionRole")) == worker
+    cleanup = _role_statements(agent_template, "CleanupFunctionRole")
+    assert _actions(cleanup) == base | {
+        "bedrock-agentcore:StopCodeInterpreterSession",
+        "bedrock-agentcore:GetCodeInterpreterSession",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "s3:GetObject",
+    }
+    # The interpreter actions apply to THIS interpreter only (imported from its stack).
+    for statements in (api, cleanup):
+        used = [s for s in statements if s.get("Sid") == "UseCodeInterpreter"]
+        assert len(used) == 1
+        assert "CodeInterpreterArn" in json.dumps(used[0]["Resource"])
+        assert "Fn::ImportValue" in used[0]["Resource"]
+
+
+def test_sandbox_role_gets_its_own_prefix_from_the_agent_stack(agent: Template) -> None:
+    agent.has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {
+                                "Action": ["s3:GetObject", "s3:PutObject"],
+                                "Resource": {"Fn::Join": ["", [Match.any_value(), "/sandbox/*"]]},
+                            }
+                        )
+                    ]
+                )
+            },
+            "Roles": [Match.object_like({"Fn::Select": Match.any_value()})],
+        },
+    )
+
+
+# --- storage --------------------------------------------------------------------------------
+
+
+def test_buckets_are_encrypted_private_tls_only_and_expire(agent: Template) -> None:
+    agent.all_resources_properties(
+        "AWS::S3::Bucket",
+        {
+            "BucketEncryption": {
+                "ServerSideEncryptionConfiguration": [
+                    {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+                ]
+            },
+            "PublicAccessBlockConfiguration": {
+                "BlockPublicAcls": True,
+                "BlockPublicPolicy": True,
+                "IgnorePublicAcls": True,
+                "RestrictPublicBuckets": True,
+            },
+            "LifecycleConfiguration": {
+                "Rules": Match.array_with([Match.object_like({"Status": "Enabled"})])
+            },
+        },
+    )
+    agent.has_resource_properties(
+        "AWS::S3::Bucket", {"LoggingConfiguration": {"LogFilePrefix": "files-bucket/"}}
+    )
+    agent.resource_properties_count_is(
+        "AWS::S3::BucketPolicy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {
+                                "Effect": "Deny",
+                                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                            }
+                        )
+                    ]
+                )
+            }
+        },
+        2,
+    )
+
+
+def test_table_has_keys_ttl_pitr_and_encryption(agent: Template) -> None:
+    agent.has_resource_properties(
+        "AWS::DynamoDB::Table",
+        {
+            "KeySchema": [
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True},
+            "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+            "SSESpecification": {"SSEEnabled": True},
+        },
+    )
+
+
+# --- Lambda -----------------------------------------------------------------------------
+
+
+def test_three_functions_share_one_asset_with_tracing_and_new_python(
+    agent_template: dict[str, Any],
+) -> None:
+    functions = resources(agent_template, "AWS::Lambda::Function")
+    assert {f["Properties"]["Handler"] for f in functions.values()} == HANDLERS
+    keys = {json.dumps(f["Properties"]["Code"], sort_keys=True) for f in functions.values()}
+    assert len(keys) == 1, "the three functions must share one code asset"
+    for fn in functions.values():
+        props = fn["Properties"]
+        version = tuple(int(p) for p in props["Runtime"].removeprefix("python").split("."))
+        assert version >= (3, 13), props["Runtime"]
+        assert props["TracingConfig"] == {"Mode": "Active"}
+        assert props["LoggingConfig"]["LogGroup"]
+    timeouts = {f["Properties"]["Handler"]: f["Properties"]["Timeout"] for f in functions.values()}
+    assert timeouts["code_exec.handler.api_handler"] == 29
+    assert timeouts["code_exec.handler.job_handler"] <= 900
+
+
+def test_log_groups_have_retention(agent: Template) -> None:
+    agent.all_resources_properties("AWS::Logs::LogGroup", {"RetentionInDays": 30})
+
+
+# --- Step Functions -----------------------------------------------------------------------
+
+
+def _definition(agent_template: dict[str, Any]) -> dict[str, Any]:
+    machine = next(iter(resources(agent_template, "AWS::StepFunctions::StateMachine").values()))
+    parts = machine["Properties"]["DefinitionString"]["Fn::Join"][1]
+    return json.loads("".join(p if isinstance(p, str) else "TOKEN" for p in parts))
+
+
+def test_state_machine_is_standard_traced_and_logged(agent: Template) -> None:
+    agent.has_resource_properties(
+        "AWS::StepFunctions::StateMachine",
+        {
+            "StateMachineType": "STANDARD",
+            "TracingConfiguration": {"Enabled": True},
+            "LoggingConfiguration": Match.object_like({"Level": "ALL"}),
+        },
+    )
+
+
+def test_cleanup_always_runs_after_the_job(agent_template: dict[str, Any]) -> None:
+    definition = _definition(agent_template)
+    states = definition["States"]
+    run = states[definition["StartAt"]]
+    assert run["Next"] == "Cleanup"
+    assert run["Catch"] == [
+        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Cleanup"}
+    ]
+    assert "TimeoutSeconds" in run  # a hung job surfaces as States.Timeout, caught above
+    cleanup = states["Cleanup"]
+    worst = run["TimeoutSeconds"] * 3 + cleanup["TimeoutSeconds"] * 4
+    assert definition["TimeoutSeconds"] > worst, "machine timeout must not cut Cleanup off"
+
+
+# --- API Gateway ----------------------------------------------------------------------------
+
+
+def test_every_method_uses_iam_auth_and_posts_validate_bodies(
+    agent_template: dict[str, Any],
+) -> None:
+    methods = resources(agent_template, "AWS::ApiGateway::Method")
+    assert len(methods) == 6
+    for method in methods.values():
+        props = method["Properties"]
+        assert props["AuthorizationType"] == "AWS_IAM", props
+        assert props["Integration"]["Type"] == "AWS_PROXY"
+        if props["HttpMethod"] == "POST":
+            assert props["RequestValidatorId"] and props["RequestModels"]
+
+
+def test_api_routes(agent_template: dict[str, Any]) -> None:
+    paths = {
+        r["Properties"]["PathPart"]
+        for r in resources(agent_template, "AWS::ApiGateway::Resource").values()
+    }
+    assert paths == {"invoke", "jobs", "{id}", "sessions", "execute", "v1", "messages"}
+
+
+def test_stage_is_throttled_traced_and_access_logged_as_json(agent: Template) -> None:
+    agent.has_resource_properties(
+        "AWS::ApiGateway::Stage",
+        {
+            "TracingEnabled": True,
+            "AccessLogSetting": {
+                "DestinationArn": Match.any_value(),
+                "Format": Match.string_like_regexp(r"^\{.*\"requestId\".*\}$"),
+            },
+            "MethodSettings": Match.array_with(
+                [
+                    Match.object_like(
+                        {
+                            "ThrottlingRateLimit": 10,
+                            "ThrottlingBurstLimit": 20,
+                            "LoggingLevel": "ERROR",
+                        }
+                    )
+                ]
+            ),
+        },
+    )

@@ -23,7 +23,7 @@ from code_exec.config import RuntimeConfig
 from code_exec.exceptions import ModelNotAllowedError, RequestValidationError
 from code_exec.loops import history as _history
 from code_exec.loops.common import LoopInput, LoopOutput
-from code_exec.loops.toolbox import DEFAULT_OUTPUT_LIMIT, CodeTool, DirectTools
+from code_exec.loops.toolbox import DEFAULT_OUTPUT_LIMIT, CodeTool, DirectTools, KernelCells
 from code_exec.models import AgentRequest, AgentResult
 from code_exec.prompts import direct_system_prompt, ptc_system_prompt
 
@@ -49,7 +49,7 @@ class AgentDeps:
         history: the session's conversation so far, as a previous ``AgentRun.history``.
         config: runtime settings (allow-list, default and sandbox model ids).
         registry: the PTC ``ToolRegistry`` the request's tool names are looked up in
-            (default: :func:`code_exec.ptc.default_registry`).
+            (default: the demo expense-audit tools, preloaded into the sandbox).
         clock: monotonic seconds, for wall-time limits and durations.
         output_limit: characters of cell output returned to the model per call.
         cell_timeout_seconds: interrupt a single cell after this long (None: service limit).
@@ -132,14 +132,13 @@ def _run_bedrock_loop(
         registry = _default_registry()
     selected = _select_tools(registry, request.tools) if request.tools else []
     if request.mode == "ptc":
+        executor, catalogue = _ptc_executor(selected, deps)
         tools: CodeTool | DirectTools = CodeTool(
-            deps.sandbox,
-            deps.sandbox_session_id,
+            executor,
             output_limit=deps.output_limit,
             cell_timeout_seconds=deps.cell_timeout_seconds,
             clock=deps.clock,
         )
-        catalogue = _prepare_ptc(registry, selected, deps)
         system = ptc_system_prompt(catalogue, request.system)
     else:
         tools = DirectTools(selected)
@@ -162,9 +161,10 @@ def _run_bedrock_loop(
 
 
 def _default_registry() -> Any:
-    from code_exec import ptc
+    """The demo tools (expense audit), preloaded: they run in the session's kernel."""
+    from code_exec.ptc_assets import expense_registry
 
-    return ptc.default_registry()
+    return expense_registry("preloaded")
 
 
 def _select_tools(registry: Any, names: list[str]) -> list[Any]:
@@ -177,11 +177,17 @@ def _select_tools(registry: Any, names: list[str]) -> list[Any]:
     return tools
 
 
-def _prepare_ptc(registry: Any, tools: list[Any], deps: AgentDeps) -> str:
-    """Make ``tools`` callable from sandbox code; return their catalogue for the prompt."""
+def _ptc_executor(tools: list[Any], deps: AgentDeps) -> tuple[Any, str]:
+    """Where cells run, and the tool catalogue for the system prompt.
+
+    Without tools, cells run in the session's kernel. With tools, ``ptc.open_executor``
+    preloads them into the kernel or starts (or re-attaches to) the session's bridged
+    runner; the runner lives as long as the sandbox session.
+    """
     if not tools:
-        return ""
+        return KernelCells(deps.sandbox, deps.sandbox_session_id), ""
     from code_exec import ptc
 
-    ptc.preload(deps.sandbox, deps.sandbox_session_id, tools)
-    return str(registry.system_prompt([t.name for t in tools]))
+    registry = ptc.ToolRegistry(tools)
+    executor = ptc.open_executor(deps.sandbox, deps.sandbox_session_id, registry)
+    return executor, registry.system_prompt("ptc")

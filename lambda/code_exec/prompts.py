@@ -31,9 +31,6 @@ or the final table), not raw records. Long output is truncated.
 When you are done, reply with the final answer in plain text (no more tool calls).
 """
 
-_CATALOGUE_HEADER = """
-Functions already available inside the sandbox (call them from your code, not as tools):
-"""
 
 _DIRECT = """\
 You solve tasks by calling the tools you are given, one call per tool use; you can ask \
@@ -43,10 +40,11 @@ exact. When you are done, reply with the final answer in plain text (no more too
 
 
 def ptc_system_prompt(catalogue: str = "", extra: str | None = None) -> str:
-    """The PTC-mode system prompt; ``catalogue`` describes the preloaded/bridged tools."""
+    """The PTC-mode system prompt; ``catalogue`` (``ToolRegistry.system_prompt("ptc")``)
+    describes the functions the code can call."""
     parts = [_PTC]
     if catalogue.strip():
-        parts.append(_CATALOGUE_HEADER + catalogue.strip() + "\n")
+        parts.append("\n" + catalogue.strip() + "\n")
     if extra:
         parts.append("\n" + extra.strip() + "\n")
     return "".join(parts)

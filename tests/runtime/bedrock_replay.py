@@ -39,6 +39,8 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,7 +49,17 @@ from urllib.parse import unquote
 from botocore.awsrequest import AWSResponse
 from urllib3.response import HTTPResponse
 
-__all__ = ["FIXTURES", "BedrockReplay", "Exchange", "ReplayMismatch", "load_fixture"]
+__all__ = [
+    "FIXTURES",
+    "BedrockReplay",
+    "Exchange",
+    "Played",
+    "ReplayMismatch",
+    "bedrock_client",
+    "emulated_sandbox",
+    "load_fixture",
+    "play",
+]
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "bedrock"
 
@@ -84,7 +96,8 @@ class Exchange:
 class BedrockReplay:
     """Serves a fixture's turns, in order, to one or more boto3 bedrock-runtime clients."""
 
-    def __init__(self, fixture: str | Path | dict[str, Any]) -> None:
+    def __init__(self, fixture: str | Path | dict[str, Any], *, strict: bool = True) -> None:
+        self.strict = strict  # False: record mismatches without failing (fixture authoring)
         self.fixture = fixture if isinstance(fixture, dict) else load_fixture(fixture)
         self.name = self.fixture.get("name", str(fixture))
         self.turns: list[dict[str, Any]] = self.fixture["turns"]
@@ -151,7 +164,10 @@ class BedrockReplay:
         problems = _check(turn.get("expect") or {}, exchange)
         if problems:
             where = f"{self.name} turn {index + 1}"
-            self._fail("\n".join(f"{where}: {p}" for p in problems))
+            message = "\n".join(f"{where}: {p}" for p in problems)
+            if self.strict:
+                self._fail(message)
+            self.failures.append(message)
         payload = json.dumps(response.get("body", {})).encode("utf-8")
         headers = {"Content-Type": "application/json", **response.get("headers", {})}
         headers["Content-Length"] = str(len(payload))
@@ -337,3 +353,138 @@ def _check(expect: dict[str, Any], x: Exchange) -> list[str]:
             for s in w.get("contains", []):
                 need(s in g.text, f"tool result {i} lacks {s!r}; it was:\n{g.text[:2000]}")
     return problems
+
+
+# --- driving run_agent from a fixture (tests, fixture authoring, bench) -------------------
+
+DEFAULT_MODEL_ID = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+
+
+@dataclass
+class Played:
+    """The result of :func:`play`: the double, each run, and the (still running) session."""
+
+    replay: BedrockReplay
+    runs: list[Any]
+    session_id: str
+
+
+def play(
+    fixture: str | dict[str, Any],
+    *,
+    loop: str,
+    sandbox: Any,
+    bedrock: Any,
+    registry: Any = None,
+    check: bool = True,
+    **request: Any,
+) -> Played:
+    """Run the fixture's ``calls`` through ``run_agent`` in one new sandbox session.
+
+    Each call is one ``run_agent`` turn sharing the session and the history returned by
+    the previous one, as the API layer does. ``request`` overrides request fields for
+    every call. The caller stops the session (``sandbox.stop_session(played.session_id)``)
+    after looking inside it.
+    """
+    from code_exec.agent import AgentDeps, run_agent
+    from code_exec.config import RuntimeConfig
+    from code_exec.models import AgentRequest
+
+    fixture = fixture if isinstance(fixture, dict) else load_fixture(fixture)
+    model_id = fixture.get("model_id", DEFAULT_MODEL_ID)
+    config = RuntimeConfig(default_model_id=model_id, allowed_model_ids=(model_id,))
+    replay = BedrockReplay(fixture, strict=check).attach(bedrock)
+    session_id = sandbox.start_session()
+    runs: list[Any] = []
+    history: list[dict[str, Any]] = []
+    try:
+        for call in fixture["calls"]:
+            fields = {k: v for k, v in call.items() if k != "turns"}
+            req = AgentRequest(loop=loop, model_id=model_id, **{**fields, **request})
+            deps = AgentDeps(
+                sandbox=sandbox,
+                sandbox_session_id=session_id,
+                bedrock=bedrock,
+                history=history,
+                config=config,
+                registry=registry,
+            )
+            run = run_agent(req, deps=deps)
+            history = run.history
+            runs.append(run)
+    except BaseException:
+        replay.detach()
+        sandbox.stop_session(session_id)
+        raise
+    replay.detach()
+    if check:
+        replay.assert_done()
+    return Played(replay, runs, session_id)
+
+
+@contextmanager
+def emulated_sandbox(*, start_timeout: float = 30.0) -> Iterator[Any]:
+    """A ``SandboxClient`` on a code-interpreter emulator started for the block (no pytest).
+
+    For the bench and fixture authoring; tests use the ``emulator_url`` fixture instead.
+    """
+    import os
+    import subprocess
+    import sys
+    import threading
+
+    import boto3
+    from botocore.config import Config
+
+    from code_exec.sandbox import SandboxClient
+
+    root = Path(__file__).resolve().parents[2]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "emulators.code_interpreter", "--port", "0"],
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    line: list[str] = []
+    reader = threading.Thread(target=lambda: line.append(proc.stdout.readline()), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    reader.join(start_timeout)
+    try:
+        url = line[0].strip() if line else ""
+        if not url.startswith("http"):
+            raise RuntimeError(f"code-interpreter emulator did not start (exit {proc.poll()})")
+        client = boto3.client(
+            "bedrock-agentcore",
+            endpoint_url=url,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            config=Config(read_timeout=120, retries={"total_max_attempts": 1}),
+        )
+        yield SandboxClient("aws.codeinterpreter.v1", client=client)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def bedrock_client() -> Any:
+    """A real boto3 bedrock-runtime client with dummy credentials and no retries."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "bedrock-runtime",
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
+    )

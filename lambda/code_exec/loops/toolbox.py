@@ -19,13 +19,22 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from code_exec.exceptions import SandboxTimeoutError
 from code_exec.loops.common import ToolOutcome, ToolSpec
 from code_exec.models import CodeRun
+from code_exec.sandbox_types import ExecutionResult
 
-__all__ = ["EXECUTE_CODE", "CodeTool", "DirectTools", "format_output", "truncate"]
+__all__ = [
+    "EXECUTE_CODE",
+    "CellExecutor",
+    "CodeTool",
+    "DirectTools",
+    "KernelCells",
+    "format_output",
+    "truncate",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -69,20 +78,34 @@ def format_output(stdout: str, stderr: str, limit: int) -> str:
     return truncate("\n".join(parts), limit)
 
 
+class CellExecutor(Protocol):
+    """Runs one model cell (``ptc.PtcExecutor``: the kernel, or the bridged runner)."""
+
+    def run_cell(self, code: str, *, timeout_seconds: float | None = None) -> ExecutionResult: ...
+
+
+class KernelCells:
+    """Cells straight in the session's kernel via ``SandboxClient.run_cell`` (no tools)."""
+
+    def __init__(self, sandbox: Any, session_id: str) -> None:
+        self._sandbox, self._session_id = sandbox, session_id
+
+    def run_cell(self, code: str, *, timeout_seconds: float | None = None) -> ExecutionResult:
+        return self._sandbox.run_cell(self._session_id, code, timeout_seconds=timeout_seconds)
+
+
 class CodeTool:
-    """PTC mode: ``execute_code`` backed by the sandbox session."""
+    """PTC mode: ``execute_code``; cells run through ``executor`` in the session's sandbox."""
 
     def __init__(
         self,
-        sandbox: Any,
-        session_id: str,
+        executor: CellExecutor,
         *,
         output_limit: int = DEFAULT_OUTPUT_LIMIT,
         cell_timeout_seconds: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._sandbox = sandbox
-        self._session_id = session_id
+        self._executor = executor
         self._limit = output_limit
         self._cell_timeout = cell_timeout_seconds
         self._clock = clock
@@ -100,9 +123,7 @@ class CodeTool:
             return ToolOutcome("execute_code needs a non-empty string `code`.", True)
         start = self._clock()
         try:
-            result = self._sandbox.run_cell(
-                self._session_id, code, timeout_seconds=self._cell_timeout
-            )
+            result = self._executor.run_cell(code, timeout_seconds=self._cell_timeout)
         except SandboxTimeoutError as e:
             ms = (self._clock() - start) * 1000.0
             self.code_runs.append(CodeRun(code=code, stderr=str(e), is_error=True, duration_ms=ms))
@@ -127,8 +148,8 @@ class CodeTool:
 class DirectTools:
     """Direct mode: registered tools called one at a time by the orchestrator.
 
-    ``tools`` are objects with ``name``, ``description``, ``input_schema`` and a
-    callable ``fn`` (the PTC registry's tools). A tool's return value is passed to
+    ``tools`` are ``ptc.Tool`` objects (``name``, ``description``, ``parameters``: the
+    JSON schema, ``fn``); async tool functions are awaited. A tool's return value is passed to
     the model as is when it is a string, else as JSON.
     """
 
@@ -140,7 +161,7 @@ class DirectTools:
 
     @property
     def specs(self) -> list[ToolSpec]:
-        return [ToolSpec(t.name, t.description, t.input_schema) for t in self._tools.values()]
+        return [ToolSpec(t.name, t.description, t.parameters) for t in self._tools.values()]
 
     def run(self, name: str, tool_input: dict[str, Any]) -> ToolOutcome:
         tool = self._tools.get(name)

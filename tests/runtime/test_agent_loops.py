@@ -1,0 +1,134 @@
+"""Every loop end to end through ``run_agent``: recorded model turns, real code execution.
+
+The model's turns are replayed through the real boto3 bedrock-runtime client
+(``bedrock_replay``), which fails a test when a request lacks what the recorded turn
+answers (the real stdout of the previous cell, the error flag, ...). The code the
+model writes runs for real in a code-interpreter emulator session through the real
+``SandboxClient``; the expense tools are the sandbox engineer's demo tools, preloaded.
+``converse_*`` fixtures serve both the ``converse`` and the ``strands`` loop.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from code_exec.models import Limits
+from code_exec.ptc_assets import expense_registry
+from code_exec.sandbox import SandboxClient
+from tests.runtime.bedrock_replay import bedrock_client, load_fixture, play
+
+pytestmark = pytest.mark.sandbox
+
+LOOPS = ["messages", "converse", "strands"]
+FIXTURE_PREFIX = {"messages": "invoke", "converse": "converse", "strands": "converse"}
+TABLE = (
+    "Name | Budget | Actual | Over by\n"
+    "Alice Chen | $5,000.00 | $9,876.54 | +$4,876.54\n"
+    "Emma Johnson | $5,000.00 | $5,266.02 | +$266.02\n"
+    "Grace Taylor | $5,000.00 | $6,474.46 | +$1,474.46\n"
+)
+
+
+@pytest.fixture(scope="module")
+def sandbox(agentcore_client) -> SandboxClient:
+    return SandboxClient("aws.codeinterpreter.v1", client=agentcore_client)
+
+
+@pytest.fixture(scope="module")
+def registry():
+    return expense_registry("preloaded")
+
+
+def _fixture(loop: str, scenario: str) -> str:
+    return f"{FIXTURE_PREFIX[loop]}_{scenario}"
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_expense_audit_ptc_gives_the_exact_table_after_fixing_a_failed_cell(
+    loop, sandbox, registry
+):
+    played = play(
+        _fixture(loop, "expense_audit_ptc"),
+        loop=loop,
+        sandbox=sandbox,
+        bedrock=bedrock_client(),
+        registry=registry,
+    )
+    sandbox.stop_session(played.session_id)
+    result = played.runs[0].result
+
+    assert result.stop_reason == "end_turn"
+    assert [r.is_error for r in result.code_runs] == [True, False, False]
+    # the model saw the real traceback of its failing cell (checked by the replay too)
+    assert "KeyError" in result.code_runs[0].stderr and "'cost'" in result.code_runs[0].stderr
+    assert result.code_runs[2].stdout == TABLE
+    assert "Bob Martinez" not in result.code_runs[2].stdout
+    assert "+$4,876.54" in result.text
+    # one usage entry per model call, with Bedrock's cache counters carried over
+    assert len(result.usage) == 4
+    assert all(u.input_tokens > 0 and u.output_tokens > 0 for u in result.usage)
+    assert result.usage[1].input_tokens > result.usage[0].input_tokens
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_expense_audit_direct_mode_puts_every_record_in_the_context(loop, sandbox, registry):
+    played = play(
+        _fixture(loop, "expense_audit_direct"),
+        loop=loop,
+        sandbox=sandbox,
+        bedrock=bedrock_client(),
+        registry=registry,
+    )
+    sandbox.stop_session(played.session_id)
+    result = played.runs[0].result
+
+    assert result.stop_reason == "end_turn"
+    assert result.code_runs == []
+    assert "| Grace Taylor | $5,000.00 | $6,474.46 | +$1,474.46 |" in result.text
+    # 8 parallel get_expenses results, every record, went to the model in one request
+    third = played.replay.exchanges[2]
+    assert third.body.count(b"expense_id") >= 8 * 20
+    assert len(result.usage) == 4
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_session_keeps_variables_across_turns_and_writes_outputs(loop, sandbox):
+    played = play(
+        _fixture(loop, "session_chart"), loop=loop, sandbox=sandbox, bedrock=bedrock_client()
+    )
+    try:
+        first, second = (run.result for run in played.runs)
+        assert "mean_sq = 38.5" in first.code_runs[0].stdout
+        assert second.code_runs[0].stdout == "sqrt(mean_sq) = 6.2048\n"  # mean_sq from turn 1
+        assert second.text.endswith("**6.2048**.")
+        # the chart is in the sandbox for the API layer to hand out
+        assert "outputs/squares.svg" in " ".join(sandbox.list_files(played.session_id, "outputs"))
+        (svg,) = sandbox.read_files(played.session_id, ["outputs/squares.svg"])
+        assert svg.text.startswith("<svg") and svg.text.count("<rect") == 10
+        # history is loop-native and holds both turns
+        assert len(played.runs[1].history) == 8
+    finally:
+        sandbox.stop_session(played.session_id)
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_max_turns_stops_the_loop(loop, sandbox, registry):
+    fixture = copy.deepcopy(load_fixture(_fixture(loop, "expense_audit_ptc")))
+    fixture["turns"] = fixture["turns"][:2]  # the model is called twice, then stopped
+    played = play(
+        fixture,
+        loop=loop,
+        sandbox=sandbox,
+        bedrock=bedrock_client(),
+        registry=registry,
+        limits=Limits(max_turns=2),
+    )
+    sandbox.stop_session(played.session_id)
+    result = played.runs[0].result
+    assert result.stop_reason == "max_turns"
+    assert len(result.usage) == 2
+    assert len(result.code_runs) == 2  # the tools the last call asked for still ran
+    # the history ends with the tool results, ready for the next turn
+    assert played.runs[0].history[-1]["role"] == "user"

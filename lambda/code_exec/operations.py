@@ -25,6 +25,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from code_exec.exceptions import (
     CodeExecError,
     ModelNotAllowedError,
@@ -39,13 +41,19 @@ from code_exec.sandbox_types import ExecutionResult
 from code_exec.services import Services
 from code_exec.store import JobRecord, JobStatus, SessionRecord
 
-__all__ = ["API_WALL_TIME_SECONDS", "ActiveSession", "Operations"]
+__all__ = ["API_WALL_TIME_SECONDS", "ActiveSession", "JobsUnavailableError", "Operations"]
 
 logger = logging.getLogger(__name__)
 
 API_WALL_TIME_SECONDS = 22  # API Gateway REST integrations stop at 29 s
 API_LEASE_SECONDS = 60  # longer than any synchronous request can run
 JOB_LEASE_MARGIN_SECONDS = 60
+
+
+class JobsUnavailableError(CodeExecError):
+    """Step Functions refused to start the job (or is not there, as in local mode)."""
+
+    status, code = 502, "JobsUnavailable"
 
 
 @dataclass
@@ -297,11 +305,18 @@ class Operations:
             session_id=request.session_id,
         )
         self.s.store.create_job(job)
-        resp = self.s.stepfunctions.start_execution(
-            stateMachineArn=self.s.config.job_state_machine_arn,
-            name=job.job_id,
-            input=json.dumps({"job_id": job.job_id}),
-        )
+        try:
+            resp = self.s.stepfunctions.start_execution(
+                stateMachineArn=self.s.config.job_state_machine_arn,
+                name=job.job_id,
+                input=json.dumps({"job_id": job.job_id}),
+            )
+        except ClientError as e:
+            code = e.response.get("Error", {}).get("Code", "Unknown")
+            logger.error("could not start job %s: %s", job.job_id, code)
+            error = JobsUnavailableError(f"could not start the job ({code})")
+            self.s.store.update_job(job.job_id, status=JobStatus.FAILED, error=error.to_dict())
+            raise error from e
         job.execution_arn = resp["executionArn"]
         self.s.store.update_job(job.job_id, execution_arn=job.execution_arn)
         return job

@@ -1,0 +1,73 @@
+"""`make local` (scripts/local_api.py) serves the real handler on 127.0.0.1, no AWS account."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.sandbox
+
+
+def _post(url: str, body: dict, method: str = "POST") -> tuple[int, dict]:
+    # no Content-Type on purpose: curl -d sends form-encoded and the API must still read JSON
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def test_local_api_runs_code_in_the_emulator() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
+    env.update(PORT="0", PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "lambda")]))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scripts.local_api"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        first: list[str] = []
+        reader = threading.Thread(target=lambda: first.append(proc.stdout.readline()))  # type: ignore[union-attr]
+        reader.start()
+        reader.join(60)
+        url = first[0].strip() if first else ""
+        assert url.startswith("http://127.0.0.1:"), f"local API did not start ({proc.poll()})"
+
+        status, body = _post(f"{url}/sessions/demo/execute", {"code": "print(6*7)"})
+        assert status == 200, body
+        assert body["stdout"] == "42\n"
+
+        status, body = _post(
+            f"{url}/sessions/demo/execute",
+            {"code": "_ = open('outputs/answer.txt', 'w').write(str(6*7))"},
+        )
+        assert status == 200, body
+        [out] = body["files"]
+        with urllib.request.urlopen(out["url"], timeout=10) as resp:  # presigned, moto S3
+            assert resp.read() == b"42"
+
+        status, body = _post(f"{url}/sessions/demo/execute", {"code": 42})
+        assert (status, body["error"]["field"]) == (400, "code")
+
+        status, body = _post(f"{url}/sessions/demo", {}, method="DELETE")
+        assert (status, body["stopped"]) == (200, True)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -1,0 +1,50 @@
+"""docs/openapi.json is generated from the resolver and committed; this fails when it is stale.
+
+Regenerate with: ``.venv/bin/python -m tests.runtime.test_api_openapi``
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
+
+
+def _generate() -> str:
+    from code_exec.api import create_app, openapi_json
+    from code_exec.services import Services
+
+    return openapi_json(create_app(Services()))
+
+
+def test_openapi_document_is_current() -> None:
+    assert DOC.exists(), "docs/openapi.json is missing; see this module's docstring"
+    assert DOC.read_text() == _generate(), (
+        "docs/openapi.json is stale: regenerate with "
+        "`.venv/bin/python -m tests.runtime.test_api_openapi`"
+    )
+
+
+def test_openapi_document_covers_every_route() -> None:
+    paths = json.loads(DOC.read_text())["paths"]
+    assert {(p, m) for p, ops in paths.items() for m in ops} == {
+        ("/invoke", "post"),
+        ("/jobs", "post"),
+        ("/jobs/{job_id}", "get"),
+        ("/sessions/{session_id}/execute", "post"),
+        ("/sessions/{session_id}", "delete"),
+        ("/v1/messages", "post"),
+    }
+    for ops in paths.values():
+        for op in ops.values():
+            assert "422" not in op["responses"]  # our validation errors are 400 ErrorResponse
+            assert "400" in op["responses"]
+
+
+if __name__ == "__main__":
+    root = Path(__file__).resolve().parents[2]
+    sys.path[:0] = [str(root), str(root / "lambda")]
+    DOC.write_text(_generate())
+    print(f"wrote {DOC}")

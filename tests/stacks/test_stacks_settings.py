@@ -1,0 +1,156 @@
+"""Deployment settings: defaults, parsing of -c strings, and clear errors naming the key."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from stacks.settings import Settings, SettingsError
+from tests.stacks.conftest import REPO, cdk_json_context
+
+
+def _settings(**overrides: Any) -> Settings:
+    context = {**cdk_json_context(), **overrides}
+    return Settings.from_context(context.get)
+
+
+def test_cdk_json_defaults_match_the_dataclass_defaults() -> None:
+    assert _settings() == Settings()
+    s = Settings()
+    assert s.model_id == "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+    assert s.network_mode == "PUBLIC"
+    assert s.lambda_architecture == "x86_64"
+    assert s.require_api_key is False
+
+
+def test_command_line_strings_are_parsed() -> None:
+    s = _settings(
+        requireApiKey="true",
+        sessionTimeoutSeconds="1200",
+        allowedModelIds="eu.anthropic.claude-sonnet-4-5-20250929-v1:0,amazon.nova-pro-v1:0",
+        modelId="eu.anthropic.claude-sonnet-4-5-20250929-v1:0",
+        networkMode="sandbox",
+        lambdaArchitecture="arm64",
+        reservedConcurrency="5",
+    )
+    assert s.require_api_key is True
+    assert s.session_timeout_seconds == 1200
+    assert s.allowed_model_ids == (
+        "eu.anthropic.claude-sonnet-4-5-20250929-v1:0",
+        "amazon.nova-pro-v1:0",
+    )
+    assert s.network_mode == "SANDBOX"
+    assert s.lambda_architecture == "arm64"
+    assert s.reserved_concurrency == 5
+
+
+def test_model_targets() -> None:
+    s = Settings()
+    profile = s.model_target("us.anthropic.claude-sonnet-4-5-20250929-v1:0")
+    assert profile.is_profile
+    assert profile.foundation_model == "anthropic.claude-sonnet-4-5-20250929-v1:0"
+    assert "us-west-2" in profile.profile_regions
+    direct = s.model_target("anthropic.claude-3-haiku-20240307-v1:0")
+    assert not direct.is_profile
+    assert s.model_target("global.anthropic.claude-sonnet-4-5-20250929-v1:0").profile_regions == (
+        "*",
+    )
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key", "allowed"),
+    [
+        ({"networkMode": "PRIVATE"}, "networkMode", "PUBLIC, SANDBOX, VPC"),
+        ({"lambdaArchitecture": "x86"}, "lambdaArchitecture", "x86_64, arm64"),
+        ({"lambdaPythonVersion": "3.9"}, "lambdaPythonVersion", "3.14, 3.13"),
+        ({"logRetentionDays": 10}, "logRetentionDays", "1, 3, 5, 7, 14, 30"),
+        ({"requireApiKey": "yes"}, "requireApiKey", "true, false"),
+        ({"sessionTimeoutSeconds": 30}, "sessionTimeoutSeconds", "60..28800"),
+        ({"sessionTimeoutSeconds": "soon"}, "sessionTimeoutSeconds", "integer"),
+        ({"jobTimeoutSeconds": 901}, "jobTimeoutSeconds", "60..900"),
+        ({"interpreterName": "my-interpreter"}, "interpreterName", "^[a-zA-Z][a-zA-Z0-9_]{0,47}$"),
+        ({"interpreterName": "a" * 49}, "interpreterName", "{0,47}"),
+        ({"modelId": "claude sonnet"}, "modelId", "foundation model id"),
+        ({"networkMode": "VPC"}, "vpcId", "required when networkMode is VPC"),
+        (
+            {"networkMode": "VPC", "vpcId": "vpc-0123456789abcdef0"},
+            "subnetIds",
+            "required when networkMode is VPC",
+        ),
+        (
+            {
+                "networkMode": "VPC",
+                "vpcId": "vpc-0123456789abcdef0",
+                "subnetIds": ["subnet-0123456789abcdef0"],
+                "securityGroupIds": ["default"],
+            },
+            "securityGroupIds",
+            "sg-0123456789abcdef0",
+        ),
+        ({"subnetIds": ["subnet-0123456789abcdef0"]}, "subnetIds", "only allowed with"),
+        ({"apiThrottleBurstLimit": 5}, "apiThrottleBurstLimit", ">="),
+    ],
+)
+def test_bad_values_name_the_key_and_the_allowed_values(
+    overrides: dict[str, Any], key: str, allowed: str
+) -> None:
+    with pytest.raises(SettingsError) as info:
+        _settings(**overrides)
+    message = str(info.value)
+    assert repr(key) in message or f"'{key}'" in message, message
+    assert allowed in message, message
+
+
+def test_vpc_mode_accepts_complete_network_context() -> None:
+    s = _settings(
+        networkMode="VPC",
+        vpcId="vpc-0123456789abcdef0",
+        subnetIds="subnet-0123456789abcdef0,subnet-0123456789abcdef1",
+        securityGroupIds=["sg-0123456789abcdef0"],
+    )
+    assert s.subnet_ids == ("subnet-0123456789abcdef0", "subnet-0123456789abcdef1")
+
+
+def test_vpc_mode_synthesizes_the_vpc_network_shape() -> None:
+    import aws_cdk as cdk
+    from aws_cdk.assertions import Match, Template
+
+    from stacks.code_interpreter_stack import CodeInterpreterStack
+
+    s = _settings(
+        networkMode="VPC",
+        vpcId="vpc-0123456789abcdef0",
+        subnetIds=["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"],
+        securityGroupIds=["sg-0123456789abcdef0"],
+    )
+    app = cdk.App(context=cdk_json_context())
+    stack = CodeInterpreterStack(app, "Vpc", settings=s)
+    Template.from_stack(stack).has_resource_properties(
+        "AWS::BedrockAgentCore::CodeInterpreterCustom",
+        {
+            "NetworkConfiguration": {
+                "NetworkMode": "VPC",
+                "VpcConfig": {
+                    "Subnets": ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"],
+                    "SecurityGroups": ["sg-0123456789abcdef0"],
+                },
+            },
+            "Name": Match.any_value(),
+        },
+    )
+
+
+def test_synth_with_a_bad_value_fails_with_the_key_in_the_message() -> None:
+    context = {**cdk_json_context(), "networkMode": "OPEN"}
+    env = {**os.environ, "CDK_CONTEXT_JSON": json.dumps(context), "CDK_OUTDIR": "/nonexistent"}
+    proc = subprocess.run(
+        [sys.executable, "app.py"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 2
+    assert "'networkMode'" in proc.stderr
+    assert "PUBLIC, SANDBOX, VPC" in proc.stderr

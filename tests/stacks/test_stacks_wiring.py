@@ -1,0 +1,94 @@
+"""Cross-stack wiring: Lambda environment names, the Lambda asset, and the IAM report."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from stacks.runtime_env import RuntimeWiring, runtime_environment
+from stacks.settings import Settings
+from tests.stacks.cfn import Synth, resources
+from tests.stacks.conftest import REPO
+
+CONFIG = REPO / "lambda" / "code_exec" / "config.py"
+MAX_UNZIPPED = 250 * 1024 * 1024
+
+
+def _env_names_in_config() -> set[str]:
+    """The ENV names, read by parsing config.py (stacks never import the runtime)."""
+    tree = ast.parse(CONFIG.read_text())
+    env = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "ENV")
+    return {
+        t.id
+        for n in env.body
+        if isinstance(n, ast.Assign) and isinstance(n.value, ast.Constant)
+        for t in n.targets
+        if isinstance(t, ast.Name)
+    }
+
+
+def test_runtime_env_keys_are_exactly_the_config_env_names() -> None:
+    from code_exec.config import ENV  # the runtime's own view agrees with the parse
+
+    names = _env_names_in_config()
+    assert names == set(ENV.ALL)
+    env = runtime_environment(Settings(), RuntimeWiring("ci", "bucket", "table", "arn"))
+    assert set(env) == names
+
+
+def test_every_function_gets_exactly_that_environment(agent_template: dict) -> None:
+    names = _env_names_in_config()
+    for fn in resources(agent_template, "AWS::Lambda::Function").values():
+        assert set(fn["Properties"]["Environment"]["Variables"]) == names
+
+
+def test_stacks_never_import_the_runtime() -> None:
+    for path in (REPO / "stacks").glob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                module = getattr(node, "module", None) or ""
+                names = [module] + [a.name for a in node.names]
+                assert not any(n.startswith("code_exec") for n in names), path
+
+
+def _size(root: Path) -> int:
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+
+
+def test_lambda_asset_has_code_and_deps_for_the_lambda_platform(synth: Synth) -> None:
+    asset = synth.lambda_asset_dir()
+    assert _size(asset) < MAX_UNZIPPED
+    for required in (
+        "code_exec/handler.py",
+        "code_exec/config.py",
+        "strands",
+        "bedrock_agentcore",
+        "aws_lambda_powertools",
+        "pydantic_core",
+        "boto3",
+    ):
+        assert (asset / required).exists(), required
+    binaries = [p.name for p in (asset / "pydantic_core").glob("_pydantic_core*.so")]
+    assert binaries and all("x86_64-linux-gnu" in b for b in binaries), binaries
+    assert all("cpython-314" in b for b in binaries), binaries  # lambdaPythonVersion 3.14
+    assert not list(asset.rglob("__pycache__"))
+
+
+def test_iam_report_is_current(synth: Synth) -> None:
+    from scripts.iam_report import render
+
+    committed = (REPO / "docs" / "iam.md").read_text()
+    assert render(synth.outdir) == committed, (
+        "docs/iam.md is stale: run `make iam-report` and commit the result"
+    )
+
+
+def test_iam_report_lists_every_role(synth: Synth) -> None:
+    from scripts.iam_report import render
+
+    text = render(synth.outdir)
+    for template in synth.templates.values():
+        for logical_id in resources(template, "AWS::IAM::Role"):
+            assert logical_id[:-8] in text
+    assert "aws:SourceAccount" in text and "aws:SourceArn" in text

@@ -44,6 +44,7 @@ class Fault:
     session_id: str | None = None  # None: any session
     mode: str = "stream"  # "stream": exception event in a 200 stream; "http": REST-JSON error
     count: int = 1
+    operation: str = "InvokeCodeInterpreter"  # "http" mode may target any implemented operation
 
     def build(self) -> EmulatorError:
         return error_class(self.error)(self.message)
@@ -197,7 +198,7 @@ class CodeInterpreterBackend:
 
     def invoke(self, session: Session, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
         """Run one tool; :class:`EmulatorError` means an exception event."""
-        fault = self.take_fault(session.session_id, "stream")
+        fault = self.take_fault(session.session_id, "stream", "InvokeCodeInterpreter")
         if fault is not None:
             raise fault
         if not isinstance(arguments, dict):
@@ -212,6 +213,8 @@ class CodeInterpreterBackend:
     def inject_fault(self, fault: Fault) -> None:
         if fault.mode not in ("stream", "http"):
             raise ValidationException("mode must be 'stream' or 'http'", field="mode")
+        if fault.mode == "stream" and fault.operation != "InvokeCodeInterpreter":
+            raise ValidationException("only InvokeCodeInterpreter has a stream", field="mode")
         try:
             fault.build()
         except KeyError:
@@ -223,11 +226,15 @@ class CodeInterpreterBackend:
         with self._lock:
             self._faults.clear()
 
-    def take_fault(self, session_id: str | None, mode: str) -> EmulatorError | None:
-        """Pop the first fault that matches this session and mode."""
+    def take_fault(self, session_id: str | None, mode: str, operation: str) -> EmulatorError | None:
+        """Pop the first fault that matches this session, mode and operation."""
         with self._lock:
             for fault in self._faults:
-                if fault.mode == mode and fault.session_id in (None, session_id):
+                if (
+                    fault.mode == mode
+                    and fault.operation == operation
+                    and fault.session_id in (None, session_id)
+                ):
                     fault.count -= 1
                     if fault.count <= 0:
                         self._faults.remove(fault)

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _PORTS = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
 _READY_TIMEOUT = 60.0
+MAX_OUTPUT_CHARS = 10_000_000  # per stream and cell; the rest is dropped with a note
 
 
 class KernelError(RuntimeError):
@@ -191,10 +192,8 @@ class Kernel:
         """Fold one iopub message into ``out``; True when the cell is finished."""
         kind, content = msg["msg_type"], msg["content"]
         if kind == "stream":
-            if content.get("name") == "stderr":
-                out.stderr += content.get("text", "")
-            else:
-                out.stdout += content.get("text", "")
+            name = "stderr" if content.get("name") == "stderr" else "stdout"
+            setattr(out, name, _capped(getattr(out, name), content.get("text", "")))
         elif kind in ("execute_result", "display_data"):
             data = content.get("data", {})
             for mime in ("image/png", "image/jpeg", "image/svg+xml"):
@@ -227,3 +226,12 @@ class Kernel:
                 return
             if reply.get("parent_header", {}).get("msg_id") == msg_id:
                 return
+
+
+def _capped(current: str, more: str) -> str:
+    if len(current) >= MAX_OUTPUT_CHARS:
+        return current
+    room = MAX_OUTPUT_CHARS - len(current)
+    if len(more) <= room:
+        return current + more
+    return current + more[:room] + "\n[output truncated by the emulator]\n"

@@ -152,9 +152,6 @@ def list_sessions(backend: CodeInterpreterBackend, req: Request) -> Response:
 
 def invoke(backend: CodeInterpreterBackend, req: Request) -> Response:
     session_id = req.headers.get(SESSION_HEADER)
-    fault = backend.take_fault(session_id, "http")
-    if fault is not None:
-        raise fault
     session = backend.ready_session(req.params["codeInterpreterIdentifier"], session_id)
     body = req.json()
     tool = body.get("name")
@@ -188,6 +185,10 @@ OPERATIONS: dict[str, Callable[[CodeInterpreterBackend, Request], Response]] = {
 def dispatch(backend: CodeInterpreterBackend, operation: str, req: Request) -> Response:
     """Run one operation; every :class:`EmulatorError` becomes a REST-JSON error."""
     try:
+        session_id = req.headers.get(SESSION_HEADER) or req.query.get("sessionId")
+        fault = backend.take_fault(session_id, "http", operation)
+        if fault is not None:
+            raise fault
         return OPERATIONS[operation](backend, req)
     except EmulatorError as e:
         return Response.error(e)
@@ -216,6 +217,7 @@ def dispatch_admin(backend: CodeInterpreterBackend, path: str, req: Request) -> 
                     session_id=body.get("sessionId"),
                     mode=str(body.get("mode") or "stream"),
                     count=int(body.get("count") or 1),
+                    operation=str(body.get("operation") or "InvokeCodeInterpreter"),
                 )
             )
             return Response.json({"ok": True})

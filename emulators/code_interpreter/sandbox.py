@@ -5,8 +5,9 @@ Layout on the host, under ``<state_dir>/<session id>/``::
     fs/        a tmpfs mounted with size=workspace_mb when we may mount (root), else a dir
       ws/      the workspace  -> <sandbox_workdir> inside (read-write, the working directory)
       tmp/     scratch        -> /tmp inside (shares the tmpfs quota)
+      logs/    kernel log, command and background task output (not visible inside; counted
+               against the same quota so a chatty task cannot fill the host disk)
     run/       kernel connection file + IPC sockets -> /run/emulator inside
-    logs/      kernel log, background task output (host only)
 
 Every process of the session (the kernel, each command) is its own ``bwrap`` invocation
 binding the same ``fs/ws`` and ``fs/tmp``: they share files, never the host's.
@@ -75,7 +76,7 @@ class Sandbox:
         self.workspace = self.fs / "ws"
         self.tmp = self.fs / "tmp"
         self.run_dir = self.root / "run"
-        self.logs = self.root / "logs"
+        self.logs = self.fs / "logs"
         self.isolated = not config.unisolated
         self.quota_mounted = False  # True when fs/ is a size-limited tmpfs
         self.cgroups: list[Path] = []
@@ -85,9 +86,10 @@ class Sandbox:
 
     def create(self) -> None:
         """Create directories, the tmpfs quota mount and the cgroups."""
-        for d in (self.fs, self.run_dir, self.logs):
+        for d in (self.fs, self.run_dir):
             d.mkdir(parents=True, exist_ok=True)
         self.quota_mounted = self._mount_tmpfs()
+        self.logs.mkdir(exist_ok=True)
         self.workspace.mkdir(exist_ok=True)
         self.tmp.mkdir(exist_ok=True)
         os.chmod(self.tmp, 0o1777)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .exceptions import ConflictException, ResourceNotFoundException, ValidationException
+from .kernel import MAX_OUTPUT_CHARS
 from .session import Session, Task
 
 __all__ = ["TOOLS", "run_tool"]
@@ -124,18 +125,24 @@ def execute_code(session: Session, args: Args, timeout: float) -> dict[str, Any]
 
 def _run(session: Session, argv: list[str], timeout: float) -> dict[str, Any]:
     started = time.monotonic()
-    proc = session.sandbox.popen(
-        argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
-    timed_out = False
+    name = uuid.uuid4().hex
+    out_path = session.sandbox.logs / f"cmd-{name}.out"
+    err_path = session.sandbox.logs / f"cmd-{name}.err"
     try:
-        raw_out, raw_err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        os.killpg(proc.pid, 9)
-        raw_out, raw_err = proc.communicate()
-    stdout = raw_out.decode("utf-8", "replace")
-    stderr = raw_err.decode("utf-8", "replace")
+        with out_path.open("wb") as out, err_path.open("wb") as err:
+            proc = session.sandbox.popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+        timed_out = False
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, 9)
+            proc.wait()
+        stdout, stderr = _read_capped(out_path), _read_capped(err_path)
+    finally:
+        out_path.unlink(missing_ok=True)
+        err_path.unlink(missing_ok=True)
     exit_code = proc.returncode
     if timed_out:
         exit_code = TIMEOUT_EXIT_CODE
@@ -150,6 +157,15 @@ def _run(session: Session, argv: list[str], timeout: float) -> dict[str, Any]:
         exitCode=exit_code,
         executionTime=round((time.monotonic() - started) * 1000.0, 3),
     )
+
+
+def _read_capped(path: Path) -> str:
+    with path.open("rb") as f:
+        data = f.read(MAX_OUTPUT_CHARS + 1)
+    text = data[:MAX_OUTPUT_CHARS].decode("utf-8", "replace")
+    if len(data) > MAX_OUTPUT_CHARS:
+        text += "\n[output truncated by the emulator]\n"
+    return text
 
 
 def _run_node(session: Session, code: str, timeout: float) -> dict[str, Any]:
@@ -196,8 +212,7 @@ def _task(session: Session, args: Args) -> Task:
 
 def _task_result(task: Task) -> dict[str, Any]:
     status = task.status
-    stdout = task.stdout_path.read_bytes().decode("utf-8", "replace")
-    stderr = task.stderr_path.read_bytes().decode("utf-8", "replace")
+    stdout, stderr = _read_capped(task.stdout_path), _read_capped(task.stderr_path)
     code = task.proc.returncode if status != "working" else None
     if code is not None and code < 0:
         code = 128 - code

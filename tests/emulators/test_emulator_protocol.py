@@ -143,3 +143,26 @@ def test_health_endpoint(emulator_url: str) -> None:
         body = json.loads(r.read())
     assert body["status"] == "ok"
     assert body["isolated"] is True
+
+
+def test_injected_http_error_on_start_session(agentcore_client, emulator_admin) -> None:
+    emulator_admin(
+        "/_emulator/faults",
+        {
+            "exception": "serviceQuotaExceededException",
+            "mode": "http",
+            "operation": "StartCodeInterpreterSession",
+        },
+    )
+    with pytest.raises(ClientError) as e:
+        agentcore_client.start_code_interpreter_session(codeInterpreterIdentifier="faultTest")
+    assert e.value.response["Error"]["Code"] == "ServiceQuotaExceededException"
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 402
+
+
+def test_bad_fault_is_rejected(emulator_admin) -> None:
+    import urllib.error
+
+    with pytest.raises(urllib.error.HTTPError) as e:
+        emulator_admin("/_emulator/faults", {"exception": "noSuchException"})
+    assert e.value.code == 400

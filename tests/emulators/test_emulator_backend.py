@@ -1,0 +1,45 @@
+"""The backend in-process (no HTTP): unisolated mode, refusing to run without bwrap, config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from emulators.code_interpreter import backend as backend_module
+from emulators.code_interpreter.backend import CodeInterpreterBackend
+from emulators.code_interpreter.config import ConfigError, EmulatorConfig
+
+
+def test_refuses_to_start_without_bwrap(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(backend_module, "bwrap_available", lambda: False)
+    with pytest.raises(RuntimeError, match="UNISOLATED"):
+        CodeInterpreterBackend(EmulatorConfig(state_dir=str(tmp_path)))
+
+
+def test_unisolated_mode_runs_code_and_warns(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = EmulatorConfig(unisolated=True, cell_timeout=10, state_dir=str(tmp_path))
+    backend = CodeInterpreterBackend(config)
+    try:
+        session = backend.start_session("aws.codeinterpreter.v1")
+        assert "UNISOLATED" in caplog.text
+        res = backend.invoke(session, "executeCode", {"code": "import os\nprint(os.getcwd())"})
+        assert res["structuredContent"]["stdout"].strip() == str(session.sandbox.workspace)
+        backend.invoke(session, "writeFiles", {"content": [{"path": "a.txt", "text": "hi"}]})
+        res = backend.invoke(session, "executeCommand", {"command": "cat a.txt"})
+        assert res["structuredContent"]["stdout"] == "hi"
+    finally:
+        backend.shutdown()
+
+
+def test_config_resolution_order() -> None:
+    env = {"CODE_INTERPRETER_EMULATOR_CELL_TIMEOUT": "7", "CODE_INTERPRETER_EMULATOR_PORT": "9"}
+    assert EmulatorConfig.from_env(env).cell_timeout == 7.0
+    assert EmulatorConfig.from_env(env, cell_timeout=3.0).cell_timeout == 3.0
+    assert EmulatorConfig.from_env({}).cell_timeout == 300.0
+    with pytest.raises(ConfigError, match="CODE_INTERPRETER_EMULATOR_CELL_TIMEOUT"):
+        EmulatorConfig.from_env({"CODE_INTERPRETER_EMULATOR_CELL_TIMEOUT": "soon"})
+    with pytest.raises(ConfigError, match="UNISOLATED"):
+        EmulatorConfig.from_env({"CODE_INTERPRETER_EMULATOR_UNISOLATED": "maybe"})

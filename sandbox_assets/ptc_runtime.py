@@ -6,8 +6,10 @@ the tool's placement:
 
 - ``await get_expenses("E1", "Q3")`` in async code (top-level ``await`` cells);
 - ``asyncio.gather(*[get_expenses(i, "Q3") for i in ids])`` — calls run in parallel;
-- ``get_expenses("E1", "Q3")`` in synchronous code returns the value directly (and that
-  value can still be awaited, so code written either way keeps working).
+- ``get_expenses("E1", "Q3")`` without ``await`` returns the value directly (and that
+  value can still be awaited, so code written either way keeps working). In async code a
+  call that is not consumed on the spot (stored, collected in a list for ``gather``)
+  returns an awaitable handle instead, so it can overlap with other calls.
 
 Placements:
 
@@ -26,6 +28,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dis
+import functools
 import importlib
 import inspect
 import io
@@ -96,12 +100,35 @@ def _awaitable(value: Any) -> Any:
     return value
 
 
-def _in_async_code(depth: int = 2) -> bool:
-    """Is the tool's caller async code (so it will ``await`` or ``gather`` the call)?"""
+def _wants_handle(depth: int = 2) -> bool:
+    """Should this call return an awaitable handle (True) or block for the value (False)?
+
+    Async code gets a handle, so ``await`` and ``asyncio.gather`` run calls in parallel,
+    except where the result is consumed on the spot (``json.loads(tool())``, ``tool()[0]``,
+    ``tool().strip()``, ...): then the call blocks and returns the value (still awaitable).
+    Synchronous code always gets the value.
+    """
     frame = sys._getframe(depth)
-    while frame is not None and frame.f_code.co_name in _NESTED:
-        frame = frame.f_back  # a comprehension inside an async cell counts as async
-    return bool(frame is not None and frame.f_code.co_flags & _CO_ASYNC)
+    caller = frame
+    while caller is not None and caller.f_code.co_name in _NESTED:
+        caller = caller.f_back  # a comprehension inside async code counts as async
+    if caller is None or not caller.f_code.co_flags & _CO_ASYNC:
+        return False
+    return not _consumed_on_the_spot(frame.f_code, frame.f_lasti)
+
+
+_VALUE_OPS = ("CALL", "PRECALL", "BINARY_", "COMPARE_OP", "CONTAINS_OP", "IS_OP", "LOAD_ATTR",
+              "LOAD_METHOD", "FORMAT_", "UNARY_", "GET_ITER", "UNPACK_", "POP_JUMP", "TO_BOOL",
+              "JUMP_IF", "DICT_MERGE", "LIST_TO_TUPLE")  # fmt: skip
+
+
+@functools.lru_cache(maxsize=4096)
+def _consumed_on_the_spot(code: Any, lasti: int) -> bool:
+    for ins in dis.get_instructions(code):
+        if ins.offset <= lasti or ins.opname in ("CACHE", "EXTENDED_ARG", "NOP"):
+            continue
+        return ins.opname.startswith(_VALUE_OPS)
+    return False
 
 
 # --- calls ----------------------------------------------------------------------------------
@@ -212,7 +239,7 @@ class _Bridge:
 def _tool_function(name: str, start: Any, doc: str) -> Any:
     def tool(*args: Any, **kwargs: Any) -> Any:
         call = start(args, kwargs)
-        if _in_async_code():
+        if _wants_handle():
             return call
         return _awaitable(call.result())
 

@@ -1,0 +1,152 @@
+"""PTC through boto3 -> emulator -> sandbox: preloaded tools, bridged tools, parallel bridging."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from code_exec.ptc import BridgedRunner, ToolRegistry, open_executor, preload
+from code_exec.ptc_assets import (
+    EXPECTED_EXPENSE_AUDIT_OUTPUT,
+    expense_audit_code,
+    expense_registry,
+)
+from code_exec.sandbox import SandboxClient
+
+pytestmark = pytest.mark.sandbox
+INTERPRETER = "aws.codeinterpreter.v1"
+
+
+def slow_echo(value: str, delay_ms: int = 200) -> str:
+    """Echo a value after a delay (stands in for a slow business API).
+
+    Args:
+        value: What to echo.
+        delay_ms: How long to take, in milliseconds.
+
+    Returns:
+        The value, unchanged.
+    """
+    time.sleep(delay_ms / 1000)
+    return value
+
+
+def failing_lookup(key: str) -> str:
+    """A tool that always fails.
+
+    Args:
+        key: Anything.
+
+    Returns:
+        Never returns.
+    """
+    raise KeyError(f"no record for {key}")
+
+
+@pytest.fixture(scope="module")
+def sandbox(agentcore_client: Any) -> SandboxClient:
+    return SandboxClient(INTERPRETER, client=agentcore_client)
+
+
+@pytest.fixture(scope="module")
+def sid(sandbox: SandboxClient) -> Iterator[str]:
+    with sandbox.session(name="ptc-tests", timeout_seconds=600) as session_id:
+        yield session_id
+
+
+@pytest.fixture(scope="module")
+def bridged(sandbox: SandboxClient, sid: str) -> Iterator[BridgedRunner]:
+    registry = expense_registry("bridged")
+    registry.register(slow_echo, placement="bridged")
+    registry.register(failing_lookup, placement="bridged")
+    runner = BridgedRunner(sandbox, sid, registry)
+    runner.start()
+    yield runner
+    runner.close()
+
+
+def test_expense_audit_with_preloaded_tools(sandbox: SandboxClient, sid: str) -> None:
+    """The article-style cell, unmodified, against tools running inside the sandbox."""
+    names = preload(sandbox, sid, expense_registry("preloaded"))
+    assert names == ["get_team_members", "get_expenses", "get_custom_budget"]
+    sandbox.execute_code(sid, "%autoawait off")  # the runner, not the kernel, awaits
+    r = sandbox.run_cell(sid, expense_audit_code())
+    assert r.ok, r.stderr
+    assert r.stdout == EXPECTED_EXPENSE_AUDIT_OUTPUT
+    # synchronous use of the same tools works too, and the value can still be awaited
+    r = sandbox.run_cell(
+        sid,
+        "team = json.loads(get_team_members('engineering'))\n"
+        "again = json.loads(await get_team_members('engineering'))\n"
+        "print(len(team), team == again)",
+    )
+    assert r.stdout == "8 True\n", r.stderr
+
+
+def test_expense_audit_with_bridged_tools(bridged: BridgedRunner) -> None:
+    """Same cell; every call is relayed out of the sandbox and run here."""
+    r = bridged.run_cell(expense_audit_code(), timeout_seconds=60)
+    assert r.ok, r.stderr
+    assert r.stdout == EXPECTED_EXPENSE_AUDIT_OUTPUT
+
+
+def test_bridged_cells_keep_state_and_report_failures(bridged: BridgedRunner) -> None:
+    assert bridged.run_cell("kept = await slow_echo('hello', 1)").ok
+    r = bridged.run_cell("print(kept.upper())\nkept")
+    assert r.stdout == "HELLO\n'hello'\n"
+    r = bridged.run_cell("x = 1\nundefined_name + x")
+    assert r.is_error and "NameError" in r.stderr and "<cell" in r.stderr
+    sync = bridged.run_cell("print(slow_echo('sync', 1))")  # sync call from a sync cell
+    assert sync.stdout == "sync\n", sync.stderr
+
+
+def test_bridged_tool_error_reaches_the_code_as_an_exception(bridged: BridgedRunner) -> None:
+    r = bridged.run_cell(
+        "try:\n    await failing_lookup('k1')\nexcept ToolError as e:\n    print('caught:', e)\n"
+    )
+    assert r.ok, r.stderr
+    assert r.stdout == "caught: failing_lookup failed: KeyError: 'no record for k1'\n"
+    r = bridged.run_cell("await failing_lookup('k2')")
+    assert r.is_error and "ToolError" in r.stderr
+
+
+def test_parallel_bridged_calls_are_served_in_parallel(bridged: BridgedRunner) -> None:
+    """20 calls of 200 ms each: sequential would take 4 s."""
+    bridged.run_cell("await slow_echo('warm', 1)")
+    code = (
+        "import time\nt0 = time.monotonic()\n"
+        "out = await asyncio.gather(*[slow_echo(str(i), 200) for i in range(20)])\n"
+        "print(len(out), out == [str(i) for i in range(20)], round(time.monotonic() - t0, 3))"
+    )
+    start = time.monotonic()
+    r = bridged.run_cell(code, timeout_seconds=30)
+    elapsed = time.monotonic() - start
+    assert r.ok, r.stderr
+    count, same, _inside = r.stdout.split()
+    assert (count, same) == ("20", "True")
+    print(
+        f"\n20 x 200 ms bridged calls: {elapsed:.3f} s "
+        f"(sequential: 4.0 s; {4.0 / elapsed:.1f}x faster)"
+    )
+    assert elapsed < 2.0
+
+
+def test_open_executor_picks_kernel_or_bridge(sandbox: SandboxClient, sid: str) -> None:
+    kernel = open_executor(sandbox, sid, expense_registry("preloaded"))
+    assert (
+        kernel.run_cell("print(len(json.loads(await get_team_members('engineering'))))").stdout
+        == "8\n"
+    )
+    mixed = ToolRegistry([*expense_registry("preloaded")])
+    mixed.register(slow_echo, placement="bridged")
+    bridge = open_executor(sandbox, sid, mixed)
+    try:
+        r = bridge.run_cell(
+            "a, b = await asyncio.gather(get_custom_budget('ENG002'), slow_echo('x', 1))\n"
+            "print(json.loads(a)['travel_budget'], b)"
+        )
+        assert r.stdout == "12000.0 x\n", r.stderr
+    finally:
+        bridge.close()

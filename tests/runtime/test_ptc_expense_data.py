@@ -1,0 +1,96 @@
+"""The expense-audit dataset proves the expected answer, exactly, with its traps in place."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from decimal import Decimal
+
+from code_exec.ptc_assets import (
+    EXPECTED_EXPENSE_AUDIT_OUTPUT,
+    expense_audit_code,
+    expense_registry,
+    load_asset_module,
+)
+from code_exec.ptc_cell_runner import make_runner
+
+tools = load_asset_module("expense_tools")
+STANDARD = Decimal("5000.00")
+
+
+def _q3(employee_id: str) -> list[dict]:
+    return json.loads(tools.get_expenses(employee_id, "Q3"))
+
+
+def _total(
+    records: list[dict], *, category: str | None = "travel", status: str | None = "approved"
+) -> Decimal:
+    return sum(
+        (
+            Decimal(str(r["amount"]))
+            for r in records
+            if (category is None or r["category"] == category)
+            and (status is None or r["status"] == status)
+        ),
+        Decimal("0"),
+    )
+
+
+def test_expected_answer_exactly() -> None:
+    team = json.loads(tools.get_team_members("engineering"))
+    assert len(team) == 8
+    over = {}
+    for m in team:
+        travel = _total(_q3(m["id"]))
+        custom = json.loads(tools.get_custom_budget(m["id"]))
+        limit = Decimal(str(custom["travel_budget"])) if custom else STANDARD
+        if travel > limit:
+            over[m["name"]] = (limit, travel, travel - limit)
+    assert over == {
+        "Alice Chen": (STANDARD, Decimal("9876.54"), Decimal("4876.54")),
+        "Emma Johnson": (STANDARD, Decimal("5266.02"), Decimal("266.02")),
+        "Grace Taylor": (STANDARD, Decimal("6474.46"), Decimal("1474.46")),
+    }
+
+
+def test_shape_of_the_records() -> None:
+    for m in json.loads(tools.get_team_members("engineering")):
+        for quarter in ("Q1", "Q2", "Q3", "Q4"):
+            records = json.loads(tools.get_expenses(m["id"], quarter))
+            assert 20 <= len(records) <= 50
+            assert all(len(r) >= 15 for r in records)
+            assert len({r["expense_id"] for r in records}) == len(records)
+            assert all(r["amount"] > 0 and r["currency"] == "USD" for r in records)
+    fields = set(_q3("ENG001")[0])
+    assert {
+        "expense_id", "date", "amount", "category", "status", "currency", "merchant",
+        "description", "payment_method", "receipt_url", "approver", "submitted_at",
+        "project_code", "cost_center", "reimbursable",
+    } <= fields  # fmt: skip
+    assert tools.get_expenses("ENG001", "Q3") == tools.get_expenses("ENG001", "Q3")
+
+
+def test_traps_change_the_answer_when_rules_are_broken() -> None:
+    # custom budgets: over the standard budget, under their own
+    for eid, limit in (("ENG002", "12000"), ("ENG004", "8000")):
+        assert STANDARD < _total(_q3(eid)) < Decimal(limit)
+    # counting pending travel, rejected travel, or non-travel would add someone
+    assert _total(_q3("ENG008")) < STANDARD < _total(_q3("ENG008"), status=None)
+    assert _total(_q3("ENG006")) < STANDARD < _total(_q3("ENG006"), status=None)
+    assert _total(_q3("ENG003")) < STANDARD < _total(_q3("ENG003"), category=None)
+
+
+def test_the_article_cell_prints_the_answer_locally() -> None:
+    """The same cell and tool module the sandbox gets, run in-process."""
+    import sys
+
+    sys.path.insert(0, str(load_asset_module("expense_tools").__file__).rsplit("/", 1)[0])
+    import ptc_runtime  # sandbox_assets/ptc_runtime.py
+
+    ns: dict = {}
+    ptc_runtime.install(ns, [t.sandbox_spec() for t in expense_registry("preloaded")])
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        make_runner(ns).run(expense_audit_code())
+    assert out.getvalue() == EXPECTED_EXPENSE_AUDIT_OUTPUT

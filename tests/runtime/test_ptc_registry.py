@@ -1,0 +1,112 @@
+"""Tool schemas, specs and the PTC system prompt derived from typed, documented functions."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import pytest
+from code_exec.ptc import Tool, ToolRegistry, parse_docstring, tool_schema
+from code_exec.ptc_assets import expense_registry
+
+
+def search_orders(
+    customer_id: str,
+    status: Literal["open", "shipped"] = "open",
+    limit: int = 10,
+    tags: list[str] | None = None,
+    min_total: float | None = None,
+) -> str:
+    """Search a customer's orders.
+
+    Longer explanation that is not part of the summary.
+
+    Args:
+        customer_id: The customer's id.
+        status (str): Order status to match.
+        limit: Maximum number of orders,
+            counted after filtering.
+        tags: Only orders with all of these tags.
+        min_total: Smallest order total in USD.
+
+    Returns:
+        str: JSON list of orders.
+    """
+    return "[]"
+
+
+def test_schema_from_hints_and_docstring() -> None:
+    assert tool_schema(search_orders) == {
+        "type": "object",
+        "properties": {
+            "customer_id": {"type": "string", "description": "The customer's id."},
+            "status": {
+                "type": "string",
+                "enum": ["open", "shipped"],
+                "description": "Order status to match.",
+                "default": "open",
+            },
+            "limit": {
+                "type": "integer",
+                "description": "Maximum number of orders, counted after filtering.",
+                "default": 10,
+            },
+            "tags": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "Only orders with all of these tags.",
+            },
+            "min_total": {"type": "number", "description": "Smallest order total in USD."},
+        },
+        "required": ["customer_id"],
+    }
+
+
+def test_docstring_parts() -> None:
+    doc = parse_docstring(search_orders.__doc__)
+    assert doc.summary == "Search a customer's orders."
+    assert doc.returns == "JSON list of orders."
+    assert doc.details.startswith("Longer explanation")
+
+
+def test_specs_in_both_formats_and_catalogue() -> None:
+    reg = ToolRegistry()
+    tool = reg.register(search_orders)
+    assert reg.lookup("search_orders") is tool and "search_orders" in reg and len(reg) == 1
+    (anthropic,) = reg.to_bedrock_tool_specs("anthropic")
+    assert anthropic["name"] == "search_orders"
+    assert anthropic["input_schema"]["required"] == ["customer_id"]
+    assert anthropic["description"] == "Search a customer's orders. Returns: JSON list of orders."
+    (converse,) = reg.to_bedrock_tool_specs("converse")
+    assert converse["toolSpec"]["inputSchema"]["json"] == anthropic["input_schema"]
+    assert tool.catalogue_entry().splitlines() == [
+        "async def search_orders(customer_id: str, status: Literal['open', 'shipped'] = 'open', "
+        "limit: int = 10, tags: list[str] | None = None, min_total: float | None = None) -> str",
+        "    Search a customer's orders.",
+        "    Returns: JSON list of orders.",
+    ]
+
+
+def test_registry_errors() -> None:
+    reg = ToolRegistry()
+    reg.register(search_orders)
+    with pytest.raises(ValueError, match="already registered"):
+        reg.register(search_orders)
+    with pytest.raises(KeyError, match="known: search_orders"):
+        reg.get("nope")
+    with pytest.raises(ValueError, match="docstring"):
+        Tool.from_function(lambda x: x, name="undocumented")
+    with pytest.raises(ValueError, match="placement"):
+        Tool.from_function(search_orders, placement="elsewhere")  # type: ignore[arg-type]
+
+
+def test_ptc_system_prompt_for_the_demo_tools() -> None:
+    reg = expense_registry()
+    prompt = reg.system_prompt("ptc")
+    assert "await" in prompt and "asyncio.gather" in prompt and "print" in prompt
+    for name in ("get_team_members", "get_expenses", "get_custom_budget"):
+        assert f"async def {name}(" in prompt
+    assert "async def get_expenses(employee_id: str, quarter: str) -> str" in prompt
+    assert "null when the standard $5,000 quarterly budget applies" in prompt
+    assert "one call per tool use" in reg.system_prompt("direct")
+    assert {t.placement for t in reg.with_placement("preloaded")} == {"preloaded"}
+    assert reg.to_bedrock_tool_specs("converse")[0]["toolSpec"]["name"] == "get_team_members"

@@ -8,6 +8,8 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 CDK := CDK_DISABLE_CLI_TELEMETRY=true npx --no-install cdk --no-notices
 export CDK_DISABLE_CLI_TELEMETRY := true
+# jsii warns on every run that Node 20 is past end-of-life; the CLI and jsii still work on it.
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
 .PHONY: help setup synth test test-fast lint iam-report local emulator bench clean
 

@@ -70,6 +70,7 @@ class ModeResult:
 
 def _run_mode(mode: str, sandbox: Any) -> ModeResult:
     from code_exec.ptc_assets import expense_registry
+
     from tests.runtime.bedrock_replay import bedrock_client, play
 
     played = play(

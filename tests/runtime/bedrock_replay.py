@@ -435,7 +435,6 @@ def emulated_sandbox(*, start_timeout: float = 30.0) -> Iterator[Any]:
 
     import boto3
     from botocore.config import Config
-
     from code_exec.sandbox import SandboxClient
 
     root = Path(__file__).resolve().parents[2]

@@ -13,10 +13,10 @@ from __future__ import annotations
 import copy
 
 import pytest
-
 from code_exec.models import Limits
 from code_exec.ptc_assets import expense_registry
 from code_exec.sandbox import SandboxClient
+
 from tests.runtime.bedrock_replay import bedrock_client, load_fixture, play
 
 pytestmark = pytest.mark.sandbox
@@ -132,3 +132,67 @@ def test_max_turns_stops_the_loop(loop, sandbox, registry):
     assert len(result.code_runs) == 2  # the tools the last call asked for still ran
     # the history ends with the tool results, ready for the next turn
     assert played.runs[0].history[-1]["role"] == "user"
+
+
+class _SteppingClock:
+    """Monotonic seconds that advance 10 s on every reading."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        self.now += 10.0
+        return self.now
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_wall_time_stops_the_loop_before_the_next_model_call(loop, sandbox, registry):
+    from code_exec.agent import AgentDeps, run_agent
+    from code_exec.config import RuntimeConfig
+    from code_exec.models import AgentRequest
+    from tests.runtime.bedrock_replay import DEFAULT_MODEL_ID, BedrockReplay
+
+    fixture = copy.deepcopy(load_fixture(_fixture(loop, "expense_audit_ptc")))
+    fixture["turns"] = fixture["turns"][:1]
+    bedrock = bedrock_client()
+    session_id = sandbox.start_session()
+    try:
+        request = AgentRequest(
+            prompt=fixture["calls"][0]["prompt"],
+            loop=loop,
+            tools=fixture["calls"][0]["tools"],
+            limits=Limits(wall_time_seconds=25),
+        )
+        deps = AgentDeps(
+            sandbox=sandbox,
+            sandbox_session_id=session_id,
+            bedrock=bedrock,
+            config=RuntimeConfig(allowed_model_ids=(DEFAULT_MODEL_ID,)),
+            registry=registry,
+            clock=_SteppingClock(),
+        )
+        with BedrockReplay(fixture).attach(bedrock):
+            run = run_agent(request, deps=deps)
+    finally:
+        sandbox.stop_session(session_id)
+    assert run.result.stop_reason == "wall_time"
+    assert len(run.result.usage) == 1
+    assert len(run.result.code_runs) == 1
+    assert run.history[-1]["role"] == "user"  # tool results in place for the next turn
+
+
+@pytest.mark.parametrize("loop", ["converse", "strands"])
+def test_non_claude_model_sees_a_failed_cell_as_an_error_in_words(loop, sandbox):
+    played = play("converse_code_error_llama", loop=loop, sandbox=sandbox, bedrock=bedrock_client())
+    sandbox.stop_session(played.session_id)
+    result = played.runs[0].result
+    assert result.model_id == "us.meta.llama3-3-70b-instruct-v1:0"
+    assert [r.is_error for r in result.code_runs] == [True, False]
+    assert "ZeroDivisionError" in result.code_runs[0].stderr
+    assert result.code_runs[1].stdout == "[3.3333333333333335, None, 2.5]\n"
+    # no toolResult.status for a model that does not take it; the error is in the text
+    second = played.replay.exchanges[1].request
+    tool_result = second["messages"][-1]["content"][0]["toolResult"]
+    assert "status" not in tool_result
+    assert tool_result["content"][0]["text"].startswith("Error: ")
+    assert [u.cache_read_input_tokens for u in result.usage] == [0, 0, 0]

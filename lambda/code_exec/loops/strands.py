@@ -17,7 +17,8 @@ History is Strands' message list (Converse format), returned as the agent left i
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 from strands import Agent, tool
@@ -60,9 +61,9 @@ def run(inp: LoopInput, *, client: Any) -> LoopOutput:
     history, prompt = _split_prompt(inp.history, inp.prompt)
     agent = Agent(
         model=_model(inp, caps, client),
-        messages=history,
-        tools=_strands_tools(inp.tools),
-        system_prompt=_system(inp, caps),
+        messages=cast(Any, history),
+        tools=_strands_tools(inp.tools, caps),
+        system_prompt=cast(Any, _system(inp, caps)),
         callback_handler=None,
         tool_executor=SequentialToolExecutor(),
         hooks=[wall_time],
@@ -80,7 +81,7 @@ def run(inp: LoopInput, *, client: Any) -> LoopOutput:
         raise ModelError(f"the conversation no longer fits the context of {inp.model_id}") from e
     except (ClientError, BotoCoreError) as e:
         raise model_error(e, inp.model_id) from e
-    messages = list(agent.messages)
+    messages = cast(list[dict[str, Any]], list(agent.messages))
     usage = _usage(agent, inp.model_id)
     logger.info("strands loop stopped: reason=%s model_calls=%d", stop, len(usage))
     return LoopOutput(text=_final_text(messages), stop_reason=stop, usage=usage, history=messages)
@@ -112,18 +113,20 @@ def _system(inp: LoopInput, caps: ModelCapabilities) -> list[dict[str, Any]]:
     return blocks
 
 
-def _strands_tools(tools: Tools) -> list[Any]:
+def _strands_tools(tools: Tools, caps: ModelCapabilities) -> list[Any]:
     """Our tools as Strands tools: ``execute_code`` through ``@tool``, the rest as specs."""
+    worded = _worded if not caps.tool_result_status else _plain
     result: list[Any] = []
     for spec in tools.specs:
         if spec.name == "execute_code":
-            result.append(_execute_code_tool(tools, spec.description))
+            result.append(_execute_code_tool(tools, spec.description, worded))
         else:
-            result.append(_direct_tool(tools, spec.name, spec.description, spec.input_schema))
+            spec_schema = spec.input_schema
+            result.append(_direct_tool(tools, spec.name, spec.description, spec_schema, worded))
     return result
 
 
-def _execute_code_tool(tools: Tools, description: str) -> Any:
+def _execute_code_tool(tools: Tools, description: str, worded: Callable[..., str]) -> Any:
     @tool(name="execute_code", description=description)
     def execute_code(code: str) -> dict[str, Any]:
         """Run Python code in the session's sandbox and return what it printed.
@@ -134,28 +137,38 @@ def _execute_code_tool(tools: Tools, description: str) -> Any:
         outcome = tools.run("execute_code", {"code": code})
         return {
             "status": "error" if outcome.is_error else "success",
-            "content": [{"text": _worded(outcome.text, outcome.is_error)}],
+            "content": [{"text": worded(outcome.text, outcome.is_error)}],
         }
 
     return execute_code
 
 
-def _direct_tool(tools: Tools, name: str, description: str, schema: dict[str, Any]) -> Any:
+def _direct_tool(
+    tools: Tools,
+    name: str,
+    description: str,
+    schema: dict[str, Any],
+    worded: Callable[..., str],
+) -> Any:
     def call(tool_use: dict[str, Any], **_: Any) -> dict[str, Any]:
         outcome = tools.run(name, tool_use.get("input") or {})
         return {
             "toolUseId": tool_use["toolUseId"],
             "status": "error" if outcome.is_error else "success",
-            "content": [{"text": _worded(outcome.text, outcome.is_error)}],
+            "content": [{"text": worded(outcome.text, outcome.is_error)}],
         }
 
     spec = {"name": name, "description": description, "inputSchema": {"json": schema}}
     return PythonAgentTool(name, spec, call)  # type: ignore[arg-type]
 
 
+def _plain(text: str, is_error: bool) -> str:
+    return text or ("Error" if is_error else "(no output)")
+
+
 def _worded(text: str, is_error: bool) -> str:
-    # Strands drops `status` for models that do not take it; keep the error visible in words.
-    return text or ("(no output)" if not is_error else "Error")
+    # The model takes no toolResult status (Strands drops it): say it in words.
+    return f"Error: {text}" if is_error else _plain(text, is_error)
 
 
 class _WallTime(HookProvider):

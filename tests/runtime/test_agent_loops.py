@@ -150,6 +150,7 @@ def test_wall_time_stops_the_loop_before_the_next_model_call(loop, sandbox, regi
     from code_exec.agent import AgentDeps, run_agent
     from code_exec.config import RuntimeConfig
     from code_exec.models import AgentRequest
+
     from tests.runtime.bedrock_replay import DEFAULT_MODEL_ID, BedrockReplay
 
     fixture = copy.deepcopy(load_fixture(_fixture(loop, "expense_audit_ptc")))

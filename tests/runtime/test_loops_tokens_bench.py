@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from code_exec.sandbox import SandboxClient
 
 from bench.tokens_bench import count_tokens, reduction, run_bench
-from code_exec.sandbox import SandboxClient
 
 pytestmark = pytest.mark.sandbox
 

@@ -113,6 +113,8 @@ def run_agent(request: AgentRequest, *, deps: AgentDeps) -> AgentRun:
 
 
 def _model_id(request: AgentRequest, config: RuntimeConfig) -> str:
+    if request.loop == "claude_code" and not request.model_id and config.sandbox_model_id:
+        return config.sandbox_model_id  # set by the deployment for Claude Code in the sandbox
     model_id = request.model_id or config.default_model_id
     if model_id not in config.allowed_model_ids:
         raise ModelNotAllowedError(

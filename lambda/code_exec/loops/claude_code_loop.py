@@ -1,0 +1,102 @@
+"""The ``claude_code`` loop: hand the prompt to Claude Code running inside the session's sandbox.
+
+Claude Code (installed and run by :mod:`code_exec.claude_code`) is its own agent: it
+calls Bedrock from inside the sandbox with the interpreter's execution role and works
+in the session's workspace, where the API layer put ``inputs/`` and from where it
+collects ``outputs/``. This loop maps its JSON result onto the common ``AgentResult``
+shape: final text, one code run (the ``claude`` command, its output and duration),
+stop reason, and the token usage it reports (one aggregate entry).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from code_exec.loops.common import LoopOutput, StopReason
+from code_exec.models import CodeRun, ModelUsage
+from code_exec.prompts import INPUTS_DIR, OUTPUTS_DIR
+
+if TYPE_CHECKING:
+    from code_exec.agent import AgentDeps
+    from code_exec.models import AgentRequest
+
+__all__ = ["WORKSPACE", "claude_code_prompt", "run"]
+
+logger = logging.getLogger(__name__)
+
+WORKSPACE = "."  # the session workspace: inputs/ and outputs/ are where the API layer expects
+_SUBTYPES = {"success": StopReason.END_TURN, "error_max_turns": StopReason.MAX_TURNS}
+
+
+def claude_code_prompt(request: AgentRequest) -> str:
+    """The task as Claude Code gets it: the prompt plus where files are."""
+    parts = []
+    if request.system:
+        parts.append(request.system.strip())
+    parts.append(request.prompt.strip())
+    parts.append(
+        f"Input files, if any, are in ./{INPUTS_DIR}/. Save every file you want to hand "
+        f"back under ./{OUTPUTS_DIR}/."
+    )
+    return "\n\n".join(parts)
+
+
+def run(request: AgentRequest, *, model_id: str, deps: AgentDeps) -> tuple[LoopOutput, list]:
+    """Run Claude Code once for this turn; return the common loop output and its code run."""
+    from code_exec.claude_code import ClaudeCodeRunner
+
+    runner = ClaudeCodeRunner(
+        deps.sandbox,
+        deps.sandbox_session_id,
+        model_id=model_id,
+        region=deps.bedrock.meta.region_name,
+        workspace=WORKSPACE,
+    )
+    prompt = claude_code_prompt(request)
+    start = deps.clock()
+    result = runner.run(
+        prompt,
+        timeout_seconds=request.limits.wall_time_seconds,
+        max_turns=request.limits.max_turns,
+    )
+    duration_ms = float(result.duration_ms or (deps.clock() - start) * 1000.0)
+    code_run = CodeRun(
+        code=f"claude -p <prompt> --output-format json  # Claude Code, model {model_id}",
+        stdout=result.result,
+        stderr=result.stderr,
+        exit_code=0,
+        is_error=result.is_error,
+        duration_ms=duration_ms,
+    )
+    subtype = str(result.raw.get("subtype") or "success")
+    stop = _SUBTYPES.get(subtype, subtype)
+    history = [
+        *deps.history,
+        {"role": "user", "content": [{"type": "text", "text": request.prompt}]},
+        {"role": "assistant", "content": [{"type": "text", "text": result.result}]},
+    ]
+    logger.info(
+        "claude code done: stop=%s turns=%s files=%d",
+        stop,
+        result.num_turns,
+        len(result.files_written),
+    )
+    output = LoopOutput(
+        text=result.result, stop_reason=stop, usage=_usage(result.usage, model_id), history=history
+    )
+    return output, [code_run]
+
+
+def _usage(usage: dict[str, Any], model_id: str) -> list[ModelUsage]:
+    if not usage:
+        return []
+    return [
+        ModelUsage(
+            model_id=model_id,
+            input_tokens=int(usage.get("input_tokens") or 0),
+            output_tokens=int(usage.get("output_tokens") or 0),
+            cache_read_input_tokens=int(usage.get("cache_read_input_tokens") or 0),
+            cache_write_input_tokens=int(usage.get("cache_creation_input_tokens") or 0),
+        )
+    ]

@@ -26,6 +26,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,11 +56,13 @@ from code_exec.exceptions import (
 )
 from code_exec.sandbox_types import ExecutionResult, SandboxFile, TaskStatus
 
-__all__ = ["SandboxClient", "SandboxResourceNotFoundError", "make_client"]
+__all__ = ["FileEntry", "SandboxClient", "SandboxResourceNotFoundError", "make_client"]
 
 logger = logging.getLogger(__name__)
 
 _RUNNER_SOURCE = Path(__file__).with_name("ptc_cell_runner.py").read_text()
+# isError on these describes the code/command/task, not a failed request.
+_RESULT_TOOLS = frozenset({"executeCode", "executeCommand", "getTask", "stopTask"})
 _IDEMPOTENT_TOOLS = frozenset({"readFiles", "listFiles", "getTask", "writeFiles", "stopTask"})
 _ERRORS: dict[str, type[SandboxError]] = {
     "accessDenied": SandboxAccessDeniedError,
@@ -71,6 +74,15 @@ _ERRORS: dict[str, type[SandboxError]] = {
     "tooManyRequests": SandboxThrottledError,
     "validation": SandboxValidationError,
 }
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One ``listFiles`` entry."""
+
+    path: str
+    is_dir: bool = False
+    size: int | None = None
 
 
 class SandboxResourceNotFoundError(SandboxError):
@@ -294,15 +306,33 @@ class SandboxClient:
             out.append(SandboxFile(path=path, data=match))
         return out
 
-    def list_files(self, session_id: str, directory: str = "") -> list[str]:
-        """Paths under ``directory`` (the workspace when empty), as the service names them."""
+    def list_files(
+        self, session_id: str, directory: str = "", *, recursive: bool = False
+    ) -> list[str]:
+        """Paths of files under ``directory`` (the workspace when empty), as the service names them.
+
+        Not recursive by default (like ``listFiles``; directories are listed too); with
+        ``recursive=True`` only files are returned, from every level.
+        """
+        entries = self.list_entries(session_id, directory, recursive=recursive)
+        return [e.path for e in entries if not (recursive and e.is_dir)]
+
+    def list_entries(
+        self, session_id: str, directory: str = "", *, recursive: bool = False
+    ) -> list[FileEntry]:
+        """Like :meth:`list_files`, with whether each entry is a directory and its size."""
         parsed = self._invoke(session_id, "listFiles", {"directoryPath": directory})
-        names: list[str] = []
+        entries: list[FileEntry] = []
         for item in parsed["content"]:
-            if item.get("type") in ("resource_link", "resource"):
-                uri = item.get("uri") or (item.get("resource") or {}).get("uri") or ""
-                names.append(str(uri).removeprefix("file://") or str(item.get("name")))
-        return names
+            if item.get("type") not in ("resource_link", "resource"):
+                continue
+            uri = item.get("uri") or (item.get("resource") or {}).get("uri") or ""
+            path = str(uri).removeprefix("file://") or str(item.get("name"))
+            is_dir = str(item.get("description", "")).lower() == "directory"
+            entries.append(FileEntry(path, is_dir, item.get("size")))
+            if recursive and is_dir:
+                entries += self.list_entries(session_id, path, recursive=True)
+        return entries
 
     def remove_files(self, session_id: str, paths: list[str]) -> None:
         """Remove files."""
@@ -336,7 +366,7 @@ class SandboxClient:
 
         parsed = self._retrying(once, session_id, tool, idempotent)
         self._known.add(session_id)
-        if check and parsed["is_error"] and tool not in ("executeCode", "executeCommand"):
+        if check and parsed["is_error"] and tool not in _RESULT_TOOLS:
             raise self._tool_error(tool, parsed["text"] or parsed["structured"].get("stderr", ""))
         return parsed
 

@@ -1,0 +1,154 @@
+"""Claude Code in the sandbox: how we compose the install and run commands, and report errors.
+
+The emulator has no network, and no real Claude Code can run here. So these tests check
+OUR composition: the installer fails cleanly and clearly without network, and the run path
+is exercised with a fake ``claude`` executable placed on the workspace PATH that prints a
+realistic ``--output-format json`` result (and records the arguments and environment it got).
+A real install/run needs an interpreter in PUBLIC network mode and Bedrock access.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from code_exec.claude_code import (
+    CLAUDE_CODE_VERSION,
+    ClaudeCodeNoNetworkError,
+    ClaudeCodeOutputError,
+    ClaudeCodeRunError,
+    ClaudeCodeRunner,
+    ClaudeCodeTimeoutError,
+)
+from code_exec.sandbox import SandboxClient
+from code_exec.sandbox_types import SandboxFile
+
+pytestmark = pytest.mark.sandbox
+INTERPRETER = "aws.codeinterpreter.v1"
+MODEL = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+
+FAKE_CLAUDE = r'''#!/usr/bin/env python3
+"""Fake `claude` for tests: behaves per keywords in the prompt, prints a realistic result."""
+import json, os, sys, time
+args = sys.argv[1:]
+prompt = args[args.index("-p") + 1]
+if "SLEEP" in prompt:
+    time.sleep(30)
+if "GARBAGE" in prompt:
+    print("Welcome to Claude Code! <not json>")
+    sys.exit(0)
+seen = {k: os.environ.get(k) for k in ("CLAUDE_CODE_USE_BEDROCK", "ANTHROPIC_MODEL", "AWS_REGION")}
+with open("hello.py", "w") as f:
+    f.write("print('hello from claude')\n")
+os.makedirs("pkg", exist_ok=True)
+with open("pkg/notes.md", "w") as f:
+    f.write(json.dumps({"args": args, "env": seen, "cwd": os.getcwd()}))
+failed = "FAIL" in prompt
+print(json.dumps({
+    "type": "result", "subtype": "error_during_execution" if failed else "success",
+    "is_error": failed, "duration_ms": 5321, "duration_api_ms": 4870, "num_turns": 3,
+    "result": "Model refused." if failed else "Created hello.py and pkg/notes.md.",
+    "session_id": "9f1c2b7e-8a64-4c55-9d0e-0f7c1e2a3b4c", "total_cost_usd": 0.0231,
+    "usage": {"input_tokens": 1200, "cache_creation_input_tokens": 0,
+              "cache_read_input_tokens": 9800, "output_tokens": 410},
+}))
+sys.exit(1 if failed else 0)
+'''
+
+
+@pytest.fixture(scope="module")
+def sandbox(agentcore_client: Any) -> SandboxClient:
+    return SandboxClient(INTERPRETER, client=agentcore_client)
+
+
+@pytest.fixture(scope="module")
+def sid(sandbox: SandboxClient) -> Iterator[str]:
+    with sandbox.session(name="claude-code-tests", timeout_seconds=600) as session_id:
+        yield session_id
+
+
+def _runner(sandbox: SandboxClient, sid: str, prefix: str) -> ClaudeCodeRunner:
+    return ClaudeCodeRunner(
+        sandbox, sid, model_id=MODEL, region="us-west-2", prefix=prefix, poll_seconds=0.05
+    )
+
+
+def test_commands_are_composed_safely() -> None:
+    runner = ClaudeCodeRunner(
+        None,  # type: ignore[arg-type]
+        "s",
+        model_id=MODEL,
+        region="us-west-2",
+    )
+    assert runner.install_command() == (
+        f"bash .bcx/install_claude_code.sh {CLAUDE_CODE_VERSION} .bcx/claude-code 22.12.0"
+    )
+    cmd = runner.run_command("p.txt", allowed_tools=["Read", "Write"], timeout_seconds=60)
+    assert "CLAUDE_CODE_USE_BEDROCK=1" in cmd and f"ANTHROPIC_MODEL={MODEL}" in cmd
+    assert "AWS_REGION=us-west-2" in cmd and "AWS_ACCESS_KEY" not in cmd
+    assert "timeout --kill-after=10 60 claude -p" in cmd
+    assert "--output-format json --allowedTools Read,Write" in cmd
+
+
+def test_install_without_network_fails_cleanly(sandbox: SandboxClient, sid: str) -> None:
+    runner = _runner(sandbox, sid, ".bcx/cc-real")
+    with pytest.raises(ClaudeCodeNoNetworkError, match="PUBLIC network mode"):
+        runner.install(timeout_seconds=60)
+    assert ClaudeCodeNoNetworkError.code == "ClaudeCodeNoNetwork"
+
+
+@pytest.fixture(scope="module")
+def fake(sandbox: SandboxClient, sid: str) -> ClaudeCodeRunner:
+    """A session where `claude` is the fake above and the install marker is present."""
+    prefix = ".bcx/cc-fake"
+    sandbox.write_files(
+        sid,
+        [
+            SandboxFile(f"{prefix}/bin/claude", FAKE_CLAUDE.encode()),
+            SandboxFile(f"{prefix}/.installed-{CLAUDE_CODE_VERSION}", b""),
+        ],
+    )
+    assert sandbox.execute_command(sid, f"chmod +x {prefix}/bin/claude").ok
+    return _runner(sandbox, sid, prefix)
+
+
+def test_run_parses_result_and_reports_written_files(fake: ClaudeCodeRunner) -> None:
+    result = fake.run('Write a hello world script. It\'s "quoted" & $(not expanded)')
+    assert not result.is_error
+    assert result.result == "Created hello.py and pkg/notes.md."
+    assert (result.duration_ms, result.num_turns, result.total_cost_usd) == (5321, 3, 0.0231)
+    assert result.usage["output_tokens"] == 410
+    assert result.files_written == ("claude-work/hello.py", "claude-work/pkg/notes.md")
+    notes = json.loads(
+        fake.sandbox.read_files(fake.session_id, ["claude-work/pkg/notes.md"])[0].data
+    )
+    assert notes["env"] == {
+        "CLAUDE_CODE_USE_BEDROCK": "1",
+        "ANTHROPIC_MODEL": MODEL,
+        "AWS_REGION": "us-west-2",
+    }
+    assert notes["args"][:2] == [
+        "-p",
+        'Write a hello world script. It\'s "quoted" & $(not expanded)',
+    ]
+    assert notes["args"][2:] == [
+        "--output-format",
+        "json",
+        "--allowedTools",
+        "Read,Write,Edit,Glob,Grep,Bash",
+    ]
+    assert notes["cwd"].endswith("/claude-work")
+    again = fake.run("Write it again")
+    # hello.py is rewritten identically (not reported); notes.md changed size (reported)
+    assert again.files_written == ("claude-work/pkg/notes.md",)
+
+
+def test_run_failures_are_typed(fake: ClaudeCodeRunner) -> None:
+    with pytest.raises(ClaudeCodeRunError, match="Model refused"):
+        fake.run("FAIL please")
+    with pytest.raises(ClaudeCodeOutputError, match="no JSON result"):
+        fake.run("GARBAGE please")
+    with pytest.raises(ClaudeCodeTimeoutError):
+        fake.run("SLEEP please", timeout_seconds=1)

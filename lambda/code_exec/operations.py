@@ -272,6 +272,7 @@ class Operations:
             sandbox_session_id=active.sandbox_session_id,
             history=history,
             config=self.s.config,
+            registry=self.s.registry,
         )
         return self.s.run_agent(request, deps=deps)
 

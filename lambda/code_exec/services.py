@@ -40,6 +40,7 @@ _INJECTABLE = (
     "store",
     "files",
     "run_agent",
+    "registry",
 )
 
 
@@ -50,7 +51,8 @@ class Services:
         clock: wall clock (epoch seconds) used for leases and TTLs.
         new_id: id factory for jobs, runs and lease owners.
         **overrides: any of ``config``, ``dynamodb``, ``s3``, ``stepfunctions``,
-            ``bedrock``, ``agentcore``, ``sandbox``, ``store``, ``files``, ``run_agent``.
+            ``bedrock``, ``agentcore``, ``sandbox``, ``store``, ``files``, ``run_agent``,
+            ``registry``.
     """
 
     def __init__(
@@ -131,6 +133,11 @@ class Services:
             self.config.files_bucket,
             url_expiry_seconds=self.config.files_url_expiry_seconds,
         )
+
+    @cached_property
+    def registry(self) -> Any:
+        """The PTC tool registry; None lets ``run_agent`` use its default registry."""
+        return None
 
     @cached_property
     def run_agent(self) -> Callable[..., Any]:

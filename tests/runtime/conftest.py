@@ -55,6 +55,26 @@ def load_event(name: str) -> dict[str, Any]:
     return json.loads((EVENTS / f"{name}.json").read_text())
 
 
+def replay_bedrock_client() -> Any:
+    """A real bedrock-runtime client for ``BedrockReplay``, on a host moto does not claim.
+
+    Under ``mock_aws`` every ``before-send`` handler runs, so moto's stubber would answer
+    Converse with NotImplementedError even after the replay served the call; an endpoint
+    outside ``*.amazonaws.com`` makes moto pass, and the replay answers alone.
+    """
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "bedrock-runtime",
+        region_name=REGION,
+        endpoint_url="https://bedrock-runtime.replay.invalid",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
+    )
+
+
 @dataclass
 class LambdaContext:
     """The attributes Powertools reads from a Lambda context."""

@@ -1,0 +1,139 @@
+"""POST /invoke end to end for every loop: recorded Bedrock turns (replayed through the real
+bedrock-runtime client), real code in the emulator, sessions and files in moto, through the REAL
+``api_handler`` with a recorded API Gateway event."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+from code_exec.ptc_assets import expense_registry
+from code_exec.sandbox import SandboxClient
+from code_exec.sandbox_types import SandboxFile
+
+from tests.runtime.bedrock_replay import BedrockReplay, load_fixture
+
+from .conftest import ApiClient, replay_bedrock_client
+
+pytestmark = pytest.mark.sandbox
+
+LOOPS = ["messages", "converse", "strands"]
+PREFIX = {"messages": "invoke", "converse": "converse", "strands": "converse"}
+TABLE = (
+    "Name | Budget | Actual | Over by\n"
+    "Alice Chen | $5,000.00 | $9,876.54 | +$4,876.54\n"
+    "Emma Johnson | $5,000.00 | $5,266.02 | +$266.02\n"
+    "Grace Taylor | $5,000.00 | $6,474.46 | +$1,474.46\n"
+)
+
+
+class RecordingSandbox(SandboxClient):
+    """The real client, remembering sessions started/stopped and the files it read."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.started: list[str] = []
+        self.stopped: list[str] = []
+        self.read: dict[str, bytes] = {}
+
+    def start_session(self, **kwargs: Any) -> str:
+        session_id = super().start_session(**kwargs)
+        self.started.append(session_id)
+        return session_id
+
+    def stop_session(self, session_id: str) -> None:
+        super().stop_session(session_id)
+        self.stopped.append(session_id)
+
+    def read_files(self, session_id: str, paths: list[str]) -> list[SandboxFile]:
+        files = super().read_files(session_id, paths)
+        self.read.update({f.path: f.data for f in files})
+        return files
+
+
+@pytest.fixture
+def invoke_api(sandbox_api: ApiClient) -> Iterator[tuple[ApiClient, RecordingSandbox, Any]]:
+    services = sandbox_api.handler.services
+    sandbox = RecordingSandbox(services.config.code_interpreter_id, client=services.agentcore)
+    bedrock = replay_bedrock_client()
+    services.override(sandbox=sandbox, bedrock=bedrock, registry=expense_registry("preloaded"))
+    try:
+        yield sandbox_api, sandbox, bedrock
+    finally:
+        services.reset()
+
+
+def _calls(name: str) -> list[dict[str, Any]]:
+    return [{k: v for k, v in c.items() if k != "turns"} for c in load_fixture(name)["calls"]]
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_expense_audit_in_ptc_mode_gives_the_exact_table(invoke_api, loop: str) -> None:
+    api, sandbox, bedrock = invoke_api
+    name = f"{PREFIX[loop]}_expense_audit_ptc"
+    [call] = _calls(name)
+    with BedrockReplay(name).attach(bedrock):
+        resp = api.invoke(**call, loop=loop)
+    assert resp.status == 200, resp.body
+    result = resp.body
+    assert result["loop"] == loop and result["stop_reason"] == "end_turn"
+    # a failing cell came back as an error and the model corrected it
+    runs = result["code_runs"]
+    assert [r["is_error"] for r in runs] == [True, False, False]
+    assert "KeyError" in runs[0]["stderr"]
+    assert runs[2]["stdout"] == TABLE
+    assert "+$4,876.54" in result["text"]
+    assert len(result["usage"]) == 4 and all(u["input_tokens"] > 0 for u in result["usage"])
+    # no session id: one sandbox session, started and stopped within the request
+    assert len(sandbox.started) == 1 and sandbox.stopped == sandbox.started
+    assert sandbox.session_status(sandbox.started[0]) in ("TERMINATED", "NOT_FOUND")
+    assert result["session_id"] is None
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_session_keeps_a_variable_across_two_invokes_and_returns_the_chart(
+    invoke_api, loop: str
+) -> None:
+    api, sandbox, bedrock = invoke_api
+    name = f"{PREFIX[loop]}_session_chart"
+    first_call, second_call = _calls(name)
+    session = f"chart-{loop}"
+    with BedrockReplay(name).attach(bedrock):  # both turns; checks the 2nd carries history
+        first = api.invoke(**first_call, loop=loop, session_id=session)
+        assert first.status == 200, first.body
+        second = api.invoke(**second_call, loop=loop, session_id=session)
+        assert second.status == 200, second.body
+
+    assert "mean_sq = 38.5" in first.body["code_runs"][0]["stdout"]
+    # mean_sq was defined by the first request's code and is still there in the second
+    assert second.body["code_runs"][0]["stdout"] == "sqrt(mean_sq) = 6.2048\n"
+    assert first.body["session_id"] == second.body["session_id"] == session
+
+    [chart] = first.body["files"]
+    assert (chart["name"], chart["media_type"]) == ("squares.svg", "image/svg+xml")
+    made_in_sandbox = sandbox.read["outputs/squares.svg"]
+    fetched = requests.get(chart["url"], timeout=10).content
+    assert fetched == made_in_sandbox and chart["size"] == len(made_in_sandbox)
+    assert fetched.startswith(b"<svg") and fetched.count(b"<rect") == 10
+    assert second.body["files"] == []
+
+    # the session's sandbox is still running (one session for both requests) until DELETE
+    assert len(sandbox.started) == 1 and sandbox.stopped == []
+    assert api.delete(session).body["stopped"] is True
+    assert sandbox.session_status(sandbox.started[0]) in ("TERMINATED", "NOT_FOUND")
+
+
+def test_a_session_keeps_its_loop(invoke_api) -> None:
+    api, _, bedrock = invoke_api
+    name = "converse_session_chart"
+    first_call, _ = _calls(name)
+    replay = BedrockReplay(name, strict=False).attach(bedrock)
+    try:
+        assert api.invoke(**first_call, loop="converse", session_id="loopy").status == 200
+    finally:
+        replay.detach()
+    resp = api.invoke(prompt="again", loop="messages", session_id="loopy")
+    assert resp.status == 400 and resp.error["field"] == "loop"
+    api.delete("loopy")

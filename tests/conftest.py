@@ -34,6 +34,17 @@ EMULATOR_CELL_TIMEOUT = 5.0  # seconds; tests of the per-cell limit rely on it
 EMULATOR_START_TIMEOUT = 30.0
 
 
+def _die_with_parent() -> None:
+    """SIGTERM the emulator (which then stops its sandboxes) if pytest dies abruptly."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 @pytest.fixture(scope="session")
 def emulator_url() -> Iterator[str]:
     """URL of a code-interpreter emulator started once for the test session."""
@@ -49,6 +60,7 @@ def emulator_url() -> Iterator[str]:
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "emulators.code_interpreter", "--port", "0"],
+        preexec_fn=_die_with_parent,
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

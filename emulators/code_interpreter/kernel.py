@@ -109,7 +109,7 @@ class Kernel:
         self._proc = self.sandbox.popen(argv, stdout=log_file, stderr=subprocess.STDOUT)
         log_file.close()
         client = BlockingKernelClient()
-        client.load_connection_info({**info, "ip": str(self.sandbox.run_dir / prefix)})
+        client.load_connection_info(dict(info, ip=str(self.sandbox.run_dir / prefix)))  # type: ignore[arg-type]
         client.start_channels()
         deadline = time.monotonic() + _READY_TIMEOUT
         while True:

@@ -26,6 +26,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from .config import EmulatorConfig
 from .exceptions import ValidationException
@@ -225,7 +226,9 @@ class Sandbox:
             return limited
         return [*self._bwrap_args(), "--", *limited]
 
-    def popen(self, argv: list[str], **kwargs: object) -> subprocess.Popen[bytes]:
+    def popen(
+        self, argv: list[str], *, stdin: Any = None, stdout: Any = None, stderr: Any = None
+    ) -> subprocess.Popen[bytes]:
         """Start ``argv`` in the sandbox (in the workspace) and track it for :meth:`destroy`."""
         cmd = self.command(argv)
         if self.cgroups:
@@ -233,14 +236,19 @@ class Sandbox:
                 f"echo $$ > {shlex.quote(str(cg / 'cgroup.procs'))}" for cg in self.cgroups
             )
             cmd = ["/bin/sh", "-c", f'{joins} && exec "$@"', "sh", *cmd]
-        proc = _SPAWNER.submit(
-            subprocess.Popen,
-            cmd,
-            cwd=str(self.workspace),
-            env=self.env(),
-            start_new_session=True,
-            **kwargs,
-        ).result()
+
+        def _spawn() -> subprocess.Popen[bytes]:
+            return subprocess.Popen(
+                cmd,
+                cwd=str(self.workspace),
+                env=self.env(),
+                start_new_session=True,
+                stdin=stdin,
+                stdout=stdout,
+                stderr=stderr,
+            )
+
+        proc = _SPAWNER.submit(_spawn).result()
         self._procs = [p for p in self._procs if p.poll() is None]
         self._procs.append(proc)
         return proc

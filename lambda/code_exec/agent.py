@@ -192,4 +192,4 @@ def _ptc_executor(tools: list[Any], deps: AgentDeps) -> tuple[Any, str]:
 
     registry = ptc.ToolRegistry(tools)
     executor = ptc.open_executor(deps.sandbox, deps.sandbox_session_id, registry)
-    return executor, registry.system_prompt("ptc")
+    return executor, registry.catalogue()

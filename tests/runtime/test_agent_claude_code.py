@@ -25,20 +25,17 @@ from tests.runtime.bedrock_replay import FIXTURES, bedrock_client
 pytestmark = pytest.mark.sandbox
 
 SANDBOX_MODEL = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
-FAKE_CLAUDE = (
-    """#!/usr/bin/env bash
+FAKE_CLAUDE = """#!/usr/bin/env bash
 # Stand-in for the claude CLI (no network in tests).
 [ "$1" = "-p" ] || { echo "expected -p <prompt>" >&2; exit 2; }
 [ "$CLAUDE_CODE_USE_BEDROCK" = "1" ] || { echo "not in Bedrock mode" >&2; exit 3; }
-[ "$ANTHROPIC_MODEL" = "%s" ] || { echo "wrong model $ANTHROPIC_MODEL" >&2; exit 4; }
+[ "$ANTHROPIC_MODEL" = "__MODEL__" ] || { echo "wrong model $ANTHROPIC_MODEL" >&2; exit 4; }
 case "$2" in *outputs/*) ;; *) echo "prompt lacks the outputs/ rule" >&2; exit 5 ;; esac
 case "$*" in *"--output-format json"*) ;; *) echo "not json output" >&2; exit 6 ;; esac
 mkdir -p outputs
 wc -l < inputs/data.csv | tr -d ' ' > outputs/line_count.txt
 cat "$(dirname "$0")/../result.json"
-"""
-    % SANDBOX_MODEL
-)
+""".replace("__MODEL__", SANDBOX_MODEL)
 
 
 def test_claude_code_runs_in_the_session_and_maps_to_agent_result(agentcore_client):

@@ -197,3 +197,18 @@ def test_non_claude_model_sees_a_failed_cell_as_an_error_in_words(loop, sandbox)
     assert "status" not in tool_result
     assert tool_result["content"][0]["text"].startswith("Error: ")
     assert [u.cache_read_input_tokens for u in result.usage] == [0, 0, 0]
+
+
+def test_expense_audit_ptc_with_bridged_tools_runs_them_outside_the_sandbox(sandbox):
+    """Same recorded turns, tools *bridged*: the cells call stubs, the orchestrator runs them."""
+    played = play(
+        "invoke_expense_audit_ptc",
+        loop="messages",
+        sandbox=sandbox,
+        bedrock=bedrock_client(),
+        registry=expense_registry("bridged"),
+    )
+    sandbox.stop_session(played.session_id)
+    result = played.runs[0].result
+    assert [r.is_error for r in result.code_runs] == [True, False, False]
+    assert result.code_runs[2].stdout == TABLE

@@ -163,3 +163,22 @@ def test_output_for_the_model_is_truncated_with_a_note():
     out = truncate(text, 1000)
     assert len(out) < 1200 and "characters of output omitted" in out
     assert format_output("out\n", "err\n", 100) == "out\n\nstderr:\nerr\n"
+
+
+def test_direct_tools_run_in_process_and_a_raising_tool_is_an_error_result():
+    from code_exec.loops.toolbox import DirectTools
+    from code_exec.ptc_assets import expense_registry
+
+    tools = DirectTools(list(expense_registry("preloaded")))
+    assert [s.name for s in tools.specs] == [
+        "get_team_members",
+        "get_expenses",
+        "get_custom_budget",
+    ]
+    assert tools.specs[1].input_schema["required"] == ["employee_id", "quarter"]
+    ok = tools.run("get_custom_budget", {"user_id": "ENG002"})
+    assert not ok.is_error and '"travel_budget": 12000.0' in ok.text
+    bad = tools.run("get_expenses", {"employee_id": "ENG999", "quarter": "Q3"})
+    assert bad.is_error and bad.text.startswith("ValueError: unknown employee id")
+    unknown = tools.run("delete_everything", {})
+    assert unknown.is_error and "available: get_custom_budget" in unknown.text

@@ -159,21 +159,29 @@ class _BridgedCall(ToolCall):
         self._bridge, self.call_id = bridge, call_id
 
     def result(self) -> Any:
+        started = time.monotonic()
         while True:
             done = self._bridge.take(self.call_id)
             if done is not None:
                 return done()
-            time.sleep(0.005)
+            time.sleep(_poll_delay(started))
 
     async def _wait(self) -> Any:
+        started = time.monotonic()
         while True:
             done = self._bridge.take(self.call_id)
             if done is not None:
                 return done()
-            await asyncio.sleep(0.005)
+            await asyncio.sleep(_poll_delay(started))
 
     def __await__(self) -> Any:
         return self._wait().__await__()
+
+
+def _poll_delay(started: float) -> float:
+    """Check often while a result is likely imminent, then back off (local stat calls)."""
+    waited = time.monotonic() - started
+    return 0.001 if waited < 0.25 else 0.005 if waited < 5 else 0.02
 
 
 class _Bridge:

@@ -29,6 +29,7 @@ import types
 import typing
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 __all__ = [
@@ -191,6 +192,9 @@ class Tool:
 
     @property
     def module_name(self) -> str:
+        """The module's name inside the sandbox (its file's stem for scripts run as __main__)."""
+        if self.fn.__module__ == "__main__":
+            return Path(self.module_file).stem
         return self.fn.__module__.rpartition(".")[2]
 
     @property

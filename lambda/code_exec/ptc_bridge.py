@@ -119,8 +119,8 @@ class BridgedRunner:
         *,
         handler: ToolHandler | None = None,
         max_workers: int = 16,
-        poll_min: float = 0.005,
-        poll_max: float = 0.2,
+        poll_min: float = 0.002,
+        poll_max: float = 0.1,
         python: str = "python3",
     ) -> None:
         self.sandbox, self.session_id, self.registry = sandbox, session_id, registry
@@ -248,7 +248,7 @@ class BridgedRunner:
                 interval = self.poll_min
             else:
                 time.sleep(interval)
-                interval = min(interval * 1.5, self.poll_max)
+                interval = min(interval * 1.25, self.poll_max)
             now = time.monotonic()
             if now - last_alive_check > 2.0:
                 self._check_alive()

@@ -144,6 +144,7 @@ class SandboxClient:
         self._max_attempts = max(1, max_attempts)
         self._backoff_base, self._backoff_max = backoff_base, backoff_max
         self._known: set[str] = set()  # sessions seen alive through this client
+        self._runner_ready: set[str] = set()  # sessions whose kernel has the cell runner
 
     # --- sessions --------------------------------------------------------------------
 
@@ -164,6 +165,7 @@ class SandboxClient:
         if not boot.ok:
             self.stop_session(session_id)
             raise SandboxInternalError(f"could not install the cell runner: {boot.stderr[-500:]}")
+        self._runner_ready.add(session_id)
         return session_id
 
     def stop_session(self, session_id: str) -> None:
@@ -221,6 +223,7 @@ class SandboxClient:
         args: dict[str, Any] = {"code": code, "language": language}
         if clear_context:
             args["clearContext"] = True
+            self._runner_ready.discard(session_id)
         return self._result(self._invoke(session_id, "executeCode", args))
 
     def run_cell(
@@ -234,8 +237,17 @@ class SandboxClient:
         """
         call = f"__bcx_runner__.run(__bcx_src__, {timeout_seconds!r})"
         # The runner prints the cell's trailing value itself; `del` keeps the kernel quiet.
-        wrapped = f"{_bootstrap_code()}\n__bcx_src__ = {code!r}\n{call}\ndel __bcx_src__\n"
-        return self.execute_code(session_id, wrapped)
+        body = f"__bcx_src__ = {code!r}\n{call}\ndel __bcx_src__\n"
+        if session_id in self._runner_ready:
+            result = self.execute_code(session_id, body)
+            missing = "NameError" in result.stderr and "'__bcx_runner__'" in result.stderr
+            if not (result.is_error and missing):
+                return result
+            # The kernel was restarted (clearContext, a runaway cell): the cell never ran.
+            logger.info("cell runner missing in session %s; reinstalling", session_id)
+        result = self.execute_code(session_id, f"{_bootstrap_code()}\n{body}")
+        self._runner_ready.add(session_id)
+        return result
 
     def execute_command(self, session_id: str, command: str) -> ExecutionResult:
         """Run a shell command to completion (``executeCommand``)."""

@@ -246,3 +246,13 @@ def test_unknown_and_expired_sessions(sandbox: SandboxClient) -> None:
     fresh._known.add(session_id)  # e.g. a session id remembered by the caller
     with pytest.raises(SessionExpiredError, match="expired"):
         fresh.execute_code(session_id, "1")
+
+
+def test_cell_runner_is_reinstalled_after_a_kernel_reset(sandbox: SandboxClient, sid: str) -> None:
+    sandbox.run_cell(sid, "before_reset = 1")
+    assert sandbox.execute_code(sid, "del __bcx_runner__").ok  # as after a kernel restart
+    r = sandbox.run_cell(sid, "print(before_reset + 1)")
+    assert r.stdout == "2\n", r.stderr
+    assert sandbox.execute_code(sid, "x = 1", clear_context=True).ok
+    r = sandbox.run_cell(sid, "import asyncio\nawait asyncio.sleep(0)\nprint('fresh')")
+    assert r.stdout == "fresh\n", r.stderr

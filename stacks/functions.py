@@ -14,8 +14,9 @@ from constructs import Construct
 from stacks.nag import acknowledge
 from stacks.settings import LOG_RETENTION_DAYS
 
-__all__ = ["FunctionSpec", "ServiceFunction", "retention", "runtime_for"]
+__all__ = ["LATEST_PYTHON", "FunctionSpec", "ServiceFunction", "retention", "runtime_for"]
 
+LATEST_PYTHON = "3.14"
 _RUNTIMES = {"3.13": lambda_.Runtime.PYTHON_3_13, "3.14": lambda_.Runtime.PYTHON_3_14}
 _ARCHITECTURES = {"x86_64": lambda_.Architecture.X86_64, "arm64": lambda_.Architecture.ARM_64}
 
@@ -100,6 +101,13 @@ class ServiceFunction(Construct):
             environment=dict(environment),
             reserved_concurrent_executions=reserved_concurrency,
         )
+        if python_version != LATEST_PYTHON:
+            acknowledge(
+                self.function,
+                "AwsSolutions-L1",
+                f"Python {python_version} is pinned on purpose with the lambdaPythonVersion "
+                f"setting (latest is {LATEST_PYTHON}).",
+            )
         acknowledge(
             self.role,
             "AwsSolutions-IAM5[Resource::*]",

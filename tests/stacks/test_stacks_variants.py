@@ -1,0 +1,140 @@
+"""Non-default settings synthesize cleanly (API key, arm64, Python 3.13, other retention).
+
+Uses a tiny stand-in code asset so no dependency bundling runs; the default app's real asset is
+covered by test_stacks_wiring.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match, Template
+
+from stacks.settings import Settings
+from tests.stacks.cfn import resources
+from tests.stacks.conftest import cdk_json_context
+
+
+@pytest.fixture(scope="module")
+def variant(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    import aws_cdk as cdk
+    from aws_cdk import aws_lambda as lambda_
+
+    from stacks.agent_stack import AgentStack
+    from stacks.code_interpreter_stack import CodeInterpreterStack
+    from stacks.nag import add_checks
+
+    code_dir = tmp_path_factory.mktemp("code")
+    (code_dir / "handler.py").write_text("def api_handler(event, context):\n    return {}\n")
+    outdir = tmp_path_factory.mktemp("variant.out")
+    overrides = {
+        "requireApiKey": "true",
+        "lambdaArchitecture": "arm64",
+        "lambdaPythonVersion": "3.13",
+        "logRetentionDays": "7",
+        "reservedConcurrency": "3",
+        "sandboxModelIds": "global.anthropic.claude-sonnet-4-5-20250929-v1:0",
+        "modelId": "anthropic.claude-3-haiku-20240307-v1:0",
+        "allowedModelIds": "anthropic.claude-3-haiku-20240307-v1:0",
+    }
+    context = {**cdk_json_context(), **overrides}
+    app = cdk.App(outdir=str(outdir), context=context)
+    settings = Settings.from_context(app.node.try_get_context)
+    interpreter = CodeInterpreterStack(app, "VInterpreter", settings=settings)
+    AgentStack(
+        app,
+        "VAgent",
+        settings=settings,
+        code=lambda_.Code.from_asset(str(code_dir)),
+        interpreter_id=interpreter.interpreter.code_interpreter_id,
+        interpreter_arn=interpreter.interpreter.code_interpreter_arn,
+        interpreter_role_arn=interpreter.execution_role.role_arn,
+    )
+    add_checks(app)
+    error = None
+    try:
+        app.synth()
+    except RuntimeError as e:
+        error = str(e)
+    report_path = Path(outdir) / "validation-report.json"
+    return {
+        "error": error,
+        "report": json.loads(report_path.read_text()) if report_path.exists() else {},
+        "agent": json.loads((Path(outdir) / "VAgent.template.json").read_text()),
+        "interpreter": json.loads((Path(outdir) / "VInterpreter.template.json").read_text()),
+    }
+
+
+def test_variant_passes_cdk_nag(variant: dict[str, Any]) -> None:
+    violations = [
+        (v["ruleName"], c["constructPath"])
+        for p in variant["report"].get("pluginReports", [])
+        for v in p["violations"]
+        for c in v["violatingConstructs"]
+    ]
+    assert not violations
+    assert variant["error"] is None
+
+
+def test_api_key_mode_adds_key_and_usage_plan_on_top_of_iam(variant: dict[str, Any]) -> None:
+    agent = Template.from_json(variant["agent"])
+    agent.resource_count_is("AWS::ApiGateway::ApiKey", 1)
+    agent.resource_count_is("AWS::ApiGateway::UsagePlan", 1)
+    agent.resource_count_is("AWS::ApiGateway::UsagePlanKey", 1)
+    agent.all_resources_properties(
+        "AWS::ApiGateway::Method", {"AuthorizationType": "AWS_IAM", "ApiKeyRequired": True}
+    )
+    assert "ApiKeyId" in variant["agent"]["Outputs"]
+
+
+def test_arm64_python313_retention_and_concurrency(variant: dict[str, Any]) -> None:
+    agent = Template.from_json(variant["agent"])
+    agent.all_resources_properties(
+        "AWS::Lambda::Function",
+        {
+            "Architectures": ["arm64"],
+            "Runtime": "python3.13",
+            "ReservedConcurrentExecutions": 3,
+        },
+    )
+    agent.all_resources_properties("AWS::Logs::LogGroup", {"RetentionInDays": 7})
+
+
+def test_direct_and_global_models_get_the_right_arns(variant: dict[str, Any]) -> None:
+    agent_text = json.dumps(resources(variant["agent"], "AWS::IAM::Policy"))
+    assert "foundation-model/anthropic.claude-3-haiku-20240307-v1:0" in agent_text
+    assert "inference-profile/" not in agent_text
+    Template.from_json(variant["interpreter"]).has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {
+                                "Sid": "InvokeModelsBehindProfiles",
+                                "Resource": Match.array_with(
+                                    [
+                                        {
+                                            "Fn::Join": [
+                                                "",
+                                                [
+                                                    "arn:",
+                                                    {"Ref": "AWS::Partition"},
+                                                    ":bedrock:::foundation-model/"
+                                                    "anthropic.claude-sonnet-4-5-20250929-v1:0",
+                                                ],
+                                            ]
+                                        }
+                                    ]
+                                ),
+                            }
+                        )
+                    ]
+                )
+            }
+        },
+    )

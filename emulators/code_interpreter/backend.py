@@ -190,7 +190,7 @@ class CodeInterpreterBackend:
                 return
             session.status = TERMINATED
             session.touch()
-        session.kernel.shutdown()
+        session.kernel.close()
         session.sandbox.destroy()
         log.info("session %s %s", session.session_id, reason)
 

@@ -62,6 +62,8 @@ class Kernel:
         self._ready = threading.Event()
         self._start_error: BaseException | None = None
         self._generation = 0
+        self._closed = False  # set by close(): never start a kernel again
+        self._lock = threading.Lock()  # guards _proc/_client against close() from other threads
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -81,6 +83,8 @@ class Kernel:
             self._ready.set()
 
     def _launch(self) -> None:
+        if self._closed:
+            raise KernelError("the session is terminated")
         self._generation += 1
         prefix = f"k{self._generation}"
         key = secrets.token_hex(16)
@@ -106,7 +110,10 @@ class Kernel:
             "--HistoryManager.enabled=False",
             "--IPKernelApp.parent_handle=0",
         ]
-        self._proc = self.sandbox.popen(argv, stdout=log_file, stderr=subprocess.STDOUT)
+        with self._lock:
+            if self._closed:
+                raise KernelError("the session is terminated")
+            self._proc = self.sandbox.popen(argv, stdout=log_file, stderr=subprocess.STDOUT)
         log_file.close()
         client = BlockingKernelClient()
         client.load_connection_info(dict(info, ip=str(self.sandbox.run_dir / prefix)))  # type: ignore[arg-type]
@@ -123,7 +130,11 @@ class Kernel:
                 if time.monotonic() > deadline:
                     client.stop_channels()
                     raise KernelError("kernel did not become ready in time") from None
-        self._client = client
+        with self._lock:
+            if self._closed:
+                client.stop_channels()
+                raise KernelError("the session is terminated")
+            self._client = client
 
     def _wait_ready(self) -> BlockingKernelClient:
         if not self._ready.wait(_READY_TIMEOUT + 5):
@@ -135,24 +146,34 @@ class Kernel:
     def restart(self) -> None:
         """Kill the kernel process and start a fresh one (all state is lost)."""
         self._ready.wait(_READY_TIMEOUT + 5)
-        self.shutdown()
+        self._stop()
+        if self._closed:
+            return
         self._ready.clear()
         self._start()
 
-    def shutdown(self) -> None:
-        """Stop the channels and kill the kernel's process tree."""
-        if self._client is not None:
-            self._client.stop_channels()
+    def close(self) -> None:
+        """Stop for good (session terminated): later restarts are no-ops."""
+        self._closed = True
+        self._stop()
+
+    def _stop(self) -> None:
+        with self._lock:
+            client, proc = self._client, self._proc
             self._client = None
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.kill()
-            self._proc.wait(timeout=10)
+        if client is not None:
+            client.stop_channels()
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
 
     # --- execution ----------------------------------------------------------------------
 
     def execute(self, code: str, *, timeout: float) -> CellOutcome:
         """Run one cell in the persistent namespace, interrupting it at ``timeout``."""
         client = self._wait_ready()
+        if self._closed:
+            raise KernelError("the session is terminated")
         out = CellOutcome()
         started = time.monotonic()
         msg_id = client.execute(code, store_history=True, allow_stdin=False, stop_on_error=False)
@@ -171,6 +192,8 @@ class Kernel:
             try:
                 msg = client.get_iopub_msg(timeout=wait)
             except queue.Empty:
+                if self._closed:
+                    raise KernelError("the session is terminated") from None
                 if self._proc.poll() is not None:
                     out.error = (out.error or "") + "The kernel died (memory or CPU limit?)."
                     out.restarted = True

@@ -23,6 +23,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
@@ -82,6 +83,8 @@ class Sandbox:
         self.quota_mounted = False  # True when fs/ is a size-limited tmpfs
         self.cgroups: list[Path] = []
         self._procs: list[subprocess.Popen[bytes]] = []
+        self._destroyed = False
+        self._procs_lock = threading.Lock()
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -104,6 +107,8 @@ class Sandbox:
 
     def destroy(self) -> None:
         """Kill every process of the sandbox and delete all its files."""
+        with self._procs_lock:
+            self._destroyed = True
         for proc in self._procs:
             _kill_group(proc)
         for cg in self.cgroups:
@@ -248,9 +253,12 @@ class Sandbox:
                 stderr=stderr,
             )
 
-        proc = _SPAWNER.submit(_spawn).result()
-        self._procs = [p for p in self._procs if p.poll() is None]
-        self._procs.append(proc)
+        with self._procs_lock:
+            if self._destroyed:
+                raise RuntimeError(f"sandbox {self.session_id} is destroyed")
+            proc = _SPAWNER.submit(_spawn).result()
+            self._procs = [p for p in self._procs if p.poll() is None]
+            self._procs.append(proc)
         return proc
 
     def _bwrap_args(self) -> list[str]:

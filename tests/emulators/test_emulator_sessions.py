@@ -153,3 +153,65 @@ def test_hundred_round_trips_are_fast(new_session, invoke) -> None:
     median = statistics.median(times)
     print(f"executeCode round trip: median {median * 1000:.1f} ms, max {max(times) * 1000:.1f} ms")
     assert median < 0.1
+
+
+def test_concurrent_cells_in_one_session_conflict(stream_events, new_session, invoke) -> None:
+    from botocore.exceptions import EventStreamError
+
+    sid = new_session()
+    invoke(sid, "executeCode", code="1")
+    t = threading.Thread(
+        target=invoke, args=(sid, "executeCode"), kwargs={"code": "import time; time.sleep(2)"}
+    )
+    t.start()
+    time.sleep(0.5)
+    with pytest.raises(EventStreamError) as e:
+        stream_events(sid, "executeCode", code="print(1)")
+    assert e.value.response["Error"]["Code"] == "conflictException"
+    t.join()
+    # commands and file tools do not need the kernel
+    assert invoke(sid, "executeCommand", command="true")["isError"] is False
+
+
+def test_stop_during_a_running_cell(agentcore_client, stream_events, emulator_admin) -> None:
+    from pathlib import Path
+
+    from botocore.exceptions import ClientError
+
+    sid = agentcore_client.start_code_interpreter_session(codeInterpreterIdentifier=INTERPRETER)[
+        "sessionId"
+    ]
+    stream_events(sid, "executeCode", code="1")
+    root = Path(emulator_admin(f"/_emulator/sessions/{sid}", method="GET")["hostRoot"])
+    outcome: list[BaseException | list] = []
+
+    def run() -> None:
+        try:
+            outcome.append(stream_events(sid, "executeCode", code="import time; time.sleep(30)"))
+        except ClientError as e:
+            outcome.append(e)
+
+    t = threading.Thread(target=run)
+    t.start()
+    time.sleep(0.5)
+    started = time.monotonic()
+    agentcore_client.stop_code_interpreter_session(
+        codeInterpreterIdentifier=INTERPRETER, sessionId=sid
+    )
+    t.join(10)
+    assert not t.is_alive() and time.monotonic() - started < 10
+    (err,) = outcome
+    assert isinstance(err, ClientError)
+    assert err.response["Error"]["Code"] == "resourceNotFoundException"
+    assert not root.exists()
+
+
+def test_arn_interpreter_identifier(agentcore_client, new_session, stream_events) -> None:
+    arn = "arn:aws:bedrock-agentcore:us-east-1:123456789012:code-interpreter/myCi_1-AbC"
+    sid = new_session(arn)
+    (ev,) = stream_events(sid, "executeCode", interpreter=arn, code="print('arn')")
+    assert ev["result"]["structuredContent"]["stdout"] == "arn\n"
+    got = agentcore_client.get_code_interpreter_session(
+        codeInterpreterIdentifier=arn, sessionId=sid
+    )
+    assert got["codeInterpreterIdentifier"] == arn

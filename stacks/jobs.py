@@ -10,8 +10,9 @@
 both tasks with their retries, so it never cuts ``Cleanup`` off.
 
 Input: whatever ``POST /jobs`` starts the execution with (e.g. ``{"job_id": ...}``).
-``RunJob`` gets that input and its result goes to ``$.result``; on error ``$.error`` holds
-``{"Error": ..., "Cause": ...}``. ``Cleanup`` gets the whole state.
+``RunJob`` gets that input; its return value is discarded (the job handler stores the result in
+the table, so keep it small). On error ``$.error`` holds ``{"Error": ..., "Cause": ...}``.
+``Cleanup`` gets the whole state: the input, plus ``error`` when the job failed or timed out.
 """
 
 from __future__ import annotations
@@ -59,7 +60,9 @@ class JobStateMachine(Construct):
             "RunJob",
             lambda_function=job_function,
             payload_response_only=True,
-            result_path="$.result",
+            # The job handler stores its result in the table; keeping it out of the state
+            # leaves Cleanup's input small and the execution history free of job data.
+            result_path=sfn.JsonPath.DISCARD,
             task_timeout=sfn.Timeout.duration(task_timeout),
             retry_on_service_exceptions=False,
         )

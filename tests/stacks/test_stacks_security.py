@@ -307,6 +307,7 @@ def test_cleanup_always_runs_after_the_job(agent_template: dict[str, Any]) -> No
     states = definition["States"]
     run = states[definition["StartAt"]]
     assert run["Next"] == "Cleanup"
+    assert run["ResultPath"] is None  # the job result lives in the table, not in the state
     assert run["Catch"] == [
         {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Cleanup"}
     ]

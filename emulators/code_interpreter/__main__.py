@@ -28,6 +28,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--cpu-seconds", type=int, help="RLIMIT_CPU per process")
     p.add_argument("--max-processes", type=int, help="pids cgroup / RLIMIT_NPROC")
     p.add_argument("--max-sessions", type=int, help="concurrent READY sessions")
+    p.add_argument("--warm-pool", type=int, help="sandboxes kept ready with a started kernel")
     p.add_argument("--sandbox-workdir", help="workspace path inside the sandbox")
     p.add_argument("--state-dir", help="host directory for session state")
     p.add_argument("--unisolated", action="store_true", default=None, help="no bubblewrap (unsafe)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import queue
 import secrets
 import shutil
 import string
@@ -69,8 +70,14 @@ class CodeInterpreterBackend:
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
+        self._pool: queue.Queue[tuple[Sandbox, Kernel]] = queue.Queue()
+        self._refill_needed = threading.Event()
         self._reaper = threading.Thread(target=self._reap, name="session-reaper", daemon=True)
         self._reaper.start()
+        self._refiller = threading.Thread(target=self._refill, name="warm-pool", daemon=True)
+        if config.warm_pool > 0:
+            self._refill_needed.set()
+            self._refiller.start()
 
     # --- sessions -----------------------------------------------------------------------
 
@@ -98,35 +105,65 @@ class CodeInterpreterBackend:
                 raise ServiceQuotaExceededException(
                     f"Too many active sessions ({self.config.max_sessions})"
                 )
-            session_id = "".join(secrets.choice(_ID_ALPHABET) for _ in range(26))
-            sandbox = Sandbox(session_id, self.config, self.state_root)
-            session = Session(
-                session_id=session_id,
-                interpreter_id=interpreter_id,
-                name=name,
-                timeout_seconds=timeout,
-                sandbox=sandbox,
-                kernel=Kernel(sandbox, interrupt_grace=self.config.interrupt_grace),
-                expires_at=time.monotonic() + timeout,
-            )
-            self._sessions[session_id] = session
+        sandbox, kernel = self._take_prepared()
+        session = Session(
+            session_id=sandbox.session_id,
+            interpreter_id=interpreter_id,
+            name=name,
+            timeout_seconds=timeout,
+            sandbox=sandbox,
+            kernel=kernel,
+            expires_at=time.monotonic() + timeout,
+        )
+        with self._lock:
+            self._sessions[session.session_id] = session
             if client_token:
-                self._tokens[client_token] = session_id
-        try:
-            sandbox.create()
-        except Exception:
-            with self._lock:
-                self._sessions.pop(session_id, None)
-            sandbox.destroy()
-            raise
+                self._tokens[client_token] = session.session_id
         if not sandbox.isolated:
             log.warning(
                 "!!! session %s runs UNISOLATED: code has full access to this machine !!!",
-                session_id,
+                session.session_id,
             )
-        session.kernel.start_async()
-        log.info("session %s started (interpreter %s)", session_id, interpreter_id)
+        log.info("session %s started (interpreter %s)", session.session_id, interpreter_id)
         return session
+
+    # --- warm pool: sandboxes whose kernel is already starting or ready -------------------
+
+    def _prepare(self) -> tuple[Sandbox, Kernel]:
+        session_id = "".join(secrets.choice(_ID_ALPHABET) for _ in range(26))
+        sandbox = Sandbox(session_id, self.config, self.state_root)
+        try:
+            sandbox.create()
+        except Exception:
+            sandbox.destroy()
+            raise
+        kernel = Kernel(sandbox, interrupt_grace=self.config.interrupt_grace)
+        kernel.start_async()
+        return sandbox, kernel
+
+    def _take_prepared(self) -> tuple[Sandbox, Kernel]:
+        while True:
+            try:
+                sandbox, kernel = self._pool.get_nowait()
+            except queue.Empty:
+                return self._prepare()
+            finally:
+                self._refill_needed.set()
+            if kernel.healthy():
+                return sandbox, kernel
+            kernel.close()
+            sandbox.destroy()
+
+    def _refill(self) -> None:
+        while not self._stopping.is_set():
+            self._refill_needed.wait(1.0)
+            self._refill_needed.clear()
+            while not self._stopping.is_set() and self._pool.qsize() < self.config.warm_pool:
+                try:
+                    self._pool.put(self._prepare())
+                except Exception:
+                    log.exception("could not prepare a warm sandbox")
+                    break
 
     def get_session(self, interpreter_id: str, session_id: str) -> Session:
         with self._lock:
@@ -267,6 +304,12 @@ class CodeInterpreterBackend:
     def shutdown(self) -> None:
         """Terminate every session and remove the state directory."""
         self._stopping.set()
+        if self._refiller.is_alive():
+            self._refiller.join(timeout=30)
+        while not self._pool.empty():
+            sandbox, kernel = self._pool.get_nowait()
+            kernel.close()
+            sandbox.destroy()
         with self._lock:
             sessions = list(self._sessions.values())
         for s in sessions:

@@ -143,6 +143,17 @@ class Kernel:
             raise KernelError(f"kernel failed to start: {self._start_error}")
         return self._client
 
+    def healthy(self) -> bool:
+        """False once the kernel failed to start or its process is gone."""
+        if not self._ready.is_set():
+            return not self._closed
+        return (
+            not self._closed
+            and self._start_error is None
+            and self._proc is not None
+            and self._proc.poll() is None
+        )
+
     def restart(self) -> None:
         """Kill the kernel process and start a fresh one (all state is lost)."""
         self._ready.wait(_READY_TIMEOUT + 5)

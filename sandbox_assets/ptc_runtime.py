@@ -348,8 +348,12 @@ def serve(bridge_dir: str) -> None:
                 return
             time.sleep(0.002 if time.monotonic() - idle_since < 2 else 0.02)
             continue
-        with open(path, encoding="utf-8") as fh:
-            cell = json.load(fh)
+        try:
+            with open(path, encoding="utf-8") as fh:
+                cell = json.load(fh)
+        except ValueError:  # writeFiles is not atomic: the file is still being written
+            time.sleep(0.002)
+            continue
         bridge.write_state(status="running", cell=n)
         out, err = io.StringIO(), io.StringIO()
         started, failed = time.monotonic(), False

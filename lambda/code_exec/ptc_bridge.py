@@ -127,7 +127,7 @@ class BridgedRunner:
         self.handler = handler
         self.python = python
         self.poll_min, self.poll_max = poll_min, poll_max
-        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="ptc-bridge")
+        self.max_workers = max_workers
         self.task_id: str | None = None
         self._next_cell = 1
 
@@ -181,7 +181,6 @@ class BridgedRunner:
             except SandboxError:
                 logger.warning("could not stop bridged runner %s", self.task_id, exc_info=True)
             self.task_id = None
-        self._pool.shutdown(wait=False, cancel_futures=True)
 
     stop = close
 
@@ -212,30 +211,38 @@ class BridgedRunner:
         )
 
     def run_cell(self, code: str, *, timeout_seconds: float | None = 300.0) -> ExecutionResult:
-        """Run a cell, serving its bridged tool calls until it finishes."""
+        """Run a cell, serving its bridged tool calls (in parallel) until it finishes."""
         if not self.task_id:
             self.start()
         n = self.submit_cell(code, timeout_seconds=timeout_seconds)
-        limit = (timeout_seconds or 3600.0) + 15.0
-        deadline, started = time.monotonic() + limit, time.monotonic()
+        pool = ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="ptc-bridge")
+        try:
+            last = self._serve_until_done(n, pool, (timeout_seconds or 3600.0) + 15.0)
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+        return ExecutionResult(
+            stdout=last.get("stdout", ""),
+            stderr=last.get("stderr", ""),
+            exit_code=1 if last.get("error") else 0,
+            is_error=bool(last.get("error")),
+            execution_time=last.get("seconds"),
+            text=last.get("stdout", "") + last.get("stderr", ""),
+        )
+
+    def _serve_until_done(self, n: int, pool: ThreadPoolExecutor, limit: float) -> dict[str, Any]:
+        """Poll the runner's state, run new calls in ``pool``, deliver results; cell n's report."""
+        started = time.monotonic()
         served: dict[str, Future[dict[str, Any]]] = {}
         delivered: set[str] = set()
-        interval, last_alive_check = self.poll_min, time.monotonic()
+        interval, last_alive_check = self.poll_min, started
         while True:
             state = self._state()
             last = state.get("last") or {}
             if last.get("n") == n:
-                return ExecutionResult(
-                    stdout=last.get("stdout", ""),
-                    stderr=last.get("stderr", ""),
-                    exit_code=1 if last.get("error") else 0,
-                    is_error=bool(last.get("error")),
-                    execution_time=last.get("seconds"),
-                    text=last.get("stdout", "") + last.get("stderr", ""),
-                )
+                return dict(last)
             for call in state.get("pending", []):
                 if call["id"] not in served:
-                    served[call["id"]] = self._pool.submit(self._serve, call)
+                    served[call["id"]] = pool.submit(self._serve, call)
             ready = {c: f.result() for c, f in served.items() if f.done() and c not in delivered}
             if ready:
                 self.resolve(ready)
@@ -253,7 +260,7 @@ class BridgedRunner:
             if now - last_alive_check > 2.0:
                 self._check_alive()
                 last_alive_check = now
-            if now > deadline:
+            if now - started > limit:
                 self.close()
                 raise SandboxTimeoutError(
                     f"bridged cell did not finish within {now - started:.0f} s; "

@@ -73,6 +73,9 @@ def test_lambda_asset_has_code_and_deps_for_the_lambda_platform(synth: Synth) ->
     assert binaries and all("x86_64-linux-gnu" in b for b in binaries), binaries
     assert all("cpython-314" in b for b in binaries), binaries  # lambdaPythonVersion 3.14
     assert not list(asset.rglob("__pycache__"))
+    # What the runtime sends into the sandbox sits next to code_exec (see ptc_assets.py).
+    repo_assets = {p.name for p in (REPO / "sandbox_assets").glob("*.py")}
+    assert repo_assets <= {p.name for p in (asset / "sandbox_assets").glob("*.py")}
 
 
 def test_iam_report_is_current(synth: Synth) -> None:

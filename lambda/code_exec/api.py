@@ -314,7 +314,7 @@ class _Routes:
 
     def get_job(self, job_id: Annotated[str, Path(pattern=JOB_ID)]) -> JobView:
         """Status of a job, with its result once it has succeeded or its error once failed."""
-        job = self.ops.s.store.get_job(job_id)
+        job = self.ops.job_status(job_id)
         return JobView(
             job_id=job.job_id,
             status=job.status,  # type: ignore[arg-type]

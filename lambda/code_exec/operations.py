@@ -343,16 +343,46 @@ class Operations:
                 on_started=lambda sb: self.s.store.update_job(job_id, sandbox_session_id=sb),
             )
         except CodeExecError as e:
-            self.s.store.update_job(job_id, status=JobStatus.FAILED, error=e.to_dict())
+            self._finish(job_id, status=JobStatus.FAILED, error=e.to_dict())
             raise
         except Exception as e:
             error = {"code": "InternalError", "message": type(e).__name__}
-            self.s.store.update_job(job_id, status=JobStatus.FAILED, error=error)
+            self._finish(job_id, status=JobStatus.FAILED, error=error)
             raise
-        self.s.store.update_job(
-            job_id, status=JobStatus.SUCCEEDED, result=result.model_dump(mode="json")
-        )
-        return {"job_id": job_id, "status": JobStatus.SUCCEEDED}
+        status = JobStatus.SUCCEEDED
+        if not self._finish(job_id, status=status, result=result.model_dump(mode="json")):
+            status = self.s.store.get_job(job_id).status  # cleanup got there first
+        return {"job_id": job_id, "status": status}
+
+    def _finish(self, job_id: str, **fields: Any) -> bool:
+        """Final job update, only while RUNNING: a timed-out job marked FAILED stays FAILED."""
+        done = self.s.store.update_job(job_id, expect_status=JobStatus.RUNNING, **fields)
+        if not done:
+            logger.warning("job %s was no longer RUNNING; kept its status", job_id)
+        return done
+
+    def job_status(self, job_id: str) -> JobRecord:
+        """The stored job; a job whose execution ended without a final status is marked FAILED.
+
+        That happens only when the state machine itself failed before its cleanup step
+        could record the outcome (the execution was aborted, or timed out as a whole).
+        """
+        job = self.s.store.get_job(job_id)
+        if job.status in JobStatus.FINAL or not job.execution_arn:
+            return job
+        execution = self.s.stepfunctions.describe_execution(executionArn=job.execution_arn)
+        if execution["status"] in ("FAILED", "TIMED_OUT", "ABORTED"):
+            error = _caught_error(
+                {
+                    "error": {
+                        "Error": execution.get("error") or execution["status"],
+                        "Cause": execution.get("cause") or "the job's execution ended",
+                    }
+                }
+            )
+            self.s.store.update_job(job_id, status=JobStatus.FAILED, error=error)
+            return self.s.store.get_job(job_id)
+        return job
 
     def cleanup_job(self, event: dict[str, Any]) -> dict[str, Any]:
         """The job machine's finally step (idempotent).
@@ -393,5 +423,6 @@ def _caught_error(event: dict[str, Any]) -> dict[str, Any]:
             cause = parsed.get("errorMessage") or cause
         except ValueError:
             pass
-    code = "JobTimedOut" if "Timeout" in name else "JobFailed"
+    lowered = name.lower()
+    code = "JobTimedOut" if "timeout" in lowered or "timedout" in lowered else "JobFailed"
     return {"code": code, "message": f"{name}: {str(cause)[:1000]}"}

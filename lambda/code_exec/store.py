@@ -287,8 +287,13 @@ class Store:
         error: dict[str, Any] | None = None,
         sandbox_session_id: str | None = None,
         execution_arn: str | None = None,
-    ) -> None:
-        """Set the given fields (and ``updated_at``) on an existing job."""
+        expect_status: str | None = None,
+    ) -> bool:
+        """Set the given fields (and ``updated_at``) on an existing job.
+
+        With ``expect_status``, only when the job is still in that status; returns False
+        (and changes nothing) when it is not.
+        """
         values: dict[str, Any] = {":now": {"N": repr(self._clock())}}
         sets = ["updated_at = :now"]
         names: dict[str, str] = {}
@@ -310,15 +315,26 @@ class Store:
         if execution_arn is not None:
             sets.append("execution_arn = :arn")
             values[":arn"] = {"S": execution_arn}
+        condition = "attribute_exists(pk)"
+        if expect_status is not None:
+            condition += " AND #st = :expected"
+            names["#st"] = "status"
+            values[":expected"] = {"S": expect_status}
         kwargs: dict[str, Any] = {"ExpressionAttributeNames": names} if names else {}
-        self._db.update_item(
-            TableName=self._table,
-            Key=_job_key(job_id),
-            UpdateExpression="SET " + ", ".join(sets),
-            ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeValues=values,
-            **kwargs,
-        )
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=_job_key(job_id),
+                UpdateExpression="SET " + ", ".join(sets),
+                ConditionExpression=condition,
+                ExpressionAttributeValues=values,
+                **kwargs,
+            )
+        except ClientError as e:
+            if expect_status is not None and _is_conditional_failure(e):
+                return False
+            raise
+        return True
 
     # --- JSON values, inline or in S3 ---------------------------------------------------
 

@@ -136,7 +136,10 @@ class ApiClient:
             parsed: Any = json.loads(text) if text else None
         except json.JSONDecodeError:
             parsed = text
-        return ApiResponse(status=raw["statusCode"], body=parsed, headers=raw.get("headers") or {})
+        headers_out = dict(raw.get("headers") or {})
+        for k, values in (raw.get("multiValueHeaders") or {}).items():
+            headers_out.setdefault(k, values[-1])
+        return ApiResponse(status=raw["statusCode"], body=parsed, headers=headers_out)
 
     # conveniences for the common routes
     def execute(self, session_id: str, **body: Any) -> ApiResponse:
@@ -227,3 +230,216 @@ def sandbox_api(sandbox_env: str, handler: Any) -> ApiClient:
     """API client whose sandbox is the code-interpreter emulator."""
     handler.services.reset()
     return ApiClient(handler)
+
+
+# --- the synthesized AgentStack, and moto running its real state machine ------------------
+
+INTERPRETER_ID = "bedrock_code_execution-AbCdEf1234"
+INTERPRETER_ARN = (
+    f"arn:aws:bedrock-agentcore:{REGION}:{ACCOUNT}:code-interpreter-custom/{INTERPRETER_ID}"
+)
+_PSEUDO = {
+    "AWS::Partition": "aws",
+    "AWS::Region": REGION,
+    "AWS::AccountId": ACCOUNT,
+    "AWS::URLSuffix": "amazonaws.com",
+}
+
+
+def synth_agent_template() -> dict[str, Any]:
+    """The infra engineer's AgentStack, synthesized with the cdk.json settings.
+
+    Built on its own (no interpreter stack, inline code instead of the bundled asset) so the
+    synth takes seconds; roles, policies, functions and the state machine are the real ones.
+    """
+    import os
+
+    os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "18,20")
+    import aws_cdk as cdk
+    from aws_cdk import aws_lambda as lambda_
+
+    from stacks import Settings
+    from stacks.agent_stack import AgentStack
+
+    root = Path(__file__).resolve().parents[2]
+    context = json.loads((root / "cdk.json").read_text())["context"]
+    app = cdk.App(context=context)
+    settings = Settings.from_context(app.node.try_get_context)
+    AgentStack(
+        app,
+        "TestAgent",
+        settings=settings,
+        code=lambda_.Code.from_inline("def handler(event, context):\n    return None\n"),
+        interpreter_id=INTERPRETER_ID,
+        interpreter_arn=INTERPRETER_ARN,
+        interpreter_role_arn=f"arn:aws:iam::{ACCOUNT}:role/TestInterpreterRole",
+        env=cdk.Environment(account=ACCOUNT, region=REGION),
+    )
+    return app.synth().get_stack_by_name("TestAgent").template
+
+
+@pytest.fixture(scope="session")
+def agent_template() -> dict[str, Any]:
+    return synth_agent_template()
+
+
+def function_arn(logical_id: str) -> str:
+    """The ARN a test gives a function of the template (its logical id as its name)."""
+    return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{logical_id}"
+
+
+def resolve(value: Any, template: dict[str, Any]) -> Any:
+    """Resolve the intrinsics the templates use: Fn::Join, Fn::GetAtt, Ref (pseudo + resources)."""
+    if isinstance(value, list):
+        return [resolve(v, template) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if set(value) == {"Fn::Join"}:
+        sep, parts = value["Fn::Join"]
+        return sep.join(str(resolve(p, template)) for p in parts)
+    if set(value) == {"Fn::GetAtt"}:
+        logical_id, attr = value["Fn::GetAtt"]
+        rtype = template["Resources"][logical_id]["Type"]
+        if rtype == "AWS::Lambda::Function" and attr == "Arn":
+            return function_arn(logical_id)
+        if rtype == "AWS::DynamoDB::Table" and attr == "Arn":
+            return f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{TABLE}"
+        if rtype == "AWS::S3::Bucket" and attr == "Arn":
+            return f"arn:aws:s3:::{BUCKET}"
+        if rtype == "AWS::IAM::Role" and attr == "Arn":
+            return f"arn:aws:iam::{ACCOUNT}:role/{logical_id}"
+        if rtype == "AWS::Logs::LogGroup" and attr == "Arn":
+            return f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{logical_id}:*"
+        return f"<{logical_id}.{attr}>"
+    if set(value) == {"Ref"}:
+        ref = value["Ref"]
+        if ref in _PSEUDO:
+            return _PSEUDO[ref]
+        rtype = template["Resources"].get(ref, {}).get("Type")
+        return {"AWS::DynamoDB::Table": TABLE, "AWS::S3::Bucket": BUCKET}.get(rtype, ref)
+    return {k: resolve(v, template) for k, v in value.items()}
+
+
+def template_functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Logical id -> Lambda function properties."""
+    return {
+        k: v["Properties"]
+        for k, v in template["Resources"].items()
+        if v["Type"] == "AWS::Lambda::Function"
+    }
+
+
+class LambdaAdapter:
+    """Routes moto's Lambda ``Invoke`` for the template's functions to our handlers, in-process.
+
+    moto can only run Lambda code in Docker, and this machine has none. While active, the
+    adapter replaces ``LambdaBackend.invoke`` (what moto's Invoke API calls): a function of
+    the template (by name or ARN) is run by importing its ``Handler`` (e.g.
+    ``code_exec.handler.job_handler``) and calling it with the payload, as Lambda would.
+    A raised exception becomes ``X-Amz-Function-Error: Unhandled`` with Lambda's error
+    payload; running past the function's ``Timeout`` (overridable per function, in seconds
+    or as a ``threading.Event`` the test sets when the timeout should hit) becomes
+    Lambda's ``Sandbox.Timedout`` error, while the abandoned handler thread is left to end
+    on its own (Lambda would freeze it). Any other function goes to moto unchanged.
+    """
+
+    def __init__(self, template: dict[str, Any], timeouts: dict[str, Any] | None = None):
+        self.functions = template_functions(template)
+        self.timeouts = dict(timeouts or {})
+        self.invocations: list[tuple[str, dict[str, Any]]] = []
+        self._original: Any = None
+
+    def __enter__(self) -> LambdaAdapter:
+        from moto.awslambda.models import LambdaBackend
+
+        self._original = LambdaBackend.invoke
+        adapter = self
+
+        def invoke(backend, function_name, qualifier, body, headers, response_headers):  # type: ignore[no-untyped-def]
+            name = str(function_name).rsplit(":", 1)[-1]
+            if name not in adapter.functions:
+                return adapter._original(
+                    backend, function_name, qualifier, body, headers, response_headers
+                )
+            return adapter._invoke(name, body, response_headers)
+
+        LambdaBackend.invoke = invoke  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        from moto.awslambda.models import LambdaBackend
+
+        LambdaBackend.invoke = self._original  # type: ignore[method-assign]
+
+    def _invoke(self, name: str, body: Any, response_headers: dict[str, str]) -> bytes:
+        import importlib
+        import threading
+
+        props = self.functions[name]
+        module_name, fn_name = props["Handler"].rsplit(".", 1)
+        handler = getattr(importlib.import_module(module_name), fn_name)
+        event = json.loads(body or b"{}")
+        self.invocations.append((props["Handler"], event))
+        limit = self.timeouts.get(name, props.get("Timeout", 3))
+        timeout = 60.0 if isinstance(limit, threading.Event) else float(limit)
+        outcome: dict[str, Any] = {}
+        context = LambdaContext(
+            function_name=name,
+            invoked_function_arn=function_arn(name),
+            remaining_ms=int(timeout * 1000),
+        )
+
+        def run() -> None:
+            try:
+                outcome["result"] = handler(event, context)
+            except Exception as e:
+                outcome["error"] = e
+
+        thread = threading.Thread(target=run, name=f"lambda-{name}", daemon=True)
+        thread.start()
+        if isinstance(limit, threading.Event):  # "the timeout hits now", set by the test
+            while thread.is_alive() and not limit.is_set():
+                thread.join(0.05)
+        else:
+            thread.join(timeout)
+        if thread.is_alive():
+            response_headers["x-amz-function-error"] = "Unhandled"
+            return json.dumps(
+                {
+                    "errorType": "Sandbox.Timedout",
+                    "errorMessage": f"Task timed out after {timeout:.2f} seconds",
+                }
+            ).encode()
+        if "error" in outcome:
+            e = outcome["error"]
+            response_headers["x-amz-function-error"] = "Unhandled"
+            return json.dumps(
+                {"errorType": type(e).__name__, "errorMessage": str(e), "stackTrace": []}
+            ).encode()
+        return json.dumps(outcome.get("result")).encode()
+
+    def by_role(self, handler_suffix: str) -> str:
+        """Logical id of the function whose handler ends with ``handler_suffix``."""
+        return next(k for k, v in self.functions.items() if v["Handler"].endswith(handler_suffix))
+
+
+def create_job_machine(template: dict[str, Any]) -> str:
+    """Create the template's state machine (definition resolved) in moto; return its ARN."""
+    import boto3
+
+    [machine] = [
+        r["Properties"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::StepFunctions::StateMachine"
+    ]
+    definition = resolve(machine["DefinitionString"], template)
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    resp = sfn.create_state_machine(
+        name=STATE_MACHINE_NAME,
+        definition=definition,
+        roleArn=f"arn:aws:iam::{ACCOUNT}:role/JobsStateMachineRole",
+        type=machine.get("StateMachineType", "STANDARD"),
+    )
+    assert resp["stateMachineArn"] == STATE_MACHINE_ARN
+    return definition

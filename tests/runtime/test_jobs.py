@@ -1,0 +1,163 @@
+"""POST /jobs -> the REAL job state machine (from the synthesized AgentStack) running in moto ->
+job and cleanup Lambdas (our handlers, in-process via ``LambdaAdapter``) -> GET /jobs/{id}.
+
+A job that fails or times out still gets its sandbox session stopped by the cleanup step.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from code_exec.agent import AgentRun
+from code_exec.models import AgentResult
+
+from tests.runtime.bedrock_replay import BedrockReplay
+
+from .conftest import ApiClient, LambdaAdapter, create_job_machine, replay_bedrock_client
+
+pytestmark = pytest.mark.sandbox
+
+
+@pytest.fixture(scope="module")
+def jobs(sandbox_api: ApiClient, agent_template: dict[str, Any]) -> Iterator[LambdaAdapter]:
+    create_job_machine(agent_template)
+    with LambdaAdapter(agent_template) as adapter:
+        yield adapter
+
+
+@pytest.fixture
+def recording(sandbox_api: ApiClient) -> Iterator[Any]:
+    from .test_api_invoke import RecordingSandbox
+
+    services = sandbox_api.handler.services
+    sandbox = RecordingSandbox(services.config.code_interpreter_id, client=services.agentcore)
+    services.override(sandbox=sandbox)
+    try:
+        yield sandbox
+    finally:
+        services.reset()
+
+
+def _wait(api: ApiClient, job_id: str, timeout: float = 60) -> dict[str, Any]:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        body = api.get_job(job_id).body
+        if body["status"] in ("SUCCEEDED", "FAILED"):
+            return body
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} did not finish: {body}")
+
+
+def _execution_status(api: ApiClient, job_id: str) -> str:
+    deadline = time.time() + 30
+    sfn = api.handler.services.stepfunctions
+    arn = api.handler.services.store.get_job(job_id).execution_arn
+    while time.time() < deadline:
+        status = sfn.describe_execution(executionArn=arn)["status"]
+        if status != "RUNNING":
+            return status
+        time.sleep(0.2)
+    return "RUNNING"
+
+
+def test_job_runs_through_the_state_machine_and_returns_its_result(
+    sandbox_api: ApiClient, jobs: LambdaAdapter, recording: Any
+) -> None:
+    bedrock = replay_bedrock_client()
+    sandbox_api.handler.services.override(bedrock=bedrock)
+    with BedrockReplay("converse_plain_answer").attach(bedrock):
+        accepted = sandbox_api.submit_job(prompt="What is 6 x 7?", loop="converse")
+        assert accepted.status == 202, accepted.body
+        job_id = accepted.body["job_id"]
+        assert accepted.headers.get("Location") == f"/jobs/{job_id}"
+        done = _wait(sandbox_api, job_id)
+    assert done["status"] == "SUCCEEDED", done
+    assert done["result"]["text"] == "6 x 7 = 42."
+    assert done["result"]["loop"] == "converse"
+    assert _execution_status(sandbox_api, job_id) == "SUCCEEDED"
+    handlers = [h for h, event in jobs.invocations if event.get("job_id") == job_id]
+    assert handlers == ["code_exec.handler.job_handler", "code_exec.handler.cleanup_handler"]
+    # one-shot session: started for the job, stopped (by the job, and again by cleanup)
+    [session] = recording.started
+    assert session in recording.stopped
+    assert recording.session_status(session) in ("TERMINATED", "NOT_FOUND")
+
+
+def test_failing_job_is_marked_failed_and_its_session_stopped(
+    sandbox_api: ApiClient, jobs: LambdaAdapter, recording: Any
+) -> None:
+    bedrock = replay_bedrock_client()
+    sandbox_api.handler.services.override(bedrock=bedrock)
+    with BedrockReplay("throttled", strict=False).attach(bedrock):
+        accepted = sandbox_api.submit_job(prompt="What is 6 x 7?", loop="converse")
+        done = _wait(sandbox_api, accepted.body["job_id"])
+    assert done["status"] == "FAILED"
+    assert done["error"]["code"] == "ModelThrottled"
+    assert _execution_status(sandbox_api, accepted.body["job_id"]) == "FAILED"
+    [session] = recording.started
+    assert recording.session_status(session) in ("TERMINATED", "NOT_FOUND")
+
+
+def test_timed_out_job_is_failed_and_cleanup_stops_the_session(
+    sandbox_api: ApiClient, agent_template: dict[str, Any], jobs: LambdaAdapter, recording: Any
+) -> None:
+    """The job Lambda hits its timeout while its cell is still running: Lambda's
+    ``Sandbox.Timedout`` is caught and the cleanup step stops the session while the
+    abandoned job is still inside it."""
+    release = threading.Event()
+    entered = threading.Event()
+    time_is_up = threading.Event()
+
+    def stuck_agent(request: Any, *, deps: Any) -> AgentRun:
+        entered.set()
+        release.wait(30)  # a cell that never finishes in time
+        result = AgentResult(
+            text="too late", loop=request.loop, model_id=request.model_id, stop_reason="end_turn"
+        )
+        return AgentRun(result=result, history=[])
+
+    services = sandbox_api.handler.services
+    services.override(run_agent=stuck_agent)
+    job_fn = LambdaAdapter(agent_template).by_role("job_handler")
+    try:
+        with LambdaAdapter(agent_template, timeouts={job_fn: time_is_up}):
+            accepted = sandbox_api.submit_job(prompt="loop forever", loop="converse")
+            job_id = accepted.body["job_id"]
+            assert entered.wait(30)  # the job's session is started and its cell is running
+            time_is_up.set()
+            done = _wait(sandbox_api, job_id)
+            assert done["status"] == "FAILED"
+            assert done["error"]["code"] == "JobTimedOut"
+            assert "Sandbox.Timedout" in done["error"]["message"]
+            # stopped by the cleanup step while the job's own code was still running
+            [session] = recording.started
+            assert recording.stopped == [session]
+            assert recording.session_status(session) in ("TERMINATED", "NOT_FOUND")
+            assert _execution_status(sandbox_api, job_id) == "FAILED"
+        release.set()
+        time.sleep(0.5)
+        # the abandoned job finishing late does not overwrite the FAILED status
+        assert sandbox_api.get_job(job_id).body["status"] == "FAILED"
+    finally:
+        release.set()
+
+
+def test_job_with_a_session_keeps_it_on_success(
+    sandbox_api: ApiClient, jobs: LambdaAdapter, recording: Any
+) -> None:
+    bedrock = replay_bedrock_client()
+    sandbox_api.handler.services.override(bedrock=bedrock)
+    with BedrockReplay("converse_plain_answer").attach(bedrock):
+        accepted = sandbox_api.submit_job(
+            prompt="What is 6 x 7?", loop="converse", session_id="job-session"
+        )
+        done = _wait(sandbox_api, accepted.body["job_id"])
+    assert done["status"] == "SUCCEEDED", done
+    assert done["session_id"] == "job-session"
+    [session] = recording.started
+    assert recording.session_status(session) == "READY"  # a named session outlives the job
+    assert sandbox_api.delete("job-session").body["stopped"] is True

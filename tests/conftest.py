@@ -47,7 +47,15 @@ def _die_with_parent() -> None:
 
 @pytest.fixture(scope="session")
 def emulator_url() -> Iterator[str]:
-    """URL of a code-interpreter emulator started once for the test session."""
+    """URL of a code-interpreter emulator started once for the test session.
+
+    Skips (with the reason) where bubblewrap cannot create sandboxes.
+    """
+    from emulators.code_interpreter.sandbox import bwrap_problem
+
+    problem = bwrap_problem()
+    if problem:
+        pytest.skip(f"code-interpreter emulator unavailable: {problem}")
     env = {
         **os.environ,
         "CODE_INTERPRETER_EMULATOR_CELL_TIMEOUT": str(EMULATOR_CELL_TIMEOUT),

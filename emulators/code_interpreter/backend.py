@@ -23,7 +23,7 @@ from .exceptions import (
     error_class,
 )
 from .kernel import Kernel
-from .sandbox import Sandbox, bwrap_available
+from .sandbox import Sandbox, bwrap_problem
 from .session import READY, TERMINATED, Session
 from .tools import run_tool
 
@@ -56,11 +56,12 @@ class CodeInterpreterBackend:
 
     def __init__(self, config: EmulatorConfig) -> None:
         self.config = config
-        if not config.unisolated and not bwrap_available():
+        problem = None if config.unisolated else bwrap_problem()
+        if problem:
             raise RuntimeError(
-                "bubblewrap (bwrap) is not installed: install it (apt-get install bubblewrap), "
-                "or set CODE_INTERPRETER_EMULATOR_UNISOLATED=1 / --unisolated to run code "
-                "WITHOUT any isolation."
+                f"{problem}. Install bubblewrap (apt-get install bubblewrap) where user "
+                "namespaces are allowed, or set CODE_INTERPRETER_EMULATOR_UNISOLATED=1 / "
+                "--unisolated to run code WITHOUT any isolation."
             )
         self._own_state = not config.state_dir
         self.state_root = Path(config.state_dir or tempfile.mkdtemp(prefix="ci-emulator-"))

@@ -32,7 +32,7 @@ from typing import Any
 from .config import EmulatorConfig
 from .exceptions import ValidationException
 
-__all__ = ["Sandbox", "bwrap_available"]
+__all__ = ["Sandbox", "bwrap_available", "bwrap_problem"]
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,25 @@ _SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandbox-spawner
 def bwrap_available() -> bool:
     """True when bubblewrap is installed."""
     return shutil.which("bwrap") is not None
+
+
+def bwrap_problem() -> str | None:
+    """Why sandboxes cannot be created here (None when a trial sandbox runs)."""
+    if not bwrap_available():
+        return "bubblewrap (bwrap) is not installed"
+    trial = [
+        "bwrap", "--unshare-all", "--die-with-parent", "--cap-drop", "ALL",
+        "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin",
+        "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
+        "--proc", "/proc", "--dev", "/dev", "--", "/usr/bin/true",
+    ]  # fmt: skip
+    try:
+        res = subprocess.run(trial, capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"bubblewrap does not run: {e}"
+    if res.returncode != 0:
+        return f"bubblewrap cannot create a sandbox here: {res.stderr.strip()}"
+    return None
 
 
 class Sandbox:

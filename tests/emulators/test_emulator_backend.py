@@ -12,7 +12,7 @@ from emulators.code_interpreter.config import ConfigError, EmulatorConfig
 
 
 def test_refuses_to_start_without_bwrap(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(backend_module, "bwrap_available", lambda: False)
+    monkeypatch.setattr(backend_module, "bwrap_problem", lambda: "bwrap is not installed")
     with pytest.raises(RuntimeError, match="UNISOLATED"):
         CodeInterpreterBackend(EmulatorConfig(state_dir=str(tmp_path)))
 

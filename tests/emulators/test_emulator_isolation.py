@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import EventStreamError
 
+pytestmark = pytest.mark.sandbox
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -114,7 +116,7 @@ def test_process_limit(emulator_admin, emulator_url: str, new_session, invoke) -
     info = emulator_admin(f"/_emulator/sessions/{sid}", method="GET")
     if not any("pids" in c for c in info["cgroups"]):
         pytest.skip("pids cgroup not available")
-    res = invoke(sid, "executeCommand", command="for i in $(seq 100); do sleep 5 & done; wait")
+    res = invoke(sid, "executeCommand", command="for i in $(seq 100); do sleep 1 & done; wait")
     assert "Resource temporarily unavailable" in res["structuredContent"]["stderr"] or (
         "fork" in res["structuredContent"]["stderr"]
     )

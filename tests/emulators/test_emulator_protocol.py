@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError, EventStreamError
 from emulators.code_interpreter.eventstream import encode_message, event_frame, exception_frame
 from emulators.code_interpreter.exceptions import ThrottlingException, ValidationException
 
+pytestmark = pytest.mark.sandbox
 INTERPRETER = "aws.codeinterpreter.v1"
 
 STREAM_EXCEPTIONS = [

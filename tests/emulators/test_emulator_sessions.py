@@ -9,6 +9,7 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
+pytestmark = pytest.mark.sandbox
 INTERPRETER = "aws.codeinterpreter.v1"
 
 

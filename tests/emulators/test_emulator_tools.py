@@ -10,6 +10,8 @@ import time
 import pytest
 from botocore.exceptions import EventStreamError
 
+pytestmark = pytest.mark.sandbox
+
 
 def test_failing_cell_reports_traceback(new_session, invoke) -> None:
     sid = new_session()

@@ -389,3 +389,24 @@ def test_start_stop_session_and_client_errors(sandbox: SandboxClient, svc: FakeS
     svc.replies.append((403, b"AccessDeniedException"))
     with pytest.raises(SandboxAccessDeniedError):
         sandbox.session_status("abc")
+
+
+def test_transport_errors_retry_only_when_safe(sandbox: SandboxClient, svc: FakeService) -> None:
+    from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
+    from code_exec.exceptions import SandboxTimeoutError
+
+    def refuse_connect(body: dict[str, Any]) -> Reply:
+        raise EndpointConnectionError(endpoint_url="http://sandbox.invalid")
+
+    def time_out(body: dict[str, Any]) -> Reply:
+        raise ReadTimeoutError(endpoint_url="http://sandbox.invalid")
+
+    svc.replies += [refuse_connect, _ok("ran once")]  # never reached the service: retried
+    assert sandbox.execute_code("s1", "x").stdout == "ran once"
+    svc.replies += [time_out]  # the cell may be running: not re-sent
+    with pytest.raises(SandboxTimeoutError):
+        sandbox.execute_code("s1", "x")
+    assert len(svc.requests) == 3
+    svc.replies += [time_out, _ok("listed")]  # an idempotent read is retried
+    sandbox.list_files("s1")
+    assert len(svc.requests) == 5

@@ -376,7 +376,10 @@ class SandboxClient:
                 raise _Attempt(self._transport(e, tool), self._unsent(e) or idempotent) from e
             return self._parse_stream(resp["stream"], session_id, tool, idempotent)
 
-        parsed = self._retrying(once, session_id, tool, idempotent)
+        try:
+            parsed = self._retrying(once, session_id, tool, idempotent)
+        except SessionNotFoundError as e:
+            raise self._classify_not_found(session_id, tool, e) from e.__cause__
         self._known.add(session_id)
         if check and parsed["is_error"] and tool not in _RESULT_TOOLS:
             raise self._tool_error(tool, parsed["text"] or parsed["structured"].get("stderr", ""))
@@ -500,6 +503,23 @@ class SandboxClient:
                 )
             return SessionNotFoundError(f"sandbox session {session_id} not found ({message})")
         return cls(message)
+
+    def _classify_not_found(
+        self, session_id: str, tool: str, error: SessionNotFoundError
+    ) -> SandboxError:
+        """resourceNotFound: a missing task/file in a live session, or a session gone."""
+        try:
+            status = self.session_status(session_id)
+        except SandboxError:
+            return error
+        if status == "READY":
+            return SandboxResourceNotFoundError(f"{tool}: {error.message}")
+        if status == "TERMINATED" and not isinstance(error, SessionExpiredError):
+            return SessionExpiredError(
+                f"sandbox session {session_id} has expired or was stopped (TERMINATED); "
+                "start a new session"
+            )
+        return error
 
     @staticmethod
     def _unsent(e: BotoCoreError) -> bool:

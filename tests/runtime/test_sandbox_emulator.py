@@ -242,10 +242,17 @@ def test_unknown_and_expired_sessions(sandbox: SandboxClient) -> None:
     sandbox.stop_session(session_id)
     sandbox.stop_session(session_id)  # idempotent
     assert sandbox.session_status(session_id) in ("TERMINATED", "NOT_FOUND")
-    fresh = SandboxClient(INTERPRETER, client=sandbox._client)
-    fresh._known.add(session_id)  # e.g. a session id remembered by the caller
+    with pytest.raises(SessionExpiredError, match="expired"):
+        sandbox.execute_code(session_id, "1")
+    fresh = SandboxClient(INTERPRETER, client=sandbox._client)  # e.g. the next Lambda invocation
     with pytest.raises(SessionExpiredError, match="expired"):
         fresh.execute_code(session_id, "1")
+
+
+def test_missing_task_in_a_live_session(sandbox: SandboxClient, sid: str) -> None:
+    with pytest.raises(SandboxResourceNotFoundError):
+        sandbox.get_task(sid, "no-such-task")
+    assert sandbox.run_cell(sid, "print('alive')").stdout == "alive\n"
 
 
 def test_cell_runner_is_reinstalled_after_a_kernel_reset(sandbox: SandboxClient, sid: str) -> None:

@@ -206,6 +206,8 @@ def test_every_exception_event_is_typed(
     sandbox = SandboxClient("ci", client=svc.client, max_attempts=1)
     extra = {"reason": "FieldValidationFailed"} if kind == "validationException" else {}
     svc.replies.append(exception(kind, f"{kind} happened", **extra))
+    if kind == "resourceNotFoundException":  # the client asks whether the session exists
+        svc.replies.append((404, b"ResourceNotFoundException"))
     with pytest.raises(error) as info:
         sandbox.execute_code("s1", "x")
     assert f"{kind} happened" in str(info.value)
@@ -268,13 +270,55 @@ def test_internal_error_is_not_retried_for_code_but_is_for_reads(
 def test_expired_session_is_reported_clearly(sandbox: SandboxClient, svc: FakeService) -> None:
     svc.replies.append(_ok("1"))
     sandbox.execute_code("known1", "1")
-    svc.replies.append(exception("resourceNotFoundException", "session not found"))
+    gone = (404, b"ResourceNotFoundException")
+    svc.replies += [exception("resourceNotFoundException", "session not found"), gone]
     with pytest.raises(SessionExpiredError, match="expired"):
         sandbox.execute_code("known1", "1")
-    svc.replies.append(exception("resourceNotFoundException", "session not found"))
+    svc.replies += [exception("resourceNotFoundException", "session not found"), gone]
     with pytest.raises(SessionNotFoundError) as info:
         sandbox.execute_code("never1", "1")
     assert not isinstance(info.value, SessionExpiredError)
+
+
+def _session(status: str) -> tuple[int, bytes]:
+    return (
+        200,
+        json.dumps(
+            {
+                "codeInterpreterIdentifier": "ci-test",
+                "sessionId": "s1",
+                "createdAt": "2026-01-01T00:00:00Z",
+                "status": status,
+            }
+        ).encode(),
+    )
+
+
+def test_not_found_is_told_apart_by_the_session_status(
+    sandbox: SandboxClient, svc: FakeService
+) -> None:
+    """A missing task in a live session vs a session that terminated (another client's)."""
+    _json_replies(svc)
+    svc.replies += [exception("resourceNotFoundException", "Task t9 not found"), _session("READY")]
+    with pytest.raises(SandboxResourceNotFoundError, match="t9"):
+        sandbox.get_task("s1", "t9")
+    svc.replies += [exception("resourceNotFoundException", "gone"), _session("TERMINATED")]
+    with pytest.raises(SessionExpiredError, match="TERMINATED"):
+        sandbox.execute_code("s1", "1")
+
+
+def _json_replies(svc: FakeService) -> None:
+    """Non-stream operations answer application/json."""
+    orig = svc._send
+
+    def send(request: Any, **kw: Any) -> AWSResponse:
+        resp = orig(request, **kw)
+        if "/sessions/" in request.url:
+            resp.headers["content-type"] = "application/json"
+        return resp
+
+    svc.client.meta.events.unregister("before-send", orig)
+    svc.client.meta.events.register("before-send", send)
 
 
 def test_files_round_trip_text_and_blob(sandbox: SandboxClient, svc: FakeService) -> None:

@@ -8,8 +8,10 @@ message``); a kernel that does not go idle within the grace period is restarted.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import queue
 import re
 import secrets
@@ -17,6 +19,7 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from jupyter_client.blocking.client import BlockingKernelClient
@@ -97,8 +100,9 @@ class Kernel:
             **{port: i + 1 for i, port in enumerate(_PORTS)},
         }
         inner_file = f"{self.sandbox.inner_run}/{prefix}.json"
-        (self.sandbox.run_dir / f"{prefix}.json").write_text(
-            json.dumps({**info, "ip": f"{self.sandbox.inner_run}/{prefix}"})
+        _write_new(
+            self.sandbox.run_dir / f"{prefix}.json",
+            json.dumps({**info, "ip": f"{self.sandbox.inner_run}/{prefix}"}).encode(),
         )
         log_file = (self.sandbox.logs / f"{prefix}.log").open("ab")
         argv = [
@@ -269,3 +273,12 @@ def _capped(current: str, more: str) -> str:
     if len(more) <= room:
         return current + more
     return current + more[:room] + "\n[output truncated by the emulator]\n"
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    """Create ``path`` afresh; never follow a symlink the sandbox may have planted there."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)

@@ -159,11 +159,13 @@ class Sandbox:
     def inner_run(self) -> str:
         return _INNER_RUN if self.isolated else str(self.run_dir)
 
-    def host_path(self, path: str, *, field: str = "path") -> Path:
-        """Map a sandbox path (relative to the workspace, or absolute) to the host.
+    def locate(self, path: str, *, field: str = "path") -> tuple[Path, tuple[str, ...]]:
+        """Map a sandbox path to (host root, components below it).
 
-        Only the workspace and /tmp are reachable. Symlinks are resolved on the host and
-        must stay inside, so a link planted by sandboxed code cannot reach host files.
+        Relative paths are relative to the workspace; absolute ones must lie under the
+        workspace or /tmp; ``..`` is refused. The caller walks the components without
+        following symlinks (see ``files.py``), so links planted by sandboxed code can
+        never lead the emulator to host files.
         """
         if not path or "\x00" in path:
             raise ValidationException(f"Invalid {field}: {path!r}", field=field)
@@ -175,22 +177,13 @@ class Sandbox:
                 rel = pure.relative_to(inner)
             except ValueError:
                 continue
-            if ".." in rel.parts:
-                break
-            candidate = host.joinpath(*rel.parts)
-            real = Path(os.path.realpath(candidate))
-            if real == host.resolve() or host.resolve() in real.parents:
-                return candidate
+            if ".." not in rel.parts:
+                return host, tuple(p for p in rel.parts if p != ".")
             break
         raise ValidationException(
             f"Path {path!r} is outside the session workspace ({self.inner_workdir}) and /tmp",
             field=field,
         )
-
-    def inner_path(self, host: Path) -> str:
-        """The sandbox-side path of a host path under the workspace."""
-        rel = host.relative_to(self.workspace)
-        return str(PurePosixPath(self.inner_workdir) / PurePosixPath(*rel.parts))
 
     def usage_bytes(self) -> int:
         """Bytes used by the workspace and /tmp together."""

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import mimetypes
 import os
 import shutil
 import subprocess
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .exceptions import ConflictException, ResourceNotFoundException, ValidationException
+from .files import list_files, read_files, remove_files, write_files
 from .kernel import MAX_OUTPUT_CHARS
 from .session import Session, Task
 
@@ -63,15 +63,6 @@ def _str_arg(args: Args, name: str, *, required: bool = True) -> str:
     if not isinstance(value, str):
         raise ValidationException(f"Argument {name} must be a string", field=name)
     return value
-
-
-def _paths_arg(args: Args) -> list[str]:
-    paths = args.get("paths")
-    if paths is None and isinstance(args.get("path"), str):
-        paths = [args["path"]]
-    if not isinstance(paths, list) or not paths or not all(isinstance(p, str) for p in paths):
-        raise ValidationException("paths must be a non-empty list of strings", field="paths")
-    return paths
 
 
 # --- code and commands --------------------------------------------------------------------
@@ -175,7 +166,9 @@ def _run_node(session: Session, code: str, timeout: float) -> dict[str, Any]:
             "language 'javascript' needs node under /usr on the emulator host", field="language"
         )
     script = session.sandbox.tmp / f".cell-{uuid.uuid4().hex}.js"
-    script.write_text(code)
+    fd = os.open(script, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "w") as f:
+        f.write(code)
     try:
         return _run(session, [node, f"{session.sandbox.inner_tmp}/{script.name}"], timeout)
     finally:
@@ -244,129 +237,6 @@ def stop_task(session: Session, args: Args, timeout: float) -> dict[str, Any]:
 
 
 # --- files --------------------------------------------------------------------------------
-
-
-def _uri(path: str) -> str:
-    return "file://" + path
-
-
-def write_files(session: Session, args: Args, timeout: float) -> dict[str, Any]:
-    items = args.get("content")
-    if not isinstance(items, list) or not items:
-        raise ValidationException("content must be a non-empty list", field="content")
-    planned: list[tuple[Path, bytes]] = []
-    for item in items:
-        path = item.get("path") if isinstance(item, dict) else None
-        if not isinstance(path, str):
-            raise ValidationException("each content item needs a path", field="content")
-        if isinstance(item.get("text"), str):
-            data = item["text"].encode("utf-8")
-        elif isinstance(item.get("blob"), str):
-            data = base64.b64decode(item["blob"])
-        else:
-            raise ValidationException(f"{path}: give text or blob", field="content")
-        planned.append((session.sandbox.host_path(path, field="content.path"), data))
-    need = sum(len(d) for _, d in planned)
-    quota = session.sandbox.config.workspace_bytes
-    if not session.sandbox.quota_mounted and session.sandbox.usage_bytes() + need > quota:
-        raise ValidationException("Workspace quota exceeded", field="content")
-    written = []
-    for host, data in planned:
-        host.parent.mkdir(parents=True, exist_ok=True)
-        _check_inside(session, host.parent)
-        try:
-            fd = os.open(host, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-        except OSError as e:
-            return _result(f"Failed to write {host.name}: {e.strerror}", is_error=True)
-        written.append(session.sandbox.inner_path(host) if _in_ws(session, host) else str(host))
-    return _result(f"Successfully wrote {len(written)} file(s): " + ", ".join(written))
-
-
-def _in_ws(session: Session, host: Path) -> bool:
-    return host == session.sandbox.workspace or session.sandbox.workspace in host.parents
-
-
-def _check_inside(session: Session, host: Path) -> None:
-    real = Path(os.path.realpath(host))
-    roots = (session.sandbox.workspace.resolve(), session.sandbox.tmp.resolve())
-    if not any(real == r or r in real.parents for r in roots):
-        raise ValidationException("Path escapes the workspace", field="path")
-
-
-def read_files(session: Session, args: Args, timeout: float) -> dict[str, Any]:
-    content: list[dict[str, Any]] = []
-    for path in _paths_arg(args):
-        host = session.sandbox.host_path(path, field="paths")
-        try:
-            fd = os.open(host, os.O_RDONLY | os.O_NOFOLLOW)
-            with os.fdopen(fd, "rb") as f:
-                data = f.read()
-        except IsADirectoryError:
-            return _result(f"Is a directory: {path}", is_error=True)
-        except OSError as e:
-            return _result(f"Failed to read {path}: {e.strerror}", is_error=True)
-        mime = mimetypes.guess_type(path)[0]
-        resource: dict[str, Any] = {"uri": _uri(path)}
-        try:
-            if b"\x00" in data:
-                raise UnicodeDecodeError("utf-8", data, 0, 1, "NUL byte")
-            text = data.decode("utf-8")
-            resource.update(type="text", mimeType=mime or "text/plain", text=text)
-        except UnicodeDecodeError:
-            resource.update(
-                type="blob",
-                mimeType=mime or "application/octet-stream",
-                blob=base64.b64encode(data).decode(),
-            )
-        content.append({"type": "resource", "resource": resource})
-    return _result(content)
-
-
-def list_files(session: Session, args: Args, timeout: float) -> dict[str, Any]:
-    directory = _str_arg(args, "directoryPath", required=False) or _str_arg(
-        args, "path", required=False
-    )
-    host = session.sandbox.host_path(directory or ".", field="directoryPath")
-    if not host.is_dir():
-        return _result(f"Not a directory: {directory or '.'}", is_error=True)
-    content: list[dict[str, Any]] = []
-    for entry in sorted(os.scandir(host), key=lambda e: e.name):
-        rel = (
-            entry.name
-            if not directory or directory == "."
-            else f"{directory.rstrip('/')}/{entry.name}"
-        )
-        is_dir = entry.is_dir(follow_symlinks=False)
-        item: dict[str, Any] = {
-            "type": "resource_link",
-            "uri": _uri(rel),
-            "name": entry.name,
-            "description": "Directory" if is_dir else "File",
-        }
-        if not is_dir:
-            item["mimeType"] = mimetypes.guess_type(entry.name)[0] or "application/octet-stream"
-            item["size"] = entry.stat(follow_symlinks=False).st_size
-        content.append(item)
-    return _result(content)
-
-
-def remove_files(session: Session, args: Args, timeout: float) -> dict[str, Any]:
-    removed = []
-    for path in _paths_arg(args):
-        host = session.sandbox.host_path(path, field="paths")
-        if host in (session.sandbox.workspace, session.sandbox.tmp):
-            raise ValidationException("Refusing to remove the workspace itself", field="paths")
-        try:
-            if host.is_dir() and not host.is_symlink():
-                shutil.rmtree(host)
-            else:
-                host.unlink()
-        except FileNotFoundError:
-            return _result(f"File not found: {path}", is_error=True)
-        removed.append(path)
-    return _result(f"Successfully removed {len(removed)} file(s): " + ", ".join(removed))
 
 
 TOOLS: dict[str, Handler] = {

@@ -69,22 +69,35 @@ def test_runs_unprivileged(shared_session, invoke) -> None:
     assert capeff.split()[1] == "0000000000000000"
 
 
-def test_file_tools_cannot_escape_the_workspace(
-    stream_events, agentcore_client, shared_session, invoke
-) -> None:
-    for path in ["/etc/passwd", "../../../etc/passwd", "/usr/bin/env"]:
+def test_file_tools_cannot_escape_the_workspace(stream_events, shared_session, invoke) -> None:
+    for path in ["/etc/passwd", "../../../etc/passwd", "/usr/bin/env", "a/../../x"]:
         with pytest.raises(EventStreamError) as e:
             stream_events(shared_session, "readFiles", paths=[path])
         assert e.value.response["Error"]["Code"] == "validationException"
-    invoke(shared_session, "executeCode", code="import os; os.symlink('/etc/hostname', 'link')")
     with pytest.raises(EventStreamError):
-        stream_events(shared_session, "readFiles", paths=["link"])
-    with pytest.raises(EventStreamError):
-        stream_events(
-            shared_session,
-            "writeFiles",
-            content=[{"path": "/etc/x", "text": "x"}],
-        )
+        stream_events(shared_session, "writeFiles", content=[{"path": "/etc/x", "text": "x"}])
+
+
+def test_file_tools_never_follow_symlinks(shared_session, invoke, emulator_admin) -> None:
+    """Links planted by sandboxed code resolve on the host: they must not be followed."""
+    host_root = emulator_admin(f"/_emulator/sessions/{shared_session}", method="GET")["hostRoot"]
+    code = (
+        "import os\nos.symlink('/etc/hostname', 'flink')\nos.symlink('/etc', 'dlink')\n"
+        f"os.symlink({host_root!r}, 'hostlink')"
+    )
+    invoke(shared_session, "executeCode", code=code)
+    for path in ["flink", "dlink/hostname", "hostlink/run/passwd"]:
+        res = invoke(shared_session, "readFiles", paths=[path])
+        assert res["isError"] is True, path
+    res = invoke(shared_session, "writeFiles", content=[{"path": "dlink/evil", "text": "x"}])
+    assert res["isError"] is True
+    assert not Path("/etc/evil").exists()
+    res = invoke(shared_session, "writeFiles", content=[{"path": "flink", "text": "x"}])
+    assert res["isError"] is True
+    assert invoke(shared_session, "listFiles", directoryPath="dlink")["isError"] is True
+    # removing a link removes the link, not its target
+    assert invoke(shared_session, "removeFiles", paths=["dlink", "flink"])["isError"] is False
+    assert Path("/etc/hostname").exists()
 
 
 def test_memory_limit(shared_session, invoke) -> None:

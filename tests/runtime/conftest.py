@@ -22,14 +22,15 @@ TABLE = "code-exec-test-table"
 BUCKET = "code-exec-test-files"
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
-STATE_MACHINE_NAME = "code-exec-jobs"
+STATE_MACHINE_NAME = "TestAgent-jobs"  # what the synthesized AgentStack names its machine
+INTERPRETER_ID = "bedrock_code_execution-AbCdEf1234"
 STATE_MACHINE_ARN = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{STATE_MACHINE_NAME}"
 MODEL_ID = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
 OTHER_MODEL_ID = "us.amazon.nova-pro-v1:0"
 _MISSING = object()
 
 STACK_ENV = {
-    "CODE_INTERPRETER_ID": "aws.codeinterpreter.v1",
+    "CODE_INTERPRETER_ID": INTERPRETER_ID,
     "FILES_BUCKET": BUCKET,
     "TABLE_NAME": TABLE,
     "JOB_STATE_MACHINE_ARN": STATE_MACHINE_ARN,
@@ -234,7 +235,6 @@ def sandbox_api(sandbox_env: str, handler: Any) -> ApiClient:
 
 # --- the synthesized AgentStack, and moto running its real state machine ------------------
 
-INTERPRETER_ID = "bedrock_code_execution-AbCdEf1234"
 INTERPRETER_ARN = (
     f"arn:aws:bedrock-agentcore:{REGION}:{ACCOUNT}:code-interpreter-custom/{INTERPRETER_ID}"
 )

@@ -1,0 +1,419 @@
+"""Least privilege, proven: every AWS call the runtime makes is allowed by the synthesized role
+of the function that made it, on the resource it used — and no role grants what is never used.
+
+How: a botocore ``provide-client-params`` hook (emitted for every API call AND for presigned
+URLs) records each operation while this module's own scenario drives every route end to end
+(execute with files in and out, S3 inputs, /invoke one-shot and in a session, DELETE, a job
+that succeeds and one that fails through the real state machine, GET /jobs). Calls are
+attributed to the function running them (main thread: the API function; ``LambdaAdapter``
+threads: the job and cleanup functions). ``IAM_ACTIONS`` maps each operation to its IAM
+action; the check evaluates the function's role statements from the AgentStack template
+(Allow, actions/resources with wildcards, StringEquals/StringLike/Arn* conditions).
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import fnmatch
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.runtime.bedrock_replay import BedrockReplay, load_fixture
+
+from .conftest import (
+    ACCOUNT,
+    BUCKET,
+    INTERPRETER_ID,
+    MODEL_ID,
+    REGION,
+    TABLE,
+    ApiClient,
+    LambdaAdapter,
+    create_job_machine,
+    replay_bedrock_client,
+    resolve,
+    template_functions,
+)
+
+pytestmark = pytest.mark.sandbox
+
+# (service id as botocore names it, operation) -> IAM action
+_AC = "bedrock-agentcore"
+IAM_ACTIONS: dict[tuple[str, str], str] = {
+    ("dynamodb", "GetItem"): "dynamodb:GetItem",
+    ("dynamodb", "PutItem"): "dynamodb:PutItem",
+    ("dynamodb", "UpdateItem"): "dynamodb:UpdateItem",
+    ("dynamodb", "DeleteItem"): "dynamodb:DeleteItem",
+    ("dynamodb", "Query"): "dynamodb:Query",
+    ("s3", "GetObject"): "s3:GetObject",  # also presigned GET URLs
+    ("s3", "PutObject"): "s3:PutObject",
+    ("sfn", "StartExecution"): "states:StartExecution",
+    ("sfn", "DescribeExecution"): "states:DescribeExecution",
+    ("bedrock-runtime", "Converse"): "bedrock:InvokeModel",
+    ("bedrock-runtime", "InvokeModel"): "bedrock:InvokeModel",
+    ("bedrock-runtime", "ConverseStream"): "bedrock:InvokeModelWithResponseStream",
+    ("bedrock-runtime", "InvokeModelWithResponseStream"): "bedrock:InvokeModelWithResponseStream",
+    (_AC, "StartCodeInterpreterSession"): f"{_AC}:StartCodeInterpreterSession",
+    (_AC, "InvokeCodeInterpreter"): f"{_AC}:InvokeCodeInterpreter",
+    (_AC, "StopCodeInterpreterSession"): f"{_AC}:StopCodeInterpreterSession",
+    (_AC, "GetCodeInterpreterSession"): f"{_AC}:GetCodeInterpreterSession",
+}
+
+# Lambda platform permissions (log delivery, active tracing): not calls the runtime makes.
+PLATFORM_PREFIXES = ("logs:", "xray:")
+
+_INTERPRETER = (
+    f"arn:aws:bedrock-agentcore:{REGION}:{ACCOUNT}:code-interpreter-custom/{INTERPRETER_ID}"
+)
+_TABLE_ARN = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{TABLE}"
+_PROFILE = f"arn:aws:bedrock:{REGION}:{ACCOUNT}:inference-profile/{MODEL_ID}"
+_STREAM = "bedrock:InvokeModelWithResponseStream"
+_OVER = "over-grant reported to the infra engineer (the runtime never calls it): remove"
+
+
+def _streaming(kind: str) -> dict[tuple[str, str, str], str]:
+    model = MODEL_ID.split(".", 1)[1]
+    arns = [_PROFILE] + [
+        f"arn:aws:bedrock:{r}::foundation-model/{model}" for r in _profile_regions(MODEL_ID)
+    ]
+    reason = f"{_OVER}; every loop calls InvokeModel/Converse without streaming"
+    return {(kind, _STREAM, arn): reason for arn in arns}
+
+
+def _profile_regions(model_id: str) -> list[str]:
+    """Regions a cross-region inference profile routes to (cdk.json, as the stack reads it)."""
+    import json
+    from pathlib import Path
+
+    context = json.loads((Path(__file__).resolve().parents[2] / "cdk.json").read_text())
+    return list(context["context"]["inferenceProfileRegions"][model_id.split(".", 1)[0]])
+
+
+# Grants this scenario does not exercise, each with the reason it is listed, as
+# (function, action, resource). Anything else granted and unused fails the test, and an entry
+# that is no longer granted fails too (so this table stays exact).
+KNOWN_UNUSED: dict[tuple[str, str, str], str] = {
+    ("cleanup", f"{_AC}:GetCodeInterpreterSession", _INTERPRETER): (
+        "needed: SandboxClient.stop_session reads the status when StopCodeInterpreterSession "
+        "answers conflict/validation (already stopping), which this scenario does not provoke"
+    ),
+    ("api", "dynamodb:Query", _TABLE_ARN): f"{_OVER} (until /v1/messages needs it)",
+    ("job", "dynamodb:Query", _TABLE_ARN): f"{_OVER} (until /v1/messages needs it)",
+    ("job", "dynamodb:PutItem", _TABLE_ARN): f"{_OVER}; only POST /jobs (API) puts items",
+    ("job", "dynamodb:DeleteItem", _TABLE_ARN): f"{_OVER}; only DELETE /sessions deletes",
+    ("cleanup", "dynamodb:PutItem", _TABLE_ARN): f"{_OVER}; cleanup only updates the job",
+    ("api", "s3:GetObject", f"arn:aws:s3:::{BUCKET}/sandbox/*"): f"{_OVER}; sandbox role only",
+    ("api", "s3:PutObject", f"arn:aws:s3:::{BUCKET}/sandbox/*"): f"{_OVER}; sandbox role only",
+    ("job", "s3:GetObject", f"arn:aws:s3:::{BUCKET}/sandbox/*"): f"{_OVER}; sandbox role only",
+    ("job", "s3:PutObject", f"arn:aws:s3:::{BUCKET}/sandbox/*"): f"{_OVER}; sandbox role only",
+    **_streaming("api"),
+    **_streaming("job"),
+}
+
+_PROFILE_PREFIXES = ("us.", "eu.", "apac.", "global.", "jp.", "au.")
+
+
+@dataclass(frozen=True)
+class Need:
+    action: str
+    resource: str
+    context: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass
+class Call:
+    function: str  # "api" | "job" | "cleanup"
+    service: str
+    operation: str
+    params: dict[str, Any]
+
+
+@dataclass
+class Recorder:
+    """``provide-client-params`` hook recording every operation, attributed by thread."""
+
+    functions: dict[str, str]  # logical id -> "api" | "job" | "cleanup"
+    calls: list[Call] = field(default_factory=list)
+    paused: bool = False
+
+    def __call__(self, params: dict[str, Any], model: Any, event_name: str, **_: Any) -> None:
+        if self.paused:
+            return
+        thread = threading.current_thread().name
+        if thread.startswith("lambda-"):
+            function = self.functions.get(thread.removeprefix("lambda-"), "?")
+        elif thread == "MainThread":
+            function = "api"
+        else:
+            return  # moto's own Step Functions machinery (its Lambda Invoke calls)
+        service = event_name.split(".")[1]
+        self.calls.append(Call(function, service, model.name, dict(params)))
+
+
+def needs(call: Call) -> list[Need]:
+    """What IAM must allow for one call."""
+    key = (call.service, call.operation)
+    assert key in IAM_ACTIONS, f"no IAM mapping for {key}: add it to IAM_ACTIONS"
+    action, p = IAM_ACTIONS[key], call.params
+    if call.service == "dynamodb":
+        return [Need(action, f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{p['TableName']}")]
+    if call.service == "s3":
+        return [Need(action, f"arn:aws:s3:::{p['Bucket']}/{p['Key']}")]
+    if call.service == "sfn":
+        return [Need(action, p.get("stateMachineArn") or p["executionArn"])]
+    if call.service == "bedrock-agentcore":
+        interpreter = p["codeInterpreterIdentifier"]
+        arn = f"arn:aws:bedrock-agentcore:{REGION}:{ACCOUNT}:code-interpreter-custom/{interpreter}"
+        return [Need(action, arn)]
+    model_id = p["modelId"]
+    if model_id.startswith(_PROFILE_PREFIXES):  # cross-region inference profile
+        # Bedrock authorizes the profile, then the foundation model in whichever region the
+        # profile routes the call to: every one of them must be allowed, through the profile.
+        profile = f"arn:aws:bedrock:{REGION}:{ACCOUNT}:inference-profile/{model_id}"
+        model = model_id.split(".", 1)[1]
+        via = (("bedrock:InferenceProfileArn", profile),)
+        return [Need(action, profile)] + [
+            Need(action, f"arn:aws:bedrock:{region}::foundation-model/{model}", via)
+            for region in _profile_regions(model_id)
+        ]
+    return [Need(action, f"arn:aws:bedrock:{REGION}::foundation-model/{model_id}")]
+
+
+# --- policy evaluation over the template ----------------------------------------------------
+
+
+def role_statements(template: dict[str, Any], function_id: str) -> list[dict[str, Any]]:
+    """Every identity-policy statement of the function's role, intrinsics resolved."""
+    resources = template["Resources"]
+    role_id = resources[function_id]["Properties"]["Role"]["Fn::GetAtt"][0]
+    role = resources[role_id]["Properties"]
+    assert not role.get("ManagedPolicyArns"), "managed policies are not evaluated here"
+    docs = [p["PolicyDocument"] for p in role.get("Policies", [])]
+    for res in resources.values():
+        if res["Type"] == "AWS::IAM::Policy" and {"Ref": role_id} in res["Properties"]["Roles"]:
+            docs.append(res["Properties"]["PolicyDocument"])
+    statements = []
+    for doc in docs:
+        listed = doc["Statement"]
+        statements.extend(listed if isinstance(listed, list) else [listed])
+    return [resolve(s, template) for s in statements]
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _conditions_hold(conditions: dict[str, Any] | None, context: dict[str, str]) -> bool:
+    for operator, tests in (conditions or {}).items():
+        for key, wanted in tests.items():
+            have = context.get(key)
+            if have is None:
+                return False
+            if operator in ("StringEquals", "ArnEquals"):
+                ok = have in _list(wanted)
+            elif operator in ("StringLike", "ArnLike"):
+                ok = any(fnmatch.fnmatchcase(have, w) for w in _list(wanted))
+            else:
+                return False  # unknown operator: never assume it allows
+            if not ok:
+                return False
+    return True
+
+
+def allows(statement: dict[str, Any], need: Need) -> bool:
+    assert "NotAction" not in statement and "NotResource" not in statement
+    return (
+        statement.get("Effect") == "Allow"
+        and any(fnmatch.fnmatch(need.action.lower(), a.lower()) for a in _list(statement["Action"]))
+        and any(fnmatch.fnmatchcase(need.resource, r) for r in _list(statement["Resource"]))
+        and _conditions_hold(statement.get("Condition"), dict(need.context))
+    )
+
+
+def missing_permissions(
+    template: dict[str, Any], functions: dict[str, str], calls: list[Call]
+) -> list[str]:
+    """'<function>: <action> on <resource>' for every call its role does not allow."""
+    by_kind = {kind: fid for fid, kind in functions.items()}
+    problems = []
+    for call in calls:
+        statements = role_statements(template, by_kind[call.function])
+        for need in needs(call):
+            if not any(allows(s, need) for s in statements):
+                problems.append(f"{call.function}: {need.action} on {need.resource}")
+    return sorted(set(problems))
+
+
+def unused_grants(
+    template: dict[str, Any], functions: dict[str, str], calls: list[Call]
+) -> set[tuple[str, str, str]]:
+    """(function, action, resource) granted to a function's role that none of its calls used."""
+    unused = set()
+    for fid, kind in functions.items():
+        used = [n for c in calls if c.function == kind for n in needs(c)]
+        for s in role_statements(template, fid):
+            for action in _list(s["Action"]):
+                if action.lower().startswith(PLATFORM_PREFIXES):
+                    continue
+                for resource in _list(s["Resource"]):
+                    narrowed = {**s, "Action": action, "Resource": resource}
+                    if not any(allows(narrowed, n) for n in used):
+                        unused.add((kind, action, resource))
+    return unused
+
+
+# --- the scenario -----------------------------------------------------------------------------
+
+
+@dataclass
+class Scenario:
+    template: dict[str, Any]
+    functions: dict[str, str]
+    calls: list[Call]
+
+
+def _wait_job(api: ApiClient, job_id: str) -> dict[str, Any]:
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        body = api.get_job(job_id).body
+        if body["status"] in ("SUCCEEDED", "FAILED"):
+            return body
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} did not finish")
+
+
+@pytest.fixture(scope="module")
+def scenario(sandbox_api: ApiClient, agent_template: dict[str, Any]) -> Iterator[Scenario]:
+    from code_exec import store
+
+    kinds = {"api_handler": "api", "job_handler": "job", "cleanup_handler": "cleanup"}
+    functions = {
+        fid: kinds[props["Handler"].rsplit(".", 1)[1]]
+        for fid, props in template_functions(agent_template).items()
+    }
+    create_job_machine(agent_template)
+    recorder = Recorder(functions)
+    boto3.setup_default_session()  # every client made from here on carries the hook
+    boto3.DEFAULT_SESSION._session.register("provide-client-params", recorder)  # type: ignore[union-attr]
+    services = sandbox_api.handler.services
+    services.reset()
+    bedrock = replay_bedrock_client()
+    services.override(bedrock=bedrock)
+    saved_limit = store.INLINE_LIMIT_BYTES
+    store.INLINE_LIMIT_BYTES = 16  # every stored JSON value goes to S3 (state/): exercise it
+    api = sandbox_api
+    try:
+        with LambdaAdapter(agent_template):
+            # execute: new session, inline input file, an output file (presigned URL)
+            blob = base64.b64encode(b"\x00\x01binary").decode()
+            resp = api.execute(
+                "lp-session",
+                code="import shutil; _ = shutil.copy('inputs/in.bin', 'outputs/out.bin')",
+                files=[{"name": "in.bin", "content_base64": blob}],
+            )
+            assert resp.status == 200 and resp.body["files"], resp.body
+            # execute with an input from the files bucket
+            recorder.paused = True
+            boto3.client("s3", region_name=REGION).put_object(
+                Bucket=BUCKET, Key="files/uploads/lp.txt", Body=b"hello"
+            )
+            recorder.paused = False
+            resp = api.execute(
+                "lp-session",
+                command="cat inputs/lp.txt",
+                files=[{"name": "lp.txt", "s3_key": "files/uploads/lp.txt"}],
+            )
+            assert resp.body["stdout"] == "hello", resp.body
+            # /invoke in a session (history stored), then one-shot
+            with BedrockReplay("converse_plain_answer").attach(bedrock):
+                resp = api.invoke(prompt="What is 6 x 7?", loop="converse", session_id="lp-chat")
+            assert resp.status == 200, resp.body
+            with BedrockReplay("converse_plain_answer").attach(bedrock):
+                assert api.invoke(prompt="What is 6 x 7?", loop="converse").status == 200
+            # DELETE
+            assert api.delete("lp-session").body["stopped"] is True
+            # a job in the existing session (history and result in S3), with an input file
+            # from the bucket and an output file (the chart turn of a recorded session)
+            chart = load_fixture("converse_session_chart")
+            chart = {**chart, "turns": chart["turns"][:2]}
+            replay = BedrockReplay(chart, strict=False).attach(bedrock)
+            try:
+                accepted = api.submit_job(
+                    prompt=chart["calls"][0]["prompt"],
+                    loop="converse",
+                    session_id="lp-chat",
+                    files=[{"name": "lp.txt", "s3_key": "files/uploads/lp.txt"}],
+                )
+                assert accepted.status == 202, accepted.body
+                done = _wait_job(api, accepted.body["job_id"])
+            finally:
+                replay.detach()
+            assert done["status"] == "SUCCEEDED", done
+            assert done["result"]["files"], done["result"]
+            # a job that fails (one-shot session, stopped by the job and by cleanup)
+            with BedrockReplay("throttled", strict=False).attach(bedrock):
+                accepted = api.submit_job(prompt="What is 6 x 7?", loop="converse")
+                assert _wait_job(api, accepted.body["job_id"])["status"] == "FAILED"
+            time.sleep(1.0)  # let the cleanup step of the last execution finish
+            api.delete("lp-chat")
+        yield Scenario(agent_template, functions, list(recorder.calls))
+    finally:
+        store.INLINE_LIMIT_BYTES = saved_limit
+        boto3.DEFAULT_SESSION._session.unregister("provide-client-params", recorder)  # type: ignore[union-attr]
+        services.reset()
+
+
+def test_the_scenario_reaches_every_function_and_service(scenario: Scenario) -> None:
+    seen = {(c.function, c.service) for c in scenario.calls}
+    for kind in ("api", "job", "cleanup"):
+        assert any(f == kind for f, _ in seen), f"no calls recorded for the {kind} function"
+    for service in ("dynamodb", "s3", "sfn", "bedrock-runtime", "bedrock-agentcore"):
+        assert any(s == service for _, s in seen), f"no {service} calls recorded"
+    presigned = [c for c in scenario.calls if (c.service, c.operation) == ("s3", "GetObject")]
+    assert presigned, "presigned URL generation must be recorded as s3:GetObject"
+
+
+def test_every_call_is_allowed_by_its_functions_role(scenario: Scenario) -> None:
+    assert missing_permissions(scenario.template, scenario.functions, scenario.calls) == []
+
+
+def test_no_role_grants_what_the_runtime_never_uses(scenario: Scenario) -> None:
+    unused = unused_grants(scenario.template, scenario.functions, scenario.calls)
+    unexpected = sorted(unused - set(KNOWN_UNUSED))
+    assert unexpected == [], "granted but never used:\n" + "\n".join(map(str, unexpected))
+
+
+def test_known_unused_grants_are_still_granted(scenario: Scenario) -> None:
+    """Keeps KNOWN_UNUSED exact: drop an entry once the stack stops granting it."""
+    unused = unused_grants(scenario.template, scenario.functions, scenario.calls)
+    stale = sorted(set(KNOWN_UNUSED) - unused)
+    assert stale == [], "no longer granted (or now used); remove from KNOWN_UNUSED:\n" + "\n".join(
+        map(str, stale)
+    )
+
+
+def test_the_check_fails_when_a_permission_is_removed(scenario: Scenario) -> None:
+    template = copy.deepcopy(scenario.template)
+    api_fn = next(fid for fid, kind in scenario.functions.items() if kind == "api")
+    role_id = template["Resources"][api_fn]["Properties"]["Role"]["Fn::GetAtt"][0]
+    [policy] = [
+        r["Properties"]["PolicyDocument"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::IAM::Policy" and {"Ref": role_id} in r["Properties"]["Roles"]
+    ]
+    before = len(policy["Statement"])
+    policy["Statement"] = [
+        s for s in policy["Statement"] if "dynamodb:UpdateItem" not in _list(s["Action"])
+    ]
+    assert len(policy["Statement"]) == before - 1
+    missing = missing_permissions(template, scenario.functions, scenario.calls)
+    assert any(m.startswith("api: dynamodb:UpdateItem on arn:aws:dynamodb:") for m in missing)
+    # and the intact template passes the same check
+    assert missing_permissions(scenario.template, scenario.functions, scenario.calls) == []

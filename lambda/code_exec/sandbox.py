@@ -537,7 +537,7 @@ class SandboxClient:
     @staticmethod
     def _tool_error(tool: str, text: str) -> SandboxError:
         lowered = text.lower()
-        if "not found" in lowered or "no such file" in lowered or "does not exist" in lowered:
+        if any(m in lowered for m in ("not found", "no such", "does not exist", "enoent")):
             return SandboxResourceNotFoundError(f"{tool}: {text.strip()}")
         return SandboxError(f"{tool} failed: {text.strip()}")
 

@@ -6,9 +6,9 @@ their dependencies as keyword arguments.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from aws_cdk import ArnFormat, CfnOutput, Duration, Stack
+from aws_cdk import ArnFormat, CfnElement, CfnOutput, Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
@@ -18,7 +18,7 @@ from stacks.code_interpreter_stack import acknowledge_region_wildcards
 from stacks.functions import FunctionSpec, ServiceFunction, retention
 from stacks.jobs import CLEANUP_TIMEOUT, JobStateMachine
 from stacks.nag import acknowledge
-from stacks.policies import interpreter_statement, model_invoke_statements
+from stacks.policies import INTERPRETER_ACTIONS, interpreter_statement, model_invoke_statements
 from stacks.runtime_env import RuntimeWiring, runtime_environment
 from stacks.settings import Settings
 from stacks.storage import LAMBDA_PREFIXES, SANDBOX_PREFIX, STATE_PREFIX, Storage
@@ -65,6 +65,7 @@ class AgentStack(Stack):
         super().__init__(scope, construct_id, **kwargs)
         self.storage = Storage(self, "Storage", expiration_days=settings.files_expiration_days)
         bucket, table = self.storage.bucket, self.storage.table
+        bucket_id = self.get_logical_id(cast(CfnElement, bucket.node.default_child))
 
         # A fixed name lets every function know the machine's ARN without a reference cycle
         # (the machine invokes the job and cleanup functions).
@@ -133,17 +134,27 @@ class AgentStack(Stack):
             log_retention=retention(settings.log_retention_days),
         )
 
+        self._grant_workers(settings, interpreter_arn, bucket_id)
+        self._grant_api(machine_name, machine_arn)
+        self._grant_cleanup(interpreter_arn, bucket_id)
+        self._grant_sandbox_files(interpreter_role_arn, bucket_id)
+
+        self.api.api.node.try_remove_child("Endpoint")  # replaced by ApiUrl below
+        CfnOutput(self, "ApiUrl", value=self.api.api.url)
+        CfnOutput(self, "FilesBucketName", value=bucket.bucket_name)
+        CfnOutput(self, "TableName", value=table.table_name)
+        CfnOutput(self, "JobStateMachineArn", value=self.jobs.state_machine.state_machine_arn)
+        if self.api.api_key is not None:
+            CfnOutput(self, "ApiKeyId", value=self.api.api_key.key_id)
+
+    def _grant_workers(self, settings: Settings, interpreter_arn: str, bucket_id: str) -> None:
+        """API and job functions: the interpreter, the models, the table, their S3 prefixes."""
+        bucket, table = self.storage.bucket, self.storage.table
         models = [settings.model_target(m) for m in settings.lambda_model_ids]
-        all_interpreter_actions = (
-            "bedrock-agentcore:StartCodeInterpreterSession",
-            "bedrock-agentcore:InvokeCodeInterpreter",
-            "bedrock-agentcore:StopCodeInterpreterSession",
-            "bedrock-agentcore:GetCodeInterpreterSession",
-        )
         object_arns = [bucket.arn_for_objects(f"{p}*") for p in LAMBDA_PREFIXES]
         for fn in (self.api_function, self.job_function):
             role = fn.role
-            role.add_to_policy(interpreter_statement(interpreter_arn, all_interpreter_actions))
+            role.add_to_policy(interpreter_statement(interpreter_arn, INTERPRETER_ACTIONS))
             for statement in model_invoke_statements(self, models):
                 role.add_to_policy(statement)
             role.add_to_policy(
@@ -156,11 +167,13 @@ class AgentStack(Stack):
                     sid="Files", actions=list(_OBJECT_ACTIONS), resources=object_arns
                 )
             )
-            _acknowledge_object_prefixes(
-                role, bucket_id=self.get_logical_id(bucket.node.default_child)
-            )
+            _acknowledge_object_prefixes(role, bucket_id=bucket_id)
             acknowledge_region_wildcards(role, settings, settings.lambda_model_ids)
-        self.api_function.role.add_to_policy(
+
+    def _grant_api(self, machine_name: str, machine_arn: str) -> None:
+        """API function: start job executions and read their status."""
+        role = self.api_function.role
+        role.add_to_policy(
             iam.PolicyStatement(
                 sid="StartJobs", actions=["states:StartExecution"], resources=[machine_arn]
             )
@@ -171,7 +184,7 @@ class AgentStack(Stack):
             resource_name=f"{machine_name}:*",
             arn_format=ArnFormat.COLON_RESOURCE_NAME,
         )
-        self.api_function.role.add_to_policy(
+        role.add_to_policy(
             iam.PolicyStatement(
                 sid="ReadJobExecutions",
                 actions=["states:DescribeExecution"],
@@ -179,14 +192,17 @@ class AgentStack(Stack):
             )
         )
         acknowledge(
-            self.api_function.role,
+            role,
             "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:"
             f"<AWS::AccountId>:execution:{machine_name}:*]",
             "GET /jobs/{id} describes executions of this one state machine; execution names "
             "are generated per job.",
         )
-        cleanup_role = self.cleanup_function.role
-        cleanup_role.add_to_policy(
+
+    def _grant_cleanup(self, interpreter_arn: str, bucket_id: str) -> None:
+        """Cleanup function: stop/read sessions, mark jobs, read stored job state."""
+        role = self.cleanup_function.role
+        role.add_to_policy(
             interpreter_statement(
                 interpreter_arn,
                 (
@@ -195,28 +211,28 @@ class AgentStack(Stack):
                 ),
             )
         )
-        cleanup_role.add_to_policy(
+        role.add_to_policy(
             iam.PolicyStatement(
-                sid="MarkJobs", actions=list(_CLEANUP_TABLE_ACTIONS), resources=[table.table_arn]
+                sid="MarkJobs",
+                actions=list(_CLEANUP_TABLE_ACTIONS),
+                resources=[self.storage.table.table_arn],
             )
         )
-        cleanup_role.add_to_policy(
+        role.add_to_policy(
             iam.PolicyStatement(
                 sid="ReadJobState",
                 actions=["s3:GetObject"],
-                resources=[bucket.arn_for_objects(f"{STATE_PREFIX}*")],
+                resources=[self.storage.bucket.arn_for_objects(f"{STATE_PREFIX}*")],
             )
         )
-        _acknowledge_object_prefixes(
-            cleanup_role,
-            bucket_id=self.get_logical_id(bucket.node.default_child),
-            prefixes=(STATE_PREFIX,),
-        )
+        _acknowledge_object_prefixes(role, bucket_id=bucket_id, prefixes=(STATE_PREFIX,))
 
-        # The sandbox's own prefix, granted here (the bucket's stack) to the imported role so
-        # the interpreter stack does not depend on this one.
+    def _grant_sandbox_files(self, interpreter_role_arn: str, bucket_id: str) -> None:
+        """The sandbox's own prefix, granted here (the bucket's stack) to the imported role,
+        so the interpreter stack does not depend on this one."""
+        bucket = self.storage.bucket
         sandbox_role = iam.Role.from_role_arn(self, "SandboxRole", interpreter_role_arn)
-        sandbox_files = iam.Policy(
+        policy = iam.Policy(
             self,
             "SandboxFiles",
             statements=[
@@ -233,20 +249,8 @@ class AgentStack(Stack):
                 ),
             ],
         )
-        sandbox_files.attach_to_role(sandbox_role)
-        _acknowledge_object_prefixes(
-            sandbox_files,
-            bucket_id=self.get_logical_id(bucket.node.default_child),
-            prefixes=(SANDBOX_PREFIX,),
-        )
-
-        self.api.api.node.try_remove_child("Endpoint")  # replaced by ApiUrl below
-        CfnOutput(self, "ApiUrl", value=self.api.api.url)
-        CfnOutput(self, "FilesBucketName", value=bucket.bucket_name)
-        CfnOutput(self, "TableName", value=table.table_name)
-        CfnOutput(self, "JobStateMachineArn", value=self.jobs.state_machine.state_machine_arn)
-        if self.api.api_key is not None:
-            CfnOutput(self, "ApiKeyId", value=self.api.api_key.key_id)
+        policy.attach_to_role(sandbox_role)
+        _acknowledge_object_prefixes(policy, bucket_id=bucket_id, prefixes=(SANDBOX_PREFIX,))
 
 
 def _acknowledge_object_prefixes(

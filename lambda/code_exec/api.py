@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -140,7 +141,7 @@ class MessagesRequest(BaseModel):
     messages: list[dict[str, Any]] = Field(min_length=1)
 
 
-def _responses(ok: int, model: type[BaseModel], *errors: int) -> dict[int, dict[str, Any]]:
+def _responses(ok: int, model: type[BaseModel], *errors: int) -> Any:
     """OpenAPI responses: the success model, then ErrorResponse for each error status."""
     out: dict[int, dict[str, Any]] = {
         ok: {"description": "success", "content": {"application/json": {"model": model}}}
@@ -176,7 +177,7 @@ def _declared_size(headers: dict[str, Any]) -> int:
 class _Resolver(APIGatewayRestResolver):
     """Adds the body-size limit and JSON-only bodies in front of Powertools' validation."""
 
-    def resolve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+    def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         headers = dict(event.get("headers") or {})
         if event.get("body"):
             ctype = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
@@ -259,7 +260,7 @@ def _to_api_error(exc: Exception) -> CodeExecError:
     if isinstance(exc, CodeExecError):
         return exc
     if _is_response_error(exc):
-        logger.error("response failed validation: %s", exc.errors())
+        logger.error("response failed validation: %s", exc)
         return CodeExecError("internal error: the response did not match its schema")
     if isinstance(exc, PowertoolsValidationError):
         described = [_describe(e) for e in exc.errors()] or [("body", "invalid request")]

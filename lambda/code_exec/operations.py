@@ -340,7 +340,7 @@ class Operations:
                 request,
                 wall_time_cap=cap,
                 lease_seconds=lease,
-                on_started=lambda sb: self.s.store.update_job(job_id, sandbox_session_id=sb),
+                on_started=lambda sb: self._record_sandbox(job_id, sb),
             )
         except CodeExecError as e:
             self._finish(job_id, status=JobStatus.FAILED, error=e.to_dict())
@@ -353,6 +353,10 @@ class Operations:
         if not self._finish(job_id, status=status, result=result.model_dump(mode="json")):
             status = self.s.store.get_job(job_id).status  # cleanup got there first
         return {"job_id": job_id, "status": status}
+
+    def _record_sandbox(self, job_id: str, sandbox_session_id: str) -> None:
+        """Saved as soon as the session starts, so cleanup can stop it if this Lambda dies."""
+        self.s.store.update_job(job_id, sandbox_session_id=sandbox_session_id)
 
     def _finish(self, job_id: str, **fields: Any) -> bool:
         """Final job update, only while RUNNING: a timed-out job marked FAILED stays FAILED."""

@@ -56,9 +56,9 @@ class _Assembly:
                 if isinstance(name, str):
                     self.exports[name] = (stack, output["Value"])
 
-    def render(self, stack: str, value: Any) -> str:
-        """A readable string for a template value (intrinsics resolved)."""
-        text = self._render(stack, value, local=stack)
+    def render(self, stack: str, value: Any, *, local: str | None = None) -> str:
+        """A readable string for a value of ``stack`` as seen from stack ``local``."""
+        text = self._render(stack, value, local=local or stack)
         return _ASSET_HASH.sub("<asset-hash>", text)
 
     def _render(self, stack: str, value: Any, *, local: str) -> str:
@@ -150,13 +150,15 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def _conditions(asm: _Assembly, stack: str, conditions: dict[str, Any] | None) -> str:
+def _conditions(
+    asm: _Assembly, stack: str, conditions: dict[str, Any] | None, *, local: str | None = None
+) -> str:
     if not conditions:
         return ""
     parts = []
     for operator, entries in sorted(conditions.items()):
         for key, value in sorted(entries.items()):
-            values = " or ".join(f"`{asm.render(stack, v)}`" for v in _as_list(value))
+            values = " or ".join(f"`{asm.render(stack, v, local=local)}`" for v in _as_list(value))
             parts.append(f"{operator} `{key}` = {values}")
     return "; ".join(parts)
 
@@ -177,10 +179,10 @@ def _add_statements(
     for statement in _as_list(document.get("Statement", [])):
         effect = statement.get("Effect", "Allow")
         resources = _as_list(statement.get("Resource", statement.get("NotResource", [])))
-        rendered = "<br>".join(f"`{asm.render(stack, r)}`" for r in resources)
+        rendered = "<br>".join(f"`{asm.render(stack, r, local=report.stack)}`" for r in resources)
         if "NotResource" in statement:
             rendered = f"all except {rendered}"
-        condition = _conditions(asm, stack, statement.get("Condition"))
+        condition = _conditions(asm, stack, statement.get("Condition"), local=report.stack)
         actions = _as_list(statement.get("Action", statement.get("NotAction", [])))
         label = source + (f" ({statement['Sid']})" if statement.get("Sid") else "")
         for action in sorted(actions):

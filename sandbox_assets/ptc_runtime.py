@@ -19,7 +19,7 @@ Placements:
   result is awaited from ``<bridge>/results/<id>.json``, which the orchestrator writes
   after running the tool outside the sandbox. A tool error arrives as :class:`ToolError`.
 
-``python ptc_runtime.py serve <bridge_dir>`` is the long-lived bridged runner process
+``python ptc_runtime.py serve <bridge_dir> [token]`` is the long-lived bridged runner process
 (started with ``startCommandExecution``): it keeps its own globals and runs the cells
 the orchestrator drops in ``<bridge>/cells/<n>.json``, reporting through ``state.json``.
 """
@@ -326,19 +326,29 @@ def _atomic_write(path: str, text: str) -> None:
 # --- the bridged runner process --------------------------------------------------------------
 
 
-def serve(bridge_dir: str) -> None:
-    """Run cells from ``<bridge>/cells/<n>.json`` forever, in one persistent namespace."""
+def serve(bridge_dir: str, token: str = "") -> None:
+    """Run cells from ``<bridge>/cells/<n>.json`` forever, in one persistent namespace.
+
+    ``token`` is echoed in ``state.json`` so the orchestrator knows this runner is up.
+    """
     with open(os.path.join(bridge_dir, "tools.json"), encoding="utf-8") as fh:
         setup = json.load(fh)
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path.insert(0, here)
     from ptc_cell_runner import format_exception, make_runner
 
+    for sub in ("cells", "results"):  # leftovers of an earlier runner in this session
+        folder = os.path.join(bridge_dir, sub)
+        for name in os.listdir(folder) if os.path.isdir(folder) else ():
+            with contextlib.suppress(OSError):
+                os.remove(os.path.join(folder, name))
+    with contextlib.suppress(OSError):
+        os.remove(os.path.join(bridge_dir, "stop"))
     namespace: dict[str, Any] = {"__name__": "__main__"}
     install(namespace, setup["tools"], tools_dir=setup.get("tools_dir"), bridge_dir=bridge_dir)
     bridge: _Bridge = namespace["__ptc_bridge__"]
     runner = make_runner(namespace)
-    bridge.write_state(status="idle", cell=0)
+    bridge.write_state(status="idle", cell=0, token=token)
     n, idle_since = 1, time.monotonic()
     while True:
         path = os.path.join(bridge.dir, "cells", f"{n}.json")
@@ -375,7 +385,7 @@ def serve(bridge_dir: str) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "serve":
-        serve(sys.argv[2])
+    if len(sys.argv) in (3, 4) and sys.argv[1] == "serve":
+        serve(*sys.argv[2:])
     else:
-        sys.exit("usage: python ptc_runtime.py serve <bridge_dir>")
+        sys.exit("usage: python ptc_runtime.py serve <bridge_dir> [token]")

@@ -22,6 +22,7 @@ import json
 import logging
 import shlex
 import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
@@ -141,8 +142,10 @@ class BridgedRunner:
         files = _runtime_files(self.registry)
         files.append(SandboxFile(f"{BRIDGE_DIR}/tools.json", json.dumps(setup).encode()))
         self.sandbox.write_files(self.session_id, files)
+        token = uuid.uuid4().hex
         command = (
-            f"exec {shlex.quote(self.python)} -u {RUNTIME_DIR}/ptc_runtime.py serve {BRIDGE_DIR}"
+            f"exec {shlex.quote(self.python)} -u {RUNTIME_DIR}/ptc_runtime.py "
+            f"serve {BRIDGE_DIR} {token}"
         )
         self.task_id = self.sandbox.start_command(self.session_id, command)
         self.sandbox.write_files(
@@ -151,7 +154,7 @@ class BridgedRunner:
         deadline = time.monotonic() + wait_seconds
         while time.monotonic() < deadline:
             state = self._state(missing_ok=True)
-            if state and state.get("status") == "idle":
+            if state.get("token") == token and state.get("status") == "idle":
                 self._next_cell = int(state.get("cell", 0)) + 1
                 logger.info("bridged runner %s started in %s", self.task_id, self.session_id)
                 return

@@ -150,3 +150,25 @@ def test_open_executor_picks_kernel_or_bridge(sandbox: SandboxClient, sid: str) 
         assert r.stdout == "12000.0 x\n", r.stderr
     finally:
         bridge.close()
+
+
+def test_next_invocation_attaches_and_a_dead_runner_is_replaced(sandbox: SandboxClient) -> None:
+    """A new BridgedRunner object (e.g. the next Lambda invocation) reuses the live runner;
+    after the runner is stopped, a fresh one starts clean (old cells are not replayed)."""
+    registry = ToolRegistry()
+    registry.register(slow_echo, placement="bridged")
+    with sandbox.session(name="ptc-attach") as session_id:
+        first = BridgedRunner(sandbox, session_id, registry)
+        first.start()
+        assert first.run_cell("n = await slow_echo('1', 1)\nprint(n)").stdout == "1\n"
+        second = BridgedRunner(sandbox, session_id, registry)
+        second.start()
+        assert second.task_id == first.task_id
+        assert second.run_cell("print(n)").stdout == "1\n"
+        second.close()
+        third = BridgedRunner(sandbox, session_id, registry)
+        third.start()
+        assert third.task_id != first.task_id
+        r = third.run_cell("print('n' in globals())")
+        assert r.stdout == "False\n", r.stderr
+        third.close()

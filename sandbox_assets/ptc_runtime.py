@@ -326,6 +326,17 @@ def _atomic_write(path: str, text: str) -> None:
 # --- the bridged runner process --------------------------------------------------------------
 
 
+_MAX_OUTPUT = 1_000_000  # characters of stdout / stderr kept per cell
+
+
+def _cap(text: str) -> str:
+    if len(text) <= _MAX_OUTPUT:
+        return text
+    cut = len(text) - _MAX_OUTPUT
+    half = _MAX_OUTPUT // 2
+    return f"{text[:half]}\n[... {cut:,} characters omitted ...]\n{text[-half:]}"
+
+
 def serve(bridge_dir: str, token: str = "") -> None:
     """Run cells from ``<bridge>/cells/<n>.json`` forever, in one persistent namespace.
 
@@ -364,7 +375,7 @@ def serve(bridge_dir: str, token: str = "") -> None:
         except ValueError:  # writeFiles is not atomic: the file is still being written
             time.sleep(0.002)
             continue
-        bridge.write_state(status="running", cell=n)
+        bridge.write_state(status="running", cell=n, last=None)  # polls stay small
         out, err = io.StringIO(), io.StringIO()
         started, failed = time.monotonic(), False
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -375,8 +386,8 @@ def serve(bridge_dir: str, token: str = "") -> None:
                 err.write(format_exception(e))
         last = {
             "n": n,
-            "stdout": out.getvalue(),
-            "stderr": err.getvalue(),
+            "stdout": _cap(out.getvalue()),
+            "stderr": _cap(err.getvalue()),
             "error": failed,
             "seconds": round(time.monotonic() - started, 6),
         }

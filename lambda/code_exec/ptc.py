@@ -77,10 +77,12 @@ def parse_docstring(doc: str | None) -> Docstring:
     summary, _, details = text.partition("\n\n")
     params: dict[str, str] = {}
     name = None
-    for line in sections.get("args") or sections.get("arguments") or sections.get("parameters", []):
+    arg_lines = sections.get("args") or sections.get("arguments") or sections.get("parameters", [])
+    base = min((len(ln) - len(ln.lstrip()) for ln in arg_lines if ln.strip()), default=0)
+    for line in arg_lines:
         m = re.match(r"^\s{0,8}(\*{0,2}\w+)\s*(\([^)]*\))?\s*:\s*(.*)$", line)
         indent = len(line) - len(line.lstrip())
-        if m and (name is None or indent <= _indent_of(sections, "args")):
+        if m and indent <= base:
             name = m.group(1).lstrip("*")
             params[name] = m.group(3).strip()
         elif name and line.strip():
@@ -90,11 +92,6 @@ def parse_docstring(doc: str | None) -> Docstring:
     )
     returns = re.sub(r"^[\w\[\], .|]+:\s+", "", returns) if ":" in returns[:40] else returns
     return Docstring(" ".join(summary.split()), details.strip(), params, returns)
-
-
-def _indent_of(sections: dict[str, list[str]], key: str) -> int:
-    lines = [ln for ln in sections.get(key, []) if ln.strip()]
-    return min((len(ln) - len(ln.lstrip()) for ln in lines), default=0)
 
 
 def _json_type(hint: Any) -> dict[str, Any]:

@@ -110,3 +110,24 @@ def test_ptc_system_prompt_for_the_demo_tools() -> None:
     assert "one call per tool use" in reg.system_prompt("direct")
     assert {t.placement for t in reg.with_placement("preloaded")} == {"preloaded"}
     assert reg.to_bedrock_tool_specs("converse")[0]["toolSpec"]["name"] == "get_team_members"
+
+
+def test_docstring_variants() -> None:
+    doc = parse_docstring(
+        """Fetch a thing.
+
+        Parameters:
+            thing_id (int): Which thing.
+            verbose: Say more: with details
+                on two lines.
+
+        Returns:
+            dict: The thing.
+        """
+    )
+    assert doc.params == {
+        "thing_id": "Which thing.",
+        "verbose": "Say more: with details on two lines.",
+    }
+    assert doc.returns == "The thing."
+    assert parse_docstring(None).summary == ""

@@ -60,6 +60,8 @@ def _runtime_files(registry: ToolRegistry) -> list[SandboxFile]:
             continue
         seen.add(tool.module_file)
         src = Path(tool.module_file)
+        if not src.is_file():
+            raise ValueError(f"preloaded tool {tool.name!r} must be defined in a module file")
         files.append(SandboxFile(f"{TOOLS_DIR}/{src.name}", src.read_bytes()))
         module = __import__(tool.fn.__module__, fromlist=["_"])
         for extra in getattr(module, "SANDBOX_FILES", ()):  # data files next to the module

@@ -72,6 +72,12 @@ def summarize(outdir: Path) -> str:
                 if key.startswith("ExportsOutput"):
                     continue  # cross-stack plumbing
                 lines.append(f"    {key} = {_render_value(out.get('Value'))}")
+    report = outdir / "validation-report.json"
+    if report.exists():
+        plugins = json.loads(report.read_text()).get("pluginReports", [])
+        findings = sum(len(p.get("violations", [])) for p in plugins)
+        lines.append("")
+        lines.append(f"cdk-nag AwsSolutions: {findings} unacknowledged finding(s)")
     for asset in assets:
         size = sum(f.stat().st_size for f in asset.rglob("*") if f.is_file())
         lines.append("")

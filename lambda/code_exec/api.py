@@ -1,10 +1,9 @@
 """The REST API: routes, request/response models, and errors -> JSON in one place.
 
-Routes raise :mod:`code_exec.exceptions`; one exception handler turns every error
-(ours, Powertools' request validation, unknown routes, anything unexpected) into
-``{"error": {"code", "message", "field"}}`` with the error's HTTP status. Bad input
-is always a 4xx naming the offending field (dotted path, e.g. ``files.0.name``);
-pydantic's own texts, types and URLs are never echoed.
+Routes raise :mod:`code_exec.exceptions`; ONE exception handler
+(:func:`code_exec.api_errors.error_response`) turns every error — ours, Powertools'
+request validation, unknown routes, anything unexpected — into
+``{"error": {"code", "message", "field"}}`` with the error's HTTP status.
 
 Bodies are JSON whatever ``Content-Type`` says (``curl -d`` sends form-encoded);
 a body over :data:`MAX_BODY_BYTES` answers 413 before anything parses it.
@@ -18,23 +17,12 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.event_handler import exceptions as pt_errors
-from aws_lambda_powertools.event_handler.openapi.exceptions import (
-    RequestUnsupportedContentType,
-    ResponseValidationError,
-)
-from aws_lambda_powertools.event_handler.openapi.exceptions import (
-    RequestValidationError as PowertoolsValidationError,
-)
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from pydantic import BaseModel, ConfigDict, Field
 
-from code_exec.exceptions import (
-    CodeExecError,
-    NotFoundError,
-    PayloadTooLargeError,
-    RequestValidationError,
-)
+from code_exec.api_errors import ErrorBody, ErrorResponse, error_response
+from code_exec.exceptions import PayloadTooLargeError, RequestValidationError
+from code_exec.jobs import Jobs
 from code_exec.models import AgentRequest, AgentResult, InputFile, OutputFile
 from code_exec.operations import Operations
 from code_exec.services import Services
@@ -62,14 +50,6 @@ SESSION_ID = r"^[A-Za-z0-9_\-]{1,64}$"
 JOB_ID = r"^[A-Za-z0-9_\-]{1,80}$"
 TITLE = "bedrock-code-execution"
 VERSION = "1.0.0"
-
-
-class UnsupportedMediaTypeError(CodeExecError):
-    status, code = 415, "UnsupportedMediaType"
-
-
-class MethodNotAllowedError(CodeExecError):
-    status, code = 405, "MethodNotAllowed"
 
 
 # --- models ------------------------------------------------------------------------------
@@ -111,12 +91,6 @@ class JobAccepted(BaseModel):
     location: str
 
 
-class ErrorBody(BaseModel):
-    code: str
-    message: str
-    field: str | None = None
-
-
 class JobView(BaseModel):
     job_id: str
     status: Literal["QUEUED", "RUNNING", "SUCCEEDED", "FAILED"]
@@ -125,10 +99,6 @@ class JobView(BaseModel):
     updated_at: float
     result: AgentResult | None = None
     error: ErrorBody | None = None
-
-
-class ErrorResponse(BaseModel):
-    error: ErrorBody
 
 
 class MessagesRequest(BaseModel):
@@ -205,98 +175,13 @@ class _Resolver(APIGatewayRestResolver):
         return super()._call_route(route, route_arguments)
 
 
-# --- errors, in one place ---------------------------------------------------------------------
-
-_TYPE_WORDS = {
-    "string": "a string",
-    "int": "an integer",
-    "float": "a number",
-    "bool": "a boolean",
-    "list": "a list",
-    "dict": "an object",
-    "model": "an object",
-    "model_attributes": "an object",
-}
-
-
-def _field(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc]
-    if parts and parts[0] in ("body", "path", "query", "header"):
-        parts = parts[1:] if len(parts) > 1 else parts
-    return ".".join(parts)
-
-
-def _describe(err: dict[str, Any]) -> tuple[str, str]:
-    """(field, message) for one Powertools/pydantic validation error, in our own words."""
-    loc = tuple(err.get("loc") or ("body",))
-    kind = str(err.get("type", ""))
-    field = _field(loc)
-    if kind == "json_invalid":
-        return "body", "request body is not valid JSON"
-    if kind == "missing":
-        if field == "body":
-            return field, "request body is required (a JSON object)"
-        return field, f"{field} is required"
-    if kind == "extra_forbidden":
-        return field, f"{field} is not a known field"
-    for suffix in ("_type", "_parsing"):
-        if kind.endswith(suffix) and kind.removesuffix(suffix) in _TYPE_WORDS:
-            what = _TYPE_WORDS[kind.removesuffix(suffix)]
-            if field == "body":
-                return field, f"request body must be {what} (a JSON object)"
-            return field, f"{field} must be {what}"
-    msg = str(err.get("msg") or "invalid value")  # pydantic's sentence, without type/url/input
-    return field, f"{field}: {msg}"
-
-
-def _is_response_error(exc: Exception) -> bool:
-    if isinstance(exc, ResponseValidationError):
-        return True
-    errors = exc.errors() if isinstance(exc, PowertoolsValidationError) else []
-    return any((e.get("loc") or ("",))[0] == "response" for e in errors)
-
-
-def _to_api_error(exc: Exception) -> CodeExecError:
-    if isinstance(exc, CodeExecError):
-        return exc
-    if _is_response_error(exc):
-        logger.error("response failed validation: %s", exc)
-        return CodeExecError("internal error: the response did not match its schema")
-    if isinstance(exc, PowertoolsValidationError):
-        described = [_describe(e) for e in exc.errors()] or [("body", "invalid request")]
-        field, message = described[0]
-        if len(described) > 1:
-            message += f" (and {len(described) - 1} more problem(s))"
-        return RequestValidationError(message, field=field)
-    if isinstance(exc, RequestUnsupportedContentType):
-        return UnsupportedMediaTypeError("send a JSON body (Content-Type: application/json)")
-    if isinstance(exc, pt_errors.NotFoundError):
-        return NotFoundError("no such route")
-    if isinstance(exc, pt_errors.ServiceError):
-        error = CodeExecError(str(exc.msg))
-        error.status, error.code = exc.status_code, "HttpError"
-        return error
-    logger.exception("unhandled error")
-    return CodeExecError("internal error; see the function's logs for the request id")
-
-
-def _error_response(exc: Exception) -> Response:
-    error = _to_api_error(exc)
-    if error.status >= 500:
-        logger.error("request failed: %s %s", error.code, error.message)
-    return Response(
-        status_code=error.status,
-        content_type="application/json",
-        body=json.dumps({"error": error.to_dict()}),
-    )
-
-
 # --- routes ----------------------------------------------------------------------------------
 
 
 class _Routes:
     def __init__(self, ops: Operations) -> None:
         self.ops = ops
+        self.jobs = Jobs(ops)
 
     def invoke(self, body: Annotated[AgentRequest, Body()]) -> AgentResult:
         """Run one agent turn synchronously (wall time capped under API Gateway's 29 s)."""
@@ -304,7 +189,7 @@ class _Routes:
 
     def submit_job(self, body: Annotated[AgentRequest, Body()]) -> Response[JobAccepted]:
         """Queue an agent turn on the Step Functions job machine; poll GET /jobs/{job_id}."""
-        job = self.ops.submit_job(body)
+        job = self.jobs.submit_job(body)
         accepted = JobAccepted(job_id=job.job_id, status=job.status, location=f"/jobs/{job.job_id}")
         return Response(
             status_code=202,
@@ -315,7 +200,7 @@ class _Routes:
 
     def get_job(self, job_id: Annotated[str, Path(pattern=JOB_ID)]) -> JobView:
         """Status of a job, with its result once it has succeeded or its error once failed."""
-        job = self.ops.job_status(job_id)
+        job = self.jobs.job_status(job_id)
         return JobView(
             job_id=job.job_id,
             status=job.status,  # type: ignore[arg-type]
@@ -413,7 +298,7 @@ def create_app(services: Services) -> APIGatewayRestResolver:
         summary="Anthropic Messages API (not implemented yet)",
         responses=_responses(501, ErrorResponse, 400, 413),
     )(routes.messages)
-    app.exception_handler(Exception)(_error_response)
+    app.exception_handler(Exception)(error_response)
     return app
 
 

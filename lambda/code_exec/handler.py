@@ -16,14 +16,24 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from code_exec.api import create_app
+from code_exec.jobs import Jobs
 from code_exec.observability import logger, metrics, tracer
 from code_exec.operations import Operations
 from code_exec.services import Services
 
-__all__ = ["api_handler", "app", "cleanup_handler", "job_handler", "operations", "services"]
+__all__ = [
+    "api_handler",
+    "app",
+    "cleanup_handler",
+    "job_handler",
+    "jobs",
+    "operations",
+    "services",
+]
 
 services = Services()
 operations = Operations(services)
+jobs = Jobs(operations)
 app = create_app(services)
 
 
@@ -38,14 +48,14 @@ def api_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def job_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return operations.run_job(str(event["job_id"]), remaining_seconds=_remaining(context))
+    return jobs.run_job(str(event["job_id"]), remaining_seconds=_remaining(context))
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def cleanup_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return operations.cleanup_job(event)
+    return jobs.cleanup_job(event)
 
 
 def _remaining(context: Any) -> float | None:

@@ -1,0 +1,173 @@
+"""Asynchronous jobs: ``POST /jobs`` starts the Standard state machine, whose job step runs
+the turn (``run_job``) and whose cleanup step always runs after it (``cleanup_job``).
+
+The job record (DynamoDB, ``JOB#<id>``) is the source of truth for ``GET /jobs/{id}``; the
+execution is consulted only when the record is not final.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from code_exec.exceptions import CodeExecError
+from code_exec.models import AgentRequest
+from code_exec.observability import MetricUnit, metrics
+from code_exec.operations import Operations
+from code_exec.store import JobRecord, JobStatus
+
+__all__ = ["Jobs", "JobsUnavailableError"]
+
+logger = logging.getLogger(__name__)
+
+
+class JobsUnavailableError(CodeExecError):
+    """Step Functions refused to start the job (or is not there, as in local mode)."""
+
+    status, code = 502, "JobsUnavailable"
+
+
+class Jobs:
+    """Job use cases over the same services as :class:`~code_exec.operations.Operations`."""
+
+    def __init__(self, ops: Operations) -> None:
+        self.ops = ops
+        self.s = ops.s
+
+    def submit_job(self, request: AgentRequest) -> JobRecord:
+        """Store the job and start its Step Functions execution."""
+        request = self.ops.check_request(request)
+        job = JobRecord(
+            job_id=self.s.new_id(),
+            status=JobStatus.QUEUED,
+            request=request.model_dump(mode="json"),
+            session_id=request.session_id,
+        )
+        self.s.store.create_job(job)
+        try:
+            resp = self.s.stepfunctions.start_execution(
+                stateMachineArn=self.s.config.job_state_machine_arn,
+                name=job.job_id,
+                input=json.dumps({"job_id": job.job_id}),
+            )
+        except ClientError as e:
+            code = e.response.get("Error", {}).get("Code", "Unknown")
+            logger.error("could not start job %s: %s", job.job_id, code)
+            error = JobsUnavailableError(f"could not start the job ({code})")
+            self.s.store.update_job(job.job_id, status=JobStatus.FAILED, error=error.to_dict())
+            raise error from e
+        job.execution_arn = resp["executionArn"]
+        self.s.store.update_job(job.job_id, execution_arn=job.execution_arn)
+        return job
+
+    def run_job(self, job_id: str, *, remaining_seconds: float | None = None) -> dict[str, Any]:
+        """The job machine's task: run the stored turn and store its result.
+
+        Raises on failure (after recording the error) so the state machine's Catch
+        runs the cleanup step.
+        """
+        job = self.s.store.get_job(job_id)
+        if job.status in JobStatus.FINAL:
+            return {"job_id": job_id, "status": job.status}
+        self.s.store.update_job(job_id, status=JobStatus.RUNNING)
+        request = AgentRequest.model_validate(job.request)
+        cap = None if remaining_seconds is None else max(1.0, remaining_seconds - 30.0)
+        lease = (remaining_seconds or self.s.config.session_timeout_seconds) + 60
+        try:
+            result = self.ops.invoke(
+                request,
+                wall_time_cap=cap,
+                lease_seconds=lease,
+                on_started=lambda sb: self._record_sandbox(job_id, sb),
+            )
+        except CodeExecError as e:
+            self._finish(job_id, status=JobStatus.FAILED, error=e.to_dict())
+            raise
+        except Exception as e:
+            error = {"code": "InternalError", "message": type(e).__name__}
+            self._finish(job_id, status=JobStatus.FAILED, error=error)
+            raise
+        status = JobStatus.SUCCEEDED
+        if not self._finish(job_id, status=status, result=result.model_dump(mode="json")):
+            status = self.s.store.get_job(job_id).status  # cleanup got there first
+        return {"job_id": job_id, "status": status}
+
+    def _record_sandbox(self, job_id: str, sandbox_session_id: str) -> None:
+        """Saved as soon as the session starts, so cleanup can stop it if this Lambda dies."""
+        self.s.store.update_job(job_id, sandbox_session_id=sandbox_session_id)
+
+    def _finish(self, job_id: str, **fields: Any) -> bool:
+        """Final job update, only while RUNNING: a timed-out job marked FAILED stays FAILED."""
+        done = self.s.store.update_job(job_id, expect_status=JobStatus.RUNNING, **fields)
+        if not done:
+            logger.warning("job %s was no longer RUNNING; kept its status", job_id)
+        return done
+
+    def job_status(self, job_id: str) -> JobRecord:
+        """The stored job; a job whose execution ended without a final status is marked FAILED.
+
+        That happens only when the state machine itself failed before its cleanup step
+        could record the outcome (the execution was aborted, or timed out as a whole).
+        """
+        job = self.s.store.get_job(job_id)
+        if job.status in JobStatus.FINAL or not job.execution_arn:
+            return job
+        execution = self.s.stepfunctions.describe_execution(executionArn=job.execution_arn)
+        if execution["status"] in ("FAILED", "TIMED_OUT", "ABORTED"):
+            error = _caught_error(
+                {
+                    "error": {
+                        "Error": execution.get("error") or execution["status"],
+                        "Cause": execution.get("cause") or "the job's execution ended",
+                    }
+                }
+            )
+            self.s.store.update_job(job_id, status=JobStatus.FAILED, error=error)
+            return self.s.store.get_job(job_id)
+        return job
+
+    def cleanup_job(self, event: dict[str, Any]) -> dict[str, Any]:
+        """The job machine's finally step (idempotent).
+
+        Stops the job's sandbox session when it was one-shot, or when the job failed
+        (a failed or timed-out turn may leave a cell running). A job that did not
+        succeed is marked FAILED with the error the state machine caught.
+        """
+        job_id = str(event["job_id"])
+        job = self.s.store.get_job(job_id)
+        failed = job.status != JobStatus.SUCCEEDED
+        if job.sandbox_session_id and (failed or job.session_id is None):
+            self.ops.stop_quietly(job.sandbox_session_id)
+            if job.session_id and failed:
+                self.s.store.mark_session_stopped(job.session_id)
+        if failed:
+            error = job.error if job.status == JobStatus.FAILED and job.error else None
+            if error is None:
+                error = _caught_error(event)
+            self.s.store.update_job(job_id, status=JobStatus.FAILED, error=error)
+            metrics.add_metric(name="JobsFailed", unit=MetricUnit.Count, value=1)
+            return {"job_id": job_id, "status": JobStatus.FAILED}
+        return {"job_id": job_id, "status": job.status}
+
+
+def _caught_error(event: dict[str, Any]) -> dict[str, Any]:
+    """The error a Step Functions Catch put in the input (``Error``/``Cause``), normalized."""
+    caught = event.get("error") or event.get("Error") or {}
+    if isinstance(caught, str):
+        caught = {"Error": caught, "Cause": event.get("Cause", "")}
+    name = str(caught.get("Error") or "JobFailed")
+    cause = caught.get("Cause") or "the job did not finish"
+    if isinstance(cause, str) and cause.startswith("{"):
+        import json
+
+        try:
+            parsed = json.loads(cause)
+            cause = parsed.get("errorMessage") or cause
+        except ValueError:
+            pass
+    lowered = name.lower()
+    code = "JobTimedOut" if "timeout" in lowered or "timedout" in lowered else "JobFailed"
+    return {"code": code, "message": f"{name}: {str(cause)[:1000]}"}

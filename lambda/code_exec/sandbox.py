@@ -442,7 +442,7 @@ class SandboxClient:
             stderr=stderr,
             exit_code=exit_code,
             is_error=parsed["is_error"] or exit_code not in (None, 0),
-            execution_time=sc.get("executionTime"),
+            execution_time=_seconds(sc.get("executionTime")),
             text=parsed["text"],
             content=tuple(parsed["content"]),
         )
@@ -540,6 +540,11 @@ class SandboxClient:
         if any(m in lowered for m in ("not found", "no such", "does not exist", "enoent")):
             return SandboxResourceNotFoundError(f"{tool}: {text.strip()}")
         return SandboxError(f"{tool} failed: {text.strip()}")
+
+
+def _seconds(milliseconds: Any) -> float | None:
+    """``executionTime`` is in milliseconds (service model); ExecutionResult wants seconds."""
+    return None if milliseconds is None else float(milliseconds) / 1000.0
 
 
 def _same_path(uri_path: str, asked: str) -> bool:

@@ -25,7 +25,7 @@ class ExecutionResult:
     stderr: str = ""
     exit_code: int | None = None
     is_error: bool = False
-    execution_time: float | None = None  # seconds, as reported by structuredContent.executionTime
+    execution_time: float | None = None  # seconds (structuredContent.executionTime is in ms)
     text: str = ""  # concatenated text content items (what the service shows as output)
     content: tuple[dict, ...] = field(default_factory=tuple)  # raw content items
 

@@ -161,7 +161,7 @@ def test_execute_code_parses_every_result_event(sandbox: SandboxClient, svc: Fak
                     "stdout": "b\n",
                     "stderr": "warn\n",
                     "exitCode": 0,
-                    "executionTime": 0.25,
+                    "executionTime": 250.0,  # milliseconds
                 },
                 "isError": False,
             },

@@ -263,3 +263,22 @@ def test_cell_runner_is_reinstalled_after_a_kernel_reset(sandbox: SandboxClient,
     assert sandbox.execute_code(sid, "x = 1", clear_context=True).ok
     r = sandbox.run_cell(sid, "import asyncio\nawait asyncio.sleep(0)\nprint('fresh')")
     assert r.stdout == "fresh\n", r.stderr
+
+
+def test_control_operations_retry_on_throttling(sandbox: SandboxClient, emulator_url: str) -> None:
+    _admin(emulator_url, "/_emulator/faults", method="DELETE")
+    for operation in ("StartCodeInterpreterSession", "StopCodeInterpreterSession"):
+        _admin(
+            emulator_url,
+            "/_emulator/faults",
+            {
+                "exception": "ThrottlingException",
+                "mode": "http",
+                "count": 2,
+                "operation": operation,
+            },
+        )
+    session_id = sandbox.start_session(name="throttled-start", timeout_seconds=60)
+    assert sandbox.session_status(session_id) == "READY"
+    sandbox.stop_session(session_id)
+    assert sandbox.session_status(session_id) == "TERMINATED"

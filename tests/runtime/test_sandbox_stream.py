@@ -454,3 +454,16 @@ def test_transport_errors_retry_only_when_safe(sandbox: SandboxClient, svc: Fake
     svc.replies += [time_out, _ok("listed")]  # an idempotent read is retried
     sandbox.list_files("s1")
     assert len(svc.requests) == 5
+
+
+def test_make_client_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    from code_exec.sandbox import make_client
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_AGENTCORE", "http://127.0.0.1:9")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    client = make_client("us-east-1")
+    config = client.meta.config
+    assert (config.read_timeout, config.connect_timeout) == (900, 10)
+    assert config.retries == {"mode": "standard", "total_max_attempts": 1}
+    assert client.meta.endpoint_url == "http://127.0.0.1:9"  # the emulator, same code path

@@ -303,7 +303,7 @@ class Sandbox:
             "--ro-bind", str(self.run_dir / "group"), "/etc/group",
             "--proc", "/proc",
             "--dev", "/dev",
-            "--bind", str(self.tmp), "/tmp",
+            *self._tmp_args(),
             "--bind", str(self.workspace), self.config.sandbox_workdir,
             "--bind", str(self.run_dir), _INNER_RUN,
             "--ro-bind", str(_LAUNCHER), _INNER_LAUNCHER,
@@ -311,6 +311,13 @@ class Sandbox:
             "--chdir", self.config.sandbox_workdir,
         ]  # fmt: skip
         return args
+
+    def _tmp_args(self) -> list[str]:
+        if self.quota_mounted:  # /tmp shares the session's size-limited tmpfs
+            return ["--bind", str(self.tmp), "/tmp"]
+        # no host mount allowed: a size-limited tmpfs per process (not shared between the
+        # kernel and commands, and file tools see only the workspace's /tmp dir)
+        return ["--size", str(self.config.workspace_bytes), "--tmpfs", "/tmp"]
 
     # --- limits -------------------------------------------------------------------------
 

@@ -165,12 +165,12 @@ def _run_node(session: Session, code: str, timeout: float) -> dict[str, Any]:
         raise ValidationException(
             "language 'javascript' needs node under /usr on the emulator host", field="language"
         )
-    script = session.sandbox.tmp / f".cell-{uuid.uuid4().hex}.js"
+    script = session.sandbox.run_dir / f"cell-{uuid.uuid4().hex}.js"
     fd = os.open(script, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
     with os.fdopen(fd, "w") as f:
         f.write(code)
     try:
-        return _run(session, [node, f"{session.sandbox.inner_tmp}/{script.name}"], timeout)
+        return _run(session, [node, f"{session.sandbox.inner_run}/{script.name}"], timeout)
     finally:
         script.unlink(missing_ok=True)
 

@@ -43,3 +43,31 @@ def test_config_resolution_order() -> None:
         EmulatorConfig.from_env({"CODE_INTERPRETER_EMULATOR_CELL_TIMEOUT": "soon"})
     with pytest.raises(ConfigError, match="UNISOLATED"):
         EmulatorConfig.from_env({"CODE_INTERPRETER_EMULATOR_UNISOLATED": "maybe"})
+
+
+@pytest.mark.sandbox
+def test_without_a_quota_mount(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Where the emulator may not mount (not root): /tmp is a per-process size-limited
+    tmpfs and the workspace quota is checked by writeFiles."""
+    from emulators.code_interpreter.exceptions import ValidationException
+    from emulators.code_interpreter.sandbox import Sandbox, bwrap_problem
+
+    if bwrap_problem():
+        pytest.skip("bubblewrap unavailable")
+    monkeypatch.setattr(Sandbox, "_mount_tmpfs", lambda self: False)
+    config = EmulatorConfig(workspace_mb=1, warm_pool=0, cell_timeout=20, state_dir=str(tmp_path))
+    backend = CodeInterpreterBackend(config)
+    try:
+        session = backend.start_session("aws.codeinterpreter.v1")
+        assert session.sandbox.quota_mounted is False
+        big = {"content": [{"path": "big.txt", "text": "x" * 2 * 1024 * 1024}]}
+        with pytest.raises(ValidationException, match="quota"):
+            backend.invoke(session, "writeFiles", big)
+        code = (
+            "try:\n    open('/tmp/big', 'wb').write(b'x' * 2 * 1024 * 1024)\n    print('wrote')\n"
+            "except OSError as e:\n    print('full', e.errno)"
+        )
+        res = backend.invoke(session, "executeCode", {"code": code})
+        assert res["structuredContent"]["stdout"] == "full 28\n"
+    finally:
+        backend.shutdown()

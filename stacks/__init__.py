@@ -10,7 +10,7 @@ from pathlib import Path
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "18,20")
 
-from aws_cdk import App, Stage
+from aws_cdk import App, Stage, Tags
 
 from stacks.agent_stack import AgentStack
 from stacks.bundling import LambdaAsset, lambda_code_asset
@@ -45,6 +45,7 @@ def lambda_asset(settings: Settings, root: Path = REPO_ROOT) -> LambdaAsset:
 
 def build_app(app: App | Stage, settings: Settings, *, root: Path = REPO_ROOT) -> AppStacks:
     """Add both stacks to ``app``; the agent stack depends on the interpreter stack."""
+    Tags.of(app).add("project", "bedrock-code-execution")
     interpreter = CodeInterpreterStack(
         app,
         f"{settings.stack_prefix}Interpreter",

@@ -20,7 +20,15 @@ from typing import Any
 
 from scripts.synth_summary import load_stacks
 
-__all__ = ["RoleReport", "collect_roles", "main", "render", "render_markdown"]
+__all__ = [
+    "RoleReport",
+    "collect_acknowledgments",
+    "collect_roles",
+    "main",
+    "render",
+    "render_acknowledgments",
+    "render_markdown",
+]
 
 _HASH_SUFFIX = re.compile(r"(?<=[a-z0-9])[0-9A-F]{8}$")
 _ASSET_HASH = re.compile(r"[0-9a-f]{64}")
@@ -252,10 +260,47 @@ def render_markdown(roles: list[RoleReport]) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
+def collect_acknowledgments(outdir: Path) -> list[tuple[str, str, str]]:
+    """(construct path, rule, reason) of every cdk-nag acknowledgment in the assembly."""
+    manifest = json.loads((outdir / "manifest.json").read_text())
+    found: list[tuple[str, str, str]] = []
+    for artifact in manifest.get("artifacts", {}).values():
+        if artifact.get("type") != "aws:cloudformation:stack":
+            continue
+        metadata = dict(artifact.get("metadata", {}))
+        extra = artifact.get("additionalMetadataFile")
+        if extra and (outdir / extra).exists():
+            metadata.update(json.loads((outdir / extra).read_text()))
+        for path, entries in metadata.items():
+            for entry in entries:
+                if entry.get("type") != "aws:cdk:acknowledged-rules":
+                    continue
+                for rule, reason in entry.get("data", {}).items():
+                    found.append((path.lstrip("/"), rule.split("::", 1)[-1], str(reason)))
+    return sorted(set(found))
+
+
+def render_acknowledgments(acks: list[tuple[str, str, str]]) -> str:
+    """Markdown table of cdk-nag acknowledgments."""
+    out = [
+        "## cdk-nag acknowledgments\n",
+        "Every AwsSolutions finding that is accepted rather than fixed, with its reason "
+        "(from `Validations.of(construct).acknowledge(...)` in `stacks/`).\n",
+        "| Construct | Rule | Reason |",
+        "|---|---|---|",
+    ]
+    for path, rule, reason in acks:
+        cells = [f"`{path}`", f"`{_ASSET_HASH.sub('<asset-hash>', rule)}`", reason]
+        out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(out) + "\n"
+
+
 def render(outdir: Path) -> str:
     """The report for the cloud assembly in ``outdir``."""
     templates = {name: template for name, (_, template) in load_stacks(outdir).items()}
-    return render_markdown(collect_roles(templates))
+    text = render_markdown(collect_roles(templates))
+    acks = collect_acknowledgments(outdir)
+    return text + "\n" + render_acknowledgments(acks) if acks else text
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,4 +24,4 @@ def acknowledge(construct: IConstruct, rule: str, reason: str) -> None:
     """Acknowledge one cdk-nag finding (``RuleId`` or ``RuleId[Finding]``) with its reason."""
     if len(reason) < 20:
         raise ValueError(f"acknowledgment of {rule} needs a real reason, got {reason!r}")
-    Validations.of(construct).acknowledge(Acknowledgment(id=rule, reason=reason))
+    Validations.of(construct).acknowledge(Acknowledgment(id=f"AwsSolutions::{rule}", reason=reason))

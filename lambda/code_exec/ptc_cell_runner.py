@@ -8,7 +8,9 @@ private event loop that persists across cells (so tasks and loop-bound objects c
 in one cell still work in the next).
 
 Behaviour of :meth:`CellRunner.run`:
-- the value of a trailing expression is printed (``repr``) unless it is ``None``;
+- the value of a trailing expression is printed (``repr``) unless it is ``None`` or the
+  cell ends with ``;`` (as in a notebook); :meth:`CellRunner.run_in_kernel` is the same
+  but returns ``None``, so a kernel never displays that value a second time;
 - an exception propagates to the caller; IPython shows it with the cell's frames only;
 - ``timeout`` (seconds) raises :class:`CellTimeoutError` inside the cell when it is run
   from the main thread (``SIGALRM``); the next cell runs normally.
@@ -20,9 +22,11 @@ import ast
 import asyncio
 import contextlib
 import inspect
+import io
 import signal
 import sys
 import threading
+import tokenize
 import traceback
 from typing import Any
 
@@ -59,7 +63,7 @@ class CellRunner:
         self._count += 1
         filename = filename or f"<cell {self._count}>"
         tree = ast.parse(source, filename, "exec")
-        if tree.body and isinstance(tree.body[-1], ast.Expr):
+        if tree.body and isinstance(tree.body[-1], ast.Expr) and not _ends_with_semicolon(source):
             last = tree.body[-1]
             assign = ast.Assign(targets=[ast.Name(_LAST, ast.Store())], value=last.value)
             tree.body[-1] = ast.copy_location(assign, last)
@@ -94,6 +98,15 @@ class CellRunner:
             self.namespace["_"] = value
         return value
 
+    def run_in_kernel(self, source: str, timeout: float | None = None) -> None:
+        """:meth:`run` for a kernel cell: prints the trailing value and returns ``None``.
+
+        A kernel displays the value of the expression that calls the runner (always with
+        ``ast_node_interactivity = "all"``), so returning the value would print it twice.
+        """
+        __tracebackhide__ = True
+        self.run(source, timeout)
+
     def _run_coroutine(self, coro: Any) -> None:
         __tracebackhide__ = True
         loop = self.loop
@@ -111,6 +124,21 @@ class CellRunner:
                 raise
         finally:
             asyncio._set_running_loop(outer)
+
+
+def _ends_with_semicolon(source: str) -> bool:
+    """True when the cell's last token is ``;`` (a notebook then shows no value)."""
+    last = ""
+    with contextlib.suppress(tokenize.TokenError, SyntaxError):
+        for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+            if tok.type not in _NOT_CODE:
+                last = tok.string
+    return last == ";"
+
+
+_NOT_CODE = frozenset(
+    {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.ENDMARKER, tokenize.DEDENT}
+)
 
 
 def _cancel_pending(loop: asyncio.AbstractEventLoop) -> None:
@@ -165,7 +193,8 @@ def format_exception(e: BaseException) -> str:
 def make_runner(namespace: dict[str, Any]) -> CellRunner:
     """Return the runner stored in ``namespace`` (creating it on first use)."""
     runner: Any = namespace.get("__bcx_runner__")
-    if not hasattr(runner, "run"):  # not isinstance: the class differs per exec of this source
+    # not isinstance: the class differs per exec of this source; an older runner lacks run_in_kernel
+    if not hasattr(runner, "run_in_kernel"):
         runner = CellRunner(namespace)
         namespace["__bcx_runner__"] = runner
     return runner  # type: ignore[no-any-return]

@@ -235,9 +235,9 @@ class SandboxClient:
         ``timeout_seconds`` interrupts a runaway cell inside the sandbox (the session
         survives and the next cell runs); the service's own limit still applies.
         """
-        call = f"__bcx_runner__.run(__bcx_src__, {timeout_seconds!r})"
-        # The runner prints the cell's trailing value itself; `del` keeps the kernel quiet.
-        body = f"__bcx_src__ = {code!r}\n{call}\ndel __bcx_src__\n"
+        # The runner prints the cell's trailing value itself and returns None, so the kernel
+        # has nothing to display, whatever its ast_node_interactivity.
+        body = f"__bcx_runner__.run_in_kernel({code!r}, {timeout_seconds!r})\n"
         if session_id in self._runner_ready:
             result = self.execute_code(session_id, body)
             missing = "NameError" in result.stderr and "'__bcx_runner__'" in result.stderr
@@ -555,7 +555,7 @@ def _same_path(uri_path: str, asked: str) -> bool:
 def _bootstrap_code() -> str:
     """Kernel code that installs the cell runner once per kernel (idempotent)."""
     return (
-        'if "__bcx_runner__" not in globals():\n'
+        'if not hasattr(globals().get("__bcx_runner__"), "run_in_kernel"):\n'
         '    __bcx_ns__ = {"__name__": "bcx_cell_runner"}\n'
         f'    exec(compile({_RUNNER_SOURCE!r}, "<bcx-runner>", "exec"), __bcx_ns__)\n'
         '    __bcx_ns__["make_runner"](globals())\n'

@@ -96,6 +96,7 @@ def test_bridged_cells_keep_state_and_report_failures(bridged: BridgedRunner) ->
     assert bridged.run_cell("kept = await slow_echo('hello', 1)").ok
     r = bridged.run_cell("print(kept.upper())\nkept")
     assert r.stdout == "HELLO\n'hello'\n"
+    assert bridged.run_cell("kept;").stdout == ""  # shown once, hidden by `;`, as in a notebook
     r = bridged.run_cell("x = 1\nundefined_name + x")
     assert r.is_error and "NameError" in r.stderr and "<cell" in r.stderr
     sync = bridged.run_cell("print(slow_echo('sync', 1))")  # sync call from a sync cell

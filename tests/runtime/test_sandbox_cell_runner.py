@@ -20,6 +20,16 @@ def test_top_level_await_and_persistent_globals(capsys: pytest.CaptureFixture[st
     assert make_runner(ns) is runner  # idempotent install
 
 
+def test_trailing_value_printed_once_and_semicolon_hides_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    runner = make_runner({"x": 42})
+    assert runner.run_in_kernel("x") is None  # a kernel has nothing left to display
+    assert runner.run("x;  # quiet") is None and runner.run("x ; ") is None
+    assert runner.run("s = 'a;'\ns") == "a;"
+    assert capsys.readouterr().out == "42\n'a;'\n"
+
+
 def test_runs_inside_an_already_running_loop() -> None:
     """ipykernel executes cells while its own loop runs in the same thread."""
     ns: dict = {}

@@ -73,6 +73,21 @@ def test_top_level_await_without_kernel_autoawait(sandbox: SandboxClient, sid: s
     sandbox.execute_code(sid, "%autoawait on")
 
 
+@pytest.mark.parametrize("interactivity", ["last_expr", "all"])
+def test_trailing_value_is_shown_exactly_once(
+    sandbox: SandboxClient, sid: str, interactivity: str
+) -> None:
+    """Like a notebook, whatever the kernel's display setting (AgentCore's is undocumented)."""
+    assert sandbox.execute_code(sid, f"get_ipython().ast_node_interactivity = {interactivity!r}").ok
+    try:
+        assert sandbox.run_cell(sid, "x = 42").stdout == ""
+        assert sandbox.run_cell(sid, "x").stdout == "42\n"
+        assert sandbox.run_cell(sid, "await __import__('asyncio').sleep(0)\nx").stdout == "42\n"
+        assert sandbox.run_cell(sid, "x;").stdout == ""
+    finally:
+        sandbox.execute_code(sid, "get_ipython().ast_node_interactivity = 'last_expr'")
+
+
 def test_failing_cell_returns_traceback_and_failure(sandbox: SandboxClient, sid: str) -> None:
     r = sandbox.run_cell(sid, "def divide(a, b):\n    return a / b\n\ndivide(1, 0)")
     assert r.is_error and not r.ok and r.exit_code != 0

@@ -52,6 +52,8 @@ _POOL = ThreadPoolExecutor(max_workers=32, thread_name_prefix="ptc-tool")
 class ToolError(Exception):
     """A tool failed (raised in the model's code where the call is awaited)."""
 
+    __module__ = "builtins"  # tracebacks read "ToolError: ...", not "ptc_runtime.ToolError"
+
 
 # --- values that can also be awaited ---------------------------------------------------------
 

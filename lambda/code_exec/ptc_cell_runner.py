@@ -71,27 +71,20 @@ class CellRunner:
         # Make the source visible to tracebacks (linecache) under the synthetic name.
         import linecache
 
+        _CELL_FILES.add(filename)
         linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
         return compile(tree, filename, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
 
     def run(self, source: str, timeout: float | None = None, filename: str | None = None) -> Any:
         """Run one cell; return the trailing expression's value (also printed when not None)."""
         __tracebackhide__ = True
-        code = self.compile(source, filename)
         self.namespace.pop(_LAST, None)
+        code = self.compile(source, filename)
         with _time_limit(timeout):
-            try:
-                if code.co_flags & inspect.CO_COROUTINE:
-                    self._run_coroutine(eval(code, self.namespace))
-                else:
-                    exec(code, self.namespace)
-            except BaseException as e:
-                # IPython renders an exception through _render_traceback_ when it has one:
-                # show the cell's frames only, as plain Python would.
-                lines = format_exception(e).rstrip("\n").split("\n")
-                with contextlib.suppress(AttributeError, TypeError):
-                    e._render_traceback_ = lambda: lines  # type: ignore[attr-defined]
-                raise
+            if code.co_flags & inspect.CO_COROUTINE:
+                self._run_coroutine(eval(code, self.namespace))
+            else:
+                exec(code, self.namespace)
         value = self.namespace.pop(_LAST, None)
         if value is not None:
             print(repr(value))
@@ -103,9 +96,16 @@ class CellRunner:
 
         A kernel displays the value of the expression that calls the runner (always with
         ``ast_node_interactivity = "all"``), so returning the value would print it twice.
+        A failure shows the cell's own frames only (see :func:`_render_cell_frames`).
         """
         __tracebackhide__ = True
-        self.run(source, timeout)
+        try:
+            self.run(source, timeout)
+        except SyntaxError as e:
+            raise _render_cell_frames(_syntax_stand_in(e), format_exception(e)) from None
+        except BaseException as e:
+            _render_cell_frames(e, format_exception(e))
+            raise
 
     def _run_coroutine(self, coro: Any) -> None:
         __tracebackhide__ = True
@@ -177,17 +177,54 @@ class _time_limit:
             signal.signal(signal.SIGALRM, self.previous or signal.SIG_DFL)
 
 
-def _is_runner_frame(filename: str) -> bool:
-    this = globals().get("__file__")
-    return filename == this or filename.startswith("<bcx") or "/asyncio/" in filename
+_CELL_FILES: set[str] = set()  # synthetic file names of the cells compiled here
+_RUNTIME_FILES = ("ptc_cell_runner.py", "ptc_runtime.py")  # this runner, the PTC runtime
+_HIDDEN_DIRS = ("/asyncio/", "/concurrent/futures/")
+
+
+def _is_runtime_frame(filename: str) -> bool:
+    return (
+        filename == globals().get("__file__")
+        or filename.startswith("<bcx")
+        or filename.rsplit("/", 1)[-1] in _RUNTIME_FILES
+        or any(d in filename for d in _HIDDEN_DIRS)
+    )
 
 
 def format_exception(e: BaseException) -> str:
-    """A plain traceback of ``e`` with the runner's (and asyncio's) frames left out."""
-    frames = [f for f in traceback.extract_tb(e.__traceback__) if not _is_runner_frame(f.filename)]
+    """A plain traceback of ``e`` showing the cell's own frames only.
+
+    Frames before the first cell frame (whoever called the runner: a kernel, the bridged
+    runner process) are dropped, and so are the runner's, the PTC runtime's, asyncio's
+    and ``concurrent.futures``' frames after it. Library frames a cell calls into stay,
+    as plain Python shows them.
+    """
+    frames = traceback.extract_tb(e.__traceback__)
+    first = next((i for i, f in enumerate(frames) if f.filename in _CELL_FILES), len(frames))
+    frames = traceback.StackSummary.from_list(
+        [f for f in frames[first:] if not _is_runtime_frame(f.filename)]
+    )
     text = "Traceback (most recent call last):\n" if frames else ""
-    text += "".join(traceback.format_list(frames))
+    text += "".join(frames.format())
     return text + "".join(traceback.format_exception_only(type(e), e))
+
+
+def _render_cell_frames(e: BaseException, text: str) -> BaseException:
+    """Make IPython show ``text`` for ``e`` (it renders through ``_render_traceback_``)."""
+    lines = text.rstrip("\n").split("\n")
+    with contextlib.suppress(AttributeError, TypeError):
+        e._render_traceback_ = lambda: lines  # type: ignore[attr-defined]
+    return e
+
+
+def _syntax_stand_in(e: SyntaxError) -> Exception:
+    """An exception named like ``e`` that is not a ``SyntaxError``.
+
+    IPython ignores ``_render_traceback_`` on a ``SyntaxError`` and shows the whole stack,
+    the runner call included; the stand-in is rendered like any other exception.
+    """
+    stand_in = type(type(e).__name__, (Exception,), {"__module__": "builtins"})
+    return stand_in(str(e))
 
 
 def make_runner(namespace: dict[str, Any]) -> CellRunner:

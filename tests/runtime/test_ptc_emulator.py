@@ -134,6 +134,39 @@ def test_parallel_bridged_calls_are_served_in_parallel(bridged: BridgedRunner) -
     assert elapsed < 2.0
 
 
+_FAILING_CELLS = [
+    (
+        "async def g():\n    await asyncio.sleep(0)\n    raise KeyError('k')\nawait g()",
+        "KeyError: 'k'",
+    ),
+    ("await get_expenses('nobody', 'Q1')", "ToolError: get_expenses failed: ValueError"),
+    ("get_expenses('nobody', 'Q1')", "ToolError: get_expenses failed: ValueError"),
+    ("import json\njson.loads('{')", "JSONDecodeError"),
+    ("def (:", "SyntaxError: invalid syntax"),
+    ("while True:\n    pass", "CellTimeoutError"),
+]
+
+
+@pytest.mark.parametrize("placement", ["preloaded", "bridged"])
+def test_tracebacks_show_the_cells_own_frames_only(
+    sandbox: SandboxClient, sid: str, bridged: BridgedRunner, placement: str
+) -> None:
+    """No runner, PTC runtime, IPython or asyncio frames: what plain Python would show."""
+    executor = (
+        bridged
+        if placement == "bridged"
+        else open_executor(sandbox, sid, expense_registry("preloaded"))
+    )
+    for code, expected in _FAILING_CELLS:
+        r = executor.run_cell(code, timeout_seconds=1)
+        assert r.is_error and expected in r.stderr, r.stderr
+        frames = [line for line in r.stderr.splitlines() if line.lstrip().startswith("File ")]
+        assert frames and frames[0].startswith('  File "<cell '), r.stderr
+        for hidden in ("bcx", "ptc_runtime", "ptc_cell_runner", "IPython", "Cell In", "asyncio/"):
+            assert hidden not in r.stderr, r.stderr
+        assert "futures" not in r.stderr and "serve" not in r.stderr, r.stderr
+
+
 def test_open_executor_picks_kernel_or_bridge(sandbox: SandboxClient, sid: str) -> None:
     kernel = open_executor(sandbox, sid, expense_registry("preloaded"))
     assert (

@@ -6,7 +6,7 @@ import asyncio
 import time
 
 import pytest
-from code_exec.ptc_cell_runner import CellTimeoutError, make_runner
+from code_exec.ptc_cell_runner import CellTimeoutError, format_exception, make_runner
 
 
 def test_top_level_await_and_persistent_globals(capsys: pytest.CaptureFixture[str]) -> None:
@@ -60,3 +60,16 @@ def test_timeout_interrupts_and_next_cell_runs() -> None:
     assert time.monotonic() - start < 3
     runner.run("import asyncio\nawait asyncio.sleep(0)\ny = 2")
     assert ns["y"] == 2
+
+
+def test_formatted_traceback_starts_at_the_cell() -> None:
+    """Whoever called the runner (this test, a kernel, the bridged runner) is not shown."""
+    runner = make_runner({})
+    with pytest.raises(ZeroDivisionError) as info:
+        runner.run("def f():\n    return 1 / 0\nf()")
+    lines = format_exception(info.value).splitlines()
+    assert lines[1].startswith('  File "<cell ') and lines[-1].startswith("ZeroDivisionError")
+    assert "test_sandbox_cell_runner" not in "\n".join(lines)
+    with pytest.raises(SyntaxError) as syntax:
+        runner.run("def (:")
+    assert format_exception(syntax.value).startswith('  File "<cell ')

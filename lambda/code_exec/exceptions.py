@@ -11,8 +11,10 @@ from __future__ import annotations
 __all__ = [
     "CodeExecError",
     "ConflictError",
+    "ModelAccessDeniedError",
     "ModelError",
     "ModelNotAllowedError",
+    "ModelThrottledError",
     "NotFoundError",
     "PayloadTooLargeError",
     "RequestValidationError",
@@ -21,6 +23,7 @@ __all__ = [
     "SandboxError",
     "SandboxInternalError",
     "SandboxQuotaExceededError",
+    "SandboxResourceNotFoundError",
     "SandboxThrottledError",
     "SandboxTimeoutError",
     "SandboxValidationError",
@@ -110,6 +113,12 @@ class SandboxTimeoutError(SandboxError):
     status, code = 504, "SandboxTimeout"
 
 
+class SandboxResourceNotFoundError(SandboxError):
+    """A file or task inside a live session does not exist."""
+
+    status, code = 404, "SandboxResourceNotFound"
+
+
 class SessionNotFoundError(SandboxError):
     """The sandbox session (or the stored session) does not exist."""
 
@@ -129,6 +138,18 @@ class ModelError(CodeExecError):
     """The model call failed in a way that ends the turn."""
 
     status, code = 502, "ModelError"
+
+
+class ModelThrottledError(ModelError):
+    """Bedrock throttled the model call (after the client's own retries)."""
+
+    status, code = 429, "ModelThrottled"
+
+
+class ModelAccessDeniedError(ModelError):
+    """The caller's role may not invoke this model (or the model is not enabled)."""
+
+    status, code = 403, "ModelAccessDenied"
 
 
 class ToolError(CodeExecError):

@@ -28,9 +28,9 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from code_exec.exceptions import SandboxError, SandboxTimeoutError
+from code_exec.exceptions import SandboxError, SandboxResourceNotFoundError, SandboxTimeoutError
 from code_exec.ptc_assets import asset_path
-from code_exec.sandbox import SandboxClient, SandboxResourceNotFoundError
+from code_exec.sandbox import SandboxClient
 from code_exec.sandbox_types import ExecutionResult, SandboxFile
 
 if TYPE_CHECKING:

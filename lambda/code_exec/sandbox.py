@@ -48,6 +48,7 @@ from code_exec.exceptions import (
     SandboxError,
     SandboxInternalError,
     SandboxQuotaExceededError,
+    SandboxResourceNotFoundError,
     SandboxThrottledError,
     SandboxTimeoutError,
     SandboxValidationError,
@@ -56,7 +57,7 @@ from code_exec.exceptions import (
 )
 from code_exec.sandbox_types import ExecutionResult, SandboxFile, TaskStatus
 
-__all__ = ["FileEntry", "SandboxClient", "SandboxResourceNotFoundError", "make_client"]
+__all__ = ["FileEntry", "SandboxClient", "make_client"]
 
 logger = logging.getLogger(__name__)
 
@@ -83,12 +84,6 @@ class FileEntry:
     path: str
     is_dir: bool = False
     size: int | None = None
-
-
-class SandboxResourceNotFoundError(SandboxError):
-    """A file or task inside a live session does not exist."""
-
-    status, code = 404, "SandboxResourceNotFound"
 
 
 def make_client(

@@ -18,12 +18,13 @@ from typing import Any
 import pytest
 from code_exec.exceptions import (
     SandboxAccessDeniedError,
+    SandboxResourceNotFoundError,
     SandboxThrottledError,
     SandboxValidationError,
     SessionExpiredError,
     SessionNotFoundError,
 )
-from code_exec.sandbox import SandboxClient, SandboxResourceNotFoundError
+from code_exec.sandbox import SandboxClient
 from code_exec.sandbox_types import SandboxFile
 
 pytestmark = pytest.mark.sandbox

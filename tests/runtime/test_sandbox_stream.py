@@ -23,12 +23,13 @@ from code_exec.exceptions import (
     SandboxConflictError,
     SandboxInternalError,
     SandboxQuotaExceededError,
+    SandboxResourceNotFoundError,
     SandboxThrottledError,
     SandboxValidationError,
     SessionExpiredError,
     SessionNotFoundError,
 )
-from code_exec.sandbox import SandboxClient, SandboxResourceNotFoundError
+from code_exec.sandbox import SandboxClient
 from code_exec.sandbox_types import SandboxFile
 
 # --- frame encoding (the AWS event-stream binary format) ----------------------------------

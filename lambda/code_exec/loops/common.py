@@ -15,15 +15,18 @@ from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from code_exec.exceptions import CodeExecError, ModelError
+from code_exec.exceptions import (
+    CodeExecError,
+    ModelAccessDeniedError,
+    ModelError,
+    ModelThrottledError,
+)
 from code_exec.models import Limits, ModelUsage
 
 __all__ = [
     "Budget",
     "LoopInput",
     "LoopOutput",
-    "ModelAccessDeniedError",
-    "ModelThrottledError",
     "StopReason",
     "ToolOutcome",
     "ToolSpec",
@@ -41,18 +44,6 @@ class StopReason:
     MAX_TURNS = "max_turns"
     MAX_TOKENS = "max_tokens"
     WALL_TIME = "wall_time"
-
-
-class ModelThrottledError(ModelError):
-    """Bedrock throttled the model call (after the client's own retries)."""
-
-    status, code = 429, "ModelThrottled"
-
-
-class ModelAccessDeniedError(ModelError):
-    """The caller's role may not invoke this model (or the model is not enabled)."""
-
-    status, code = 403, "ModelAccessDenied"
 
 
 @dataclass(frozen=True)

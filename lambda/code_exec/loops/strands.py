@@ -33,13 +33,12 @@ from strands.types.exceptions import (
     ModelThrottledException,
 )
 
-from code_exec.exceptions import ModelError
+from code_exec.exceptions import ModelError, ModelThrottledError
 from code_exec.loops.capabilities import ModelCapabilities, capabilities
 from code_exec.loops.common import (
     Budget,
     LoopInput,
     LoopOutput,
-    ModelThrottledError,
     StopReason,
     Tools,
     model_error,

@@ -6,8 +6,10 @@ client is pointed at the emulator with ``AWS_ENDPOINT_URL_BEDROCK_AGENTCORE``; t
 no second code path.
 
 The response event stream is parsed completely (all ``result`` events, every exception
-event), and every vendor error is translated here into :mod:`code_exec.exceptions`
-(raised ``from`` the original), so nothing from botocore leaks above this module.
+event; :mod:`code_exec.sandbox_stream`), and every vendor error is translated where the
+vendor is called into :mod:`code_exec.exceptions` (raised ``from`` the original; the
+translation and retry classification live in :mod:`code_exec.sandbox_errors`), so
+nothing from botocore leaks above this client.
 
 Retries: botocore's own retries are off on clients built here (``total_max_attempts=1``)
 because they cannot tell a cell that may have run from one that did not. This client
@@ -19,41 +21,45 @@ same content, task status). A cell or command is never re-run once it may have e
 
 from __future__ import annotations
 
-import base64
 import logging
 import random
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from botocore.config import Config
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    ConnectTimeoutError,
-    EndpointConnectionError,
-    ReadTimeoutError,
-)
-from botocore.exceptions import (
-    ConnectionError as BotoConnectionError,
-)
+from botocore.exceptions import BotoCoreError, ClientError
 
 from code_exec.exceptions import (
-    SandboxAccessDeniedError,
     SandboxConflictError,
     SandboxError,
     SandboxInternalError,
-    SandboxQuotaExceededError,
     SandboxResourceNotFoundError,
-    SandboxThrottledError,
-    SandboxTimeoutError,
     SandboxValidationError,
     SessionExpiredError,
     SessionNotFoundError,
+)
+from code_exec.sandbox_errors import (
+    IDEMPOTENT_TOOLS,
+    Attempt,
+    client_error_parts,
+    is_retry_safe,
+    is_unsent,
+    service_error,
+    tool_error,
+    transport_error,
+)
+from code_exec.sandbox_stream import (
+    FileEntry,
+    ParsedStream,
+    entries_from,
+    execution_result,
+    files_from,
+    parse_stream,
+    task_status,
 )
 from code_exec.sandbox_types import ExecutionResult, SandboxFile, TaskStatus
 
@@ -64,26 +70,6 @@ logger = logging.getLogger(__name__)
 _RUNNER_SOURCE = Path(__file__).with_name("ptc_cell_runner.py").read_text()
 # isError on these describes the code/command/task, not a failed request.
 _RESULT_TOOLS = frozenset({"executeCode", "executeCommand", "getTask", "stopTask"})
-_IDEMPOTENT_TOOLS = frozenset({"readFiles", "listFiles", "getTask", "writeFiles", "stopTask"})
-_ERRORS: dict[str, type[SandboxError]] = {
-    "accessDenied": SandboxAccessDeniedError,
-    "conflict": SandboxConflictError,
-    "internalServer": SandboxInternalError,
-    "resourceNotFound": SessionNotFoundError,
-    "serviceQuotaExceeded": SandboxQuotaExceededError,
-    "throttling": SandboxThrottledError,
-    "tooManyRequests": SandboxThrottledError,
-    "validation": SandboxValidationError,
-}
-
-
-@dataclass(frozen=True)
-class FileEntry:
-    """One ``listFiles`` entry."""
-
-    path: str
-    is_dir: bool = False
-    size: int | None = None
 
 
 def make_client(
@@ -104,20 +90,6 @@ def make_client(
         user_agent_extra="bedrock-code-execution",
     )
     return boto3.client("bedrock-agentcore", region_name=region, config=config)
-
-
-def _error_key(code: str) -> str:
-    """``ThrottlingException`` / ``throttlingException`` -> ``throttling``."""
-    code = code.removesuffix("Exception")
-    return code[:1].lower() + code[1:]
-
-
-class _Attempt(Exception):
-    """Internal: one failed attempt, with whether retrying it is safe."""
-
-    def __init__(self, error: SandboxError, retry_safe: bool) -> None:
-        super().__init__(str(error))
-        self.error, self.retry_safe = error, retry_safe
 
 
 class SandboxClient:
@@ -219,7 +191,7 @@ class SandboxClient:
         if clear_context:
             args["clearContext"] = True
             self._runner_ready.discard(session_id)
-        return self._result(self._invoke(session_id, "executeCode", args))
+        return execution_result(self._invoke(session_id, "executeCode", args))
 
     def run_cell(
         self, session_id: str, code: str, *, timeout_seconds: float | None = None
@@ -246,27 +218,19 @@ class SandboxClient:
 
     def execute_command(self, session_id: str, command: str) -> ExecutionResult:
         """Run a shell command to completion (``executeCommand``)."""
-        return self._result(self._invoke(session_id, "executeCommand", {"command": command}))
+        return execution_result(self._invoke(session_id, "executeCommand", {"command": command}))
 
     def start_command(self, session_id: str, command: str) -> str:
         """Start a background command (``startCommandExecution``); return its task id."""
         parsed = self._invoke(session_id, "startCommandExecution", {"command": command})
-        task_id = parsed["structured"].get("taskId")
+        task_id = parsed.structured.get("taskId")
         if not task_id:
             raise SandboxInternalError("startCommandExecution returned no taskId")
         return str(task_id)
 
     def get_task(self, session_id: str, task_id: str) -> TaskStatus:
         """Status and output so far of a background command."""
-        parsed = self._invoke(session_id, "getTask", {"taskId": task_id})
-        sc = parsed["structured"]
-        return TaskStatus(
-            task_id=str(sc.get("taskId") or task_id),
-            status=str(sc.get("taskStatus") or ("failed" if parsed["is_error"] else "working")),
-            stdout=sc.get("stdout") or "",
-            stderr=sc.get("stderr") or (parsed["text"] if parsed["is_error"] else ""),
-            exit_code=sc.get("exitCode"),
-        )
+        return task_status(self._invoke(session_id, "getTask", {"taskId": task_id}), task_id)
 
     def stop_task(self, session_id: str, task_id: str) -> None:
         """Stop a background command (no error when it has already finished)."""
@@ -291,27 +255,7 @@ class SandboxClient:
     def read_files(self, session_id: str, paths: list[str]) -> list[SandboxFile]:
         """Read files, in the order asked. A missing file raises SandboxResourceNotFoundError."""
         parsed = self._invoke(session_id, "readFiles", {"paths": list(paths)})
-        found: list[tuple[str, bytes]] = []
-        for item in parsed["content"]:
-            res = item.get("resource") if item.get("type") == "resource" else None
-            if not res:
-                continue
-            uri = str(res.get("uri") or "").removeprefix("file://")
-            if "blob" in res and res["blob"] is not None:
-                blob = res["blob"]
-                data = base64.b64decode(blob) if isinstance(blob, str) else bytes(blob)
-            else:
-                data = str(res.get("text") or "").encode("utf-8")
-            found.append((uri, data))
-        out: list[SandboxFile] = []
-        for i, path in enumerate(paths):
-            match = next((d for u, d in found if _same_path(u, path)), None)
-            if match is None and len(found) == len(paths):
-                match = found[i][1]
-            if match is None:
-                raise SandboxResourceNotFoundError(f"file not found in sandbox: {path}")
-            out.append(SandboxFile(path=path, data=match))
-        return out
+        return files_from(parsed, list(paths))
 
     def list_files(
         self, session_id: str, directory: str = "", *, recursive: bool = False
@@ -330,15 +274,10 @@ class SandboxClient:
         """Like :meth:`list_files`, with whether each entry is a directory and its size."""
         parsed = self._invoke(session_id, "listFiles", {"directoryPath": directory})
         entries: list[FileEntry] = []
-        for item in parsed["content"]:
-            if item.get("type") not in ("resource_link", "resource"):
-                continue
-            uri = item.get("uri") or (item.get("resource") or {}).get("uri") or ""
-            path = str(uri).removeprefix("file://") or str(item.get("name"))
-            is_dir = str(item.get("description", "")).lower() == "directory"
-            entries.append(FileEntry(path, is_dir, item.get("size")))
-            if recursive and is_dir:
-                entries += self.list_entries(session_id, path, recursive=True)
+        for entry in entries_from(parsed):
+            entries.append(entry)
+            if recursive and entry.is_dir:
+                entries += self.list_entries(session_id, entry.path, recursive=True)
         return entries
 
     def remove_files(self, session_id: str, paths: list[str]) -> None:
@@ -349,11 +288,14 @@ class SandboxClient:
 
     def _invoke(
         self, session_id: str, tool: str, arguments: dict[str, Any], *, check: bool = True
-    ) -> dict[str, Any]:
+    ) -> ParsedStream:
         """``invoke_code_interpreter`` with the whole stream parsed, errors typed, retries."""
-        idempotent = tool in _IDEMPOTENT_TOOLS
+        idempotent = tool in IDEMPOTENT_TOOLS
 
-        def once() -> dict[str, Any]:
+        def to_error(code: str, message: str) -> SandboxError:
+            return self._map(code, message, session_id)
+
+        def once() -> ParsedStream:
             try:
                 resp = self._client.invoke_code_interpreter(
                     codeInterpreterIdentifier=self.interpreter_id,
@@ -362,85 +304,20 @@ class SandboxClient:
                     arguments=arguments,
                 )
             except ClientError as e:  # refused before any stream: HTTP error status
-                code = e.response.get("Error", {}).get("Code", "")
-                msg = e.response.get("Error", {}).get("Message", "")
-                raise _Attempt(
-                    self._map(code, msg, session_id), self._safe(code, idempotent)
-                ) from e
+                code, msg = client_error_parts(e)
+                raise Attempt(to_error(code, msg), is_retry_safe(code, idempotent)) from e
             except BotoCoreError as e:
-                raise _Attempt(self._transport(e, tool), self._unsent(e) or idempotent) from e
-            return self._parse_stream(resp["stream"], session_id, tool, idempotent)
+                raise Attempt(transport_error(e, tool), is_unsent(e) or idempotent) from e
+            return parse_stream(resp["stream"], tool, idempotent=idempotent, to_error=to_error)
 
         try:
-            parsed = self._retrying(once, session_id, tool, idempotent)
+            parsed: ParsedStream = self._retrying(once, session_id, tool, idempotent)
         except SessionNotFoundError as e:
             raise self._classify_not_found(session_id, tool, e) from e.__cause__
         self._known.add(session_id)
-        if check and parsed["is_error"] and tool not in _RESULT_TOOLS:
-            raise self._tool_error(tool, parsed["text"] or parsed["structured"].get("stderr", ""))
+        if check and parsed.is_error and tool not in _RESULT_TOOLS:
+            raise tool_error(tool, parsed.text or parsed.structured.get("stderr", ""))
         return parsed
-
-    def _parse_stream(
-        self, stream: Any, session_id: str, tool: str, idempotent: bool
-    ) -> dict[str, Any]:
-        parsed: dict[str, Any] = {"content": [], "structured": {}, "is_error": False, "text": ""}
-        seen = False
-        try:
-            for event in stream:
-                if "result" in event:
-                    seen = True
-                    self._merge(parsed, event["result"])
-                    continue
-                for key, body in event.items():  # an exception delivered as a plain event
-                    err = self._map(key, (body or {}).get("message", ""), session_id)
-                    raise _Attempt(err, retry_safe=not seen and self._safe(key, idempotent))
-        except ClientError as e:  # botocore raises EventStreamError for exception events
-            code = e.response.get("Error", {}).get("Code", "")
-            err = self._map(code, e.response.get("Error", {}).get("Message", ""), session_id)
-            raise _Attempt(err, retry_safe=not seen and self._safe(code, idempotent)) from e
-        except BotoCoreError as e:
-            raise _Attempt(self._transport(e, tool), retry_safe=idempotent and not seen) from e
-        finally:
-            close = getattr(stream, "close", None)
-            if close:
-                close()
-        if not seen:
-            raise _Attempt(SandboxInternalError(f"{tool}: empty response stream"), idempotent)
-        return parsed
-
-    @staticmethod
-    def _merge(parsed: dict[str, Any], result: dict[str, Any]) -> None:
-        content = list(result.get("content") or [])
-        parsed["content"].extend(content)
-        parsed["text"] += "".join(
-            str(c.get("text") or "") for c in content if c.get("type") == "text"
-        )
-        sc = result.get("structuredContent") or {}
-        merged = parsed["structured"]
-        for key in ("stdout", "stderr"):
-            if sc.get(key):
-                merged[key] = merged.get(key, "") + sc[key]
-        for key in ("taskId", "taskStatus", "exitCode", "executionTime"):
-            if sc.get(key) is not None:
-                merged[key] = sc[key]
-        parsed["is_error"] = parsed["is_error"] or bool(result.get("isError"))
-
-    @staticmethod
-    def _result(parsed: dict[str, Any]) -> ExecutionResult:
-        sc = parsed["structured"]
-        exit_code = sc.get("exitCode")
-        stderr = sc.get("stderr") or ""
-        if parsed["is_error"] and not stderr and not sc.get("stdout"):
-            stderr = parsed["text"]  # the service put the error in the text content only
-        return ExecutionResult(
-            stdout=sc.get("stdout") or "",
-            stderr=stderr,
-            exit_code=exit_code,
-            is_error=parsed["is_error"] or exit_code not in (None, 0),
-            execution_time=_seconds(sc.get("executionTime")),
-            text=parsed["text"],
-            content=tuple(parsed["content"]),
-        )
 
     def _call(self, op: str, session_id: str | None, *, retry_safe: bool, **kwargs: Any) -> Any:
         """A non-stream operation, with ClientError mapped and safe retries."""
@@ -449,11 +326,10 @@ class SandboxClient:
             try:
                 return getattr(self._client, op)(**kwargs)
             except ClientError as e:
-                code = e.response.get("Error", {}).get("Code", "")
-                msg = e.response.get("Error", {}).get("Message", "")
-                raise _Attempt(self._map(code, msg, session_id), self._safe(code, True)) from e
+                code, msg = client_error_parts(e)
+                raise Attempt(self._map(code, msg, session_id), is_retry_safe(code, True)) from e
             except BotoCoreError as e:
-                raise _Attempt(self._transport(e, op), retry_safe or self._unsent(e)) from e
+                raise Attempt(transport_error(e, op), retry_safe or is_unsent(e)) from e
 
         return self._retrying(once, session_id, op, retry_safe)
 
@@ -461,7 +337,7 @@ class SandboxClient:
         for attempt in range(1, self._max_attempts + 1):
             try:
                 return once()
-            except _Attempt as a:
+            except Attempt as a:
                 if not a.retry_safe or attempt == self._max_attempts:
                     raise a.error from (a.__cause__ or None)
                 delay = random.uniform(0, min(self._backoff_max, self._backoff_base * 2**attempt))
@@ -478,26 +354,9 @@ class SandboxClient:
                 time.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    @staticmethod
-    def _safe(code: str, idempotent: bool) -> bool:
-        """Retry only what cannot have run: throttling, or transient errors on idempotent ops."""
-        key = _error_key(code)
-        if key in ("throttling", "tooManyRequests"):
-            return True
-        return idempotent and key in ("internalServer", "serviceUnavailable")
-
     def _map(self, code: str, message: str, session_id: str | None) -> SandboxError:
-        key = _error_key(code)
-        cls = _ERRORS.get(key, SandboxError)
-        message = message or key or "sandbox error"
-        if cls is SessionNotFoundError and session_id:
-            if session_id in self._known:
-                return SessionExpiredError(
-                    f"sandbox session {session_id} has expired or was stopped ({message}); "
-                    "start a new session"
-                )
-            return SessionNotFoundError(f"sandbox session {session_id} not found ({message})")
-        return cls(message)
+        known = session_id is not None and session_id in self._known
+        return service_error(code, message, session_id, known_session=known)
 
     def _classify_not_found(
         self, session_id: str, tool: str, error: SessionNotFoundError
@@ -515,36 +374,6 @@ class SandboxClient:
                 "start a new session"
             )
         return error
-
-    @staticmethod
-    def _unsent(e: BotoCoreError) -> bool:
-        """True when the request certainly never reached the service (connect failure)."""
-        return isinstance(e, (EndpointConnectionError, ConnectTimeoutError))
-
-    @staticmethod
-    def _transport(e: BotoCoreError, what: str) -> SandboxError:
-        if isinstance(e, ReadTimeoutError):
-            return SandboxTimeoutError(f"{what}: no response from the sandbox before the timeout")
-        if isinstance(e, BotoConnectionError):
-            return SandboxInternalError(f"{what}: cannot reach the code interpreter endpoint")
-        return SandboxInternalError(f"{what}: transport error ({type(e).__name__})")
-
-    @staticmethod
-    def _tool_error(tool: str, text: str) -> SandboxError:
-        lowered = text.lower()
-        if any(m in lowered for m in ("not found", "no such", "does not exist", "enoent")):
-            return SandboxResourceNotFoundError(f"{tool}: {text.strip()}")
-        return SandboxError(f"{tool} failed: {text.strip()}")
-
-
-def _seconds(milliseconds: Any) -> float | None:
-    """``executionTime`` is in milliseconds (service model); ExecutionResult wants seconds."""
-    return None if milliseconds is None else float(milliseconds) / 1000.0
-
-
-def _same_path(uri_path: str, asked: str) -> bool:
-    asked = asked.removeprefix("./")
-    return uri_path == asked or uri_path.endswith("/" + asked.lstrip("/"))
 
 
 def _bootstrap_code() -> str:

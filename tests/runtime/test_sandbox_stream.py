@@ -468,3 +468,79 @@ def test_make_client_config(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (config.read_timeout, config.connect_timeout) == (900, 10)
     assert config.retries == {"mode": "standard", "total_max_attempts": 1}
     assert client.meta.endpoint_url == "http://127.0.0.1:9"  # the emulator, same code path
+
+
+# --- the parser and builders on their own (code_exec.sandbox_stream) ------------------------
+
+
+def _never(code: str, message: str) -> Any:
+    raise AssertionError(f"no exception event expected, got {code}")
+
+
+def test_parse_stream_merges_every_result_event() -> None:
+    from code_exec.sandbox_stream import execution_result, parse_stream
+
+    closed: list[bool] = []
+
+    class Stream(list[dict[str, Any]]):
+        def close(self) -> None:
+            closed.append(True)
+
+    events = Stream(
+        [
+            {"result": {"content": [{"type": "text", "text": "a"}],
+                        "structuredContent": {"stdout": "a", "exitCode": 0}}},
+            {"result": {"content": [{"type": "text", "text": "b"}],
+                        "structuredContent": {"stdout": "b", "stderr": "w",
+                                              "exitCode": 2, "executionTime": 1500}}},
+        ]
+    )  # fmt: skip
+    parsed = parse_stream(events, "executeCode", idempotent=False, to_error=_never)
+    result = execution_result(parsed)
+    assert (result.stdout, result.stderr, result.exit_code, result.text) == ("ab", "w", 2, "ab")
+    assert result.is_error and result.execution_time == 1.5 and closed == [True]
+
+
+def test_parse_stream_exception_events_and_empty_streams() -> None:
+    from code_exec.exceptions import SandboxInternalError, SandboxThrottledError
+    from code_exec.sandbox_errors import Attempt
+    from code_exec.sandbox_stream import parse_stream
+
+    def typed(code: str, message: str) -> Any:
+        return SandboxThrottledError(message)
+
+    with pytest.raises(Attempt) as first:
+        parse_stream([{"throttlingException": {"message": "slow"}}], "executeCode",
+                     idempotent=False, to_error=typed)  # fmt: skip
+    assert first.value.retry_safe and isinstance(first.value.error, SandboxThrottledError)
+    late = [{"result": {"content": []}}, {"throttlingException": {"message": "slow"}}]
+    with pytest.raises(Attempt) as after_output:
+        parse_stream(late, "executeCode", idempotent=False, to_error=typed)
+    assert not after_output.value.retry_safe  # the cell may have run: never re-sent
+    with pytest.raises(Attempt) as empty:
+        parse_stream([], "listFiles", idempotent=True, to_error=_never)
+    assert empty.value.retry_safe and isinstance(empty.value.error, SandboxInternalError)
+
+
+def test_files_and_entries_from_content_items() -> None:
+    from code_exec.exceptions import SandboxResourceNotFoundError
+    from code_exec.sandbox_stream import FileEntry, ParsedStream, entries_from, files_from
+
+    read = ParsedStream(
+        content=[
+            {"type": "resource", "resource": {"uri": "file:///w/b.bin", "blob": "AAE="}},
+            {"type": "resource", "resource": {"uri": "file:///w/a.txt", "text": "hi"}},
+        ]
+    )
+    files = files_from(read, ["a.txt", "./b.bin"])
+    assert [(f.path, f.data) for f in files] == [("a.txt", b"hi"), ("./b.bin", b"\x00\x01")]
+    with pytest.raises(SandboxResourceNotFoundError):
+        files_from(read, ["c.txt"])
+    listing = ParsedStream(
+        content=[
+            {"type": "resource_link", "uri": "file:///w/d", "description": "directory"},
+            {"type": "resource_link", "uri": "file:///w/f.txt", "size": 3},
+            {"type": "text", "text": "ignored"},
+        ]
+    )
+    assert entries_from(listing) == [FileEntry("/w/d", True, None), FileEntry("/w/f.txt", False, 3)]

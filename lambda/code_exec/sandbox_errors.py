@@ -1,0 +1,138 @@
+"""Vendor errors of the code interpreter data plane -> :mod:`code_exec.exceptions`.
+
+botocore reports a refused request as ``ClientError`` (HTTP error status), an exception
+event inside the response stream as ``EventStreamError`` (a ``ClientError``) or as a plain
+event, and a transport failure as ``BotoCoreError``. :class:`SandboxClient` calls the
+helpers here where the vendor is called, and raises the typed error ``from`` the original.
+
+Each failed attempt is wrapped in :class:`Attempt` with whether retrying it is safe:
+throttling always (the request was refused), a connection that never opened always, and
+internal failures only for idempotent tools. A cell or command is never re-run once it
+may have executed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import (
+    BotoCoreError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
+from botocore.exceptions import (
+    ConnectionError as BotoConnectionError,
+)
+
+from code_exec.exceptions import (
+    SandboxAccessDeniedError,
+    SandboxConflictError,
+    SandboxError,
+    SandboxInternalError,
+    SandboxQuotaExceededError,
+    SandboxResourceNotFoundError,
+    SandboxThrottledError,
+    SandboxTimeoutError,
+    SandboxValidationError,
+    SessionExpiredError,
+    SessionNotFoundError,
+)
+
+__all__ = [
+    "IDEMPOTENT_TOOLS",
+    "Attempt",
+    "client_error_parts",
+    "error_key",
+    "is_retry_safe",
+    "is_unsent",
+    "service_error",
+    "tool_error",
+    "transport_error",
+]
+
+# Tools whose request can be repeated with the same effect (reads, listings, same writes).
+IDEMPOTENT_TOOLS = frozenset({"readFiles", "listFiles", "getTask", "writeFiles", "stopTask"})
+
+_ERRORS: dict[str, type[SandboxError]] = {
+    "accessDenied": SandboxAccessDeniedError,
+    "conflict": SandboxConflictError,
+    "internalServer": SandboxInternalError,
+    "resourceNotFound": SessionNotFoundError,
+    "serviceQuotaExceeded": SandboxQuotaExceededError,
+    "throttling": SandboxThrottledError,
+    "tooManyRequests": SandboxThrottledError,
+    "validation": SandboxValidationError,
+}
+_NOT_FOUND_MARKERS = ("not found", "no such", "does not exist", "enoent")
+
+
+class Attempt(Exception):
+    """One failed attempt, with whether retrying it is safe (internal to the client)."""
+
+    def __init__(self, error: SandboxError, retry_safe: bool) -> None:
+        super().__init__(str(error))
+        self.error, self.retry_safe = error, retry_safe
+
+
+def error_key(code: str) -> str:
+    """``ThrottlingException`` / ``throttlingException`` -> ``throttling``."""
+    code = code.removesuffix("Exception")
+    return code[:1].lower() + code[1:]
+
+
+def client_error_parts(e: Any) -> tuple[str, str]:
+    """The error code and message of a botocore ``ClientError``."""
+    error = e.response.get("Error", {})
+    return str(error.get("Code", "")), str(error.get("Message", ""))
+
+
+def is_retry_safe(code: str, idempotent: bool) -> bool:
+    """Retry only what cannot have run: throttling, or transient errors on idempotent ops."""
+    key = error_key(code)
+    if key in ("throttling", "tooManyRequests"):
+        return True
+    return idempotent and key in ("internalServer", "serviceUnavailable")
+
+
+def service_error(
+    code: str, message: str, session_id: str | None, *, known_session: bool
+) -> SandboxError:
+    """The typed error for a service error code (``resourceNotFound`` names the session).
+
+    ``known_session``: the session was seen alive through this client, so a
+    ``resourceNotFound`` means it has expired or was stopped.
+    """
+    key = error_key(code)
+    cls = _ERRORS.get(key, SandboxError)
+    message = message or key or "sandbox error"
+    if cls is SessionNotFoundError and session_id:
+        if known_session:
+            return SessionExpiredError(
+                f"sandbox session {session_id} has expired or was stopped ({message}); "
+                "start a new session"
+            )
+        return SessionNotFoundError(f"sandbox session {session_id} not found ({message})")
+    return cls(message)
+
+
+def is_unsent(e: BotoCoreError) -> bool:
+    """True when the request certainly never reached the service (connect failure)."""
+    return isinstance(e, (EndpointConnectionError, ConnectTimeoutError))
+
+
+def transport_error(e: BotoCoreError, what: str) -> SandboxError:
+    """The typed error for a transport failure (no response, no connection, ...)."""
+    if isinstance(e, ReadTimeoutError):
+        return SandboxTimeoutError(f"{what}: no response from the sandbox before the timeout")
+    if isinstance(e, BotoConnectionError):
+        return SandboxInternalError(f"{what}: cannot reach the code interpreter endpoint")
+    return SandboxInternalError(f"{what}: transport error ({type(e).__name__})")
+
+
+def tool_error(tool: str, text: str) -> SandboxError:
+    """The typed error for a tool result with ``isError`` (a file tool that failed)."""
+    lowered = text.lower()
+    if any(m in lowered for m in _NOT_FOUND_MARKERS):
+        return SandboxResourceNotFoundError(f"{tool}: {text.strip()}")
+    return SandboxError(f"{tool} failed: {text.strip()}")

@@ -44,7 +44,7 @@ bwrap:
 	  fi; }
 
 synth: $(STAMP) node_modules/.installed
-	$(CDK) synth --quiet --all > /dev/null
+	$(CDK) synth --quiet > /dev/null
 	$(PY) -m scripts.synth_summary cdk.out
 
 test: setup
@@ -55,7 +55,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 
 iam-report: $(STAMP) node_modules/.installed
-	$(CDK) synth --quiet --all > /dev/null
+	$(CDK) synth --quiet > /dev/null
 	$(PY) -m scripts.iam_report cdk.out > docs/iam.md
 
 local: setup

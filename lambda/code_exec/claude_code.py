@@ -6,8 +6,10 @@
 - :meth:`ClaudeCodeRunner.run` runs ``claude -p <prompt> --output-format json --allowedTools ...``
   in a workspace directory with a time limit, on Bedrock with the execution role's
   credentials (``CLAUDE_CODE_USE_BEDROCK=1``, ``ANTHROPIC_MODEL``, ``AWS_REGION``; no keys are
-  passed), and returns the parsed JSON result plus the files it wrote (``listFiles`` before
-  and after).
+  passed), and returns the parsed JSON result plus the files it wrote: every file under the
+  workspace whose inode changed after a marker made just before the run (``find -cnewer``,
+  one ``executeCommand``), so a same-size rewrite counts and preserved mtimes do not hide a
+  file. The ``.bcx/`` tree (the runtime, Claude Code's own install) is never listed.
 
 Every failure is a typed error: no network, install failure, timeout, non-zero exit, bad JSON.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import posixpath
 import re
 import shlex
 import time
@@ -48,6 +51,7 @@ DEFAULT_ALLOWED_TOOLS = ("Read", "Write", "Edit", "Glob", "Grep", "Bash")
 _PREFIX = ".bcx/claude-code"
 _INSTALLER = ".bcx/install_claude_code.sh"
 _TIMEOUT_EXIT = 124
+_RUNTIME_DIR = ".bcx"  # never reported as written: the runtime and this install live there
 _ERROR_LINE = re.compile(r"^BCX_ERROR=(\w+): (.*)$", re.M)
 
 
@@ -190,7 +194,7 @@ class ClaudeCodeRunner:
         """Run one headless Claude Code task; return its result and the files it wrote."""
         if install:
             self.install()
-        before = self._snapshot()
+        marker = self._start_marker()
         prompt_file = f"{self.prefix}/prompt-{time.time_ns()}.txt"
         self.sandbox.write_files(self.session_id, [SandboxFile(prompt_file, prompt.encode())])
         command = self.run_command(
@@ -201,8 +205,11 @@ class ClaudeCodeRunner:
         )
         try:
             status = self._run_task(command, timeout_seconds + 30, what="run")
+            written = self._written_since(marker)
         finally:
-            self.sandbox.remove_files(self.session_id, [prompt_file])
+            self.sandbox.execute_command(
+                self.session_id, f"rm -f {shlex.quote(prompt_file)} {shlex.quote(marker)}"
+            )
         if status.exit_code == _TIMEOUT_EXIT:
             raise ClaudeCodeTimeoutError(f"Claude Code did not finish within {timeout_seconds} s")
         raw = _parse_json_result(status.stdout)
@@ -215,8 +222,6 @@ class ClaudeCodeRunner:
             raise ClaudeCodeOutputError(
                 f"Claude Code printed no JSON result: {status.stdout.strip()[-300:]!r}"
             )
-        after = self._snapshot()
-        written = sorted(p for p, size in after.items() if before.get(p, -1) != size)
         return ClaudeCodeResult(
             result=str(raw.get("result") or ""),
             is_error=bool(raw.get("is_error")) or raw.get("subtype") not in (None, "success"),
@@ -250,11 +255,40 @@ class ClaudeCodeRunner:
                 )
             time.sleep(self.poll_seconds)
 
-    def _snapshot(self) -> dict[str, int]:
-        """``{path: size}`` of the workspace's files (empty when it does not exist yet)."""
-        self.sandbox.execute_command(self.session_id, f"mkdir -p {shlex.quote(self.workspace)}")
-        entries = self.sandbox.list_entries(self.session_id, self.workspace, recursive=True)
-        return {e.path: (e.size if e.size is not None else -2) for e in entries if not e.is_dir}
+    def _start_marker(self) -> str:
+        """Create the workspace and a fresh marker file (before the run); return its path."""
+        marker = f"{self.prefix}/run-{time.time_ns()}.marker"
+        q = shlex.quote
+        made = self.sandbox.execute_command(
+            self.session_id, f"mkdir -p {q(self.workspace)} {q(self.prefix)} && : > {q(marker)}"
+        )
+        if not made.ok:
+            raise ClaudeCodeError(f"cannot prepare the workspace: {made.stderr.strip()[-300:]}")
+        return marker
+
+    def _written_since(self, marker: str) -> list[str]:
+        """Files under the workspace created or rewritten since ``marker`` was made.
+
+        ``-cnewer``: the inode change time moves on every write, rename and ``touch -d``,
+        so same-size rewrites count and archives extracted with old mtimes do too.
+        """
+        q = shlex.quote
+        skip = [f"./{_RUNTIME_DIR}"]
+        inside = posixpath.relpath(posixpath.normpath(self.prefix), self.workspace)
+        if not inside.startswith(".."):
+            skip.append(f"./{inside}")
+        prune = " -o ".join(f"-path {q(p)}" for p in skip)
+        listing = self.sandbox.execute_command(
+            self.session_id,
+            f'M="$(pwd)/"{q(marker)} && cd {q(self.workspace)} && '
+            f'find . \\( {prune} \\) -prune -o -type f -cnewer "$M" -print0',
+        )
+        if not listing.ok:
+            raise ClaudeCodeError(f"cannot list written files: {listing.stderr.strip()[-300:]}")
+        out = listing.stdout
+        names = out.split("\0") if "\0" in out else out.splitlines()
+        base = "" if self.workspace == "." else f"{self.workspace}/"
+        return sorted(base + n.removeprefix("./") for n in names if n)
 
 
 def _parse_json_result(stdout: str) -> dict[str, Any] | None:

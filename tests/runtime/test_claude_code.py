@@ -42,6 +42,11 @@ if "GARBAGE" in prompt:
 seen = {k: os.environ.get(k) for k in ("CLAUDE_CODE_USE_BEDROCK", "ANTHROPIC_MODEL", "AWS_REGION")}
 with open("hello.py", "w") as f:
     f.write("print('hello from claude')\n")
+with open("last.txt", "w") as f:  # same size every run, new content
+    f.write(prompt[-1])
+install = os.path.dirname(os.path.dirname(os.path.abspath(sys.argv[0])))
+with open(os.path.join(install, "cache.json"), "a") as f:  # its own install tree changes
+    f.write("{}\n")
 os.makedirs("pkg", exist_ok=True)
 with open("pkg/notes.md", "w") as f:
     f.write(json.dumps({"args": args, "env": seen, "cwd": os.getcwd()}))
@@ -120,7 +125,11 @@ def test_run_parses_result_and_reports_written_files(fake: ClaudeCodeRunner) -> 
     assert result.result == "Created hello.py and pkg/notes.md."
     assert (result.duration_ms, result.num_turns, result.total_cost_usd) == (5321, 3, 0.0231)
     assert result.usage["output_tokens"] == 410
-    assert result.files_written == ("claude-work/hello.py", "claude-work/pkg/notes.md")
+    assert result.files_written == (
+        "claude-work/hello.py",
+        "claude-work/last.txt",
+        "claude-work/pkg/notes.md",
+    )
     notes = json.loads(
         fake.sandbox.read_files(fake.session_id, ["claude-work/pkg/notes.md"])[0].data
     )
@@ -140,9 +149,31 @@ def test_run_parses_result_and_reports_written_files(fake: ClaudeCodeRunner) -> 
         "Read,Write,Edit,Glob,Grep,Bash",
     ]
     assert notes["cwd"].endswith("/claude-work")
+    fake.sandbox.write_files(fake.session_id, [SandboxFile("claude-work/untouched.txt", b"x")])
     again = fake.run("Write it again")
-    # hello.py is rewritten identically (not reported); notes.md changed size (reported)
-    assert again.files_written == ("claude-work/pkg/notes.md",)
+    # every file the run wrote counts: same content (hello.py), same size (last.txt);
+    # a file it did not touch does not
+    assert again.files_written == result.files_written
+    assert fake.sandbox.read_files(fake.session_id, ["claude-work/last.txt"])[0].data == b"n"
+
+
+def test_written_files_skip_the_runtime_tree(fake: ClaudeCodeRunner) -> None:
+    """Run in the session workspace itself (as the claude_code loop does): .bcx/ is not listed."""
+    fake.sandbox.write_files(fake.session_id, [SandboxFile("kept.txt", b"old")])
+    root = ClaudeCodeRunner(
+        fake.sandbox,
+        fake.session_id,
+        model_id=MODEL,
+        region="us-west-2",
+        prefix=fake.prefix,
+        workspace=".",
+        poll_seconds=0.05,
+    )
+    result = root.run("Write in the workspace root")
+    assert result.files_written == ("hello.py", "last.txt", "pkg/notes.md")
+    assert fake.sandbox.execute_command(fake.session_id, "ls .bcx/cc-fake/cache.json").ok
+    leftovers = fake.sandbox.list_files(fake.session_id, fake.prefix)
+    assert not [p for p in leftovers if "prompt-" in p or ".marker" in p]
 
 
 def test_run_failures_are_typed(fake: ClaudeCodeRunner) -> None:

@@ -97,7 +97,11 @@ class PtcExecutor(Protocol):
 
     def run_cell(self, code: str, *, timeout_seconds: float | None = None) -> ExecutionResult: ...
 
-    def close(self) -> None: ...
+    def detach(self) -> None:
+        """Let go of the executor at the end of an invocation; its state stays in the session."""
+
+    def close(self) -> None:
+        """Stop what the executor runs in the session (its state is lost)."""
 
 
 class _KernelExecutor:
@@ -106,6 +110,9 @@ class _KernelExecutor:
 
     def run_cell(self, code: str, *, timeout_seconds: float | None = None) -> ExecutionResult:
         return self.sandbox.run_cell(self.session_id, code, timeout_seconds=timeout_seconds)
+
+    def detach(self) -> None:
+        """Nothing to let go of: the kernel lives as long as the session."""
 
     def close(self) -> None:
         """Nothing to stop: the kernel lives as long as the session."""
@@ -178,8 +185,19 @@ class BridgedRunner:
         self._next_cell = int(state.get("cell", 0)) + 1
         return True
 
+    def detach(self) -> None:
+        """Let go of the runner without stopping it: its process and globals stay.
+
+        Use this at the end of an invocation (a Lambda handler returning) when the session
+        goes on: the next invocation's :meth:`start` attaches to the same runner, and so
+        does this object's next :meth:`run_cell`. :meth:`close` stops it instead.
+        """
+        if self.task_id:
+            logger.info("detached from bridged runner %s in %s", self.task_id, self.session_id)
+        self.task_id = None
+
     def close(self) -> None:
-        """Stop the runner process (its globals are lost)."""
+        """Stop the runner process (its globals are lost); see :meth:`detach` to keep it."""
         if self.task_id:
             try:
                 self.sandbox.stop_task(self.session_id, self.task_id)

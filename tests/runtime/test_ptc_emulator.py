@@ -173,6 +173,8 @@ def test_open_executor_picks_kernel_or_bridge(sandbox: SandboxClient, sid: str) 
         kernel.run_cell("print(len(json.loads(await get_team_members('engineering'))))").stdout
         == "8\n"
     )
+    kernel.detach()  # nothing to let go of: cells keep running in the kernel
+    assert kernel.run_cell("print('still here')").stdout == "still here\n"
     mixed = ToolRegistry([*expense_registry("preloaded")])
     mixed.register(slow_echo, placement="bridged")
     bridge = open_executor(sandbox, sid, mixed)
@@ -199,6 +201,10 @@ def test_next_invocation_attaches_and_a_dead_runner_is_replaced(sandbox: Sandbox
         second.start()
         assert second.task_id == first.task_id
         assert second.run_cell("print(n)").stdout == "1\n"
+        second.detach()  # the end of an invocation: the runner and its globals stay
+        assert second.task_id is None and not sandbox.get_task(session_id, first.task_id).done
+        assert second.run_cell("n += '2'\nprint(n)").stdout == "12\n"  # re-attached
+        assert second.task_id == first.task_id
         second.close()
         third = BridgedRunner(sandbox, session_id, registry)
         third.start()

@@ -23,7 +23,7 @@ from code_exec.config import RuntimeConfig
 from code_exec.exceptions import ModelNotAllowedError, RequestValidationError
 from code_exec.loops import history as _history
 from code_exec.loops.common import LoopInput, LoopOutput
-from code_exec.loops.toolbox import DEFAULT_OUTPUT_LIMIT, CodeTool, DirectTools, KernelCells
+from code_exec.loops.toolbox import DEFAULT_OUTPUT_LIMIT, CodeTool, DirectTools
 from code_exec.models import AgentRequest, AgentResult
 from code_exec.prompts import direct_system_prompt, ptc_system_prompt
 
@@ -133,6 +133,7 @@ def _run_bedrock_loop(
     if registry is None and request.tools:
         registry = _default_registry()
     selected = _select_tools(registry, request.tools) if request.tools else []
+    executor = None
     if request.mode == "ptc":
         executor, catalogue = _ptc_executor(selected, deps)
         tools: CodeTool | DirectTools = CodeTool(
@@ -155,7 +156,11 @@ def _run_bedrock_loop(
         history=_history.adapt(deps.history, _FORMATS[request.loop]),
         clock=deps.clock,
     )
-    output = loops[request.loop](inp, client=deps.bedrock)
+    try:
+        output = loops[request.loop](inp, client=deps.bedrock)
+    finally:
+        if executor is not None:
+            executor.detach()  # the session goes on: keep its runner (and its state) alive
     return output, list(tools.code_runs)
 
 
@@ -163,10 +168,10 @@ def _run_bedrock_loop(
 
 
 def _default_registry() -> Any:
-    """The demo tools (expense audit), preloaded: they run in the session's kernel."""
-    from code_exec.ptc_assets import expense_registry
+    """Every tool module in ``sandbox_assets/`` (each declares ``TOOLS`` and its placement)."""
+    from code_exec.ptc_assets import default_registry
 
-    return expense_registry("preloaded")
+    return default_registry()
 
 
 def _select_tools(registry: Any, names: list[str]) -> list[Any]:
@@ -186,9 +191,10 @@ def _ptc_executor(tools: list[Any], deps: AgentDeps) -> tuple[Any, str]:
     preloads them into the kernel or starts (or re-attaches to) the session's bridged
     runner; the runner lives as long as the sandbox session.
     """
-    if not tools:
-        return KernelCells(deps.sandbox, deps.sandbox_session_id), ""
     from code_exec import ptc
+
+    if not tools:
+        return ptc.kernel_executor(deps.sandbox, deps.sandbox_session_id), ""
 
     registry = ptc.ToolRegistry(tools)
     executor = ptc.open_executor(deps.sandbox, deps.sandbox_session_id, registry)

@@ -38,6 +38,7 @@ __all__ = [
     "PtcExecutor",
     "Tool",
     "ToolRegistry",
+    "kernel_executor",
     "open_executor",
     "parse_docstring",
     "preload",
@@ -347,4 +348,10 @@ class ToolRegistry:
 
 
 # Sending tools into a session and relaying bridged calls (kept in their own module).
-from code_exec.ptc_bridge import BridgedRunner, PtcExecutor, open_executor, preload  # noqa: E402
+from code_exec.ptc_bridge import (  # noqa: E402
+    BridgedRunner,
+    PtcExecutor,
+    kernel_executor,
+    open_executor,
+    preload,
+)

@@ -7,6 +7,8 @@ must be copied next to the ``code_exec`` package (``<asset root>/sandbox_assets`
 
 from __future__ import annotations
 
+import ast
+import functools
 import importlib
 import importlib.util
 import sys
@@ -21,9 +23,11 @@ __all__ = [
     "EXPECTED_EXPENSE_AUDIT_OUTPUT",
     "asset_path",
     "assets_dir",
+    "default_registry",
     "expense_audit_code",
     "expense_registry",
     "load_asset_module",
+    "tool_module_names",
 ]
 
 _HERE = Path(__file__).resolve().parent
@@ -65,6 +69,54 @@ def load_asset_module(name: str) -> types.ModuleType:
     sys.modules[qualified] = module
     spec.loader.exec_module(module)
     return module
+
+
+def tool_module_names(directory: Path | None = None) -> list[str]:
+    """Modules directly under ``sandbox_assets/`` that declare a module-level ``TOOLS`` list.
+
+    Found by parsing, not importing, so helper files next to the tools are never run.
+    """
+    directory = directory or assets_dir()
+    names = []
+    for path in sorted(directory.glob("*.py")):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        if any(
+            isinstance(node, ast.Assign | ast.AnnAssign)
+            and any(
+                isinstance(t, ast.Name) and t.id == "TOOLS"
+                for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
+            )
+            for node in tree.body
+        ):
+            names.append(path.stem)
+    return names
+
+
+@functools.cache
+def default_registry() -> ToolRegistry:
+    """Every tool the deployment offers: each tool module in ``sandbox_assets/``.
+
+    A module lists its tool functions in ``TOOLS`` and may set ``PLACEMENT`` to
+    ``"preloaded"`` (the default: the tools run inside the sandbox) or ``"bridged"`` (they
+    run in the orchestrator, with its IAM role). Two modules offering the same tool name
+    is a deployment error, reported with both module names.
+    """
+    from code_exec.ptc import ToolRegistry
+
+    registry = ToolRegistry()
+    owner: dict[str, str] = {}
+    for name in tool_module_names():
+        module = load_asset_module(name)
+        placement = getattr(module, "PLACEMENT", "preloaded")
+        for tool in ToolRegistry.from_module(module, placement=placement):
+            if tool.name in owner:
+                raise ValueError(
+                    f"tool {tool.name!r} is defined in both sandbox_assets/{owner[tool.name]}.py "
+                    f"and sandbox_assets/{name}.py"
+                )
+            owner[tool.name] = name
+            registry.add(tool)
+    return registry
 
 
 def expense_registry(placement: Placement = "bridged") -> ToolRegistry:

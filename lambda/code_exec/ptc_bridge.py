@@ -36,7 +36,7 @@ from code_exec.sandbox_types import ExecutionResult, SandboxFile
 if TYPE_CHECKING:
     from code_exec.ptc import ToolRegistry
 
-__all__ = ["BridgedRunner", "PtcExecutor", "open_executor", "preload"]
+__all__ = ["BridgedRunner", "PtcExecutor", "kernel_executor", "open_executor", "preload"]
 
 logger = logging.getLogger(__name__)
 
@@ -326,6 +326,11 @@ class BridgedRunner:
             )
 
 
+def kernel_executor(sandbox: SandboxClient, session_id: str) -> PtcExecutor:
+    """Cells straight in the session's kernel (no tools, or only preloaded ones)."""
+    return _KernelExecutor(sandbox, session_id)
+
+
 def open_executor(
     sandbox: SandboxClient,
     session_id: str,
@@ -336,7 +341,7 @@ def open_executor(
     """The executor for ``registry``: the kernel when every tool is preloaded, else a bridge."""
     if handler is None and all(t.placement == "preloaded" for t in registry):
         preload(sandbox, session_id, registry)
-        return _KernelExecutor(sandbox, session_id)
+        return kernel_executor(sandbox, session_id)
     runner = BridgedRunner(sandbox, session_id, registry, handler=handler)
     runner.start()
     return runner

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Literal
 
 import pytest
@@ -131,3 +132,68 @@ def test_docstring_variants() -> None:
     }
     assert doc.returns == "The thing."
     assert parse_docstring(None).summary == ""
+
+
+# --- the deployment's registry: every tool module in sandbox_assets/ ----------------------
+
+
+def _write(directory, name: str, body: str) -> None:
+    (directory / f"{name}.py").write_text(body)
+
+
+_TOOL_MODULE = '''
+TOOLS = ["{fn}"]
+{placement}
+
+def {fn}(x: int) -> int:
+    """Doubles x.
+
+    Args:
+        x: A number.
+    """
+    return 2 * x
+'''
+
+
+@pytest.fixture
+def assets_tmp(tmp_path, monkeypatch):
+    from code_exec import ptc_assets
+
+    (tmp_path / "ptc_runtime.py").write_text("# stands in for the PTC runtime\n")
+    monkeypatch.setattr(ptc_assets, "assets_dir", lambda: tmp_path)
+    ptc_assets.default_registry.cache_clear()
+    yield tmp_path
+    ptc_assets.default_registry.cache_clear()
+    for key in [k for k in sys.modules if k.startswith("sandbox_assets.zz_")]:
+        del sys.modules[key]
+
+
+def test_default_registry_offers_every_tool_module_with_its_placement(assets_tmp) -> None:
+    from code_exec.ptc_assets import default_registry, tool_module_names
+
+    _write(assets_tmp, "zz_alpha", _TOOL_MODULE.format(fn="alpha", placement=""))
+    _write(assets_tmp, "zz_beta", _TOOL_MODULE.format(fn="beta", placement='PLACEMENT = "bridged"'))
+    _write(assets_tmp, "zz_helper", "raise RuntimeError('a helper module must not be imported')\n")
+
+    assert tool_module_names() == ["zz_alpha", "zz_beta"]
+    registry = default_registry()
+    assert registry.names() == ["alpha", "beta"]
+    assert [t.placement for t in registry] == ["preloaded", "bridged"]
+    assert registry.get("beta")(21) == 42
+
+
+def test_default_registry_refuses_a_tool_name_defined_twice(assets_tmp) -> None:
+    from code_exec.ptc_assets import default_registry
+
+    _write(assets_tmp, "zz_one", _TOOL_MODULE.format(fn="same", placement=""))
+    _write(assets_tmp, "zz_two", _TOOL_MODULE.format(fn="same", placement=""))
+    with pytest.raises(ValueError, match=r"zz_one\.py.*zz_two\.py"):
+        default_registry()
+
+
+def test_the_shipped_registry_holds_the_demo_tools() -> None:
+    from code_exec.ptc_assets import default_registry
+
+    assert {"get_team_members", "get_expenses", "get_custom_budget"} <= set(
+        default_registry().names()
+    )

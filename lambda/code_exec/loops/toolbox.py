@@ -31,7 +31,6 @@ __all__ = [
     "CellExecutor",
     "CodeTool",
     "DirectTools",
-    "KernelCells",
     "format_output",
     "truncate",
 ]
@@ -82,16 +81,6 @@ class CellExecutor(Protocol):
     """Runs one model cell (``ptc.PtcExecutor``: the kernel, or the bridged runner)."""
 
     def run_cell(self, code: str, *, timeout_seconds: float | None = None) -> ExecutionResult: ...
-
-
-class KernelCells:
-    """Cells straight in the session's kernel via ``SandboxClient.run_cell`` (no tools)."""
-
-    def __init__(self, sandbox: Any, session_id: str) -> None:
-        self._sandbox, self._session_id = sandbox, session_id
-
-    def run_cell(self, code: str, *, timeout_seconds: float | None = None) -> ExecutionResult:
-        return self._sandbox.run_cell(self._session_id, code, timeout_seconds=timeout_seconds)
 
 
 class CodeTool:

@@ -107,7 +107,12 @@ def default_registry() -> ToolRegistry:
     owner: dict[str, str] = {}
     for name in tool_module_names():
         module = load_asset_module(name)
-        placement = getattr(module, "PLACEMENT", "preloaded")
+        placement: Placement = getattr(module, "PLACEMENT", "preloaded")
+        if placement not in ("preloaded", "bridged"):
+            raise ValueError(
+                f"sandbox_assets/{name}.py: PLACEMENT must be 'preloaded' or 'bridged', "
+                f"got {placement!r}"
+            )
         for tool in ToolRegistry.from_module(module, placement=placement):
             if tool.name in owner:
                 raise ValueError(

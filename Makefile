@@ -47,12 +47,13 @@ synth: $(STAMP) node_modules/.installed
 	$(CDK) synth --quiet > /dev/null
 	$(PY) -m scripts.synth_summary cdk.out
 
-test: setup
+test: setup lint
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy lambda/code_exec
 
 iam-report: $(STAMP) node_modules/.installed
 	$(CDK) synth --quiet > /dev/null

@@ -29,14 +29,10 @@ API_HANDLER = "code_exec.handler.api_handler"
 JOB_HANDLER = "code_exec.handler.job_handler"
 CLEANUP_HANDLER = "code_exec.handler.cleanup_handler"
 
-_TABLE_ACTIONS = (
-    "dynamodb:GetItem",
-    "dynamodb:PutItem",
-    "dynamodb:UpdateItem",
-    "dynamodb:DeleteItem",
-    "dynamodb:Query",
-)
-_CLEANUP_TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
+# Single-item reads and updates (leases, history, job status) for every function; only the
+# API creates jobs (POST /jobs) and deletes sessions (DELETE /sessions/{id}).
+_TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:UpdateItem")
+_API_TABLE_ACTIONS = ("dynamodb:PutItem", "dynamodb:DeleteItem")
 _OBJECT_ACTIONS = ("s3:GetObject", "s3:PutObject")
 
 
@@ -155,11 +151,13 @@ class AgentStack(Stack):
         for fn in (self.api_function, self.job_function):
             role = fn.role
             role.add_to_policy(interpreter_statement(interpreter_arn, INTERPRETER_ACTIONS))
-            for statement in model_invoke_statements(self, models):
+            # Every loop calls InvokeModel / Converse; nothing in the functions streams.
+            for statement in model_invoke_statements(self, models, streaming=False):
                 role.add_to_policy(statement)
+            actions = _TABLE_ACTIONS + (_API_TABLE_ACTIONS if fn is self.api_function else ())
             role.add_to_policy(
                 iam.PolicyStatement(
-                    sid="SessionsAndJobs", actions=list(_TABLE_ACTIONS), resources=[table.table_arn]
+                    sid="SessionsAndJobs", actions=list(actions), resources=[table.table_arn]
                 )
             )
             role.add_to_policy(
@@ -214,7 +212,7 @@ class AgentStack(Stack):
         role.add_to_policy(
             iam.PolicyStatement(
                 sid="MarkJobs",
-                actions=list(_CLEANUP_TABLE_ACTIONS),
+                actions=list(_TABLE_ACTIONS),
                 resources=[self.storage.table.table_arn],
             )
         )

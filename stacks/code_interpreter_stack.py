@@ -47,7 +47,8 @@ class CodeInterpreterStack(Stack):
             self,
             "SandboxModelAccess",
             statements=[
-                *model_invoke_statements(self, targets),
+                # Claude Code streams its model calls.
+                *model_invoke_statements(self, targets, streaming=True),
                 *profile_read_statements(self, targets),
             ],
         )

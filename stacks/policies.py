@@ -12,6 +12,7 @@ from stacks.settings import ModelTarget
 __all__ = [
     "INTERPRETER_ACTIONS",
     "MODEL_INVOKE_ACTIONS",
+    "MODEL_STREAM_ACTIONS",
     "foundation_model_arns",
     "interpreter_statement",
     "model_invoke_statements",
@@ -19,7 +20,8 @@ __all__ = [
     "profile_read_statements",
 ]
 
-MODEL_INVOKE_ACTIONS = ("bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream")
+MODEL_INVOKE_ACTIONS = ("bedrock:InvokeModel",)  # InvokeModel and Converse
+MODEL_STREAM_ACTIONS = ("bedrock:InvokeModelWithResponseStream",)  # and ConverseStream
 INTERPRETER_ACTIONS = (
     "bedrock-agentcore:StartCodeInterpreterSession",
     "bedrock-agentcore:InvokeCodeInterpreter",
@@ -51,9 +53,10 @@ def foundation_model_arns(stack: Stack, target: ModelTarget) -> list[str]:
 
 
 def model_invoke_statements(
-    stack: Stack, targets: Iterable[ModelTarget]
+    stack: Stack, targets: Iterable[ModelTarget], *, streaming: bool
 ) -> list[iam.PolicyStatement]:
-    """InvokeModel / InvokeModelWithResponseStream (also what Converse needs).
+    """InvokeModel (what InvokeModel and Converse need), plus InvokeModelWithResponseStream
+    (InvokeModelWithResponseStream and ConverseStream) when ``streaming``.
 
     Direct foundation models and the profiles themselves are allowed as named. The foundation
     models behind a cross-region profile are allowed only when the call comes through one of
@@ -68,12 +71,13 @@ def model_invoke_statements(
             routed.extend(foundation_model_arns(stack, target))
         else:
             direct.extend(foundation_model_arns(stack, target))
+    actions = [*MODEL_INVOKE_ACTIONS, *(MODEL_STREAM_ACTIONS if streaming else ())]
     statements = []
     if direct or profiles:
         statements.append(
             iam.PolicyStatement(
                 sid="InvokeConfiguredModels",
-                actions=list(MODEL_INVOKE_ACTIONS),
+                actions=actions,
                 resources=_dedupe([*profiles, *direct]),
             )
         )
@@ -81,7 +85,7 @@ def model_invoke_statements(
         statements.append(
             iam.PolicyStatement(
                 sid="InvokeModelsBehindProfiles",
-                actions=list(MODEL_INVOKE_ACTIONS),
+                actions=actions,
                 resources=_dedupe(routed),
                 conditions={"StringEquals": {"bedrock:InferenceProfileArn": _dedupe(profiles)}},
             )

@@ -11,8 +11,9 @@ from stacks.nag import acknowledge
 
 __all__ = ["LAMBDA_PREFIXES", "SANDBOX_PREFIX", "STATE_PREFIX", "TTL_ATTRIBUTE", "Storage"]
 
-# Object key prefixes, granted per role. The runtime writes its files under these.
-LAMBDA_PREFIXES = ("files/", "state/", "sandbox/")
+# Object key prefixes, granted per role. The functions read and write caller files under
+# files/ and stored JSON (history, results) under state/; sandbox/ is the sandbox role's alone.
+LAMBDA_PREFIXES = ("files/", "state/")
 SANDBOX_PREFIX = "sandbox/"
 STATE_PREFIX = "state/"
 TTL_ATTRIBUTE = "expires_at"

@@ -4,11 +4,13 @@ of the function that made it, on the resource it used — and no role grants wha
 How: a botocore ``provide-client-params`` hook (emitted for every API call AND for presigned
 URLs) records each operation while this module's own scenario drives every route end to end
 (execute with files in and out, S3 inputs, /invoke one-shot and in a session, DELETE, a job
-that succeeds and one that fails through the real state machine, GET /jobs). Calls are
-attributed to the function running them (main thread: the API function; ``LambdaAdapter``
-threads: the job and cleanup functions). ``IAM_ACTIONS`` maps each operation to its IAM
-action; the check evaluates the function's role statements from the AgentStack template
-(Allow, actions/resources with wildcards, StringEquals/StringLike/Arn* conditions).
+that succeeds and two that fail through the real state machine — one-shot, and in a session
+whose stop the sandbox refuses once — and GET /jobs). Calls are attributed to the function
+running them (main thread: the API function; ``LambdaAdapter`` threads: the job and cleanup
+functions). ``IAM_ACTIONS`` maps each operation to its IAM action; the check evaluates the
+function's role statements from the AgentStack template (Allow, actions/resources with
+wildcards, StringEquals/StringLike/Arn* conditions). Every grant must be used: there is no
+list of tolerated over-grants.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from __future__ import annotations
 import base64
 import copy
 import fnmatch
+import json
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,9 +34,8 @@ from tests.runtime.bedrock_replay import BedrockReplay, load_fixture
 from .conftest import (
     ACCOUNT,
     BUCKET,
-    INTERPRETER_ID,
-    MODEL_ID,
     REGION,
+    STATE_MACHINE_NAME,
     TABLE,
     ApiClient,
     LambdaAdapter,
@@ -69,53 +72,14 @@ IAM_ACTIONS: dict[tuple[str, str], str] = {
 # Lambda platform permissions (log delivery, active tracing): not calls the runtime makes.
 PLATFORM_PREFIXES = ("logs:", "xray:")
 
-_INTERPRETER = (
-    f"arn:aws:bedrock-agentcore:{REGION}:{ACCOUNT}:code-interpreter-custom/{INTERPRETER_ID}"
-)
-_TABLE_ARN = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{TABLE}"
-_PROFILE = f"arn:aws:bedrock:{REGION}:{ACCOUNT}:inference-profile/{MODEL_ID}"
-_STREAM = "bedrock:InvokeModelWithResponseStream"
-_OVER = "over-grant reported to the infra engineer (the runtime never calls it): remove"
-
-
-def _streaming(kind: str) -> dict[tuple[str, str, str], str]:
-    model = MODEL_ID.split(".", 1)[1]
-    arns = [_PROFILE] + [
-        f"arn:aws:bedrock:{r}::foundation-model/{model}" for r in _profile_regions(MODEL_ID)
-    ]
-    reason = f"{_OVER}; every loop calls InvokeModel/Converse without streaming"
-    return {(kind, _STREAM, arn): reason for arn in arns}
-
 
 def _profile_regions(model_id: str) -> list[str]:
     """Regions a cross-region inference profile routes to (cdk.json, as the stack reads it)."""
-    import json
     from pathlib import Path
 
     context = json.loads((Path(__file__).resolve().parents[2] / "cdk.json").read_text())
     return list(context["context"]["inferenceProfileRegions"][model_id.split(".", 1)[0]])
 
-
-# Grants this scenario does not exercise, each with the reason it is listed, as
-# (function, action, resource). Anything else granted and unused fails the test, and an entry
-# that is no longer granted fails too (so this table stays exact).
-KNOWN_UNUSED: dict[tuple[str, str, str], str] = {
-    ("cleanup", f"{_AC}:GetCodeInterpreterSession", _INTERPRETER): (
-        "needed: SandboxClient.stop_session reads the status when StopCodeInterpreterSession "
-        "answers conflict/validation (already stopping), which this scenario does not provoke"
-    ),
-    ("api", "dynamodb:Query", _TABLE_ARN): f"{_OVER} (until /v1/messages needs it)",
-    ("job", "dynamodb:Query", _TABLE_ARN): f"{_OVER} (until /v1/messages needs it)",
-    ("job", "dynamodb:PutItem", _TABLE_ARN): f"{_OVER}; only POST /jobs (API) puts items",
-    ("job", "dynamodb:DeleteItem", _TABLE_ARN): f"{_OVER}; only DELETE /sessions deletes",
-    ("cleanup", "dynamodb:PutItem", _TABLE_ARN): f"{_OVER}; cleanup only updates the job",
-    ("api", "s3:GetObject", f"arn:aws:s3:::{BUCKET}/sandbox/*"): f"{_OVER}; sandbox role only",
-    ("api", "s3:PutObject", f"arn:aws:s3:::{BUCKET}/sandbox/*"): f"{_OVER}; sandbox role only",
-    ("job", "s3:GetObject", f"arn:aws:s3:::{BUCKET}/sandbox/*"): f"{_OVER}; sandbox role only",
-    ("job", "s3:PutObject", f"arn:aws:s3:::{BUCKET}/sandbox/*"): f"{_OVER}; sandbox role only",
-    **_streaming("api"),
-    **_streaming("job"),
-}
 
 _PROFILE_PREFIXES = ("us.", "eu.", "apac.", "global.", "jp.", "au.")
 
@@ -137,19 +101,23 @@ class Call:
 
 @dataclass
 class Recorder:
-    """``provide-client-params`` hook recording every operation, attributed by thread."""
+    """``provide-client-params`` hook recording every operation, attributed by thread.
+
+    ``paused`` skips the test's own calls (main thread) only: the job and cleanup functions
+    may be running meanwhile, and their calls are always recorded.
+    """
 
     functions: dict[str, str]  # logical id -> "api" | "job" | "cleanup"
     calls: list[Call] = field(default_factory=list)
     paused: bool = False
 
     def __call__(self, params: dict[str, Any], model: Any, event_name: str, **_: Any) -> None:
-        if self.paused:
-            return
         thread = threading.current_thread().name
         if thread.startswith("lambda-"):
             function = self.functions.get(thread.removeprefix("lambda-"), "?")
         elif thread == "MainThread":
+            if self.paused:
+                return
             function = "api"
         else:
             return  # moto's own Step Functions machinery (its Lambda Invoke calls)
@@ -279,18 +247,40 @@ class Scenario:
     calls: list[Call]
 
 
-def _wait_job(api: ApiClient, job_id: str) -> dict[str, Any]:
+def _wait_job(api: ApiClient, recorder: Recorder, job_id: str) -> dict[str, Any]:
+    """GET /jobs/{id} until the job is final, then wait for its execution (cleanup) to end."""
     deadline = time.time() + 60
     while time.time() < deadline:
         body = api.get_job(job_id).body
         if body["status"] in ("SUCCEEDED", "FAILED"):
-            return body
+            break
         time.sleep(0.2)
-    raise AssertionError(f"job {job_id} did not finish")
+    else:
+        raise AssertionError(f"job {job_id} did not finish")
+    arn = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{STATE_MACHINE_NAME}:{job_id}"
+    recorder.paused = True
+    try:
+        sfn = boto3.client("stepfunctions", region_name=REGION)
+        while sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
+            assert time.time() < deadline, f"the execution of job {job_id} did not end"
+            time.sleep(0.1)
+    finally:
+        recorder.paused = False
+    return body
+
+
+def _inject_fault(emulator_url: str, fault: dict[str, Any]) -> None:
+    request = urllib.request.Request(
+        f"{emulator_url}/_emulator/faults", data=json.dumps(fault).encode(), method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=10):
+        pass
 
 
 @pytest.fixture(scope="module")
-def scenario(sandbox_api: ApiClient, agent_template: dict[str, Any]) -> Iterator[Scenario]:
+def scenario(
+    sandbox_api: ApiClient, agent_template: dict[str, Any], emulator_url: str
+) -> Iterator[Scenario]:
     from code_exec import store
 
     kinds = {"api_handler": "api", "job_handler": "job", "cleanup_handler": "cleanup"}
@@ -352,7 +342,7 @@ def scenario(sandbox_api: ApiClient, agent_template: dict[str, Any]) -> Iterator
                     files=[{"name": "lp.txt", "s3_key": "files/uploads/lp.txt"}],
                 )
                 assert accepted.status == 202, accepted.body
-                done = _wait_job(api, accepted.body["job_id"])
+                done = _wait_job(api, recorder, accepted.body["job_id"])
             finally:
                 replay.detach()
             assert done["status"] == "SUCCEEDED", done
@@ -360,9 +350,35 @@ def scenario(sandbox_api: ApiClient, agent_template: dict[str, Any]) -> Iterator
             # a job that fails (one-shot session, stopped by the job and by cleanup)
             with BedrockReplay("throttled", strict=False).attach(bedrock):
                 accepted = api.submit_job(prompt="What is 6 x 7?", loop="converse")
-                assert _wait_job(api, accepted.body["job_id"])["status"] == "FAILED"
-            time.sleep(1.0)  # let the cleanup step of the last execution finish
-            api.delete("lp-chat")
+                assert _wait_job(api, recorder, accepted.body["job_id"])["status"] == "FAILED"
+            # a job that fails in the session: cleanup stops its sandbox session, which answers
+            # conflict once (as while a cell still runs), so cleanup reads the session's status
+            recorder.paused = True
+            sandbox_session = services.store.get_session("lp-chat").sandbox_session_id
+            recorder.paused = False
+            _inject_fault(
+                emulator_url,
+                {
+                    "exception": "conflictException",
+                    "sessionId": sandbox_session,
+                    "mode": "http",
+                    "operation": "StopCodeInterpreterSession",
+                },
+            )
+            with BedrockReplay("throttled", strict=False).attach(bedrock):
+                accepted = api.submit_job(
+                    prompt="What is 6 x 7?", loop="converse", session_id="lp-chat"
+                )
+                assert _wait_job(api, recorder, accepted.body["job_id"])["status"] == "FAILED"
+            refused = [
+                c
+                for c in recorder.calls
+                if c.function == "cleanup"
+                and c.operation == "GetCodeInterpreterSession"
+                and c.params["sessionId"] == sandbox_session
+            ]
+            assert refused, "cleanup did not read the status of the session it could not stop"
+            assert api.delete("lp-chat").body["stopped"] is True  # the kill switch stops it
         yield Scenario(agent_template, functions, list(recorder.calls))
     finally:
         store.INLINE_LIMIT_BYTES = saved_limit
@@ -385,18 +401,8 @@ def test_every_call_is_allowed_by_its_functions_role(scenario: Scenario) -> None
 
 
 def test_no_role_grants_what_the_runtime_never_uses(scenario: Scenario) -> None:
-    unused = unused_grants(scenario.template, scenario.functions, scenario.calls)
-    unexpected = sorted(unused - set(KNOWN_UNUSED))
-    assert unexpected == [], "granted but never used:\n" + "\n".join(map(str, unexpected))
-
-
-def test_known_unused_grants_are_still_granted(scenario: Scenario) -> None:
-    """Keeps KNOWN_UNUSED exact: drop an entry once the stack stops granting it."""
-    unused = unused_grants(scenario.template, scenario.functions, scenario.calls)
-    stale = sorted(set(KNOWN_UNUSED) - unused)
-    assert stale == [], "no longer granted (or now used); remove from KNOWN_UNUSED:\n" + "\n".join(
-        map(str, stale)
-    )
+    unused = sorted(unused_grants(scenario.template, scenario.functions, scenario.calls))
+    assert unused == [], "granted but never used:\n" + "\n".join(map(str, unused))
 
 
 def test_the_check_fails_when_a_permission_is_removed(scenario: Scenario) -> None:
@@ -417,3 +423,27 @@ def test_the_check_fails_when_a_permission_is_removed(scenario: Scenario) -> Non
     assert any(m.startswith("api: dynamodb:UpdateItem on arn:aws:dynamodb:") for m in missing)
     # and the intact template passes the same check
     assert missing_permissions(scenario.template, scenario.functions, scenario.calls) == []
+
+
+def test_the_check_fails_when_an_unused_permission_is_added(scenario: Scenario) -> None:
+    template = copy.deepcopy(scenario.template)
+    job_fn = next(fid for fid, kind in scenario.functions.items() if kind == "job")
+    role_id = template["Resources"][job_fn]["Properties"]["Role"]["Fn::GetAtt"][0]
+    [policy] = [
+        r["Properties"]["PolicyDocument"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::IAM::Policy" and {"Ref": role_id} in r["Properties"]["Roles"]
+    ]
+    table = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{TABLE}"
+    sandbox_prefix = f"arn:aws:s3:::{BUCKET}/sandbox/*"
+    policy["Statement"].append(
+        {"Effect": "Allow", "Action": ["dynamodb:Query", "s3:GetObject"], "Resource": table}
+    )
+    policy["Statement"].append(
+        {"Effect": "Allow", "Action": "s3:PutObject", "Resource": sandbox_prefix}
+    )
+    assert unused_grants(template, scenario.functions, scenario.calls) == {
+        ("job", "dynamodb:Query", table),
+        ("job", "s3:GetObject", table),
+        ("job", "s3:PutObject", sandbox_prefix),
+    }

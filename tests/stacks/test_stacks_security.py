@@ -132,6 +132,9 @@ def _actions(statements: list[dict[str, Any]]) -> set[str]:
 
 
 def test_function_roles_get_exactly_their_actions(agent_template: dict[str, Any]) -> None:
+    """What each function calls, no more (tests/runtime/test_least_privilege.py proves each
+    action is used). No function streams model responses or queries the table; only the API
+    creates jobs (PutItem) and deletes sessions (DeleteItem)."""
     interpreter_actions = {
         "bedrock-agentcore:StartCodeInterpreterSession",
         "bedrock-agentcore:InvokeCodeInterpreter",
@@ -140,30 +143,30 @@ def test_function_roles_get_exactly_their_actions(agent_template: dict[str, Any]
     }
     base = {"logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments"}
     base |= {"xray:PutTelemetryRecords"}
-    worker = (
+    job = (
         base
         | interpreter_actions
         | {
             "bedrock:InvokeModel",
-            "bedrock:InvokeModelWithResponseStream",
             "dynamodb:GetItem",
-            "dynamodb:PutItem",
             "dynamodb:UpdateItem",
-            "dynamodb:DeleteItem",
-            "dynamodb:Query",
             "s3:GetObject",
             "s3:PutObject",
         }
     )
     api = _role_statements(agent_template, "ApiFunctionRole")
-    assert _actions(api) == worker | {"states:StartExecution", "states:DescribeExecution"}
-    assert _actions(_role_statements(agent_template, "JobFunctionRole")) == worker
+    assert _actions(api) == job | {
+        "dynamodb:PutItem",
+        "dynamodb:DeleteItem",
+        "states:StartExecution",
+        "states:DescribeExecution",
+    }
+    assert _actions(_role_statements(agent_template, "JobFunctionRole")) == job
     cleanup = _role_statements(agent_template, "CleanupFunctionRole")
     assert _actions(cleanup) == base | {
         "bedrock-agentcore:StopCodeInterpreterSession",
         "bedrock-agentcore:GetCodeInterpreterSession",
         "dynamodb:GetItem",
-        "dynamodb:PutItem",
         "dynamodb:UpdateItem",
         "s3:GetObject",
     }
@@ -173,6 +176,27 @@ def test_function_roles_get_exactly_their_actions(agent_template: dict[str, Any]
         assert len(used) == 1
         assert "CodeInterpreterArn" in json.dumps(used[0]["Resource"])
         assert "Fn::ImportValue" in used[0]["Resource"]
+
+
+@pytest.mark.parametrize(
+    ("role", "prefixes"),
+    [
+        ("ApiFunctionRole", ["/files/*", "/state/*"]),
+        ("JobFunctionRole", ["/files/*", "/state/*"]),
+        ("CleanupFunctionRole", ["/state/*"]),
+    ],
+)
+def test_function_roles_reach_only_their_object_prefixes(
+    agent_template: dict[str, Any], role: str, prefixes: list[str]
+) -> None:
+    """The sandbox/ prefix belongs to the sandbox role alone."""
+    objects = [
+        r
+        for s in _role_statements(agent_template, role)
+        if any(a.startswith("s3:") for a in as_list(s["Action"]))
+        for r in as_list(s["Resource"])
+    ]
+    assert [r["Fn::Join"][1][-1] for r in objects] == prefixes
 
 
 def test_sandbox_role_gets_its_own_prefix_from_the_agent_stack(agent: Template) -> None:

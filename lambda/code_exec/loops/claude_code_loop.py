@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from code_exec.loops.common import LoopOutput, StopReason
+from code_exec.loops.common import ANTHROPIC_USAGE, LoopOutput, StopReason, model_usage
 from code_exec.models import CodeRun, ModelUsage
 from code_exec.prompts import INPUTS_DIR, OUTPUTS_DIR
 
@@ -89,14 +89,4 @@ def run(request: AgentRequest, *, model_id: str, deps: AgentDeps) -> tuple[LoopO
 
 
 def _usage(usage: dict[str, Any], model_id: str) -> list[ModelUsage]:
-    if not usage:
-        return []
-    return [
-        ModelUsage(
-            model_id=model_id,
-            input_tokens=int(usage.get("input_tokens") or 0),
-            output_tokens=int(usage.get("output_tokens") or 0),
-            cache_read_input_tokens=int(usage.get("cache_read_input_tokens") or 0),
-            cache_write_input_tokens=int(usage.get("cache_creation_input_tokens") or 0),
-        )
-    ]
+    return [model_usage(usage, model_id, ANTHROPIC_USAGE)] if usage else []

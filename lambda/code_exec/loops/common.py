@@ -2,14 +2,15 @@
 
 A loop is a few small functions, one per phase: call the model, run the tools the
 model asked for, decide whether to continue. The phases that do not depend on the
-wire format live here.
+wire format live here: :func:`run_loop` drives them, and a loop gives it only its
+wire-format phases (call the model and read its :class:`Reply`; write the tool results).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -24,14 +25,25 @@ from code_exec.exceptions import (
 from code_exec.models import Limits, ModelUsage
 
 __all__ = [
+    "ANTHROPIC_USAGE",
+    "CONVERSE_USAGE",
     "Budget",
     "LoopInput",
     "LoopOutput",
+    "Reply",
     "StopReason",
+    "ToolCall",
     "ToolOutcome",
     "ToolSpec",
     "Tools",
+    "decide",
+    "final_text",
+    "finish",
     "model_error",
+    "model_usage",
+    "run_loop",
+    "run_tools",
+    "with_prompt",
 ]
 
 logger = logging.getLogger(__name__)
@@ -147,3 +159,141 @@ def model_error(err: ClientError | BotoCoreError, model_id: str) -> CodeExecErro
         return ModelError(f"the call to {model_id} failed ({code})")
     logger.warning("model call failed: model=%s error=%s", model_id, type(err).__name__)
     return ModelError(f"the call to {model_id} failed ({type(err).__name__})")
+
+
+# --- the loop and its wire-independent phases --------------------------------------------
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """One tool call the model asked for, whatever the wire format."""
+
+    id: str
+    name: str
+    input: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One model response, read by the loop's wire format."""
+
+    message: dict[str, Any]  # the assistant message, appended to the history as it is
+    stop_reason: str | None
+    usage: ModelUsage
+    tool_calls: list[ToolCall]
+
+
+def run_loop(
+    inp: LoopInput,
+    messages: list[dict[str, Any]],
+    *,
+    call_model: Callable[[list[dict[str, Any]]], Reply],
+    tool_results: Callable[[list[ToolCall], list[ToolOutcome]], dict[str, Any]],
+    block_text: Callable[[dict[str, Any]], str],
+    name: str,
+) -> LoopOutput:
+    """Call the model, run the tools it asked for and decide, until the turn stops.
+
+    Args:
+        inp: The turn's input (tools, limits, clock).
+        messages: The history with the new prompt; the turn's messages are appended.
+        call_model: Sends ``messages`` to the model and reads its reply.
+        tool_results: The user message carrying one result per tool call.
+        block_text: The text of one assistant content block ("" for other blocks).
+        name: The loop's name, for the log.
+    """
+    budget = Budget(inp.limits, inp.clock)
+    usage: list[ModelUsage] = []
+    while True:
+        stop = budget.before_model_call()
+        if stop:
+            break
+        reply = call_model(messages)
+        budget.count_call()
+        usage.append(reply.usage)
+        messages.append(reply.message)
+        if reply.tool_calls:
+            truncated = reply.stop_reason == "max_tokens"
+            outcomes = run_tools(inp.tools, reply.tool_calls, truncated=truncated)
+            messages.append(tool_results(reply.tool_calls, outcomes))
+        stop = decide(reply.stop_reason, reply.tool_calls)
+        if stop:
+            break
+    return finish(name, messages, stop, usage, block_text)
+
+
+_NOT_RUN = ToolOutcome("Not run: the response was cut off at max_tokens.", is_error=True)
+
+
+def run_tools(tools: Tools, calls: Sequence[ToolCall], *, truncated: bool) -> list[ToolOutcome]:
+    """One outcome per call, in order; none runs when the response was cut off."""
+    if truncated:
+        return [_NOT_RUN for _ in calls]
+    return [tools.run(call.name, call.input) for call in calls]
+
+
+def decide(stop_reason: str | None, tool_calls: Sequence[ToolCall]) -> str | None:
+    """None to call the model again, else the stop reason of the turn."""
+    if stop_reason == "tool_use" and tool_calls:
+        return None
+    if stop_reason == "max_tokens":
+        return StopReason.MAX_TOKENS
+    return stop_reason or StopReason.END_TURN
+
+
+def finish(
+    name: str,
+    messages: list[dict[str, Any]],
+    stop: str,
+    usage: list[ModelUsage],
+    block_text: Callable[[dict[str, Any]], str],
+) -> LoopOutput:
+    """The loop's output: the last assistant text, the stop reason, usage and history."""
+    logger.info("%s loop stopped: reason=%s model_calls=%d", name, stop, len(usage))
+    text = final_text(messages, block_text)
+    return LoopOutput(text=text, stop_reason=stop, usage=usage, history=messages)
+
+
+def final_text(messages: list[dict[str, Any]], block_text: Callable[[dict[str, Any]], str]) -> str:
+    """The text of the last assistant message ("" when there is none)."""
+    for m in reversed(messages):
+        if m["role"] == "assistant":
+            return "".join(block_text(b) for b in m["content"])
+    return ""
+
+
+def with_prompt(
+    history: list[dict[str, Any]], prompt: str, text_block: Callable[[str], dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """History plus the new user prompt; merged into a trailing user message (tool results)."""
+    messages = [dict(m) for m in history]
+    if messages and messages[-1]["role"] == "user":
+        content = messages[-1]["content"]
+        if isinstance(content, str):
+            content = [text_block(content)]
+        messages[-1] = {"role": "user", "content": [*content, text_block(prompt)]}
+    else:
+        messages.append({"role": "user", "content": [text_block(prompt)]})
+    return messages
+
+
+# The usage fields of each wire format: input, output, cache read, cache write.
+CONVERSE_USAGE = ("inputTokens", "outputTokens", "cacheReadInputTokens", "cacheWriteInputTokens")
+ANTHROPIC_USAGE = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+)
+
+
+def model_usage(usage: dict[str, Any], model_id: str, keys: tuple[str, ...]) -> ModelUsage:
+    """One model call's token counts, read from a usage dict with the given field names."""
+    inp, out, read, write = (int(usage.get(k) or 0) for k in keys)
+    return ModelUsage(
+        model_id=model_id,
+        input_tokens=inp,
+        output_tokens=out,
+        cache_read_input_tokens=read,
+        cache_write_input_tokens=write,
+    )

@@ -7,25 +7,25 @@ exactly as the model returned it plus our ``tool_result`` blocks.
 from __future__ import annotations
 
 import json
-import logging
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from code_exec.loops.capabilities import capabilities
 from code_exec.loops.common import (
-    Budget,
+    ANTHROPIC_USAGE,
     LoopInput,
     LoopOutput,
-    StopReason,
-    Tools,
+    Reply,
+    ToolCall,
+    ToolOutcome,
     model_error,
+    model_usage,
+    run_loop,
+    with_prompt,
 )
-from code_exec.models import ModelUsage
 
 __all__ = ["ANTHROPIC_VERSION", "run"]
-
-logger = logging.getLogger(__name__)
 
 ANTHROPIC_VERSION = "bedrock-2023-05-31"
 _EPHEMERAL = {"type": "ephemeral"}
@@ -33,24 +33,18 @@ _EPHEMERAL = {"type": "ephemeral"}
 
 def run(inp: LoopInput, *, client: Any) -> LoopOutput:
     """Run one agent turn. ``client`` is a boto3 ``bedrock-runtime`` client."""
-    messages = _with_prompt(inp.history, inp.prompt)
-    budget = Budget(inp.limits, inp.clock)
-    usage: list[ModelUsage] = []
-    while True:
-        stop = budget.before_model_call()
-        if stop:
-            return _finish(messages, stop, usage)
-        response = _call_model(client, _request_body(inp, messages), inp.model_id)
-        budget.count_call()
-        usage.append(_usage(response, inp.model_id))
-        content = response.get("content") or []
-        messages.append({"role": "assistant", "content": content})
-        tool_uses = [b for b in content if b.get("type") == "tool_use"]
-        if tool_uses:
-            messages.append({"role": "user", "content": _run_tools(inp.tools, tool_uses, response)})
-        stop = _decide(response.get("stop_reason"), tool_uses)
-        if stop:
-            return _finish(messages, stop, usage)
+
+    def call_model(messages: list[dict[str, Any]]) -> Reply:
+        return _reply(_call_model(client, _request_body(inp, messages), inp.model_id), inp.model_id)
+
+    return run_loop(
+        inp,
+        with_prompt(inp.history, inp.prompt, _text_block),
+        call_model=call_model,
+        tool_results=_tool_results,
+        block_text=_block_text,
+        name="messages",
+    )
 
 
 # --- phases ----------------------------------------------------------------------------
@@ -92,73 +86,42 @@ def _call_model(client: Any, body: dict[str, Any], model_id: str) -> dict[str, A
         raise model_error(e, model_id) from e
 
 
-def _run_tools(
-    tools: Tools, tool_uses: list[dict[str, Any]], response: dict[str, Any]
-) -> list[dict[str, Any]]:
-    """One tool_result per tool_use block, in order; failures are error results."""
-    truncated = response.get("stop_reason") == "max_tokens"
-    results = []
-    for block in tool_uses:
-        if truncated:
-            text, is_error = "Not run: the response was cut off at max_tokens.", True
-        else:
-            outcome = tools.run(block["name"], block.get("input") or {})
-            text, is_error = outcome.text, outcome.is_error
-        result: dict[str, Any] = {
-            "type": "tool_result",
-            "tool_use_id": block["id"],
-            "content": [{"type": "text", "text": text or "(no output)"}],
-        }
-        if is_error:
-            result["is_error"] = True
-        results.append(result)
-    return results
-
-
-def _decide(stop_reason: str | None, tool_uses: list[dict[str, Any]]) -> str | None:
-    """None to call the model again, else the stop reason of the turn."""
-    if stop_reason == "tool_use" and tool_uses:
-        return None
-    if stop_reason == "max_tokens":
-        return StopReason.MAX_TOKENS
-    return stop_reason or StopReason.END_TURN
-
-
-# --- helpers ---------------------------------------------------------------------------
-
-
-def _usage(response: dict[str, Any], model_id: str) -> ModelUsage:
-    u = response.get("usage") or {}
-    return ModelUsage(
-        model_id=model_id,
-        input_tokens=u.get("input_tokens") or 0,
-        output_tokens=u.get("output_tokens") or 0,
-        cache_read_input_tokens=u.get("cache_read_input_tokens") or 0,
-        cache_write_input_tokens=u.get("cache_creation_input_tokens") or 0,
+def _reply(response: dict[str, Any], model_id: str) -> Reply:
+    content = response.get("content") or []
+    calls = [
+        ToolCall(b["id"], b["name"], b.get("input") or {})
+        for b in content
+        if b.get("type") == "tool_use"
+    ]
+    return Reply(
+        message={"role": "assistant", "content": content},
+        stop_reason=response.get("stop_reason"),
+        usage=model_usage(response.get("usage") or {}, model_id, ANTHROPIC_USAGE),
+        tool_calls=calls,
     )
 
 
-def _with_prompt(history: list[dict[str, Any]], prompt: str) -> list[dict[str, Any]]:
-    """History plus the new user prompt; merged into a trailing user message (tool results)."""
-    messages = [dict(m) for m in history]
-    block = {"type": "text", "text": prompt}
-    if messages and messages[-1]["role"] == "user":
-        content = messages[-1]["content"]
-        if isinstance(content, str):
-            content = [{"type": "text", "text": content}]
-        messages[-1] = {"role": "user", "content": [*content, block]}
-    else:
-        messages.append({"role": "user", "content": [block]})
-    return messages
+def _tool_results(calls: list[ToolCall], outcomes: list[ToolOutcome]) -> dict[str, Any]:
+    """The user message with one tool_result per tool_use block, in order."""
+    results = []
+    for call, outcome in zip(calls, outcomes, strict=True):
+        result: dict[str, Any] = {
+            "type": "tool_result",
+            "tool_use_id": call.id,
+            "content": [{"type": "text", "text": outcome.text or "(no output)"}],
+        }
+        if outcome.is_error:
+            result["is_error"] = True
+        results.append(result)
+    return {"role": "user", "content": results}
 
 
-def _final_text(messages: list[dict[str, Any]]) -> str:
-    for m in reversed(messages):
-        if m["role"] == "assistant":
-            return "".join(b.get("text", "") for b in m["content"] if b.get("type") == "text")
-    return ""
+# --- Anthropic format ------------------------------------------------------------------
 
 
-def _finish(messages: list[dict[str, Any]], stop: str, usage: list[ModelUsage]) -> LoopOutput:
-    logger.info("messages loop stopped: reason=%s model_calls=%d", stop, len(usage))
-    return LoopOutput(text=_final_text(messages), stop_reason=stop, usage=usage, history=messages)
+def _text_block(text: str) -> dict[str, Any]:
+    return {"type": "text", "text": text}
+
+
+def _block_text(block: dict[str, Any]) -> str:
+    return block.get("text", "") if block.get("type") == "text" else ""

@@ -16,7 +16,6 @@ History is Strands' message list (Converse format), returned as the agent left i
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -36,18 +35,21 @@ from strands.types.exceptions import (
 from code_exec.exceptions import ModelError, ModelThrottledError
 from code_exec.loops.capabilities import ModelCapabilities, capabilities
 from code_exec.loops.common import (
+    CONVERSE_USAGE,
     Budget,
     LoopInput,
     LoopOutput,
     StopReason,
     Tools,
+    finish,
     model_error,
+    model_usage,
+    with_prompt,
 )
+from code_exec.loops.converse import block_text, system_blocks, text_block
 from code_exec.models import ModelUsage
 
 __all__ = ["run"]
-
-logger = logging.getLogger(__name__)
 
 _STOP_REASONS = {"limit_turns": StopReason.MAX_TURNS}
 
@@ -62,7 +64,7 @@ def run(inp: LoopInput, *, client: Any) -> LoopOutput:
         model=_model(inp, caps, client),
         messages=cast(Any, history),
         tools=_strands_tools(inp.tools, caps),
-        system_prompt=cast(Any, _system(inp, caps)),
+        system_prompt=cast(Any, system_blocks(inp, caps)),
         callback_handler=None,
         tool_executor=SequentialToolExecutor(),
         hooks=[wall_time],
@@ -81,9 +83,7 @@ def run(inp: LoopInput, *, client: Any) -> LoopOutput:
     except (ClientError, BotoCoreError) as e:
         raise model_error(e, inp.model_id) from e
     messages = cast(list[dict[str, Any]], list(agent.messages))
-    usage = _usage(agent, inp.model_id)
-    logger.info("strands loop stopped: reason=%s model_calls=%d", stop, len(usage))
-    return LoopOutput(text=_final_text(messages), stop_reason=stop, usage=usage, history=messages)
+    return finish("strands", messages, stop, _usage(agent, inp.model_id), block_text)
 
 
 # --- setup -----------------------------------------------------------------------------
@@ -103,13 +103,6 @@ def _model(inp: LoopInput, caps: ModelCapabilities, client: Any) -> BedrockModel
     model = BedrockModel(region_name=client.meta.region_name, **config)
     model.client = client  # one bedrock-runtime client for every loop
     return model
-
-
-def _system(inp: LoopInput, caps: ModelCapabilities) -> list[dict[str, Any]]:
-    blocks: list[dict[str, Any]] = [{"text": inp.system}]
-    if inp.prompt_caching and caps.cache_system:
-        blocks.append({"cachePoint": {"type": "default"}})
-    return blocks
 
 
 def _strands_tools(tools: Tools, caps: ModelCapabilities) -> list[Any]:
@@ -191,11 +184,9 @@ class _WallTime(HookProvider):
 
 def _split_prompt(history: list[dict[str, Any]], prompt: str) -> tuple[list[dict[str, Any]], Any]:
     """History and the agent's input: a trailing user message (tool results) takes the prompt."""
-    messages = [dict(m) for m in history]
-    if messages and messages[-1]["role"] == "user":
-        messages[-1] = {"role": "user", "content": [*messages[-1]["content"], {"text": prompt}]}
-        return messages, None
-    return messages, prompt
+    if history and history[-1]["role"] == "user":
+        return with_prompt(history, prompt, text_block), None
+    return [dict(m) for m in history], prompt
 
 
 def _usage(agent: Agent, model_id: str) -> list[ModelUsage]:
@@ -206,20 +197,5 @@ def _usage(agent: Agent, model_id: str) -> list[ModelUsage]:
         u = cycle.usage
         if not u.get("inputTokens") and not u.get("outputTokens"):
             continue  # a cycle that never reached the model
-        usage.append(
-            ModelUsage(
-                model_id=model_id,
-                input_tokens=u.get("inputTokens") or 0,
-                output_tokens=u.get("outputTokens") or 0,
-                cache_read_input_tokens=u.get("cacheReadInputTokens") or 0,
-                cache_write_input_tokens=u.get("cacheWriteInputTokens") or 0,
-            )
-        )
+        usage.append(model_usage(cast(dict[str, Any], u), model_id, CONVERSE_USAGE))
     return usage
-
-
-def _final_text(messages: list[dict[str, Any]]) -> str:
-    for m in reversed(messages):
-        if m["role"] == "assistant":
-            return "".join(b["text"] for b in m["content"] if "text" in b)
-    return ""

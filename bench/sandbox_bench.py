@@ -52,22 +52,10 @@ def _endpoint() -> Iterator[str]:
     if url:
         yield url
         return
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "CODE_INTERPRETER_EMULATOR_LOG_LEVEL": "WARNING"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "emulators.code_interpreter", "--port", "0"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        line = proc.stdout.readline().strip() if proc.stdout else ""
-        if not line.startswith("http"):
-            raise RuntimeError(f"emulator did not start (exit code {proc.poll()})")
-        yield line
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+    from emulators.code_interpreter.launch import start_emulator
+
+    with start_emulator(log_level="WARNING") as emulator:
+        yield emulator.url
 
 
 def _stats(samples: list[float]) -> tuple[float, float]:
@@ -91,9 +79,10 @@ def _per_call(run_cell: Callable[[str], object], code: str, calls: int, reps: in
 
 
 def run(runs: int = 100, calls: int = 50) -> dict[str, tuple[float, float]]:
-    import boto3
     from code_exec.ptc import BridgedRunner, ToolRegistry, preload
     from code_exec.sandbox import SandboxClient, make_client
+
+    from emulators.code_interpreter.launch import agentcore_client
 
     results: dict[str, tuple[float, float]] = {}
     local = [sys.executable, "-c", "print(1)"]
@@ -102,15 +91,7 @@ def run(runs: int = 100, calls: int = 50) -> dict[str, tuple[float, float]]:
         _time(lambda: subprocess.run(local, check=True, capture_output=True), runs)
     )
     with _endpoint() as url:
-        client = make_client("us-east-1")
-        client = boto3.client(
-            "bedrock-agentcore",
-            endpoint_url=url,
-            region_name="us-east-1",
-            aws_access_key_id="bench",
-            aws_secret_access_key="bench",
-            config=client.meta.config,
-        )
+        client = agentcore_client(url, make_client("us-east-1").meta.config)
         sandbox = SandboxClient(INTERPRETER, client=client)
         with sandbox.session(name="bench") as sid:
             sandbox.execute_code(sid, "print(1)")

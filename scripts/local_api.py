@@ -4,7 +4,8 @@ A thin HTTP adapter: each HTTP request becomes an API Gateway REST proxy event a
 to the SAME ``code_exec.handler.api_handler`` Lambda uses. It has no logic of its own.
 Around it, this script starts:
 
-* the code-interpreter emulator (``python -m emulators.code_interpreter --port 0``), and
+* the code-interpreter emulator (``python -m emulators.code_interpreter --port 0``, through
+  ``emulators.code_interpreter.launch``), and
 * a moto server for DynamoDB and S3 (the table and bucket are created on start),
 
 and points the runtime at them only through endpoint variables
@@ -23,8 +24,6 @@ import base64
 import contextlib
 import os
 import signal
-import socket
-import subprocess
 import sys
 import threading
 import uuid
@@ -41,35 +40,12 @@ BUCKET = "code-exec-local-files"
 STATE_MACHINE_ARN = "arn:aws:states:us-east-1:000000000000:stateMachine:code-exec-local-jobs"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _start_emulator() -> tuple[subprocess.Popen[str], str]:
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "emulators.code_interpreter", "--port", "0"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    url = (proc.stdout.readline() if proc.stdout else "").strip()  # first line: its URL
-    if not url.startswith("http"):
-        proc.kill()
-        raise SystemExit(f"the code-interpreter emulator did not start (exit {proc.poll()})")
-    return proc, url
-
-
 def _start_moto() -> tuple[Any, str]:
     from moto.server import ThreadedMotoServer
 
-    port = _free_port()
+    from emulators.code_interpreter.launch import free_port
+
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     return server, f"http://127.0.0.1:{port}"
@@ -209,7 +185,13 @@ def _make_handler(api_handler: Any) -> type[BaseHTTPRequestHandler]:
 def main() -> int:
     host = os.environ.get("HOST", "127.0.0.1")
     port = int(os.environ.get("PORT", "8000"))
-    emulator, emulator_url = _start_emulator()
+    from emulators.code_interpreter.launch import EmulatorStartError, start_emulator
+
+    try:
+        emulator = start_emulator()
+    except EmulatorStartError as e:
+        raise SystemExit(f"the {e}") from None
+    emulator_url = emulator.url
     moto, moto_url = _start_moto()
     try:
         _configure_env(emulator_url, moto_url)
@@ -230,11 +212,7 @@ def main() -> int:
         httpd.server_close()
     finally:
         moto.stop()
-        emulator.terminate()
-        try:
-            emulator.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            emulator.kill()
+        emulator.stop()
     return 0
 
 

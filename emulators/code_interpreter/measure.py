@@ -14,9 +14,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import boto3
-
 from .config import EmulatorConfig
+from .launch import agentcore_client
 from .server import create_server
 
 _ID = "aws.codeinterpreter.v1"
@@ -36,13 +35,7 @@ def _fmt(values: list[float]) -> str:
 
 def measure(endpoint: str, sessions: int, cells: int, pause: float) -> dict[str, list[float]]:
     """Run the workload and return the raw timings in seconds."""
-    c = boto3.client(
-        "bedrock-agentcore",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    c = agentcore_client(endpoint)
 
     def invoke(sid: str, name: str, **arguments: Any) -> None:
         resp = c.invoke_code_interpreter(

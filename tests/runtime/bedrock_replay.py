@@ -428,51 +428,14 @@ def emulated_sandbox(*, start_timeout: float = 30.0) -> Iterator[Any]:
 
     For the bench and fixture authoring; tests use the ``emulator_url`` fixture instead.
     """
-    import os
-    import subprocess
-    import sys
-    import threading
-
-    import boto3
     from botocore.config import Config
     from code_exec.sandbox import SandboxClient
 
-    root = Path(__file__).resolve().parents[2]
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "emulators.code_interpreter", "--port", "0"],
-        cwd=root,
-        env=env,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    line: list[str] = []
-    reader = threading.Thread(target=lambda: line.append(proc.stdout.readline()), daemon=True)  # type: ignore[union-attr]
-    reader.start()
-    reader.join(start_timeout)
-    try:
-        url = line[0].strip() if line else ""
-        if not url.startswith("http"):
-            raise RuntimeError(f"code-interpreter emulator did not start (exit {proc.poll()})")
-        client = boto3.client(
-            "bedrock-agentcore",
-            endpoint_url=url,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            config=Config(read_timeout=120, retries={"total_max_attempts": 1}),
-        )
+    from emulators.code_interpreter.launch import start_emulator
+
+    with start_emulator(start_timeout=start_timeout) as emulator:
+        client = emulator.client(Config(read_timeout=120, retries={"total_max_attempts": 1}))
         yield SandboxClient("aws.codeinterpreter.v1", client=client)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def bedrock_client() -> Any:

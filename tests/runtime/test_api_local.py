@@ -6,11 +6,12 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import urllib.request
 from pathlib import Path
 
 import pytest
+
+from emulators.code_interpreter.launch import read_first_line, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,11 +40,7 @@ def test_local_api_runs_code_in_the_emulator() -> None:
         text=True,
     )
     try:
-        first: list[str] = []
-        reader = threading.Thread(target=lambda: first.append(proc.stdout.readline()))  # type: ignore[union-attr]
-        reader.start()
-        reader.join(60)
-        url = first[0].strip() if first else ""
+        url = read_first_line(proc, 60)
         assert url.startswith("http://127.0.0.1:"), f"local API did not start ({proc.poll()})"
 
         status, body = _post(f"{url}/sessions/demo/execute", {"code": "print(6*7)"})
@@ -65,9 +62,4 @@ def test_local_api_runs_code_in_the_emulator() -> None:
         status, body = _post(f"{url}/sessions/demo", {}, method="DELETE")
         assert (status, body["stopped"]) == (200, True)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout=30)

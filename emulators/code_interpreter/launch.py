@@ -1,0 +1,172 @@
+"""Start the emulator in a subprocess and read its URL: one launcher for tests, scripts, benches.
+
+    with start_emulator(cell_timeout=5) as emulator:
+        client = emulator.client()          # boto3 bedrock-agentcore, dummy credentials
+        ...
+
+``start_emulator`` runs ``python -m emulators.code_interpreter --port 0`` (each keyword
+setting becomes its ``CODE_INTERPRETER_EMULATOR_<NAME>`` variable) and reads the URL the
+emulator prints on its first line. :func:`read_first_line` and :func:`stop_process` serve
+any local server started the same way; :func:`free_port` picks a port for one that cannot
+pick its own.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+from .config import ENV_PREFIX
+
+__all__ = [
+    "ROOT",
+    "EmulatorStartError",
+    "RunningEmulator",
+    "agentcore_client",
+    "free_port",
+    "read_first_line",
+    "start_emulator",
+    "stop_process",
+]
+
+ROOT = Path(__file__).resolve().parents[2]  # the repository (emulators/ is importable from it)
+DUMMY_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+class EmulatorStartError(RuntimeError):
+    """The emulator exited or printed no URL in time."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port free on ``host`` right now (for a server that cannot pick its own)."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def read_first_line(proc: subprocess.Popen[str], timeout: float) -> str:
+    """The first line ``proc`` prints on stdout, stripped ("" if none within ``timeout``)."""
+    line: list[str] = []
+    out: IO[str] | None = proc.stdout
+    if out is None:
+        return ""
+    reader = threading.Thread(target=lambda: line.append(out.readline()), daemon=True)
+    reader.start()
+    reader.join(timeout)
+    return line[0].strip() if line else ""
+
+
+def stop_process(proc: subprocess.Popen[str], timeout: float = 20.0) -> None:
+    """SIGTERM ``proc`` (the emulator then stops its sandboxes); kill it after ``timeout``."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def agentcore_client(url: str, config: Any = None) -> Any:
+    """A real boto3 ``bedrock-agentcore`` client for the emulator at ``url`` (dummy credentials).
+
+    Args:
+        url: The emulator's endpoint URL.
+        config: A ``botocore.config.Config`` (timeouts, retries); botocore's default if None.
+    """
+    import boto3
+
+    return boto3.client(
+        "bedrock-agentcore",
+        endpoint_url=url,
+        region_name="us-east-1",
+        config=config,
+        **DUMMY_CREDENTIALS,
+    )
+
+
+class RunningEmulator:
+    """An emulator subprocess: its ``url``, a client for it, and ``stop()`` (or ``with``)."""
+
+    def __init__(self, proc: subprocess.Popen[str], url: str) -> None:
+        self.process = proc
+        self.url = url
+
+    def client(self, config: Any = None) -> Any:
+        """A boto3 ``bedrock-agentcore`` client pointed at this emulator."""
+        return agentcore_client(self.url, config)
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """Stop the emulator and its sandboxes (killed after ``timeout`` seconds)."""
+        stop_process(self.process, timeout)
+
+    def __enter__(self) -> RunningEmulator:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def _die_with_parent() -> None:
+    """SIGTERM the emulator (which then stops its sandboxes) if its parent dies abruptly."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def start_emulator(
+    *,
+    start_timeout: float = 30.0,
+    die_with_parent: bool = False,
+    stderr: int | None = None,
+    **settings: object,
+) -> RunningEmulator:
+    """Start ``python -m emulators.code_interpreter --port 0`` and wait for its URL.
+
+    Args:
+        start_timeout: Seconds to wait for the URL line.
+        die_with_parent: SIGTERM the emulator when this process dies (Linux), e.g. under pytest.
+        stderr: Where the emulator's log goes (``subprocess`` convention; None: inherited).
+        **settings: Emulator settings by field name (``cell_timeout=5``, ``log_level="WARNING"``),
+            passed as ``CODE_INTERPRETER_EMULATOR_<NAME>`` over the current environment.
+
+    Raises:
+        EmulatorStartError: The emulator printed no URL within ``start_timeout``.
+    """
+    env = {
+        **os.environ,
+        **{ENV_PREFIX + name.upper(): str(value) for name, value in settings.items()},
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    preexec: Callable[[], None] | None = _die_with_parent if die_with_parent else None
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "emulators.code_interpreter", "--port", "0"],
+        preexec_fn=preexec,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        text=True,
+    )
+    url = read_first_line(proc, start_timeout)
+    if not url.startswith("http"):
+        code = proc.poll()
+        proc.kill()
+        proc.wait()
+        raise EmulatorStartError(f"code-interpreter emulator did not start (exit code {code})")
+    return RunningEmulator(proc, url)

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-__all__ = ["main", "to_event"]
+__all__ = ["create_resources", "main", "to_event"]
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLE = "code-exec-local"
@@ -77,13 +77,16 @@ def _configure_env(emulator_url: str, moto_url: str) -> None:
     os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "BedrockCodeExecution")
 
 
-def _create_resources() -> None:
-    """The table and bucket the stack would create (same key schema and TTL attribute)."""
+def create_resources(table: str = TABLE, bucket: str = BUCKET, region: str | None = None) -> None:
+    """The table and bucket the stack would create (same key schema and TTL attribute).
+
+    Also the tests' stand-in for the stack's storage (``tests/runtime/conftest.py``).
+    """
     import boto3
 
-    ddb = boto3.client("dynamodb")
+    ddb = boto3.client("dynamodb", region_name=region)
     ddb.create_table(
-        TableName=TABLE,
+        TableName=table,
         KeySchema=[
             {"AttributeName": "pk", "KeyType": "HASH"},
             {"AttributeName": "sk", "KeyType": "RANGE"},
@@ -95,9 +98,9 @@ def _create_resources() -> None:
         BillingMode="PAY_PER_REQUEST",
     )
     ddb.update_time_to_live(
-        TableName=TABLE, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"}
+        TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"}
     )
-    boto3.client("s3").create_bucket(Bucket=BUCKET)
+    boto3.client("s3", region_name=region).create_bucket(Bucket=bucket)
 
 
 def to_event(method: str, raw_path: str, headers: dict[str, str], body: bytes) -> dict[str, Any]:
@@ -195,7 +198,7 @@ def main() -> int:
     moto, moto_url = _start_moto()
     try:
         _configure_env(emulator_url, moto_url)
-        _create_resources()
+        create_resources()
         from code_exec.handler import api_handler  # after the environment is set
 
         httpd = ThreadingHTTPServer((host, port), _make_handler(api_handler))

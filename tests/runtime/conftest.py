@@ -170,26 +170,9 @@ def stack_env() -> Iterator[dict[str, str]]:
 
 def create_resources() -> None:
     """The table and bucket, as the stack defines them (pk/sk, TTL expires_at)."""
-    import boto3
+    from scripts.local_api import create_resources as create
 
-    ddb = boto3.client("dynamodb", region_name=REGION)
-    ddb.create_table(
-        TableName=TABLE,
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    ddb.update_time_to_live(
-        TableName=TABLE,
-        TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"},
-    )
-    boto3.client("s3", region_name=REGION).create_bucket(Bucket=BUCKET)
+    create(TABLE, BUCKET, region=REGION)
 
 
 @pytest.fixture(scope="module")

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scripts.synth_summary import load_stacks
+from scripts.synth_summary import assembly_main, load_stacks
 
 __all__ = [
     "RoleReport",
@@ -304,13 +303,7 @@ def render(outdir: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    outdir = Path(args[0] if args else "cdk.out")
-    if not (outdir / "manifest.json").exists():
-        print(f"no cloud assembly in {outdir}/ (run `make synth`)", file=sys.stderr)
-        return 1
-    sys.stdout.write(render(outdir))
-    return 0
+    return assembly_main(render, argv)
 
 
 if __name__ == "__main__":

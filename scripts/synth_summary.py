@@ -8,10 +8,11 @@ from __future__ import annotations
 import json
 import sys
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["load_stacks", "main", "summarize"]
+__all__ = ["assembly_main", "load_stacks", "main", "summarize"]
 
 
 def load_stacks(outdir: Path) -> dict[str, tuple[Path, dict[str, Any]]]:
@@ -85,14 +86,19 @@ def summarize(outdir: Path) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def assembly_main(render: Callable[[Path], str], argv: list[str] | None = None) -> int:
+    """A report's command line: ``render`` the assembly in ``argv[0]`` (``cdk.out``) to stdout."""
     args = sys.argv[1:] if argv is None else argv
     outdir = Path(args[0] if args else "cdk.out")
     if not (outdir / "manifest.json").exists():
         print(f"no cloud assembly in {outdir}/ (run `make synth`)", file=sys.stderr)
         return 1
-    print(summarize(outdir))
+    sys.stdout.write(render(outdir))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return assembly_main(lambda outdir: summarize(outdir) + "\n", argv)
 
 
 if __name__ == "__main__":

@@ -50,13 +50,16 @@ from botocore.awsrequest import AWSResponse
 from urllib3.response import HTTPResponse
 
 __all__ = [
+    "EXPENSE_TABLE",
     "FIXTURES",
+    "LOOPS",
     "BedrockReplay",
     "Exchange",
     "Played",
     "ReplayMismatch",
     "bedrock_client",
     "emulated_sandbox",
+    "fixture_name",
     "load_fixture",
     "play",
 ]
@@ -64,6 +67,22 @@ __all__ = [
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "bedrock"
 
 _OPERATIONS = {"invoke": "InvokeModel", "converse": "Converse"}
+
+LOOPS = ["messages", "converse", "strands"]  # the loops the recorded turns serve
+# Recordings are per wire API: InvokeModel for ``messages``, Converse for the other two.
+_FIXTURE_PREFIX = {"messages": "invoke", "converse": "converse", "strands": "converse"}
+# What the expense-audit recordings' last cell prints (over-budget people, exact amounts).
+EXPENSE_TABLE = (
+    "Name | Budget | Actual | Over by\n"
+    "Alice Chen | $5,000.00 | $9,876.54 | +$4,876.54\n"
+    "Emma Johnson | $5,000.00 | $5,266.02 | +$266.02\n"
+    "Grace Taylor | $5,000.00 | $6,474.46 | +$1,474.46\n"
+)
+
+
+def fixture_name(loop: str, scenario: str) -> str:
+    """The recording of ``scenario`` for ``loop`` (``converse_session_chart``)."""
+    return f"{_FIXTURE_PREFIX[loop]}_{scenario}"
 
 
 class ReplayMismatch(AssertionError):
@@ -438,7 +457,7 @@ def emulated_sandbox(*, start_timeout: float = 30.0) -> Iterator[Any]:
         yield SandboxClient("aws.codeinterpreter.v1", client=client)
 
 
-def bedrock_client() -> Any:
+def bedrock_client(endpoint_url: str | None = None) -> Any:
     """A real boto3 bedrock-runtime client with dummy credentials and no retries."""
     import boto3
     from botocore.config import Config
@@ -446,6 +465,7 @@ def bedrock_client() -> Any:
     return boto3.client(
         "bedrock-runtime",
         region_name="us-east-1",
+        endpoint_url=endpoint_url,
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
         config=Config(retries={"mode": "standard", "total_max_attempts": 1}),

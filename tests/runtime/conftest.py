@@ -63,17 +63,9 @@ def replay_bedrock_client() -> Any:
     Converse with NotImplementedError even after the replay served the call; an endpoint
     outside ``*.amazonaws.com`` makes moto pass, and the replay answers alone.
     """
-    import boto3
-    from botocore.config import Config
+    from tests.runtime.bedrock_replay import bedrock_client
 
-    return boto3.client(
-        "bedrock-runtime",
-        region_name=REGION,
-        endpoint_url="https://bedrock-runtime.replay.invalid",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
-    )
+    return bedrock_client(endpoint_url="https://bedrock-runtime.replay.invalid")
 
 
 @dataclass

@@ -17,18 +17,17 @@ from code_exec.models import Limits
 from code_exec.ptc_assets import expense_registry
 from code_exec.sandbox import SandboxClient
 
-from tests.runtime.bedrock_replay import bedrock_client, load_fixture, play
+from tests.runtime.bedrock_replay import (
+    EXPENSE_TABLE,
+    LOOPS,
+    Played,
+    bedrock_client,
+    fixture_name,
+    load_fixture,
+    play,
+)
 
 pytestmark = pytest.mark.sandbox
-
-LOOPS = ["messages", "converse", "strands"]
-FIXTURE_PREFIX = {"messages": "invoke", "converse": "converse", "strands": "converse"}
-TABLE = (
-    "Name | Budget | Actual | Over by\n"
-    "Alice Chen | $5,000.00 | $9,876.54 | +$4,876.54\n"
-    "Emma Johnson | $5,000.00 | $5,266.02 | +$266.02\n"
-    "Grace Taylor | $5,000.00 | $6,474.46 | +$1,474.46\n"
-)
 
 
 @pytest.fixture(scope="module")
@@ -41,29 +40,30 @@ def registry():
     return expense_registry("preloaded")
 
 
-def _fixture(loop: str, scenario: str) -> str:
-    return f"{FIXTURE_PREFIX[loop]}_{scenario}"
+def _play_and_stop(fixture: str | dict, *, loop: str, sandbox: SandboxClient, **kw) -> Played:
+    """Play the recording in a new session and stop the session (nothing to look at inside)."""
+    played = play(fixture, loop=loop, sandbox=sandbox, bedrock=bedrock_client(), **kw)
+    sandbox.stop_session(played.session_id)
+    return played
 
 
 @pytest.mark.parametrize("loop", LOOPS)
 def test_expense_audit_ptc_gives_the_exact_table_after_fixing_a_failed_cell(
     loop, sandbox, registry
 ):
-    played = play(
-        _fixture(loop, "expense_audit_ptc"),
+    played = _play_and_stop(
+        fixture_name(loop, "expense_audit_ptc"),
         loop=loop,
         sandbox=sandbox,
-        bedrock=bedrock_client(),
         registry=registry,
     )
-    sandbox.stop_session(played.session_id)
     result = played.runs[0].result
 
     assert result.stop_reason == "end_turn"
     assert [r.is_error for r in result.code_runs] == [True, False, False]
     # the model saw the real traceback of its failing cell (checked by the replay too)
     assert "KeyError" in result.code_runs[0].stderr and "'cost'" in result.code_runs[0].stderr
-    assert result.code_runs[2].stdout == TABLE
+    assert result.code_runs[2].stdout == EXPENSE_TABLE
     assert "Bob Martinez" not in result.code_runs[2].stdout
     assert "+$4,876.54" in result.text
     # one usage entry per model call, with Bedrock's cache counters carried over
@@ -74,14 +74,12 @@ def test_expense_audit_ptc_gives_the_exact_table_after_fixing_a_failed_cell(
 
 @pytest.mark.parametrize("loop", LOOPS)
 def test_expense_audit_direct_mode_puts_every_record_in_the_context(loop, sandbox, registry):
-    played = play(
-        _fixture(loop, "expense_audit_direct"),
+    played = _play_and_stop(
+        fixture_name(loop, "expense_audit_direct"),
         loop=loop,
         sandbox=sandbox,
-        bedrock=bedrock_client(),
         registry=registry,
     )
-    sandbox.stop_session(played.session_id)
     result = played.runs[0].result
 
     assert result.stop_reason == "end_turn"
@@ -96,7 +94,7 @@ def test_expense_audit_direct_mode_puts_every_record_in_the_context(loop, sandbo
 @pytest.mark.parametrize("loop", LOOPS)
 def test_session_keeps_variables_across_turns_and_writes_outputs(loop, sandbox):
     played = play(
-        _fixture(loop, "session_chart"), loop=loop, sandbox=sandbox, bedrock=bedrock_client()
+        fixture_name(loop, "session_chart"), loop=loop, sandbox=sandbox, bedrock=bedrock_client()
     )
     try:
         first, second = (run.result for run in played.runs)
@@ -115,17 +113,15 @@ def test_session_keeps_variables_across_turns_and_writes_outputs(loop, sandbox):
 
 @pytest.mark.parametrize("loop", LOOPS)
 def test_max_turns_stops_the_loop(loop, sandbox, registry):
-    fixture = copy.deepcopy(load_fixture(_fixture(loop, "expense_audit_ptc")))
+    fixture = copy.deepcopy(load_fixture(fixture_name(loop, "expense_audit_ptc")))
     fixture["turns"] = fixture["turns"][:2]  # the model is called twice, then stopped
-    played = play(
+    played = _play_and_stop(
         fixture,
         loop=loop,
         sandbox=sandbox,
-        bedrock=bedrock_client(),
         registry=registry,
         limits=Limits(max_turns=2),
     )
-    sandbox.stop_session(played.session_id)
     result = played.runs[0].result
     assert result.stop_reason == "max_turns"
     assert len(result.usage) == 2
@@ -153,7 +149,7 @@ def test_wall_time_stops_the_loop_before_the_next_model_call(loop, sandbox, regi
 
     from tests.runtime.bedrock_replay import DEFAULT_MODEL_ID, BedrockReplay
 
-    fixture = copy.deepcopy(load_fixture(_fixture(loop, "expense_audit_ptc")))
+    fixture = copy.deepcopy(load_fixture(fixture_name(loop, "expense_audit_ptc")))
     fixture["turns"] = fixture["turns"][:1]
     bedrock = bedrock_client()
     session_id = sandbox.start_session()
@@ -184,8 +180,7 @@ def test_wall_time_stops_the_loop_before_the_next_model_call(loop, sandbox, regi
 
 @pytest.mark.parametrize("loop", ["converse", "strands"])
 def test_non_claude_model_sees_a_failed_cell_as_an_error_in_words(loop, sandbox):
-    played = play("converse_code_error_llama", loop=loop, sandbox=sandbox, bedrock=bedrock_client())
-    sandbox.stop_session(played.session_id)
+    played = _play_and_stop("converse_code_error_llama", loop=loop, sandbox=sandbox)
     result = played.runs[0].result
     assert result.model_id == "us.meta.llama3-3-70b-instruct-v1:0"
     assert [r.is_error for r in result.code_runs] == [True, False]
@@ -201,14 +196,12 @@ def test_non_claude_model_sees_a_failed_cell_as_an_error_in_words(loop, sandbox)
 
 def test_expense_audit_ptc_with_bridged_tools_runs_them_outside_the_sandbox(sandbox):
     """Same recorded turns, tools *bridged*: the cells call stubs, the orchestrator runs them."""
-    played = play(
+    played = _play_and_stop(
         "invoke_expense_audit_ptc",
         loop="messages",
         sandbox=sandbox,
-        bedrock=bedrock_client(),
         registry=expense_registry("bridged"),
     )
-    sandbox.stop_session(played.session_id)
     result = played.runs[0].result
     assert [r.is_error for r in result.code_runs] == [True, False, False]
-    assert result.code_runs[2].stdout == TABLE
+    assert result.code_runs[2].stdout == EXPENSE_TABLE

@@ -13,20 +13,17 @@ from code_exec.ptc_assets import expense_registry
 from code_exec.sandbox import SandboxClient
 from code_exec.sandbox_types import SandboxFile
 
-from tests.runtime.bedrock_replay import BedrockReplay, load_fixture
+from tests.runtime.bedrock_replay import (
+    EXPENSE_TABLE,
+    LOOPS,
+    BedrockReplay,
+    fixture_name,
+    load_fixture,
+)
 
 from .conftest import ApiClient, replay_bedrock_client
 
 pytestmark = pytest.mark.sandbox
-
-LOOPS = ["messages", "converse", "strands"]
-PREFIX = {"messages": "invoke", "converse": "converse", "strands": "converse"}
-TABLE = (
-    "Name | Budget | Actual | Over by\n"
-    "Alice Chen | $5,000.00 | $9,876.54 | +$4,876.54\n"
-    "Emma Johnson | $5,000.00 | $5,266.02 | +$266.02\n"
-    "Grace Taylor | $5,000.00 | $6,474.46 | +$1,474.46\n"
-)
 
 
 class RecordingSandbox(SandboxClient):
@@ -72,7 +69,7 @@ def _calls(name: str) -> list[dict[str, Any]]:
 @pytest.mark.parametrize("loop", LOOPS)
 def test_expense_audit_in_ptc_mode_gives_the_exact_table(invoke_api, loop: str) -> None:
     api, sandbox, bedrock = invoke_api
-    name = f"{PREFIX[loop]}_expense_audit_ptc"
+    name = fixture_name(loop, "expense_audit_ptc")
     [call] = _calls(name)
     with BedrockReplay(name).attach(bedrock):
         resp = api.invoke(**call, loop=loop)
@@ -83,7 +80,7 @@ def test_expense_audit_in_ptc_mode_gives_the_exact_table(invoke_api, loop: str) 
     runs = result["code_runs"]
     assert [r["is_error"] for r in runs] == [True, False, False]
     assert "KeyError" in runs[0]["stderr"]
-    assert runs[2]["stdout"] == TABLE
+    assert runs[2]["stdout"] == EXPENSE_TABLE
     assert "+$4,876.54" in result["text"]
     assert len(result["usage"]) == 4 and all(u["input_tokens"] > 0 for u in result["usage"])
     # no session id: one sandbox session, started and stopped within the request
@@ -97,7 +94,7 @@ def test_session_keeps_a_variable_across_two_invokes_and_returns_the_chart(
     invoke_api, loop: str
 ) -> None:
     api, sandbox, bedrock = invoke_api
-    name = f"{PREFIX[loop]}_session_chart"
+    name = fixture_name(loop, "session_chart")
     first_call, second_call = _calls(name)
     session = f"chart-{loop}"
     with BedrockReplay(name).attach(bedrock):  # both turns; checks the 2nd carries history

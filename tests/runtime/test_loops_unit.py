@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import copy
 
-import boto3
 import pytest
-from botocore.config import Config
 from code_exec.agent import AgentDeps, run_agent
 from code_exec.config import RuntimeConfig
 from code_exec.exceptions import ModelError, ModelNotAllowedError, ModelThrottledError
@@ -19,7 +17,13 @@ from code_exec.loops.history import adapt, format_of
 from code_exec.loops.toolbox import format_output, truncate
 from code_exec.models import AgentRequest, Limits
 
-from tests.runtime.bedrock_replay import BedrockReplay, ReplayMismatch, load_fixture
+from tests.runtime.bedrock_replay import (
+    LOOPS,
+    BedrockReplay,
+    ReplayMismatch,
+    bedrock_client,
+    load_fixture,
+)
 
 CLAUDE = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
 LLAMA = "us.meta.llama3-3-70b-instruct-v1:0"
@@ -29,13 +33,7 @@ CONFIG = RuntimeConfig(default_model_id=CLAUDE, allowed_model_ids=(CLAUDE, LLAMA
 
 @pytest.fixture
 def bedrock():
-    return boto3.client(
-        "bedrock-runtime",
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
-    )
+    return bedrock_client()
 
 
 def _deps(bedrock, **kw) -> AgentDeps:
@@ -44,7 +42,7 @@ def _deps(bedrock, **kw) -> AgentDeps:
     )
 
 
-@pytest.mark.parametrize("loop", ["messages", "converse", "strands"])
+@pytest.mark.parametrize("loop", LOOPS)
 def test_throttling_from_bedrock_becomes_model_throttled_error(bedrock, loop):
     with BedrockReplay("throttled").attach(bedrock), pytest.raises(ModelThrottledError) as err:
         run_agent(AgentRequest(prompt="hi", loop=loop), deps=_deps(bedrock))

@@ -415,16 +415,7 @@ def test_start_stop_session_and_client_errors(sandbox: SandboxClient, svc: FakeS
 
     # the start call and the runner bootstrap
     svc.replies += [(200, start), _ok("")]
-    orig = svc._send
-
-    def send(request: Any, **kw: Any) -> AWSResponse:
-        resp = orig(request, **kw)
-        if "/sessions/" in request.url:
-            resp.headers["content-type"] = "application/json"
-        return resp
-
-    svc.client.meta.events.unregister("before-send", orig)
-    svc.client.meta.events.register("before-send", send)
+    _json_replies(svc)
     assert sandbox.start_session(name="t", timeout_seconds=60) == "abc"
     assert svc.requests[0]["sessionTimeoutSeconds"] == 60
     assert len(svc.requests[0]["clientToken"]) >= 33

@@ -188,6 +188,14 @@ def handler(aws: None) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
+def sandbox(agentcore_client: Any) -> Any:
+    """A ``SandboxClient`` on the emulator (modules testing the client itself define their own)."""
+    from code_exec.sandbox import SandboxClient
+
+    return SandboxClient("aws.codeinterpreter.v1", client=agentcore_client)
+
+
+@pytest.fixture(scope="module")
 def sandbox_env(emulator_url: str) -> Iterator[str]:
     """Point the runtime's bedrock-agentcore client at the emulator (as local mode does)."""
     with pytest.MonkeyPatch.context() as mp:

@@ -31,11 +31,6 @@ pytestmark = pytest.mark.sandbox
 
 
 @pytest.fixture(scope="module")
-def sandbox(agentcore_client) -> SandboxClient:
-    return SandboxClient("aws.codeinterpreter.v1", client=agentcore_client)
-
-
-@pytest.fixture(scope="module")
 def registry():
     return expense_registry("preloaded")
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from code_exec.claude_code import (
@@ -26,7 +25,6 @@ from code_exec.sandbox import SandboxClient
 from code_exec.sandbox_types import SandboxFile
 
 pytestmark = pytest.mark.sandbox
-INTERPRETER = "aws.codeinterpreter.v1"
 MODEL = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
 
 FAKE_CLAUDE = r'''#!/usr/bin/env python3
@@ -61,11 +59,6 @@ print(json.dumps({
 }))
 sys.exit(1 if failed else 0)
 '''
-
-
-@pytest.fixture(scope="module")
-def sandbox(agentcore_client: Any) -> SandboxClient:
-    return SandboxClient(INTERPRETER, client=agentcore_client)
 
 
 @pytest.fixture(scope="module")

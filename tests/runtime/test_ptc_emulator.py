@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from code_exec.ptc import BridgedRunner, ToolRegistry, open_executor, preload
@@ -16,7 +15,6 @@ from code_exec.ptc_assets import (
 from code_exec.sandbox import SandboxClient
 
 pytestmark = pytest.mark.sandbox
-INTERPRETER = "aws.codeinterpreter.v1"
 
 
 def slow_echo(value: str, delay_ms: int = 200) -> str:
@@ -43,11 +41,6 @@ def failing_lookup(key: str) -> str:
         Never returns.
     """
     raise KeyError(f"no record for {key}")
-
-
-@pytest.fixture(scope="module")
-def sandbox(agentcore_client: Any) -> SandboxClient:
-    return SandboxClient(INTERPRETER, client=agentcore_client)
 
 
 @pytest.fixture(scope="module")

@@ -1,16 +1,15 @@
 """SandboxClient against hand-encoded event-stream frames (no emulator, no network).
 
 A real boto3 ``bedrock-agentcore`` client is used; a ``before-send`` hook answers each
-request with bytes built here exactly as AWS frames them (prelude, headers, JSON
-payload, CRC32s), so botocore's own parser and EventStream run unchanged.
+request with bytes framed exactly as AWS frames them (prelude, headers, JSON payload,
+CRC32s; encoded by ``emulators.code_interpreter.eventstream``, the emulator is not
+started), so botocore's own parser and EventStream run unchanged.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import json
-import struct
 from collections.abc import Callable
 from typing import Any
 
@@ -32,37 +31,14 @@ from code_exec.exceptions import (
 from code_exec.sandbox import SandboxClient
 from code_exec.sandbox_types import SandboxFile
 
-# --- frame encoding (the AWS event-stream binary format) ----------------------------------
+from emulators.code_interpreter.eventstream import encode_message
+from emulators.code_interpreter.eventstream import event_frame as event
 
-
-def _header(name: str, value: str) -> bytes:
-    n, v = name.encode(), value.encode()
-    return struct.pack(">B", len(n)) + n + b"\x07" + struct.pack(">H", len(v)) + v
-
-
-def frame(headers: dict[str, str], payload: bytes) -> bytes:
-    """One event-stream message: prelude + prelude CRC + headers + payload + message CRC."""
-    hdr = b"".join(_header(k, v) for k, v in headers.items())
-    total = 12 + len(hdr) + len(payload) + 4
-    prelude = struct.pack(">II", total, len(hdr))
-    prelude += struct.pack(">I", binascii.crc32(prelude) & 0xFFFFFFFF)
-    body = prelude + hdr + payload
-    return body + struct.pack(">I", binascii.crc32(body) & 0xFFFFFFFF)
-
-
-def event(kind: str, body: dict[str, Any]) -> bytes:
-    return frame(
-        {
-            ":event-type": kind,
-            ":message-type": "event",
-            ":content-type": "application/json",
-        },
-        json.dumps(body).encode(),
-    )
+# --- frames: the emulator's event-stream encoder (the AWS binary format) ------------------
 
 
 def exception(kind: str, message: str, **extra: Any) -> bytes:
-    return frame(
+    return encode_message(
         {
             ":exception-type": kind,
             ":message-type": "exception",

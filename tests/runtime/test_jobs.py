@@ -52,6 +52,13 @@ def _wait(api: ApiClient, job_id: str, timeout: float = 60) -> dict[str, Any]:
     raise AssertionError(f"job {job_id} did not finish: {body}")
 
 
+def _replaying(api: ApiClient, fixture: str, *, strict: bool = True) -> BedrockReplay:
+    """The recording, attached to a new bedrock-runtime client the API's services now use."""
+    bedrock = replay_bedrock_client()
+    api.handler.services.override(bedrock=bedrock)
+    return BedrockReplay(fixture, strict=strict).attach(bedrock)
+
+
 def _execution_status(api: ApiClient, job_id: str) -> str:
     deadline = time.time() + 30
     sfn = api.handler.services.stepfunctions
@@ -67,9 +74,7 @@ def _execution_status(api: ApiClient, job_id: str) -> str:
 def test_job_runs_through_the_state_machine_and_returns_its_result(
     sandbox_api: ApiClient, jobs: LambdaAdapter, recording: Any
 ) -> None:
-    bedrock = replay_bedrock_client()
-    sandbox_api.handler.services.override(bedrock=bedrock)
-    with BedrockReplay("converse_plain_answer").attach(bedrock):
+    with _replaying(sandbox_api, "converse_plain_answer"):
         accepted = sandbox_api.submit_job(prompt="What is 6 x 7?", loop="converse")
         assert accepted.status == 202, accepted.body
         job_id = accepted.body["job_id"]
@@ -90,9 +95,7 @@ def test_job_runs_through_the_state_machine_and_returns_its_result(
 def test_failing_job_is_marked_failed_and_its_session_stopped(
     sandbox_api: ApiClient, jobs: LambdaAdapter, recording: Any
 ) -> None:
-    bedrock = replay_bedrock_client()
-    sandbox_api.handler.services.override(bedrock=bedrock)
-    with BedrockReplay("throttled", strict=False).attach(bedrock):
+    with _replaying(sandbox_api, "throttled", strict=False):
         accepted = sandbox_api.submit_job(prompt="What is 6 x 7?", loop="converse")
         done = _wait(sandbox_api, accepted.body["job_id"])
     assert done["status"] == "FAILED"
@@ -149,9 +152,7 @@ def test_timed_out_job_is_failed_and_cleanup_stops_the_session(
 def test_job_with_a_session_keeps_it_on_success(
     sandbox_api: ApiClient, jobs: LambdaAdapter, recording: Any
 ) -> None:
-    bedrock = replay_bedrock_client()
-    sandbox_api.handler.services.override(bedrock=bedrock)
-    with BedrockReplay("converse_plain_answer").attach(bedrock):
+    with _replaying(sandbox_api, "converse_plain_answer"):
         accepted = sandbox_api.submit_job(
             prompt="What is 6 x 7?", loop="converse", session_id="job-session"
         )

@@ -293,6 +293,9 @@ class Sandbox:
                 args += ["--symlink", os.readlink(top), str(top)]
             elif top.is_dir():
                 args += ["--ro-bind", str(top), str(top)]
+        # /tmp first: a Python prefix may live under /tmp (a virtualenv in a fresh clone
+        # there), and a later /tmp mount would hide it from the kernel.
+        args += self._tmp_args()
         for p in sorted(prefixes):
             if not p.startswith("/usr/"):
                 args += ["--ro-bind", p, p]
@@ -303,7 +306,6 @@ class Sandbox:
             "--ro-bind", str(self.run_dir / "group"), "/etc/group",
             "--proc", "/proc",
             "--dev", "/dev",
-            *self._tmp_args(),
             "--bind", str(self.workspace), self.config.sandbox_workdir,
             "--bind", str(self.run_dir), _INNER_RUN,
             "--ro-bind", str(_LAUNCHER), _INNER_LAUNCHER,

@@ -133,3 +133,21 @@ def test_process_limit(emulator_admin, emulator_url: str, new_session, invoke) -
     assert "Resource temporarily unavailable" in res["structuredContent"]["stderr"] or (
         "fork" in res["structuredContent"]["stderr"]
     )
+
+
+def test_a_python_prefix_under_tmp_is_mounted_after_tmp(tmp_path, monkeypatch) -> None:
+    """A virtualenv under /tmp (a fresh clone there) must stay visible in the sandbox.
+
+    bwrap applies mounts in order: were /tmp mounted after the prefix, it would hide the
+    interpreter and every kernel would fail to start.
+    """
+    import sys
+
+    from emulators.code_interpreter.config import EmulatorConfig
+    from emulators.code_interpreter.sandbox import Sandbox
+
+    monkeypatch.setattr(sys, "prefix", "/tmp/clone/.venv")
+    args = Sandbox("s-1", EmulatorConfig.from_env({}), tmp_path)._bwrap_args()
+    tmp_mount = next(i for i, a in enumerate(args) if a == "/tmp" and args[i - 2] != "--ro-bind")
+    prefix_mount = args.index("/tmp/clone/.venv")
+    assert tmp_mount < prefix_mount

@@ -11,11 +11,11 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 # jsii warns on every run that Node 20 is past end-of-life; the CLI and jsii still work on it.
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-.PHONY: help setup synth test test-fast lint iam-report local emulator bench clean
+.PHONY: help setup bwrap synth test lint iam-report local emulator bench clean
 
 help:
 	@echo "make synth       set up, synthesize all stacks into cdk.out/, print a summary"
-	@echo "make test        set up and run the whole test suite"
+	@echo "make test        set up, lint (ruff, mypy) and run the whole test suite"
 	@echo "make iam-report  regenerate docs/iam.md from the synthesized templates"
 	@echo "make local       serve the API on 127.0.0.1 against the local code-interpreter emulator"
 	@echo "make emulator    run only the code-interpreter emulator"

@@ -11,6 +11,8 @@ a body over :data:`MAX_BODY_BYTES` answers 413 before anything parses it.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
 from collections.abc import Mapping
@@ -166,13 +168,41 @@ class _Resolver(APIGatewayRestResolver):
         event = self.current_event.raw_event
         size = max(_body_size(event), _declared_size(event.get("headers") or {}))
         if size > MAX_BODY_BYTES:
-            error = PayloadTooLargeError(
+            error: Exception = PayloadTooLargeError(
                 f"request body is {size} bytes; the limit is {MAX_BODY_BYTES} bytes "
                 "(upload large inputs to the files bucket and pass files[].s3_key)",
                 field="body",
             )
             return self._call_exception_handler(error, route)
+        problem = _unreadable_body(event)
+        if problem:
+            error = RequestValidationError(problem, field="body")
+            return self._call_exception_handler(error, route)
         return super()._call_route(route, route_arguments)
+
+
+def _unreadable_body(event: Mapping[str, Any]) -> str | None:
+    """Why the body cannot be read as JSON text at all (None when it can, or is not JSON).
+
+    Caught here because Powertools' own decoding raises plain ``binascii.Error``,
+    ``UnicodeDecodeError`` or ``RecursionError``, which would otherwise answer 500.
+    Ordinary JSON syntax errors are left to Powertools' validation (400 naming the body).
+    """
+    body = event.get("body")
+    if not body or not isinstance(body, str):
+        return None
+    if event.get("isBase64Encoded"):
+        try:
+            body = base64.b64decode(body, validate=True).decode("utf-8")
+        except (binascii.Error, ValueError):  # UnicodeDecodeError is a ValueError
+            return "request body is flagged base64-encoded but is not base64 of UTF-8 text"
+    try:
+        json.loads(body)
+    except RecursionError:
+        return "request body is nested too deeply"
+    except ValueError:
+        pass
+    return None
 
 
 # --- routes ----------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ Each case goes through the REAL ``api_handler`` with a recorded API Gateway REST
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
@@ -182,3 +183,39 @@ def test_form_encoded_content_type_is_still_read_as_json(api: ApiClient) -> None
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
     _assert_clean_error(resp, 400, "model_id", "ModelNotAllowed")
+
+
+@pytest.mark.parametrize("route", sorted(BODY_ROUTES))
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "@@@ not base64",  # binascii.Error in Powertools' decoding
+        "//79ew==",  # base64 of b"\xff\xfe{": not UTF-8
+        "eyJjb2RlIjoiMSJ",  # base64 of '{"code":"1"}' cut short: bad padding
+    ],
+)
+def test_body_flagged_base64_that_is_not_base64_json_is_400(
+    api: ApiClient, route: str, raw: str
+) -> None:
+    event = load_event(route)
+    event["body"], event["isBase64Encoded"] = raw, True
+    out = api.handler.api_handler(event, LambdaContext())
+    assert out["statusCode"] == 400, out["body"]
+    error = json.loads(out["body"])["error"]
+    assert (error["code"], error["field"]) == ("ValidationError", "body")
+    assert "base64" in error["message"]
+
+
+def test_body_flagged_base64_with_valid_json_is_read(api: ApiClient) -> None:
+    event = load_event("invoke")
+    body = json.dumps({"prompt": "hi", "model_id": "nope"}).encode()
+    event["body"], event["isBase64Encoded"] = base64.b64encode(body).decode(), True
+    out = api.handler.api_handler(event, LambdaContext())
+    assert json.loads(out["body"])["error"]["code"] == "ModelNotAllowed"
+
+
+@pytest.mark.parametrize("route", sorted(BODY_ROUTES))
+def test_body_nested_too_deeply_is_400_not_a_recursion_error(api: ApiClient, route: str) -> None:
+    resp = api.call(route, raw_body='{"a":' * 5000 + "1" + "}" * 5000)
+    _assert_clean_error(resp, 400, "body", "ValidationError")
+    assert "nested too deeply" in resp.error["message"]

@@ -3,7 +3,8 @@
 * Input files (inline base64 or a key in the files bucket) are written into the
   sandbox under ``inputs/<name>`` before the turn.
 * ``outputs/`` in the sandbox is an *outbox*: after each request every file the
-  code left there is copied to S3 under ``files/sessions/<session>/<run>/<name>``,
+  code left there, at any depth (the name keeps its subdirectories), is copied to
+  S3 under ``files/sessions/<session>/<run>/<name>``,
   removed from the sandbox (so the next request only returns what it made), and
   handed back as a presigned GET URL with its name, size and media type.
 """
@@ -112,7 +113,8 @@ class FileStore:
     ) -> list[OutputFile]:
         """Copy every file in the sandbox's ``outputs/`` to S3 and return presigned URLs."""
         try:
-            listed = sandbox.list_files(session_id, OUTPUTS_DIR)
+            # recursive: files at every level, never a directory (readFiles fails on one)
+            listed = sandbox.list_files(session_id, OUTPUTS_DIR, recursive=True)
         except SandboxError:
             if any(self._is_outputs(p) for p in sandbox.list_files(session_id, "")):
                 raise

@@ -194,3 +194,56 @@ def test_lease_is_released_when_the_request_fails(sandbox_api: ApiClient) -> Non
     bad = sandbox_api.execute("fails", code="print(1)", files=[{"name": "x", "s3_key": "files/no"}])
     assert bad.status == 400
     assert sandbox_api.execute("fails", code="print(2)").status == 200
+
+
+def test_files_in_a_subdirectory_of_outputs_come_back_and_do_not_wedge_the_session(
+    sandbox_api: ApiClient,
+) -> None:
+    resp = sandbox_api.execute(
+        "nested-out",
+        code=(
+            "import os; os.makedirs('outputs/plots/q3', exist_ok=True)\n"
+            "open('outputs/plots/q3/a.csv', 'w').write('x,y\\n1,2\\n')\n"
+            "open('outputs/top.txt', 'w').write('top')\n"
+        ),
+    )
+    assert resp.status == 200, resp.body
+    files = {f["name"]: f for f in resp.body["files"]}
+    assert sorted(files) == ["plots/q3/a.csv", "top.txt"]
+    assert files["plots/q3/a.csv"]["s3_key"].endswith("/plots/q3/a.csv")
+    assert requests.get(files["plots/q3/a.csv"]["url"], timeout=10).content == b"x,y\n1,2\n"
+    # the (now empty) directories left in outputs/ do not break the next request
+    again = sandbox_api.execute("nested-out", code="print('next')")
+    assert again.status == 200, again.body
+    assert (again.body["stdout"], again.body["files"]) == ("next\n", [])
+
+
+def test_lease_is_released_when_the_sandbox_fails_inside_the_session(
+    sandbox_api: ApiClient,
+) -> None:
+    from code_exec.exceptions import SandboxError
+
+    services = sandbox_api.handler.services
+    real = services.sandbox
+    assert sandbox_api.execute("mid-fail", code="v = 5").status == 200
+
+    class Failing:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+        def run_cell(self, *args: Any, **kwargs: Any) -> Any:
+            raise SandboxError("the sandbox refused the cell")
+
+    services.override(sandbox=Failing())
+    try:
+        failed = sandbox_api.execute("mid-fail", code="print(v)")
+    finally:
+        services.override(sandbox=real)
+    assert failed.status == 502, failed.body
+    item = services.dynamodb.get_item(
+        TableName=services.config.table_name,
+        Key={"pk": {"S": "SESSION#mid-fail"}, "sk": {"S": "SESSION"}},
+    )["Item"]
+    assert "lease_owner" not in item
+    after = sandbox_api.execute("mid-fail", code="print(v)")
+    assert (after.status, after.body["stdout"]) == (200, "5\n")

@@ -179,3 +179,36 @@ def test_direct_tools_run_in_process_and_a_raising_tool_is_an_error_result():
     assert bad.is_error and bad.text.startswith("ValueError: unknown employee id")
     unknown = tools.run("delete_everything", {})
     assert unknown.is_error and "available: get_custom_budget" in unknown.text
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_cache_read_and_write_tokens_are_reported_per_model_call(bedrock, loop):
+    """Bedrock's own usage field names (Converse camelCase, Anthropic snake_case) are read."""
+    if loop == "messages":
+        fixture = copy.deepcopy(load_fixture("invoke_expense_audit_ptc"))
+        turn = fixture["turns"][-1]  # an end_turn text answer
+        turn["response"]["body"]["usage"] = {
+            "input_tokens": 21,
+            "cache_creation_input_tokens": 433,
+            "cache_read_input_tokens": 1877,
+            "output_tokens": 141,
+        }
+        operation = "InvokeModel"
+    else:
+        fixture = copy.deepcopy(load_fixture("converse_plain_answer"))
+        turn = fixture["turns"][0]
+        turn["response"]["body"]["usage"] = {
+            "inputTokens": 21,
+            "outputTokens": 141,
+            "totalTokens": 2472,
+            "cacheReadInputTokens": 1877,
+            "cacheWriteInputTokens": 433,
+        }
+        operation = "Converse"
+    turn["expect"] = {"operation": operation, "messages": 1}
+    fixture["turns"] = [turn]
+    with BedrockReplay(fixture).attach(bedrock):
+        run = run_agent(AgentRequest(prompt="hi", loop=loop), deps=_deps(bedrock))
+    [usage] = run.result.usage
+    assert (usage.input_tokens, usage.output_tokens) == (21, 141)
+    assert (usage.cache_read_input_tokens, usage.cache_write_input_tokens) == (1877, 433)

@@ -24,6 +24,10 @@ from .session import Session
 __all__ = ["list_files", "read_files", "remove_files", "write_files"]
 
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+# O_NONBLOCK: opening a FIFO planted by sandboxed code must fail or return at once, never
+# wait for a peer (it would hang the request); only regular files are then read or written.
+_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+_WRITE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 Args = dict[str, Any]
 
 
@@ -98,9 +102,10 @@ def write_files(session: Session, args: Args, timeout: float) -> dict[str, Any]:
     for path, root, parts, data in planned:
         try:
             with _dir_fd(root, parts[:-1], create=True) as d:
-                flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
-                fd = os.open(parts[-1], flags, 0o644, dir_fd=d)
+                fd = os.open(parts[-1], _WRITE, 0o644, dir_fd=d)
                 with os.fdopen(fd, "wb") as f:
+                    if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                        raise _FileError("not a regular file")
                     f.write(data)
         except (_FileError, OSError) as e:
             return _result(f"Failed to write {path}: {_reason(e)}", is_error=True)
@@ -110,7 +115,7 @@ def write_files(session: Session, args: Args, timeout: float) -> dict[str, Any]:
 
 def _read(root: Path, parts: tuple[str, ...]) -> bytes:
     with _dir_fd(root, parts[:-1]) as d:
-        fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=d)
+        fd = os.open(parts[-1], _READ, dir_fd=d)
         with os.fdopen(fd, "rb") as f:
             if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
                 raise _FileError("not a regular file")

@@ -100,6 +100,33 @@ def test_file_tools_never_follow_symlinks(shared_session, invoke, emulator_admin
     assert Path("/etc/hostname").exists()
 
 
+def test_file_tools_never_block_on_a_fifo(shared_session, emulator_url: str) -> None:
+    """A FIFO planted by sandboxed code must not hang the emulator's file tools."""
+    from botocore.config import Config
+
+    from emulators.code_interpreter.launch import agentcore_client
+
+    client = agentcore_client(
+        emulator_url, Config(read_timeout=15, retries={"mode": "standard", "total_max_attempts": 1})
+    )
+
+    def call(name: str, **arguments: object) -> dict:
+        resp = client.invoke_code_interpreter(
+            codeInterpreterIdentifier="aws.codeinterpreter.v1",
+            sessionId=shared_session,
+            name=name,
+            arguments=arguments,
+        )
+        return next(iter(resp["stream"]))["result"]
+
+    call("executeCode", code="import os\nos.mkfifo('fifo')")
+    try:
+        assert call("readFiles", paths=["fifo"])["isError"] is True
+        assert call("writeFiles", content=[{"path": "fifo", "text": "x"}])["isError"] is True
+    finally:
+        call("removeFiles", paths=["fifo"])
+
+
 def test_memory_limit(shared_session, invoke) -> None:
     code = (
         "try:\n    b = bytearray(8 * 1024**3)\n    print('allocated')\n"

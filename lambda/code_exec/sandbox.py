@@ -206,9 +206,16 @@ class SandboxClient:
         # has nothing to display, whatever its ast_node_interactivity.
         body = f"__bcx_runner__.run_in_kernel({code!r}, {timeout_seconds!r})\n"
         if session_id in self._runner_ready:
-            result = self.execute_code(session_id, body)
-            missing = "NameError" in result.stderr and "'__bcx_runner__'" in result.stderr
-            if not (result.is_error and missing):
+            # A guard raises a per-call marker before the cell when the runner is gone. The
+            # marker is built at run time (the source never holds it whole), so nothing the
+            # cell prints or raises can pass for it, and a cell that ran is never re-run.
+            nonce = uuid.uuid4().hex
+            guard = (
+                'if not hasattr(globals().get("__bcx_runner__"), "run_in_kernel"):\n'
+                f'    raise NameError("bcx-runner-missing-%s" % {nonce!r})\n'
+            )
+            result = self.execute_code(session_id, guard + body)
+            if not (result.is_error and f"bcx-runner-missing-{nonce}" in result.stderr):
                 return result
             # The kernel was restarted (clearContext, a runaway cell): the cell never ran.
             logger.info("cell runner missing in session %s; reinstalling", session_id)

@@ -281,6 +281,16 @@ def test_cell_runner_is_reinstalled_after_a_kernel_reset(sandbox: SandboxClient,
     assert r.stdout == "fresh\n", r.stderr
 
 
+def test_a_failing_cell_is_never_run_twice(sandbox: SandboxClient, sid: str) -> None:
+    """Whatever a failing cell prints or raises, the client must not take it for a missing
+    runner and run it again."""
+    assert sandbox.run_cell(sid, "runs = 0").ok
+    spoof = "name '__bcx_runner__' is not defined"
+    r = sandbox.run_cell(sid, f"runs += 1\nraise NameError({spoof!r})")
+    assert r.is_error and "NameError" in r.stderr
+    assert sandbox.run_cell(sid, "print(runs)").stdout == "1\n"
+
+
 def test_control_operations_retry_on_throttling(sandbox: SandboxClient, emulator_url: str) -> None:
     _admin(emulator_url, "/_emulator/faults", method="DELETE")
     for operation in ("StartCodeInterpreterSession", "StopCodeInterpreterSession"):

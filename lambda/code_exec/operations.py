@@ -83,9 +83,9 @@ class Operations:
         sandbox = self.s.sandbox
         if session_id is None:
             sb = self._start_sandbox()
-            if on_started:
-                on_started(sb)
             try:
+                if on_started:
+                    on_started(sb)
                 self.s.files.prepare(sandbox, sb)
                 yield ActiveSession(sandbox_session_id=sb, run_id=run_id)
             finally:
@@ -98,9 +98,14 @@ class Operations:
             if record.stopped:
                 raise self._expired(session_id)
             if record.sandbox_session_id is None:
-                record.sandbox_session_id = self._start_sandbox()
-                self.s.store.save_session(record)  # saved at once: never leak a started session
-                self.s.files.prepare(sandbox, record.sandbox_session_id)
+                started = self._start_sandbox()
+                try:
+                    self.s.files.prepare(sandbox, started)
+                    record.sandbox_session_id = started
+                    self.s.store.save_session(record)  # saved at once: never leak it
+                except Exception:
+                    self.stop_quietly(started)  # not recorded anywhere: nobody else can stop it
+                    raise
             elif sandbox.session_status(record.sandbox_session_id) != "READY":
                 self.s.store.mark_session_stopped(session_id)
                 raise self._expired(session_id)

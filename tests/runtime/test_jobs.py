@@ -162,3 +162,62 @@ def test_job_with_a_session_keeps_it_on_success(
     [session] = recording.started
     assert recording.session_status(session) == "READY"  # a named session outlives the job
     assert sandbox_api.delete("job-session").body["stopped"] is True
+
+
+def test_failing_job_on_a_named_session_has_cleanup_stop_it(
+    sandbox_api: ApiClient, jobs: LambdaAdapter, recording: Any
+) -> None:
+    """A named session is not stopped by the request's ``finally``: only the cleanup step can."""
+    with _replaying(sandbox_api, "throttled", strict=False):
+        accepted = sandbox_api.submit_job(
+            prompt="What is 6 x 7?", loop="converse", session_id="job-fails"
+        )
+        done = _wait(sandbox_api, accepted.body["job_id"])
+    assert (done["status"], done["error"]["code"]) == ("FAILED", "ModelThrottled")
+    # the job is FAILED before the cleanup step runs: wait for the execution to end
+    assert _execution_status(sandbox_api, accepted.body["job_id"]) == "FAILED"
+    [session] = recording.started
+    assert recording.stopped == [session]
+    assert recording.session_status(session) in ("TERMINATED", "NOT_FOUND")
+    later = sandbox_api.execute("job-fails", code="print(1)")
+    assert (later.status, later.error["code"]) == (410, "SessionExpired")
+
+
+def test_one_shot_session_is_stopped_when_recording_it_fails(
+    sandbox_api: ApiClient, recording: Any
+) -> None:
+    """The job records its sandbox session as soon as it starts; if that write fails, the
+    session (not yet known to the cleanup step) must not be left running."""
+    from code_exec.models import AgentRequest
+
+    def unrecordable(sandbox_session_id: str) -> None:
+        raise RuntimeError("DynamoDB is having a bad day")
+
+    request = AgentRequest(prompt="hi", loop="converse")
+    with pytest.raises(RuntimeError):
+        sandbox_api.handler.operations.invoke(request, on_started=unrecordable)
+    [session] = recording.started
+    assert recording.stopped == [session]
+
+
+def test_new_named_session_is_stopped_when_saving_it_fails(
+    sandbox_api: ApiClient, recording: Any
+) -> None:
+    services = sandbox_api.handler.services
+    store = services.store
+
+    class FailingSave:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(store, name)
+
+        def save_session(self, record: Any) -> None:
+            raise RuntimeError("DynamoDB is having a bad day")
+
+    services.override(store=FailingSave())
+    failed = sandbox_api.execute("unsaved", code="print(1)")
+    assert failed.status == 500
+    [session] = recording.started
+    assert recording.stopped == [session]  # nobody else knows this session: it is stopped
+    services.override(store=store)
+    again = sandbox_api.execute("unsaved", code="print(2)")  # lease released, a fresh start
+    assert (again.status, again.body["stdout"]) == (200, "2\n")

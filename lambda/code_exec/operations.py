@@ -240,7 +240,11 @@ class Operations:
             )
             if active.record is not None:
                 active.record.history = list(run.history)
-                active.record.metadata = {**active.record.metadata, "loop": request.loop}
+                active.record.metadata = {
+                    **active.record.metadata,
+                    "loop": request.loop,
+                    "mode": request.mode,
+                }
         result: AgentResult = run.result
         result = result.model_copy(
             update={"session_id": request.session_id, "files": [*result.files, *outputs]}
@@ -250,13 +254,20 @@ class Operations:
 
     @staticmethod
     def _history_for(record: SessionRecord, request: AgentRequest) -> list[Any]:
-        loop = record.metadata.get("loop")
-        if record.history and loop and loop != request.loop:
-            raise RequestValidationError(
-                f"session {record.session_id!r} holds a {loop!r} conversation; "
-                f"use loop {loop!r} or a new session id",
-                field="loop",
-            )
+        """The session's conversation, if this request can continue it.
+
+        Its loop fixes the wire format of the stored history, and its mode the tools the
+        history's tool-use blocks refer to (a PTC conversation continued in direct mode
+        without tools would be a request Bedrock rejects), so both must match.
+        """
+        for name in ("loop", "mode"):
+            held, wanted = record.metadata.get(name), getattr(request, name)
+            if record.history and held and held != wanted:
+                raise RequestValidationError(
+                    f"session {record.session_id!r} holds a {name} {held!r} conversation; "
+                    f"use {name} {held!r} or a new session id",
+                    field=name,
+                )
         return record.history
 
     def _run_agent(self, request: AgentRequest, active: ActiveSession, history: list[Any]) -> Any:

@@ -134,3 +134,21 @@ def test_a_session_keeps_its_loop(invoke_api) -> None:
     resp = api.invoke(prompt="again", loop="messages", session_id="loopy")
     assert resp.status == 400 and resp.error["field"] == "loop"
     api.delete("loopy")
+
+
+def test_a_session_keeps_its_mode(invoke_api) -> None:
+    """A PTC conversation (execute_code tool blocks) is not continued in direct mode."""
+    api, _, bedrock = invoke_api
+    name = "converse_session_chart"
+    first_call, _ = _calls(name)
+    replay = BedrockReplay(name, strict=False).attach(bedrock)
+    try:
+        assert api.invoke(**first_call, loop="converse", session_id="modal").status == 200
+        served = replay.served
+        resp = api.invoke(prompt="again", loop="converse", mode="direct", session_id="modal")
+        assert replay.served == served  # refused before any model call
+    finally:
+        replay.detach()
+    assert resp.status == 400 and resp.error["field"] == "mode", resp.body
+    assert "'ptc'" in resp.error["message"]
+    api.delete("modal")

@@ -66,8 +66,11 @@ class JobStateMachine(Construct):
             task_timeout=sfn.Timeout.duration(task_timeout),
             retry_on_service_exceptions=False,
         )
+        # Retry only a refused invocation (throttled: the job never started). Not
+        # Lambda.ServiceException: the function may already have run cells and model calls,
+        # and a second run would repeat them (in the caller's session, when one is named).
         run_job.add_retry(
-            errors=["Lambda.ServiceException", "Lambda.TooManyRequestsException"],
+            errors=["Lambda.TooManyRequestsException"],
             interval=Duration.seconds(2),
             max_attempts=2,
             backoff_rate=2,

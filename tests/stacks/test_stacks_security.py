@@ -336,6 +336,10 @@ def test_cleanup_always_runs_after_the_job(agent_template: dict[str, Any]) -> No
         {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Cleanup"}
     ]
     assert "TimeoutSeconds" in run  # a hung job surfaces as States.Timeout, caught above
+    # A job is retried only when its invocation was refused: a retry after it may have run
+    # would run its cells and model calls again.
+    retried = {e for r in run.get("Retry", []) for e in r["ErrorEquals"]}
+    assert retried <= {"Lambda.TooManyRequestsException"}, retried
     cleanup = states["Cleanup"]
     worst = run["TimeoutSeconds"] * 3 + cleanup["TimeoutSeconds"] * 4
     assert definition["TimeoutSeconds"] > worst, "machine timeout must not cut Cleanup off"

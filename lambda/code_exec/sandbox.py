@@ -26,7 +26,7 @@ import random
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -128,10 +128,15 @@ class SandboxClient:
         session_id: str = resp["sessionId"]
         self._known.add(session_id)
         logger.info("started sandbox session %s (timeout %s s)", session_id, timeout_seconds)
-        boot = self.execute_code(session_id, _bootstrap_code())
-        if not boot.ok:
-            self.stop_session(session_id)
-            raise SandboxInternalError(f"could not install the cell runner: {boot.stderr[-500:]}")
+        try:
+            boot = self.execute_code(session_id, _bootstrap_code())
+            if not boot.ok:
+                tail = boot.stderr[-500:]
+                raise SandboxInternalError(f"could not install the cell runner: {tail}")
+        except BaseException:  # nobody else holds the id yet: stop it, or it runs to timeout
+            with suppress(SandboxError):
+                self.stop_session(session_id)
+            raise
         self._runner_ready.add(session_id)
         return session_id
 

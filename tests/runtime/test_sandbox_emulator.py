@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from code_exec.exceptions import (
     SandboxAccessDeniedError,
+    SandboxInternalError,
     SandboxResourceNotFoundError,
     SandboxThrottledError,
     SandboxValidationError,
@@ -289,6 +290,16 @@ def test_a_failing_cell_is_never_run_twice(sandbox: SandboxClient, sid: str) -> 
     r = sandbox.run_cell(sid, f"runs += 1\nraise NameError({spoof!r})")
     assert r.is_error and "NameError" in r.stderr
     assert sandbox.run_cell(sid, "print(runs)").stdout == "1\n"
+
+
+def test_a_session_whose_setup_fails_is_stopped(sandbox: SandboxClient, emulator_url: str) -> None:
+    """start_session raising (here: installing the cell runner fails) leaks no session."""
+    _admin(emulator_url, "/_emulator/faults", method="DELETE")
+    before = _admin(emulator_url, "/_emulator/health", method="GET")["sessions"]
+    _admin(emulator_url, "/_emulator/faults", {"exception": "internalServerException"})
+    with pytest.raises(SandboxInternalError):
+        sandbox.start_session(name="setup-fails", timeout_seconds=60)
+    assert _admin(emulator_url, "/_emulator/health", method="GET")["sessions"] == before
 
 
 def test_control_operations_retry_on_throttling(sandbox: SandboxClient, emulator_url: str) -> None:

@@ -27,7 +27,7 @@ from code_exec.loops.toolbox import DEFAULT_OUTPUT_LIMIT, CodeTool, DirectTools
 from code_exec.models import AgentRequest, AgentResult
 from code_exec.prompts import direct_system_prompt, ptc_system_prompt
 
-__all__ = ["AgentDeps", "AgentRun", "run_agent"]
+__all__ = ["AgentDeps", "AgentRun", "check_tools", "run_agent"]
 
 logger = logging.getLogger(__name__)
 
@@ -121,6 +121,16 @@ def _model_id(request: AgentRequest, config: RuntimeConfig) -> str:
             f"model {model_id!r} is not enabled on this deployment", field="model_id"
         )
     return model_id
+
+
+def check_tools(names: list[str], registry: Any = None) -> None:
+    """Fail fast on a tool name the registry (default: the deployment's) does not offer.
+
+    Raises:
+        RequestValidationError: naming ``tools``.
+    """
+    if names:
+        _select_tools(registry if registry is not None else _default_registry(), names)
 
 
 def _run_bedrock_loop(

@@ -211,6 +211,10 @@ class Operations:
                 field="model_id",
             )
         self.s.files.load_inputs(request.files)  # fail fast on bad files, before any sandbox
+        if request.loop != "claude_code":  # Claude Code brings its own tools
+            from code_exec.agent import check_tools
+
+            check_tools(request.tools, self.s.registry)  # a job would only fail later
         return request.model_copy(update={"model_id": model_id})
 
     def invoke(

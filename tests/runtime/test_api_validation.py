@@ -219,3 +219,14 @@ def test_body_nested_too_deeply_is_400_not_a_recursion_error(api: ApiClient, rou
     resp = api.call(route, raw_body='{"a":' * 5000 + "1" + "}" * 5000)
     _assert_clean_error(resp, 400, "body", "ValidationError")
     assert "nested too deeply" in resp.error["message"]
+
+
+@pytest.mark.parametrize("route", ["invoke", "jobs_post"])
+@pytest.mark.parametrize("mode", ["ptc", "direct"])
+def test_unknown_tool_is_400_before_any_sandbox_or_job(
+    api: ApiClient, route: str, mode: str
+) -> None:
+    body = {"prompt": "hi", "tools": ["get_expenses", "drop_tables"], "mode": mode}
+    resp = api.call(route, body=body)
+    _assert_clean_error(resp, 400, "tools", "ValidationError")
+    assert "drop_tables" in resp.error["message"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from botocore.exceptions import EventStreamError
@@ -12,14 +13,17 @@ pytestmark = pytest.mark.sandbox
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_no_network_from_code(shared_session, invoke) -> None:
-    code = (
-        "import socket\ntry:\n    socket.create_connection(('1.1.1.1', 53), timeout=3)\n"
-        "    print('connected')\nexcept OSError as e:\n    print('blocked', e.errno)"
-    )
-    assert invoke(shared_session, "executeCode", code=code)["structuredContent"][
-        "stdout"
-    ].startswith("blocked")
+def test_no_network_from_code(shared_session, invoke, emulator_url: str) -> None:
+    # The emulator's own port is a listener the host can certainly reach (an address on
+    # the internet may be unreachable offline anyway): from the sandbox it must not be.
+    for host, port in [("127.0.0.1", urlsplit(emulator_url).port), ("1.1.1.1", 53)]:
+        code = (
+            f"import socket\ntry:\n    socket.create_connection(({host!r}, {port}), timeout=3)\n"
+            "    print('connected')\nexcept OSError as e:\n    print('blocked', e.errno)"
+        )
+        assert invoke(shared_session, "executeCode", code=code)["structuredContent"][
+            "stdout"
+        ].startswith("blocked"), (host, port)
 
 
 def test_no_network_from_commands(shared_session, invoke) -> None:

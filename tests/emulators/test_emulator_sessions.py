@@ -13,6 +13,22 @@ pytestmark = pytest.mark.sandbox
 INTERPRETER = "aws.codeinterpreter.v1"
 
 
+def _started(session_id: str, code: str) -> str:
+    """``code`` that first creates a marker file (see :func:`_wait_started`)."""
+    return f"open('.started-{session_id}', 'w').close()\n{code}"
+
+
+def _wait_started(invoke, session_id: str, timeout: float = 30.0) -> None:
+    """Wait until a cell made with :func:`_started` is running (file tools need no kernel)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        listing = invoke(session_id, "listFiles", directoryPath="")["content"]
+        if any(item.get("name") == f".started-{session_id}" for item in listing):
+            return
+        time.sleep(0.02)
+    raise AssertionError("the cell did not start")
+
+
 def test_start_get_stop(agentcore_client, invoke) -> None:
     started = agentcore_client.start_code_interpreter_session(
         codeInterpreterIdentifier=INTERPRETER, name="t1", sessionTimeoutSeconds=120
@@ -131,10 +147,12 @@ def test_long_cell_does_not_block_another_session(new_session, invoke) -> None:
     invoke(a, "executeCode", code="1")
     invoke(b, "executeCode", code="1")
     t = threading.Thread(
-        target=invoke, args=(a, "executeCode"), kwargs={"code": "import time; time.sleep(3)"}
+        target=invoke,
+        args=(a, "executeCode"),
+        kwargs={"code": _started(a, "import time; time.sleep(3)")},
     )
     t.start()
-    time.sleep(0.3)
+    _wait_started(invoke, a)
     started = time.monotonic()
     assert invoke(b, "executeCode", code="print('fast')")["structuredContent"]["stdout"] == "fast\n"
     assert time.monotonic() - started < 2
@@ -162,10 +180,12 @@ def test_concurrent_cells_in_one_session_conflict(stream_events, new_session, in
     sid = new_session()
     invoke(sid, "executeCode", code="1")
     t = threading.Thread(
-        target=invoke, args=(sid, "executeCode"), kwargs={"code": "import time; time.sleep(2)"}
+        target=invoke,
+        args=(sid, "executeCode"),
+        kwargs={"code": _started(sid, "import time; time.sleep(2)")},
     )
     t.start()
-    time.sleep(0.5)
+    _wait_started(invoke, sid)
     with pytest.raises(EventStreamError) as e:
         stream_events(sid, "executeCode", code="print(1)")
     assert e.value.response["Error"]["Code"] == "conflictException"
@@ -174,7 +194,9 @@ def test_concurrent_cells_in_one_session_conflict(stream_events, new_session, in
     assert invoke(sid, "executeCommand", command="true")["isError"] is False
 
 
-def test_stop_during_a_running_cell(agentcore_client, stream_events, emulator_admin) -> None:
+def test_stop_during_a_running_cell(
+    agentcore_client, stream_events, emulator_admin, invoke
+) -> None:
     from pathlib import Path
 
     from botocore.exceptions import ClientError
@@ -188,13 +210,14 @@ def test_stop_during_a_running_cell(agentcore_client, stream_events, emulator_ad
 
     def run() -> None:
         try:
-            outcome.append(stream_events(sid, "executeCode", code="import time; time.sleep(30)"))
+            code = _started(sid, "import time; time.sleep(30)")
+            outcome.append(stream_events(sid, "executeCode", code=code))
         except ClientError as e:
             outcome.append(e)
 
     t = threading.Thread(target=run)
     t.start()
-    time.sleep(0.5)
+    _wait_started(invoke, sid)
     started = time.monotonic()
     agentcore_client.stop_code_interpreter_session(
         codeInterpreterIdentifier=INTERPRETER, sessionId=sid

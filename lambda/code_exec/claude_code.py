@@ -153,13 +153,15 @@ class ClaudeCodeRunner:
         if max_turns:
             args += ["--max-turns", str(max_turns)]
         q = shlex.quote
+        # The prompt goes last, after "--": claude's option parser would otherwise take a
+        # prompt starting with "-" (a Markdown list) for an unknown option and exit.
         return (
             f'P="$(cd {q(self.prefix)} && pwd)" && mkdir -p {q(self.workspace)} && '
             f'export PATH="$P/bin:$P/node/bin:$PATH" {exports} && '
             f'PROMPT="$(cat {q(prompt_file)})" && cd {q(self.workspace)} && '
-            f'timeout --kill-after=10 {int(timeout_seconds)} claude -p "$PROMPT" '
+            f"timeout --kill-after=10 {int(timeout_seconds)} claude -p "
             + " ".join(q(a) for a in args)
-            + " < /dev/null"
+            + ' -- "$PROMPT" < /dev/null'
         )
 
     # --- install and run ---------------------------------------------------------------------

@@ -31,7 +31,14 @@ FAKE_CLAUDE = r'''#!/usr/bin/env python3
 """Fake `claude` for tests: behaves per keywords in the prompt, prints a realistic result."""
 import json, os, sys, time
 args = sys.argv[1:]
-prompt = args[args.index("-p") + 1]
+# Like the real CLI's option parser: before "--", an unknown "-..." word is an error.
+KNOWN = {"-p", "--output-format", "--allowedTools", "--max-turns"}
+split = args.index("--") if "--" in args else len(args)
+for word in args[:split]:
+    if word.startswith("-") and word not in KNOWN:
+        print(f"error: unknown option '{word}'", file=sys.stderr)
+        sys.exit(1)
+prompt = args[split + 1] if split < len(args) else args[args.index("-p") + 1]
 if "SLEEP" in prompt:
     time.sleep(30)
 if "GARBAGE" in prompt:
@@ -131,15 +138,14 @@ def test_run_parses_result_and_reports_written_files(fake: ClaudeCodeRunner) -> 
         "ANTHROPIC_MODEL": MODEL,
         "AWS_REGION": "us-west-2",
     }
-    assert notes["args"][:2] == [
+    assert notes["args"] == [
         "-p",
-        'Write a hello world script. It\'s "quoted" & $(not expanded)',
-    ]
-    assert notes["args"][2:] == [
         "--output-format",
         "json",
         "--allowedTools",
         "Read,Write,Edit,Glob,Grep,Bash",
+        "--",
+        'Write a hello world script. It\'s "quoted" & $(not expanded)',
     ]
     assert notes["cwd"].endswith("/claude-work")
     fake.sandbox.write_files(fake.session_id, [SandboxFile("claude-work/untouched.txt", b"x")])
@@ -148,6 +154,12 @@ def test_run_parses_result_and_reports_written_files(fake: ClaudeCodeRunner) -> 
     # a file it did not touch does not
     assert again.files_written == result.files_written
     assert fake.sandbox.read_files(fake.session_id, ["claude-work/last.txt"])[0].data == b"n"
+
+
+def test_a_prompt_starting_with_a_dash_is_a_prompt(fake: ClaudeCodeRunner) -> None:
+    """claude would reject "- item" as an unknown option if it came before "--"."""
+    result = fake.run("- list the files\n- then stop")
+    assert not result.is_error and result.result
 
 
 def test_written_files_skip_the_runtime_tree(fake: ClaudeCodeRunner) -> None:

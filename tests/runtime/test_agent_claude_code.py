@@ -30,7 +30,7 @@ FAKE_CLAUDE = """#!/usr/bin/env bash
 [ "$1" = "-p" ] || { echo "expected -p <prompt>" >&2; exit 2; }
 [ "$CLAUDE_CODE_USE_BEDROCK" = "1" ] || { echo "not in Bedrock mode" >&2; exit 3; }
 [ "$ANTHROPIC_MODEL" = "__MODEL__" ] || { echo "wrong model $ANTHROPIC_MODEL" >&2; exit 4; }
-case "$2" in *outputs/*) ;; *) echo "prompt lacks the outputs/ rule" >&2; exit 5 ;; esac
+case "${@: -1}" in *outputs/*) ;; *) echo "prompt lacks the outputs/ rule" >&2; exit 5 ;; esac
 case "$*" in *"--output-format json"*) ;; *) echo "not json output" >&2; exit 6 ;; esac
 mkdir -p outputs
 wc -l < inputs/data.csv | tr -d ' ' > outputs/line_count.txt

@@ -169,6 +169,7 @@ class BridgedRunner:
                 return
             self._check_alive()
             time.sleep(0.02)
+        self.close()  # do not leave a runner that may still come up behind
         raise SandboxTimeoutError(f"bridged runner did not start within {wait_seconds:g} s")
 
     def _attach(self) -> bool:

@@ -205,3 +205,20 @@ def test_next_invocation_attaches_and_a_dead_runner_is_replaced(sandbox: Sandbox
         r = third.run_cell("print('n' in globals())")
         assert r.stdout == "False\n", r.stderr
         third.close()
+
+
+def test_a_runner_that_never_comes_up_is_stopped(sandbox: SandboxClient) -> None:
+    """start() giving up leaves no runner process behind in the session."""
+    from code_exec.exceptions import SandboxTimeoutError
+    from code_exec.sandbox_types import SandboxFile
+
+    with sandbox.session(name="ptc-stuck-runner", timeout_seconds=120) as session_id:
+        sandbox.write_files(session_id, [SandboxFile("stuck-python", b"#!/bin/sh\nsleep 60\n")])
+        assert sandbox.execute_command(session_id, "chmod +x stuck-python").ok
+        runner = BridgedRunner(
+            sandbox, session_id, expense_registry("bridged"), python="./stuck-python"
+        )
+        with pytest.raises(SandboxTimeoutError):
+            runner.start(wait_seconds=1)
+        (task_file,) = sandbox.read_files(session_id, [".bcx/bridge/task_id"])
+        assert sandbox.get_task(session_id, task_file.text.strip()).done

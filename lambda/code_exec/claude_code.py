@@ -3,7 +3,7 @@
 - :meth:`ClaudeCodeRunner.install` sends ``sandbox_assets/install_claude_code.sh`` and runs it
   as a background task: a pinned ``@anthropic-ai/claude-code`` (plus Node.js when missing),
   cached per session by a marker file. It needs the interpreter's PUBLIC network mode.
-- :meth:`ClaudeCodeRunner.run` runs ``claude -p --output-format json --allowedTools ... -- <prompt>``
+- :meth:`ClaudeCodeRunner.run` runs ``claude -p --output-format json ... -- <prompt>``
   in a workspace directory with a time limit, on Bedrock with the execution role's
   credentials (``CLAUDE_CODE_USE_BEDROCK=1``, ``ANTHROPIC_MODEL``, ``AWS_REGION``; no keys are
   passed), and returns the parsed JSON result plus the files it wrote: every file under the

@@ -107,25 +107,23 @@ class Jobs:
         return done
 
     def job_status(self, job_id: str) -> JobRecord:
-        """The stored job; a job whose execution ended without a final status is marked FAILED.
+        """The stored job; a job whose execution ended without a final status is failed here.
 
-        That happens only when the state machine itself failed before its cleanup step
-        could record the outcome (the execution was aborted, or timed out as a whole).
+        That happens only when the state machine itself ended before its cleanup step
+        could run (the execution was aborted, or timed out as a whole): this read does
+        the cleanup step's work then, stopping the job's sandbox session and marking the
+        job FAILED.
         """
         job = self.s.store.get_job(job_id)
         if job.status in JobStatus.FINAL or not job.execution_arn:
             return job
         execution = self.s.stepfunctions.describe_execution(executionArn=job.execution_arn)
         if execution["status"] in ("FAILED", "TIMED_OUT", "ABORTED"):
-            error = _caught_error(
-                {
-                    "error": {
-                        "Error": execution.get("error") or execution["status"],
-                        "Cause": execution.get("cause") or "the job's execution ended",
-                    }
-                }
-            )
-            self.s.store.update_job(job_id, status=JobStatus.FAILED, error=error)
+            caught = {
+                "Error": execution.get("error") or execution["status"],
+                "Cause": execution.get("cause") or "the job's execution ended",
+            }
+            self.cleanup_job({"job_id": job_id, "error": caught})
             return self.s.store.get_job(job_id)
         return job
 

@@ -221,3 +221,39 @@ def test_new_named_session_is_stopped_when_saving_it_fails(
     services.override(store=store)
     again = sandbox_api.execute("unsaved", code="print(2)")  # lease released, a fresh start
     assert (again.status, again.body["stdout"]) == (200, "2\n")
+
+
+def test_aborted_execution_still_stops_the_jobs_session_when_the_job_is_read(
+    sandbox_api: ApiClient, recording: Any
+) -> None:
+    """An execution aborted (or timed out as a whole) never reaches its cleanup step:
+    GET /jobs/{id} finds it ended and does the cleanup then."""
+    import json as _json
+
+    from code_exec.store import JobRecord, JobStatus
+
+    services = sandbox_api.handler.services
+    sfn = services.stepfunctions
+    machine = sfn.create_state_machine(
+        name="AbortedJobs",
+        definition=_json.dumps(
+            {"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 60, "End": True}}}
+        ),
+        roleArn="arn:aws:iam::123456789012:role/JobsStateMachineRole",
+    )["stateMachineArn"]
+    job_id = "aborted-job"
+    services.store.create_job(
+        JobRecord(job_id=job_id, status=JobStatus.QUEUED, request={"prompt": "hi"})
+    )
+    arn = sfn.start_execution(stateMachineArn=machine, name=job_id)["executionArn"]
+    session = recording.start_session()
+    services.store.update_job(
+        job_id, status=JobStatus.RUNNING, execution_arn=arn, sandbox_session_id=session
+    )
+    sfn.stop_execution(executionArn=arn, error="Aborted", cause="stopped by an operator")
+
+    done = sandbox_api.get_job(job_id).body
+    assert done["status"] == "FAILED"
+    assert done["error"]["code"] == "JobFailed"
+    assert recording.stopped == [session]
+    assert recording.session_status(session) in ("TERMINATED", "NOT_FOUND")

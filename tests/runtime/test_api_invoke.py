@@ -152,3 +152,45 @@ def test_a_session_keeps_its_mode(invoke_api) -> None:
     assert resp.status == 400 and resp.error["field"] == "mode", resp.body
     assert "'ptc'" in resp.error["message"]
     api.delete("modal")
+
+
+def test_claude_code_through_the_handler_returns_its_files_as_urls(invoke_api) -> None:
+    """``loop: claude_code`` via POST /invoke: the ``claude`` CLI is the stand-in of
+    test_agent_claude_code (no network here), put into a named session first."""
+    from pathlib import Path
+
+    from code_exec.claude_code import CLAUDE_CODE_VERSION
+
+    from tests.runtime.bedrock_replay import FIXTURES
+
+    from .test_agent_claude_code import FAKE_CLAUDE, SANDBOX_MODEL
+
+    api, _, _ = invoke_api
+    prefix = ".bcx/claude-code"
+    files = {
+        f"{prefix}/.installed-{CLAUDE_CODE_VERSION}": b"",
+        f"{prefix}/bin/claude": FAKE_CLAUDE.encode(),
+        f"{prefix}/result.json": Path(FIXTURES / "claude_code_result.json").read_bytes(),
+    }
+    setup = "\n".join(
+        f"import os; os.makedirs(os.path.dirname({p!r}), exist_ok=True); "
+        f"open({p!r}, 'wb').write({data!r})"
+        for p, data in files.items()
+    )
+    setup += f"\nos.chmod({prefix + '/bin/claude'!r}, 0o755)"
+    assert api.execute("cc", code=setup).status == 200
+    resp = api.invoke(
+        prompt="How many data rows does inputs/data.csv have?",
+        loop="claude_code",
+        model_id=SANDBOX_MODEL,
+        session_id="cc",
+        files=[{"name": "data.csv", "content_base64": "bmFtZSx2YWx1ZQphLDEKYiwyCmMsMwo="}],
+    )
+    assert resp.status == 200, resp.body
+    body = resp.body
+    assert body["loop"] == "claude_code" and body["text"].startswith("The CSV has 3 data rows")
+    assert body["duration_ms"] > 0
+    [out] = body["files"]  # once: not also listed by Claude Code's own file report
+    assert out["name"] == "line_count.txt"
+    assert requests.get(out["url"], timeout=10).content == b"4\n"
+    api.delete("cc")

@@ -14,11 +14,13 @@ import aws_cdk as cdk
 
 from stacks import Settings, SettingsError, build_app
 from stacks.nag import add_checks
+from stacks.settings import check_context_keys
 
 
 def main() -> None:
     app = cdk.App()
     try:
+        check_context_keys(app.node.get_all_context())
         settings = Settings.from_context(app.node.try_get_context)
     except SettingsError as e:
         print(f"error: invalid deployment settings: {e}", file=sys.stderr)

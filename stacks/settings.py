@@ -11,9 +11,10 @@ every reader accepts both forms: ``-c requireApiKey=true``, ``-c subnetIds=subne
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,9 +23,11 @@ __all__ = [
     "LOG_RETENTION_DAYS",
     "NETWORK_MODES",
     "PYTHON_VERSIONS",
+    "SETTING_KEYS",
     "ModelTarget",
     "Settings",
     "SettingsError",
+    "check_context_keys",
 ]
 
 NETWORK_MODES = ("PUBLIC", "SANDBOX", "VPC")
@@ -56,6 +59,41 @@ _VPC = re.compile(r"^vpc-[0-9a-f]{8,17}$")
 
 class SettingsError(ValueError):
     """A context value is missing or not allowed. The message names the key."""
+
+
+# Every context key Settings.from_context reads (a test keeps the two in step).
+SETTING_KEYS = frozenset(
+    {
+        "stackPrefix", "modelId", "allowedModelIds", "sandboxModelIds",
+        "inferenceProfileRegions", "interpreterName", "networkMode", "vpcId", "subnetIds",
+        "securityGroupIds", "sessionTimeoutSeconds", "sessionTtlSeconds",
+        "filesUrlExpirySeconds", "filesExpirationDays", "lambdaArchitecture",
+        "lambdaPythonVersion", "logRetentionDays", "requireApiKey", "reservedConcurrency",
+        "apiThrottleRateLimit", "apiThrottleBurstLimit", "jobTimeoutSeconds",
+    }
+)  # fmt: skip
+# Our settings are camelCase words; CDK's own keys carry ':' or start with '@'.
+_SETTING_LIKE = re.compile(r"^[a-z][A-Za-z0-9]*$")
+
+
+def check_context_keys(keys: Iterable[str]) -> None:
+    """Refuse a setting-like context key that is not a setting.
+
+    A typo (``networkmode``) would otherwise be ignored and the default deployed.
+
+    Raises:
+        SettingsError: naming the key, the closest setting and every allowed key.
+    """
+    for key in sorted(keys):
+        if _SETTING_LIKE.match(key) and key not in SETTING_KEYS:
+            close = difflib.get_close_matches(key, SETTING_KEYS, n=1, cutoff=0.6)
+            if not close:
+                close = [k for k in SETTING_KEYS if k.lower() == key.lower()]
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise SettingsError(
+                f"context key {key!r} is not a setting{hint} "
+                f"(settings: {', '.join(sorted(SETTING_KEYS))})"
+            )
 
 
 @dataclass(frozen=True)

@@ -154,3 +154,45 @@ def test_synth_with_a_bad_value_fails_with_the_key_in_the_message() -> None:
     assert proc.returncode == 2
     assert "'networkMode'" in proc.stderr
     assert "PUBLIC, SANDBOX, VPC" in proc.stderr
+
+
+def test_setting_keys_are_exactly_what_from_context_reads() -> None:
+    from stacks.settings import SETTING_KEYS
+
+    read: list[str] = []
+
+    def getter(key: str) -> Any:
+        read.append(key)
+        return cdk_json_context().get(key)
+
+    Settings.from_context(getter)
+    assert set(read) == SETTING_KEYS
+
+
+def test_cdk_json_context_has_only_settings_and_cdk_flags() -> None:
+    from stacks.settings import check_context_keys
+
+    check_context_keys(cdk_json_context())  # raises on a stray setting-like key
+
+
+@pytest.mark.parametrize(
+    ("key", "hint"),
+    [("networkmode", "networkMode"), ("modelID", "modelId"), ("requireApiKeys", "requireApiKey")],
+)
+def test_a_mistyped_setting_fails_and_names_the_closest_key(key: str, hint: str) -> None:
+    from stacks.settings import check_context_keys
+
+    with pytest.raises(SettingsError, match=rf"'{key}' is not a setting; did you mean '{hint}'"):
+        check_context_keys({**cdk_json_context(), key: "x"})
+
+
+def test_cdk_own_context_keys_are_not_settings_and_pass() -> None:
+    from stacks.settings import check_context_keys
+
+    check_context_keys(
+        {
+            "@aws-cdk/core:newStyleStackSynthesis": True,
+            "aws:cdk:enable-path-metadata": True,
+            "availability-zones:account=123456789012:region=us-east-1": ["us-east-1a"],
+        }
+    )

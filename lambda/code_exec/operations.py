@@ -36,7 +36,7 @@ from code_exec.models import AgentRequest, AgentResult, InputFile, OutputFile
 from code_exec.observability import MetricUnit, metrics
 from code_exec.sandbox_types import ExecutionResult
 from code_exec.services import Services
-from code_exec.store import SessionRecord
+from code_exec.store import SessionGoneError, SessionRecord
 
 __all__ = ["API_WALL_TIME_SECONDS", "ActiveSession", "Operations"]
 
@@ -102,12 +102,12 @@ class Operations:
                 try:
                     self.s.files.prepare(sandbox, started)
                     record.sandbox_session_id = started
-                    self.s.store.save_session(record)  # saved at once: never leak it
+                    self.s.store.save_session(record, owner)  # saved at once: never leak it
                 except Exception:
                     self.stop_quietly(started)  # not recorded anywhere: nobody else can stop it
                     raise
             elif sandbox.session_status(record.sandbox_session_id) != "READY":
-                self.s.store.mark_session_stopped(session_id)
+                self.s.store.mark_session_stopped(session_id, owner)
                 raise self._expired(session_id)
             if on_started:
                 on_started(record.sandbox_session_id)
@@ -120,9 +120,12 @@ class Operations:
             try:
                 yield active
             except SessionNotFoundError as e:
-                self.s.store.mark_session_stopped(session_id)
+                self.s.store.mark_session_stopped(session_id, owner)
                 raise self._expired(session_id) from e
-            self.s.store.save_session(record)
+            try:
+                self.s.store.save_session(record, owner)
+            except SessionGoneError:  # DELETE /sessions/{id} while this request ran
+                logger.warning("session %s was deleted during the request", session_id)
         finally:
             self.s.store.release_session(session_id, owner)
 

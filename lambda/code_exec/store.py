@@ -34,6 +34,7 @@ __all__ = [
     "INLINE_LIMIT_BYTES",
     "JobRecord",
     "JobStatus",
+    "SessionGoneError",
     "SessionRecord",
     "Store",
 ]
@@ -41,6 +42,12 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 INLINE_LIMIT_BYTES = 200_000  # JSON values above this go to S3 (DynamoDB items max 400 KB)
+
+
+class SessionGoneError(ConflictError):
+    """The session was deleted (or its lease lost) while a request was using it."""
+
+    code = "SessionGone"
 
 
 class JobStatus:
@@ -178,42 +185,78 @@ class Store:
         ).get("Item")
         return None if item is None else self._session_from_item(session_id, item)
 
-    def save_session(self, record: SessionRecord) -> None:
-        """Store the sandbox session id, history and metadata; extend the TTL."""
+    def save_session(self, record: SessionRecord, owner: str | None = None) -> None:
+        """Store the sandbox session id, history and metadata; extend the TTL.
+
+        With ``owner``, only while that request still holds the session's lease: a session
+        deleted (``DELETE /sessions/{id}``) while the request ran is not brought back.
+
+        Raises:
+            SessionGoneError: ``owner`` no longer holds the lease (the item was deleted).
+        """
         now = self._clock()
         history = self._put_json(f"sessions/{record.session_id}/history.json", record.history)
-        self._db.update_item(
-            TableName=self._table,
-            Key=_session_key(record.session_id),
-            UpdateExpression=(
-                "SET sandbox_session_id = :sb, history = :h, metadata = :m, updated_at = :now, "
-                "expires_at = :ttl, #st = :status"
-            ),
-            ExpressionAttributeNames={"#st": "status"},
-            ExpressionAttributeValues={
-                ":sb": {"S": record.sandbox_session_id or ""},
-                ":h": history,
-                ":m": {"S": json.dumps(record.metadata)},
-                ":now": {"N": repr(now)},
-                ":ttl": {"N": str(int(now) + self._ttl)},
-                ":status": {"S": record.status},
-            },
-        )
+        values: dict[str, Any] = {
+            ":sb": {"S": record.sandbox_session_id or ""},
+            ":h": history,
+            ":m": {"S": json.dumps(record.metadata)},
+            ":now": {"N": repr(now)},
+            ":ttl": {"N": str(int(now) + self._ttl)},
+            ":status": {"S": record.status},
+        }
+        condition: dict[str, Any] = {}
+        if owner is not None:
+            condition["ConditionExpression"] = "lease_owner = :owner"
+            values[":owner"] = {"S": owner}
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=_session_key(record.session_id),
+                UpdateExpression=(
+                    "SET sandbox_session_id = :sb, history = :h, metadata = :m, "
+                    "updated_at = :now, expires_at = :ttl, #st = :status"
+                ),
+                ExpressionAttributeNames={"#st": "status"},
+                ExpressionAttributeValues=values,
+                **condition,
+            )
+        except ClientError as e:
+            if owner is not None and _is_conditional_failure(e):
+                raise SessionGoneError(
+                    f"session {record.session_id!r} was deleted while the request ran",
+                    field="session_id",
+                ) from e
+            raise
 
-    def mark_session_stopped(self, session_id: str) -> None:
-        """Keep a tombstone until the TTL so later use of the id answers 410, not a fresh start."""
+    def mark_session_stopped(self, session_id: str, owner: str | None = None) -> None:
+        """Keep a tombstone until the TTL so later use of the id answers 410, not a fresh start.
+
+        With ``owner``, only while that request holds the lease (a session deleted
+        meanwhile stays deleted: its id starts fresh).
+        """
         now = self._clock()
-        self._db.update_item(
-            TableName=self._table,
-            Key=_session_key(session_id),
-            UpdateExpression="SET #st = :stopped, updated_at = :now, expires_at = :ttl",
-            ExpressionAttributeNames={"#st": "status"},
-            ExpressionAttributeValues={
-                ":stopped": {"S": "STOPPED"},
-                ":now": {"N": repr(now)},
-                ":ttl": {"N": str(int(now) + self._ttl)},
-            },
-        )
+        values: dict[str, Any] = {
+            ":stopped": {"S": "STOPPED"},
+            ":now": {"N": repr(now)},
+            ":ttl": {"N": str(int(now) + self._ttl)},
+        }
+        condition: dict[str, Any] = {}
+        if owner is not None:
+            condition["ConditionExpression"] = "lease_owner = :owner"
+            values[":owner"] = {"S": owner}
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=_session_key(session_id),
+                UpdateExpression="SET #st = :stopped, updated_at = :now, expires_at = :ttl",
+                ExpressionAttributeNames={"#st": "status"},
+                ExpressionAttributeValues=values,
+                **condition,
+            )
+        except ClientError as e:
+            if owner is None or not _is_conditional_failure(e):
+                raise
+            logger.info("session %s was deleted meanwhile; no tombstone", session_id)
 
     def delete_session(self, session_id: str) -> None:
         """Forget the session (its id may be used again, for a fresh session)."""

@@ -247,3 +247,32 @@ def test_lease_is_released_when_the_sandbox_fails_inside_the_session(
     assert "lease_owner" not in item
     after = sandbox_api.execute("mid-fail", code="print(v)")
     assert (after.status, after.body["stdout"]) == (200, "5\n")
+
+
+def test_a_session_deleted_during_a_request_stays_deleted(sandbox_api: ApiClient) -> None:
+    """DELETE is the kill switch: the request it interrupts must not bring the session back
+    when it finishes (its id starts fresh afterwards, not 410)."""
+    services = sandbox_api.handler.services
+    real = services.sandbox
+    assert sandbox_api.execute("killed", code="v = 1").status == 200
+
+    class DeletedMidCell:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+        def run_cell(self, session_id: str, code: str) -> Any:
+            result = real.run_cell(session_id, code)
+            # the cell finished just as DELETE /sessions/killed (another request) ran
+            assert sandbox_api.delete("killed").body["stopped"] is True
+            return result
+
+    services.override(sandbox=DeletedMidCell())
+    try:
+        interrupted = sandbox_api.execute("killed", code="print(v)")
+    finally:
+        services.override(sandbox=real)
+    assert interrupted.status in (200, 410, 502), interrupted.body
+    fresh = sandbox_api.execute("killed", code="print('v' in globals())")
+    assert fresh.status == 200, fresh.body
+    assert fresh.body["stdout"] == "False\n"
+    sandbox_api.delete("killed")

@@ -17,7 +17,8 @@ the table, so keep it small). On error ``$.error`` holds ``{"Error": ..., "Cause
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
@@ -108,10 +109,12 @@ class JobStateMachine(Construct):
         worst = task_timeout.to_seconds() * 3 + CLEANUP_TIMEOUT.to_seconds() * (
             _CLEANUP_ATTEMPTS + 1
         )
+        self.role = self._role(state_machine_name)
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
             state_machine_name=state_machine_name,
+            role=self.role,
             state_machine_type=sfn.StateMachineType.STANDARD,
             definition_body=sfn.DefinitionBody.from_chainable(definition),
             timeout=Duration.seconds(worst + 300),
@@ -122,16 +125,41 @@ class JobStateMachine(Construct):
         )
         for fn in (job_function, cleanup_function):
             acknowledge(
-                self.state_machine,
+                self.role,
                 f"AwsSolutions-IAM5[Resource::<{_logical_id(fn)}.Arn>:*]",
                 "lambda:InvokeFunction on the function's versions/aliases (ARN:*) is how the "
                 "LambdaInvoke task grants invoke; it is still this one function.",
             )
         acknowledge(
-            self.state_machine,
+            self.role,
             "AwsSolutions-IAM5[Resource::*]",
             "X-Ray trace writes and CloudWatch Logs delivery management (logs:CreateLogDelivery "
             "and friends) have no resource-level permission.",
+        )
+
+    def _role(self, state_machine_name: str) -> iam.Role:
+        """The machine's role, assumable by Step Functions for THIS machine only.
+
+        CDK's default trusts any state machine of the account (``stateMachine:*``); the
+        name is fixed, so the confused-deputy condition can name the one ARN.
+        """
+        stack = Stack.of(self)
+        arn = stack.format_arn(
+            service="states",
+            resource="stateMachine",
+            resource_name=state_machine_name,
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        return iam.Role(
+            self,
+            "StateMachineRole",
+            assumed_by=iam.ServicePrincipal(
+                "states.amazonaws.com",
+                conditions={
+                    "ArnEquals": {"aws:SourceArn": arn},
+                    "StringEquals": {"aws:SourceAccount": stack.account},
+                },
+            ),
         )
 
 

@@ -326,6 +326,22 @@ def test_state_machine_is_standard_traced_and_logged(agent: Template) -> None:
     )
 
 
+def test_state_machine_role_is_assumable_for_this_machine_only(
+    agent_template: dict[str, Any],
+) -> None:
+    [machine] = resources(agent_template, "AWS::StepFunctions::StateMachine").values()
+    role_id = machine["Properties"]["RoleArn"]["Fn::GetAtt"][0]
+    name = machine["Properties"]["StateMachineName"]
+    [statement] = agent_template["Resources"][role_id]["Properties"]["AssumeRolePolicyDocument"][
+        "Statement"
+    ]
+    assert statement["Principal"] == {"Service": "states.amazonaws.com"}
+    source_arn = json.dumps(statement["Condition"]["ArnEquals"]["aws:SourceArn"])
+    assert source_arn.endswith(f':stateMachine:{name}"]]}}'), source_arn
+    assert "*" not in source_arn
+    assert statement["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
+
+
 def test_cleanup_always_runs_after_the_job(agent_template: dict[str, Any]) -> None:
     definition = _definition(agent_template)
     states = definition["States"]

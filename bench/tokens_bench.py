@@ -86,7 +86,7 @@ def _run_mode(mode: str, sandbox: Any) -> ModeResult:
         answer = "\n".join(r.stdout for r in result.code_runs if r.stdout)
     else:
         answer = result.text
-    exact = all(row in answer or row.replace(" | ", " | ") in answer for row in EXPECTED_ROWS)
+    exact = all(row in answer for row in EXPECTED_ROWS)
     if mode == "direct":
         exact = all(f"| {row.replace(' | ', ' | ')} |" in answer for row in EXPECTED_ROWS)
     return ModeResult(

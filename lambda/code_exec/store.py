@@ -204,29 +204,13 @@ class Store:
             ":ttl": {"N": str(int(now) + self._ttl)},
             ":status": {"S": record.status},
         }
-        condition: dict[str, Any] = {}
-        if owner is not None:
-            condition["ConditionExpression"] = "lease_owner = :owner"
-            values[":owner"] = {"S": owner}
-        try:
-            self._db.update_item(
-                TableName=self._table,
-                Key=_session_key(record.session_id),
-                UpdateExpression=(
-                    "SET sandbox_session_id = :sb, history = :h, metadata = :m, "
-                    "updated_at = :now, expires_at = :ttl, #st = :status"
-                ),
-                ExpressionAttributeNames={"#st": "status"},
-                ExpressionAttributeValues=values,
-                **condition,
-            )
-        except ClientError as e:
-            if owner is not None and _is_conditional_failure(e):
-                raise SessionGoneError(
-                    f"session {record.session_id!r} was deleted while the request ran",
-                    field="session_id",
-                ) from e
-            raise
+        self._update_session(
+            record.session_id,
+            owner,
+            "SET sandbox_session_id = :sb, history = :h, metadata = :m, "
+            "updated_at = :now, expires_at = :ttl, #st = :status",
+            values,
+        )
 
     def mark_session_stopped(self, session_id: str, owner: str | None = None) -> None:
         """Keep a tombstone until the TTL so later use of the id answers 410, not a fresh start.
@@ -240,23 +224,44 @@ class Store:
             ":now": {"N": repr(now)},
             ":ttl": {"N": str(int(now) + self._ttl)},
         }
+        try:
+            self._update_session(
+                session_id,
+                owner,
+                "SET #st = :stopped, updated_at = :now, expires_at = :ttl",
+                values,
+            )
+        except SessionGoneError:
+            logger.info("session %s was deleted meanwhile; no tombstone", session_id)
+
+    def _update_session(
+        self, session_id: str, owner: str | None, expression: str, values: dict[str, Any]
+    ) -> None:
+        """Update the session item; with ``owner``, only while that request holds the lease.
+
+        Raises:
+            SessionGoneError: ``owner`` no longer holds the lease (the item was deleted).
+        """
         condition: dict[str, Any] = {}
         if owner is not None:
             condition["ConditionExpression"] = "lease_owner = :owner"
-            values[":owner"] = {"S": owner}
+            values = {**values, ":owner": {"S": owner}}
         try:
             self._db.update_item(
                 TableName=self._table,
                 Key=_session_key(session_id),
-                UpdateExpression="SET #st = :stopped, updated_at = :now, expires_at = :ttl",
+                UpdateExpression=expression,
                 ExpressionAttributeNames={"#st": "status"},
                 ExpressionAttributeValues=values,
                 **condition,
             )
         except ClientError as e:
-            if owner is None or not _is_conditional_failure(e):
-                raise
-            logger.info("session %s was deleted meanwhile; no tombstone", session_id)
+            if owner is not None and _is_conditional_failure(e):
+                raise SessionGoneError(
+                    f"session {session_id!r} was deleted while the request ran",
+                    field="session_id",
+                ) from e
+            raise
 
     def delete_session(self, session_id: str) -> None:
         """Forget the session (its id may be used again, for a fresh session)."""

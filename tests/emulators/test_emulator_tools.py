@@ -99,9 +99,8 @@ def test_file_written_by_code_is_readable(new_session, invoke) -> None:
 
 def test_matplotlib_png_round_trip(new_session, invoke) -> None:
     sid = new_session()
-    probe = invoke(sid, "executeCode", code="import matplotlib")
-    if probe["isError"]:
-        pytest.skip("matplotlib is not installed")
+    # matplotlib is pinned for emulator sessions (sandbox-requirements.txt), like AgentCore.
+    assert invoke(sid, "executeCode", code="import matplotlib")["isError"] is False
     code = (
         "import matplotlib.pyplot as plt\nplt.plot([1,2,3],[3,1,2])\nplt.savefig('plot.png')\n"
         "print(len(open('plot.png','rb').read()))"

@@ -11,22 +11,24 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 # jsii warns on every run that Node 20 is past end-of-life; the CLI and jsii still work on it.
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-.PHONY: help setup bwrap synth test lint iam-report local emulator bench clean
+.PHONY: help setup bwrap synth test lint iam-report openapi local emulator bench clean
 
 help:
 	@echo "make synth       set up, synthesize all stacks into cdk.out/, print a summary"
 	@echo "make test        set up, lint (ruff, mypy) and run the whole test suite"
 	@echo "make iam-report  regenerate docs/iam.md from the synthesized templates"
+	@echo "make openapi     regenerate docs/openapi.json from the API's routes"
 	@echo "make local       serve the API on 127.0.0.1 against the local code-interpreter emulator"
 	@echo "make emulator    run only the code-interpreter emulator"
 	@echo "make bench       run the benchmarks in bench/"
 
 setup: $(STAMP) node_modules/.installed bwrap
 
-$(STAMP): requirements.txt requirements-dev.txt lambda/requirements.txt
+$(STAMP): requirements.txt requirements-dev.txt lambda/requirements.txt emulators/code_interpreter/sandbox-requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet -r requirements-dev.txt
+	$(PIP) install --quiet --no-deps --editable .
 	touch $@
 
 node_modules/.installed: package.json $(wildcard package-lock.json)
@@ -45,7 +47,7 @@ bwrap:
 
 synth: $(STAMP) node_modules/.installed
 	$(CDK) synth --quiet > /dev/null
-	$(PY) -m scripts.synth_summary cdk.out
+	$(PY) -m devtools.synth_summary cdk.out
 
 test: setup lint
 	$(PY) -m pytest -q
@@ -57,7 +59,10 @@ lint: $(STAMP)
 
 iam-report: $(STAMP) node_modules/.installed
 	$(CDK) synth --quiet > /dev/null
-	$(PY) -m scripts.iam_report cdk.out > docs/iam.md
+	$(PY) -m devtools.iam_report cdk.out > docs/iam.md
+
+openapi: $(STAMP)
+	$(PY) -m scripts.openapi
 
 local: setup
 	$(PY) -m scripts.local_api

@@ -22,12 +22,6 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
-for _p in (ROOT, ROOT / "lambda"):
-    if str(_p) not in sys.path:
-        sys.path.insert(0, str(_p))
 
 __all__ = ["main"]
 
@@ -52,7 +46,7 @@ def _endpoint() -> Iterator[str]:
     if url:
         yield url
         return
-    from emulators.code_interpreter.launch import start_emulator
+    from emulators.code_interpreter.spawn import start_emulator
 
     with start_emulator(log_level="WARNING") as emulator:
         yield emulator.url
@@ -80,9 +74,9 @@ def _per_call(run_cell: Callable[[str], object], code: str, calls: int, reps: in
 
 def run(runs: int = 100, calls: int = 50) -> dict[str, tuple[float, float]]:
     from code_exec.ptc import BridgedRunner, ToolRegistry, preload
-    from code_exec.sandbox import SandboxClient, make_client
+    from code_exec.sandbox.client import SandboxClient, make_client
 
-    from emulators.code_interpreter.launch import agentcore_client
+    from emulators.code_interpreter.spawn import agentcore_client
 
     results: dict[str, tuple[float, float]] = {}
     local = [sys.executable, "-c", "print(1)"]

@@ -25,9 +25,9 @@ from stacks.storage import LAMBDA_PREFIXES, SANDBOX_PREFIX, STATE_PREFIX, Storag
 
 __all__ = ["API_HANDLER", "CLEANUP_HANDLER", "JOB_HANDLER", "AgentStack"]
 
-API_HANDLER = "code_exec.handler.api_handler"
-JOB_HANDLER = "code_exec.handler.job_handler"
-CLEANUP_HANDLER = "code_exec.handler.cleanup_handler"
+API_HANDLER = "code_exec.api.handler.api_handler"
+JOB_HANDLER = "code_exec.api.handler.job_handler"
+CLEANUP_HANDLER = "code_exec.api.handler.cleanup_handler"
 
 # Single-item reads and updates (leases, history, job status) for every function; only the
 # API creates jobs (POST /jobs) and deletes sessions (DELETE /sessions/{id}).

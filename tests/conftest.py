@@ -35,8 +35,8 @@ def emulator_url() -> Iterator[str]:
 
     Skips (with the reason) where bubblewrap cannot create sandboxes.
     """
-    from emulators.code_interpreter.launch import EmulatorStartError, start_emulator
     from emulators.code_interpreter.sandbox import bwrap_problem
+    from emulators.code_interpreter.spawn import EmulatorStartError, start_emulator
 
     problem = bwrap_problem()
     if problem:
@@ -75,7 +75,7 @@ def agentcore_client(emulator_url: str):  # -> botocore client for "bedrock-agen
     """A real boto3 bedrock-agentcore client pointed at the emulator."""
     from botocore.config import Config
 
-    from emulators.code_interpreter import launch
+    from emulators.code_interpreter import spawn
 
     config = Config(read_timeout=120, retries={"mode": "standard", "total_max_attempts": 1})
-    return launch.agentcore_client(emulator_url, config)
+    return spawn.agentcore_client(emulator_url, config)

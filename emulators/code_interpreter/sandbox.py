@@ -36,9 +36,9 @@ __all__ = ["Sandbox", "bwrap_available", "bwrap_problem"]
 
 log = logging.getLogger(__name__)
 
-_LAUNCHER = Path(__file__).with_name("launcher.py")
+_SANDBOX_ENTRY = Path(__file__).with_name("sandbox_entry.py")
 _INNER_RUN = "/run/emulator"
-_INNER_LAUNCHER = "/opt/emulator/launcher.py"
+_INNER_SANDBOX_ENTRY = "/opt/emulator/sandbox_entry.py"
 _UID = 1000
 _ETC_FILES = (
     "/etc/hosts",
@@ -224,9 +224,9 @@ class Sandbox:
         }
 
     def command(self, argv: list[str]) -> list[str]:
-        """Wrap ``argv`` in the launcher (rlimits) and, when isolated, in bubblewrap."""
+        """Wrap ``argv`` in ``sandbox_entry.py`` (rlimits) and, when isolated, in bubblewrap."""
         c = self.config
-        launcher = _INNER_LAUNCHER if self.isolated else str(_LAUNCHER)
+        launcher = _INNER_SANDBOX_ENTRY if self.isolated else str(_SANDBOX_ENTRY)
         limited = [
             sys.executable,
             "-S" if self.isolated else "-I",
@@ -308,7 +308,7 @@ class Sandbox:
             "--dev", "/dev",
             "--bind", str(self.workspace), self.config.sandbox_workdir,
             "--bind", str(self.run_dir), _INNER_RUN,
-            "--ro-bind", str(_LAUNCHER), _INNER_LAUNCHER,
+            "--ro-bind", str(_SANDBOX_ENTRY), _INNER_SANDBOX_ENTRY,
             "--remount-ro", "/",
             "--chdir", self.config.sandbox_workdir,
         ]  # fmt: skip

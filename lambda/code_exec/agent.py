@@ -19,12 +19,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from code_exec import ptc
+from code_exec.claude_code import loop as claude_code_loop
 from code_exec.config import RuntimeConfig
 from code_exec.exceptions import ModelNotAllowedError, RequestValidationError
 from code_exec.loops import history as _history
 from code_exec.loops.common import LoopInput, LoopOutput
 from code_exec.loops.toolbox import DEFAULT_OUTPUT_LIMIT, CodeTool, DirectTools
-from code_exec.models import AgentRequest, AgentResult
+from code_exec.models import AgentRequest, AgentResult, CodeRun
 from code_exec.prompts import direct_system_prompt, ptc_system_prompt
 
 __all__ = ["AgentDeps", "AgentRun", "check_tools", "run_agent"]
@@ -86,9 +88,15 @@ def run_agent(request: AgentRequest, *, deps: AgentDeps) -> AgentRun:
     model_id = _model_id(request, deps.config)
     start = deps.clock()
     if request.loop == "claude_code":
-        from code_exec.loops import claude_code_loop
-
-        output, code_runs = claude_code_loop.run(request, model_id=model_id, deps=deps)
+        output, code_runs = claude_code_loop.run(
+            request,
+            model_id=model_id,
+            sandbox=deps.sandbox,
+            sandbox_session_id=deps.sandbox_session_id,
+            region=deps.bedrock.meta.region_name,
+            history=deps.history,
+            clock=deps.clock,
+        )
     else:
         output, code_runs = _run_bedrock_loop(request, model_id, deps)
     result = AgentResult(
@@ -135,7 +143,9 @@ def check_tools(names: list[str], registry: Any = None) -> None:
 
 def _run_bedrock_loop(
     request: AgentRequest, model_id: str, deps: AgentDeps
-) -> tuple[LoopOutput, list[Any]]:
+) -> tuple[LoopOutput, list[CodeRun]]:
+    # Imported on use: Strands (and its OpenTelemetry stack) is the heaviest import of the
+    # runtime, and a Lambda cold start serving another loop should not pay for it.
     from code_exec.loops import converse, messages, strands
 
     loops = {"messages": messages.run, "converse": converse.run, "strands": strands.run}
@@ -177,11 +187,9 @@ def _run_bedrock_loop(
 # --- PTC registry glue -------------------------------------------------------------------
 
 
-def _default_registry() -> Any:
+def _default_registry() -> ptc.ToolRegistry:
     """Every tool module in ``sandbox_assets/`` (each declares ``TOOLS`` and its placement)."""
-    from code_exec.ptc_assets import default_registry
-
-    return default_registry()
+    return ptc.default_registry()
 
 
 def _select_tools(registry: Any, names: list[str]) -> list[Any]:
@@ -201,8 +209,6 @@ def _ptc_executor(tools: list[Any], deps: AgentDeps) -> tuple[Any, str]:
     preloads them into the kernel or starts (or re-attaches to) the session's bridged
     runner; the runner lives as long as the sandbox session.
     """
-    from code_exec import ptc
-
     if not tools:
         return ptc.kernel_executor(deps.sandbox, deps.sandbox_session_id), ""
 

@@ -1,6 +1,6 @@
 """The runtime's error hierarchy.
 
-Routes and loops raise these; ``api.py`` turns them into JSON responses in one
+Routes and loops raise these; :mod:`code_exec.api.errors` turns them into JSON responses in one
 place. Vendor errors (botocore ``ClientError``, event-stream exceptions) are
 translated where the vendor is called and raised ``from`` the original, so
 nothing from botocore leaks above the sandbox client or the model call.

@@ -23,7 +23,7 @@ from botocore.exceptions import ClientError
 
 from code_exec.exceptions import RequestValidationError, SandboxError
 from code_exec.models import InputFile, OutputFile
-from code_exec.sandbox_types import SandboxFile
+from code_exec.sandbox import SandboxFile
 
 __all__ = ["FILES_PREFIX", "INPUTS_DIR", "OUTPUTS_DIR", "FileStore", "media_type"]
 

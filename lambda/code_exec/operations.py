@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from code_exec.agent import AgentDeps, check_tools
 from code_exec.exceptions import (
     ModelNotAllowedError,
     RequestValidationError,
@@ -34,7 +35,7 @@ from code_exec.exceptions import (
 )
 from code_exec.models import AgentRequest, AgentResult, InputFile, OutputFile
 from code_exec.observability import MetricUnit, metrics
-from code_exec.sandbox_types import ExecutionResult
+from code_exec.sandbox import ExecutionResult
 from code_exec.services import Services
 from code_exec.store import SessionGoneError, SessionRecord
 
@@ -215,8 +216,6 @@ class Operations:
             )
         self.s.files.load_inputs(request.files)  # fail fast on bad files, before any sandbox
         if request.loop != "claude_code":  # Claude Code brings its own tools
-            from code_exec.agent import check_tools
-
             check_tools(request.tools, self.s.registry)  # a job would only fail later
         return request.model_copy(update={"model_id": model_id})
 
@@ -278,8 +277,6 @@ class Operations:
         return record.history
 
     def _run_agent(self, request: AgentRequest, active: ActiveSession, history: list[Any]) -> Any:
-        from code_exec.agent import AgentDeps
-
         deps = AgentDeps(
             bedrock=self.s.bedrock,
             sandbox=self.s.sandbox,

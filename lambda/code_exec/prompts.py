@@ -7,10 +7,9 @@ which tools its code can call (the catalogue comes from the tool registry).
 
 from __future__ import annotations
 
-__all__ = ["INPUTS_DIR", "OUTPUTS_DIR", "direct_system_prompt", "ptc_system_prompt"]
+from code_exec.files import INPUTS_DIR, OUTPUTS_DIR
 
-INPUTS_DIR = "inputs"
-OUTPUTS_DIR = "outputs"
+__all__ = ["direct_system_prompt", "ptc_system_prompt"]
 
 _PTC = f"""\
 You solve tasks by writing and running Python in a sandbox with the `execute_code` tool.

@@ -18,8 +18,10 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from code_exec.agent import run_agent
 from code_exec.config import RuntimeConfig
 from code_exec.files import FileStore
+from code_exec.sandbox import SandboxClient, make_client
 from code_exec.store import Store
 
 __all__ = ["Services"]
@@ -103,16 +105,12 @@ class Services:
 
     @cached_property
     def agentcore(self) -> Any:
-        from code_exec.sandbox import make_client  # retries off: SandboxClient retries safely
-
-        return make_client()
+        return make_client()  # botocore retries off: SandboxClient retries where it is safe
 
     # --- repositories -----------------------------------------------------------------------
 
     @cached_property
     def sandbox(self) -> Any:
-        from code_exec.sandbox import SandboxClient
-
         return SandboxClient(self.config.code_interpreter_id, client=self.agentcore)
 
     @cached_property
@@ -142,6 +140,4 @@ class Services:
     @cached_property
     def run_agent(self) -> Callable[..., Any]:
         """``code_exec.agent.run_agent`` (tests inject a replaying double instead)."""
-        from code_exec.agent import run_agent
-
         return run_agent

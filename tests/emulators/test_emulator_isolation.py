@@ -108,7 +108,7 @@ def test_file_tools_never_block_on_a_fifo(shared_session, emulator_url: str) -> 
     """A FIFO planted by sandboxed code must not hang the emulator's file tools."""
     from botocore.config import Config
 
-    from emulators.code_interpreter.launch import agentcore_client
+    from emulators.code_interpreter.spawn import agentcore_client
 
     client = agentcore_client(
         emulator_url, Config(read_timeout=15, retries={"mode": "standard", "total_max_attempts": 1})

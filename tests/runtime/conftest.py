@@ -17,6 +17,10 @@ from typing import Any
 
 import pytest
 
+from devtools import local_aws
+from devtools.bedrock_replay import bedrock_client
+from devtools.lambda_adapter import LambdaContext
+
 EVENTS = Path(__file__).resolve().parents[1] / "fixtures" / "events"
 TABLE = "code-exec-test-table"
 BUCKET = "code-exec-test-files"
@@ -63,23 +67,7 @@ def replay_bedrock_client() -> Any:
     Converse with NotImplementedError even after the replay served the call; an endpoint
     outside ``*.amazonaws.com`` makes moto pass, and the replay answers alone.
     """
-    from tests.runtime.bedrock_replay import bedrock_client
-
     return bedrock_client(endpoint_url="https://bedrock-runtime.replay.invalid")
-
-
-@dataclass
-class LambdaContext:
-    """The attributes Powertools reads from a Lambda context."""
-
-    function_name: str = "code-exec-api"
-    memory_limit_in_mb: int = 1024
-    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:code-exec-api"
-    aws_request_id: str = "5b5c6f1e-0000-4000-8000-000000000000"
-    remaining_ms: int = 29_000
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_ms
 
 
 @dataclass
@@ -162,9 +150,7 @@ def stack_env() -> Iterator[dict[str, str]]:
 
 def create_resources() -> None:
     """The table and bucket, as the stack defines them (pk/sk, TTL expires_at)."""
-    from scripts.local_api import create_resources as create
-
-    create(TABLE, BUCKET, region=REGION)
+    local_aws.create_resources(TABLE, BUCKET, region=REGION)
 
 
 @pytest.fixture(scope="module")
@@ -179,8 +165,8 @@ def aws(stack_env: dict[str, str]) -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def handler(aws: None) -> Iterator[Any]:
-    """``code_exec.handler`` with its services rebuilt from the test environment."""
-    from code_exec import handler as module
+    """``code_exec.api.handler`` with its services rebuilt from the test environment."""
+    from code_exec.api import handler as module
 
     module.services.reset()
     yield module
@@ -190,7 +176,7 @@ def handler(aws: None) -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def sandbox(agentcore_client: Any) -> Any:
     """A ``SandboxClient`` on the emulator (modules testing the client itself define their own)."""
-    from code_exec.sandbox import SandboxClient
+    from code_exec.sandbox.client import SandboxClient
 
     return SandboxClient("aws.codeinterpreter.v1", client=agentcore_client)
 
@@ -302,109 +288,6 @@ def resolve(value: Any, template: dict[str, Any]) -> Any:
         rtype = template["Resources"].get(ref, {}).get("Type")
         return {"AWS::DynamoDB::Table": TABLE, "AWS::S3::Bucket": BUCKET}.get(rtype, ref)
     return {k: resolve(v, template) for k, v in value.items()}
-
-
-def template_functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Logical id -> Lambda function properties."""
-    return {
-        k: v["Properties"]
-        for k, v in template["Resources"].items()
-        if v["Type"] == "AWS::Lambda::Function"
-    }
-
-
-class LambdaAdapter:
-    """Routes moto's Lambda ``Invoke`` for the template's functions to our handlers, in-process.
-
-    moto can only run Lambda code in Docker, and this machine has none. While active, the
-    adapter replaces ``LambdaBackend.invoke`` (what moto's Invoke API calls): a function of
-    the template (by name or ARN) is run by importing its ``Handler`` (e.g.
-    ``code_exec.handler.job_handler``) and calling it with the payload, as Lambda would.
-    A raised exception becomes ``X-Amz-Function-Error: Unhandled`` with Lambda's error
-    payload; running past the function's ``Timeout`` (overridable per function, in seconds
-    or as a ``threading.Event`` the test sets when the timeout should hit) becomes
-    Lambda's ``Sandbox.Timedout`` error, while the abandoned handler thread is left to end
-    on its own (Lambda would freeze it). Any other function goes to moto unchanged.
-    """
-
-    def __init__(self, template: dict[str, Any], timeouts: dict[str, Any] | None = None):
-        self.functions = template_functions(template)
-        self.timeouts = dict(timeouts or {})
-        self.invocations: list[tuple[str, dict[str, Any]]] = []
-        self._original: Any = None
-
-    def __enter__(self) -> LambdaAdapter:
-        from moto.awslambda.models import LambdaBackend
-
-        self._original = LambdaBackend.invoke
-        adapter = self
-
-        def invoke(backend, function_name, qualifier, body, headers, response_headers):  # type: ignore[no-untyped-def]
-            name = str(function_name).rsplit(":", 1)[-1]
-            if name not in adapter.functions:
-                return adapter._original(
-                    backend, function_name, qualifier, body, headers, response_headers
-                )
-            return adapter._invoke(name, body, response_headers)
-
-        LambdaBackend.invoke = invoke  # type: ignore[method-assign]
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        from moto.awslambda.models import LambdaBackend
-
-        LambdaBackend.invoke = self._original  # type: ignore[method-assign]
-
-    def _invoke(self, name: str, body: Any, response_headers: dict[str, str]) -> bytes:
-        import importlib
-        import threading
-
-        props = self.functions[name]
-        module_name, fn_name = props["Handler"].rsplit(".", 1)
-        handler = getattr(importlib.import_module(module_name), fn_name)
-        event = json.loads(body or b"{}")
-        self.invocations.append((props["Handler"], event))
-        limit = self.timeouts.get(name, props.get("Timeout", 3))
-        timeout = 60.0 if isinstance(limit, threading.Event) else float(limit)
-        outcome: dict[str, Any] = {}
-        context = LambdaContext(
-            function_name=name,
-            invoked_function_arn=function_arn(name),
-            remaining_ms=int(timeout * 1000),
-        )
-
-        def run() -> None:
-            try:
-                outcome["result"] = handler(event, context)
-            except Exception as e:
-                outcome["error"] = e
-
-        thread = threading.Thread(target=run, name=f"lambda-{name}", daemon=True)
-        thread.start()
-        if isinstance(limit, threading.Event):  # "the timeout hits now", set by the test
-            while thread.is_alive() and not limit.is_set():
-                thread.join(0.05)
-        else:
-            thread.join(timeout)
-        if thread.is_alive():
-            response_headers["x-amz-function-error"] = "Unhandled"
-            return json.dumps(
-                {
-                    "errorType": "Sandbox.Timedout",
-                    "errorMessage": f"Task timed out after {timeout:.2f} seconds",
-                }
-            ).encode()
-        if "error" in outcome:
-            e = outcome["error"]
-            response_headers["x-amz-function-error"] = "Unhandled"
-            return json.dumps(
-                {"errorType": type(e).__name__, "errorMessage": str(e), "stackTrace": []}
-            ).encode()
-        return json.dumps(outcome.get("result")).encode()
-
-    def by_role(self, handler_suffix: str) -> str:
-        """Logical id of the function whose handler ends with ``handler_suffix``."""
-        return next(k for k, v in self.functions.items() if v["Handler"].endswith(handler_suffix))
 
 
 def create_job_machine(template: dict[str, Any]) -> str:

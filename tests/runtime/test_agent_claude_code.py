@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 from code_exec.agent import AgentDeps, run_agent
-from code_exec.claude_code import CLAUDE_CODE_VERSION
+from code_exec.claude_code.runner import CLAUDE_CODE_VERSION
 from code_exec.config import RuntimeConfig
 from code_exec.models import AgentRequest
-from code_exec.sandbox import SandboxClient
-from code_exec.sandbox_types import SandboxFile
+from code_exec.sandbox.client import SandboxClient
+from code_exec.sandbox.types import SandboxFile
 
-from tests.runtime.bedrock_replay import FIXTURES, bedrock_client
+from devtools.bedrock_replay import FIXTURES, bedrock_client
 
 pytestmark = pytest.mark.sandbox
 

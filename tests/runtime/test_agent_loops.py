@@ -14,10 +14,9 @@ import copy
 
 import pytest
 from code_exec.models import Limits
-from code_exec.ptc_assets import expense_registry
-from code_exec.sandbox import SandboxClient
+from code_exec.sandbox.client import SandboxClient
 
-from tests.runtime.bedrock_replay import (
+from devtools.bedrock_replay import (
     EXPENSE_TABLE,
     LOOPS,
     Played,
@@ -26,6 +25,7 @@ from tests.runtime.bedrock_replay import (
     load_fixture,
     play,
 )
+from devtools.expense import expense_registry
 
 pytestmark = pytest.mark.sandbox
 
@@ -142,7 +142,7 @@ def test_wall_time_stops_the_loop_before_the_next_model_call(loop, sandbox, regi
     from code_exec.config import RuntimeConfig
     from code_exec.models import AgentRequest
 
-    from tests.runtime.bedrock_replay import DEFAULT_MODEL_ID, BedrockReplay
+    from devtools.bedrock_replay import DEFAULT_MODEL_ID, BedrockReplay
 
     fixture = copy.deepcopy(load_fixture(fixture_name(loop, "expense_audit_ptc")))
     fixture["turns"] = fixture["turns"][:1]

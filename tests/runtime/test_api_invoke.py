@@ -9,17 +9,17 @@ from typing import Any
 
 import pytest
 import requests
-from code_exec.ptc_assets import expense_registry
-from code_exec.sandbox import SandboxClient
-from code_exec.sandbox_types import SandboxFile
+from code_exec.sandbox.client import SandboxClient
+from code_exec.sandbox.types import SandboxFile
 
-from tests.runtime.bedrock_replay import (
+from devtools.bedrock_replay import (
     EXPENSE_TABLE,
     LOOPS,
     BedrockReplay,
     fixture_name,
     load_fixture,
 )
+from devtools.expense import expense_registry
 
 from .conftest import ApiClient, replay_bedrock_client
 
@@ -159,9 +159,9 @@ def test_claude_code_through_the_handler_returns_its_files_as_urls(invoke_api) -
     test_agent_claude_code (no network here), put into a named session first."""
     from pathlib import Path
 
-    from code_exec.claude_code import CLAUDE_CODE_VERSION
+    from code_exec.claude_code.runner import CLAUDE_CODE_VERSION
 
-    from tests.runtime.bedrock_replay import FIXTURES
+    from devtools.bedrock_replay import FIXTURES
 
     from .test_agent_claude_code import FAKE_CLAUDE, SANDBOX_MODEL
 

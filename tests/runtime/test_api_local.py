@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from emulators.code_interpreter.launch import read_first_line, stop_process
+from emulators.code_interpreter.spawn import read_first_line, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 

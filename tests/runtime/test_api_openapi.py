@@ -1,29 +1,27 @@
 """docs/openapi.json is generated from the resolver and committed; this fails when it is stale.
 
-Regenerate with: ``.venv/bin/python -m tests.runtime.test_api_openapi``
+Regenerate with ``make openapi``.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
+
+from code_exec.api import create_app, openapi_json
+from code_exec.services import Services
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
 
 
-def _generate() -> str:
-    from code_exec.api import create_app, openapi_json
-    from code_exec.services import Services
-
+def generate() -> str:
     return openapi_json(create_app(Services()))
 
 
 def test_openapi_document_is_current() -> None:
     assert DOC.exists(), "docs/openapi.json is missing; see this module's docstring"
-    assert DOC.read_text() == _generate(), (
-        "docs/openapi.json is stale: regenerate with "
-        "`.venv/bin/python -m tests.runtime.test_api_openapi`"
+    assert DOC.read_text() == generate(), (
+        "docs/openapi.json is stale: regenerate with `make openapi`"
     )
 
 
@@ -41,10 +39,3 @@ def test_openapi_document_covers_every_route() -> None:
         for op in ops.values():
             assert "422" not in op["responses"]  # our validation errors are 400 ErrorResponse
             assert "400" in op["responses"]
-
-
-if __name__ == "__main__":
-    root = Path(__file__).resolve().parents[2]
-    sys.path[:0] = [str(root), str(root / "lambda")]
-    DOC.write_text(_generate())
-    print(f"wrote {DOC}")

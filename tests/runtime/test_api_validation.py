@@ -10,7 +10,7 @@ import base64
 import json
 
 import pytest
-from code_exec.api import MAX_BODY_BYTES
+from code_exec.api.resolver import MAX_BODY_BYTES
 
 from .conftest import MODEL_ID, ApiClient, LambdaContext, load_event
 

@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from code_exec.claude_code import (
+from code_exec.claude_code.runner import (
     CLAUDE_CODE_VERSION,
     ClaudeCodeNoNetworkError,
     ClaudeCodeOutputError,
@@ -21,8 +21,8 @@ from code_exec.claude_code import (
     ClaudeCodeRunner,
     ClaudeCodeTimeoutError,
 )
-from code_exec.sandbox import SandboxClient
-from code_exec.sandbox_types import SandboxFile
+from code_exec.sandbox.client import SandboxClient
+from code_exec.sandbox.types import SandboxFile
 
 pytestmark = pytest.mark.sandbox
 MODEL = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"

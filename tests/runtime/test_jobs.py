@@ -15,9 +15,10 @@ import pytest
 from code_exec.agent import AgentRun
 from code_exec.models import AgentResult
 
-from tests.runtime.bedrock_replay import BedrockReplay
+from devtools.bedrock_replay import BedrockReplay
+from devtools.lambda_adapter import LambdaAdapter
 
-from .conftest import ApiClient, LambdaAdapter, create_job_machine, replay_bedrock_client
+from .conftest import ApiClient, create_job_machine, replay_bedrock_client
 
 pytestmark = pytest.mark.sandbox
 
@@ -85,7 +86,10 @@ def test_job_runs_through_the_state_machine_and_returns_its_result(
     assert done["result"]["loop"] == "converse"
     assert _execution_status(sandbox_api, job_id) == "SUCCEEDED"
     handlers = [h for h, event in jobs.invocations if event.get("job_id") == job_id]
-    assert handlers == ["code_exec.handler.job_handler", "code_exec.handler.cleanup_handler"]
+    assert handlers == [
+        "code_exec.api.handler.job_handler",
+        "code_exec.api.handler.cleanup_handler",
+    ]
     # one-shot session: started for the job, stopped (by the job, and again by cleanup)
     [session] = recording.started
     assert session in recording.stopped

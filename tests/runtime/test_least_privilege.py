@@ -29,7 +29,8 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.runtime.bedrock_replay import BedrockReplay, load_fixture
+from devtools.bedrock_replay import BedrockReplay, load_fixture
+from devtools.lambda_adapter import LambdaAdapter, template_functions
 
 from .conftest import (
     ACCOUNT,
@@ -38,11 +39,9 @@ from .conftest import (
     STATE_MACHINE_NAME,
     TABLE,
     ApiClient,
-    LambdaAdapter,
     create_job_machine,
     replay_bedrock_client,
     resolve,
-    template_functions,
 )
 
 pytestmark = pytest.mark.sandbox
@@ -281,7 +280,7 @@ def _inject_fault(emulator_url: str, fault: dict[str, Any]) -> None:
 def scenario(
     sandbox_api: ApiClient, agent_template: dict[str, Any], emulator_url: str
 ) -> Iterator[Scenario]:
-    from code_exec import store
+    from code_exec.store import base as store
 
     kinds = {"api_handler": "api", "job_handler": "job", "cleanup_handler": "cleanup"}
     functions = {

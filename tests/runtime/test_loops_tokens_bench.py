@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from code_exec.sandbox import SandboxClient
+from code_exec.sandbox.client import SandboxClient
 
-from bench.tokens_bench import count_tokens, reduction, run_bench
+from devtools.tokens import count_tokens, reduction, run_bench
 
 pytestmark = pytest.mark.sandbox
 

@@ -17,7 +17,7 @@ from code_exec.loops.history import adapt, format_of
 from code_exec.loops.toolbox import format_output, truncate
 from code_exec.models import AgentRequest, Limits
 
-from tests.runtime.bedrock_replay import (
+from devtools.bedrock_replay import (
     LOOPS,
     BedrockReplay,
     ReplayMismatch,
@@ -164,7 +164,8 @@ def test_output_for_the_model_is_truncated_with_a_note():
 
 def test_direct_tools_run_in_process_and_a_raising_tool_is_an_error_result():
     from code_exec.loops.toolbox import DirectTools
-    from code_exec.ptc_assets import expense_registry
+
+    from devtools.expense import expense_registry
 
     tools = DirectTools(list(expense_registry("preloaded")))
     assert [s.name for s in tools.specs] == [

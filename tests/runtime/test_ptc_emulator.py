@@ -7,12 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 from code_exec.ptc import BridgedRunner, ToolRegistry, open_executor, preload
-from code_exec.ptc_assets import (
-    EXPECTED_EXPENSE_AUDIT_OUTPUT,
-    expense_audit_code,
-    expense_registry,
-)
 from code_exec.sandbox import SandboxClient
+
+from devtools.expense import EXPECTED_EXPENSE_AUDIT_OUTPUT, expense_audit_code, expense_registry
 
 pytestmark = pytest.mark.sandbox
 
@@ -210,7 +207,7 @@ def test_next_invocation_attaches_and_a_dead_runner_is_replaced(sandbox: Sandbox
 def test_a_runner_that_never_comes_up_is_stopped(sandbox: SandboxClient) -> None:
     """start() giving up leaves no runner process behind in the session."""
     from code_exec.exceptions import SandboxTimeoutError
-    from code_exec.sandbox_types import SandboxFile
+    from code_exec.sandbox.types import SandboxFile
 
     with sandbox.session(name="ptc-stuck-runner", timeout_seconds=120) as session_id:
         sandbox.write_files(session_id, [SandboxFile("stuck-python", b"#!/bin/sh\nsleep 60\n")])

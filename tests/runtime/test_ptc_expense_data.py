@@ -7,13 +7,10 @@ import io
 import json
 from decimal import Decimal
 
-from code_exec.ptc_assets import (
-    EXPECTED_EXPENSE_AUDIT_OUTPUT,
-    expense_audit_code,
-    expense_registry,
-    load_asset_module,
-)
-from code_exec.ptc_cell_runner import make_runner
+from code_exec.ptc.assets import assets_dir, load_asset_module
+from code_exec.ptc.cell_runner import make_runner
+
+from devtools.expense import EXPECTED_EXPENSE_AUDIT_OUTPUT, expense_audit_code, expense_registry
 
 tools = load_asset_module("expense_tools")
 STANDARD = Decimal("5000.00")
@@ -83,13 +80,11 @@ def test_traps_change_the_answer_when_rules_are_broken() -> None:
 
 def test_the_article_cell_prints_the_answer_locally() -> None:
     """The same cell and tool module the sandbox gets, run in-process."""
-    import sys
-
-    sys.path.insert(0, str(load_asset_module("expense_tools").__file__).rsplit("/", 1)[0])
-    import ptc_runtime  # sandbox_assets/ptc_runtime.py
+    ptc_runtime = load_asset_module("ptc_runtime")  # sandbox_assets/ptc_runtime.py
 
     ns: dict = {}
-    ptc_runtime.install(ns, [t.sandbox_spec() for t in expense_registry("preloaded")])
+    specs = [t.sandbox_spec() for t in expense_registry("preloaded")]
+    ptc_runtime.install(ns, specs, tools_dir=str(assets_dir()))
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         make_runner(ns).run(expense_audit_code())

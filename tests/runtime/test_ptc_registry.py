@@ -6,8 +6,10 @@ import sys
 from typing import Literal
 
 import pytest
-from code_exec.ptc import Tool, ToolRegistry, parse_docstring, tool_schema
-from code_exec.ptc_assets import expense_registry
+from code_exec.prompts import direct_system_prompt, ptc_system_prompt
+from code_exec.ptc.registry import Tool, ToolRegistry, parse_docstring, tool_schema
+
+from devtools.expense import expense_registry
 
 
 def search_orders(
@@ -69,16 +71,13 @@ def test_docstring_parts() -> None:
     assert doc.details.startswith("Longer explanation")
 
 
-def test_specs_in_both_formats_and_catalogue() -> None:
+def test_tool_spec_parts_and_catalogue() -> None:
     reg = ToolRegistry()
     tool = reg.register(search_orders)
-    assert reg.lookup("search_orders") is tool and "search_orders" in reg and len(reg) == 1
-    (anthropic,) = reg.to_bedrock_tool_specs("anthropic")
-    assert anthropic["name"] == "search_orders"
-    assert anthropic["input_schema"]["required"] == ["customer_id"]
-    assert anthropic["description"] == "Search a customer's orders. Returns: JSON list of orders."
-    (converse,) = reg.to_bedrock_tool_specs("converse")
-    assert converse["toolSpec"]["inputSchema"]["json"] == anthropic["input_schema"]
+    assert reg.get("search_orders") is tool and "search_orders" in reg and len(reg) == 1
+    assert tool.name == "search_orders"
+    assert tool.parameters["required"] == ["customer_id"]
+    assert tool.description == "Search a customer's orders. Returns: JSON list of orders."
     assert tool.catalogue_entry().splitlines() == [
         "async def search_orders(customer_id: str, status: Literal['open', 'shipped'] = 'open', "
         "limit: int = 10, tags: list[str] | None = None, min_total: float | None = None) -> str",
@@ -102,15 +101,13 @@ def test_registry_errors() -> None:
 
 def test_ptc_system_prompt_for_the_demo_tools() -> None:
     reg = expense_registry()
-    prompt = reg.system_prompt("ptc")
+    prompt = ptc_system_prompt(reg.catalogue())
     assert "await" in prompt and "asyncio.gather" in prompt and "print" in prompt
     for name in ("get_team_members", "get_expenses", "get_custom_budget"):
         assert f"async def {name}(" in prompt
     assert "async def get_expenses(employee_id: str, quarter: str) -> str" in prompt
     assert "null when the standard $5,000 quarterly budget applies" in prompt
-    assert "one call per tool use" in reg.system_prompt("direct")
-    assert {t.placement for t in reg.with_placement("preloaded")} == {"preloaded"}
-    assert reg.to_bedrock_tool_specs("converse")[0]["toolSpec"]["name"] == "get_team_members"
+    assert "one call per tool use" in direct_system_prompt()
 
 
 def test_docstring_variants() -> None:
@@ -157,19 +154,19 @@ def {fn}(x: int) -> int:
 
 @pytest.fixture
 def assets_tmp(tmp_path, monkeypatch):
-    from code_exec import ptc_assets
+    from code_exec.ptc import assets
 
     (tmp_path / "ptc_runtime.py").write_text("# stands in for the PTC runtime\n")
-    monkeypatch.setattr(ptc_assets, "assets_dir", lambda: tmp_path)
-    ptc_assets.default_registry.cache_clear()
+    monkeypatch.setattr(assets, "assets_dir", lambda: tmp_path)
+    assets.default_registry.cache_clear()
     yield tmp_path
-    ptc_assets.default_registry.cache_clear()
+    assets.default_registry.cache_clear()
     for key in [k for k in sys.modules if k.startswith("sandbox_assets.zz_")]:
         del sys.modules[key]
 
 
 def test_default_registry_offers_every_tool_module_with_its_placement(assets_tmp) -> None:
-    from code_exec.ptc_assets import default_registry, tool_module_names
+    from code_exec.ptc.assets import default_registry, tool_module_names
 
     _write(assets_tmp, "zz_alpha", _TOOL_MODULE.format(fn="alpha", placement=""))
     _write(assets_tmp, "zz_beta", _TOOL_MODULE.format(fn="beta", placement='PLACEMENT = "bridged"'))
@@ -183,7 +180,7 @@ def test_default_registry_offers_every_tool_module_with_its_placement(assets_tmp
 
 
 def test_default_registry_refuses_a_tool_name_defined_twice(assets_tmp) -> None:
-    from code_exec.ptc_assets import default_registry
+    from code_exec.ptc.assets import default_registry
 
     _write(assets_tmp, "zz_one", _TOOL_MODULE.format(fn="same", placement=""))
     _write(assets_tmp, "zz_two", _TOOL_MODULE.format(fn="same", placement=""))
@@ -192,7 +189,7 @@ def test_default_registry_refuses_a_tool_name_defined_twice(assets_tmp) -> None:
 
 
 def test_the_shipped_registry_holds_the_demo_tools() -> None:
-    from code_exec.ptc_assets import default_registry
+    from code_exec.ptc.assets import default_registry
 
     assert {"get_team_members", "get_expenses", "get_custom_budget"} <= set(
         default_registry().names()

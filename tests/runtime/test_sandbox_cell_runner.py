@@ -6,7 +6,7 @@ import asyncio
 import time
 
 import pytest
-from code_exec.ptc_cell_runner import CellTimeoutError, format_exception, make_runner
+from code_exec.ptc.cell_runner import CellTimeoutError, format_exception, make_runner
 
 
 def test_top_level_await_and_persistent_globals(capsys: pytest.CaptureFixture[str]) -> None:

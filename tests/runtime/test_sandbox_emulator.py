@@ -24,8 +24,8 @@ from code_exec.exceptions import (
     SessionExpiredError,
     SessionNotFoundError,
 )
-from code_exec.sandbox import SandboxClient
-from code_exec.sandbox_types import SandboxFile
+from code_exec.sandbox.client import SandboxClient
+from code_exec.sandbox.types import SandboxFile
 
 pytestmark = pytest.mark.sandbox
 INTERPRETER = "aws.codeinterpreter.v1"

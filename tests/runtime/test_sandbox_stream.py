@@ -28,8 +28,8 @@ from code_exec.exceptions import (
     SessionExpiredError,
     SessionNotFoundError,
 )
-from code_exec.sandbox import SandboxClient
-from code_exec.sandbox_types import SandboxFile
+from code_exec.sandbox.client import SandboxClient
+from code_exec.sandbox.types import SandboxFile
 
 from emulators.code_interpreter.eventstream import encode_message
 from emulators.code_interpreter.eventstream import event_frame as event
@@ -425,7 +425,7 @@ def test_transport_errors_retry_only_when_safe(sandbox: SandboxClient, svc: Fake
 
 
 def test_make_client_config(monkeypatch: pytest.MonkeyPatch) -> None:
-    from code_exec.sandbox import make_client
+    from code_exec.sandbox.client import make_client
 
     monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_AGENTCORE", "http://127.0.0.1:9")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
@@ -437,7 +437,7 @@ def test_make_client_config(monkeypatch: pytest.MonkeyPatch) -> None:
     assert client.meta.endpoint_url == "http://127.0.0.1:9"  # the emulator, same code path
 
 
-# --- the parser and builders on their own (code_exec.sandbox_stream) ------------------------
+# --- the parser and builders on their own (code_exec.sandbox.stream) ------------------------
 
 
 def _never(code: str, message: str) -> Any:
@@ -445,7 +445,7 @@ def _never(code: str, message: str) -> Any:
 
 
 def test_parse_stream_merges_every_result_event() -> None:
-    from code_exec.sandbox_stream import execution_result, parse_stream
+    from code_exec.sandbox.stream import execution_result, parse_stream
 
     closed: list[bool] = []
 
@@ -470,8 +470,8 @@ def test_parse_stream_merges_every_result_event() -> None:
 
 def test_parse_stream_exception_events_and_empty_streams() -> None:
     from code_exec.exceptions import SandboxInternalError, SandboxThrottledError
-    from code_exec.sandbox_errors import Attempt
-    from code_exec.sandbox_stream import parse_stream
+    from code_exec.sandbox.errors import Attempt
+    from code_exec.sandbox.stream import parse_stream
 
     def typed(code: str, message: str) -> Any:
         return SandboxThrottledError(message)
@@ -491,7 +491,7 @@ def test_parse_stream_exception_events_and_empty_streams() -> None:
 
 def test_files_and_entries_from_content_items() -> None:
     from code_exec.exceptions import SandboxResourceNotFoundError
-    from code_exec.sandbox_stream import FileEntry, ParsedStream, entries_from, files_from
+    from code_exec.sandbox.stream import FileEntry, ParsedStream, entries_from, files_from
 
     read = ParsedStream(
         content=[

@@ -27,9 +27,9 @@ STAR_RESOURCE_ACTIONS = {
     "logs:UpdateLogDelivery",
 }
 HANDLERS = {
-    "code_exec.handler.api_handler",
-    "code_exec.handler.job_handler",
-    "code_exec.handler.cleanup_handler",
+    "code_exec.api.handler.api_handler",
+    "code_exec.api.handler.job_handler",
+    "code_exec.api.handler.cleanup_handler",
 }
 
 
@@ -298,8 +298,8 @@ def test_three_functions_share_one_asset_with_tracing_and_new_python(
         assert props["TracingConfig"] == {"Mode": "Active"}
         assert props["LoggingConfig"]["LogGroup"]
     timeouts = {f["Properties"]["Handler"]: f["Properties"]["Timeout"] for f in functions.values()}
-    assert timeouts["code_exec.handler.api_handler"] == 29
-    assert timeouts["code_exec.handler.job_handler"] <= 900
+    assert timeouts["code_exec.api.handler.api_handler"] == 29
+    assert timeouts["code_exec.api.handler.job_handler"] <= 900
 
 
 def test_log_groups_have_retention(agent: Template) -> None:

@@ -60,7 +60,7 @@ def test_lambda_asset_has_code_and_deps_for_the_lambda_platform(synth: Synth) ->
     asset = synth.lambda_asset_dir()
     assert _size(asset) < MAX_UNZIPPED
     for required in (
-        "code_exec/handler.py",
+        "code_exec/api/handler.py",
         "code_exec/config.py",
         "strands",
         "bedrock_agentcore",
@@ -79,7 +79,7 @@ def test_lambda_asset_has_code_and_deps_for_the_lambda_platform(synth: Synth) ->
 
 
 def test_iam_report_is_current(synth: Synth) -> None:
-    from scripts.iam_report import render
+    from devtools.iam_report import render
 
     committed = (REPO / "docs" / "iam.md").read_text()
     assert render(synth.outdir) == committed, (
@@ -88,7 +88,7 @@ def test_iam_report_is_current(synth: Synth) -> None:
 
 
 def test_iam_report_lists_every_role(synth: Synth) -> None:
-    from scripts.iam_report import render
+    from devtools.iam_report import render
 
     text = render(synth.outdir)
     for template in synth.templates.values():
@@ -103,7 +103,7 @@ def test_iam_report_lists_every_role(synth: Synth) -> None:
 
 
 def test_iam_report_lists_each_acknowledgment_with_a_reason(synth: Synth) -> None:
-    from scripts.iam_report import collect_acknowledgments
+    from devtools.iam_report import collect_acknowledgments
 
     acks = collect_acknowledgments(synth.outdir)
     rules = {rule for _, rule, _ in acks}

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 from code_exec.exceptions import SandboxTimeoutError
 from code_exec.loops.common import ToolOutcome, ToolSpec
 from code_exec.models import CodeRun
-from code_exec.sandbox_types import ExecutionResult
+from code_exec.sandbox import ExecutionResult
 
 __all__ = [
     "EXECUTE_CODE",

@@ -3,7 +3,7 @@
 Standalone on purpose (stdlib only, no package imports): the emulator binds this one
 file read-only into each sandbox. Usage::
 
-    python launcher.py --as BYTES --cpu SECONDS --nproc N --nofile N --fsize BYTES -- CMD...
+    python sandbox_entry.py --as BYTES --cpu SECONDS --nproc N --nofile N --fsize BYTES -- CMD...
 
 A value of 0 leaves that limit unchanged.
 """

@@ -1,6 +1,6 @@
 """One-screen summary of a synthesized cloud assembly: stacks, resources, outputs, templates.
 
-Usage: ``python -m scripts.synth_summary cdk.out``
+Usage: ``python -m devtools.synth_summary cdk.out``
 """
 
 from __future__ import annotations

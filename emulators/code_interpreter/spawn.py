@@ -1,4 +1,4 @@
-"""Start the emulator in a subprocess and read its URL: one launcher for tests, scripts, benches.
+"""Start the emulator as a subprocess (host side) and read its URL: for tests, scripts, benches.
 
     with start_emulator(cell_timeout=5) as emulator:
         client = emulator.client()          # boto3 bedrock-agentcore, dummy credentials

@@ -1,6 +1,6 @@
 """Measure the emulator through the real boto3 client.
 
-``python -m emulators.code_interpreter.measure [--endpoint URL] [--sessions 5] [--cells 60]``
+``python -m bench.emulator_bench [--endpoint URL] [--sessions 5] [--cells 60]``
 starts an in-process emulator unless ``--endpoint`` is given, then prints medians of
 session start, first cell, warm executeCode and executeCommand round trips.
 """
@@ -14,9 +14,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .config import EmulatorConfig
-from .launch import agentcore_client
-from .server import create_server
+from emulators.code_interpreter.config import EmulatorConfig
+from emulators.code_interpreter.server import create_server
+from emulators.code_interpreter.spawn import agentcore_client
 
 _ID = "aws.codeinterpreter.v1"
 
@@ -65,7 +65,7 @@ def measure(endpoint: str, sessions: int, cells: int, pause: float) -> dict[str,
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m emulators.code_interpreter.measure")
+    p = argparse.ArgumentParser(prog="python -m bench.emulator_bench")
     p.add_argument("--endpoint", help="a running emulator; default: start one in-process")
     p.add_argument("--sessions", type=int, default=5)
     p.add_argument("--cells", type=int, default=60)

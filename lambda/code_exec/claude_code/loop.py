@@ -1,6 +1,6 @@
 """The ``claude_code`` loop: hand the prompt to Claude Code running inside the session's sandbox.
 
-Claude Code (installed and run by :mod:`code_exec.claude_code`) is its own agent: it
+Claude Code (installed and run by :mod:`code_exec.claude_code.runner`) is its own agent: it
 calls Bedrock from inside the sandbox with the interpreter's execution role and works
 in the session's workspace, where the API layer put ``inputs/`` and from where it
 collects ``outputs/``. This loop maps its JSON result onto the common ``AgentResult``
@@ -11,15 +11,15 @@ stop reason, and the token usage it reports (one aggregate entry).
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+import time
+from collections.abc import Callable
+from typing import Any
 
+from code_exec.claude_code.runner import ClaudeCodeRunner
+from code_exec.files import INPUTS_DIR, OUTPUTS_DIR
 from code_exec.loops.common import ANTHROPIC_USAGE, LoopOutput, StopReason, model_usage
-from code_exec.models import CodeRun, ModelUsage
-from code_exec.prompts import INPUTS_DIR, OUTPUTS_DIR
-
-if TYPE_CHECKING:
-    from code_exec.agent import AgentDeps
-    from code_exec.models import AgentRequest
+from code_exec.models import AgentRequest, CodeRun, ModelUsage
+from code_exec.sandbox import SandboxClient
 
 __all__ = ["WORKSPACE", "claude_code_prompt", "run"]
 
@@ -42,25 +42,37 @@ def claude_code_prompt(request: AgentRequest) -> str:
     return "\n\n".join(parts)
 
 
-def run(request: AgentRequest, *, model_id: str, deps: AgentDeps) -> tuple[LoopOutput, list]:
-    """Run Claude Code once for this turn; return the common loop output and its code run."""
-    from code_exec.claude_code import ClaudeCodeRunner
+def run(
+    request: AgentRequest,
+    *,
+    model_id: str,
+    sandbox: SandboxClient,
+    sandbox_session_id: str,
+    region: str,
+    history: list[dict[str, Any]],
+    clock: Callable[[], float] = time.monotonic,
+) -> tuple[LoopOutput, list[CodeRun]]:
+    """Run Claude Code once for this turn; return the common loop output and its code run.
 
+    Args:
+        request: The turn (prompt, system text, limits).
+        model_id: The Bedrock model Claude Code uses (must be one the sandbox role may invoke).
+        sandbox: The sandbox client; ``sandbox_session_id`` is a started session.
+        region: The Bedrock region Claude Code calls from inside the sandbox.
+        history: The session's conversation so far (Anthropic format).
+        clock: Monotonic seconds, for the run's duration when Claude Code reports none.
+    """
     runner = ClaudeCodeRunner(
-        deps.sandbox,
-        deps.sandbox_session_id,
-        model_id=model_id,
-        region=deps.bedrock.meta.region_name,
-        workspace=WORKSPACE,
+        sandbox, sandbox_session_id, model_id=model_id, region=region, workspace=WORKSPACE
     )
     prompt = claude_code_prompt(request)
-    start = deps.clock()
+    start = clock()
     result = runner.run(
         prompt,
         timeout_seconds=request.limits.wall_time_seconds,
         max_turns=request.limits.max_turns,
     )
-    duration_ms = float(result.duration_ms or (deps.clock() - start) * 1000.0)
+    duration_ms = float(result.duration_ms or (clock() - start) * 1000.0)
     code_run = CodeRun(
         code=f"claude -p <prompt> --output-format json  # Claude Code, model {model_id}",
         stdout=result.result,
@@ -72,7 +84,7 @@ def run(request: AgentRequest, *, model_id: str, deps: AgentDeps) -> tuple[LoopO
     subtype = str(result.raw.get("subtype") or "success")
     stop = _SUBTYPES.get(subtype, subtype)
     history = [
-        *deps.history,
+        *history,
         {"role": "user", "content": [{"type": "text", "text": request.prompt}]},
         {"role": "assistant", "content": [{"type": "text", "text": result.result}]},
     ]

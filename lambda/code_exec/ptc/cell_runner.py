@@ -1,6 +1,6 @@
 """The cell runner: runs a model's Python cell with top-level ``await`` in persistent globals.
 
-This file is *sent into the sandbox* (stdlib only, no package imports). ``sandbox.py``
+This file is *sent into the sandbox* (stdlib only, no package imports). ``code_exec.sandbox.client``
 executes its source once per kernel (``SandboxClient.run_cell``), and the bridged PTC
 runner process imports it. It does not depend on the kernel's own autoawait: the cell
 is compiled with ``ast.PyCF_ALLOW_TOP_LEVEL_AWAIT`` and, when it awaits, driven on a
@@ -237,6 +237,6 @@ def make_runner(namespace: dict[str, Any]) -> CellRunner:
     return runner  # type: ignore[no-any-return]
 
 
-if __name__ == "__main__":  # pragma: no cover - manual use: python ptc_cell_runner.py file.py
+if __name__ == "__main__":  # pragma: no cover - manual use: python cell_runner.py file.py
     with open(sys.argv[1]) as fh:
         make_runner({"__name__": "__main__"}).run(fh.read())

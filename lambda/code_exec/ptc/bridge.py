@@ -26,15 +26,12 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from code_exec.exceptions import SandboxError, SandboxResourceNotFoundError, SandboxTimeoutError
-from code_exec.ptc_assets import asset_path
-from code_exec.sandbox import SandboxClient
-from code_exec.sandbox_types import ExecutionResult, SandboxFile
-
-if TYPE_CHECKING:
-    from code_exec.ptc import ToolRegistry
+from code_exec.ptc.assets import asset_path
+from code_exec.ptc.registry import ToolRegistry
+from code_exec.sandbox import ExecutionResult, SandboxClient, SandboxFile
 
 __all__ = ["BridgedRunner", "PtcExecutor", "kernel_executor", "open_executor", "preload"]
 
@@ -43,7 +40,7 @@ logger = logging.getLogger(__name__)
 RUNTIME_DIR = ".bcx"
 TOOLS_DIR = f"{RUNTIME_DIR}/tools"
 BRIDGE_DIR = f"{RUNTIME_DIR}/bridge"
-_CELL_RUNNER = Path(__file__).with_name("ptc_cell_runner.py")
+_CELL_RUNNER = Path(__file__).with_name("cell_runner.py")
 
 ToolHandler = Callable[[str, list[Any], dict[str, Any]], Any]
 
@@ -205,8 +202,6 @@ class BridgedRunner:
             except SandboxError:
                 logger.warning("could not stop bridged runner %s", self.task_id, exc_info=True)
             self.task_id = None
-
-    stop = close
 
     # --- one cell --------------------------------------------------------------------------
 

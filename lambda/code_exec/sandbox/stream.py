@@ -1,7 +1,7 @@
 """The ``invoke_code_interpreter`` response stream, read completely, and what is built from it.
 
 :func:`parse_stream` folds every ``result`` event into one :class:`ParsedStream` and turns
-an exception event into an :class:`~code_exec.sandbox_errors.Attempt` (retry-safe only
+an exception event into an :class:`~code_exec.sandbox.errors.Attempt` (retry-safe only
 when no result had arrived yet). The builders turn a parsed stream into the runtime's
 types: :class:`ExecutionResult`, :class:`TaskStatus`, files and listing entries.
 """
@@ -16,13 +16,13 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from code_exec.exceptions import SandboxError, SandboxInternalError, SandboxResourceNotFoundError
-from code_exec.sandbox_errors import (
+from code_exec.sandbox.errors import (
     Attempt,
     client_error_parts,
     is_retry_safe,
     transport_error,
 )
-from code_exec.sandbox_types import ExecutionResult, SandboxFile, TaskStatus
+from code_exec.sandbox.types import ExecutionResult, SandboxFile, TaskStatus
 
 __all__ = [
     "FileEntry",

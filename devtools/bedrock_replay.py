@@ -64,7 +64,7 @@ __all__ = [
     "play",
 ]
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "bedrock"
+FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "bedrock"
 
 _OPERATIONS = {"invoke": "InvokeModel", "converse": "Converse"}
 
@@ -448,9 +448,9 @@ def emulated_sandbox(*, start_timeout: float = 30.0) -> Iterator[Any]:
     For the bench and fixture authoring; tests use the ``emulator_url`` fixture instead.
     """
     from botocore.config import Config
-    from code_exec.sandbox import SandboxClient
+    from code_exec.sandbox.client import SandboxClient
 
-    from emulators.code_interpreter.launch import start_emulator
+    from emulators.code_interpreter.spawn import start_emulator
 
     with start_emulator(start_timeout=start_timeout) as emulator:
         client = emulator.client(Config(read_timeout=120, retries={"total_max_attempts": 1}))

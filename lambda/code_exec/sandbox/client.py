@@ -6,9 +6,9 @@ client is pointed at the emulator with ``AWS_ENDPOINT_URL_BEDROCK_AGENTCORE``; t
 no second code path.
 
 The response event stream is parsed completely (all ``result`` events, every exception
-event; :mod:`code_exec.sandbox_stream`), and every vendor error is translated where the
+event; :mod:`code_exec.sandbox.stream`), and every vendor error is translated where the
 vendor is called into :mod:`code_exec.exceptions` (raised ``from`` the original; the
-translation and retry classification live in :mod:`code_exec.sandbox_errors`), so
+translation and retry classification live in :mod:`code_exec.sandbox.errors`), so
 nothing from botocore leaks above this client.
 
 Retries: botocore's own retries are off on clients built here (``total_max_attempts=1``)
@@ -42,7 +42,7 @@ from code_exec.exceptions import (
     SessionExpiredError,
     SessionNotFoundError,
 )
-from code_exec.sandbox_errors import (
+from code_exec.sandbox.errors import (
     IDEMPOTENT_TOOLS,
     Attempt,
     client_error_parts,
@@ -52,7 +52,7 @@ from code_exec.sandbox_errors import (
     tool_error,
     transport_error,
 )
-from code_exec.sandbox_stream import (
+from code_exec.sandbox.stream import (
     FileEntry,
     ParsedStream,
     entries_from,
@@ -61,13 +61,14 @@ from code_exec.sandbox_stream import (
     parse_stream,
     task_status,
 )
-from code_exec.sandbox_types import ExecutionResult, SandboxFile, TaskStatus
+from code_exec.sandbox.types import ExecutionResult, SandboxFile, TaskStatus
 
 __all__ = ["FileEntry", "SandboxClient", "make_client"]
 
 logger = logging.getLogger(__name__)
 
-_RUNNER_SOURCE = Path(__file__).with_name("ptc_cell_runner.py").read_text()
+# Sandbox-side source owned by the PTC package: read as text and sent in, never imported.
+_RUNNER_SOURCE = (Path(__file__).resolve().parents[1] / "ptc/cell_runner.py").read_text()
 # isError on these describes the code/command/task, not a failed request.
 _RESULT_TOOLS = frozenset({"executeCode", "executeCommand", "getTask", "stopTask"})
 
@@ -203,7 +204,7 @@ class SandboxClient:
     ) -> ExecutionResult:
         """Run a model's cell: top-level ``await`` works, globals persist across cells.
 
-        Goes through the cell runner (``ptc_cell_runner.py``), not the kernel's autoawait.
+        Goes through the cell runner (``code_exec/ptc/cell_runner.py``), not the kernel's autoawait.
         ``timeout_seconds`` interrupts a runaway cell inside the sandbox (the session
         survives and the next cell runs); the service's own limit still applies.
         """

@@ -1,6 +1,6 @@
 """Lambda entry points: one line each over module-level objects.
 
-* ``api_handler`` — API Gateway REST proxy events (every route, see ``api.py``)
+* ``api_handler`` — API Gateway REST proxy events (every route, see :mod:`code_exec.api.routes`)
 * ``job_handler`` — Step Functions task: runs one queued job, stores its result
 * ``cleanup_handler`` — Step Functions finally step: stops the job's sandbox session
   and marks a failed or timed-out job as such
@@ -15,7 +15,7 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from code_exec.api import create_app
+from code_exec.api.routes import create_app
 from code_exec.jobs import Jobs
 from code_exec.observability import logger, metrics, tracer
 from code_exec.operations import Operations

@@ -1,4 +1,4 @@
-"""Programmatic tool calling (PTC): the tool registry, tool specs and the PTC system prompt.
+"""The PTC tool registry: tools as typed Python functions, their schemas and catalogue.
 
 A tool is a plain Python function with type hints and a Google-style docstring::
 
@@ -15,10 +15,10 @@ A tool is a plain Python function with type hints and a Google-style docstring::
 
 Its JSON schema (parameters from the hints, descriptions from ``Args:``) and a compact
 catalogue entry for the system prompt are derived from it. The same function serves
-both placements (see DESIGN "PTC, two placements"): *preloaded* (its module is written
+both placements: *preloaded* (its module is written
 into the sandbox and imported there) and *bridged* (the orchestrator runs it when
 sandbox code calls the stub). Sending tools into a session and relaying bridged calls
-live in :mod:`code_exec.ptc_bridge`; this module re-exports them.
+live in :mod:`code_exec.ptc.bridge`.
 """
 
 from __future__ import annotations
@@ -34,14 +34,10 @@ from typing import Any, Literal
 
 __all__ = [
     "PLACEMENTS",
-    "BridgedRunner",
-    "PtcExecutor",
+    "Placement",
     "Tool",
     "ToolRegistry",
-    "kernel_executor",
-    "open_executor",
     "parse_docstring",
-    "preload",
     "tool_schema",
 ]
 
@@ -221,20 +217,6 @@ class Tool:
             lines.append(f"    Returns: {self.returns}")
         return "\n".join(lines)
 
-    def anthropic_spec(self) -> dict[str, Any]:
-        """Anthropic Messages ``tools`` entry."""
-        return {"name": self.name, "description": self.description, "input_schema": self.parameters}
-
-    def converse_spec(self) -> dict[str, Any]:
-        """Bedrock Converse ``toolConfig.tools`` entry."""
-        return {
-            "toolSpec": {
-                "name": self.name,
-                "description": self.description,
-                "inputSchema": {"json": self.parameters},
-            }
-        }
-
     def sandbox_spec(self) -> dict[str, Any]:
         """What the sandbox runtime needs to bind the tool (see sandbox_assets/ptc_runtime.py)."""
         return {
@@ -249,27 +231,8 @@ class Tool:
         return self.fn(*args, **kwargs)
 
 
-_PTC_PROMPT = """\
-You can run Python in a sandbox with the `{run_tool}` tool. State persists between runs.
-Only what your code prints comes back to you: tool results stay in the sandbox unless you
-print them, so filter, aggregate and print just what you need.
-
-These functions are already defined in the sandbox (do not import them). They are async:
-call them with `await`, and run independent calls in parallel with `asyncio.gather(...)`.
-Top-level `await` works. A failing call raises `ToolError`.
-
-{catalogue}
-"""
-
-_DIRECT_PROMPT = """\
-You can call these tools directly, one call per tool use:
-
-{catalogue}
-"""
-
-
 class ToolRegistry:
-    """Tools by name. Build from functions; derive specs and the PTC system prompt."""
+    """Tools by name, built from functions; the catalogue the system prompt lists."""
 
     def __init__(self, tools: Iterable[Tool] = ()) -> None:
         self._tools: dict[str, Tool] = {}
@@ -295,8 +258,6 @@ class ToolRegistry:
         except KeyError:
             raise KeyError(f"unknown tool {name!r}; known: {', '.join(self._tools)}") from None
 
-    lookup = get
-
     def __contains__(self, name: object) -> bool:
         return name in self._tools
 
@@ -309,34 +270,8 @@ class ToolRegistry:
     def names(self) -> list[str]:
         return list(self._tools)
 
-    def with_placement(self, placement: Placement) -> ToolRegistry:
-        """A copy of this registry with every tool moved to ``placement``."""
-        return ToolRegistry(
-            Tool(t.name, t.fn, t.summary, t.returns, t.parameters, placement) for t in self
-        )
-
-    def to_bedrock_tool_specs(
-        self, fmt: Literal["anthropic", "converse"] = "anthropic"
-    ) -> list[dict[str, Any]]:
-        """Tool specs: Anthropic ``tools`` (InvokeModel) or Converse ``toolSpec`` entries."""
-        if fmt == "anthropic":
-            return [t.anthropic_spec() for t in self]
-        if fmt == "converse":
-            return [t.converse_spec() for t in self]
-        raise ValueError(f"fmt must be 'anthropic' or 'converse', got {fmt!r}")
-
     def catalogue(self) -> str:
         return "\n\n".join(t.catalogue_entry() for t in self)
-
-    def system_prompt(
-        self, mode: Literal["ptc", "direct"] = "ptc", *, run_tool: str = "execute_code"
-    ) -> str:
-        """The catalogue for the system prompt: PTC mode (call from code) or direct calls."""
-        if mode == "ptc":
-            return _PTC_PROMPT.format(run_tool=run_tool, catalogue=self.catalogue())
-        if mode == "direct":
-            return _DIRECT_PROMPT.format(catalogue=self.catalogue())
-        raise ValueError(f"mode must be 'ptc' or 'direct', got {mode!r}")
 
     @classmethod
     def from_module(
@@ -345,13 +280,3 @@ class ToolRegistry:
         """Every function named in ``module.TOOLS`` (or ``__all__``) as a tool."""
         names = getattr(module, "TOOLS", None) or getattr(module, "__all__", [])
         return cls(Tool.from_function(getattr(module, n), placement=placement) for n in names)
-
-
-# Sending tools into a session and relaying bridged calls (kept in their own module).
-from code_exec.ptc_bridge import (  # noqa: E402
-    BridgedRunner,
-    PtcExecutor,
-    kernel_executor,
-    open_executor,
-    preload,
-)

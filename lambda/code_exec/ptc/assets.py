@@ -1,4 +1,4 @@
-"""Where ``sandbox_assets/`` lives, and the demo (expense audit) tools built from it.
+"""Where ``sandbox_assets/`` lives, and the deployment's tools built from it.
 
 ``sandbox_assets/`` is what is sent into the sandbox: the PTC runtime, tool modules,
 installers and examples. In the repository it sits at the root; in the Lambda bundle it
@@ -14,30 +14,21 @@ import importlib.util
 import sys
 import types
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from code_exec.ptc import Placement, ToolRegistry
+from code_exec.ptc.registry import Placement, ToolRegistry
 
 __all__ = [
-    "EXPECTED_EXPENSE_AUDIT_OUTPUT",
     "asset_path",
     "assets_dir",
     "default_registry",
-    "expense_audit_code",
-    "expense_registry",
     "load_asset_module",
     "tool_module_names",
 ]
 
-_HERE = Path(__file__).resolve().parent
-_CANDIDATES = (_HERE.parent / "sandbox_assets", _HERE.parent.parent / "sandbox_assets")
-
-EXPECTED_EXPENSE_AUDIT_OUTPUT = (
-    "Alice Chen: $9,876.54 (budget $5,000.00, over by +$4,876.54)\n"
-    "Emma Johnson: $5,266.02 (budget $5,000.00, over by +$266.02)\n"
-    "Grace Taylor: $6,474.46 (budget $5,000.00, over by +$1,474.46)\n"
-)
+# <root>/code_exec/ptc/assets.py: the bundle root holds code_exec/ and sandbox_assets/
+# side by side; in the repository, sandbox_assets/ is one level above lambda/.
+_PACKAGE_PARENT = Path(__file__).resolve().parents[2]
+_CANDIDATES = (_PACKAGE_PARENT / "sandbox_assets", _PACKAGE_PARENT.parent / "sandbox_assets")
 
 
 def assets_dir() -> Path:
@@ -101,8 +92,6 @@ def default_registry() -> ToolRegistry:
     run in the orchestrator, with its IAM role). Two modules offering the same tool name
     is a deployment error, reported with both module names.
     """
-    from code_exec.ptc import ToolRegistry
-
     registry = ToolRegistry()
     owner: dict[str, str] = {}
     for name in tool_module_names():
@@ -122,15 +111,3 @@ def default_registry() -> ToolRegistry:
             owner[tool.name] = name
             registry.add(tool)
     return registry
-
-
-def expense_registry(placement: Placement = "bridged") -> ToolRegistry:
-    """The expense-audit tools (get_team_members, get_expenses, get_custom_budget)."""
-    from code_exec.ptc import ToolRegistry
-
-    return ToolRegistry.from_module(load_asset_module("expense_tools"), placement=placement)
-
-
-def expense_audit_code() -> str:
-    """The model-style PTC cell that answers the audit (``sandbox_assets/examples``)."""
-    return asset_path("examples/expense_audit.py").read_text()

@@ -1,4 +1,4 @@
-"""Value types returned by the sandbox client (``sandbox.py``).
+"""Value types returned by the sandbox client (:mod:`code_exec.sandbox.client`).
 
 Kept separate so loops, PTC and the API can depend on the shapes without
 importing boto3.

@@ -27,9 +27,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from code_exec.exceptions import SandboxError, SandboxTimeoutError
-from code_exec.ptc_assets import asset_path
-from code_exec.sandbox import SandboxClient
-from code_exec.sandbox_types import SandboxFile, TaskStatus
+from code_exec.ptc import asset_path
+from code_exec.sandbox import SandboxClient, SandboxFile, TaskStatus
 
 __all__ = [
     "CLAUDE_CODE_VERSION",

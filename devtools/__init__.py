@@ -1,0 +1,9 @@
+"""Development helpers shared by tests, benchmarks and scripts: never in the Lambda bundle.
+
+* :mod:`.bedrock_replay` — recorded Bedrock model turns replayed through the real boto3 client
+* :mod:`.http_adapter` — HTTP requests as API Gateway REST proxy events (``make local``)
+* :mod:`.lambda_adapter` — moto's Lambda ``Invoke`` routed to our handlers in-process
+* :mod:`.local_aws` — moto server, the table and bucket the stack would create
+* :mod:`.tokens` — offline token estimates and the direct-vs-PTC comparison
+* :mod:`.expense` — the expense-audit demo as tests use it
+"""

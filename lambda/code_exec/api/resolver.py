@@ -1,0 +1,100 @@
+"""The REST resolver: Powertools' resolver with a body-size limit and JSON-only bodies.
+
+Bodies are JSON whatever ``Content-Type`` says (``curl -d`` sends form-encoded); a body
+over :data:`MAX_BODY_BYTES` answers 413 before anything parses it, and a body that cannot
+be read as text at all answers 400 instead of reaching Powertools' decoder.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+
+from code_exec.exceptions import PayloadTooLargeError, RequestValidationError
+
+__all__ = ["MAX_BODY_BYTES", "JsonBodyResolver"]
+
+# Lambda's synchronous invocation payload limit is 6 MB for the whole event (headers,
+# context, base64 framing); 5 MiB of body keeps the check reachable and meaningful.
+MAX_BODY_BYTES = 5 * 1024 * 1024
+
+
+def _body_size(event: dict[str, Any]) -> int:
+    body = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        return len(body) * 3 // 4
+    return len(body.encode("utf-8")) if isinstance(body, str) else len(body)
+
+
+def _declared_size(headers: dict[str, Any]) -> int:
+    for k, v in headers.items():
+        if k.lower() == "content-length":
+            try:
+                return int(v)
+            except (TypeError, ValueError):
+                return 0
+    return 0
+
+
+class JsonBodyResolver(APIGatewayRestResolver):
+    """Adds the body-size limit and JSON-only bodies in front of Powertools' validation."""
+
+    def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+        headers = dict(event.get("headers") or {})
+        if event.get("body"):
+            ctype = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
+            if not str(ctype).lower().startswith("application/json"):
+                headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
+                headers["content-type"] = "application/json"
+                mv = {
+                    k: v
+                    for k, v in (event.get("multiValueHeaders") or {}).items()
+                    if k.lower() != "content-type"
+                }
+                event = {**event, "headers": headers, "multiValueHeaders": mv}
+        return super().resolve(event, context)
+
+    def _call_route(self, route: Any, route_arguments: dict[str, str]) -> Any:
+        event = self.current_event.raw_event
+        size = max(_body_size(event), _declared_size(event.get("headers") or {}))
+        if size > MAX_BODY_BYTES:
+            error: Exception = PayloadTooLargeError(
+                f"request body is {size} bytes; the limit is {MAX_BODY_BYTES} bytes "
+                "(upload large inputs to the files bucket and pass files[].s3_key)",
+                field="body",
+            )
+            return self._call_exception_handler(error, route)
+        problem = _unreadable_body(event)
+        if problem:
+            error = RequestValidationError(problem, field="body")
+            return self._call_exception_handler(error, route)
+        return super()._call_route(route, route_arguments)
+
+
+def _unreadable_body(event: Mapping[str, Any]) -> str | None:
+    """Why the body cannot be read as JSON text at all (None when it can, or is not JSON).
+
+    Caught here because Powertools' own decoding raises plain ``binascii.Error``,
+    ``UnicodeDecodeError`` or ``RecursionError``, which would otherwise answer 500.
+    Ordinary JSON syntax errors are left to Powertools' validation (400 naming the body).
+    """
+    body = event.get("body")
+    if not body or not isinstance(body, str):
+        return None
+    if event.get("isBase64Encoded"):
+        try:
+            body = base64.b64decode(body, validate=True).decode("utf-8")
+        except (binascii.Error, ValueError):  # UnicodeDecodeError is a ValueError
+            return "request body is flagged base64-encoded but is not base64 of UTF-8 text"
+    try:
+        json.loads(body)
+    except RecursionError:
+        return "request body is nested too deeply"
+    except ValueError:
+        pass
+    return None

@@ -1,0 +1,172 @@
+"""The REST routes: each validates its body, calls one use case, and returns a model.
+
+Routes raise :mod:`code_exec.exceptions`; ONE exception handler
+(:func:`code_exec.api.errors.error_response`) turns every error — ours, Powertools'
+request validation, unknown routes, anything unexpected — into
+``{"error": {"code", "message", "field"}}`` with the error's HTTP status.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from pydantic import BaseModel
+
+from code_exec.api.errors import ErrorBody, ErrorResponse, error_response
+from code_exec.api.resolver import JsonBodyResolver
+from code_exec.api.schemas import (
+    JOB_ID,
+    SESSION_ID,
+    DeleteSessionResponse,
+    ExecuteRequest,
+    ExecuteResponse,
+    JobAccepted,
+    JobView,
+    MessagesRequest,
+)
+from code_exec.exceptions import RequestValidationError
+from code_exec.jobs import Jobs
+from code_exec.models import AgentRequest, AgentResult
+from code_exec.operations import Operations
+from code_exec.services import Services
+
+__all__ = ["create_app"]
+
+
+def _responses(ok: int, model: type[BaseModel], *errors: int) -> Any:
+    """OpenAPI responses: the success model, then ErrorResponse for each error status."""
+    out: dict[int, dict[str, Any]] = {
+        ok: {"description": "success", "content": {"application/json": {"model": model}}}
+    }
+    for status in errors:
+        out[status] = {
+            "description": "error",
+            "content": {"application/json": {"model": ErrorResponse}},
+        }
+    return out
+
+
+class _Routes:
+    def __init__(self, ops: Operations) -> None:
+        self.ops = ops
+        self.jobs = Jobs(ops)
+
+    def invoke(self, body: Annotated[AgentRequest, Body()]) -> AgentResult:
+        """Run one agent turn synchronously (wall time capped under API Gateway's 29 s)."""
+        return self.ops.invoke(body)
+
+    def submit_job(self, body: Annotated[AgentRequest, Body()]) -> Response[JobAccepted]:
+        """Queue an agent turn on the Step Functions job machine; poll GET /jobs/{job_id}."""
+        job = self.jobs.submit_job(body)
+        accepted = JobAccepted(job_id=job.job_id, status=job.status, location=f"/jobs/{job.job_id}")
+        return Response(
+            status_code=202,
+            content_type="application/json",
+            body=accepted,
+            headers={"Location": accepted.location},
+        )
+
+    def get_job(self, job_id: Annotated[str, Path(pattern=JOB_ID)]) -> JobView:
+        """Status of a job, with its result once it has succeeded or its error once failed."""
+        job = self.jobs.job_status(job_id)
+        return JobView(
+            job_id=job.job_id,
+            status=job.status,  # type: ignore[arg-type]
+            session_id=job.session_id,
+            created_at=job.created_at,
+            updated_at=job.updated_at,
+            result=AgentResult.model_validate(job.result) if job.result else None,
+            error=ErrorBody.model_validate(job.error) if job.error else None,
+        )
+
+    def execute(
+        self,
+        session_id: Annotated[str, Path(pattern=SESSION_ID)],
+        body: Annotated[ExecuteRequest, Body()],
+    ) -> ExecuteResponse:
+        """Run code (or a shell command) in the session's sandbox; no model involved."""
+        if (body.code is None) == (body.command is None):
+            raise RequestValidationError("give exactly one of code or command", field="code")
+        result, files, duration_ms = self.ops.execute(
+            session_id,
+            code=body.code,
+            command=body.command,
+            language=body.language,
+            clear_context=body.clear_context,
+            files=body.files,
+        )
+        return ExecuteResponse(
+            session_id=session_id,
+            stdout=result.stdout,
+            stderr=result.stderr,
+            exit_code=result.exit_code,
+            is_error=not result.ok,
+            execution_time=result.execution_time,
+            duration_ms=round(duration_ms, 3),
+            files=files,
+        )
+
+    def delete_session(
+        self, session_id: Annotated[str, Path(pattern=SESSION_ID)]
+    ) -> DeleteSessionResponse:
+        """Stop the session's sandbox now and forget it (idempotent)."""
+        return DeleteSessionResponse(
+            session_id=session_id, stopped=self.ops.delete_session(session_id)
+        )
+
+    def messages(self, body: Annotated[MessagesRequest, Body()]) -> Response[ErrorResponse]:
+        """Anthropic Messages API (not implemented yet: answers 501)."""
+        error = ErrorBody(
+            code="NotImplemented",
+            message="/v1/messages is not implemented yet; use POST /invoke",
+        )
+        return Response(
+            status_code=501,
+            content_type="application/json",
+            body=ErrorResponse(error=error),
+        )
+
+
+def create_app(services: Services) -> APIGatewayRestResolver:
+    """The resolver with every route, over the given services."""
+    app = JsonBodyResolver(enable_validation=True)
+    routes = _Routes(Operations(services))
+    sessions, jobs = ["sessions"], ["jobs"]
+    app.post(
+        "/invoke",
+        summary="Run one agent turn synchronously",
+        responses=_responses(200, AgentResult, 400, 404, 409, 410, 413, 429, 502),
+    )(routes.invoke)
+    app.post(
+        "/jobs",
+        summary="Run one agent turn asynchronously (Step Functions)",
+        responses=_responses(202, JobAccepted, 400, 413),
+        tags=jobs,
+    )(routes.submit_job)
+    app.get(
+        "/jobs/<job_id>",
+        summary="Status and result of a job",
+        responses=_responses(200, JobView, 400, 404),
+        tags=jobs,
+    )(routes.get_job)
+    app.post(
+        "/sessions/<session_id>/execute",
+        summary="Run code or a command in a session, no model",
+        responses=_responses(200, ExecuteResponse, 400, 409, 410, 413, 502),
+        tags=sessions,
+    )(routes.execute)
+    app.delete(
+        "/sessions/<session_id>",
+        summary="Stop a session now (idempotent)",
+        responses=_responses(200, DeleteSessionResponse, 400),
+        tags=sessions,
+    )(routes.delete_session)
+    app.post(
+        "/v1/messages",
+        summary="Anthropic Messages API (not implemented yet)",
+        responses=_responses(501, ErrorResponse, 400, 413),
+    )(routes.messages)
+    app.exception_handler(Exception)(error_response)
+    return app

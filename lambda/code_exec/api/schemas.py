@@ -1,0 +1,81 @@
+"""Request and response bodies of the REST routes (the agent's own models are in
+:mod:`code_exec.models`)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from code_exec.api.errors import ErrorBody
+from code_exec.models import AgentResult, InputFile, OutputFile
+
+__all__ = [
+    "JOB_ID",
+    "SESSION_ID",
+    "DeleteSessionResponse",
+    "ExecuteRequest",
+    "ExecuteResponse",
+    "JobAccepted",
+    "JobView",
+    "MessagesRequest",
+]
+
+SESSION_ID = r"^[A-Za-z0-9_\-]{1,64}$"
+JOB_ID = r"^[A-Za-z0-9_\-]{1,80}$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ExecuteRequest(_Strict):
+    """Run code or a shell command in a session's sandbox directly (no model)."""
+
+    code: str | None = Field(default=None, max_length=1_000_000)
+    command: str | None = Field(default=None, max_length=100_000)
+    language: Literal["python", "javascript", "typescript"] = "python"
+    clear_context: bool = False
+    files: list[InputFile] = Field(default_factory=list, max_length=20)
+
+
+class ExecuteResponse(BaseModel):
+    session_id: str
+    stdout: str
+    stderr: str
+    exit_code: int | None
+    is_error: bool
+    execution_time: float | None = None
+    duration_ms: float
+    files: list[OutputFile] = Field(default_factory=list)
+
+
+class DeleteSessionResponse(BaseModel):
+    session_id: str
+    stopped: bool  # False when no such session existed (DELETE is idempotent)
+
+
+class JobAccepted(BaseModel):
+    job_id: str
+    status: str
+    location: str
+
+
+class JobView(BaseModel):
+    job_id: str
+    status: Literal["QUEUED", "RUNNING", "SUCCEEDED", "FAILED"]
+    session_id: str | None = None
+    created_at: float
+    updated_at: float
+    result: AgentResult | None = None
+    error: ErrorBody | None = None
+
+
+class MessagesRequest(BaseModel):
+    """The minimum of an Anthropic Messages request (the route answers 501 for now)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(min_length=1, max_length=256)
+    max_tokens: int = Field(ge=1)
+    messages: list[dict[str, Any]] = Field(min_length=1)

@@ -1,0 +1,60 @@
+"""The table both stores share: one DynamoDB table (single-table design), the clock, and
+JSON values kept inline or, past :data:`INLINE_LIMIT_BYTES`, in S3 with a pointer."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+__all__ = ["INLINE_LIMIT_BYTES", "TableBase", "is_conditional_failure"]
+
+INLINE_LIMIT_BYTES = 200_000  # JSON values above this go to S3 (DynamoDB items max 400 KB)
+
+
+def is_conditional_failure(e: ClientError) -> bool:
+    """True when a conditional write was refused (the condition did not hold)."""
+    return e.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+class TableBase:
+    """Typed access to the table. ``dynamodb`` and ``s3`` are boto3 clients."""
+
+    def __init__(
+        self,
+        dynamodb: Any,
+        table_name: str,
+        *,
+        ttl_seconds: int,
+        s3: Any = None,
+        bucket: str = "",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._db = dynamodb
+        self._table = table_name
+        self._ttl = ttl_seconds
+        self._s3 = s3
+        self._bucket = bucket
+        self._clock = clock
+
+    def _put_json(self, key: str, value: Any) -> dict[str, Any]:
+        raw = json.dumps(value, default=str)
+        if len(raw) <= INLINE_LIMIT_BYTES or self._s3 is None:
+            return {"S": raw}
+        s3_key = f"state/{key}"
+        self._s3.put_object(
+            Bucket=self._bucket, Key=s3_key, Body=raw.encode(), ContentType="application/json"
+        )
+        return {"M": {"s3_key": {"S": s3_key}}}
+
+    def _get_json(self, attr: dict[str, Any] | None) -> Any:
+        if not attr:
+            return None
+        if "S" in attr:
+            return json.loads(attr["S"])
+        s3_key = attr["M"]["s3_key"]["S"]
+        body = self._s3.get_object(Bucket=self._bucket, Key=s3_key)["Body"].read()
+        return json.loads(body)

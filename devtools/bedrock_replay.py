@@ -452,6 +452,7 @@ def _check(
 
 # --- driving run_agent from a fixture (tests, fixture authoring, bench) -------------------
 
+# The model of the recordings that name none (recorded with Claude Sonnet 4.5, still allowed).
 DEFAULT_MODEL_ID = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
 
 

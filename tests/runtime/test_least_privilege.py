@@ -35,6 +35,7 @@ from devtools.lambda_adapter import LambdaAdapter, template_functions
 from .conftest import (
     ACCOUNT,
     BUCKET,
+    MODEL_ID,
     REGION,
     STATE_MACHINE_NAME,
     TABLE,
@@ -370,9 +371,14 @@ def scenario(
                 replay.detach()
             assert done["status"] == "SUCCEEDED", done
             assert done["result"]["files"], done["result"]
+            # the jobs that fail call the deployment's other models: every allowed model is
+            # called by the job function too
+            model_a, model_b = (m for m in _allowed_model_ids() if m != MODEL_ID)
             # a job that fails (one-shot session, stopped by the job and by cleanup)
             with BedrockReplay("throttled", strict=False).attach(bedrock):
-                accepted = api.submit_job(prompt="What is 6 x 7?", loop="converse")
+                accepted = api.submit_job(
+                    prompt="What is 6 x 7?", loop="converse", model_id=model_a
+                )
                 assert _wait_job(api, recorder, accepted.body["job_id"])["status"] == "FAILED"
             # a job that fails in the session: cleanup stops its sandbox session, which answers
             # conflict once (as while a cell still runs), so cleanup reads the session's status
@@ -390,7 +396,7 @@ def scenario(
             )
             with BedrockReplay("throttled", strict=False).attach(bedrock):
                 accepted = api.submit_job(
-                    prompt="What is 6 x 7?", loop="converse", session_id="lp-chat"
+                    prompt="What is 6 x 7?", loop="converse", session_id="lp-chat", model_id=model_b
                 )
                 assert _wait_job(api, recorder, accepted.body["job_id"])["status"] == "FAILED"
             refused = [

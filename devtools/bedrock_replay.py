@@ -439,10 +439,9 @@ def _check(
             f"thinking sent: {conv.thinking!r}, expected {expect['thinking']!r}",
         )
     if expect.get("tool_choice") == "auto":
-        choice = conv.tool_choice
-        forced = choice is not None and (
-            (isinstance(choice, dict) and ("any" in choice or "tool" in choice))
-            or (isinstance(choice, dict) and choice.get("type") in ("any", "tool"))
+        choice = conv.tool_choice  # Converse {"any": {}} / {"tool": …}; Anthropic {"type": …}
+        forced = isinstance(choice, dict) and (
+            "any" in choice or "tool" in choice or choice.get("type") in ("any", "tool")
         )
         need(not forced, f"a forced tool choice was sent: {choice!r}")
     for n in expect.get("replays_thinking_of", []):

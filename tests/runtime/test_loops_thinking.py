@@ -372,3 +372,23 @@ def test_switching_format_drops_thinking_but_refuses_an_open_tool_loop(source, t
     )
     kinds = [next(iter(b)) if target == "converse" else b["type"] for b in converted[1]["content"]]
     assert kinds == (["text", "toolUse"] if target == "converse" else ["text", "tool_use"])
+
+
+@pytest.mark.parametrize(
+    ("operation", "request_body", "problem"),
+    [
+        ("Converse", {"toolConfig": {"toolChoice": {"any": {}}}}, "forced tool choice"),
+        ("Converse", {"toolConfig": {"toolChoice": {"tool": {"name": "x"}}}}, "forced"),
+        ("InvokeModel", {"tool_choice": {"type": "tool", "name": "x"}}, "forced tool choice"),
+        ("InvokeModel", {"thinking": {"type": "adaptive"}}, "thinking sent"),
+        ("Converse", {"additionalModelRequestFields": {"thinking": {"type": "x"}}}, "thinking"),
+    ],
+)
+def test_replay_fails_a_forced_tool_choice_or_an_unasked_thinking_setting(
+    operation, request_body, problem
+):
+    body = {"messages": [{"role": "user", "content": []}], **request_body}
+    x = Exchange(operation, "m", json.dumps(body).encode(), body, {})
+    [found] = _check({"tool_choice": "auto", "thinking": None}, x)
+    assert problem in found
+    assert _check({"tool_choice": "auto"}, Exchange(operation, "m", b"{}", {}, {})) == []

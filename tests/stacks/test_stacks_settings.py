@@ -193,15 +193,24 @@ def test_vpc_mode_synthesizes_the_vpc_network_shape() -> None:
     )
 
 
-def test_synth_with_a_bad_value_fails_with_the_key_in_the_message() -> None:
-    context = {**cdk_json_context(), "networkMode": "OPEN"}
+@pytest.mark.parametrize(
+    ("key", "value", "words"),
+    [
+        ("networkMode", "OPEN", "PUBLIC, SANDBOX, VPC"),
+        ("modelId", "global.anthropic.claude sonnet 5", "is not a Bedrock model id"),
+    ],
+)
+def test_synth_with_a_bad_value_fails_with_the_key_in_the_message(
+    key: str, value: str, words: str
+) -> None:
+    context = {**cdk_json_context(), key: value}
     env = {**os.environ, "CDK_CONTEXT_JSON": json.dumps(context), "CDK_OUTDIR": "/nonexistent"}
     proc = subprocess.run(
         [sys.executable, "app.py"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
     )
     assert proc.returncode == 2
-    assert "'networkMode'" in proc.stderr
-    assert "PUBLIC, SANDBOX, VPC" in proc.stderr
+    assert f"'{key}'" in proc.stderr
+    assert words in proc.stderr
 
 
 def test_setting_keys_are_exactly_what_from_context_reads() -> None:

@@ -14,9 +14,16 @@ result, the tools offered, cache points, ...) fails the test with a message sayi
 was missing. The code the recorded model writes is executed for real in the sandbox,
 so the next request carries real output.
 
+The streamed operations (``InvokeModelWithResponseStream``, ``ConverseStream``) are
+answered from the same turns: with the turn's recorded ``stream`` frames when it has them,
+else with its buffered body split into a stream the way Bedrock sends one
+(:mod:`devtools.bedrock_stream`). ``BedrockReplay(stream=True)`` requires every call to
+stream, ``stream=False`` forbids it; ``latency`` paces the reply like a model writing
+(seconds per stream frame; a buffered reply waits for all of them).
+
 Expectation keys (all optional):
 
-``operation``            "InvokeModel" | "Converse"
+``operation``            "InvokeModel" | "Converse" (their streamed variants match too)
 ``model_id``             the model id in the URL
 ``system_contains``      substrings of the system prompt
 ``tools``                the exact list of tool names offered, in order
@@ -47,6 +54,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -57,7 +65,11 @@ from urllib.parse import unquote
 from botocore.awsrequest import AWSResponse
 from urllib3.response import HTTPResponse
 
+from devtools.bedrock_stream import CONTENT_TYPE as EVENT_STREAM
+from devtools.bedrock_stream import FrameStream, stream_frames
+
 __all__ = [
+    "BUFFERED",
     "EXPENSE_TABLE",
     "FIXTURES",
     "LOOPS",
@@ -74,7 +86,15 @@ __all__ = [
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "bedrock"
 
-_OPERATIONS = {"invoke": "InvokeModel", "converse": "Converse"}
+_OPERATIONS = {
+    "invoke": "InvokeModel",
+    "converse": "Converse",
+    "invoke-with-response-stream": "InvokeModelWithResponseStream",
+    "converse-stream": "ConverseStream",
+}
+# A streamed operation and the buffered one whose request (and recorded reply) it shares.
+BUFFERED = {"InvokeModelWithResponseStream": "InvokeModel", "ConverseStream": "Converse"}
+_STREAMED = {buffered: streamed for streamed, buffered in BUFFERED.items()}
 
 LOOPS = ["messages", "converse", "strands"]  # the loops the recorded turns serve
 # Recordings are per wire API: InvokeModel for ``messages``, Converse for the other two.
@@ -123,8 +143,18 @@ class Exchange:
 class BedrockReplay:
     """Serves a fixture's turns, in order, to one or more boto3 bedrock-runtime clients."""
 
-    def __init__(self, fixture: str | Path | dict[str, Any], *, strict: bool = True) -> None:
+    def __init__(
+        self,
+        fixture: str | Path | dict[str, Any],
+        *,
+        strict: bool = True,
+        stream: bool | None = None,
+        latency: float = 0.0,
+    ) -> None:
         self.strict = strict  # False: record mismatches without failing (fixture authoring)
+        self.stream = stream  # True: every call must stream; False: none may; None: either
+        self.latency = latency
+        self.streams: list[FrameStream] = []  # the streamed replies served, in order
         self.fixture = fixture if isinstance(fixture, dict) else load_fixture(fixture)
         self.name = self.fixture.get("name", str(fixture))
         self.turns: list[dict[str, Any]] = self.fixture["turns"]
@@ -176,14 +206,21 @@ class BedrockReplay:
     # --- the hook ----------------------------------------------------------------------
 
     def _before_send(self, request: Any, **_: Any) -> AWSResponse:
-        operation, model_id = _parse_url(request.url)
         body = request.body if isinstance(request.body, bytes) else (request.body or b"")
         if hasattr(body, "read"):
             body = body.read()
+        return self.respond(request.url, body)
+
+    def respond(self, url: str, body: bytes) -> AWSResponse:
+        """The recorded reply to the request for ``url`` with ``body`` (checked first)."""
+        operation, model_id = _parse_url(url)
         parsed = json.loads(body or b"{}")
         index = self.served
         if index >= len(self.turns):
             self._fail(f"{self.name}: unexpected model call #{index + 1} (only {len(self.turns)})")
+        streamed = operation in BUFFERED
+        if self.stream is not None and streamed != self.stream:
+            self._fail(f"{self.name} turn {index + 1}: {operation} called; stream={self.stream}")
         turn = self.turns[index]
         response = turn["response"]
         exchange = Exchange(operation, model_id, body, parsed, response.get("body", {}))
@@ -195,16 +232,31 @@ class BedrockReplay:
             if self.strict:
                 self._fail(message)
             self.failures.append(message)
+        status = response.get("status", 200)
+        frames = response.get("stream") or []
+        if not frames and (streamed or self.latency):
+            frames = stream_frames(_STREAMED.get(operation, operation), response.get("body", {}))
+        if streamed and status == 200:
+            headers = {
+                **response.get("headers", {}),
+                "Content-Type": EVENT_STREAM,
+                "x-amzn-bedrock-content-type": "application/json",
+            }
+            raw: Any = FrameStream(frames, latency=self.latency)
+            self.streams.append(raw)
+            return AWSResponse(url, status, headers, raw)
+        if self.latency:
+            time.sleep(self.latency * sum(1 for f in frames if "sleep" not in f))
         payload = json.dumps(response.get("body", {})).encode("utf-8")
         headers = {"Content-Type": "application/json", **response.get("headers", {})}
         headers["Content-Length"] = str(len(payload))
         raw = HTTPResponse(
             body=io.BytesIO(payload),
             headers=headers,
-            status=response.get("status", 200),
+            status=status,
             preload_content=False,
         )
-        return AWSResponse(request.url, response.get("status", 200), headers, raw)
+        return AWSResponse(url, status, headers, raw)
 
     def _fail(self, message: str) -> None:
         self.failures.append(message)
@@ -246,7 +298,7 @@ class _Conversation:
     @classmethod
     def of(cls, operation: str, req: dict[str, Any]) -> _Conversation:
         messages = req.get("messages", [])
-        if operation == "InvokeModel":
+        if BUFFERED.get(operation, operation) == "InvokeModel":
             system_blocks = req.get("system") or []
             if isinstance(system_blocks, str):
                 system_blocks = [{"type": "text", "text": system_blocks}]
@@ -351,7 +403,7 @@ def _canon(block: dict[str, Any]) -> str:
 
 
 def _response_content(operation: str, body: dict[str, Any]) -> list[dict[str, Any]]:
-    if operation == "InvokeModel":
+    if BUFFERED.get(operation, operation) == "InvokeModel":
         return list(body.get("content") or [])
     return list(((body.get("output") or {}).get("message") or {}).get("content") or [])
 
@@ -400,9 +452,8 @@ def _check(
             problems.append(what)
 
     if "operation" in expect:
-        need(
-            x.operation == expect["operation"], f"operation {x.operation} != {expect['operation']}"
-        )
+        family = BUFFERED.get(x.operation, x.operation)
+        need(family == expect["operation"], f"operation {x.operation} != {expect['operation']}")
     if "model_id" in expect:
         need(x.model_id == expect["model_id"], f"model id {x.model_id} != {expect['model_id']}")
     for s in expect.get("system_contains", []):
@@ -457,11 +508,13 @@ DEFAULT_MODEL_ID = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
 
 @dataclass
 class Played:
-    """The result of :func:`play`: the double, each run, and the (still running) session."""
+    """The result of :func:`play`: the double, each run, and the (still running) session;
+    with ``stream=True``, the events each streamed run reported, in order."""
 
     replay: BedrockReplay
     runs: list[Any]
     session_id: str
+    events: list[list[Any]]
 
 
 def play(
@@ -472,30 +525,35 @@ def play(
     bedrock: Any,
     registry: Any = None,
     check: bool = True,
+    stream: bool = False,
     **request: Any,
 ) -> Played:
     """Run the fixture's ``calls`` through ``run_agent`` in one new sandbox session.
 
     Each call is one ``run_agent`` turn sharing the session and the history returned by
     the previous one, as the API layer does. ``request`` overrides request fields for
-    every call. The caller stops the session (``sandbox.stop_session(played.session_id)``)
-    after looking inside it.
+    every call. ``stream=True`` streams every turn (the replay then requires streamed
+    model calls) and collects its events. The caller stops the session
+    (``sandbox.stop_session(played.session_id)``) after looking inside it.
     """
     from code_exec.agent import AgentDeps, run_agent
     from code_exec.config import RuntimeConfig
+    from code_exec.loops.events import TurnStream
     from code_exec.models import AgentRequest
 
     fixture = fixture if isinstance(fixture, dict) else load_fixture(fixture)
     model_id = fixture.get("model_id", DEFAULT_MODEL_ID)
     config = RuntimeConfig(default_model_id=model_id, allowed_model_ids=(model_id,))
-    replay = BedrockReplay(fixture, strict=check).attach(bedrock)
+    replay = BedrockReplay(fixture, strict=check, stream=stream).attach(bedrock)
     session_id = sandbox.start_session()
     runs: list[Any] = []
+    events: list[list[Any]] = []
     history: list[dict[str, Any]] = []
     try:
         for call in fixture["calls"]:
             fields = {k: v for k, v in call.items() if k != "turns"}
             req = AgentRequest(loop=loop, model_id=model_id, **{**fields, **request})
+            reported: list[Any] = []
             deps = AgentDeps(
                 sandbox=sandbox,
                 sandbox_session_id=session_id,
@@ -503,10 +561,12 @@ def play(
                 history=history,
                 config=config,
                 registry=registry,
+                stream=TurnStream(reported.append) if stream else None,
             )
             run = run_agent(req, deps=deps)
             history = run.history
             runs.append(run)
+            events.append(reported)
     except BaseException:
         replay.detach()
         sandbox.stop_session(session_id)
@@ -514,7 +574,7 @@ def play(
     replay.detach()
     if check:
         replay.assert_done()
-    return Played(replay, runs, session_id)
+    return Played(replay, runs, session_id, events)
 
 
 @contextmanager

@@ -4,6 +4,13 @@
 this thin adapter in front of the SAME ``api_handler`` Lambda runs: each request becomes
 the event API Gateway would send, and the handler's proxy response becomes the HTTP
 response. It has no logic of its own.
+
+Streamed routes go where API Gateway sends them: to the streaming function. The event is
+handed to a Runtime API double (:mod:`devtools.runtime_api`) that the streaming runtime
+polls, and what the runtime streams back is relayed as it arrives (chunked, flushed per
+chunk), the metadata prelude giving the status and headers. A function error before the
+first byte answers 502 like API Gateway; a stream that fails later is cut without its
+last chunk. A client that goes away cancels the invocation.
 """
 
 from __future__ import annotations
@@ -11,12 +18,22 @@ from __future__ import annotations
 import base64
 import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from http.server import BaseHTTPRequestHandler
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
-__all__ = ["LocalContext", "make_handler", "to_event"]
+from code_exec.streaming.framing import chunk
+
+__all__ = ["LocalContext", "StreamTarget", "make_handler", "to_event"]
+
+_INTEGRATION_ERROR = b'{"message": "Internal server error"}'
+
+
+class StreamTarget(Protocol):
+    """Where streamed routes go (``devtools.runtime_api.FakeRuntimeApi``)."""
+
+    def invoke(self, event: Any) -> Any: ...
 
 
 def to_event(method: str, raw_path: str, headers: dict[str, str], body: bytes) -> dict[str, Any]:
@@ -69,8 +86,14 @@ class LocalContext:
         return 29_000
 
 
-def make_handler(api_handler: Callable[..., Any]) -> type[BaseHTTPRequestHandler]:
-    """A ``BaseHTTPRequestHandler`` class that sends every request through ``api_handler``."""
+def make_handler(
+    api_handler: Callable[..., Any],
+    *,
+    streamed: StreamTarget | None = None,
+    stream_routes: Collection[tuple[str, str]] = (),
+) -> type[BaseHTTPRequestHandler]:
+    """A ``BaseHTTPRequestHandler`` class that sends every request through ``api_handler``,
+    except ``stream_routes`` (method, path), which go to ``streamed``."""
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -79,6 +102,9 @@ def make_handler(api_handler: Callable[..., Any]) -> type[BaseHTTPRequestHandler
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             event = to_event(self.command, self.path, dict(self.headers.items()), body)
+            if streamed is not None and (self.command, event["path"]) in stream_routes:
+                self._relay(streamed.invoke(event))
+                return
             result = api_handler(event, LocalContext())
             payload = result.get("body") or ""
             data = (
@@ -96,6 +122,36 @@ def make_handler(api_handler: Callable[..., Any]) -> type[BaseHTTPRequestHandler
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
+
+        def _relay(self, pending: Any) -> None:
+            reply = pending.reply()
+            if reply.status_code is None:  # the function failed before its first byte
+                self.send_response(502)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(_INTEGRATION_ERROR)))
+                self.end_headers()
+                self.wfile.write(_INTEGRATION_ERROR)
+                return
+            self.send_response(reply.status_code)
+            for k, v in reply.headers.items():
+                if k.lower() not in ("content-length", "connection", "transfer-encoding"):
+                    self.send_header(k, str(v))
+            for cookie in reply.cookies:
+                self.send_header("Set-Cookie", cookie)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            try:
+                for data in reply.chunks():
+                    self.wfile.write(chunk(data))
+                    self.wfile.flush()
+                if reply.failed:  # cut: no last chunk, the client sees an incomplete body
+                    self.close_connection = True
+                    return
+                self.wfile.write(b"0\r\n\r\n")
+                self.wfile.flush()
+            except OSError:  # the client went away
+                pending.cancel()
+                self.close_connection = True
 
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
 

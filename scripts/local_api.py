@@ -2,7 +2,11 @@
 
 A thin HTTP adapter (:mod:`devtools.http_adapter`): each HTTP request becomes an API Gateway
 REST proxy event and goes to the SAME ``code_exec.api.handler.api_handler`` Lambda uses. It
-has no logic of its own.
+has no logic of its own. Streamed routes (``POST /invoke/stream``) go, as on AWS, to the
+streaming function: its runtime (``code_exec.streaming.runtime``, started through its exec
+wrapper ``bootstrap`` like Lambda starts it; ``STREAM_WORKERS`` of them, default 2) polls a
+Runtime API double (:mod:`devtools.runtime_api`), and what it streams is relayed as it comes,
+so ``curl -N`` shows each event when it is written.
 Around it, this script starts:
 
 * the code-interpreter emulator (``python -m emulators.code_interpreter --port 0``, through
@@ -12,8 +16,9 @@ Around it, this script starts:
 and points the runtime at them only through endpoint variables
 (``AWS_ENDPOINT_URL_BEDROCK_AGENTCORE``, ``AWS_ENDPOINT_URL_DYNAMODB``,
 ``AWS_ENDPOINT_URL_S3``) — the code path is the deployed one. ``bedrock-runtime`` keeps
-its real endpoint: with AWS credentials in your environment, ``POST /invoke`` calls real
-Bedrock models; without them, every route except ``/invoke`` and ``/jobs`` still works.
+its real endpoint (or ``AWS_ENDPOINT_URL_BEDROCK_RUNTIME`` when set): with AWS credentials in
+your environment, ``POST /invoke`` calls real Bedrock models; without them, every route except
+``/invoke`` and ``/jobs`` still works.
 ``POST /jobs`` needs Step Functions and is not served locally (answers 502 JobsUnavailable).
 
 Environment: ``PORT`` (default 8000; 0 picks a free port), ``HOST`` (default 127.0.0.1).
@@ -25,10 +30,9 @@ import contextlib
 import os
 import signal
 import threading
-from http.server import ThreadingHTTPServer
 
-from devtools.http_adapter import make_handler
 from devtools.local_aws import BUCKET, TABLE, create_resources, start_moto
+from devtools.local_server import LocalApi
 from emulators.code_interpreter.spawn import EmulatorStartError, start_emulator
 
 __all__ = ["main"]
@@ -76,18 +80,23 @@ def main() -> int:
         create_resources()
         from code_exec.api.handler import api_handler  # after the environment is set
 
-        httpd = ThreadingHTTPServer((host, port), make_handler(api_handler))
-        url = f"http://{host}:{httpd.server_address[1]}"
+        workers = int(os.environ.get("STREAM_WORKERS", "2"))
+        local = LocalApi(api_handler, host=host, port=port, workers=workers, mode="process")
+        local.start()
+        url = local.url
         print(url, flush=True)  # first line: the URL (scripts and tests read it)
         print(
             f"API ready at {url} (code interpreter emulator: {emulator_url}, moto: {moto_url})\n"
-            f'try:\n  curl -X POST {url}/sessions/demo/execute -d \'{{"code": "print(6*7)"}}\'',
+            f'try:\n  curl -X POST {url}/sessions/demo/execute -d \'{{"code": "print(6*7)"}}\'\n'
+            f"  curl -N -X POST {url}/invoke/stream "
+            '-d \'{"prompt": "What is 2**100? Use code."}\'',
             flush=True,
         )
-        signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=httpd.shutdown).start())
+        stopped = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stopped.set())
         with contextlib.suppress(KeyboardInterrupt):
-            httpd.serve_forever()
-        httpd.server_close()
+            stopped.wait()
+        local.stop()
     finally:
         moto.stop()
         emulator.stop()

@@ -26,6 +26,7 @@ from code_exec.exceptions import ModelNotAllowedError, RequestValidationError
 from code_exec.loops import history as _history
 from code_exec.loops.capabilities import capabilities
 from code_exec.loops.common import LoopInput, LoopOutput
+from code_exec.loops.events import TurnStream
 from code_exec.loops.toolbox import DEFAULT_OUTPUT_LIMIT, CodeTool, DirectTools
 from code_exec.models import AgentRequest, AgentResult, CodeRun
 from code_exec.prompts import direct_system_prompt, ptc_system_prompt
@@ -56,6 +57,9 @@ class AgentDeps:
         clock: monotonic seconds, for wall-time limits and durations.
         output_limit: characters of cell output returned to the model per call.
         cell_timeout_seconds: interrupt a single cell after this long (None: service limit).
+        stream: set for a streamed turn: the loop streams the model's replies, reports
+            progress through it and stops at a safe point when it asks (Claude Code runs
+            as usual and reports at the end).
     """
 
     sandbox: Any
@@ -67,6 +71,7 @@ class AgentDeps:
     clock: Callable[[], float] = time.monotonic
     output_limit: int = DEFAULT_OUTPUT_LIMIT
     cell_timeout_seconds: float | None = None
+    stream: TurnStream | None = None
 
 
 @dataclass
@@ -216,10 +221,11 @@ def _run_bedrock_loop(
             output_limit=deps.output_limit,
             cell_timeout_seconds=deps.cell_timeout_seconds,
             clock=deps.clock,
+            stream=deps.stream,
         )
         system = ptc_system_prompt(catalogue, request.system)
     else:
-        tools = DirectTools(selected)
+        tools = DirectTools(selected, stream=deps.stream)
         system = direct_system_prompt(request.system)
     inp = LoopInput(
         prompt=request.prompt,
@@ -231,6 +237,7 @@ def _run_bedrock_loop(
         history=_history.adapt(deps.history, _FORMATS[request.loop]),
         clock=deps.clock,
         thinking=request.thinking.wire() if request.thinking else None,
+        stream=deps.stream,
     )
     try:
         output = loops[request.loop](inp, client=deps.bedrock)

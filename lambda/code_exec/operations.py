@@ -33,6 +33,7 @@ from code_exec.exceptions import (
     SessionExpiredError,
     SessionNotFoundError,
 )
+from code_exec.loops.events import TurnStream
 from code_exec.models import AgentRequest, AgentResult, InputFile, OutputFile
 from code_exec.observability import MetricUnit, metrics
 from code_exec.sandbox import ExecutionResult
@@ -227,8 +228,15 @@ class Operations:
         wall_time_cap: float | None = API_WALL_TIME_SECONDS,
         lease_seconds: float = API_LEASE_SECONDS,
         on_started: Callable[[str], None] | None = None,
+        stream: TurnStream | None = None,
     ) -> AgentResult:
-        """Run one agent turn; the session (if any) keeps its history for the next turn."""
+        """Run one agent turn; the session (if any) keeps its history for the next turn.
+
+        ``wall_time_cap`` (None: none) caps the request's wall-time limit: the buffered
+        route stays under API Gateway's 29 s. ``stream`` streams the turn (see
+        :class:`~code_exec.loops.events.TurnStream`); ``on_started`` gets the sandbox
+        session id once the session is ready, before the turn starts.
+        """
         request = self.check_request(request)
         if wall_time_cap is not None and request.limits.wall_time_seconds > wall_time_cap:
             limits = request.limits.model_copy(update={"wall_time_seconds": int(wall_time_cap)})
@@ -241,7 +249,7 @@ class Operations:
             if active.record is not None:
                 history = self._history_for(active.record, request)
             self.s.files.write_inputs(self.s.sandbox, active.sandbox_session_id, inputs)
-            run = self._run_agent(request, active, history)
+            run = self._run_agent(request, active, history, stream)
             outputs = self.s.files.collect_outputs(
                 self.s.sandbox, active.sandbox_session_id, key_prefix=active.key_prefix
             )
@@ -277,7 +285,13 @@ class Operations:
                 )
         return record.history
 
-    def _run_agent(self, request: AgentRequest, active: ActiveSession, history: list[Any]) -> Any:
+    def _run_agent(
+        self,
+        request: AgentRequest,
+        active: ActiveSession,
+        history: list[Any],
+        stream: TurnStream | None = None,
+    ) -> Any:
         deps = AgentDeps(
             bedrock=self.s.bedrock,
             sandbox=self.s.sandbox,
@@ -285,6 +299,7 @@ class Operations:
             history=history,
             config=self.s.config,
             registry=self.s.registry,
+            stream=stream,
         )
         return self.s.run_agent(request, deps=deps)
 

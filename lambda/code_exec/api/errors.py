@@ -31,6 +31,7 @@ __all__ = [
     "UnsupportedMediaTypeError",
     "error_response",
     "to_api_error",
+    "validation_error",
 ]
 
 logger = logging.getLogger(__name__)
@@ -99,6 +100,15 @@ def _is_response_error(exc: Exception) -> bool:
     return any((e.get("loc") or ("",))[0] == "response" for e in errors)
 
 
+def validation_error(errors: list[dict[str, Any]]) -> RequestValidationError:
+    """Pydantic-style validation errors as one 400 naming the first offending field."""
+    described = [_describe(e) for e in errors] or [("body", "invalid request")]
+    field, message = described[0]
+    if len(described) > 1:
+        message += f" (and {len(described) - 1} more problem(s))"
+    return RequestValidationError(message, field=field)
+
+
 def to_api_error(exc: Exception) -> CodeExecError:
     if isinstance(exc, CodeExecError):
         return exc
@@ -106,11 +116,7 @@ def to_api_error(exc: Exception) -> CodeExecError:
         logger.error("response failed validation: %s", exc)
         return CodeExecError("internal error: the response did not match its schema")
     if isinstance(exc, PowertoolsValidationError):
-        described = [_describe(e) for e in exc.errors()] or [("body", "invalid request")]
-        field, message = described[0]
-        if len(described) > 1:
-            message += f" (and {len(described) - 1} more problem(s))"
-        return RequestValidationError(message, field=field)
+        return validation_error(list(exc.errors()))
     if isinstance(exc, RequestUnsupportedContentType):
         return UnsupportedMediaTypeError("send a JSON body (Content-Type: application/json)")
     if isinstance(exc, pt_errors.NotFoundError):

@@ -17,7 +17,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 
 from code_exec.exceptions import PayloadTooLargeError, RequestValidationError
 
-__all__ = ["MAX_BODY_BYTES", "JsonBodyResolver"]
+__all__ = ["MAX_BODY_BYTES", "JsonBodyResolver", "check_body"]
 
 # Lambda's synchronous invocation payload limit is 6 MB for the whole event (headers,
 # context, base64 framing); 5 MiB of body keeps the check reachable and meaningful.
@@ -60,20 +60,31 @@ class JsonBodyResolver(APIGatewayRestResolver):
         return super().resolve(event, context)
 
     def _call_route(self, route: Any, route_arguments: dict[str, str]) -> Any:
-        event = self.current_event.raw_event
-        size = max(_body_size(event), _declared_size(event.get("headers") or {}))
-        if size > MAX_BODY_BYTES:
-            error: Exception = PayloadTooLargeError(
-                f"request body is {size} bytes; the limit is {MAX_BODY_BYTES} bytes "
-                "(upload large inputs to the files bucket and pass files[].s3_key)",
-                field="body",
-            )
-            return self._call_exception_handler(error, route)
-        problem = _unreadable_body(event)
-        if problem:
-            error = RequestValidationError(problem, field="body")
+        try:
+            check_body(self.current_event.raw_event)
+        except (PayloadTooLargeError, RequestValidationError) as error:
             return self._call_exception_handler(error, route)
         return super()._call_route(route, route_arguments)
+
+
+def check_body(event: Mapping[str, Any]) -> None:
+    """Refuse a body over the size limit, or one that cannot be read as JSON text at all.
+
+    Raises:
+        PayloadTooLargeError: over :data:`MAX_BODY_BYTES` (by its size or its
+            ``Content-Length``), naming ``body``.
+        RequestValidationError: not readable as text, or nested too deeply, naming ``body``.
+    """
+    size = max(_body_size(dict(event)), _declared_size(dict(event.get("headers") or {})))
+    if size > MAX_BODY_BYTES:
+        raise PayloadTooLargeError(
+            f"request body is {size} bytes; the limit is {MAX_BODY_BYTES} bytes "
+            "(upload large inputs to the files bucket and pass files[].s3_key)",
+            field="body",
+        )
+    problem = _unreadable_body(event)
+    if problem:
+        raise RequestValidationError(problem, field="body")
 
 
 def _unreadable_body(event: Mapping[str, Any]) -> str | None:

@@ -22,6 +22,7 @@ from code_exec.exceptions import (
     ModelError,
     ModelThrottledError,
 )
+from code_exec.loops.events import INTERRUPTED, TurnInterrupted, TurnStream
 from code_exec.models import Limits, ModelUsage
 
 __all__ = [
@@ -56,6 +57,7 @@ class StopReason:
     MAX_TURNS = "max_turns"
     MAX_TOKENS = "max_tokens"
     WALL_TIME = "wall_time"
+    INTERRUPTED = INTERRUPTED  # a streamed turn asked to stop (client gone, deadline near)
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,7 @@ class LoopInput:
     history: list[dict[str, Any]] = field(default_factory=list)  # loop-native messages
     thinking: dict[str, Any] | None = None  # Claude's ``thinking`` object; None: send none
     clock: Callable[[], float] = time.monotonic
+    stream: TurnStream | None = None  # set: stream the model's replies and report progress
 
 
 @dataclass
@@ -198,7 +201,8 @@ def run_loop(
     Args:
         inp: The turn's input (tools, limits, clock).
         messages: The history with the new prompt; the turn's messages are appended.
-        call_model: Sends ``messages`` to the model and reads its reply.
+        call_model: Sends ``messages`` to the model and reads its reply (streamed when
+            ``inp.stream`` is set; it raises ``TurnInterrupted`` when asked to stop).
         tool_results: The user message carrying one result per tool call.
         block_text: The text of one assistant content block ("" for other blocks).
         name: The loop's name, for the log.
@@ -209,7 +213,14 @@ def run_loop(
         stop = budget.before_model_call()
         if stop:
             break
-        reply = call_model(messages)
+        if inp.stream is not None and inp.stream.stopped:
+            stop = StopReason.INTERRUPTED
+            break
+        try:
+            reply = call_model(messages)
+        except TurnInterrupted:  # a reply cut mid-stream is dropped: the history stays valid
+            stop = StopReason.INTERRUPTED
+            break
         budget.count_call()
         usage.append(reply.usage)
         messages.append(reply.message)

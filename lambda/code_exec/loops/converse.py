@@ -29,6 +29,8 @@ from code_exec.loops.common import (
     run_loop,
     with_prompt,
 )
+from code_exec.loops.events import TurnStream
+from code_exec.loops.model_stream import read_converse
 
 __all__ = ["block_text", "run", "system_blocks", "text_block", "tool_config"]
 
@@ -40,9 +42,10 @@ def run(inp: LoopInput, *, client: Any) -> LoopOutput:
     caps = capabilities(inp.model_id)
 
     def call_model(messages: list[dict[str, Any]]) -> Reply:
-        return _reply(
-            _call_model(client, _request(inp, messages, caps), inp.model_id), inp.model_id
-        )
+        request = _request(inp, messages, caps)
+        if inp.stream is not None:
+            return _reply(_stream_model(client, request, inp.model_id, inp.stream), inp.model_id)
+        return _reply(_call_model(client, request, inp.model_id), inp.model_id)
 
     return run_loop(
         inp,
@@ -94,6 +97,19 @@ def _request(inp: LoopInput, messages: list[dict[str, Any]], caps: ModelCapabili
 def _call_model(client: Any, request: dict[str, Any], model_id: str) -> dict[str, Any]:
     try:
         return client.converse(**request)
+    except (ClientError, BotoCoreError) as e:
+        raise model_error(e, model_id) from e
+
+
+def _stream_model(
+    client: Any, request: dict[str, Any], model_id: str, stream: TurnStream
+) -> dict[str, Any]:
+    try:
+        events = client.converse_stream(**request)["stream"]
+        try:
+            return read_converse(events, stream, model_id)
+        finally:
+            events.close()  # also when interrupted: stop reading at this event
     except (ClientError, BotoCoreError) as e:
         raise model_error(e, model_id) from e
 

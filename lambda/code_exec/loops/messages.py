@@ -5,7 +5,9 @@ exactly as the model returned it plus our ``tool_result`` blocks: ``thinking`` a
 ``redacted_thinking`` blocks go back in the assistant turn unchanged, signature included,
 in the order the model wrote them (a thinking model rejects a tool-use turn without them).
 The request carries ``thinking`` only when the caller set it, and never a ``tool_choice``:
-the model's own defaults apply.
+the model's own defaults apply. A streamed turn (``LoopInput.stream``) calls
+``InvokeModelWithResponseStream`` with the same body and rebuilds the same reply from the
+stream (:func:`code_exec.loops.model_stream.read_anthropic`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from code_exec.loops.common import (
     run_loop,
     with_prompt,
 )
+from code_exec.loops.events import TurnStream
+from code_exec.loops.model_stream import read_anthropic
 
 __all__ = ["ANTHROPIC_VERSION", "run"]
 
@@ -39,7 +43,10 @@ def run(inp: LoopInput, *, client: Any) -> LoopOutput:
     """Run one agent turn. ``client`` is a boto3 ``bedrock-runtime`` client."""
 
     def call_model(messages: list[dict[str, Any]]) -> Reply:
-        return _reply(_call_model(client, _request_body(inp, messages), inp.model_id), inp.model_id)
+        body = _request_body(inp, messages)
+        if inp.stream is not None:
+            return _reply(_stream_model(client, body, inp.model_id, inp.stream), inp.model_id)
+        return _reply(_call_model(client, body, inp.model_id), inp.model_id)
 
     return run_loop(
         inp,
@@ -88,6 +95,25 @@ def _call_model(client: Any, body: dict[str, Any], model_id: str) -> dict[str, A
             accept="application/json",
         )
         return json.loads(raw["body"].read())
+    except (ClientError, BotoCoreError) as e:
+        raise model_error(e, model_id) from e
+
+
+def _stream_model(
+    client: Any, body: dict[str, Any], model_id: str, stream: TurnStream
+) -> dict[str, Any]:
+    try:
+        raw = client.invoke_model_with_response_stream(
+            modelId=model_id,
+            body=json.dumps(body).encode("utf-8"),
+            contentType="application/json",
+            accept="application/json",
+        )
+        events = raw["body"]
+        try:
+            return read_anthropic(events, stream, model_id)
+        finally:
+            events.close()  # also when interrupted: stop reading at this chunk
     except (ClientError, BotoCoreError) as e:
         raise model_error(e, model_id) from e
 

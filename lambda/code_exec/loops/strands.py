@@ -2,9 +2,13 @@
 
 Strands runs the loop; we give it the tools, the limits and the client:
 
-* ``BedrockModel(streaming=False)`` calls ``Converse`` on OUR bedrock-runtime client
-  (``deps.bedrock``), so retries, endpoints and recorded replays are the same as in
-  the other loops.
+* ``BedrockModel`` calls ``Converse`` on OUR bedrock-runtime client (``deps.bedrock``),
+  so retries, endpoints and recorded replays are the same as in the other loops. A
+  streamed turn (``LoopInput.stream``) uses ``streaming=True`` (``ConverseStream``): the
+  raw stream events reach the callback handler, which forwards them through the shared
+  :class:`~code_exec.loops.model_stream.ConverseReader`, and the stream's cancel signal is
+  Strands' own ``cancel_signal`` (it stops at the next chunk, or before the next tool or
+  model call, and drops a reply cut mid-stream).
 * PTC mode: one ``execute_code`` tool written with Strands' ``@tool``; direct mode:
   each registered tool as a ``PythonAgentTool``. Tools run one at a time
   (``SequentialToolExecutor``): a sandbox session takes one invocation at a time.
@@ -53,11 +57,13 @@ from code_exec.loops.common import (
     with_prompt,
 )
 from code_exec.loops.converse import block_text, system_blocks, text_block
+from code_exec.loops.events import TurnStream
+from code_exec.loops.model_stream import ConverseReader
 from code_exec.models import ModelUsage
 
 __all__ = ["run"]
 
-_STOP_REASONS = {"limit_turns": StopReason.MAX_TURNS}
+_STOP_REASONS = {"limit_turns": StopReason.MAX_TURNS, "cancelled": StopReason.INTERRUPTED}
 
 
 def run(inp: LoopInput, *, client: Any) -> LoopOutput:
@@ -71,14 +77,18 @@ def run(inp: LoopInput, *, client: Any) -> LoopOutput:
         messages=cast(Any, history),
         tools=_strands_tools(inp.tools, caps),
         system_prompt=cast(Any, system_blocks(inp, caps)),
-        callback_handler=None,
+        callback_handler=_Forward(inp.stream, inp.model_id) if inp.stream else None,
         tool_executor=SequentialToolExecutor(),
         hooks=[wall_time],
         retry_strategy=None,  # the boto3 client retries throttling itself
     )
     stop: str
     try:
-        result = agent(prompt, limits={"turns": inp.limits.max_turns})
+        result = agent(
+            prompt,
+            limits={"turns": inp.limits.max_turns},
+            cancel_signal=inp.stream.cancel if inp.stream else None,
+        )
         stop = wall_time.stopped or _STOP_REASONS.get(result.stop_reason, result.stop_reason)
     except MaxTokensReachedException:
         stop = StopReason.MAX_TOKENS
@@ -99,7 +109,7 @@ def _model(inp: LoopInput, caps: ModelCapabilities, client: Any) -> BedrockModel
     config: dict[str, Any] = {
         "model_id": inp.model_id,
         "max_tokens": inp.limits.max_tokens,
-        "streaming": False,
+        "streaming": inp.stream is not None,
         "include_tool_result_status": caps.tool_result_status,
     }
     if inp.thinking is not None:
@@ -111,6 +121,23 @@ def _model(inp: LoopInput, caps: ModelCapabilities, client: Any) -> BedrockModel
     model = BedrockModel(region_name=client.meta.region_name, **config)
     model.client = client  # one bedrock-runtime client for every loop
     return model
+
+
+class _Forward:
+    """A Strands callback handler passing each raw ConverseStream event to our reader
+    (a fresh reader per model call: each stream starts with ``messageStart``)."""
+
+    def __init__(self, stream: TurnStream, model_id: str) -> None:
+        self._stream, self._model_id = stream, model_id
+        self._reader = ConverseReader(stream, model_id)
+
+    def __call__(self, **kwargs: Any) -> None:
+        event = kwargs.get("event")
+        if not isinstance(event, dict):
+            return
+        if "messageStart" in event:
+            self._reader = ConverseReader(self._stream, self._model_id)
+        self._reader.feed(event)
 
 
 def _strands_tools(tools: Tools, caps: ModelCapabilities) -> list[Any]:

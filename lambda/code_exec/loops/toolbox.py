@@ -9,6 +9,10 @@
 
 A failing cell or tool is an error *result* for the model; only errors that end the
 turn (the session is gone, the sandbox refuses service) are raised.
+
+In a streamed turn (``stream`` given) each run is reported as it starts and ends
+(:mod:`code_exec.loops.events`), a call made after the stream asked the turn to stop is not
+run (an error result says so), and a cell is cut off at the stream's deadline.
 """
 
 from __future__ import annotations
@@ -23,6 +27,14 @@ from typing import Any, Protocol
 
 from code_exec.exceptions import SandboxTimeoutError
 from code_exec.loops.common import ToolOutcome, ToolSpec
+from code_exec.loops.events import (
+    CodeRunDone,
+    CodeRunStart,
+    LoopEvent,
+    ToolCallDone,
+    ToolCallStart,
+    TurnStream,
+)
 from code_exec.models import CodeRun
 from code_exec.sandbox import ExecutionResult
 
@@ -39,6 +51,7 @@ logger = logging.getLogger(__name__)
 
 EXECUTE_CODE = "execute_code"
 DEFAULT_OUTPUT_LIMIT = 20_000  # characters of stdout+stderr returned to the model per call
+_STOPPED = ToolOutcome("Not run: the turn was stopped before this call could run.", True)
 
 _EXECUTE_CODE_DESCRIPTION = (
     "Run Python code in the session's persistent sandbox and return what it printed "
@@ -93,11 +106,13 @@ class CodeTool:
         output_limit: int = DEFAULT_OUTPUT_LIMIT,
         cell_timeout_seconds: float | None = None,
         clock: Callable[[], float] = time.monotonic,
+        stream: TurnStream | None = None,
     ) -> None:
         self._executor = executor
         self._limit = output_limit
         self._cell_timeout = cell_timeout_seconds
         self._clock = clock
+        self._stream = stream
         self.code_runs: list[CodeRun] = []
 
     @property
@@ -110,17 +125,21 @@ class CodeTool:
         code = tool_input.get("code")
         if not isinstance(code, str) or not code.strip():
             return ToolOutcome("execute_code needs a non-empty string `code`.", True)
+        timeout = _timeout(self._cell_timeout, self._stream)
+        if timeout is not None and timeout <= 0:
+            return _STOPPED
+        _emit(self._stream, CodeRunStart(code))
         start = self._clock()
         try:
-            result = self._executor.run_cell(code, timeout_seconds=self._cell_timeout)
+            result = self._executor.run_cell(code, timeout_seconds=timeout)
         except SandboxTimeoutError as e:
             ms = (self._clock() - start) * 1000.0
-            self.code_runs.append(CodeRun(code=code, stderr=str(e), is_error=True, duration_ms=ms))
+            self._record(CodeRun(code=code, stderr=str(e), is_error=True, duration_ms=ms))
             return ToolOutcome(f"The cell timed out: {e}", True)
         ms = (self._clock() - start) * 1000.0  # our clock: executionTime's unit is undocumented
         failed = not result.ok
         stdout = result.stdout or ("" if result.stderr else result.text)
-        self.code_runs.append(
+        self._record(
             CodeRun(
                 code=code,
                 stdout=stdout,
@@ -133,6 +152,10 @@ class CodeTool:
         logger.info("cell ran: chars=%d error=%s ms=%.0f", len(code), failed, ms)
         return ToolOutcome(format_output(stdout, result.stderr, self._limit), failed)
 
+    def _record(self, run: CodeRun) -> None:
+        self.code_runs.append(run)
+        _emit(self._stream, CodeRunDone(run))
+
 
 class DirectTools:
     """Direct mode: registered tools called one at a time by the orchestrator.
@@ -142,9 +165,16 @@ class DirectTools:
     the model as is when it is a string, else as JSON.
     """
 
-    def __init__(self, tools: Sequence[Any], *, output_limit: int = 200_000) -> None:
+    def __init__(
+        self,
+        tools: Sequence[Any],
+        *,
+        output_limit: int = 200_000,
+        stream: TurnStream | None = None,
+    ) -> None:
         self._tools = {t.name: t for t in tools}
         self._limit = output_limit
+        self._stream = stream
         self.code_runs: list[CodeRun] = []  # direct mode runs no code
         self.calls = 0
 
@@ -157,7 +187,15 @@ class DirectTools:
         if tool is None:
             known = ", ".join(sorted(self._tools))
             return ToolOutcome(f"Unknown tool {name!r}; available: {known}.", True)
+        if self._stream is not None and self._stream.stopped:
+            return _STOPPED
         self.calls += 1
+        _emit(self._stream, ToolCallStart(name, dict(tool_input)))
+        outcome = self._call(tool, name, tool_input)
+        _emit(self._stream, ToolCallDone(name, outcome.is_error, outcome.text))
+        return outcome
+
+    def _call(self, tool: Any, name: str, tool_input: dict[str, Any]) -> ToolOutcome:
         try:
             value = tool.fn(**tool_input)
             if inspect.isawaitable(value):
@@ -171,3 +209,20 @@ class DirectTools:
 
 async def _await(value: Any) -> Any:
     return await value
+
+
+def _emit(stream: TurnStream | None, event: LoopEvent) -> None:
+    if stream is not None:
+        stream.emit(event)
+
+
+def _timeout(cell_timeout: float | None, stream: TurnStream | None) -> float | None:
+    """The cell's time limit: its own, cut to the stream's deadline; 0 once stopped."""
+    if stream is None:
+        return cell_timeout
+    if stream.stopped:
+        return 0.0
+    left = stream.seconds_left()
+    if left is None:
+        return cell_timeout
+    return left if cell_timeout is None else min(cell_timeout, left)

@@ -1,0 +1,208 @@
+"""Read a model's streamed reply: forward its deltas, and rebuild the reply the buffered API
+would have returned.
+
+Bedrock streams the two wire formats differently:
+
+* ``InvokeModelWithResponseStream`` (the ``messages`` loop): each ``chunk`` event carries
+  one Anthropic Messages stream event as JSON bytes: ``message_start``,
+  ``content_block_start`` / ``_delta`` (``text_delta``, ``input_json_delta``,
+  ``thinking_delta``, ``signature_delta``, ``citations_delta``) / ``_stop``,
+  ``message_delta`` (stop reason, output usage), ``message_stop``.
+* ``ConverseStream`` (the ``converse`` loop, and Strands): ``messageStart``,
+  ``contentBlockStart`` (tool use), ``contentBlockDelta`` (``text``, ``toolUse.input``,
+  ``reasoningContent`` text / signature / redacted bytes), ``contentBlockStop``,
+  ``messageStop``, ``metadata`` (usage). A text block has no start event.
+
+The readers rebuild exactly the body ``InvokeModel`` / ``Converse`` returns, so the loops
+read a streamed reply with the same code as a buffered one, and the history (thinking
+blocks and their signatures included) is the same either way. Modelled stream exceptions
+are raised by botocore while iterating (``EventStreamError``, a ``ClientError``) and
+translated by the caller like any model error.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from code_exec.exceptions import ModelError
+from code_exec.loops.common import ANTHROPIC_USAGE, CONVERSE_USAGE, model_usage
+from code_exec.loops.events import (
+    ModelCallDone,
+    TextDelta,
+    ThinkingDelta,
+    ToolInputDelta,
+    ToolUseStart,
+    TurnStream,
+)
+
+__all__ = ["ConverseReader", "read_anthropic", "read_converse"]
+
+_TOOL_BLOCKS = ("tool_use", "server_tool_use")
+
+
+def read_anthropic(
+    events: Iterable[Mapping[str, Any]], stream: TurnStream, model_id: str
+) -> dict[str, Any]:
+    """The InvokeModel body rebuilt from an ``InvokeModelWithResponseStream`` body.
+
+    Raises:
+        TurnInterrupted: the stream asked the turn to stop (checked before each event).
+        ModelError: the stream carried an Anthropic ``error`` event.
+    """
+    message: dict[str, Any] = {}
+    usage: dict[str, Any] = {}
+    blocks: dict[int, dict[str, Any]] = {}
+    inputs: dict[int, list[str]] = {}
+    for raw in events:
+        stream.check()
+        if "chunk" not in raw:
+            continue
+        event = json.loads(raw["chunk"]["bytes"])
+        kind = event.get("type")
+        if kind == "message_start":
+            message = dict(event.get("message") or {})
+            usage = dict(message.get("usage") or {})
+        elif kind == "content_block_start":
+            index, block = int(event["index"]), dict(event["content_block"])
+            blocks[index] = block
+            if block.get("type") in _TOOL_BLOCKS:
+                inputs[index] = []
+                stream.emit(ToolUseStart(block["id"], block["name"]))
+        elif kind == "content_block_delta":
+            _anthropic_delta(blocks, inputs, int(event["index"]), event["delta"], stream)
+        elif kind == "content_block_stop":
+            index = int(event["index"])
+            if index in inputs:
+                blocks[index]["input"] = json.loads("".join(inputs.pop(index)) or "{}")
+        elif kind == "message_delta":
+            message.update(event.get("delta") or {})
+            usage.update(event.get("usage") or {})
+        elif kind == "error":
+            error = event.get("error") or {}
+            raise ModelError(f"the model stream of {model_id} failed ({error.get('type')})")
+    body = {**message, "content": [blocks[i] for i in sorted(blocks)], "usage": usage}
+    stream.emit(
+        ModelCallDone(body.get("stop_reason"), model_usage(usage, model_id, ANTHROPIC_USAGE))
+    )
+    return body
+
+
+def _anthropic_delta(
+    blocks: dict[int, dict[str, Any]],
+    inputs: dict[int, list[str]],
+    index: int,
+    delta: Mapping[str, Any],
+    stream: TurnStream,
+) -> None:
+    block = blocks[index]
+    kind = delta.get("type")
+    if kind == "text_delta":
+        block["text"] = block.get("text", "") + delta["text"]
+        stream.emit(TextDelta(delta["text"]))
+    elif kind == "input_json_delta":
+        inputs[index].append(delta["partial_json"])
+        stream.emit(ToolInputDelta(block["id"], delta["partial_json"]))
+    elif kind == "thinking_delta":
+        block["thinking"] = block.get("thinking", "") + delta["thinking"]
+        stream.emit(ThinkingDelta(delta["thinking"]))
+    elif kind == "signature_delta":
+        block["signature"] = block.get("signature", "") + delta["signature"]
+    elif kind == "citations_delta":
+        block.setdefault("citations", []).append(delta["citation"])
+
+
+class ConverseReader:
+    """Feeds on ``ConverseStream`` events one at a time; :meth:`response` is the Converse
+    response they add up to. Used by the ``converse`` loop, and by the ``strands`` loop for
+    the events only (Strands builds its own message from the same stream)."""
+
+    def __init__(self, stream: TurnStream, model_id: str) -> None:
+        self._stream = stream
+        self._model_id = model_id
+        self._blocks: dict[int, dict[str, Any]] = {}
+        self._inputs: dict[int, list[str]] = {}
+        self._role = "assistant"
+        self._stop: dict[str, Any] = {}
+        self._metadata: dict[str, Any] = {}
+
+    def feed(self, event: Mapping[str, Any]) -> None:
+        """One event of the stream (an unknown event is ignored)."""
+        if "messageStart" in event:
+            self._role = event["messageStart"].get("role", "assistant")
+        elif "contentBlockStart" in event:
+            start = event["contentBlockStart"]
+            tool = (start.get("start") or {}).get("toolUse")
+            if tool is not None:
+                index = int(start["contentBlockIndex"])
+                self._blocks[index] = {"toolUse": dict(tool)}
+                self._inputs[index] = []
+                self._stream.emit(ToolUseStart(tool["toolUseId"], tool["name"]))
+        elif "contentBlockDelta" in event:
+            delta = event["contentBlockDelta"]
+            self._delta(int(delta["contentBlockIndex"]), delta["delta"])
+        elif "contentBlockStop" in event:
+            index = int(event["contentBlockStop"]["contentBlockIndex"])
+            if index in self._inputs:
+                text = "".join(self._inputs.pop(index))
+                self._blocks[index]["toolUse"]["input"] = json.loads(text or "{}")
+        elif "messageStop" in event:
+            self._stop = dict(event["messageStop"])
+        elif "metadata" in event:
+            self._metadata = dict(event["metadata"])
+            usage = model_usage(self._metadata.get("usage") or {}, self._model_id, CONVERSE_USAGE)
+            self._stream.emit(ModelCallDone(self._stop.get("stopReason"), usage))
+
+    def _delta(self, index: int, delta: Mapping[str, Any]) -> None:
+        if "text" in delta:
+            block = self._blocks.setdefault(index, {"text": ""})
+            block["text"] += delta["text"]
+            self._stream.emit(TextDelta(delta["text"]))
+        elif "toolUse" in delta:
+            piece = delta["toolUse"].get("input", "")
+            self._inputs[index].append(piece)
+            tool_id = self._blocks[index]["toolUse"]["toolUseId"]
+            self._stream.emit(ToolInputDelta(tool_id, piece))
+        elif "reasoningContent" in delta:
+            part = delta["reasoningContent"]
+            content = self._blocks.setdefault(index, {"reasoningContent": {}})["reasoningContent"]
+            if "redactedContent" in part:
+                content["redactedContent"] = content.get("redactedContent", b"") + bytes(
+                    part["redactedContent"]
+                )
+            else:
+                text = content.setdefault("reasoningText", {"text": ""})
+                if "text" in part:
+                    text["text"] += part["text"]
+                    self._stream.emit(ThinkingDelta(part["text"]))
+                if "signature" in part:
+                    text["signature"] = text.get("signature", "") + part["signature"]
+
+    def response(self) -> dict[str, Any]:
+        """The Converse response the events added up to."""
+        content = [self._blocks[i] for i in sorted(self._blocks)]
+        response: dict[str, Any] = {
+            "output": {"message": {"role": self._role, "content": content}},
+            "stopReason": self._stop.get("stopReason"),
+            "usage": self._metadata.get("usage") or {},
+            "metrics": self._metadata.get("metrics") or {},
+        }
+        if self._stop.get("additionalModelResponseFields") is not None:
+            response["additionalModelResponseFields"] = self._stop["additionalModelResponseFields"]
+        return response
+
+
+def read_converse(
+    events: Iterable[Mapping[str, Any]], stream: TurnStream, model_id: str
+) -> dict[str, Any]:
+    """The Converse response rebuilt from a ``ConverseStream`` output's ``stream``.
+
+    Raises:
+        TurnInterrupted: the stream asked the turn to stop (checked before each event).
+    """
+    reader = ConverseReader(stream, model_id)
+    for event in events:
+        stream.check()
+        reader.feed(event)
+    return reader.response()

@@ -15,6 +15,7 @@ from aws_cdk import App, Stage, Tags
 from stacks.agent_stack import AgentStack
 from stacks.bundling import LambdaAsset, lambda_code_asset
 from stacks.code_interpreter_stack import CodeInterpreterStack
+from stacks.runtime_env import STREAM_BOOTSTRAP
 from stacks.settings import Settings, SettingsError
 
 __all__ = ["REPO_ROOT", "AppStacks", "Settings", "SettingsError", "build_app", "lambda_asset"]
@@ -40,6 +41,7 @@ def lambda_asset(settings: Settings, root: Path = REPO_ROOT) -> LambdaAsset:
         build_dir=root / ".build",
         architecture=settings.lambda_architecture,
         python_version=settings.lambda_python_version,
+        executables=(STREAM_BOOTSTRAP,),
     )
 
 

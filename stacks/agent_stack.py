@@ -19,16 +19,20 @@ from stacks.functions import FunctionSpec, ServiceFunction, retention
 from stacks.jobs import CLEANUP_TIMEOUT, JobStateMachine
 from stacks.nag import acknowledge
 from stacks.policies import INTERPRETER_ACTIONS, interpreter_statement, model_invoke_statements
-from stacks.runtime_env import RuntimeWiring, runtime_environment
+from stacks.runtime_env import RuntimeWiring, runtime_environment, streaming_environment
 from stacks.settings import Settings
 from stacks.storage import LAMBDA_PREFIXES, SANDBOX_PREFIX, STATE_PREFIX, Storage
 
-__all__ = ["API_HANDLER", "CLEANUP_HANDLER", "JOB_HANDLER", "AgentStack"]
+__all__ = ["API_HANDLER", "CLEANUP_HANDLER", "JOB_HANDLER", "STREAM_HANDLER", "AgentStack"]
 
 API_HANDLER = "code_exec.api.handler.api_handler"
+STREAM_HANDLER = "code_exec.api.streamed.stream_handler"
 JOB_HANDLER = "code_exec.api.handler.job_handler"
 CLEANUP_HANDLER = "code_exec.api.handler.cleanup_handler"
 
+# Streamed turns run up to API Gateway's 15-minute stream limit; the function's timeout
+# matches (the turn itself ends shortly before it, see code_exec.api.streamed).
+STREAM_TIMEOUT = Duration.minutes(15)
 # Single-item reads and updates (leases, history, job status) for every function; only the
 # API creates jobs (POST /jobs) and deletes sessions (DELETE /sessions/{id}).
 _TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:UpdateItem")
@@ -41,7 +45,10 @@ class AgentStack(Stack):
 
     Attributes:
         storage: bucket + table.
-        api_function, job_function, cleanup_function: the three Lambda functions.
+        api_function, job_function, cleanup_function: the buffered API, the job runner and
+            the job cleanup.
+        stream_function: the streamed API routes (its own Runtime API loop, started by an
+            exec wrapper, writes response streams; see ``code_exec.streaming``).
         jobs: the job state machine.
         api: the REST API.
     """
@@ -96,6 +103,14 @@ class AgentStack(Stack):
             spec=FunctionSpec(API_HANDLER, "API routes", Duration.seconds(29), 1024),
             **common,
         )
+        self.stream_function = ServiceFunction(
+            self,
+            "StreamFunction",
+            spec=FunctionSpec(
+                STREAM_HANDLER, "Streamed API routes (response streaming)", STREAM_TIMEOUT, 1024
+            ),
+            **{**common, "environment": streaming_environment(environment)},
+        )
         self.job_function = ServiceFunction(
             self,
             "JobFunction",
@@ -124,6 +139,8 @@ class AgentStack(Stack):
             self,
             "Api",
             handler=self.api_function.function,
+            stream_handler=self.stream_function.function,
+            stream_timeout=STREAM_TIMEOUT,
             require_api_key=settings.require_api_key,
             throttle_rate_limit=settings.api_throttle_rate_limit,
             throttle_burst_limit=settings.api_throttle_burst_limit,
@@ -144,15 +161,20 @@ class AgentStack(Stack):
             CfnOutput(self, "ApiKeyId", value=self.api.api_key.key_id)
 
     def _grant_workers(self, settings: Settings, interpreter_arn: str, bucket_id: str) -> None:
-        """API and job functions: the interpreter, the models, the table, their S3 prefixes."""
+        """API, stream and job functions: the interpreter, the models, the table, their S3
+        prefixes."""
         bucket, table = self.storage.bucket, self.storage.table
         models = [settings.model_target(m) for m in settings.lambda_model_ids]
         object_arns = [bucket.arn_for_objects(f"{p}*") for p in LAMBDA_PREFIXES]
-        for fn in (self.api_function, self.job_function):
+        for fn in (self.api_function, self.stream_function, self.job_function):
             role = fn.role
             role.add_to_policy(interpreter_statement(interpreter_arn, INTERPRETER_ACTIONS))
-            # Every loop calls InvokeModel / Converse; nothing in the functions streams.
-            for statement in model_invoke_statements(self, models, streaming=False):
+            # The buffered functions call InvokeModel / Converse; the streaming function only
+            # InvokeModelWithResponseStream / ConverseStream.
+            streams = fn is self.stream_function
+            for statement in model_invoke_statements(
+                self, models, streaming=streams, buffered=not streams
+            ):
                 role.add_to_policy(statement)
             actions = _TABLE_ACTIONS + (_API_TABLE_ACTIONS if fn is self.api_function else ())
             role.add_to_policy(

@@ -1,8 +1,9 @@
-"""REST API: six routes on one Lambda proxy integration, IAM auth on every method."""
+"""REST API: the buffered routes on the API Lambda, the streamed routes on the streaming Lambda
+(response transfer mode ``STREAM``), IAM auth on every method."""
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -10,7 +11,7 @@ from constructs import Construct
 
 from stacks.nag import acknowledge
 
-__all__ = ["ROUTES", "STAGE_NAME", "AgentApi"]
+__all__ = ["ROUTES", "STAGE_NAME", "STREAM_ROUTES", "AgentApi"]
 
 STAGE_NAME = "prod"
 # (method, path) of every route the API Lambda serves.
@@ -22,14 +23,22 @@ ROUTES = (
     ("DELETE", "/sessions/{id}"),
     ("POST", "/v1/messages"),
 )
+# (method, path) of every route the streaming Lambda serves (the runtime's
+# ``code_exec.api.streamed.ROUTES``; a test asserts they agree).
+STREAM_ROUTES = (("POST", "/invoke/stream"),)
 
 
 class AgentApi(Construct):
-    """API Gateway REST API in front of the API Lambda.
+    """API Gateway REST API in front of the API Lambda and the streaming Lambda.
 
     Every method uses IAM (SigV4) authorization; with ``require_api_key`` each also needs an
     API key (``x-api-key`` header) from a usage plan. POST bodies must be JSON objects
     (request validator + model); path ids must be present.
+
+    The streamed methods use a Lambda proxy integration with response transfer mode
+    ``STREAM``: API Gateway calls ``InvokeWithResponseStream`` (integration URI
+    ``2021-11-15/functions/<arn>/response-streaming-invocations``) and relays the response
+    as it comes, for up to ``stream_timeout`` (at most 15 minutes) instead of 29 seconds.
 
     Attributes:
         api: the REST API.
@@ -43,6 +52,8 @@ class AgentApi(Construct):
         construct_id: str,
         *,
         handler: lambda_.IFunction,
+        stream_handler: lambda_.IFunction,
+        stream_timeout: Duration,
         require_api_key: bool,
         throttle_rate_limit: int,
         throttle_burst_limit: int,
@@ -102,8 +113,17 @@ class AgentApi(Construct):
                 type=apigw.JsonSchemaType.OBJECT,
             ),
         )
-        integration = apigw.LambdaIntegration(handler, allow_test_invoke=False)
-        for method, path in ROUTES:
+        buffered = apigw.LambdaIntegration(handler, allow_test_invoke=False)
+        streamed = apigw.LambdaIntegration(
+            stream_handler,
+            allow_test_invoke=False,
+            response_transfer_mode=apigw.ResponseTransferMode.STREAM,
+            timeout=stream_timeout,
+        )
+        routes = [(m, p, buffered) for m, p in ROUTES] + [
+            (m, p, streamed) for m, p in STREAM_ROUTES
+        ]
+        for method, path, integration in routes:
             resource = self.api.root.resource_for_path(path)
             params = {"method.request.path.id": True} if "{id}" in path else None
             if method == "POST":
@@ -147,7 +167,7 @@ class AgentApi(Construct):
             "Every method requires SigV4 (IAM) auth and the stage is throttled; attach a "
             "regional WAF web ACL in accounts that require one.",
         )
-        for method, path in ROUTES:
+        for method, path, _ in routes:
             node = self.api.root.resource_for_path(path).node.find_child(method)
             acknowledge(
                 node,

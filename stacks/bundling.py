@@ -11,6 +11,10 @@ Two caches keep a warm ``cdk synth`` fast:
   requirements file, the platform and the Python version, so pip runs only when one changes;
 * the asset hash is computed here (requirements + code + sandbox assets + arch + Python version),
   so CDK skips bundling entirely when ``cdk.out/asset.<hash>`` already exists.
+
+Files listed in ``executables`` (the streaming function's exec wrapper) get mode 0755 in the
+asset whatever the checkout gave them: the CDK CLI zips the staged directory with each file's
+own mode, and Lambda cannot start a wrapper that is not executable.
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ class LambdaAsset:
         build_dir: cache directory for installed dependencies (``.build/``).
         architecture: ``x86_64`` or ``arm64``.
         python_version: Lambda runtime Python version, e.g. ``3.14``.
+        executables: paths inside the asset that must be executable (mode 0755).
     """
 
     code_root: Path
@@ -59,6 +64,7 @@ class LambdaAsset:
     build_dir: Path
     architecture: str
     python_version: str
+    executables: tuple[str, ...] = ()
 
     @property
     def requirements(self) -> Path:
@@ -78,7 +84,7 @@ class LambdaAsset:
     def asset_hash(self) -> str:
         """Hash of everything that ends up in the asset; equal inputs -> no re-bundling."""
         h = hashlib.sha256()
-        h.update(f"{_BUNDLE_FORMAT}|{self.deps_key()}|".encode())
+        h.update(f"{_BUNDLE_FORMAT}|{self.deps_key()}|{','.join(self.executables)}|".encode())
         for package in self.packages:
             for path in _files(package):
                 h.update(str(path.relative_to(package.parent)).encode())
@@ -134,6 +140,11 @@ class LambdaAsset:
                 out = dest / path.relative_to(package)
                 out.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(path, out)
+        for name in self.executables:
+            target = output_dir / name
+            if not target.is_file():
+                raise BundlingError(f"{name} should be executable in the asset but is not in it")
+            target.chmod(0o755)
 
 
 @jsii.implements(ILocalBundling)

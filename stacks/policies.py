@@ -53,10 +53,11 @@ def foundation_model_arns(stack: Stack, target: ModelTarget) -> list[str]:
 
 
 def model_invoke_statements(
-    stack: Stack, targets: Iterable[ModelTarget], *, streaming: bool
+    stack: Stack, targets: Iterable[ModelTarget], *, streaming: bool, buffered: bool = True
 ) -> list[iam.PolicyStatement]:
-    """InvokeModel (what InvokeModel and Converse need), plus InvokeModelWithResponseStream
-    (InvokeModelWithResponseStream and ConverseStream) when ``streaming``.
+    """InvokeModel (what InvokeModel and Converse need) when ``buffered``, and
+    InvokeModelWithResponseStream (InvokeModelWithResponseStream and ConverseStream) when
+    ``streaming``.
 
     Direct foundation models and the profiles themselves are allowed as named. The foundation
     models behind a cross-region profile are allowed only when the call comes through one of
@@ -71,7 +72,12 @@ def model_invoke_statements(
             routed.extend(foundation_model_arns(stack, target))
         else:
             direct.extend(foundation_model_arns(stack, target))
-    actions = [*MODEL_INVOKE_ACTIONS, *(MODEL_STREAM_ACTIONS if streaming else ())]
+    actions = [
+        *(MODEL_INVOKE_ACTIONS if buffered else ()),
+        *(MODEL_STREAM_ACTIONS if streaming else ()),
+    ]
+    if not actions:
+        raise ValueError("a model statement needs buffered or streaming calls")
     statements = []
     if direct or profiles:
         statements.append(

@@ -10,7 +10,18 @@ from dataclasses import dataclass
 
 from stacks.settings import Settings
 
-__all__ = ["RuntimeWiring", "runtime_environment"]
+__all__ = [
+    "EXEC_WRAPPER",
+    "STREAM_BOOTSTRAP",
+    "RuntimeWiring",
+    "runtime_environment",
+    "streaming_environment",
+]
+
+# The streaming function's exec wrapper: its path in the code asset, and in the function
+# (the asset is unpacked in /var/task).
+STREAM_BOOTSTRAP = "code_exec/streaming/bootstrap"
+EXEC_WRAPPER = f"/var/task/{STREAM_BOOTSTRAP}"
 
 
 @dataclass(frozen=True)
@@ -38,3 +49,9 @@ def runtime_environment(settings: Settings, wiring: RuntimeWiring) -> dict[str, 
         "SESSION_TTL_SECONDS": str(settings.session_ttl_seconds),
         "FILES_URL_EXPIRY_SECONDS": str(settings.files_url_expiry_seconds),
     }
+
+
+def streaming_environment(environment: dict[str, str]) -> dict[str, str]:
+    """The streaming function's environment: the runtime's, plus the exec wrapper that starts
+    the streaming Runtime API loop instead of the stock runtime client."""
+    return {**environment, "AWS_LAMBDA_EXEC_WRAPPER": EXEC_WRAPPER}

@@ -28,9 +28,11 @@ STAR_RESOURCE_ACTIONS = {
 }
 HANDLERS = {
     "code_exec.api.handler.api_handler",
+    "code_exec.api.streamed.stream_handler",
     "code_exec.api.handler.job_handler",
     "code_exec.api.handler.cleanup_handler",
 }
+STREAM_HANDLER = "code_exec.api.streamed.stream_handler"
 
 
 @pytest.fixture(scope="module")
@@ -145,8 +147,9 @@ def _actions(statements: list[dict[str, Any]]) -> set[str]:
 
 def test_function_roles_get_exactly_their_actions(agent_template: dict[str, Any]) -> None:
     """What each function calls, no more (tests/runtime/test_least_privilege.py proves each
-    action is used). No function streams model responses or queries the table; only the API
-    creates jobs (PutItem) and deletes sessions (DeleteItem)."""
+    action is used). Only the streaming function streams model responses, and it never calls
+    the buffered InvokeModel; no function queries the table; only the API creates jobs
+    (PutItem) and deletes sessions (DeleteItem)."""
     interpreter_actions = {
         "bedrock-agentcore:StartCodeInterpreterSession",
         "bedrock-agentcore:InvokeCodeInterpreter",
@@ -174,6 +177,10 @@ def test_function_roles_get_exactly_their_actions(agent_template: dict[str, Any]
         "states:DescribeExecution",
     }
     assert _actions(_role_statements(agent_template, "JobFunctionRole")) == job
+    stream = _role_statements(agent_template, "StreamFunctionRole")
+    assert _actions(stream) == (job - {"bedrock:InvokeModel"}) | {
+        "bedrock:InvokeModelWithResponseStream"
+    }
     cleanup = _role_statements(agent_template, "CleanupFunctionRole")
     assert _actions(cleanup) == base | {
         "bedrock-agentcore:StopCodeInterpreterSession",
@@ -183,7 +190,7 @@ def test_function_roles_get_exactly_their_actions(agent_template: dict[str, Any]
         "s3:GetObject",
     }
     # The interpreter actions apply to THIS interpreter only (imported from its stack).
-    for statements in (api, cleanup):
+    for statements in (api, stream, cleanup):
         used = [s for s in statements if s.get("Sid") == "UseCodeInterpreter"]
         assert len(used) == 1
         assert "CodeInterpreterArn" in json.dumps(used[0]["Resource"])
@@ -194,6 +201,7 @@ def test_function_roles_get_exactly_their_actions(agent_template: dict[str, Any]
     ("role", "prefixes"),
     [
         ("ApiFunctionRole", ["/files/*", "/state/*"]),
+        ("StreamFunctionRole", ["/files/*", "/state/*"]),
         ("JobFunctionRole", ["/files/*", "/state/*"]),
         ("CleanupFunctionRole", ["/state/*"]),
     ],
@@ -296,13 +304,13 @@ def test_table_has_keys_ttl_pitr_and_encryption(agent: Template) -> None:
 # --- Lambda -----------------------------------------------------------------------------
 
 
-def test_three_functions_share_one_asset_with_tracing_and_new_python(
+def test_the_functions_share_one_asset_with_tracing_and_new_python(
     agent_template: dict[str, Any],
 ) -> None:
     functions = resources(agent_template, "AWS::Lambda::Function")
     assert {f["Properties"]["Handler"] for f in functions.values()} == HANDLERS
     keys = {json.dumps(f["Properties"]["Code"], sort_keys=True) for f in functions.values()}
-    assert len(keys) == 1, "the three functions must share one code asset"
+    assert len(keys) == 1, "the functions must share one code asset"
     for fn in functions.values():
         props = fn["Properties"]
         version = tuple(int(p) for p in props["Runtime"].removeprefix("python").split("."))
@@ -312,6 +320,21 @@ def test_three_functions_share_one_asset_with_tracing_and_new_python(
     timeouts = {f["Properties"]["Handler"]: f["Properties"]["Timeout"] for f in functions.values()}
     assert timeouts["code_exec.api.handler.api_handler"] == 29
     assert timeouts["code_exec.api.handler.job_handler"] <= 900
+    assert timeouts[STREAM_HANDLER] == 900  # API Gateway streams for up to 15 minutes
+
+
+def test_only_the_streaming_function_starts_through_the_exec_wrapper(
+    agent_template: dict[str, Any],
+) -> None:
+    functions = resources(agent_template, "AWS::Lambda::Function").values()
+    wrappers = {
+        f["Properties"]["Handler"]: f["Properties"]["Environment"]["Variables"].get(
+            "AWS_LAMBDA_EXEC_WRAPPER"
+        )
+        for f in functions
+    }
+    assert wrappers.pop(STREAM_HANDLER) == "/var/task/code_exec/streaming/bootstrap"
+    assert set(wrappers.values()) == {None}
 
 
 def test_log_groups_have_retention(agent: Template) -> None:
@@ -380,7 +403,7 @@ def test_every_method_uses_iam_auth_and_posts_validate_bodies(
     agent_template: dict[str, Any],
 ) -> None:
     methods = resources(agent_template, "AWS::ApiGateway::Method")
-    assert len(methods) == 6
+    assert len(methods) == 7
     for method in methods.values():
         props = method["Properties"]
         assert props["AuthorizationType"] == "AWS_IAM", props
@@ -394,7 +417,64 @@ def test_api_routes(agent_template: dict[str, Any]) -> None:
         r["Properties"]["PathPart"]
         for r in resources(agent_template, "AWS::ApiGateway::Resource").values()
     }
-    assert paths == {"invoke", "jobs", "{id}", "sessions", "execute", "v1", "messages"}
+    assert paths == {"invoke", "stream", "jobs", "{id}", "sessions", "execute", "v1", "messages"}
+
+
+def _method_paths(template: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """Logical id of each method -> (HTTP method, full path)."""
+    res = resources(template, "AWS::ApiGateway::Resource")
+
+    def path(ref: Any) -> str:
+        if not isinstance(ref, dict) or "Ref" not in ref or ref["Ref"] not in res:
+            return ""  # the API's root
+        props = res[ref["Ref"]]["Properties"]
+        return path(props["ParentId"]) + "/" + props["PathPart"]
+
+    return {
+        k: (m["Properties"]["HttpMethod"], path(m["Properties"]["ResourceId"]))
+        for k, m in resources(template, "AWS::ApiGateway::Method").items()
+    }
+
+
+def test_streaming_integration_on_exactly_the_streamed_methods(
+    agent_template: dict[str, Any],
+) -> None:
+    """STREAM transfer mode, the response-streaming invocation URI of the streaming function
+    and a 15-minute timeout on the streamed methods; the buffered integration elsewhere."""
+    from stacks.api import ROUTES, STREAM_ROUTES
+
+    methods = resources(agent_template, "AWS::ApiGateway::Method")
+    functions = {
+        f["Properties"]["Handler"]: k
+        for k, f in resources(agent_template, "AWS::Lambda::Function").items()
+    }
+    streamed, buffered = set(), set()
+    for logical_id, route in _method_paths(agent_template).items():
+        integration = methods[logical_id]["Properties"]["Integration"]
+        uri = json.dumps(integration["Uri"])
+        if integration.get("ResponseTransferMode") == "STREAM":
+            streamed.add(route)
+            assert integration["TimeoutInMillis"] == 900_000
+            assert ":lambda:path/2021-11-15/functions/" in uri
+            assert uri.endswith('/response-streaming-invocations"]]}')
+            assert functions[STREAM_HANDLER] in uri
+        else:
+            buffered.add(route)
+            assert "ResponseTransferMode" not in integration
+            assert "TimeoutInMillis" not in integration  # API Gateway's 29 s default
+            assert ":lambda:path/2015-03-31/functions/" in uri and uri.endswith('/invocations"]]}')
+            assert functions["code_exec.api.handler.api_handler"] in uri
+    assert streamed == set(STREAM_ROUTES) == {("POST", "/invoke/stream")}
+    assert buffered == set(ROUTES)
+
+
+def test_streamed_routes_agree_with_the_runtime() -> None:
+    """The stack and the streaming handler name the same streamed routes."""
+    from code_exec.api.streamed import ROUTES as RUNTIME_ROUTES
+
+    from stacks.api import STREAM_ROUTES
+
+    assert set(RUNTIME_ROUTES) == set(STREAM_ROUTES)
 
 
 def test_stage_is_throttled_traced_and_access_logged_as_json(agent: Template) -> None:

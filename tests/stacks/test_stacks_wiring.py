@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 from stacks.runtime_env import RuntimeWiring, runtime_environment
@@ -37,9 +38,14 @@ def test_runtime_env_keys_are_exactly_the_config_env_names() -> None:
 
 
 def test_every_function_gets_exactly_that_environment(agent_template: dict) -> None:
+    """The runtime's names, plus the exec wrapper on the streaming function alone."""
     names = _env_names_in_config()
     for fn in resources(agent_template, "AWS::Lambda::Function").values():
-        assert set(fn["Properties"]["Environment"]["Variables"]) == names
+        variables = set(fn["Properties"]["Environment"]["Variables"])
+        if fn["Properties"]["Handler"].endswith(".stream_handler"):
+            assert variables == names | {"AWS_LAMBDA_EXEC_WRAPPER"}
+        else:
+            assert variables == names
 
 
 def test_stacks_never_import_the_runtime() -> None:
@@ -73,6 +79,11 @@ def test_lambda_asset_has_code_and_deps_for_the_lambda_platform(synth: Synth) ->
     assert binaries and all("x86_64-linux-gnu" in b for b in binaries), binaries
     assert all("cpython-314" in b for b in binaries), binaries  # lambdaPythonVersion 3.14
     assert not list(asset.rglob("__pycache__"))
+    # the streaming function's exec wrapper: in the asset at the path the stack names,
+    # executable (the CDK CLI zips each file with its mode), a POSIX shell script
+    wrapper = asset / "code_exec" / "streaming" / "bootstrap"
+    assert wrapper.stat().st_mode & 0o777 == 0o755
+    assert wrapper.read_bytes().startswith(b"#!/bin/sh\n")
     # What the runtime sends into the sandbox sits next to code_exec (see ptc_assets.py).
     repo_assets = {p.name for p in (REPO / "sandbox_assets").glob("*.py")}
     assert repo_assets <= {p.name for p in (asset / "sandbox_assets").glob("*.py")}
@@ -109,3 +120,13 @@ def test_iam_report_lists_each_acknowledgment_with_a_reason(synth: Synth) -> Non
     rules = {rule for _, rule, _ in acks}
     assert "AwsSolutions-IAM5[Resource::*]" in rules
     assert all(rule.startswith("AwsSolutions-") and len(reason) >= 20 for _, rule, reason in acks)
+
+
+def test_the_cdk_cli_zips_assets_with_each_files_mode() -> None:
+    """What keeps the exec wrapper executable after `cdk deploy`: the CLI's asset zipper
+    (node_modules/aws-cdk, pinned in package.json) stores each file's own mode."""
+    cli = (REPO / "node_modules" / "aws-cdk" / "lib" / "index.js").read_text()
+    start = cli.index("function writeZipFile(")
+    body = cli[start : cli.index("__name(writeZipFile", start)]
+    assert re.search(r"(\w+)\s*\]\s*=\s*await Promise\.all\(\[.*\.stat\(", body), body
+    assert re.search(r"addBuffer\(data, file, \{[^}]*mode:\s*\w+\.mode", body, re.S), body

@@ -52,3 +52,37 @@ def test_requirements_arch_and_python_change_both(tree: Path) -> None:
     keys.add((base.asset_hash(), base.deps_key()))
     assert len({k[0] for k in keys}) == 4 and len({k[1] for k in keys}) == 4
     assert _asset(tree, arch="arm64").platform == "manylinux2014_aarch64"
+
+
+def _with_cached_deps(asset: LambdaAsset) -> None:
+    """A dependency cache entry, so bundling needs no pip run."""
+    deps = asset.build_dir / "deps" / asset.deps_key()
+    deps.mkdir(parents=True)
+    (deps / "somedep.py").write_text("")
+    (deps / ".complete").write_text("cached\n")
+
+
+def test_executables_get_mode_755_in_the_asset_whatever_the_checkout_gave(tree: Path) -> None:
+    script = tree / "lambda" / "code_exec" / "bootstrap"
+    script.write_text("#!/bin/sh\nexec true\n")
+    script.chmod(0o644)  # e.g. a checkout that lost the bit
+    asset = _asset(tree)
+    asset = LambdaAsset(**{**asset.__dict__, "executables": ("code_exec/bootstrap",)})
+    _with_cached_deps(asset)
+    out = tree / "out"
+    out.mkdir()
+    asset.bundle_into(out)
+    assert (out / "code_exec" / "bootstrap").stat().st_mode & 0o777 == 0o755
+    assert (out / "code_exec" / "handler.py").stat().st_mode & 0o111 == 0
+    assert (out / "somedep.py").exists()
+
+
+def test_a_missing_executable_fails_bundling_naming_it(tree: Path) -> None:
+    from stacks.bundling import BundlingError
+
+    asset = LambdaAsset(**{**_asset(tree).__dict__, "executables": ("code_exec/nope",)})
+    _with_cached_deps(asset)
+    out = tree / "out"
+    out.mkdir()
+    with pytest.raises(BundlingError, match="code_exec/nope"):
+        asset.bundle_into(out)

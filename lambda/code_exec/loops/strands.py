@@ -64,6 +64,8 @@ from code_exec.models import ModelUsage
 __all__ = ["run"]
 
 _STOP_REASONS = {"limit_turns": StopReason.MAX_TURNS, "cancelled": StopReason.INTERRUPTED}
+# What Strands (1.62, event_loop/streaming.py) appends for a reply cut by its cancel signal.
+_CANCELLED = [{"text": "Cancelled by user"}]
 
 
 def run(inp: LoopInput, *, client: Any) -> LoopOutput:
@@ -99,6 +101,8 @@ def run(inp: LoopInput, *, client: Any) -> LoopOutput:
     except (ClientError, BotoCoreError) as e:
         raise model_error(e, inp.model_id) from e
     messages = cast(list[dict[str, Any]], list(agent.messages))
+    if stop == StopReason.INTERRUPTED and messages and messages[-1]["content"] == _CANCELLED:
+        messages.pop()  # Strands' stand-in for the reply it cut: dropped, as in the other loops
     return finish("strands", messages, stop, _usage(agent, inp.model_id), block_text)
 
 

@@ -1,0 +1,128 @@
+"""The producer/writer pump behind every streamed response: pings, deadline, abandon,
+backpressure, failures. Times are short real waits on ``queue.get``; the assertions are on
+order and content, not on durations."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+from code_exec.streaming.pump import Emit, Pump
+
+PING = b"ping"
+
+
+def _frames(pump: Pump, **kw: Any) -> Any:
+    return pump.frames(ping=PING, **kw)
+
+
+def test_pings_go_out_while_the_producer_is_silent_and_stop_when_it_speaks() -> None:
+    go = threading.Event()
+
+    def produce(emit: Emit, stop: threading.Event) -> None:
+        emit("a")
+        go.wait(10)
+        emit(b"b")
+
+    pump = Pump(produce)
+    pump.start()
+    out = _frames(pump, ping_seconds=0.02)
+    assert next(out) == b"a"
+    assert next(out) == PING and next(out) == PING
+    go.set()
+    rest = list(out)
+    assert rest[-1] == b"b" and set(rest[:-1]) <= {PING}
+
+
+def test_at_stop_at_the_producer_is_asked_to_stop_and_its_last_frames_still_go_out() -> None:
+    def produce(emit: Emit, stop: threading.Event) -> None:
+        emit("working")
+        assert stop.wait(10)
+        emit("paused: the final event")
+
+    pump = Pump(produce)
+    pump.start()
+    frames = list(_frames(pump, ping_seconds=5, stop_at=0.0))
+    assert frames == [b"working", b"paused: the final event"]
+    assert pump.reason == "deadline"
+
+
+def test_a_producer_that_never_reaches_a_safe_point_is_abandoned_with_a_last_frame() -> None:
+    released = threading.Event()
+    reasons: list[str] = []
+
+    def produce(emit: Emit, stop: threading.Event) -> None:
+        emit("started")
+        released.wait(10)  # ignores ``stop``: stuck in a call
+
+    def abandon(reason: str) -> bytes:
+        reasons.append(reason)
+        released.set()
+        return b"error: gave up"
+
+    pump = Pump(produce)
+    pump.start()
+    assert pump.first(5) == b"started"
+    frames = list(_frames(pump, ping_seconds=5, stop_at=0.0, abandon_at=0.0, on_abandon=abandon))
+    assert frames == [b"started", b"error: gave up"]
+    assert reasons == ["deadline"] and pump.stop_signal.is_set()
+
+
+def test_a_full_queue_makes_the_producer_wait_for_the_writer() -> None:
+    emitted: list[int] = []
+    done = threading.Event()
+
+    def produce(emit: Emit, stop: threading.Event) -> None:
+        for n in range(10):
+            emit(str(n))
+            emitted.append(n)
+        done.set()
+
+    pump = Pump(produce, max_pending=2)
+    pump.start()
+    assert not done.wait(0.3)  # nobody reads: the producer is held back
+    assert len(emitted) <= 3
+    assert list(_frames(pump, ping_seconds=5)) == [str(n).encode() for n in range(10)]
+    assert done.is_set()
+
+
+def test_a_producer_failing_after_its_first_frame_fails_the_writer_after_that_frame() -> None:
+    def produce(emit: Emit, stop: threading.Event) -> None:
+        emit("partial")
+        raise RuntimeError("broken")
+
+    pump = Pump(produce)
+    pump.start()
+    out = _frames(pump, ping_seconds=5)
+    assert next(out) == b"partial"
+    with pytest.raises(RuntimeError, match="broken"):
+        next(out)
+
+
+def test_a_failure_before_the_first_frame_is_raised_by_first() -> None:
+    def produce(emit: Emit, stop: threading.Event) -> None:
+        raise LookupError("no such session")
+
+    pump = Pump(produce)
+    pump.start()
+    with pytest.raises(LookupError, match="no such session"):
+        pump.first(5)
+
+
+def test_closing_the_writer_stops_the_producer_and_waits_for_it() -> None:
+    cleaned = threading.Event()
+
+    def produce(emit: Emit, stop: threading.Event) -> None:
+        try:
+            while not stop.wait(0.01):
+                emit("tick")
+        finally:
+            cleaned.set()
+
+    pump = Pump(produce)
+    pump.start()
+    out = _frames(pump, ping_seconds=5, grace_seconds=5)
+    assert next(out) == b"tick"
+    out.close()  # what the runtime does when a write fails
+    assert cleaned.is_set() and pump.reason == "disconnected" and not pump.running

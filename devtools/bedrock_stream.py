@@ -164,21 +164,29 @@ class FrameStream:
     """
 
     def __init__(self, frames: list[dict[str, Any]], *, latency: float = 0.0) -> None:
-        self._frames = frames
+        self.frames = [f for f in frames if "sleep" not in f]
+        self._script = frames
         self._latency = latency
         self.closed = False
-        self.sent = 0  # frames handed to the reader
+        self.sent_at: list[float] = []  # time.monotonic() when each frame went to the reader
+
+    @property
+    def sent(self) -> int:
+        """Frames handed to the reader so far."""
+        return len(self.sent_at)
 
     def stream(self, amt: int | None = None, decode_content: bool = False) -> Iterator[bytes]:
-        for frame in self._frames:
+        for frame in self._script:
             if self.closed:
                 return
             if "sleep" in frame:
-                time.sleep(float(frame["sleep"]))
+                until = time.monotonic() + float(frame["sleep"])
+                while not self.closed and time.monotonic() < until:
+                    time.sleep(min(0.1, max(0.0, until - time.monotonic())))
                 continue
             if self._latency:
                 time.sleep(self._latency)
-            self.sent += 1
+            self.sent_at.append(time.monotonic())
             yield encode(frame)
 
     def close(self) -> None:

@@ -196,7 +196,7 @@ def test_a_stopped_turn_ends_at_a_safe_point_with_a_history_that_can_go_on(
         fixture_name(loop, "session_chart"),
         sandbox,
         TurnStream(emit, cancel=cancel),
-        latency=0.01,
+        latency=0.02 if when == "text" else 0.0,
     )
     assert run.result.stop_reason == "interrupted"
     assert replay.served == 1  # no model call after the stop

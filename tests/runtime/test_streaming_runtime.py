@@ -27,7 +27,9 @@ from devtools.local_server import BOOTSTRAP, TASK_ROOT
 from devtools.runtime_api import FakeRuntimeApi
 
 
-def _serving(api: FakeRuntimeApi, handler: Callable[..., Any], invocations: int) -> threading.Thread:
+def _serving(
+    api: FakeRuntimeApi, handler: Callable[..., Any], invocations: int
+) -> threading.Thread:
     thread = threading.Thread(
         target=serve, args=(RuntimeApi(api.address), handler), kwargs={"invocations": invocations}
     )
@@ -36,9 +38,7 @@ def _serving(api: FakeRuntimeApi, handler: Callable[..., Any], invocations: int)
     return thread
 
 
-def test_a_response_is_a_chunked_stream_with_the_documented_headers_and_the_prelude_first() -> (
-    None
-):
+def test_a_response_is_a_chunked_stream_with_the_documented_headers_and_the_prelude_first() -> None:
     def handler(event: Any, context: Any) -> StreamedResponse:
         body = [b"hello ", b"", json.dumps(event).encode()]  # the empty chunk is skipped
         return StreamedResponse(201, iter(body), {"content-type": "text/plain"}, ["a=b"])

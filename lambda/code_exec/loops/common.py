@@ -152,7 +152,10 @@ def model_error(err: ClientError | BotoCoreError, model_id: str) -> CodeExecErro
     which can carry account details.
     """
     if isinstance(err, ClientError):
-        code = err.response.get("Error", {}).get("Code", "Unknown")
+        code = str(err.response.get("Error", {}).get("Code", "Unknown"))
+        # A modelled exception inside an event stream is named by its member:
+        # ``throttlingException`` for the ``ThrottlingException`` a buffered call answers.
+        code = code[:1].upper() + code[1:]
         logger.warning("model call failed: model=%s code=%s", model_id, code)
         if code in _THROTTLING:
             return ModelThrottledError(f"Bedrock throttled the call to {model_id}; retry later")

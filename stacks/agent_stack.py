@@ -34,9 +34,11 @@ CLEANUP_HANDLER = "code_exec.api.handler.cleanup_handler"
 # matches (the turn itself ends shortly before it, see code_exec.api.streamed).
 STREAM_TIMEOUT = Duration.minutes(15)
 # Single-item reads and updates (leases, history, job status) for every function; only the
-# API creates jobs (POST /jobs) and deletes sessions (DELETE /sessions/{id}).
+# API creates jobs (POST /jobs) and deletes sessions (DELETE /sessions/{id}). A streamed turn
+# only leases, saves and releases its session (conditional updates), never reads a job.
 _TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:UpdateItem")
 _API_TABLE_ACTIONS = ("dynamodb:PutItem", "dynamodb:DeleteItem")
+_STREAM_TABLE_ACTIONS = ("dynamodb:UpdateItem",)
 _OBJECT_ACTIONS = ("s3:GetObject", "s3:PutObject")
 
 
@@ -177,6 +179,8 @@ class AgentStack(Stack):
             ):
                 role.add_to_policy(statement)
             actions = _TABLE_ACTIONS + (_API_TABLE_ACTIONS if fn is self.api_function else ())
+            if fn is self.stream_function:
+                actions = _STREAM_TABLE_ACTIONS
             role.add_to_policy(
                 iam.PolicyStatement(
                     sid="SessionsAndJobs", actions=list(actions), resources=[table.table_arn]

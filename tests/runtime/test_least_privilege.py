@@ -5,9 +5,11 @@ How: a botocore ``provide-client-params`` hook (emitted for every API call AND f
 URLs) records each operation while this module's own scenario drives every route end to end
 (execute with files in and out, S3 inputs, /invoke one-shot and in a session, DELETE, a job
 that succeeds and two that fail through the real state machine — one-shot, and in a session
-whose stop the sandbox refuses once — and GET /jobs). Calls are attributed to the function
+whose stop the sandbox refuses once — GET /jobs, and /invoke/stream in a session and one-shot
+through the streaming function's own runtime loop). Calls are attributed to the function
 running them (main thread: the API function; ``LambdaAdapter`` threads: the job and cleanup
-functions). ``IAM_ACTIONS`` maps each operation to its IAM action; the check evaluates the
+functions; the streaming runtime's thread and the turn threads named after it: the streaming
+function). ``IAM_ACTIONS`` maps each operation to its IAM action; the check evaluates the
 function's role statements from the AgentStack template (Allow, actions/resources with
 wildcards, StringEquals/StringLike/Arn* conditions). Every grant must be used: there is no
 list of tolerated over-grants.
@@ -28,6 +30,7 @@ from typing import Any
 
 import boto3
 import pytest
+from code_exec.api import streamed
 
 from devtools.bedrock_replay import BedrockReplay, load_fixture
 from devtools.lambda_adapter import LambdaAdapter, template_functions
@@ -102,7 +105,7 @@ class Need:
 
 @dataclass
 class Call:
-    function: str  # "api" | "job" | "cleanup"
+    function: str  # "api" | "stream" | "job" | "cleanup"
     service: str
     operation: str
     params: dict[str, Any]
@@ -116,14 +119,14 @@ class Recorder:
     may be running meanwhile, and their calls are always recorded.
     """
 
-    functions: dict[str, str]  # logical id -> "api" | "job" | "cleanup"
+    functions: dict[str, str]  # logical id -> "api" | "stream" | "job" | "cleanup"
     calls: list[Call] = field(default_factory=list)
     paused: bool = False
 
     def __call__(self, params: dict[str, Any], model: Any, event_name: str, **_: Any) -> None:
         thread = threading.current_thread().name
-        if thread.startswith("lambda-"):
-            function = self.functions.get(thread.removeprefix("lambda-"), "?")
+        if thread.startswith("lambda-"):  # "lambda-<id>", or "lambda-<id>/turn" it started
+            function = self.functions.get(thread.removeprefix("lambda-").split("/")[0], "?")
         elif thread == "MainThread":
             if self.paused:
                 return
@@ -302,7 +305,12 @@ def scenario(
 ) -> Iterator[Scenario]:
     from code_exec.store import base as store
 
-    kinds = {"api_handler": "api", "job_handler": "job", "cleanup_handler": "cleanup"}
+    kinds = {
+        "api_handler": "api",
+        "stream_handler": "stream",
+        "job_handler": "job",
+        "cleanup_handler": "cleanup",
+    }
     functions = {
         fid: kinds[props["Handler"].rsplit(".", 1)[1]]
         for fid, props in template_functions(agent_template).items()
@@ -315,6 +323,8 @@ def scenario(
     services.reset()
     bedrock = replay_bedrock_client()
     services.override(bedrock=bedrock)
+    streamed.services.reset()
+    streamed.services.override(bedrock=bedrock)
     saved_limit = store.INLINE_LIMIT_BYTES
     store.INLINE_LIMIT_BYTES = 16  # every stored JSON value goes to S3 (state/): exercise it
     api = sandbox_api
@@ -408,16 +418,75 @@ def scenario(
             ]
             assert refused, "cleanup did not read the status of the session it could not stop"
             assert api.delete("lp-chat").body["stopped"] is True  # the kill switch stops it
+            _stream_scenario(functions, bedrock)
+            assert api.delete("lp-stream").body["stopped"] is True
         yield Scenario(agent_template, functions, list(recorder.calls))
     finally:
+        streamed.services.reset()
         store.INLINE_LIMIT_BYTES = saved_limit
         boto3.DEFAULT_SESSION._session.unregister("provide-client-params", recorder)  # type: ignore[union-attr]
         services.reset()
 
 
+def _stream_scenario(functions: dict[str, str], bedrock: Any) -> None:
+    """``POST /invoke/stream`` through the streaming function's runtime loop, run on a thread
+    named after the function: in a session (an input from the bucket, an output file, its
+    history offloaded to S3), again in that session, then one-shot on every allowed model."""
+    from code_exec.streaming.runtime import serve
+    from code_exec.streaming.runtime_api import RuntimeApi
+
+    from devtools.http_adapter import to_event
+    from devtools.runtime_api import FakeRuntimeApi
+
+    stream_fn = next(fid for fid, kind in functions.items() if kind == "stream")
+    chart = load_fixture("converse_session_chart")
+    chart = {**chart, "turns": chart["turns"][:2]}
+    requests: list[tuple[Any, dict[str, Any]]] = [
+        (
+            chart,
+            {
+                "prompt": chart["calls"][0]["prompt"],
+                "loop": "converse",
+                "session_id": "lp-stream",
+                "files": [{"name": "lp.txt", "s3_key": "files/uploads/lp.txt"}],
+            },
+        ),
+        (
+            "converse_plain_answer",
+            {"prompt": "What is 6 x 7?", "loop": "converse", "session_id": "lp-stream"},
+        ),
+    ]
+    for model_id in _allowed_model_ids():
+        requests.append(
+            (
+                "converse_plain_answer",
+                {"prompt": "6 x 7?", "loop": "converse", "model_id": model_id},
+            )
+        )
+    with FakeRuntimeApi() as runtime_api:
+        thread = threading.Thread(
+            target=serve,
+            args=(RuntimeApi(runtime_api.address), streamed.stream_handler),
+            kwargs={"invocations": len(requests)},
+            name=f"lambda-{stream_fn}",
+            daemon=True,
+        )
+        thread.start()
+        for fixture, body in requests:
+            event = to_event("POST", "/invoke/stream", {}, json.dumps(body).encode())
+            replay = BedrockReplay(fixture, stream=True, strict=False).attach(bedrock)
+            try:
+                reply = runtime_api.invoke(event).reply(60)
+                frames = reply.body(60).decode().strip().split("\n\n")
+            finally:
+                replay.detach()
+            assert reply.status_code == 200 and frames[-1].startswith("event: result"), frames
+        thread.join(30)
+
+
 def test_the_scenario_reaches_every_function_and_service(scenario: Scenario) -> None:
     seen = {(c.function, c.service) for c in scenario.calls}
-    for kind in ("api", "job", "cleanup"):
+    for kind in ("api", "stream", "job", "cleanup"):
         assert any(f == kind for f, _ in seen), f"no calls recorded for the {kind} function"
     for service in ("dynamodb", "s3", "sfn", "bedrock-runtime", "bedrock-agentcore"):
         assert any(s == service for _, s in seen), f"no {service} calls recorded"

@@ -148,8 +148,9 @@ def _actions(statements: list[dict[str, Any]]) -> set[str]:
 def test_function_roles_get_exactly_their_actions(agent_template: dict[str, Any]) -> None:
     """What each function calls, no more (tests/runtime/test_least_privilege.py proves each
     action is used). Only the streaming function streams model responses, and it never calls
-    the buffered InvokeModel; no function queries the table; only the API creates jobs
-    (PutItem) and deletes sessions (DeleteItem)."""
+    the buffered InvokeModel, nor reads an item (it only leases, saves and releases
+    sessions); no function queries the table; only the API creates jobs (PutItem) and
+    deletes sessions (DeleteItem)."""
     interpreter_actions = {
         "bedrock-agentcore:StartCodeInterpreterSession",
         "bedrock-agentcore:InvokeCodeInterpreter",
@@ -178,7 +179,7 @@ def test_function_roles_get_exactly_their_actions(agent_template: dict[str, Any]
     }
     assert _actions(_role_statements(agent_template, "JobFunctionRole")) == job
     stream = _role_statements(agent_template, "StreamFunctionRole")
-    assert _actions(stream) == (job - {"bedrock:InvokeModel"}) | {
+    assert _actions(stream) == (job - {"bedrock:InvokeModel", "dynamodb:GetItem"}) | {
         "bedrock:InvokeModelWithResponseStream"
     }
     cleanup = _role_statements(agent_template, "CleanupFunctionRole")

@@ -204,7 +204,8 @@ class StreamedRoutes:
         stop_at = now + max(0.5, remaining - s.stop_margin_seconds)
         abandon_at = now + max(1.0, remaining - s.abandon_margin_seconds)
         turn = _Turn(self.ops, request, remaining + s.lease_margin_seconds, stop_at)
-        pump = Pump(turn.produce, name="invoke-stream")
+        # named after the invoking thread, so its log lines (and calls) trace back to it
+        pump = Pump(turn.produce, name=f"{threading.current_thread().name}/turn")
         pump.start()
         if pump.first() is None:  # raises what failed before the stream started
             raise CodeExecError("the turn ended before it started")

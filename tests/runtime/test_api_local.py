@@ -1,17 +1,27 @@
-"""`make local` (scripts/local_api.py) serves the real handler on 127.0.0.1, no AWS account."""
+"""`make local` (scripts/local_api.py) serves the real handlers on 127.0.0.1, no AWS account:
+the buffered routes in-process, ``/invoke/stream`` through the streaming function's runtime
+started by its exec wrapper in worker processes."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import subprocess
 import sys
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from devtools.bedrock_replay import BedrockReplay, load_fixture
+from devtools.bedrock_server import BedrockServer
+from devtools.bedrock_stream import stream_frames
 from emulators.code_interpreter.spawn import read_first_line, stop_process
+
+from .conftest import MODEL_ID
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,38 +38,99 @@ def _post(url: str, body: dict, method: str = "POST") -> tuple[int, dict]:
         return e.code, json.loads(e.read())
 
 
-def test_local_api_runs_code_in_the_emulator() -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
-    env.update(PORT="0", PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "lambda")]))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "scripts.local_api"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        url = read_first_line(proc, 60)
-        assert url.startswith("http://127.0.0.1:"), f"local API did not start ({proc.poll()})"
-
-        status, body = _post(f"{url}/sessions/demo/execute", {"code": "print(6*7)"})
-        assert status == 200, body
-        assert body["stdout"] == "42\n"
-
-        status, body = _post(
-            f"{url}/sessions/demo/execute",
-            {"code": "_ = open('outputs/answer.txt', 'w').write(str(6*7))"},
+@pytest.fixture(scope="module")
+def local() -> Iterator[tuple[str, BedrockServer]]:
+    """``make local``'s script in a subprocess, its Bedrock endpoint a recording served here
+    (each test sets the recording on the server)."""
+    with BedrockServer(BedrockReplay({"name": "none", "turns": []})) as bedrock:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
+        env.update(
+            PORT="0",
+            STREAM_WORKERS="1",
+            DEFAULT_MODEL_ID=MODEL_ID,
+            AWS_ENDPOINT_URL_BEDROCK_RUNTIME=bedrock.url,
+            PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "lambda")]),
         )
-        assert status == 200, body
-        [out] = body["files"]
-        with urllib.request.urlopen(out["url"], timeout=10) as resp:  # presigned, moto S3
-            assert resp.read() == b"42"
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "scripts.local_api"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        try:
+            url = read_first_line(proc, 60)
+            assert url.startswith("http://127.0.0.1:"), f"local API did not start ({proc.poll()})"
+            yield url, bedrock
+        finally:
+            stop_process(proc, timeout=30)
 
-        status, body = _post(f"{url}/sessions/demo/execute", {"code": 42})
-        assert (status, body["error"]["field"]) == (400, "code")
 
-        status, body = _post(f"{url}/sessions/demo", {}, method="DELETE")
-        assert (status, body["stopped"]) == (200, True)
-    finally:
-        stop_process(proc, timeout=30)
+def test_local_api_runs_code_in_the_emulator(local: tuple[str, BedrockServer]) -> None:
+    url, _ = local
+    status, body = _post(f"{url}/sessions/demo/execute", {"code": "print(6*7)"})
+    assert status == 200, body
+    assert body["stdout"] == "42\n"
+
+    status, body = _post(
+        f"{url}/sessions/demo/execute",
+        {"code": "_ = open('outputs/answer.txt', 'w').write(str(6*7))"},
+    )
+    assert status == 200, body
+    [out] = body["files"]
+    with urllib.request.urlopen(out["url"], timeout=10) as resp:  # presigned, moto S3
+        assert resp.read() == b"42"
+
+    status, body = _post(f"{url}/sessions/demo/execute", {"code": 42})
+    assert (status, body["error"]["field"]) == (400, "code")
+
+    status, body = _post(f"{url}/sessions/demo", {}, method="DELETE")
+    assert (status, body["stopped"]) == (200, True)
+
+
+def _paused_chart() -> dict[str, Any]:
+    """The chart turn, its model pausing 3 s after its first words."""
+    chart = load_fixture("converse_session_chart")
+    fixture = {**chart, "turns": json.loads(json.dumps(chart["turns"][:2]))}
+    first = fixture["turns"][0]["response"]
+    frames = stream_frames("ConverseStream", first["body"])
+    text = next(i for i, f in enumerate(frames) if "text" in json.dumps(f))
+    first["stream"] = [*frames[: text + 1], {"sleep": 3}, *frames[text + 1 :]]
+    return fixture
+
+
+def test_local_api_streams_invoke_stream_as_it_is_written(
+    local: tuple[str, BedrockServer],
+) -> None:
+    """What ``curl -N localhost:8000/invoke/stream`` sees: the first words arrive while the
+    model is still pausing, then the tool call, the cell's output, the files and the result.
+    The model is a recording served over HTTP (``AWS_ENDPOINT_URL_BEDROCK_RUNTIME``)."""
+    url, bedrock = local
+    fixture = _paused_chart()
+    bedrock.replay = BedrockReplay(fixture, stream=True)
+    conn = http.client.HTTPConnection(url.removeprefix("http://"), timeout=120)
+    body = {"prompt": fixture["calls"][0]["prompt"], "loop": "converse"}
+    conn.request("POST", "/invoke/stream", body=json.dumps(body).encode())
+    response = conn.getresponse()
+    assert response.status == 200
+    assert response.getheader("Transfer-Encoding") == "chunked"
+    names, buffer, early = [], b"", None
+    while data := response.read1(65536):
+        buffer += data
+        while b"\n\n" in buffer:
+            raw, buffer = buffer.split(b"\n\n", 1)
+            name = raw.split(b"\n", 1)[0].decode().removeprefix("event: ")
+            names.append(name)
+            if name == "text" and early is None:  # is the model still writing?
+                model = bedrock.replay.streams[0]
+                early = model.sent < len(model.frames)
+            last = json.loads(raw.split(b"\ndata: ", 1)[1])
+    bedrock.replay.assert_done()
+    assert not bedrock.errors
+    assert early is True, "the first words arrived only after the model had finished"
+    assert names[0] == "start" and names[-1] == "result"
+    for name in ("text", "tool_use", "code_start", "code_end", "files", "model_call"):
+        assert name in names, names
+    assert last["status"] == "finished"
+    assert "mean_sq = 38.5" in last["result"]["code_runs"][0]["stdout"]

@@ -29,6 +29,7 @@ def test_openapi_document_covers_every_route() -> None:
     paths = json.loads(DOC.read_text())["paths"]
     assert {(p, m) for p, ops in paths.items() for m in ops} == {
         ("/invoke", "post"),
+        ("/invoke/stream", "post"),
         ("/jobs", "post"),
         ("/jobs/{job_id}", "get"),
         ("/sessions/{session_id}/execute", "post"),
@@ -39,3 +40,26 @@ def test_openapi_document_covers_every_route() -> None:
         for op in ops.values():
             assert "422" not in op["responses"]  # our validation errors are 400 ErrorResponse
             assert "400" in op["responses"]
+
+
+def test_the_streamed_route_is_documented_with_its_events() -> None:
+    from code_exec.api.streamed import EVENTS
+
+    op = json.loads(DOC.read_text())["paths"]["/invoke/stream"]["post"]
+    assert "text/event-stream" in op["responses"]["200"]["content"]
+    assert op["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "/AgentRequest"
+    )
+    for name in EVENTS:
+        assert f"`{name}`" in op["description"]
+
+
+def test_the_documented_events_are_the_ones_sent() -> None:
+    """Every loop event kind, plus what the route itself sends around the turn."""
+    import typing
+
+    from code_exec.api.streamed import EVENTS
+    from code_exec.loops.events import LoopEvent
+
+    kinds = {cls.kind for cls in typing.get_args(LoopEvent)}
+    assert set(EVENTS) == kinds | {"start", "files", "result", "error", "ping"}

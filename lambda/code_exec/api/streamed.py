@@ -8,23 +8,7 @@ ordinary JSON error responses with their status; later ones are an ``error`` eve
 
 ``POST /invoke/stream`` takes the body of ``POST /invoke`` and runs the same turn, without
 ``/invoke``'s 22 s cap: it may run until shortly before the function's own deadline. Its
-events (``event:`` name, ``data:`` JSON with the same ``type``):
-
-``start``        the sandbox session is ready: ``loop``, ``mode``, ``model_id``, ``session_id``
-``text``         model text as it is written: ``text``
-``thinking``     the model's readable thinking as it is written: ``thinking``
-``tool_use``     the model starts a tool call: ``id``, ``name``; then ``tool_input`` pieces
-                 (``id``, ``partial_json``)
-``model_call``   one model call ended: ``stop_reason``, ``usage``
-``code_start``   a cell starts in the sandbox: ``code``
-``code_end``     it finished: ``code_run`` (``stdout``, ``stderr``, ``exit_code``, ...)
-``tool_call``    direct mode: a tool runs (``name``, ``input``); ``tool_result`` when it
-                 returns (``name``, ``is_error``, ``output``)
-``files``        files the turn wrote under ``outputs/``: ``files`` (presigned URLs)
-``result``       the last event: ``status`` (``finished`` or ``paused``), ``result`` (what
-                 ``POST /invoke`` returns) and ``continuation`` (how to go on, or null)
-``error``        the turn failed after the stream started: ``error`` (code, message, field)
-``ping``         keep-alive while nothing else is sent
+events are listed in :data:`EVENTS` (``event:`` name, ``data:`` JSON with the same ``type``).
 
 A turn is ``paused`` when it stopped at its wall-time limit or shortly before the function's
 deadline (``stop_reason`` ``wall_time`` or ``interrupted``). Its conversation and sandbox
@@ -66,11 +50,38 @@ from code_exec.streaming import StreamedResponse, frame, json_response
 from code_exec.streaming.pump import Emit, Pump
 from code_exec.streaming.sse import PING, SSE_HEADERS
 
-__all__ = ["ROUTES", "StreamSettings", "StreamedRoutes", "operations", "services", "stream_handler"]
+__all__ = [
+    "EVENTS",
+    "ROUTES",
+    "StreamSettings",
+    "StreamedRoutes",
+    "operations",
+    "services",
+    "stream_handler",
+]
 
 logger = logging.getLogger(__name__)
 
 Route = Callable[["StreamedRoutes", Mapping[str, Any], Any], StreamedResponse]
+
+# The events of ``POST /invoke/stream``, in the order they can come (docs/openapi.json).
+EVENTS = {
+    "start": "the sandbox session is ready: loop, mode, model_id, session_id",
+    "text": "model text as it is written: text",
+    "thinking": "the model's readable thinking as it is written: thinking",
+    "tool_use": "the model starts a tool call: id, name",
+    "tool_input": "a piece of that call's JSON input: id, partial_json",
+    "model_call": "one model call ended: stop_reason, usage",
+    "code_start": "a cell starts in the sandbox: code",
+    "code_end": "the cell finished: code_run (stdout, stderr, exit_code, is_error, duration_ms)",
+    "tool_call": "direct mode: a tool runs: name, input",
+    "tool_result": "the tool returned: name, is_error, output",
+    "files": "files the turn wrote under outputs/: files (presigned URLs)",
+    "result": "the last event: status (finished or paused), result (what POST /invoke "
+    "returns), continuation (how to go on in the session, or null)",
+    "error": "the turn failed after the stream started: error (code, message, field), status",
+    "ping": "keep-alive while nothing else is sent",
+}
 
 
 @dataclass

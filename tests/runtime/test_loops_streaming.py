@@ -226,7 +226,7 @@ def test_an_exception_in_the_model_stream_is_a_model_error(loop: str, sandbox: A
     fixture = {**fixture, "turns": [turn]}
     if loop == "messages":
         fixture["turns"][0]["response"]["stream"] = [failure]
-    with pytest.raises(ModelError, match="modelStreamErrorException"):
+    with pytest.raises(ModelError, match="ModelStreamErrorException"):
         _turn(loop, fixture, sandbox, TurnStream(lambda e: None))
 
 

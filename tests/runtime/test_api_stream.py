@@ -152,7 +152,8 @@ def test_a_turn_longer_than_30_s_streams_its_first_words_at_once_and_ends_like_i
     local: LocalApi, streamed: Any
 ) -> None:
     """The recorded model pauses 31 s after its first words. Its first text reaches the client
-    while the model is still in that pause, within a second of the model writing it; pings
+    while the model is still in that pause, within a second of the model writing it (and of
+    the turn's start, once its sandbox is ready); pings
     keep the stream alive meanwhile; the turn runs past API Gateway's 29 s buffered limit and
     ends with the result a buffered ``POST /invoke`` gives for the same recording."""
     _, bedrock = streamed
@@ -181,6 +182,8 @@ def test_a_turn_longer_than_30_s_streams_its_first_words_at_once_and_ends_like_i
     assert result["stop_reason"] == "end_turn"
     assert result["duration_ms"] > 30_000  # past the buffered limit, still one request
     assert first_text is not None and streamed_at - first_text.at > 30
+    start = client.events[0]
+    assert first_text.at - start.at < 1.0  # the sandbox is ready; then the first words
     assert client.events[names.index("files")].data["files"][0]["name"] == "squares.svg"
 
     with BedrockReplay(SLOW, stream=False).attach(bedrock):

@@ -126,3 +126,24 @@ def test_closing_the_writer_stops_the_producer_and_waits_for_it() -> None:
     assert next(out) == b"tick"
     out.close()  # what the runtime does when a write fails
     assert cleaned.is_set() and pump.reason == "disconnected" and not pump.running
+
+
+def test_the_sse_seam_sets_cancel_at_stop_at_and_sends_the_generators_final_event() -> None:
+    """What a streamed route gets from ``sse_response``: its generator learns the deadline is
+    near through ``cancel`` and ends with its own last event, which still goes out."""
+    import time
+
+    from code_exec.streaming import frame, sse_response
+
+    cancel = threading.Event()
+
+    def events() -> Any:
+        yield frame("message_start", {})
+        assert cancel.wait(10)
+        yield frame("message_delta", {"delta": {"stop_reason": "pause_turn"}})
+
+    response = sse_response(events(), cancel=cancel, stop_at=time.monotonic() + 0.05)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/event-stream; charset=utf-8"
+    body = b"".join(response.chunks())
+    assert body.startswith(b"event: message_start\n") and b'"pause_turn"' in body

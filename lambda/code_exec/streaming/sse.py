@@ -43,6 +43,9 @@ def sse_response(
     cancel: threading.Event | None = None,
     ping_seconds: float = DEFAULT_PING_SECONDS,
     grace_seconds: float = 30.0,
+    stop_at: float | None = None,
+    abandon_at: float | None = None,
+    on_abandon: Callable[[str], bytes | None] | None = None,
 ) -> StreamedResponse:
     """Stream the frames of ``events`` as a ``text/event-stream`` response.
 
@@ -59,6 +62,12 @@ def sse_response(
             Gateway drops a stream idle for 5 minutes).
         grace_seconds: how long a disconnected generator may take to reach its next
             ``yield`` and clean up before the invocation ends anyway.
+        stop_at: ``time.monotonic()`` at which ``cancel`` is set because the function's
+            deadline is near: the generator should then end with its own final event
+            (e.g. a paused turn), which is still sent.
+        abandon_at: when to stop waiting for a generator that has not ended; ``on_abandon``
+            (given the reason) then releases what it holds, and the frame it returns is
+            sent last.
     """
 
     def produce(emit: Emit, stop: threading.Event) -> None:
@@ -77,6 +86,13 @@ def sse_response(
     pump.start()
     return StreamedResponse(
         status_code,
-        pump.frames(ping=PING, ping_seconds=ping_seconds, grace_seconds=grace_seconds),
+        pump.frames(
+            ping=PING,
+            ping_seconds=ping_seconds,
+            grace_seconds=grace_seconds,
+            stop_at=stop_at,
+            abandon_at=abandon_at,
+            on_abandon=on_abandon,
+        ),
         {**SSE_HEADERS, **(headers or {})},
     )

@@ -37,7 +37,7 @@ from devtools.expense import expense_registry
 MODEL_ID = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
 CASES = [(loop, "thinking_tool_loop") for loop in LOOPS]
 CASES += [(loop, "expense_audit_direct") for loop in LOOPS]
-CASES += [("messages", "expense_audit_ptc")]
+CASES += [("messages", "expense_audit_ptc"), ("messages", "stream_thinking_tool_loop")]
 
 
 @pytest.fixture(scope="module")

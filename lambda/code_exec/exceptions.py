@@ -30,6 +30,7 @@ __all__ = [
     "SessionExpiredError",
     "SessionNotFoundError",
     "ToolError",
+    "TurnTimeoutError",
 ]
 
 
@@ -150,6 +151,13 @@ class ModelAccessDeniedError(ModelError):
     """The caller's role may not invoke this model (or the model is not enabled)."""
 
     status, code = 403, "ModelAccessDenied"
+
+
+class TurnTimeoutError(CodeExecError):
+    """A streamed turn was still running when its stream had to end (the function's deadline,
+    or the grace period after a disconnect)."""
+
+    status, code = 504, "TurnTimeout"
 
 
 class ToolError(CodeExecError):

@@ -314,3 +314,41 @@ def test_a_model_stream_failing_mid_turn_ends_with_an_error_event(
     assert "code_end" in client.names()  # the first model call and its cell went through
     assert _ready_sessions(agentcore_client) <= before  # the one-shot sandbox was stopped
     assert MODEL_ID in json.dumps(client.events[0].data)
+
+
+def test_a_turn_stuck_past_every_safe_point_is_abandoned_before_the_deadline(
+    streamed: Any, handler: Any, agentcore_client: Any
+) -> None:
+    """An 8 s function whose model goes silent mid-reply (no chunk, so no safe point): at
+    5 s the stream stops waiting, stops the one-shot sandbox itself and ends with a
+    ``TurnTimeout`` error, before Lambda would cut it."""
+    module, bedrock = streamed
+    saved = module.routes.settings
+    module.routes.settings = StreamSettings(
+        ping_seconds=1.0,
+        turn_margin_seconds=6.0,
+        stop_margin_seconds=5.0,
+        abandon_margin_seconds=3.0,
+        grace_seconds=2.0,
+    )
+    fixture = load_fixture("converse_plain_answer")
+    frames = stream_frames("ConverseStream", fixture["turns"][0]["response"]["body"])
+    fixture["turns"][0]["response"]["stream"] = [frames[0], {"sleep": 8}, *frames[1:]]
+    before = _ready_sessions(agentcore_client)
+    try:
+        with LocalApi(handler.api_handler, workers=1, function_timeout=8) as api:
+            replay = BedrockReplay(fixture, stream=True, strict=False).attach(bedrock)
+            try:
+                client = SseClient(api.url, {"prompt": "What is 6 x 7?", "loop": "converse"})
+                events = list(client)
+                [pending] = api.runtime_api._pending.values()
+                assert not pending.result.timed_out and not pending.result.failed
+                assert events[-1].name == "error"
+                assert events[-1].data["error"]["code"] == "TurnTimeout"
+                assert "sandbox session was stopped" in events[-1].data["error"]["message"]
+                assert _ready_sessions(agentcore_client) <= before
+            finally:
+                replay.streams[0].close()  # let the silent model go
+                replay.detach()
+    finally:
+        module.routes.settings = saved

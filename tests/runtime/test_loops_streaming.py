@@ -32,6 +32,7 @@ from devtools.bedrock_replay import (
     load_fixture,
     play,
 )
+from devtools.bedrock_stream import stream_frames
 from devtools.expense import expense_registry
 
 MODEL_ID = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
@@ -227,6 +228,19 @@ def test_an_exception_in_the_model_stream_is_a_model_error(loop: str, sandbox: A
     if loop == "messages":
         fixture["turns"][0]["response"]["stream"] = [failure]
     with pytest.raises(ModelError, match="ModelStreamErrorException"):
+        _turn(loop, fixture, sandbox, TurnStream(lambda e: None))
+
+
+@pytest.mark.sandbox
+@pytest.mark.parametrize("loop", ["messages", "converse"])
+def test_a_model_stream_cut_before_its_last_event_is_a_model_error(loop: str, sandbox: Any) -> None:
+    """Not a short reply: a reply whose stream never said it was complete."""
+    fixture = json.loads(json.dumps(load_fixture(fixture_name(loop, "session_chart"))))
+    turn = fixture["turns"][0]
+    operation = "InvokeModelWithResponseStream" if loop == "messages" else "ConverseStream"
+    turn["response"]["stream"] = stream_frames(operation, turn["response"]["body"])[:-3]
+    fixture["turns"] = [turn]
+    with pytest.raises(ModelError, match="ended before the reply was complete"):
         _turn(loop, fixture, sandbox, TurnStream(lambda e: None))
 
 

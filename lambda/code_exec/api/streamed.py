@@ -38,7 +38,12 @@ from pydantic import ValidationError
 
 from code_exec.api.errors import to_api_error, validation_error
 from code_exec.api.resolver import check_body
-from code_exec.exceptions import CodeExecError, NotFoundError, RequestValidationError
+from code_exec.exceptions import (
+    CodeExecError,
+    NotFoundError,
+    RequestValidationError,
+    TurnTimeoutError,
+)
 from code_exec.loops.common import StopReason
 from code_exec.loops.events import LoopEvent, TurnStream
 from code_exec.models import AgentRequest, AgentResult
@@ -153,15 +158,11 @@ class _Turn:
 
     def abandon(self, reason: str) -> bytes:
         """The turn never reached a safe point: stop its one-shot sandbox, say so."""
+        message = f"the turn was still running when the stream had to end ({reason})"
         if self.request.session_id is None and self.sandbox_session_id is not None:
             self.ops.stop_quietly(self.sandbox_session_id)
-        error = CodeExecError(
-            f"the turn was still running when the stream had to end ({reason}); "
-            "its sandbox session was stopped"
-            if self.request.session_id is None
-            else f"the turn was still running when the stream had to end ({reason})"
-        )
-        error.status, error.code = 504, "TurnTimeout"
+            message += "; its sandbox session was stopped"
+        error = TurnTimeoutError(message)
         return frame("error", {"error": error.to_dict(), "status": error.status})
 
 

@@ -55,6 +55,7 @@ def read_anthropic(
     usage: dict[str, Any] = {}
     blocks: dict[int, dict[str, Any]] = {}
     inputs: dict[int, list[str]] = {}
+    ended = False
     for raw in events:
         stream.check()
         if "chunk" not in raw:
@@ -79,14 +80,24 @@ def read_anthropic(
         elif kind == "message_delta":
             message.update(event.get("delta") or {})
             usage.update(event.get("usage") or {})
+        elif kind == "message_stop":
+            ended = True
         elif kind == "error":
             error = event.get("error") or {}
             raise ModelError(f"the model stream of {model_id} failed ({error.get('type')})")
+    _check_ended(ended, stream, model_id)
     body = {**message, "content": [blocks[i] for i in sorted(blocks)], "usage": usage}
     stream.emit(
         ModelCallDone(body.get("stop_reason"), model_usage(usage, model_id, ANTHROPIC_USAGE))
     )
     return body
+
+
+def _check_ended(ended: bool, stream: TurnStream, model_id: str) -> None:
+    """A stream cut before its last event is not a reply (unless the turn was stopped)."""
+    if not ended:
+        stream.check()
+        raise ModelError(f"the model stream of {model_id} ended before the reply was complete")
 
 
 def _anthropic_delta(
@@ -125,6 +136,7 @@ class ConverseReader:
         self._inputs: dict[int, list[str]] = {}
         self._role = "assistant"
         self._stop: dict[str, Any] = {}
+        self._ended = False
         self._metadata: dict[str, Any] = {}
 
     def feed(self, event: Mapping[str, Any]) -> None:
@@ -149,6 +161,7 @@ class ConverseReader:
                 self._blocks[index]["toolUse"]["input"] = json.loads(text or "{}")
         elif "messageStop" in event:
             self._stop = dict(event["messageStop"])
+            self._ended = True
         elif "metadata" in event:
             self._metadata = dict(event["metadata"])
             usage = model_usage(self._metadata.get("usage") or {}, self._model_id, CONVERSE_USAGE)
@@ -179,6 +192,11 @@ class ConverseReader:
                 if "signature" in part:
                     text["signature"] = text.get("signature", "") + part["signature"]
 
+    @property
+    def ended(self) -> bool:
+        """The stream's ``messageStop`` arrived."""
+        return self._ended
+
     def response(self) -> dict[str, Any]:
         """The Converse response the events added up to."""
         content = [self._blocks[i] for i in sorted(self._blocks)]
@@ -205,4 +223,5 @@ def read_converse(
     for event in events:
         stream.check()
         reader.feed(event)
+    _check_ended(reader.ended, stream, model_id)
     return reader.response()

@@ -190,14 +190,25 @@ class SandboxClient:
     # --- code and commands -----------------------------------------------------------
 
     def execute_code(
-        self, session_id: str, code: str, *, language: str = "python", clear_context: bool = False
+        self,
+        session_id: str,
+        code: str,
+        *,
+        language: str = "python",
+        clear_context: bool = False,
+        idempotent: bool = False,
     ) -> ExecutionResult:
-        """Run code in the session's kernel as is (``executeCode``)."""
+        """Run code in the session's kernel as is (``executeCode``).
+
+        ``idempotent``: running the code twice has the effect of running it once, so an
+        internal or connection failure is retried like a read (never set for model code).
+        """
         args: dict[str, Any] = {"code": code, "language": language}
         if clear_context:
             args["clearContext"] = True
             self._runner_ready.discard(session_id)
-        return execution_result(self._invoke(session_id, "executeCode", args))
+        parsed = self._invoke(session_id, "executeCode", args, idempotent=idempotent)
+        return execution_result(parsed)
 
     def run_cell(
         self, session_id: str, code: str, *, timeout_seconds: float | None = None
@@ -300,10 +311,16 @@ class SandboxClient:
     # --- plumbing --------------------------------------------------------------------
 
     def _invoke(
-        self, session_id: str, tool: str, arguments: dict[str, Any], *, check: bool = True
+        self,
+        session_id: str,
+        tool: str,
+        arguments: dict[str, Any],
+        *,
+        check: bool = True,
+        idempotent: bool = False,
     ) -> ParsedStream:
         """``invoke_code_interpreter`` with the whole stream parsed, errors typed, retries."""
-        idempotent = tool in IDEMPOTENT_TOOLS
+        idempotent = idempotent or tool in IDEMPOTENT_TOOLS
 
         def to_error(code: str, message: str) -> SandboxError:
             return self._map(code, message, session_id)

@@ -253,7 +253,7 @@ def serve(bridge_dir: str, token: str = "") -> None:
                 time.sleep(0.001 if time.monotonic() - idle_since < 2 else 0.01)
                 continue
             n, cell = found
-            bridge.update(status="running", cell=n, last=None)
+            bridge.update(status="running", cell=n, submission=cell.get("submission"), last=None)
             out, err = io.StringIO(), io.StringIO()
             started, failed = time.monotonic(), False
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):

@@ -7,11 +7,11 @@ Layout of the bridge directory (``.bcx/bridge``):
 
     tools.json         the runner's setup: tool specs and the tools directory
     task_id            the runner's background task (``startCommandExecution``)
-    cells/<n>.json     cell n: ``{"code", "timeout"}``
+    cells/<n>.json     cell n: ``{"code", "timeout", "submission"}`` (removed once read)
     results/<id>.json  the outcome of bridged call <id>: ``{"ok": true, "value"}`` or
                        ``{"ok": false, "error": {"type", "message"}}``
     state.json         the runner's state: ``token``, ``status`` (idle, running, stopped),
-                       ``cell``, ``pending`` calls (``id``, ``tool``, ``input``), the
+                       ``cell`` and its ``submission`` id, ``pending`` calls (``id``, ``tool``, ``input``), the
                        ``submitted`` and ``blocked`` call counters, and ``last`` (the report
                        of the last finished cell)
     heartbeat          touched by the runner twice a second while it lives
@@ -70,7 +70,9 @@ def step(request: dict[str, Any]) -> None:
     """Deliver what ``request`` carries, wait for news of the cell, print the reply line.
 
     ``request``: ``dir`` (the bridge directory); optional ``cell`` (the cell to watch),
-    ``code`` and ``timeout`` (hand cell ``cell`` to the runner), ``results`` (call id ->
+    ``code``, ``timeout`` and ``submission`` (hand cell ``cell`` to the runner; a step
+    retried with the same ``submission`` finds its own cell, while a number the runner is
+    already past is answered ``stale`` and not written), ``results`` (call id ->
     outcome), ``known`` (call ids the orchestrator already serves), ``task_id`` (record the
     runner's task), ``token`` (wait until the runner that echoes it is up), ``wait``
     (seconds; 0 reports the state at once), ``settle`` and ``lost_after`` (seconds: how
@@ -88,11 +90,21 @@ def _deliver_and_wait(request: dict[str, Any]) -> dict[str, Any]:
         atomic_write(os.path.join(directory, "results", f"{call_id}.json"), json.dumps(outcome))
     if request.get("task_id"):
         atomic_write(os.path.join(directory, "task_id"), str(request["task_id"]))
-    if "code" in request:
-        body = json.dumps({"code": request["code"], "timeout": request.get("timeout")})
-        atomic_write(os.path.join(directory, "cells", f"{cell}.json"), body)
     ignore = set(request.get("known") or ()) | set(results)
-    return _Watch(directory, cell, request.get("token"), ignore, request).run()
+    watch = _Watch(directory, cell, request.get("token"), ignore, request)
+    if "code" in request:
+        state = read_state(directory) or {}
+        submission = request.get("submission")
+        if int(state.get("cell", 0)) >= int(cell or 0) and state.get("submission") != submission:
+            watch.state = state  # the runner is past that number: another step handed it in
+            return watch._reply("stale")
+        body = {
+            "code": request["code"],
+            "timeout": request.get("timeout"),
+            "submission": submission,
+        }
+        atomic_write(os.path.join(directory, "cells", f"{cell}.json"), json.dumps(body))
+    return watch.run()
 
 
 class _Watch:

@@ -26,6 +26,10 @@ os.environ["AWS_CONFIG_FILE"] = os.devnull
 os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
 
 EMULATOR_CELL_TIMEOUT = 5.0  # seconds; tests of the per-cell limit rely on it
+# The service rate-limits InvokeCodeInterpreter; the emulator does too, and every test runs
+# with it on: the runtime's retries must absorb throttling wherever it happens.
+EMULATOR_RPS_PER_SESSION = 20.0
+EMULATOR_RPS_PER_ACCOUNT = 50.0
 EMULATOR_START_TIMEOUT = 30.0
 
 
@@ -52,6 +56,8 @@ def emulator_url() -> Iterator[str]:
             workspace_mb=128,
             memory_mb=2048,
             max_processes=64,
+            max_rps_per_session=EMULATOR_RPS_PER_SESSION,
+            max_rps_per_account=EMULATOR_RPS_PER_ACCOUNT,
         )  # the emulator's log goes to pytest's captured stderr
     except EmulatorStartError as e:
         pytest.fail(str(e))

@@ -10,9 +10,7 @@ import json
 team = json.loads(await get_team_members(department="engineering"))
 
 # 2. every member's Q3 expenses, fetched in parallel
-expenses = await asyncio.gather(
-    *[get_expenses(employee_id=m["id"], quarter="Q3") for m in team]
-)
+expenses = await asyncio.gather(*[get_expenses(employee_id=m["id"], quarter="Q3") for m in team])
 
 # 3. approved travel per member
 spent_by_member = []

@@ -143,9 +143,20 @@ class BridgedRunner:
     # --- the steps (one data-plane call each) ------------------------------------------------
 
     def submit(self, code: str, *, timeout_seconds: float | None = None) -> CellState:
-        """Hand a cell to the runner and wait until it has pending calls or has finished."""
-        self.cell += 1  # never reused, even if this step fails: the runner skips a gap
-        return self._step({"cell": self.cell, "code": code, "timeout": timeout_seconds})
+        """Hand a cell to the runner and wait until it has pending calls or has finished.
+
+        Cell numbers are never reused, even when a step fails (the runner skips a gap);
+        when another runner object moved the runner on meanwhile, the number is taken
+        from the runner and the cell handed in again.
+        """
+        request = {"code": code, "timeout": timeout_seconds, "submission": uuid.uuid4().hex}
+        for _ in range(2):
+            self.cell += 1
+            state = self._step({**request, "cell": self.cell})
+            if state.status != "stale":
+                return state
+            self.cell = state.cell
+        raise SandboxError("another orchestrator keeps handing cells to this bridged runner")
 
     def resume(self, outcomes: dict[str, Outcome], *, known: Iterable[str] = ()) -> CellState:
         """Deliver outcomes (call id -> outcome) and wait for the cell's next news.

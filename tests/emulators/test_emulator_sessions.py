@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
 import threading
 import time
 
@@ -159,19 +158,33 @@ def test_long_cell_does_not_block_another_session(new_session, invoke) -> None:
     t.join()
 
 
-def test_hundred_round_trips_are_fast(new_session, invoke) -> None:
+def test_a_hundred_round_trips_keep_state_under_the_rate_limit(
+    new_session, agentcore_client, emulator_url
+) -> None:
+    """A hundred cells in a row keep one state. The burst is over the session's rate limit:
+    botocore's standard retries (which retry ThrottlingException) absorb it. How fast a
+    round trip is, is measured in ``bench/emulator_bench.py``."""
+    from botocore.config import Config
+
+    from emulators.code_interpreter.admin import session_calls
+    from emulators.code_interpreter.spawn import agentcore_client as client_for
+
+    retrying = client_for(emulator_url, Config(retries={"mode": "standard", "max_attempts": 20}))
     sid = new_session()
-    invoke(sid, "executeCode", code="n = 0")  # kernel warm
-    times = []
+
+    def cell(code: str) -> dict:
+        resp = retrying.invoke_code_interpreter(
+            codeInterpreterIdentifier=INTERPRETER, sessionId=sid, name="executeCode",
+            arguments={"code": code},
+        )  # fmt: skip
+        (event,) = list(resp["stream"])
+        return event["result"]
+
+    cell("n = 0")
     for _ in range(100):
-        t = time.perf_counter()
-        res = invoke(sid, "executeCode", code="n += 1")
-        times.append(time.perf_counter() - t)
-        assert res["isError"] is False
-    assert invoke(sid, "executeCode", code="print(n)")["structuredContent"]["stdout"] == "100\n"
-    median = statistics.median(times)
-    print(f"executeCode round trip: median {median * 1000:.1f} ms, max {max(times) * 1000:.1f} ms")
-    assert median < 0.1
+        assert cell("n += 1")["isError"] is False
+    assert cell("print(n)")["structuredContent"]["stdout"] == "100\n"
+    assert session_calls(emulator_url, sid)["calls"] >= 102  # + any throttled and retried
 
 
 def test_concurrent_cells_in_one_session_conflict(stream_events, new_session, invoke) -> None:

@@ -26,6 +26,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 __all__ = ["main"]
 
@@ -102,7 +103,7 @@ _PARALLEL = "await asyncio.gather(*[slow_echo(str(i)) for i in range(20)])"
 _SERIAL = "for i in range(20):\n    await slow_echo(str(i))"
 
 
-def relay(sandbox: object, url: str, sid: str) -> dict[str, object]:
+def relay(sandbox: Any, url: str, sid: str) -> dict[str, Any]:
     """Data-plane calls per bridged cell, and the 20 x 200 ms parallel/serial ratio."""
     from code_exec.ptc import BridgedRunner
 
@@ -111,9 +112,9 @@ def relay(sandbox: object, url: str, sid: str) -> dict[str, object]:
 
     registry = expense_registry("bridged")
     registry.register(slow_echo, placement="bridged")
-    runner = BridgedRunner(sandbox, sid, registry)  # type: ignore[arg-type]
+    runner = BridgedRunner(sandbox, sid, registry)
     runner.start()
-    out: dict[str, object] = {}
+    out: dict[str, Any] = {}
     try:
         runner.run_cell("pass")
         for label, code, rounds in _RELAY_CELLS:
@@ -128,13 +129,13 @@ def relay(sandbox: object, url: str, sid: str) -> dict[str, object]:
     return out
 
 
-def run(runs: int = 100, calls: int = 50) -> dict[str, tuple[float, float]]:
+def run(runs: int = 100, calls: int = 50) -> dict[str, Any]:
     from code_exec.ptc import BridgedRunner, ToolRegistry, preload
     from code_exec.sandbox.client import SandboxClient, make_client
 
     from emulators.code_interpreter.spawn import agentcore_client
 
-    results: dict[str, tuple[float, float]] = {}
+    results: dict[str, Any] = {}
     local = [sys.executable, "-c", "print(1)"]
     subprocess.run(local, check=True, capture_output=True)
     results["local python -c"] = _stats(
@@ -174,7 +175,7 @@ def run(runs: int = 100, calls: int = 50) -> dict[str, tuple[float, float]]:
                 results["bridged empty cell"] = (bbase, bbase)
             finally:
                 runner.close()
-            results["relay"] = relay(sandbox, url, sid)  # type: ignore[assignment]
+            results["relay"] = relay(sandbox, url, sid)
     return results
 
 
@@ -201,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     seq, par = r["bridged tool call, sequential"][0], r["bridged tool call, parallel"][0]
     print(f"\nbridged: parallel is {seq / max(par, 1e-6):.1f}x cheaper per call than sequential")
     print(f"bridged empty cell (one long-poll step): {r['bridged empty cell'][0] * ms:.1f} ms")
-    rel: dict = r["relay"]  # type: ignore[assignment]
+    rel = r["relay"]
     print("\nBridged relay: data-plane calls per cell (emulator count; budget 2 + 2 per round)")
     within = True
     for label, _, _ in _RELAY_CELLS:

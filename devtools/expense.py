@@ -47,7 +47,8 @@ def expected_audit() -> Audit:
         limit = tools.CUSTOM_BUDGETS.get(member["id"], (tools.STANDARD_TRAVEL_BUDGET, ""))[0]
         limit = round(limit * 100)
         if spent > limit:
+            over = spent - limit
             rows.append(
-                {"name": member["name"], "spent": spent, "limit": limit, "exceeded_by": spent - limit}
+                {"name": member["name"], "spent": spent, "limit": limit, "exceeded_by": over}
             )
     return f"{len(rows)} members exceeded budget:", rows

@@ -11,9 +11,9 @@ Layout of the bridge directory (``.bcx/bridge``):
     results/<id>.json  the outcome of bridged call <id>: ``{"ok": true, "value"}`` or
                        ``{"ok": false, "error": {"type", "message"}}``
     state.json         the runner's state: ``token``, ``status`` (idle, running, stopped),
-                       ``cell`` and its ``submission`` id, ``pending`` calls (``id``, ``tool``, ``input``), the
-                       ``submitted`` and ``blocked`` call counters, and ``last`` (the report
-                       of the last finished cell)
+                       ``cell`` and its ``submission`` id, ``pending`` calls (``id``,
+                       ``cell``, ``tool``, ``input``), the ``submitted`` and ``blocked`` call
+                       counters, and ``last`` (the report of the last finished cell)
     heartbeat          touched by the runner twice a second while it lives
     stop               asks an idle runner to exit
 

@@ -8,10 +8,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from code_exec.ptc import BridgedRunner, PendingCall, ToolRegistry, open_executor, preload
+from code_exec.ptc import BridgedRunner, ToolRegistry, open_executor, preload
 from code_exec.sandbox import SandboxClient
-
-from emulators.code_interpreter.admin import session_calls
 
 from devtools.expense import (
     expected_audit,
@@ -19,6 +17,7 @@ from devtools.expense import (
     expense_registry,
     read_audit_output,
 )
+from emulators.code_interpreter.admin import session_calls
 
 pytestmark = pytest.mark.sandbox
 
@@ -138,7 +137,8 @@ def test_the_expense_audit_stays_within_the_relay_budget(
     assert rounds.sizes == [1, 8, 5]
     used = after["calls"] - before["calls"]
     assert used <= _budget(3), (before, after)
-    assert after["operations"] == {"InvokeCodeInterpreter": after["calls"]}
+    steps = {k: n - before["tools"].get(k, 0) for k, n in after["tools"].items()}
+    assert {k for k, n in steps.items() if n} <= {"executeCode", "writeFiles"}  # no polling
 
 
 def test_twenty_parallel_calls_are_one_round_within_the_budget(
@@ -195,6 +195,33 @@ def test_the_steps_pause_and_resume_a_cell(
     # a runner object that stayed attached meanwhile hands in its next cell all the same
     assert bridged.cell < later.cell
     assert bridged.run_cell("print(b)").stdout == "Y\n"
+
+
+def test_a_step_waits_out_a_kernel_still_busy_with_an_earlier_step(
+    sandbox: SandboxClient, sid: str, bridged: BridgedRunner, emulator_url: str
+) -> None:
+    """An invocation that died mid-step leaves its step waiting in the kernel; the next
+    step is refused (conflict) and tried again until the kernel is free."""
+    import threading
+
+    busy = threading.Thread(
+        target=sandbox.execute_code,
+        args=(sid, "open('.busy', 'w').close()\nimport time\ntime.sleep(1.5)"),
+    )
+    busy.start()
+    deadline = time.monotonic() + 20
+    while ".busy" not in sandbox.list_files(sid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    before = session_calls(emulator_url, sid)["tools"].get("executeCode", 0)
+    try:
+        assert (
+            bridged.run_cell("print('after the busy kernel')").stdout == "after the busy kernel\n"
+        )
+    finally:
+        busy.join()
+    assert (
+        session_calls(emulator_url, sid)["tools"]["executeCode"] - before >= 2
+    )  # refused, then ran
 
 
 @pytest.mark.parametrize("placement", ["preloaded", "bridged"])

@@ -36,7 +36,12 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import wait as wait_all
 from typing import Any
 
-from code_exec.exceptions import SandboxError, SandboxTimeoutError, ToolError
+from code_exec.exceptions import (
+    SandboxConflictError,
+    SandboxError,
+    SandboxTimeoutError,
+    ToolError,
+)
 from code_exec.ptc.assets import BRIDGE_DIR, RUNTIME_DIR, TOOLS_DIR, runtime_files
 from code_exec.ptc.registry import ToolRegistry
 from code_exec.ptc.relay import CellState, PendingCall, parse_reply, step_code
@@ -235,9 +240,20 @@ class BridgedRunner:
     # --- plumbing -------------------------------------------------------------------------------
 
     def _step(self, request: dict[str, Any]) -> CellState:
+        """One step; refused while a step of an invocation that died still waits in the
+        kernel (``conflict``), it is tried again until that one's bounded wait is over."""
         request = {"dir": BRIDGE_DIR, "wait": self.wait_seconds, **request}
-        result = self.sandbox.execute_code(self.session_id, step_code(request), idempotent=True)
-        return parse_reply(result)
+        code = step_code(request)
+        deadline = time.monotonic() + self.wait_seconds + 5.0
+        while True:
+            try:
+                result = self.sandbox.execute_code(self.session_id, code, idempotent=True)
+            except SandboxConflictError:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.5)
+                continue
+            return parse_reply(result)
 
     def _run_tool(self, call: PendingCall) -> Outcome:
         try:

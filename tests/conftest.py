@@ -77,11 +77,27 @@ def agentcore_env(emulator_url: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def agentcore_client(emulator_url: str):  # -> botocore client for "bedrock-agentcore"
-    """A real boto3 bedrock-agentcore client pointed at the emulator."""
-    from botocore.config import Config
-
+def agentcore_client_for(emulator_url: str):  # -> (Config) -> botocore client
+    """``agentcore_client_for(config)``: a real boto3 bedrock-agentcore client for the
+    emulator that keeps under its request rates (it waits rather than be throttled)."""
     from emulators.code_interpreter import spawn
 
+    def _client(config: object = None):
+        return spawn.agentcore_client(
+            emulator_url,
+            config,
+            pace_per_session=EMULATOR_RPS_PER_SESSION,
+            pace_per_account=EMULATOR_RPS_PER_ACCOUNT,
+        )
+
+    return _client
+
+
+@pytest.fixture(scope="session")
+def agentcore_client(agentcore_client_for):  # -> botocore client for "bedrock-agentcore"
+    """A real boto3 bedrock-agentcore client pointed at the emulator, retries off (so an
+    injected fault is seen exactly once) and paced under the emulator's request rates."""
+    from botocore.config import Config
+
     config = Config(read_timeout=120, retries={"mode": "standard", "total_max_attempts": 1})
-    return spawn.agentcore_client(emulator_url, config)
+    return agentcore_client_for(config)

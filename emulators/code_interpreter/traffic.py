@@ -49,6 +49,11 @@ class RateLimiter:
             self._buckets[key] = (tokens - 1.0 if allowed else tokens, now)
             return allowed
 
+    def wait(self, key: str) -> None:
+        """Block until ``key``'s bucket has a token, and take it (a client pacing itself)."""
+        while not self.allow(key):
+            time.sleep(0.5 / max(self.rate, 1.0))
+
     def forget(self, key: str) -> None:
         with self._lock:
             self._buckets.pop(key, None)

@@ -71,12 +71,22 @@ def _throttling_status_in_the_model() -> int:
     return int(shape.metadata["error"]["httpStatusCode"])
 
 
+def _unpaced(url: str) -> Any:
+    """A client that sends as fast as it can, retries off."""
+    from botocore.config import Config
+
+    from emulators.code_interpreter.spawn import agentcore_client
+
+    return agentcore_client(url, Config(retries={"mode": "standard", "total_max_attempts": 1}))
+
+
 @pytest.mark.sandbox
 def test_over_the_session_rate_the_emulator_throttles_like_the_service(
-    agentcore_client: Any, new_session: Any, emulator_url: str
+    new_session: Any, emulator_url: str
 ) -> None:
     """The test emulator allows 20 requests a second per session: a burst gets the
     service's ThrottlingException (HTTP status from botocore's model), before any stream."""
+    agentcore_client = _unpaced(emulator_url)
     sid = new_session()
     sent, refused = 0, []
     while not refused and sent < 400:
@@ -103,14 +113,12 @@ def test_over_the_session_rate_the_emulator_throttles_like_the_service(
 
 
 @pytest.mark.sandbox
-def test_the_runtime_client_absorbs_throttling(
-    agentcore_client: Any, new_session: Any, emulator_url: str
-) -> None:
+def test_the_runtime_client_absorbs_throttling(new_session: Any, emulator_url: str) -> None:
     """SandboxClient retries a throttled request (it was refused, so retrying is safe)."""
     from code_exec.sandbox.client import SandboxClient
 
     sandbox = SandboxClient(
-        "aws.codeinterpreter.v1", client=agentcore_client, max_attempts=8, backoff_base=0.05
+        "aws.codeinterpreter.v1", client=_unpaced(emulator_url), max_attempts=8, backoff_base=0.05
     )
     sid = new_session()
     made = 0
@@ -120,3 +128,26 @@ def test_the_runtime_client_absorbs_throttling(
     counts = session_calls(emulator_url, sid)
     assert counts["throttled"] > 0
     assert counts["tools"] == {"listFiles": made}
+
+
+@pytest.mark.sandbox
+def test_a_paced_client_is_never_throttled(
+    agentcore_client: Any, new_session: Any, emulator_url: str
+) -> None:
+    """The tests' own client keeps under the rate (it waits), so with retries off a test
+    only meets the throttling it asks for."""
+    sid = new_session()
+    for _ in range(30):
+        agentcore_client.invoke_code_interpreter(
+            codeInterpreterIdentifier="aws.codeinterpreter.v1",
+            sessionId=sid,
+            name="listFiles",
+            arguments={"directoryPath": ""},
+        )
+    assert session_calls(emulator_url, sid) == {
+        "sessionId": sid,
+        "calls": 30,
+        "operations": {"InvokeCodeInterpreter": 30},
+        "tools": {"listFiles": 30},
+        "throttled": 0,
+    }

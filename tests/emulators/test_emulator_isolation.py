@@ -8,6 +8,8 @@ from urllib.parse import urlsplit
 import pytest
 from botocore.exceptions import EventStreamError
 
+from tests.plugin_sandbox import require
+
 pytestmark = pytest.mark.sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -145,8 +147,8 @@ def test_memory_limit(shared_session, invoke) -> None:
 def test_workspace_quota(emulator_admin, emulator_url: str, new_session, invoke) -> None:
     sid = new_session()
     info = emulator_admin(f"/_emulator/sessions/{sid}", method="GET")
-    if not info["quotaMounted"]:
-        pytest.skip("tmpfs quota mount not available (not root)")
+    if not info["quotaMounted"]:  # as root, the emulator mounts one tmpfs per session
+        require("the emulator could not mount the session's size-limited tmpfs (needs root)")
     code = (
         "try:\n    with open('big', 'wb') as f:\n        for _ in range(200):\n"
         "            f.write(b'x' * 1024 * 1024)\n    print('wrote')\nexcept OSError as e:\n"
@@ -159,7 +161,7 @@ def test_process_limit(emulator_admin, emulator_url: str, new_session, invoke) -
     sid = new_session()
     info = emulator_admin(f"/_emulator/sessions/{sid}", method="GET")
     if not any("pids" in c for c in info["cgroups"]):
-        pytest.skip("pids cgroup not available")
+        require("the emulator could not create a pids cgroup for the session")
     res = invoke(sid, "executeCommand", command="for i in $(seq 100); do sleep 1 & done; wait")
     assert "Resource temporarily unavailable" in res["structuredContent"]["stderr"] or (
         "fork" in res["structuredContent"]["stderr"]

@@ -1,8 +1,7 @@
-"""Session lifecycle, persistent state, expiry, concurrency and speed."""
+"""Session lifecycle, persistent state, expiry and concurrency (speed is in bench/)."""
 
 from __future__ import annotations
 
-import statistics
 import threading
 import time
 
@@ -143,35 +142,33 @@ def test_stop_deletes_the_workspace(
 
 
 def test_long_cell_does_not_block_another_session(new_session, invoke) -> None:
+    """A's cell waits for a file that is written only after b's cell has returned: it can
+    finish normally only if b ran while it was running (else it hits the cell limit)."""
     a, b = new_session(), new_session()
     invoke(a, "executeCode", code="1")
     invoke(b, "executeCode", code="1")
+    waits = "import os, time\nwhile not os.path.exists('go'):\n    time.sleep(0.01)\nprint('go')"
+    outcome: list[dict] = []
     t = threading.Thread(
-        target=invoke,
-        args=(a, "executeCode"),
-        kwargs={"code": _started(a, "import time; time.sleep(3)")},
+        target=lambda: outcome.append(invoke(a, "executeCode", code=_started(a, waits)))
     )
     t.start()
     _wait_started(invoke, a)
-    started = time.monotonic()
     assert invoke(b, "executeCode", code="print('fast')")["structuredContent"]["stdout"] == "fast\n"
-    assert time.monotonic() - started < 2
-    t.join()
+    invoke(a, "writeFiles", content=[{"path": "go", "text": ""}])
+    t.join(60)
+    [res] = outcome
+    assert (res["isError"], res["structuredContent"]["stdout"]) == (False, "go\n"), res
 
 
-def test_hundred_round_trips_are_fast(new_session, invoke) -> None:
+def test_a_hundred_sequential_round_trips_all_run_in_order(new_session, invoke) -> None:
+    """Speed is measured by bench/emulator_bench.py; here every call must be right."""
     sid = new_session()
-    invoke(sid, "executeCode", code="n = 0")  # kernel warm
-    times = []
-    for _ in range(100):
-        t = time.perf_counter()
-        res = invoke(sid, "executeCode", code="n += 1")
-        times.append(time.perf_counter() - t)
-        assert res["isError"] is False
+    invoke(sid, "executeCode", code="n = 0")
+    for i in range(1, 101):
+        res = invoke(sid, "executeCode", code="n += 1\nprint(n)")
+        assert (res["isError"], res["structuredContent"]["stdout"]) == (False, f"{i}\n")
     assert invoke(sid, "executeCode", code="print(n)")["structuredContent"]["stdout"] == "100\n"
-    median = statistics.median(times)
-    print(f"executeCode round trip: median {median * 1000:.1f} ms, max {max(times) * 1000:.1f} ms")
-    assert median < 0.1
 
 
 def test_concurrent_cells_in_one_session_conflict(stream_events, new_session, invoke) -> None:
@@ -218,12 +215,11 @@ def test_stop_during_a_running_cell(
     t = threading.Thread(target=run)
     t.start()
     _wait_started(invoke, sid)
-    started = time.monotonic()
     agentcore_client.stop_code_interpreter_session(
         codeInterpreterIdentifier=INTERPRETER, sessionId=sid
     )
-    t.join(10)
-    assert not t.is_alive() and time.monotonic() - started < 10
+    t.join(60)
+    assert not t.is_alive()
     (err,) = outcome
     assert isinstance(err, ClientError)
     assert err.response["Error"]["Code"] == "resourceNotFoundException"

@@ -30,15 +30,16 @@ def test_failing_cell_reports_traceback(new_session, invoke) -> None:
     assert sc["executionTime"] >= 0
 
 
-def test_runaway_cell_is_interrupted_and_session_survives(new_session, invoke) -> None:
+def test_runaway_cell_is_interrupted_and_session_survives(
+    new_session, invoke, emulator_admin
+) -> None:
     sid = new_session()
     invoke(sid, "executeCode", code="kept = 'yes'")
-    started = time.monotonic()
+    limit = emulator_admin("/_emulator/health", method="GET")["cellTimeout"]
     res = invoke(sid, "executeCode", code="while True:\n    pass")
-    assert 4 <= time.monotonic() - started < 15
     assert res["isError"] is True
     assert res["structuredContent"]["exitCode"] == 124
-    assert "timed out" in res["structuredContent"]["stderr"]
+    assert f"Execution timed out after {limit:g} seconds" in res["structuredContent"]["stderr"]
     nxt = invoke(sid, "executeCode", code="print(kept)")
     assert nxt["structuredContent"]["stdout"] == "yes\n"
 

@@ -97,10 +97,9 @@ def test_failing_cell_returns_traceback_and_failure(sandbox: SandboxClient, sid:
 
 
 def test_runaway_cell_is_stopped_and_next_cell_runs(sandbox: SandboxClient, sid: str) -> None:
-    start = time.monotonic()
     r = sandbox.run_cell(sid, "while True:\n    pass", timeout_seconds=1)
-    assert r.is_error and "CellTimeoutError" in r.stderr
-    assert time.monotonic() - start < 4
+    # the runner's 1 s limit stopped it, not the service's per-cell limit
+    assert r.is_error and "CellTimeoutError" in r.stderr and "Execution timed out" not in r.stderr
     # the service's own per-cell limit (the emulator's is 5 s in tests), no runner limit
     r = sandbox.execute_code(sid, "while True:\n    pass")
     assert r.is_error and r.exit_code == 124

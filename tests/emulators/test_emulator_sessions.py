@@ -12,6 +12,10 @@ pytestmark = pytest.mark.sandbox
 INTERPRETER = "aws.codeinterpreter.v1"
 
 
+# A cell that runs until the test writes the file ``go`` into its workspace.
+_HELD = "import os, time\nwhile not os.path.exists('go'):\n    time.sleep(0.01)\nprint('go')"
+
+
 def _started(session_id: str, code: str) -> str:
     """``code`` that first creates a marker file (see :func:`_wait_started`)."""
     return f"open('.started-{session_id}', 'w').close()\n{code}"
@@ -147,10 +151,9 @@ def test_long_cell_does_not_block_another_session(new_session, invoke) -> None:
     a, b = new_session(), new_session()
     invoke(a, "executeCode", code="1")
     invoke(b, "executeCode", code="1")
-    waits = "import os, time\nwhile not os.path.exists('go'):\n    time.sleep(0.01)\nprint('go')"
     outcome: list[dict] = []
     t = threading.Thread(
-        target=lambda: outcome.append(invoke(a, "executeCode", code=_started(a, waits)))
+        target=lambda: outcome.append(invoke(a, "executeCode", code=_started(a, _HELD)))
     )
     t.start()
     _wait_started(invoke, a)
@@ -174,21 +177,24 @@ def test_a_hundred_sequential_round_trips_all_run_in_order(new_session, invoke) 
 def test_concurrent_cells_in_one_session_conflict(stream_events, new_session, invoke) -> None:
     from botocore.exceptions import EventStreamError
 
+    """The first cell runs until the test releases it, so the second one always overlaps."""
     sid = new_session()
     invoke(sid, "executeCode", code="1")
+    outcome: list[dict] = []
     t = threading.Thread(
-        target=invoke,
-        args=(sid, "executeCode"),
-        kwargs={"code": _started(sid, "import time; time.sleep(2)")},
+        target=lambda: outcome.append(invoke(sid, "executeCode", code=_started(sid, _HELD)))
     )
     t.start()
     _wait_started(invoke, sid)
     with pytest.raises(EventStreamError) as e:
         stream_events(sid, "executeCode", code="print(1)")
     assert e.value.response["Error"]["Code"] == "conflictException"
-    t.join()
-    # commands and file tools do not need the kernel
+    # commands and file tools do not need the kernel, busy as it is
     assert invoke(sid, "executeCommand", command="true")["isError"] is False
+    invoke(sid, "writeFiles", content=[{"path": "go", "text": ""}])
+    t.join(60)
+    [first] = outcome
+    assert (first["isError"], first["structuredContent"]["stdout"]) == (False, "go\n"), first
 
 
 def test_stop_during_a_running_cell(

@@ -162,11 +162,16 @@ def test_expired_sandbox_session_answers_410(sandbox_api: ApiClient) -> None:
 
 
 def test_concurrent_request_on_the_same_session_is_409(sandbox_api: ApiClient) -> None:
-    assert sandbox_api.execute("busy", code="import time").status == 200
+    """The first request's cell runs until the test releases it (a file it waits for), so
+    the second request always arrives while the first holds the session."""
+    from code_exec.sandbox import SandboxFile
+
+    assert sandbox_api.execute("busy", code="import os, time").status == 200
     slow: dict[str, Any] = {}
+    held = "while not os.path.exists('go'):\n    time.sleep(0.01)\nprint('slow done')"
 
     def run_slow() -> None:
-        slow["resp"] = sandbox_api.execute("busy", code="time.sleep(2); print('slow done')")
+        slow["resp"] = sandbox_api.execute("busy", code=held)
 
     thread = threading.Thread(target=run_slow)
     thread.start()
@@ -180,6 +185,8 @@ def test_concurrent_request_on_the_same_session_is_409(sandbox_api: ApiClient) -
             break
         time.sleep(0.05)
     clash = sandbox_api.execute("busy", code="print('second')")
+    services = sandbox_api.handler.services
+    services.sandbox.write_files(record["sandbox_session_id"]["S"], [SandboxFile("go", b"")])
     thread.join(30)
     assert clash.status == 409
     assert clash.error["code"] == "Conflict"

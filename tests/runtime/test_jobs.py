@@ -131,7 +131,7 @@ def test_timed_out_job_is_failed_and_cleanup_stops_the_session(
     services.override(run_agent=stuck_agent)
     job_fn = LambdaAdapter(agent_template).by_role("job_handler")
     try:
-        with LambdaAdapter(agent_template, timeouts={job_fn: time_is_up}):
+        with LambdaAdapter(agent_template, timeouts={job_fn: time_is_up}) as adapter:
             accepted = sandbox_api.submit_job(prompt="loop forever", loop="converse")
             job_id = accepted.body["job_id"]
             assert entered.wait(30)  # the job's session is started and its cell is running
@@ -146,8 +146,10 @@ def test_timed_out_job_is_failed_and_cleanup_stops_the_session(
             assert recording.session_status(session) in ("TERMINATED", "NOT_FOUND")
             assert _execution_status(sandbox_api, job_id) == "FAILED"
         release.set()
-        time.sleep(0.5)
-        # the abandoned job finishing late does not overwrite the FAILED status
+        [abandoned] = [t for t in adapter.threads if t.name == f"lambda-{job_fn}"]
+        abandoned.join(30)
+        assert not abandoned.is_alive()
+        # the abandoned job, now finished, did not overwrite the FAILED status
         assert sandbox_api.get_job(job_id).body["status"] == "FAILED"
     finally:
         release.set()
@@ -231,7 +233,14 @@ def test_aborted_execution_still_stops_the_jobs_session_when_the_job_is_read(
     sandbox_api: ApiClient, recording: Any
 ) -> None:
     """An execution aborted (or timed out as a whole) never reaches its cleanup step:
-    GET /jobs/{id} finds it ended and does the cleanup then."""
+    GET /jobs/{id} finds it ended and does the cleanup then.
+
+    moto runs each execution in its own thread, and both ends of StopExecution are
+    asynchronous there: stopping before that thread has built its program fails, and
+    DescribeExecution reads RUNNING until the thread has recorded the abort. The test waits
+    for each of those states before it acts, so it reads the job only once the execution
+    has really ended.
+    """
     import json as _json
 
     from code_exec.store import JobRecord, JobStatus
@@ -254,10 +263,27 @@ def test_aborted_execution_still_stops_the_jobs_session_when_the_job_is_read(
     services.store.update_job(
         job_id, status=JobStatus.RUNNING, execution_arn=arn, sandbox_session_id=session
     )
+    _wait_for_history(sfn, arn, "WaitStateEntered")
+    # still running: the read changes nothing
+    assert sandbox_api.get_job(job_id).body["status"] == "RUNNING"
+    assert recording.stopped == []
+
     sfn.stop_execution(executionArn=arn, error="Aborted", cause="stopped by an operator")
+    assert _execution_status(sandbox_api, job_id) == "ABORTED"
 
     done = sandbox_api.get_job(job_id).body
     assert done["status"] == "FAILED"
     assert done["error"]["code"] == "JobFailed"
     assert recording.stopped == [session]
     assert recording.session_status(session) in ("TERMINATED", "NOT_FOUND")
+
+
+def _wait_for_history(sfn: Any, arn: str, event_type: str, timeout: float = 30) -> None:
+    """Until the execution's history has an event of ``event_type`` (its thread got there)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        events = sfn.get_execution_history(executionArn=arn)["events"]
+        if any(e["type"] == event_type for e in events):
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"no {event_type} in the history of {arn}: {events}")

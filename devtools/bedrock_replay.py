@@ -67,6 +67,13 @@ __all__ = [
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "bedrock"
 
 _OPERATIONS = {"invoke": "InvokeModel", "converse": "Converse"}
+_ANTHROPIC_USAGE = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+)
+_CONVERSE_USAGE = ("inputTokens", "outputTokens", "cacheReadInputTokens", "cacheWriteInputTokens")
 
 LOOPS = ["messages", "converse", "strands"]  # the loops the recorded turns serve
 # Recordings are per wire API: InvokeModel for ``messages``, Converse for the other two.
@@ -110,6 +117,21 @@ class Exchange:
     @property
     def conversation(self) -> _Conversation:
         return _Conversation.of(self.operation, self.request)
+
+    @property
+    def estimated_usage(self) -> tuple[int, int, int, int]:
+        """(input, output, cache read, cache write) tokens the recorded response carries.
+
+        These are not Bedrock's numbers: the recordings' ``usage`` was filled when they were
+        authored, by an offline tokenizer run over the requests sent then
+        (``tests/fixtures/bedrock/_author.py``). A test may check that a loop carries them
+        over unchanged, never what they amount to. Read with each wire format's own field
+        names (Anthropic Messages for InvokeModel, Converse), not through the runtime.
+        """
+        usage = self.response.get("usage") or {}
+        keys = _ANTHROPIC_USAGE if self.operation == "InvokeModel" else _CONVERSE_USAGE
+        inp, out, read, write = (int(usage.get(k, 0)) for k in keys)
+        return inp, out, read, write
 
 
 class BedrockReplay:
@@ -403,7 +425,8 @@ def play(
     Each call is one ``run_agent`` turn sharing the session and the history returned by
     the previous one, as the API layer does. ``request`` overrides request fields for
     every call. The caller stops the session (``sandbox.stop_session(played.session_id)``)
-    after looking inside it.
+    after looking inside it. ``check=False`` is for authoring a recording only: unmet
+    expectations are then kept in ``replay.failures`` instead of failing the call.
     """
     from code_exec.agent import AgentDeps, run_agent
     from code_exec.config import RuntimeConfig

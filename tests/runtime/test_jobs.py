@@ -15,7 +15,7 @@ import pytest
 from code_exec.agent import AgentRun
 from code_exec.models import AgentResult
 
-from devtools.bedrock_replay import BedrockReplay
+from devtools.bedrock_replay import BedrockReplay, load_fixture
 from devtools.lambda_adapter import LambdaAdapter
 
 from .conftest import ApiClient, create_job_machine, replay_bedrock_client
@@ -53,11 +53,18 @@ def _wait(api: ApiClient, job_id: str, timeout: float = 60) -> dict[str, Any]:
     raise AssertionError(f"job {job_id} did not finish: {body}")
 
 
-def _replaying(api: ApiClient, fixture: str, *, strict: bool = True) -> BedrockReplay:
+def _replaying(api: ApiClient, fixture: str | dict[str, Any]) -> BedrockReplay:
     """The recording, attached to a new bedrock-runtime client the API's services now use."""
     bedrock = replay_bedrock_client()
     api.handler.services.override(bedrock=bedrock)
-    return BedrockReplay(fixture, strict=strict).attach(bedrock)
+    return BedrockReplay(fixture).attach(bedrock)
+
+
+def _throttled(prompt: str) -> dict[str, Any]:
+    """Bedrock's 429, answering a Converse call that carries ``prompt``."""
+    fixture = load_fixture("throttled")
+    fixture["turns"][0]["expect"] = {"operation": "Converse", "last_contains": [prompt]}
+    return fixture
 
 
 def _execution_status(api: ApiClient, job_id: str) -> str:
@@ -99,7 +106,7 @@ def test_job_runs_through_the_state_machine_and_returns_its_result(
 def test_failing_job_is_marked_failed_and_its_session_stopped(
     sandbox_api: ApiClient, jobs: LambdaAdapter, recording: Any
 ) -> None:
-    with _replaying(sandbox_api, "throttled", strict=False):
+    with _replaying(sandbox_api, _throttled("What is 6 x 7?")):
         accepted = sandbox_api.submit_job(prompt="What is 6 x 7?", loop="converse")
         done = _wait(sandbox_api, accepted.body["job_id"])
     assert done["status"] == "FAILED"
@@ -174,7 +181,7 @@ def test_failing_job_on_a_named_session_has_cleanup_stop_it(
     sandbox_api: ApiClient, jobs: LambdaAdapter, recording: Any
 ) -> None:
     """A named session is not stopped by the request's ``finally``: only the cleanup step can."""
-    with _replaying(sandbox_api, "throttled", strict=False):
+    with _replaying(sandbox_api, _throttled("What is 6 x 7?")):
         accepted = sandbox_api.submit_job(
             prompt="What is 6 x 7?", loop="converse", session_id="job-fails"
         )

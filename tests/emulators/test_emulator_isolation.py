@@ -80,8 +80,10 @@ def test_file_tools_cannot_escape_the_workspace(stream_events, shared_session, i
         with pytest.raises(EventStreamError) as e:
             stream_events(shared_session, "readFiles", paths=[path])
         assert e.value.response["Error"]["Code"] == "validationException"
-    with pytest.raises(EventStreamError):
+    with pytest.raises(EventStreamError) as e:
         stream_events(shared_session, "writeFiles", content=[{"path": "/etc/x", "text": "x"}])
+    assert e.value.response["Error"]["Code"] == "validationException"
+    assert "outside the session workspace" in e.value.response["Error"]["Message"]
 
 
 def test_file_tools_never_follow_symlinks(shared_session, invoke, emulator_admin) -> None:

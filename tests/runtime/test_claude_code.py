@@ -186,5 +186,5 @@ def test_run_failures_are_typed(fake: ClaudeCodeRunner) -> None:
         fake.run("FAIL please")
     with pytest.raises(ClaudeCodeOutputError, match="no JSON result"):
         fake.run("GARBAGE please")
-    with pytest.raises(ClaudeCodeTimeoutError):
+    with pytest.raises(ClaudeCodeTimeoutError, match="did not finish within 1 s"):
         fake.run("SLEEP please", timeout_seconds=1)

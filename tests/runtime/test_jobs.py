@@ -207,7 +207,7 @@ def test_one_shot_session_is_stopped_when_recording_it_fails(
         raise RuntimeError("DynamoDB is having a bad day")
 
     request = AgentRequest(prompt="hi", loop="converse")
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="DynamoDB is having a bad day"):
         sandbox_api.handler.operations.invoke(request, on_started=unrecordable)
     [session] = recording.started
     assert recording.stopped == [session]

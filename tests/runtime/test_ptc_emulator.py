@@ -229,7 +229,7 @@ def test_a_runner_that_never_comes_up_is_stopped(sandbox: SandboxClient) -> None
         runner = BridgedRunner(
             sandbox, session_id, expense_registry("bridged"), python="./stuck-python"
         )
-        with pytest.raises(SandboxTimeoutError):
+        with pytest.raises(SandboxTimeoutError, match="bridged runner did not start within 1 s"):
             runner.start(wait_seconds=1)
         (task_file,) = sandbox.read_files(session_id, [".bcx/bridge/task_id"])
         assert sandbox.get_task(session_id, task_file.text.strip()).done

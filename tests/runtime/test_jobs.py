@@ -100,7 +100,7 @@ def test_job_runs_through_the_state_machine_and_returns_its_result(
     # one-shot session: started for the job, stopped (by the job, and again by cleanup)
     [session] = recording.started
     assert session in recording.stopped
-    assert recording.session_status(session) in ("TERMINATED", "NOT_FOUND")
+    assert recording.session_status(session) == "TERMINATED"
 
 
 def test_failing_job_is_marked_failed_and_its_session_stopped(
@@ -113,7 +113,7 @@ def test_failing_job_is_marked_failed_and_its_session_stopped(
     assert done["error"]["code"] == "ModelThrottled"
     assert _execution_status(sandbox_api, accepted.body["job_id"]) == "FAILED"
     [session] = recording.started
-    assert recording.session_status(session) in ("TERMINATED", "NOT_FOUND")
+    assert recording.session_status(session) == "TERMINATED"
 
 
 def test_timed_out_job_is_failed_and_cleanup_stops_the_session(
@@ -150,7 +150,7 @@ def test_timed_out_job_is_failed_and_cleanup_stops_the_session(
             # stopped by the cleanup step while the job's own code was still running
             [session] = recording.started
             assert recording.stopped == [session]
-            assert recording.session_status(session) in ("TERMINATED", "NOT_FOUND")
+            assert recording.session_status(session) == "TERMINATED"
             assert _execution_status(sandbox_api, job_id) == "FAILED"
         release.set()
         [abandoned] = [t for t in adapter.threads if t.name == f"lambda-{job_fn}"]
@@ -191,7 +191,7 @@ def test_failing_job_on_a_named_session_has_cleanup_stop_it(
     assert _execution_status(sandbox_api, accepted.body["job_id"]) == "FAILED"
     [session] = recording.started
     assert recording.stopped == [session]
-    assert recording.session_status(session) in ("TERMINATED", "NOT_FOUND")
+    assert recording.session_status(session) == "TERMINATED"
     later = sandbox_api.execute("job-fails", code="print(1)")
     assert (later.status, later.error["code"]) == (410, "SessionExpired")
 
@@ -282,7 +282,7 @@ def test_aborted_execution_still_stops_the_jobs_session_when_the_job_is_read(
     assert done["status"] == "FAILED"
     assert done["error"]["code"] == "JobFailed"
     assert recording.stopped == [session]
-    assert recording.session_status(session) in ("TERMINATED", "NOT_FOUND")
+    assert recording.session_status(session) == "TERMINATED"
 
 
 def _wait_for_history(sfn: Any, arn: str, event_type: str, timeout: float = 30) -> None:

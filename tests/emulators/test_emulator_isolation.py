@@ -53,13 +53,15 @@ def test_workspace_and_tmp_are_writable(shared_session, invoke) -> None:
     assert invoke(shared_session, "executeCode", code=code)["structuredContent"]["stdout"] == "ok\n"
 
 
-def test_host_files_are_invisible(shared_session, invoke) -> None:
-    code = (
-        f"import os; print(os.path.exists({str(ROOT / 'lambda')!r}), os.path.exists('/root/.ssh'))"
-    )
+def test_host_files_are_invisible(shared_session, invoke, emulator_admin) -> None:
+    """Paths that exist on the host (the repository, the emulator's session state)."""
+    state = emulator_admin(f"/_emulator/sessions/{shared_session}", method="GET")["hostRoot"]
+    host_paths = [str(ROOT / "lambda"), state]
+    assert all(Path(p).exists() for p in host_paths)
+    code = f"import os; print([os.path.exists(p) for p in {host_paths!r}])"
     assert (
         invoke(shared_session, "executeCode", code=code)["structuredContent"]["stdout"]
-        == "False False\n"
+        == "[False, False]\n"
     )
 
 

@@ -60,11 +60,8 @@ def test_start_get_stop(agentcore_client, invoke) -> None:
     assert e.value.response["Error"]["Code"] == "ResourceNotFoundException"
 
 
-def test_custom_interpreter_ids_are_separate(
-    stream_events, agentcore_client, new_session, invoke
-) -> None:
+def test_custom_interpreter_ids_are_separate(stream_events, new_session) -> None:
     sid = new_session("myInterpreter_1-abc")
-    assert invoke  # fixture used below through events()
     (ev,) = stream_events(sid, "executeCode", interpreter="myInterpreter_1-abc", code="print(2)")
     assert ev["result"]["structuredContent"]["stdout"] == "2\n"
     with pytest.raises(ClientError) as e:

@@ -169,7 +169,9 @@ def test_wall_time_stops_the_loop_before_the_next_model_call(loop, sandbox, regi
             sandbox=sandbox,
             sandbox_session_id=session_id,
             bedrock=bedrock,
-            config=RuntimeConfig(allowed_model_ids=(DEFAULT_MODEL_ID,)),
+            config=RuntimeConfig(
+                default_model_id=DEFAULT_MODEL_ID, allowed_model_ids=(DEFAULT_MODEL_ID,)
+            ),
             registry=registry,
             clock=_SteppingClock(),
         )

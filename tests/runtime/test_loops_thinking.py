@@ -68,7 +68,7 @@ def test_claude_models_are_looked_up_by_any_profile_prefix_or_arn():
     assert claude_model(arn) is sonnet_5
     assert foundation_model_id(SONNET_4_5) == "anthropic.claude-sonnet-4-5-20250929-v1:0"
     assert claude_model(NOVA) is None
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not an inference-profile prefix: 'mars'"):
         sonnet_5.profile_id("mars")
     # one entry per id and per Anthropic name (the Anthropic-name alias map reads this table)
     assert len({m.bedrock_id for m in CLAUDE_MODELS}) == len(CLAUDE_MODELS)

@@ -16,12 +16,18 @@ its function's clients. Inside the sandbox, a stand-in ``claude`` reports the en
 runtime started Claude Code with; what Claude Code calls on Bedrock with that configuration
 (per its documentation) is what the interpreter's execution role must allow.
 
-**What is checked** (``devtools.iam_check``, which defines needs and the *narrowest pattern*):
-for every role of both templates, each need is granted, each grant is needed, and no granted
-resource is broader than the narrowest pattern of the calls that need it. A call no function
-owns fails, and so does a role nothing exercised, unless :data:`PLATFORM_ROLES` says why no
-code of this repository acts with it. Each way the check can fail is kept below as a mutation
-of the template (or of the runtime's setup) that must fail it.
+**What is checked** (``devtools.iam_check``): every call becomes needs, an IAM action on one
+concrete ARN. For every role of both templates, each need must be granted, each grant (and
+each condition value) must be needed, and no granted resource may be broader than the
+*narrowest pattern* of a need of its action: the need's ARN with only the parts named at run
+time replaced by ``*``. Those are an S3 key below its first segment (``<bucket>/files/*``: the
+code fixes the prefix, callers and ids name the rest) and a Step Functions execution name
+(``execution:<machine>:*``, one per job). Everything else is named exactly: the table (not
+``table/*``), the state machine, each Lambda function (not ``function:*`` or ``<fn>:*``), the
+code interpreter, each inference profile and each foundation model per region (not ``*``).
+A call no function owns fails, and so does a role nothing exercised, unless
+:data:`PLATFORM_ROLES` says why no code of this repository acts with it. Each way the check can
+fail is kept below as a mutation of the template (or of the runtime's setup) that must fail it.
 """
 
 from __future__ import annotations
@@ -298,6 +304,25 @@ def test_a_widened_resource_fails_the_check(
     if narrowest:
         wanted = ", ".join(n.format(**names) for n in narrowest)
         assert message.endswith(f"({wanted})"), message
+
+
+def test_an_unused_condition_value_fails_the_check(recorded: Recorded) -> None:
+    """A second inference profile the models may be reached through, which nothing uses."""
+    templates = copy.deepcopy(recorded.templates)
+    role, statements = _statements(templates, "ApiFunctionRole")
+    [routed] = [s for s in statements if s.get("Sid") == "InvokeModelsBehindProfiles"]
+    other = f"arn:aws:bedrock:{REGION}:{ACCOUNT}:inference-profile/eu.unused-model"
+    tests = routed["Condition"]["StringEquals"]
+    key = "bedrock:InferenceProfileArn"
+    tests[key] = [*(tests[key] if isinstance(tests[key], list) else [tests[key]]), other]
+    unused = recorded.check(templates).all("unused")
+    assert unused and all(
+        m.startswith(f"{role}: bedrock:InvokeModel on arn:aws:bedrock:")
+        and m.endswith(
+            f"when bedrock:InferenceProfileArn StringEquals {other} is granted but no call needs it"
+        )
+        for m in unused
+    ), unused
 
 
 def _unattributed_writing_a_file(recorded: Recorded) -> list[str]:

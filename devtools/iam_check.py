@@ -24,11 +24,13 @@ deployment can name: the ARN with only the parts named at run time replaced by `
 refused, not guessed at):
 
 * *missing* — a need that no statement grants (action, resource and conditions);
-* *unused* — a granted (action, resource), or one value of a multi-valued condition, that grants
-  none of the role's needs;
-* *too broad* — a granted resource not contained in the narrowest pattern of any need of that
-  action (``table/*``, ``B/*``, ``arn:aws:s3:::*``, ``foundation-model/*`` all are), a ``*Like``
-  condition value wider than the context the calls carried, or a wildcard action.
+* *unused* — a granted (action, resource), or one value of a condition, that grants none of the
+  role's needs;
+* *too broad* — a granted resource contained in none of the narrowest patterns of the role's
+  needs of that action, *contained* meaning that every ARN the grant matches, the pattern
+  matches too (``table/*``, ``B/*``, ``arn:aws:s3:::*``, ``foundation-model/*`` are contained
+  in none); a ``*Like`` condition value wider than the context the calls carried; a wildcard
+  action.
 
 ``logs:`` and ``xray:`` actions are the platform's (log delivery, tracing), not calls the code
 makes; they are not checked here (``tests/stacks`` checks where they may use ``*``).
@@ -174,8 +176,10 @@ def claude_code_needs(
     ``InvokeModelWithResponseStream``; never Converse), lists inference profiles
     (``ListInferenceProfiles``, no resource-level permission) and reads the profile of a model it
     uses (``GetInferenceProfile``). Its models are the ones its environment names; an
-    environment that is not Bedrock mode, or names no model (Claude Code would pick its own
-    default), is refused.
+    environment that is not Bedrock mode, or names no main model (Claude Code would pick its
+    own default), is refused. Not derived: the model Claude Code uses for background work when
+    the environment names no small/fast model (``ANTHROPIC_DEFAULT_HAIKU_MODEL``), which is
+    Claude Code's own default and so no model a deployment can name.
     """
     if config.get("CLAUDE_CODE_USE_BEDROCK") != "1" or not config.get("ANTHROPIC_MODEL"):
         raise ValueError(f"Claude Code was not configured for Bedrock with a model: {config}")

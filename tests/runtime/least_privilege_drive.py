@@ -327,6 +327,22 @@ def job_fails_in_session(run: Run) -> None:
     assert run.api.delete("lp-job").body["stopped"] is True
 
 
+def every_allowed_model(run: Run) -> None:
+    """Every model the deployment allows, called by the API function and by the job function
+    (each through its own inference profile), so each model grant is proven needed."""
+    for model_id in run.function(".api_handler").environment["ALLOWED_MODEL_IDS"].split(","):
+        with run.replay("converse_plain_answer", ".api_handler"):
+            resp = run.api.invoke(prompt="What is 6 x 7?", loop="converse", model_id=model_id)
+        assert resp.status == 200 and resp.body["model_id"] == model_id, resp.body
+        with run.replay("converse_plain_answer", ".job_handler"):
+            accepted = run.api.submit_job(
+                prompt="What is 6 x 7?", loop="converse", model_id=model_id
+            )
+            assert accepted.status == 202, accepted.body
+            done = run.wait_job(accepted.body["job_id"])
+        assert done["status"] == "SUCCEEDED" and done["result"]["model_id"] == model_id, done
+
+
 STEPS: list[Callable[[Run], None]] = [
     execute_with_files,
     messages_ptc_preloaded,
@@ -337,4 +353,5 @@ STEPS: list[Callable[[Run], None]] = [
     job_in_session,
     job_fails_one_shot,
     job_fails_in_session,
+    every_allowed_model,
 ]

@@ -285,7 +285,7 @@ _OBJECTS = ["arn:aws:s3:::{bucket}/files/*", "arn:aws:s3:::{bucket}/state/*"]
             "arn:aws:bedrock:{region}:{account}:inference-profile/*",
             None,  # (the profile and the foundation models it routes to)
         ),
-        ("InvokeModelsBehindProfiles", "bedrock:InvokeModel", "arn:aws:bedrock:*::*", None),
+        ("InvokeModelsBehindProfile0", "bedrock:InvokeModel", "arn:aws:bedrock:*::*", None),
     ],
 )
 def test_a_widened_resource_fails_the_check(
@@ -310,7 +310,7 @@ def test_an_unused_condition_value_fails_the_check(recorded: Recorded) -> None:
     """A second inference profile the models may be reached through, which nothing uses."""
     templates = copy.deepcopy(recorded.templates)
     role, statements = _statements(templates, "ApiFunctionRole")
-    [routed] = [s for s in statements if s.get("Sid") == "InvokeModelsBehindProfiles"]
+    [routed] = [s for s in statements if s.get("Sid") == "InvokeModelsBehindProfile0"]
     other = f"arn:aws:bedrock:{REGION}:{ACCOUNT}:inference-profile/eu.unused-model"
     tests = routed["Condition"]["StringEquals"]
     key = "bedrock:InferenceProfileArn"

@@ -114,7 +114,7 @@ def test_direct_and_global_models_get_the_right_arns(variant: dict[str, Any]) ->
                     [
                         Match.object_like(
                             {
-                                "Sid": "InvokeModelsBehindProfiles",
+                                "Sid": "InvokeModelsBehindProfile0",
                                 "Resource": Match.array_with(
                                     [
                                         {

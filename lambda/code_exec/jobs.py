@@ -11,7 +11,7 @@ import json
 import logging
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from code_exec.exceptions import CodeExecError
 from code_exec.models import AgentRequest
@@ -40,6 +40,7 @@ class Jobs:
     def submit_job(self, request: AgentRequest) -> JobRecord:
         """Store the job and start its Step Functions execution."""
         request = self.ops.check_request(request)
+        self.s.files.check_objects_exist(request.files)  # read once, when the job runs
         job = JobRecord(
             job_id=self.s.new_id(),
             status=JobStatus.QUEUED,
@@ -53,8 +54,8 @@ class Jobs:
                 name=job.job_id,
                 input=json.dumps({"job_id": job.job_id}),
             )
-        except ClientError as e:
-            code = e.response.get("Error", {}).get("Code", "Unknown")
+        except (ClientError, BotoCoreError) as e:  # refused, or never answered
+            code = _error_code(e)
             logger.error("could not start job %s: %s", job.job_id, code)
             error = JobsUnavailableError(f"could not start the job ({code})")
             self.s.store.update_job(job.job_id, status=JobStatus.FAILED, error=error.to_dict())
@@ -139,8 +140,10 @@ class Jobs:
         failed = job.status != JobStatus.SUCCEEDED
         if job.sandbox_session_id and (failed or job.session_id is None):
             self.ops.stop_quietly(job.sandbox_session_id)
-            if job.session_id and failed:
-                self.s.store.mark_session_stopped(job.session_id)
+            if job.session_id and failed:  # only while it is still backed by that sandbox
+                self.s.store.mark_session_stopped(
+                    job.session_id, sandbox_session_id=job.sandbox_session_id
+                )
         if failed:
             error = job.error if job.status == JobStatus.FAILED and job.error else None
             if error is None:
@@ -149,6 +152,13 @@ class Jobs:
             metrics.add_metric(name="JobsFailed", unit=MetricUnit.Count, value=1)
             return {"job_id": job_id, "status": JobStatus.FAILED}
         return {"job_id": job_id, "status": job.status}
+
+
+def _error_code(e: ClientError | BotoCoreError) -> str:
+    """AWS's error code, or the transport failure's class name (no HTTP answer)."""
+    if isinstance(e, ClientError):
+        return str(e.response.get("Error", {}).get("Code", "Unknown"))
+    return type(e).__name__
 
 
 def _caught_error(event: dict[str, Any]) -> dict[str, Any]:

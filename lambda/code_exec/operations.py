@@ -25,9 +25,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from code_exec.agent import AgentDeps, check_tools
+from code_exec.agent import AgentDeps, check_tools, resolve_model_id
 from code_exec.exceptions import (
-    ModelNotAllowedError,
     RequestValidationError,
     SandboxError,
     SessionExpiredError,
@@ -205,16 +204,13 @@ class Operations:
     # --- agent turns ----------------------------------------------------------------------
 
     def check_request(self, request: AgentRequest) -> AgentRequest:
-        """Resolve the model id and validate what pydantic cannot (allow-list, files)."""
-        cfg = self.s.config
-        model_id = request.model_id or cfg.default_model_id
-        if model_id not in cfg.allowed_model_ids:
-            raise ModelNotAllowedError(
-                f"model {model_id!r} is not enabled on this deployment; "
-                f"allowed: {', '.join(cfg.allowed_model_ids)}",
-                field="model_id",
-            )
-        self.s.files.load_inputs(request.files)  # fail fast on bad files, before any sandbox
+        """Resolve the model id and validate what pydantic cannot (allow-list, files).
+
+        Nothing is downloaded here: input files are checked for shape only (the turn
+        reads them once, :meth:`invoke`).
+        """
+        model_id = resolve_model_id(request, self.s.config)
+        self.s.files.check_inputs(request.files)  # fail fast on bad files, before any sandbox
         if request.loop != "claude_code":  # Claude Code brings its own tools
             check_tools(request.tools, self.s.registry)  # a job would only fail later
         return request.model_copy(update={"model_id": model_id})

@@ -61,7 +61,7 @@ def test_claude_code_runs_in_the_session_and_maps_to_agent_result(agentcore_clie
             sandbox_session_id=session_id,
             bedrock=bedrock_client(),
             config=RuntimeConfig(
-                allowed_model_ids=(SANDBOX_MODEL,), sandbox_model_id=SANDBOX_MODEL
+                allowed_model_ids=(SANDBOX_MODEL,), sandbox_model_ids=(SANDBOX_MODEL,)
             ),
         )
         request = AgentRequest(

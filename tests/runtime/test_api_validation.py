@@ -7,8 +7,8 @@ Each case goes through the REAL ``api_handler`` with a recorded API Gateway REST
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 import json
+from collections.abc import Iterator
 
 import pytest
 from code_exec.api.resolver import MAX_BODY_BYTES

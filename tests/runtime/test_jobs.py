@@ -294,9 +294,7 @@ def test_cleanup_never_tombstones_a_session_recreated_since(api: ApiClient) -> N
                 session_id="recreated",
             )
         )
-        store.update_job(
-            "job-recreated", status=JobStatus.RUNNING, sandbox_session_id="OLDSANDBOX"
-        )
+        store.update_job("job-recreated", status=JobStatus.RUNNING, sandbox_session_id="OLDSANDBOX")
         store.delete_session("recreated")  # DELETE /sessions/recreated while the job ran
         fresh = store.acquire_session("recreated", "next-request", 60)
         fresh.sandbox_session_id = "NEWSANDBOX"

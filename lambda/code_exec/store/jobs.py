@@ -74,7 +74,7 @@ class JobStore(TableBase):
         item = self._db.get_item(
             TableName=self._table, Key=_job_key(job_id), ConsistentRead=True
         ).get("Item")
-        if item is None:
+        if item is None or self._expired(item):
             raise NotFoundError(f"job {job_id!r} not found", field="job_id")
 
         def s(name: str) -> str | None:
@@ -120,7 +120,7 @@ class JobStore(TableBase):
         if result is not None:
             sets.append("#res = :result")
             names["#res"] = "result"
-            values[":result"] = self._put_json(f"jobs/{job_id}/result.json", result)
+            values[":result"] = self._put_json(f"jobs/{job_id}/result", result)
         if error is not None:
             sets.append("#err = :error")
             names["#err"] = "error"

@@ -16,18 +16,27 @@ from constructs import Construct
 from stacks.api import AgentApi
 from stacks.code_interpreter_stack import acknowledge_region_wildcards
 from stacks.functions import FunctionSpec, ServiceFunction, retention
+from stacks.housekeeping import Housekeeping
 from stacks.jobs import CLEANUP_TIMEOUT, JobStateMachine
 from stacks.nag import acknowledge
-from stacks.policies import INTERPRETER_ACTIONS, interpreter_statement, model_invoke_statements
+from stacks.policies import (
+    INTERPRETER_ACTIONS,
+    LIST_SESSIONS_ACTION,
+    interpreter_statement,
+    model_invoke_statements,
+)
 from stacks.runtime_env import RuntimeWiring, runtime_environment
 from stacks.settings import Settings
 from stacks.storage import LAMBDA_PREFIXES, SANDBOX_PREFIX, STATE_PREFIX, Storage
 
-__all__ = ["API_HANDLER", "CLEANUP_HANDLER", "JOB_HANDLER", "AgentStack"]
+__all__ = ["API_HANDLER", "CLEANUP_HANDLER", "JOB_HANDLER", "SWEEPER_HANDLER", "AgentStack"]
 
 API_HANDLER = "code_exec.api.handler.api_handler"
 JOB_HANDLER = "code_exec.api.handler.job_handler"
 CLEANUP_HANDLER = "code_exec.api.handler.cleanup_handler"
+SWEEPER_HANDLER = "code_exec.api.handler.sweeper_handler"
+# How often the sweeper runs; it leaves sessions younger than its grace period (5 min).
+SWEEP_EVERY = Duration.minutes(5)
 
 # Single-item reads and updates (leases, history, job status) for every function; only the
 # API creates jobs (POST /jobs) and deletes sessions (DELETE /sessions/{id}).
@@ -41,8 +50,9 @@ class AgentStack(Stack):
 
     Attributes:
         storage: bucket + table.
-        api_function, job_function, cleanup_function: the three Lambda functions.
+        api_function, job_function, cleanup_function, sweeper_function: the Lambda functions.
         jobs: the job state machine.
+        housekeeping: the sweeper's schedule and the failed-executions rule.
         api: the REST API.
     """
 
@@ -111,6 +121,15 @@ class AgentStack(Stack):
             **common,
         )
 
+        self.sweeper_function = ServiceFunction(
+            self,
+            "SweeperFunction",
+            spec=FunctionSpec(
+                SWEEPER_HANDLER, "Stops sandbox sessions nobody holds", Duration.seconds(120), 256
+            ),
+            **common,
+        )
+
         self.jobs = JobStateMachine(
             self,
             "Jobs",
@@ -119,6 +138,14 @@ class AgentStack(Stack):
             job_timeout=job_timeout,
             cleanup_function=self.cleanup_function.function,
             log_retention=retention(settings.log_retention_days),
+        )
+        self.housekeeping = Housekeeping(
+            self,
+            "Housekeeping",
+            sweeper_function=self.sweeper_function.function,
+            cleanup_function=self.cleanup_function.function,
+            state_machine_arn=self.jobs.state_machine.state_machine_arn,
+            sweep_every=SWEEP_EVERY,
         )
         self.api = AgentApi(
             self,
@@ -133,6 +160,7 @@ class AgentStack(Stack):
         self._grant_workers(settings, interpreter_arn, bucket_id)
         self._grant_api(machine_name, machine_arn)
         self._grant_cleanup(interpreter_arn, bucket_id)
+        self._grant_sweeper(interpreter_arn)
         self._grant_sandbox_files(interpreter_role_arn, bucket_id)
 
         self.api.api.node.try_remove_child("Endpoint")  # replaced by ApiUrl below
@@ -224,6 +252,31 @@ class AgentStack(Stack):
             )
         )
         _acknowledge_object_prefixes(role, bucket_id=bucket_id, prefixes=(STATE_PREFIX,))
+
+    def _grant_sweeper(self, interpreter_arn: str) -> None:
+        """Sweeper function: list and stop the interpreter's sessions, read their owners.
+
+        No S3: it reads records without their conversation or result. Get is what the
+        sandbox client reads when a stop is refused, to tell an already stopped session.
+        """
+        role = self.sweeper_function.role
+        role.add_to_policy(
+            interpreter_statement(
+                interpreter_arn,
+                (
+                    LIST_SESSIONS_ACTION,
+                    "bedrock-agentcore:StopCodeInterpreterSession",
+                    "bedrock-agentcore:GetCodeInterpreterSession",
+                ),
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadOwners",
+                actions=["dynamodb:GetItem"],
+                resources=[self.storage.table.table_arn],
+            )
+        )
 
     def _grant_sandbox_files(self, interpreter_role_arn: str, bucket_id: str) -> None:
         """The sandbox's own prefix, granted here (the bucket's stack) to the imported role,

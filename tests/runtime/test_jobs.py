@@ -168,22 +168,49 @@ def test_job_with_a_session_keeps_it_on_success(
     assert sandbox_api.delete("job-session").body["stopped"] is True
 
 
-def test_failing_job_on_a_named_session_has_cleanup_stop_it(
+def test_a_model_throttle_keeps_the_named_session_and_its_state(
     sandbox_api: ApiClient, jobs: LambdaAdapter, recording: Any
 ) -> None:
-    """A named session is not stopped by the request's ``finally``: only the cleanup step can."""
+    """The turn failed between cells (Bedrock throttled it): the caller keeps the session,
+    its sandbox and its Python state; only the job is FAILED."""
+    assert sandbox_api.execute("job-throttled", code="kept = 41").status == 200
     with _replaying(sandbox_api, "throttled", strict=False):
         accepted = sandbox_api.submit_job(
-            prompt="What is 6 x 7?", loop="converse", session_id="job-fails"
+            prompt="What is 6 x 7?", loop="converse", session_id="job-throttled"
         )
         done = _wait(sandbox_api, accepted.body["job_id"])
     assert (done["status"], done["error"]["code"]) == ("FAILED", "ModelThrottled")
+    assert _execution_status(sandbox_api, accepted.body["job_id"]) == "FAILED"
+    [session] = recording.started
+    assert recording.stopped == []
+    assert recording.session_status(session) == "READY"
+    later = sandbox_api.execute("job-throttled", code="print(kept + 1)")
+    assert (later.status, later.body["stdout"]) == (200, "42\n")
+    assert sandbox_api.delete("job-throttled").body["stopped"] is True
+
+
+def test_a_sandbox_failure_stops_the_named_session(
+    sandbox_api: ApiClient, jobs: LambdaAdapter, recording: Any
+) -> None:
+    """A named session is not stopped by the request's ``finally``: the cleanup step stops
+    it when the job failed in the sandbox (its state is in doubt), and the id answers 410."""
+    from code_exec.exceptions import SandboxInternalError
+
+    def sandbox_fails(request: Any, *, deps: Any) -> AgentRun:
+        raise SandboxInternalError("the kernel died mid-cell")
+
+    sandbox_api.handler.services.override(run_agent=sandbox_fails)
+    accepted = sandbox_api.submit_job(
+        prompt="What is 6 x 7?", loop="converse", session_id="job-sandbox-fails"
+    )
+    done = _wait(sandbox_api, accepted.body["job_id"])
+    assert (done["status"], done["error"]["code"]) == ("FAILED", "SandboxInternalError")
     # the job is FAILED before the cleanup step runs: wait for the execution to end
     assert _execution_status(sandbox_api, accepted.body["job_id"]) == "FAILED"
     [session] = recording.started
     assert recording.stopped == [session]
     assert recording.session_status(session) in ("TERMINATED", "NOT_FOUND")
-    later = sandbox_api.execute("job-fails", code="print(1)")
+    later = sandbox_api.execute("job-sandbox-fails", code="print(1)")
     assert (later.status, later.error["code"]) == (410, "SessionExpired")
 
 

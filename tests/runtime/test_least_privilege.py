@@ -5,8 +5,9 @@ How: a botocore ``provide-client-params`` hook (emitted for every API call AND f
 URLs) records each operation while this module's own scenario drives every route end to end
 (execute with files in and out, S3 inputs, /invoke one-shot and in a session, DELETE, a job
 that succeeds and two that fail through the real state machine — one-shot, and in a session
-whose stop the sandbox refuses once — and GET /jobs). Calls are attributed to the function
-running them (main thread: the API function; ``LambdaAdapter`` threads: the job and cleanup
+whose stop the sandbox refuses once — GET /jobs, and a sweep that finds a leaked session
+whose stop is refused once). Calls are attributed to the function running them (main
+thread: the API function; ``lambda-<id>`` threads: the job, cleanup and sweeper
 functions). ``IAM_ACTIONS`` maps each operation to its IAM action; the check evaluates the
 function's role statements from the AgentStack template (Allow, actions/resources with
 wildcards, StringEquals/StringLike/Arn* conditions). Every grant must be used: there is no
@@ -30,7 +31,7 @@ import boto3
 import pytest
 
 from devtools.bedrock_replay import BedrockReplay, load_fixture
-from devtools.lambda_adapter import LambdaAdapter, template_functions
+from devtools.lambda_adapter import LambdaAdapter, LambdaContext, template_functions
 
 from .conftest import (
     ACCOUNT,
@@ -67,6 +68,7 @@ IAM_ACTIONS: dict[tuple[str, str], str] = {
     (_AC, "InvokeCodeInterpreter"): f"{_AC}:InvokeCodeInterpreter",
     (_AC, "StopCodeInterpreterSession"): f"{_AC}:StopCodeInterpreterSession",
     (_AC, "GetCodeInterpreterSession"): f"{_AC}:GetCodeInterpreterSession",
+    (_AC, "ListCodeInterpreterSessions"): f"{_AC}:ListCodeInterpreterSessions",
 }
 
 # Lambda platform permissions (log delivery, active tracing): not calls the runtime makes.
@@ -93,7 +95,7 @@ class Need:
 
 @dataclass
 class Call:
-    function: str  # "api" | "job" | "cleanup"
+    function: str  # "api" | "job" | "cleanup" | "sweeper"
     service: str
     operation: str
     params: dict[str, Any]
@@ -107,7 +109,7 @@ class Recorder:
     may be running meanwhile, and their calls are always recorded.
     """
 
-    functions: dict[str, str]  # logical id -> "api" | "job" | "cleanup"
+    functions: dict[str, str]  # logical id -> "api" | "job" | "cleanup" | "sweeper"
     calls: list[Call] = field(default_factory=list)
     paused: bool = False
 
@@ -277,13 +279,70 @@ def _inject_fault(emulator_url: str, fault: dict[str, Any]) -> None:
         pass
 
 
+def _sandbox_fails(request: Any, *, deps: Any) -> Any:
+    """A turn whose sandbox fails mid-cell (a model throttle would keep the named session)."""
+    from code_exec.exceptions import SandboxInternalError
+
+    raise SandboxInternalError("the kernel died mid-cell")
+
+
+def _sweep_a_leaked_session(
+    api: ApiClient, recorder: Recorder, emulator_url: str, functions: dict[str, str]
+) -> None:
+    """The sweeper, as its schedule runs it: a session whose job is gone is listed, its
+    owner read, its stop refused once (conflict: the status is read), then stopped; a
+    session a live record holds is left alone."""
+    from code_exec.api import handler
+
+    services = api.handler.services
+    recorder.paused = True
+    leaked = services.sandbox.start_session(name="bcx-job-lp-gone")
+    held = api.execute("lp-held", code="x = 1")
+    assert held.status == 200, held.body
+    recorder.paused = False
+    _inject_fault(
+        emulator_url,
+        {
+            "exception": "conflictException",
+            "sessionId": leaked,
+            "mode": "http",
+            "operation": "StopCodeInterpreterSession",
+        },
+    )
+    sweeper_fn = next(fid for fid, kind in functions.items() if kind == "sweeper")
+    reports: list[dict[str, Any]] = []
+
+    def sweep() -> None:
+        reports.append(handler.sweeper_handler({}, LambdaContext(function_name=sweeper_fn)))
+
+    grace = handler.sweeper.grace_seconds
+    handler.sweeper.grace_seconds = 0.0
+    try:
+        for _ in range(2):  # the first stop is refused; the next sweep stops it
+            thread = threading.Thread(target=sweep, name=f"lambda-{sweeper_fn}")
+            thread.start()
+            thread.join(60)
+    finally:
+        handler.sweeper.grace_seconds = grace
+    assert leaked in reports[0]["failed"] and leaked in reports[1]["stopped"], reports
+    recorder.paused = True
+    assert services.sandbox.session_status(leaked) == "TERMINATED"
+    assert api.delete("lp-held").body["stopped"] is True  # it was held, so still running
+    recorder.paused = False
+
+
 @pytest.fixture(scope="module")
 def scenario(
     sandbox_api: ApiClient, agent_template: dict[str, Any], emulator_url: str
 ) -> Iterator[Scenario]:
     from code_exec.store import base as store
 
-    kinds = {"api_handler": "api", "job_handler": "job", "cleanup_handler": "cleanup"}
+    kinds = {
+        "api_handler": "api",
+        "job_handler": "job",
+        "cleanup_handler": "cleanup",
+        "sweeper_handler": "sweeper",
+    }
     functions = {
         fid: kinds[props["Handler"].rsplit(".", 1)[1]]
         for fid, props in template_functions(agent_template).items()
@@ -351,8 +410,8 @@ def scenario(
             with BedrockReplay("throttled", strict=False).attach(bedrock):
                 accepted = api.submit_job(prompt="What is 6 x 7?", loop="converse")
                 assert _wait_job(api, recorder, accepted.body["job_id"])["status"] == "FAILED"
-            # a job that fails in the session: cleanup stops its sandbox session, which answers
-            # conflict once (as while a cell still runs), so cleanup reads the session's status
+            # a job that fails in the session's sandbox: cleanup stops its sandbox session, which
+            # answers conflict once (as while a cell still runs), so cleanup reads its status
             recorder.paused = True
             sandbox_session = services.store.get_session("lp-chat").sandbox_session_id
             recorder.paused = False
@@ -365,11 +424,14 @@ def scenario(
                     "operation": "StopCodeInterpreterSession",
                 },
             )
-            with BedrockReplay("throttled", strict=False).attach(bedrock):
+            services.override(run_agent=_sandbox_fails)
+            try:
                 accepted = api.submit_job(
                     prompt="What is 6 x 7?", loop="converse", session_id="lp-chat"
                 )
                 assert _wait_job(api, recorder, accepted.body["job_id"])["status"] == "FAILED"
+            finally:
+                services.__dict__.pop("run_agent")  # back to the real agent
             refused = [
                 c
                 for c in recorder.calls
@@ -379,6 +441,7 @@ def scenario(
             ]
             assert refused, "cleanup did not read the status of the session it could not stop"
             assert api.delete("lp-chat").body["stopped"] is True  # the kill switch stops it
+            _sweep_a_leaked_session(api, recorder, emulator_url, functions)
         yield Scenario(agent_template, functions, list(recorder.calls))
     finally:
         store.INLINE_LIMIT_BYTES = saved_limit
@@ -388,7 +451,7 @@ def scenario(
 
 def test_the_scenario_reaches_every_function_and_service(scenario: Scenario) -> None:
     seen = {(c.function, c.service) for c in scenario.calls}
-    for kind in ("api", "job", "cleanup"):
+    for kind in ("api", "job", "cleanup", "sweeper"):
         assert any(f == kind for f, _ in seen), f"no calls recorded for the {kind} function"
     for service in ("dynamodb", "s3", "sfn", "bedrock-runtime", "bedrock-agentcore"):
         assert any(s == service for _, s in seen), f"no {service} calls recorded"

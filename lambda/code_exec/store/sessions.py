@@ -43,6 +43,25 @@ class SessionRecord:
     def stopped(self) -> bool:
         return self.status == "STOPPED"
 
+    def holds(self, sandbox_session_id: str, now: float) -> bool:
+        """Whether this session can still be using that sandbox session at ``now``.
+
+        Its recorded sandbox session, until the session is stopped; or, while a request
+        holds the lease and nothing is recorded yet, the one that request is starting.
+        """
+        if self.stopped:
+            return False
+        if self.sandbox_session_id is not None:
+            return self.sandbox_session_id == sandbox_session_id
+        return self.lease_owner is not None and now < self.lease_expires_at
+
+
+# What a status read (``get_session(history=False)``) fetches: never the conversation.
+_META = (
+    "sandbox_session_id", "#st", "metadata", "created_at", "updated_at", "expires_at",
+    "lease_owner", "lease_expires_at",
+)  # fmt: skip
+
 
 def _session_key(session_id: str) -> dict[str, Any]:
     return {"pk": {"S": f"SESSION#{session_id}"}, "sk": {"S": "SESSION"}}
@@ -120,10 +139,19 @@ class SessionStore(TableBase):
                 raise
             logger.warning("lease on session %s was no longer held by %s", session_id, owner)
 
-    def get_session(self, session_id: str) -> SessionRecord | None:
-        """The session, or None when there is none (or its TTL has passed)."""
+    def get_session(self, session_id: str, *, history: bool = True) -> SessionRecord | None:
+        """The session, or None when there is none (or its TTL has passed).
+
+        With ``history=False`` the conversation is not read (no S3 read, whatever its size).
+        """
+        extra: dict[str, Any] = {}
+        if not history:
+            extra = {
+                "ProjectionExpression": ", ".join(_META),
+                "ExpressionAttributeNames": {"#st": "status"},
+            }
         item = self._db.get_item(
-            TableName=self._table, Key=_session_key(session_id), ConsistentRead=True
+            TableName=self._table, Key=_session_key(session_id), ConsistentRead=True, **extra
         ).get("Item")
         if item is None or self._expired(item):
             return None

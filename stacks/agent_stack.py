@@ -18,6 +18,7 @@ from stacks.code_interpreter_stack import acknowledge_region_wildcards
 from stacks.functions import FunctionSpec, ServiceFunction, retention
 from stacks.housekeeping import Housekeeping
 from stacks.jobs import CLEANUP_TIMEOUT, JobStateMachine
+from stacks.monitoring import Monitoring
 from stacks.nag import acknowledge
 from stacks.policies import (
     INTERPRETER_ACTIONS,
@@ -54,6 +55,7 @@ class AgentStack(Stack):
         jobs: the job state machine.
         housekeeping: the sweeper's schedule and the failed-executions rule.
         api: the REST API.
+        monitoring: alarms, their SNS topic and the dashboard.
     """
 
     def __init__(
@@ -150,8 +152,10 @@ class AgentStack(Stack):
         self.api = AgentApi(
             self,
             "Api",
+            name=f"{self.stack_name}-api",
             handler=self.api_function.function,
             require_api_key=settings.require_api_key,
+            cloud_watch_role=settings.api_gateway_cloud_watch_role,
             throttle_rate_limit=settings.api_throttle_rate_limit,
             throttle_burst_limit=settings.api_throttle_burst_limit,
             log_retention=retention(settings.log_retention_days),
@@ -163,11 +167,28 @@ class AgentStack(Stack):
         self._grant_sweeper(interpreter_arn)
         self._grant_sandbox_files(interpreter_role_arn, bucket_id)
 
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            stage=self.api.api.deployment_stage,
+            functions={
+                "Api": self.api_function.function,
+                "Job": self.job_function.function,
+                "Cleanup": self.cleanup_function.function,
+                "Sweeper": self.sweeper_function.function,
+            },
+            state_machine=self.jobs.state_machine,
+            alarm_email=settings.alarm_email or None,
+            dashboard_name=self.stack_name,
+        )
+
         self.api.api.node.try_remove_child("Endpoint")  # replaced by ApiUrl below
         CfnOutput(self, "ApiUrl", value=self.api.api.url)
         CfnOutput(self, "FilesBucketName", value=bucket.bucket_name)
         CfnOutput(self, "TableName", value=table.table_name)
         CfnOutput(self, "JobStateMachineArn", value=self.jobs.state_machine.state_machine_arn)
+        CfnOutput(self, "AlarmTopicArn", value=self.monitoring.topic.topic_arn)
+        CfnOutput(self, "DashboardName", value=self.stack_name)
         if self.api.api_key is not None:
             CfnOutput(self, "ApiKeyId", value=self.api.api_key.key_id)
 

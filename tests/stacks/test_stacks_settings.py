@@ -94,6 +94,11 @@ def test_model_targets() -> None:
         ),
         ({"subnetIds": ["subnet-0123456789abcdef0"]}, "subnetIds", "only allowed with"),
         ({"apiThrottleBurstLimit": 5}, "apiThrottleBurstLimit", ">="),
+        ({"alarmEmail": "ops"}, "alarmEmail", "ops@example.com"),
+        ({"alarmEmail": "ops@example"}, "alarmEmail", "not an email address"),
+        ({"alarmEmail": "a@b.com, c@d.com"}, "alarmEmail", "one address"),
+        ({"alarmEmail": 42}, "alarmEmail", "must be a string"),
+        ({"apiGatewayCloudWatchRole": "no"}, "apiGatewayCloudWatchRole", "true, false"),
     ],
 )
 def test_bad_values_name_the_key_and_the_allowed_values(
@@ -104,6 +109,12 @@ def test_bad_values_name_the_key_and_the_allowed_values(
     message = str(info.value)
     assert repr(key) in message or f"'{key}'" in message, message
     assert allowed in message, message
+
+
+def test_operations_settings_are_parsed() -> None:
+    s = _settings(alarmEmail=" ops@example.com ", apiGatewayCloudWatchRole="false")
+    assert (s.alarm_email, s.api_gateway_cloud_watch_role) == ("ops@example.com", False)
+    assert (Settings().alarm_email, Settings().api_gateway_cloud_watch_role) == ("", True)
 
 
 def test_vpc_mode_accepts_complete_network_context() -> None:
@@ -145,15 +156,24 @@ def test_vpc_mode_synthesizes_the_vpc_network_shape() -> None:
     )
 
 
-def test_synth_with_a_bad_value_fails_with_the_key_in_the_message() -> None:
-    context = {**cdk_json_context(), "networkMode": "OPEN"}
+@pytest.mark.parametrize(
+    ("key", "value", "allowed"),
+    [
+        ("networkMode", "OPEN", "PUBLIC, SANDBOX, VPC"),
+        ("alarmEmail", "ops at example.com", "ops@example.com"),
+    ],
+)
+def test_synth_with_a_bad_value_fails_with_the_key_in_the_message(
+    key: str, value: str, allowed: str
+) -> None:
+    context = {**cdk_json_context(), key: value}
     env = {**os.environ, "CDK_CONTEXT_JSON": json.dumps(context), "CDK_OUTDIR": "/nonexistent"}
     proc = subprocess.run(
         [sys.executable, "app.py"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
     )
     assert proc.returncode == 2
-    assert "'networkMode'" in proc.stderr
-    assert "PUBLIC, SANDBOX, VPC" in proc.stderr
+    assert f"'{key}'" in proc.stderr
+    assert allowed in proc.stderr
 
 
 def test_setting_keys_are_exactly_what_from_context_reads() -> None:

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from code_exec.agent import AgentDeps, check_tools, resolve_model_id
+from code_exec.agent import AgentDeps, check_thinking, check_tools, resolve_model_id
 from code_exec.exceptions import (
     RequestValidationError,
     SandboxError,
@@ -216,12 +216,13 @@ class Operations:
     # --- agent turns ----------------------------------------------------------------------
 
     def check_request(self, request: AgentRequest) -> AgentRequest:
-        """Resolve the model id and validate what pydantic cannot (allow-list, files).
+        """Resolve the model id and validate what pydantic cannot (allow-list, thinking, files).
 
         Nothing is downloaded here: input files are checked for shape only (the turn
         reads them once, :meth:`invoke`).
         """
         model_id = resolve_model_id(request, self.s.config)
+        check_thinking(request, model_id)
         self.s.files.check_inputs(request.files)  # fail fast on bad files, before any sandbox
         if request.loop != "claude_code":  # Claude Code brings its own tools
             check_tools(request.tools, self.s.registry)  # a job would only fail later

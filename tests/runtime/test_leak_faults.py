@@ -35,6 +35,8 @@ from code_exec.sweeper import Sweeper, SweepReport
 
 from devtools.lambda_adapter import LambdaAdapter, LambdaContext
 from emulators.code_interpreter.spawn import RunningEmulator, free_port, start_emulator
+from tests import plugin_sandbox
+from tests.plugin_conformance import Watch
 
 from .conftest import ACCOUNT, REGION, STATE_MACHINE_NAME, ApiClient, create_job_machine
 
@@ -46,14 +48,18 @@ class LambdaKilled(Exception):
 
 
 class RestartableEmulator:
-    """An emulator on a fixed port, so a restart keeps its URL (as a service endpoint does)."""
+    """An emulator on a fixed port, so a restart keeps its URL (as a service endpoint does).
+
+    Like the session's emulator it checks every response against the service model; each
+    run's mismatches fail the test that stops it.
+    """
 
     def __init__(self) -> None:
         self.port = free_port()
-        self._running = self._start()
+        self._running, self._watch = self._start()
 
-    def _start(self) -> RunningEmulator:
-        return start_emulator(
+    def _start(self) -> tuple[RunningEmulator, Watch]:
+        running = start_emulator(
             port=self.port,
             die_with_parent=True,
             cell_timeout=60,
@@ -63,31 +69,36 @@ class RestartableEmulator:
             workspace_mb=64,
             memory_mb=2048,
             max_processes=64,
+            unisolated=False,
+            check_responses=True,
         )
+        watch = Watch(running.url)
+        watch.read()
+        return running, watch
 
     @property
     def url(self) -> str:
         return self._running.url
 
     def restart(self) -> None:
+        self._watch.fail_on_new()
         self._running.stop()  # SIGTERM: its sessions end with it, as a crashed host's would
-        self._running = self._start()
+        self._running, self._watch = self._start()
 
     def ready_sessions(self) -> int:
         with urllib.request.urlopen(f"{self.url}/_emulator/health", timeout=10) as resp:
             return int(json.loads(resp.read())["sessions"])
 
     def stop(self) -> None:
-        self._running.stop()
+        try:
+            self._watch.fail_on_new()
+        finally:
+            self._running.stop()
 
 
 @pytest.fixture(scope="module")
 def emulator() -> Iterator[RestartableEmulator]:
-    from emulators.code_interpreter.sandbox import bwrap_problem
-
-    problem = bwrap_problem()
-    if problem:
-        pytest.skip(f"code-interpreter emulator unavailable: {problem}")
+    plugin_sandbox.require(plugin_sandbox.sandbox_problem())
     running = RestartableEmulator()
     try:
         yield running

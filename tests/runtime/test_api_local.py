@@ -32,7 +32,7 @@ def _post(url: str, body: dict, method: str = "POST") -> tuple[int, dict]:
 def test_local_api_runs_code_in_the_emulator() -> None:
     """Its own emulator checks its responses against the service model too, like the suite's."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
-    env.update(PORT="0", PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "lambda")]))
+    env.update(PORT="0")
     env["CODE_INTERPRETER_EMULATOR_CHECK_RESPONSES"] = "1"
     proc = subprocess.Popen(
         [sys.executable, "-m", "scripts.local_api"],

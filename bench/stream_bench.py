@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _frames(body: dict[str, Any]) -> list[dict[str, Any]]:
-    from devtools.bedrock_stream import stream_frames
+    from devtools.bedrock_replay import stream_frames
 
     return stream_frames("ConverseStream", body)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import json
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,7 +47,11 @@ class LambdaAdapter:
     payload; running past the function's ``Timeout`` (overridable per function, in seconds
     or as a ``threading.Event`` the test sets when the timeout should hit) becomes
     Lambda's ``Sandbox.Timedout`` error, while the abandoned handler thread is left to end
-    on its own (Lambda would freeze it). Any other function goes to moto unchanged.
+    on its own (Lambda would freeze it); ``threads`` keeps every handler thread, so a test
+    can wait for an abandoned one to end. Any other function goes to moto unchanged.
+    ``handlers`` (logical id -> callable) replaces the imported handler of a function, for
+    tests that give each function its own copy of the handler module, as separate Lambda
+    containers have.
     """
 
     def __init__(
@@ -56,11 +61,14 @@ class LambdaAdapter:
         *,
         region: str = "us-east-1",
         account: str = "123456789012",
+        handlers: Mapping[str, Callable[..., Any]] | None = None,
     ) -> None:
         self.functions = template_functions(template)
         self.region, self.account = region, account
         self.timeouts = dict(timeouts or {})
+        self.handlers = dict(handlers or {})
         self.invocations: list[tuple[str, dict[str, Any]]] = []
+        self.threads: list[threading.Thread] = []  # one per invocation, named lambda-<id>
         self._original: Any = None
 
     def __enter__(self) -> LambdaAdapter:
@@ -88,7 +96,7 @@ class LambdaAdapter:
     def _invoke(self, name: str, body: Any, response_headers: dict[str, str]) -> bytes:
         props = self.functions[name]
         module_name, fn_name = props["Handler"].rsplit(".", 1)
-        handler = getattr(importlib.import_module(module_name), fn_name)
+        handler = self.handlers.get(name) or getattr(importlib.import_module(module_name), fn_name)
         event = json.loads(body or b"{}")
         self.invocations.append((props["Handler"], event))
         limit = self.timeouts.get(name, props.get("Timeout", 3))
@@ -107,6 +115,7 @@ class LambdaAdapter:
                 outcome["error"] = e
 
         thread = threading.Thread(target=run, name=f"lambda-{name}", daemon=True)
+        self.threads.append(thread)
         thread.start()
         if isinstance(limit, threading.Event):  # "the timeout hits now", set by the test
             while thread.is_alive() and not limit.is_set():

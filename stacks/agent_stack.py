@@ -16,19 +16,36 @@ from constructs import Construct
 from stacks.api import AgentApi
 from stacks.code_interpreter_stack import acknowledge_region_wildcards
 from stacks.functions import FunctionSpec, ServiceFunction, retention
+from stacks.housekeeping import Housekeeping
 from stacks.jobs import CLEANUP_TIMEOUT, JobStateMachine
+from stacks.monitoring import Monitoring
 from stacks.nag import acknowledge
-from stacks.policies import INTERPRETER_ACTIONS, interpreter_statement, model_invoke_statements
+from stacks.policies import (
+    INTERPRETER_ACTIONS,
+    LIST_SESSIONS_ACTION,
+    interpreter_statement,
+    model_invoke_statements,
+)
 from stacks.runtime_env import RuntimeWiring, runtime_environment, streaming_environment
 from stacks.settings import Settings
-from stacks.storage import LAMBDA_PREFIXES, SANDBOX_PREFIX, STATE_PREFIX, Storage
+from stacks.storage import LAMBDA_PREFIXES, STATE_PREFIX, Storage
 
-__all__ = ["API_HANDLER", "CLEANUP_HANDLER", "JOB_HANDLER", "STREAM_HANDLER", "AgentStack"]
+__all__ = [
+    "API_HANDLER",
+    "CLEANUP_HANDLER",
+    "JOB_HANDLER",
+    "STREAM_HANDLER",
+    "SWEEPER_HANDLER",
+    "AgentStack",
+]
 
 API_HANDLER = "code_exec.api.handler.api_handler"
 STREAM_HANDLER = "code_exec.api.streamed.stream_handler"
 JOB_HANDLER = "code_exec.api.handler.job_handler"
 CLEANUP_HANDLER = "code_exec.api.handler.cleanup_handler"
+SWEEPER_HANDLER = "code_exec.api.handler.sweeper_handler"
+# How often the sweeper runs; it leaves sessions younger than its grace period (5 min).
+SWEEP_EVERY = Duration.minutes(5)
 
 # Streamed turns run up to API Gateway's 15-minute stream limit; the function's timeout
 # matches (the turn itself ends shortly before it, see code_exec.api.streamed).
@@ -47,12 +64,14 @@ class AgentStack(Stack):
 
     Attributes:
         storage: bucket + table.
-        api_function, job_function, cleanup_function: the buffered API, the job runner and
-            the job cleanup.
+        api_function, job_function, cleanup_function, sweeper_function: the buffered API,
+            the job runner, the job cleanup and the sweeper of leaked sandbox sessions.
         stream_function: the streamed API routes (its own Runtime API loop, started by an
             exec wrapper, writes response streams; see ``code_exec.streaming``).
         jobs: the job state machine.
+        housekeeping: the sweeper's schedule and the failed-executions rule.
         api: the REST API.
+        monitoring: alarms, their SNS topic and the dashboard.
     """
 
     def __init__(
@@ -64,7 +83,6 @@ class AgentStack(Stack):
         code: lambda_.Code,
         interpreter_id: str,
         interpreter_arn: str,
-        interpreter_role_arn: str,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -128,6 +146,15 @@ class AgentStack(Stack):
             **common,
         )
 
+        self.sweeper_function = ServiceFunction(
+            self,
+            "SweeperFunction",
+            spec=FunctionSpec(
+                SWEEPER_HANDLER, "Stops sandbox sessions nobody holds", Duration.seconds(120), 256
+            ),
+            **common,
+        )
+
         self.jobs = JobStateMachine(
             self,
             "Jobs",
@@ -137,13 +164,23 @@ class AgentStack(Stack):
             cleanup_function=self.cleanup_function.function,
             log_retention=retention(settings.log_retention_days),
         )
+        self.housekeeping = Housekeeping(
+            self,
+            "Housekeeping",
+            sweeper_function=self.sweeper_function.function,
+            cleanup_function=self.cleanup_function.function,
+            state_machine_arn=self.jobs.state_machine.state_machine_arn,
+            sweep_every=SWEEP_EVERY,
+        )
         self.api = AgentApi(
             self,
             "Api",
+            name=f"{self.stack_name}-api",
             handler=self.api_function.function,
             stream_handler=self.stream_function.function,
             stream_timeout=STREAM_TIMEOUT,
             require_api_key=settings.require_api_key,
+            cloud_watch_role=settings.api_gateway_cloud_watch_role,
             throttle_rate_limit=settings.api_throttle_rate_limit,
             throttle_burst_limit=settings.api_throttle_burst_limit,
             log_retention=retention(settings.log_retention_days),
@@ -152,13 +189,31 @@ class AgentStack(Stack):
         self._grant_workers(settings, interpreter_arn, bucket_id)
         self._grant_api(machine_name, machine_arn)
         self._grant_cleanup(interpreter_arn, bucket_id)
-        self._grant_sandbox_files(interpreter_role_arn, bucket_id)
+        self._grant_sweeper(interpreter_arn)
+
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            stage=self.api.api.deployment_stage,
+            functions={
+                "Api": self.api_function.function,
+                "Stream": self.stream_function.function,
+                "Job": self.job_function.function,
+                "Cleanup": self.cleanup_function.function,
+                "Sweeper": self.sweeper_function.function,
+            },
+            state_machine=self.jobs.state_machine,
+            alarm_email=settings.alarm_email or None,
+            dashboard_name=self.stack_name,
+        )
 
         self.api.api.node.try_remove_child("Endpoint")  # replaced by ApiUrl below
         CfnOutput(self, "ApiUrl", value=self.api.api.url)
         CfnOutput(self, "FilesBucketName", value=bucket.bucket_name)
         CfnOutput(self, "TableName", value=table.table_name)
         CfnOutput(self, "JobStateMachineArn", value=self.jobs.state_machine.state_machine_arn)
+        CfnOutput(self, "AlarmTopicArn", value=self.monitoring.topic.topic_arn)
+        CfnOutput(self, "DashboardName", value=self.stack_name)
         if self.api.api_key is not None:
             CfnOutput(self, "ApiKeyId", value=self.api.api_key.key_id)
 
@@ -251,30 +306,30 @@ class AgentStack(Stack):
         )
         _acknowledge_object_prefixes(role, bucket_id=bucket_id, prefixes=(STATE_PREFIX,))
 
-    def _grant_sandbox_files(self, interpreter_role_arn: str, bucket_id: str) -> None:
-        """The sandbox's own prefix, granted here (the bucket's stack) to the imported role,
-        so the interpreter stack does not depend on this one."""
-        bucket = self.storage.bucket
-        sandbox_role = iam.Role.from_role_arn(self, "SandboxRole", interpreter_role_arn)
-        policy = iam.Policy(
-            self,
-            "SandboxFiles",
-            statements=[
-                iam.PolicyStatement(
-                    sid="SandboxFiles",
-                    actions=["s3:GetObject", "s3:PutObject"],
-                    resources=[bucket.arn_for_objects(f"{SANDBOX_PREFIX}*")],
+    def _grant_sweeper(self, interpreter_arn: str) -> None:
+        """Sweeper function: list and stop the interpreter's sessions, read their owners.
+
+        No S3: it reads records without their conversation or result. Get is what the
+        sandbox client reads when a stop is refused, to tell an already stopped session.
+        """
+        role = self.sweeper_function.role
+        role.add_to_policy(
+            interpreter_statement(
+                interpreter_arn,
+                (
+                    LIST_SESSIONS_ACTION,
+                    "bedrock-agentcore:StopCodeInterpreterSession",
+                    "bedrock-agentcore:GetCodeInterpreterSession",
                 ),
-                iam.PolicyStatement(
-                    sid="ListSandboxFiles",
-                    actions=["s3:ListBucket"],
-                    resources=[bucket.bucket_arn],
-                    conditions={"StringLike": {"s3:prefix": [f"{SANDBOX_PREFIX}*"]}},
-                ),
-            ],
+            )
         )
-        policy.attach_to_role(sandbox_role)
-        _acknowledge_object_prefixes(policy, bucket_id=bucket_id, prefixes=(SANDBOX_PREFIX,))
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadOwners",
+                actions=["dynamodb:GetItem"],
+                resources=[self.storage.table.table_arn],
+            )
+        )
 
 
 def _acknowledge_object_prefixes(

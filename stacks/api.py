@@ -40,6 +40,17 @@ class AgentApi(Construct):
     ``2021-11-15/functions/<arn>/response-streaming-invocations``) and relays the response
     as it comes, for up to ``stream_timeout`` (at most 15 minutes) instead of 29 seconds.
 
+    Stage access logs and execution logs need the account's API Gateway CloudWatch role
+    (``AWS::ApiGateway::Account``, one per account and region). With ``cloud_watch_role``
+    this construct creates that role and sets it; without, the account must already have
+    one (setting it from a second stack would replace the first stack's role).
+
+    Args:
+        name: the REST API's name (the ``ApiName`` of its CloudWatch metrics).
+        handler: the buffered routes' function.
+        stream_handler: the streamed routes' function (:data:`STREAM_ROUTES`).
+        stream_timeout: how long a streamed method may run (integration timeout).
+
     Attributes:
         api: the REST API.
         access_logs: the stage's JSON access-log group.
@@ -51,10 +62,12 @@ class AgentApi(Construct):
         scope: Construct,
         construct_id: str,
         *,
+        name: str,
         handler: lambda_.IFunction,
         stream_handler: lambda_.IFunction,
         stream_timeout: Duration,
         require_api_key: bool,
+        cloud_watch_role: bool,
         throttle_rate_limit: int,
         throttle_burst_limit: int,
         log_retention: logs.RetentionDays,
@@ -66,10 +79,13 @@ class AgentApi(Construct):
         self.api = apigw.RestApi(
             self,
             "Api",
+            # Also the ApiName dimension of its metrics: unique per deployment, so the
+            # alarms and dashboard of two deployments in one account never mix.
+            rest_api_name=name,
             description="bedrock-code-execution: code execution and PTC for Amazon Bedrock",
             endpoint_types=[apigw.EndpointType.REGIONAL],
-            cloud_watch_role=True,
-            cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
+            cloud_watch_role=cloud_watch_role,
+            cloud_watch_role_removal_policy=RemovalPolicy.RETAIN if cloud_watch_role else None,
             api_key_source_type=apigw.ApiKeySourceType.HEADER if require_api_key else None,
             default_method_options=apigw.MethodOptions(
                 authorization_type=apigw.AuthorizationType.IAM,
@@ -154,13 +170,14 @@ class AgentApi(Construct):
             plan.add_api_stage(stage=self.api.deployment_stage)
             plan.add_api_key(self.api_key)
 
-        acknowledge(
-            self.api,
-            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-            "AmazonAPIGatewayPushToCloudWatchLogs]",
-            "API Gateway's account-level CloudWatch role needs exactly this AWS managed "
-            "policy to write execution logs.",
-        )
+        if cloud_watch_role:
+            acknowledge(
+                self.api,
+                "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                "AmazonAPIGatewayPushToCloudWatchLogs]",
+                "API Gateway's account-level CloudWatch role needs exactly this AWS managed "
+                "policy to write execution logs.",
+            )
         acknowledge(
             self.api,
             "AwsSolutions-APIG3",

@@ -11,6 +11,7 @@ from stacks.settings import ModelTarget
 
 __all__ = [
     "INTERPRETER_ACTIONS",
+    "LIST_SESSIONS_ACTION",
     "MODEL_INVOKE_ACTIONS",
     "MODEL_STREAM_ACTIONS",
     "foundation_model_arns",
@@ -28,6 +29,9 @@ INTERPRETER_ACTIONS = (
     "bedrock-agentcore:StopCodeInterpreterSession",
     "bedrock-agentcore:GetCodeInterpreterSession",
 )
+# Only the sweeper lists sessions (botocore's bedrock-agentcore model; the action is
+# authorized on the code interpreter like the others).
+LIST_SESSIONS_ACTION = "bedrock-agentcore:ListCodeInterpreterSessions"
 
 
 def profile_arn(stack: Stack, target: ModelTarget) -> str:
@@ -65,11 +69,12 @@ def model_invoke_statements(
     """
     direct: list[str] = []
     profiles: list[str] = []
-    routed: list[str] = []
+    routed: list[tuple[str, list[str]]] = []  # (profile ARN, the foundation models behind it)
     for target in _unique(targets):
         if target.is_profile:
-            profiles.append(profile_arn(stack, target))
-            routed.extend(foundation_model_arns(stack, target))
+            profile = profile_arn(stack, target)
+            profiles.append(profile)
+            routed.append((profile, foundation_model_arns(stack, target)))
         else:
             direct.extend(foundation_model_arns(stack, target))
     actions = [
@@ -87,13 +92,15 @@ def model_invoke_statements(
                 resources=_dedupe([*profiles, *direct]),
             )
         )
-    if routed:
+    # One statement per profile: its foundation models, only through that profile (a shared
+    # condition listing every profile would also allow model A through profile B).
+    for index, (profile, models) in enumerate(routed):
         statements.append(
             iam.PolicyStatement(
-                sid="InvokeModelsBehindProfiles",
+                sid=f"InvokeModelsBehindProfile{index}",
                 actions=actions,
-                resources=_dedupe(routed),
-                conditions={"StringEquals": {"bedrock:InferenceProfileArn": _dedupe(profiles)}},
+                resources=_dedupe(models),
+                conditions={"StringEquals": {"bedrock:InferenceProfileArn": profile}},
             )
         )
     return statements
@@ -125,7 +132,7 @@ def profile_read_statements(
 def interpreter_statement(interpreter_arn: str, actions: Iterable[str]) -> iam.PolicyStatement:
     """Data-plane access to one code interpreter."""
     wanted = list(actions)
-    unknown = set(wanted) - set(INTERPRETER_ACTIONS)
+    unknown = set(wanted) - {*INTERPRETER_ACTIONS, LIST_SESSIONS_ACTION}
     if unknown:
         raise ValueError(f"not a code-interpreter data-plane action: {sorted(unknown)}")
     return iam.PolicyStatement(

@@ -64,6 +64,8 @@ _STACK_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,63}$")
 _SUBNET = re.compile(r"^subnet-[0-9a-f]{8,17}$")
 _SECURITY_GROUP = re.compile(r"^sg-[0-9a-f]{8,17}$")
 _VPC = re.compile(r"^vpc-[0-9a-f]{8,17}$")
+# One address, no display name or list: what an SNS email subscription's endpoint takes.
+_EMAIL = re.compile(r"^[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}$")
 
 
 class SettingsError(ValueError):
@@ -78,7 +80,8 @@ SETTING_KEYS = frozenset(
         "securityGroupIds", "sessionTimeoutSeconds", "sessionTtlSeconds",
         "filesUrlExpirySeconds", "filesExpirationDays", "lambdaArchitecture",
         "lambdaPythonVersion", "logRetentionDays", "requireApiKey", "reservedConcurrency",
-        "apiThrottleRateLimit", "apiThrottleBurstLimit", "jobTimeoutSeconds",
+        "apiThrottleRateLimit", "apiThrottleBurstLimit", "jobTimeoutSeconds", "alarmEmail",
+        "apiGatewayCloudWatchRole",
     }
 )  # fmt: skip
 # Our settings are camelCase words; CDK's own keys carry ':' or start with '@'.
@@ -154,6 +157,8 @@ class Settings:
     api_throttle_rate_limit: int = 10
     api_throttle_burst_limit: int = 20
     job_timeout_seconds: int = 900
+    alarm_email: str = ""
+    api_gateway_cloud_watch_role: bool = True
 
     @classmethod
     def from_context(cls, get: Callable[[str], Any]) -> Settings:
@@ -198,6 +203,10 @@ class Settings:
             api_throttle_rate_limit=_int(get, "apiThrottleRateLimit", 10, 1, 10000),
             api_throttle_burst_limit=_int(get, "apiThrottleBurstLimit", 20, 1, 5000),
             job_timeout_seconds=_int(get, "jobTimeoutSeconds", 900, 60, 900),
+            alarm_email=_str(get, "alarmEmail", d.alarm_email),
+            api_gateway_cloud_watch_role=_bool(
+                get, "apiGatewayCloudWatchRole", d.api_gateway_cloud_watch_role
+            ),
         )
         settings.validate()
         return settings
@@ -236,6 +245,12 @@ class Settings:
                 "context keys 'vpcId', 'subnetIds', 'securityGroupIds' are only allowed with "
                 f"networkMode VPC (networkMode is {self.network_mode}); allowed networkMode "
                 f"values: {', '.join(NETWORK_MODES)}"
+            )
+        if self.alarm_email and not _EMAIL.match(self.alarm_email):
+            raise SettingsError(
+                f"context key 'alarmEmail': {self.alarm_email!r} is not an email address; "
+                "allowed: empty (alarms go to the SNS topic only) or one address such as "
+                "ops@example.com"
             )
         if self.api_throttle_burst_limit < self.api_throttle_rate_limit:
             raise SettingsError(

@@ -21,7 +21,8 @@ from .exceptions import (
     ResourceNotFoundException,
     ValidationException,
 )
-from .session import Session
+from .routes import service_model
+from .session import READY, TERMINATED, Session
 
 __all__ = ["Request", "Response", "dispatch", "dispatch_admin"]
 
@@ -138,11 +139,19 @@ def list_sessions(backend: CodeInterpreterBackend, req: Request) -> Response:
     max_results = body.get("maxResults", 10)
     if not isinstance(max_results, int) or not 1 <= max_results <= 100:
         raise ValidationException("maxResults must be between 1 and 100", field="maxResults")
+    status = body.get("status")
+    if status is not None and status not in (READY, TERMINATED):  # the model's enum
+        raise ValidationException(
+            f"status must be one of {READY}, {TERMINATED}; got {status!r}", field="status"
+        )
+    next_token = body.get("nextToken")
+    if next_token is not None and (not isinstance(next_token, str) or not next_token):
+        raise ValidationException("nextToken must be a non-empty string", field="nextToken")
     items, token = backend.list_sessions(
         req.params["codeInterpreterIdentifier"],
-        status=body.get("status"),
+        status=status,
         max_results=max_results,
-        next_token=body.get("nextToken"),
+        next_token=next_token,
     )
     data: dict[str, Any] = {"items": [_summary(s) for s in items]}
     if token:
@@ -182,10 +191,18 @@ OPERATIONS: dict[str, Callable[[CodeInterpreterBackend, Request], Response]] = {
 }
 
 
+def _account(headers: Mapping[str, str]) -> str:
+    """The access key id a SigV4 request was signed with (the caller's account, here)."""
+    auth = headers.get("authorization", "")
+    _, _, credential = auth.partition("Credential=")
+    return credential.split("/", 1)[0] or "anonymous"
+
+
 def dispatch(backend: CodeInterpreterBackend, operation: str, req: Request) -> Response:
     """Run one operation; every :class:`EmulatorError` becomes a REST-JSON error."""
     try:
         session_id = req.headers.get(SESSION_HEADER) or req.query.get("sessionId")
+        backend.admit(operation, session_id, _account(req.headers))
         fault = backend.take_fault(session_id, "http", operation)
         if fault is not None:
             raise fault
@@ -200,8 +217,28 @@ def dispatch(backend: CodeInterpreterBackend, operation: str, req: Request) -> R
 # --- admin endpoints (/_emulator/...) -----------------------------------------------------
 
 
+def _check_declared(fault: Fault) -> None:
+    """An injected REST-JSON error must be one the service model lets the operation raise."""
+    if fault.mode != "http":
+        return
+    if fault.operation not in OPERATIONS:
+        raise ValidationException(
+            f"operation must be one of {sorted(OPERATIONS)}", field="operation"
+        )
+    try:
+        code = fault.build().code
+    except KeyError:
+        raise ValidationException(f"Unknown exception {fault.error!r}", field="error") from None
+    declared = {s.name for s in service_model().operation_model(fault.operation).error_shapes}
+    if code not in declared:
+        raise ValidationException(
+            f"{fault.operation} cannot fail with {code} (the model declares {sorted(declared)})",
+            field="exception",
+        )
+
+
 def dispatch_admin(backend: CodeInterpreterBackend, path: str, req: Request) -> Response:
-    """Test hooks: health, fault injection, session internals."""
+    """Test hooks: health, fault injection, session internals, data-plane call counts."""
     try:
         if path == "/_emulator/health" and req.method == "GET":
             return Response.json({"status": "ok", **backend.stats()})
@@ -210,20 +247,25 @@ def dispatch_admin(backend: CodeInterpreterBackend, path: str, req: Request) -> 
             error = body.get("exception") or body.get("error")
             if not isinstance(error, str):
                 raise ValidationException("exception is required", field="exception")
-            backend.inject_fault(
-                Fault(
-                    error=error,
-                    message=str(body.get("message") or "Injected fault"),
-                    session_id=body.get("sessionId"),
-                    mode=str(body.get("mode") or "stream"),
-                    count=int(body.get("count") or 1),
-                    operation=str(body.get("operation") or "InvokeCodeInterpreter"),
-                )
+            fault = Fault(
+                error=error,
+                message=str(body.get("message") or "Injected fault"),
+                session_id=body.get("sessionId"),
+                mode=str(body.get("mode") or "stream"),
+                count=int(body.get("count") or 1),
+                operation=str(body.get("operation") or "InvokeCodeInterpreter"),
             )
+            _check_declared(fault)
+            backend.inject_fault(fault)
             return Response.json({"ok": True})
         if path == "/_emulator/faults" and req.method == "DELETE":
             backend.clear_faults()
             return Response.json({"ok": True})
+        if path.startswith("/_emulator/sessions/") and path.endswith("/calls"):
+            sid = path.removeprefix("/_emulator/sessions/").removesuffix("/calls")
+            if req.method != "GET":
+                raise ValidationException("use GET", field="method")
+            return Response.json({"sessionId": sid, **backend.traffic.of(sid).to_dict()})
         if path.startswith("/_emulator/sessions/") and req.method == "GET":
             sid = path.rsplit("/", 1)[-1]
             s = (

@@ -41,6 +41,7 @@ STACK_ENV = {
     "JOB_STATE_MACHINE_ARN": STATE_MACHINE_ARN,
     "DEFAULT_MODEL_ID": MODEL_ID,
     "ALLOWED_MODEL_IDS": ",".join((MODEL_ID, *CURRENT_MODEL_IDS, OTHER_MODEL_ID)),
+    "SANDBOX_MODEL_IDS": CURRENT_MODEL_IDS[0],  # cdk.json's sandboxModelIds
     "SESSION_TIMEOUT_SECONDS": "900",
     "SESSION_TTL_SECONDS": "3600",
     "FILES_URL_EXPIRY_SECONDS": "600",
@@ -243,7 +244,6 @@ def synth_agent_template() -> dict[str, Any]:
         code=lambda_.Code.from_inline("def handler(event, context):\n    return None\n"),
         interpreter_id=INTERPRETER_ID,
         interpreter_arn=INTERPRETER_ARN,
-        interpreter_role_arn=f"arn:aws:iam::{ACCOUNT}:role/TestInterpreterRole",
         env=cdk.Environment(account=ACCOUNT, region=REGION),
     )
     return app.synth().get_stack_by_name("TestAgent").template

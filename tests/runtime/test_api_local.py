@@ -7,18 +7,19 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import subprocess
 import sys
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from devtools.bedrock_replay import BedrockReplay, load_fixture
+from devtools.bedrock_replay import BedrockReplay, load_fixture, stream_frames
 from devtools.bedrock_server import BedrockServer
-from devtools.bedrock_stream import stream_frames
 from emulators.code_interpreter.spawn import read_first_line, stop_process
 
 from .conftest import MODEL_ID
@@ -38,10 +39,28 @@ def _post(url: str, body: dict, method: str = "POST") -> tuple[int, dict]:
         return e.code, json.loads(e.read())
 
 
+@dataclass
+class Local:
+    """The running ``make local``: its URL, its Bedrock recording, its emulator's URL."""
+
+    url: str
+    bedrock: BedrockServer
+    emulator: str
+
+    def assert_emulator_conforms(self, at_least: int) -> None:
+        """Its own emulator checked every response it sent against the service model."""
+        conformance = f"{self.emulator}/_emulator/conformance"
+        with urllib.request.urlopen(conformance, timeout=10) as resp:
+            report = json.loads(resp.read())
+        assert report["enabled"] and report["checked"] >= at_least, report
+        assert report["mismatches"] == []
+
+
 @pytest.fixture(scope="module")
-def local() -> Iterator[tuple[str, BedrockServer]]:
+def local() -> Iterator[Local]:
     """``make local``'s script in a subprocess, its Bedrock endpoint a recording served here
-    (each test sets the recording on the server)."""
+    (each test sets the recording on the server). Its emulator checks its responses against
+    the service model, like the suite's."""
     with BedrockServer(BedrockReplay({"name": "none", "turns": []})) as bedrock:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
         env.update(
@@ -49,7 +68,7 @@ def local() -> Iterator[tuple[str, BedrockServer]]:
             STREAM_WORKERS="1",
             DEFAULT_MODEL_ID=MODEL_ID,
             AWS_ENDPOINT_URL_BEDROCK_RUNTIME=bedrock.url,
-            PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "lambda")]),
+            CODE_INTERPRETER_EMULATOR_CHECK_RESPONSES="1",
         )
         proc = subprocess.Popen(
             [sys.executable, "-m", "scripts.local_api"],
@@ -62,13 +81,16 @@ def local() -> Iterator[tuple[str, BedrockServer]]:
         try:
             url = read_first_line(proc, 60)
             assert url.startswith("http://127.0.0.1:"), f"local API did not start ({proc.poll()})"
-            yield url, bedrock
+            banner = read_first_line(proc, 10)  # "API ready at ... (code interpreter emulator: URL"
+            emulator = re.search(r"code interpreter emulator: (http://[^,\s]+)", banner)
+            assert emulator, banner
+            yield Local(url, bedrock, emulator.group(1))
         finally:
             stop_process(proc, timeout=30)
 
 
-def test_local_api_runs_code_in_the_emulator(local: tuple[str, BedrockServer]) -> None:
-    url, _ = local
+def test_local_api_runs_code_in_the_emulator(local: Local) -> None:
+    url = local.url
     status, body = _post(f"{url}/sessions/demo/execute", {"code": "print(6*7)"})
     assert status == 200, body
     assert body["stdout"] == "42\n"
@@ -87,6 +109,7 @@ def test_local_api_runs_code_in_the_emulator(local: tuple[str, BedrockServer]) -
 
     status, body = _post(f"{url}/sessions/demo", {}, method="DELETE")
     assert (status, body["stopped"]) == (200, True)
+    local.assert_emulator_conforms(at_least=5)
 
 
 def _paused_chart() -> dict[str, Any]:
@@ -100,13 +123,12 @@ def _paused_chart() -> dict[str, Any]:
     return fixture
 
 
-def test_local_api_streams_invoke_stream_as_it_is_written(
-    local: tuple[str, BedrockServer],
-) -> None:
+def test_local_api_streams_invoke_stream_as_it_is_written(local: Local) -> None:
     """What ``curl -N localhost:8000/invoke/stream`` sees: the first words arrive while the
     model is still pausing, then the tool call, the cell's output, the files and the result.
-    The model is a recording served over HTTP (``AWS_ENDPOINT_URL_BEDROCK_RUNTIME``)."""
-    url, bedrock = local
+    The model is a recording served over HTTP (``AWS_ENDPOINT_URL_BEDROCK_RUNTIME``); the
+    streaming worker's sandbox calls go to the same checked emulator."""
+    url, bedrock = local.url, local.bedrock
     fixture = _paused_chart()
     bedrock.replay = BedrockReplay(fixture, stream=True)
     conn = http.client.HTTPConnection(url.removeprefix("http://"), timeout=120)
@@ -134,3 +156,4 @@ def test_local_api_streams_invoke_stream_as_it_is_written(
         assert name in names, names
     assert last["status"] == "finished"
     assert "mean_sq = 38.5" in last["result"]["code_runs"][0]["stdout"]
+    local.assert_emulator_conforms(at_least=3)

@@ -20,8 +20,7 @@ from typing import Any
 import pytest
 from code_exec.api.streamed import StreamSettings
 
-from devtools.bedrock_replay import BedrockReplay, load_fixture
-from devtools.bedrock_stream import stream_frames
+from devtools.bedrock_replay import BedrockReplay, load_fixture, stream_frames
 from devtools.local_server import LocalApi
 
 from .conftest import INTERPRETER_ID, MODEL_ID, replay_bedrock_client
@@ -100,10 +99,15 @@ def local(streamed: Any, handler: Any) -> Iterator[LocalApi]:
 
 
 def _ready_sessions(agentcore_client: Any) -> set[str]:
+    return set(_ready_names(agentcore_client))
+
+
+def _ready_names(agentcore_client: Any) -> dict[str, str]:
+    """READY session id -> the name it was started with."""
     page = agentcore_client.list_code_interpreter_sessions(
         codeInterpreterIdentifier=INTERPRETER_ID, status="READY", maxResults=100
     )
-    return {s["sessionId"] for s in page["items"]}
+    return {s["sessionId"]: s.get("name", "") for s in page["items"]}
 
 
 def _until(check: Any, timeout: float) -> bool:
@@ -215,7 +219,7 @@ def test_a_turn_near_the_function_deadline_pauses_cleanly_and_continues_on_invok
     second["stream"] = [x for f in frames for x in (f, {"sleep": 1.0})]  # ~16 s to answer
     try:
         with LocalApi(handler.api_handler, workers=1, function_timeout=14) as api:
-            with BedrockReplay(slow, stream=True, strict=False).attach(bedrock):
+            with BedrockReplay(slow, stream=True).attach(bedrock):
                 request = {"prompt": PROMPT, "loop": "converse", "session_id": "near-deadline"}
                 client = SseClient(api.url, request)
                 events = list(client)
@@ -269,14 +273,18 @@ def test_a_client_that_leaves_mid_turn_stops_it_and_leaves_nothing_running(
     module, bedrock = streamed
     grace = module.routes.settings.grace_seconds
     before = _ready_sessions(agentcore_client)
-    replay = BedrockReplay(_slow_chart(), stream=True, strict=False).attach(bedrock)
+    replay = BedrockReplay(_slow_chart(), stream=True).attach(bedrock)
     try:
         request = {"prompt": PROMPT, "loop": "converse", "session_id": session_id}
         client = SseClient(local.url, {k: v for k, v in request.items() if v})
         for event in client:
             if event.name == "text":
+                names = [n for i, n in _ready_names(agentcore_client).items() if i not in before]
                 client.close()
                 break
+        # the sweeper holds a one-shot streamed turn's sandbox by its name (up to 15 minutes)
+        owner = f"bcx-session-{session_id}" if session_id else "bcx-stream-"
+        assert len(names) == 1 and names[0].startswith(owner), names
         model = replay.streams[0]
         assert _until(lambda: model.closed, grace + 5), "the model stream was not dropped"
         assert model.sent < len(model.frames)
@@ -285,8 +293,15 @@ def test_a_client_that_leaves_mid_turn_stops_it_and_leaves_nothing_running(
         else:
             kept = _ready_sessions(agentcore_client) - before
             assert len(kept) == 1  # the session's sandbox, kept by the session rules
-            status, body = _post(local.url, f"/sessions/{session_id}/execute", {"code": "1"})
-            assert status == 200, body  # its lease was released
+            # its lease is released once the turn has saved the session (within the grace)
+            answers: list[tuple[int, dict[str, Any]]] = []
+
+            def execute() -> bool:
+                answers.append(_post(local.url, f"/sessions/{session_id}/execute", {"code": "1"}))
+                return answers[-1][0] == 200
+
+            assert _until(execute, grace + 5), answers[-1]
+            assert {status for status, _ in answers} <= {200, 409}, answers  # busy, then free
             handler.operations.delete_session(session_id)
             assert _ready_sessions(agentcore_client) <= before
         assert replay.served == 1  # no model call after the client left
@@ -305,7 +320,7 @@ def test_a_model_stream_failing_mid_turn_ends_with_an_error_event(
         {"exception": "throttlingException", "payload": {"message": "slow down"}},
     ]
     before = _ready_sessions(agentcore_client)
-    with BedrockReplay(fixture, stream=True, strict=False).attach(bedrock):
+    with BedrockReplay(fixture, stream=True).attach(bedrock):
         client = SseClient(local.url, {"prompt": PROMPT, "loop": "converse"})
         events = list(client)
     assert events[-1].name == "error"
@@ -337,7 +352,7 @@ def test_a_turn_stuck_past_every_safe_point_is_abandoned_before_the_deadline(
     before = _ready_sessions(agentcore_client)
     try:
         with LocalApi(handler.api_handler, workers=1, function_timeout=8) as api:
-            replay = BedrockReplay(fixture, stream=True, strict=False).attach(bedrock)
+            replay = BedrockReplay(fixture, stream=True).attach(bedrock)
             try:
                 client = SseClient(api.url, {"prompt": "What is 6 x 7?", "loop": "converse"})
                 events = list(client)

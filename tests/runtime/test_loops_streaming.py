@@ -31,8 +31,8 @@ from devtools.bedrock_replay import (
     fixture_name,
     load_fixture,
     play,
+    stream_frames,
 )
-from devtools.bedrock_stream import stream_frames
 from devtools.expense import expense_registry
 
 MODEL_ID = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
@@ -147,7 +147,7 @@ def _turn(
 ) -> tuple[Any, BedrockReplay]:
     fx = fixture if isinstance(fixture, dict) else load_fixture(fixture)
     bedrock = bedrock_client()
-    double = BedrockReplay(fx, stream=True, strict=False, **replay).attach(bedrock)
+    double = BedrockReplay(fx, stream=True, **replay).attach(bedrock)
     session = sandbox.start_session()
     try:
         request = AgentRequest(loop=loop, model_id=MODEL_ID, prompt=fx["calls"][0]["prompt"])

@@ -30,8 +30,8 @@ from devtools.bedrock_replay import (
     LOOPS,
     BedrockReplay,
     Exchange,
-    _check,
     bedrock_client,
+    check_expectations,
     load_fixture,
 )
 
@@ -68,7 +68,7 @@ def test_claude_models_are_looked_up_by_any_profile_prefix_or_arn():
     assert claude_model(arn) is sonnet_5
     assert foundation_model_id(SONNET_4_5) == "anthropic.claude-sonnet-4-5-20250929-v1:0"
     assert claude_model(NOVA) is None
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not an inference-profile prefix: 'mars'"):
         sonnet_5.profile_id("mars")
     # one entry per id and per Anthropic name (the Anthropic-name alias map reads this table)
     assert len({m.bedrock_id for m in CLAUDE_MODELS}) == len(CLAUDE_MODELS)
@@ -288,19 +288,19 @@ def _second_exchange(name: str) -> tuple[list[dict[str, Any]], Exchange]:
 def test_replay_names_a_dropped_reordered_or_altered_thinking_block(name):
     turns, x = _second_exchange(name)
     expect = {"replays_thinking_of": [1]}
-    assert _check(expect, x, turns) == []
+    assert check_expectations(expect, x, turns) == []
     content = x.request["messages"][1]["content"]
     original = copy.deepcopy(content)
 
     content[:] = [original[1], *original[2:]]  # the signed block dropped
-    [problem] = _check(expect, x, turns)
+    [problem] = check_expectations(expect, x, turns)
     assert "turn 1's thinking was dropped or altered: 1 of 2" in problem
 
     content[:] = [original[1], original[0], *original[2:]]  # the two blocks swapped
-    assert _check(expect, x, turns) == ["turn 1's thinking blocks were reordered"]
+    assert check_expectations(expect, x, turns) == ["turn 1's thinking blocks were reordered"]
 
     content[:] = [*original[2:], original[0], original[1]]  # moved after the tool use
-    [problem] = _check(expect, x, turns)
+    [problem] = check_expectations(expect, x, turns)
     assert "must keep its place" in problem
 
     altered = copy.deepcopy(original)
@@ -311,7 +311,7 @@ def test_replay_names_a_dropped_reordered_or_altered_thinking_block(name):
         text = block["reasoningContent"]["reasoningText"]
         text["signature"] = text["signature"][:-4] + "AAAA"
     content[:] = altered
-    [problem] = _check(expect, x, turns)
+    [problem] = check_expectations(expect, x, turns)
     assert "dropped or altered: 1 of 2" in problem  # a changed signature is another block
 
 
@@ -389,6 +389,8 @@ def test_replay_fails_a_forced_tool_choice_or_an_unasked_thinking_setting(
 ):
     body = {"messages": [{"role": "user", "content": []}], **request_body}
     x = Exchange(operation, "m", json.dumps(body).encode(), body, {})
-    [found] = _check({"tool_choice": "auto", "thinking": None}, x)
+    [found] = check_expectations({"tool_choice": "auto", "thinking": None}, x)
     assert problem in found
-    assert _check({"tool_choice": "auto"}, Exchange(operation, "m", b"{}", {}, {})) == []
+    assert (
+        check_expectations({"tool_choice": "auto"}, Exchange(operation, "m", b"{}", {}, {})) == []
+    )

@@ -31,6 +31,7 @@ HANDLERS = {
     "code_exec.api.streamed.stream_handler",
     "code_exec.api.handler.job_handler",
     "code_exec.api.handler.cleanup_handler",
+    "code_exec.api.handler.sweeper_handler",
 }
 STREAM_HANDLER = "code_exec.api.streamed.stream_handler"
 
@@ -122,7 +123,9 @@ def test_no_wildcard_actions_and_star_resources_only_where_needed(
     request: pytest.FixtureRequest, which: str
 ) -> None:
     template = request.getfixturevalue(which)
-    for policy, statement in policy_statements(template):
+    statements = policy_statements(template)
+    assert statements  # a template without policies would pass the loop below
+    for policy, statement in statements:
         assert "NotAction" not in statement and "NotResource" not in statement, policy
         for action in as_list(statement["Action"]):
             assert "*" not in action, f"{policy}: wildcard action {action}"
@@ -190,8 +193,16 @@ def test_function_roles_get_exactly_their_actions(agent_template: dict[str, Any]
         "dynamodb:UpdateItem",
         "s3:GetObject",
     }
+    # The sweeper lists and stops sessions and reads their owners: no S3, no writes.
+    sweeper = _role_statements(agent_template, "SweeperFunctionRole")
+    assert _actions(sweeper) == base | {
+        "bedrock-agentcore:ListCodeInterpreterSessions",
+        "bedrock-agentcore:StopCodeInterpreterSession",
+        "bedrock-agentcore:GetCodeInterpreterSession",
+        "dynamodb:GetItem",
+    }
     # The interpreter actions apply to THIS interpreter only (imported from its stack).
-    for statements in (api, stream, cleanup):
+    for statements in (api, stream, cleanup, sweeper):
         used = [s for s in statements if s.get("Sid") == "UseCodeInterpreter"]
         assert len(used) == 1
         assert "CodeInterpreterArn" in json.dumps(used[0]["Resource"])
@@ -210,7 +221,7 @@ def test_function_roles_get_exactly_their_actions(agent_template: dict[str, Any]
 def test_function_roles_reach_only_their_object_prefixes(
     agent_template: dict[str, Any], role: str, prefixes: list[str]
 ) -> None:
-    """The sandbox/ prefix belongs to the sandbox role alone."""
+    """Only the prefixes each function uses; nothing else in the bucket."""
     objects = [
         r
         for s in _role_statements(agent_template, role)
@@ -220,25 +231,16 @@ def test_function_roles_reach_only_their_object_prefixes(
     assert [r["Fn::Join"][1][-1] for r in objects] == prefixes
 
 
-def test_sandbox_role_gets_its_own_prefix_from_the_agent_stack(agent: Template) -> None:
-    agent.has_resource_properties(
-        "AWS::IAM::Policy",
-        {
-            "PolicyDocument": {
-                "Statement": Match.array_with(
-                    [
-                        Match.object_like(
-                            {
-                                "Action": ["s3:GetObject", "s3:PutObject"],
-                                "Resource": {"Fn::Join": ["", [Match.any_value(), "/sandbox/*"]]},
-                            }
-                        )
-                    ]
-                )
-            },
-            "Roles": [Match.object_like({"Fn::Select": Match.any_value()})],
-        },
-    )
+def test_sandbox_role_has_no_bucket_access(
+    agent_template: dict[str, Any], interpreter_template: dict[str, Any]
+) -> None:
+    """Nothing in the sandbox is told the bucket: code there works on its session's files,
+    which the functions move in and out (tests/runtime/test_least_privilege.py)."""
+    actions = {a for _, s in policy_statements(interpreter_template) for a in as_list(s["Action"])}
+    assert not [a for a in actions if a.startswith("s3:")], actions
+    # The agent stack, which owns the bucket, attaches policies to its own roles only.
+    for policy in resources(agent_template, "AWS::IAM::Policy").values():
+        assert all(set(ref) == {"Ref"} for ref in policy["Properties"]["Roles"]), policy
 
 
 # --- storage --------------------------------------------------------------------------------
@@ -322,6 +324,7 @@ def test_the_functions_share_one_asset_with_tracing_and_new_python(
     assert timeouts["code_exec.api.handler.api_handler"] == 29
     assert timeouts["code_exec.api.handler.job_handler"] <= 900
     assert timeouts[STREAM_HANDLER] == 900  # API Gateway streams for up to 15 minutes
+    assert timeouts["code_exec.api.handler.sweeper_handler"] <= 300
 
 
 def test_only_the_streaming_function_starts_through_the_exec_wrapper(
@@ -336,6 +339,54 @@ def test_only_the_streaming_function_starts_through_the_exec_wrapper(
     }
     assert wrappers.pop(STREAM_HANDLER) == "/var/task/code_exec/streaming/bootstrap"
     assert set(wrappers.values()) == {None}
+
+
+def test_the_sweeper_runs_on_a_schedule(agent: Template) -> None:
+    sweeper = _function_id(agent, "sweeper_handler")
+    agent.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "ScheduleExpression": "rate(5 minutes)",
+            "State": "ENABLED",
+            "Targets": [Match.object_like({"Arn": {"Fn::GetAtt": [sweeper, "Arn"]}})],
+        },
+    )
+
+
+def test_badly_ended_job_executions_run_the_cleanup(agent_template: dict[str, Any]) -> None:
+    """FAILED, TIMED_OUT and ABORTED executions of THIS machine go to the cleanup function."""
+    [machine_id] = resources(agent_template, "AWS::StepFunctions::StateMachine")
+    rules = [
+        r["Properties"]
+        for r in resources(agent_template, "AWS::Events::Rule").values()
+        if "EventPattern" in r["Properties"]
+    ]
+    [rule] = rules
+    assert rule["EventPattern"] == {
+        "detail": {
+            "stateMachineArn": [{"Ref": machine_id}],
+            "status": ["FAILED", "TIMED_OUT", "ABORTED"],
+        },
+        "detail-type": ["Step Functions Execution Status Change"],
+        "source": ["aws.states"],
+    }
+    cleanup = _function_id(Template.from_json(agent_template), "cleanup_handler")
+    [target] = rule["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": [cleanup, "Arn"]}
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] == 2
+    permissions = resources(agent_template, "AWS::Lambda::Permission").values()
+    assert any(
+        p["Properties"]["FunctionName"] == {"Fn::GetAtt": [cleanup, "Arn"]}
+        and p["Properties"]["Principal"] == "events.amazonaws.com"
+        for p in permissions
+    )
+
+
+def _function_id(template: Template, handler_suffix: str) -> str:
+    functions = template.find_resources("AWS::Lambda::Function")
+    return next(
+        k for k, v in functions.items() if v["Properties"]["Handler"].endswith(handler_suffix)
+    )
 
 
 def test_log_groups_have_retention(agent: Template) -> None:

@@ -15,7 +15,9 @@ deadline (``stop_reason`` ``wall_time`` or ``interrupted``). Its conversation an
 state are kept in its session: send the session id to ``POST /invoke`` or ``/invoke/stream``
 again to go on. A client that disconnects stops the turn at its next safe point; the
 session rules then apply as for any request (a one-shot sandbox is stopped, a named session
-keeps its sandbox and saves the conversation so far).
+keeps its sandbox and saves the conversation so far). A one-shot turn's sandbox session is
+named for a streamed turn (:func:`code_exec.owners.stream_owner`), which the sweeper leaves
+alone for as long as the function may run.
 
 New streamed routes register in :data:`ROUTES`; a route returns a ``StreamedResponse``,
 usually through :func:`code_exec.streaming.sse_response` (an event generator in, a
@@ -50,6 +52,7 @@ from code_exec.models import AgentRequest, AgentResult
 from code_exec.observability import logger as powertools_logger
 from code_exec.observability import metrics
 from code_exec.operations import Operations
+from code_exec.owners import stream_owner
 from code_exec.services import Services
 from code_exec.streaming import StreamedResponse, frame, json_response
 from code_exec.streaming.pump import Emit, Pump
@@ -143,6 +146,7 @@ class _Turn:
                 lease_seconds=self.lease_seconds,
                 on_started=started,
                 stream=stream,
+                owner=stream_owner(self.ops.s.new_id()),
             )
         except Exception as e:
             if self.sandbox_session_id is None:

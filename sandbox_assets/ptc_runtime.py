@@ -166,6 +166,7 @@ class _BridgedCall(ToolCall):
             done = self._bridge.take(self.call_id)
             if done is not None:
                 return done()
+            self._check_timeout(started)
             time.sleep(_poll_delay(started))
 
     async def _wait(self) -> Any:
@@ -174,7 +175,17 @@ class _BridgedCall(ToolCall):
             done = self._bridge.take(self.call_id)
             if done is not None:
                 return done()
+            self._check_timeout(started)
             await asyncio.sleep(_poll_delay(started))
+
+    def _check_timeout(self, started: float) -> None:
+        """``TimeoutError`` once the bridge's ``call_timeout`` passed with no result."""
+        limit = self._bridge.call_timeout
+        if limit is not None and time.monotonic() - started > limit:
+            self._bridge.abandon(self.call_id)
+            raise TimeoutError(
+                f"Calling tool [{self.name!r}] timed out (no response after {limit:g}s)."
+            )
 
     def __await__(self) -> Any:
         return self._wait().__await__()
@@ -197,6 +208,13 @@ class _Bridge:
         self.lock = threading.Lock()
         self.pending: dict[str, dict[str, Any]] = {}
         self.state: dict[str, Any] = {"pid": os.getpid(), "status": "idle", "cell": 0}
+        self.call_timeout: float | None = None  # seconds a call waits for its result
+
+    def abandon(self, call_id: str) -> None:
+        """Forget a call whose result will not be waited for any more."""
+        with self.lock:
+            self.pending.pop(call_id, None)
+        self.write_state()
 
     def write_state(self, **changes: Any) -> None:
         with self.lock:

@@ -9,12 +9,15 @@ nothing from botocore leaks above the sandbox client or the model call.
 from __future__ import annotations
 
 __all__ = [
+    "AuthenticationError",
     "CodeExecError",
     "ConflictError",
     "ModelAccessDeniedError",
     "ModelError",
     "ModelNotAllowedError",
+    "ModelOverloadedError",
     "ModelThrottledError",
+    "ModelValidationError",
     "NotFoundError",
     "PayloadTooLargeError",
     "RequestValidationError",
@@ -58,6 +61,12 @@ class RequestValidationError(CodeExecError):
 
 class ModelNotAllowedError(RequestValidationError):
     code = "ModelNotAllowed"
+
+
+class AuthenticationError(CodeExecError):
+    """The caller's credentials are missing or not valid."""
+
+    status, code = 401, "Unauthorized"
 
 
 class NotFoundError(CodeExecError):
@@ -144,6 +153,18 @@ class ModelThrottledError(ModelError):
     """Bedrock throttled the model call (after the client's own retries)."""
 
     status, code = 429, "ModelThrottled"
+
+
+class ModelOverloadedError(ModelError):
+    """Bedrock could not serve the model right now (unavailable, not ready, timed out)."""
+
+    code = "ModelOverloaded"
+
+
+class ModelValidationError(ModelError):
+    """Bedrock rejected the request it was sent (``ValidationException``)."""
+
+    code = "ModelValidation"
 
 
 class ModelAccessDeniedError(ModelError):

@@ -46,7 +46,7 @@ class JsonBodyResolver(APIGatewayRestResolver):
 
     def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         headers = dict(event.get("headers") or {})
-        if event.get("body"):
+        if event.get("body") and not _raw_body_route(event):
             ctype = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
             if not str(ctype).lower().startswith("application/json"):
                 headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
@@ -69,11 +69,16 @@ class JsonBodyResolver(APIGatewayRestResolver):
                 field="body",
             )
             return self._call_exception_handler(error, route)
-        problem = _unreadable_body(event)
+        problem = None if _raw_body_route(event) else _unreadable_body(event)
         if problem:
             error = RequestValidationError(problem, field="body")
             return self._call_exception_handler(error, route)
         return super()._call_route(route, route_arguments)
+
+
+def _raw_body_route(event: Mapping[str, Any]) -> bool:
+    """Routes that read their own body (file uploads are ``multipart/form-data``)."""
+    return str(event.get("path") or "").rstrip("/") == "/v1/files"
 
 
 def _unreadable_body(event: Mapping[str, Any]) -> str | None:

@@ -49,7 +49,9 @@ from code_exec.exceptions import (
 __all__ = [
     "RETRY_AFTER_SECONDS",
     "AnthropicError",
+    "DetailedRequestError",
     "FileNotDownloadableError",
+    "ThreadUnsupportedError",
     "anthropic_error",
     "error_payload",
 ]
@@ -59,10 +61,27 @@ logger = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = 5  # what a throttled caller is told to wait (the SDK honours it)
 
 
-class FileNotDownloadableError(RequestValidationError):
-    """Only files made by code can be downloaded (``error.details.error_code``)."""
+class DetailedRequestError(RequestValidationError):
+    """A 400 whose cause the SDK reads from ``error.details.error_code`` (and maps to its own
+    exception class)."""
+
+    code = "invalid_request"
+
+    def details(self) -> dict[str, Any]:
+        return {"error_code": self.code}
+
+
+class FileNotDownloadableError(DetailedRequestError):
+    """Only files made by code can be downloaded."""
 
     code = "file_not_downloadable"
+
+
+class ThreadUnsupportedError(DetailedRequestError):
+    """Server-held threads are not kept here: the SDK (its tool runner included) then resends
+    the whole conversation without ``thread``."""
+
+    code = "thread_unsupported_request"
 
 
 @dataclass(frozen=True)
@@ -104,9 +123,7 @@ def anthropic_error(error: CodeExecError) -> AnthropicError:
             field = error.field if isinstance(error, RequestValidationError) else None
             if field and field not in message:
                 message = f"{field}: {message}"
-            details = None
-            if isinstance(error, FileNotDownloadableError):
-                details = {"error_code": error.code}
+            details = error.details() if isinstance(error, DetailedRequestError) else None
             return AnthropicError(status, kind, message, headers, details)
     if error.status >= 500:
         logger.error("request failed: %s %s", error.code, error.message)

@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from code_exec.anthropic.errors import ThreadUnsupportedError
 from code_exec.anthropic.prompts import BASH_TOOL, EDITOR_TOOL, python_tool
 from code_exec.anthropic.wire import MessagesRequest
 from code_exec.exceptions import RequestValidationError
@@ -294,6 +295,11 @@ def _with_tool_choice(plan: ToolPlan, request: MessagesRequest) -> ToolPlan:
 
 
 def _refuse_unsupported(request: MessagesRequest) -> None:
+    if request.thread is not None and request.thread is not False:
+        raise ThreadUnsupportedError(
+            "thread is not supported on this deployment: send the whole conversation in messages",
+            field="thread",
+        )
     for name in ("mcp_servers", "context_management"):
         if getattr(request, name) is not None:
             raise RequestValidationError(f"{name} is not supported on this deployment", field=name)

@@ -203,6 +203,7 @@ class MessagesRequest(_Strict):
     mcp_servers: list[dict[str, Any]] | None = None
     context_management: dict[str, Any] | None = None
     output_format: dict[str, Any] | None = None
+    thread: dict[str, Any] | bool | None = None  # answered with thread_unsupported_request
 
     @property
     def container_id(self) -> str | None:

@@ -26,6 +26,42 @@ from ..conftest import replay_bedrock_client
 MODEL = "claude-sonnet-4-5"
 
 
+def model_turn(
+    *content: dict[str, Any], expect: dict[str, Any] | None = None, stop: str | None = None
+) -> dict[str, Any]:
+    """One recorded InvokeModel turn (Bedrock's response body) written inline by a test."""
+    uses = any(b.get("type") == "tool_use" for b in content)
+    return {
+        "expect": {"operation": "InvokeModel", **(expect or {})},
+        "response": {
+            "status": 200,
+            "headers": {"Content-Type": "application/json"},
+            "body": {
+                "id": "msg_bdrk_01" + "x" * 22,
+                "type": "message",
+                "role": "assistant",
+                "model": "claude-sonnet-4-5-20250929",
+                "content": list(content),
+                "stop_reason": stop or ("tool_use" if uses else "end_turn"),
+                "stop_sequence": None,
+                "usage": {"input_tokens": 100, "output_tokens": 20},
+            },
+        },
+    }
+
+
+def tool_use(name: str, tool_input: dict[str, Any], tool_id: str) -> dict[str, Any]:
+    return {"type": "tool_use", "id": f"toolu_bdrk_01{tool_id}", "name": name, "input": tool_input}
+
+
+def text(value: str) -> dict[str, Any]:
+    return {"type": "text", "text": value}
+
+
+def fixture(*turns: dict[str, Any], name: str = "inline") -> dict[str, Any]:
+    return {"name": name, "turns": list(turns)}
+
+
 @dataclass
 class Server:
     """The local API: its URL, the keys minted for two owners, the replay client."""
@@ -55,6 +91,16 @@ class Server:
     @property
     def services(self) -> Any:
         return self.handler.services
+
+    def new_instance(self) -> None:
+        """What a request served by another Lambda instance sees: no client, no cache, no
+        memory of earlier requests (everything is rebuilt from the environment)."""
+        from code_exec.anthropic import authorizer
+
+        bedrock = self.bedrock
+        self.services.reset()
+        self.services.override(bedrock=bedrock)
+        authorizer.reset()
 
     def container(self, container_id: str) -> Any:
         """The container's record (its sandbox session id, pending cell, ...)."""

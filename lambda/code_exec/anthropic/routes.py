@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import email.parser
 import email.policy
+import inspect
 import json
 import uuid
 from collections.abc import Callable
@@ -219,6 +220,21 @@ class _Routes:
         return _json({"id": file_id, "type": "file_deleted"}, request_id_of(event))
 
 
+def _binary(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` with its return annotation hidden from Powertools, which would otherwise serialize
+    the body through pydantic as JSON text (a binary file cannot pass: it is not UTF-8)."""
+
+    def route(*args: Any, **kwargs: Any) -> Any:
+        return fn(*args, **kwargs)
+
+    signature = inspect.signature(fn)
+    route.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        return_annotation=inspect.Signature.empty
+    )
+    route.__name__, route.__doc__ = fn.__name__, fn.__doc__
+    return route
+
+
 def _responses(*errors: int) -> Any:
     out: dict[int, dict[str, Any]] = {
         200: {"description": "success", "content": {"application/json": {"schema": {}}}}
@@ -265,7 +281,7 @@ def register(
         summary="Download a file made by code execution",
         responses=_responses(400, 401, 404),
         tags=tags,
-    )(r.content)
+    )(_binary(r.content))
     app.delete(
         "/v1/files/<file_id>", summary="Delete a file", responses=_responses(401, 404), tags=tags
     )(r.delete_file)

@@ -6,8 +6,9 @@ the event API Gateway would send, and the handler's proxy response becomes the H
 response. It has no logic of its own beyond what API Gateway does in front of the function:
 on ``/v1/*`` it first calls the Lambda REQUEST authorizer (the same handler the stack deploys)
 and either answers as API Gateway's ``UNAUTHORIZED`` / ``ACCESS_DENIED`` gateway responses do
-(:data:`GATEWAY_ERRORS`, the bodies ``stacks/api.py`` configures; a test keeps them equal)
-or passes the authorizer's context on in ``requestContext.authorizer``.
+(:data:`GATEWAY_ERRORS`, the bodies ``stacks/api.py`` configures; a test keeps them equal;
+API Gateway adds only its own ``x-amzn-RequestId`` header to those) or passes the authorizer's
+context on in ``requestContext.authorizer``.
 """
 
 from __future__ import annotations
@@ -159,7 +160,7 @@ def make_handler(
                     status, data = gateway_error(refused, request_id)
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json")
-                    self.send_header("request-id", request_id)
+                    self.send_header("x-amzn-RequestId", request_id)  # as API Gateway does
                     self.send_header("Content-Length", str(len(data)))
                     self.end_headers()
                     self.wfile.write(data)

@@ -23,11 +23,12 @@ from stacks.runtime_env import RuntimeWiring, runtime_environment
 from stacks.settings import Settings
 from stacks.storage import LAMBDA_PREFIXES, SANDBOX_PREFIX, STATE_PREFIX, Storage
 
-__all__ = ["API_HANDLER", "CLEANUP_HANDLER", "JOB_HANDLER", "AgentStack"]
+__all__ = ["API_HANDLER", "AUTHORIZER_HANDLER", "CLEANUP_HANDLER", "JOB_HANDLER", "AgentStack"]
 
 API_HANDLER = "code_exec.api.handler.api_handler"
 JOB_HANDLER = "code_exec.api.handler.job_handler"
 CLEANUP_HANDLER = "code_exec.api.handler.cleanup_handler"
+AUTHORIZER_HANDLER = "code_exec.anthropic.authorizer.handler"
 
 # Single-item reads and updates (leases, history, job status) for every function; only the
 # API creates jobs (POST /jobs) and deletes sessions (DELETE /sessions/{id}).
@@ -42,6 +43,7 @@ class AgentStack(Stack):
     Attributes:
         storage: bucket + table.
         api_function, job_function, cleanup_function: the three Lambda functions.
+        authorizer_function: the ``/v1/*`` API-key authorizer.
         jobs: the job state machine.
         api: the REST API.
     """
@@ -111,6 +113,15 @@ class AgentStack(Stack):
             **common,
         )
 
+        self.authorizer_function = ServiceFunction(
+            self,
+            "AuthorizerFunction",
+            spec=FunctionSpec(
+                AUTHORIZER_HANDLER, "Checks /v1 API keys (hashed)", Duration.seconds(10), 256
+            ),
+            **common,
+        )
+
         self.jobs = JobStateMachine(
             self,
             "Jobs",
@@ -124,6 +135,7 @@ class AgentStack(Stack):
             self,
             "Api",
             handler=self.api_function.function,
+            authorizer_function=self.authorizer_function.function,
             require_api_key=settings.require_api_key,
             throttle_rate_limit=settings.api_throttle_rate_limit,
             throttle_burst_limit=settings.api_throttle_burst_limit,
@@ -133,6 +145,7 @@ class AgentStack(Stack):
         self._grant_workers(settings, interpreter_arn, bucket_id)
         self._grant_api(machine_name, machine_arn)
         self._grant_cleanup(interpreter_arn, bucket_id)
+        self._grant_authorizer()
         self._grant_sandbox_files(interpreter_role_arn, bucket_id)
 
         self.api.api.node.try_remove_child("Endpoint")  # replaced by ApiUrl below
@@ -169,8 +182,16 @@ class AgentStack(Stack):
             acknowledge_region_wildcards(role, settings, settings.lambda_model_ids)
 
     def _grant_api(self, machine_name: str, machine_arn: str) -> None:
-        """API function: start job executions and read their status."""
+        """API function: start job executions and read their status; list a key owner's files."""
         role = self.api_function.role
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ListOwnersFiles",
+                actions=["dynamodb:Query"],
+                resources=[self.storage.table.table_arn],
+                conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["FILES#*"]}},
+            )
+        )
         role.add_to_policy(
             iam.PolicyStatement(
                 sid="StartJobs", actions=["states:StartExecution"], resources=[machine_arn]
@@ -195,6 +216,17 @@ class AgentStack(Stack):
             f"<AWS::AccountId>:execution:{machine_name}:*]",
             "GET /jobs/{id} describes executions of this one state machine; execution names "
             "are generated per job.",
+        )
+
+    def _grant_authorizer(self) -> None:
+        """Authorizer function: read API key items, and nothing else of the table."""
+        self.authorizer_function.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadApiKeys",
+                actions=["dynamodb:GetItem"],
+                resources=[self.storage.table.table_arn],
+                conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["APIKEY#*"]}},
+            )
         )
 
     def _grant_cleanup(self, interpreter_arn: str, bucket_id: str) -> None:

@@ -1,8 +1,12 @@
-"""REST API: six routes on one Lambda proxy integration, IAM auth on every method."""
+"""REST API: one Lambda proxy integration; IAM auth on the API's own routes, an API key checked
+by a Lambda REQUEST authorizer on Anthropic's ``/v1/*`` routes."""
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy
+import json
+from typing import Any
+
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -10,31 +14,55 @@ from constructs import Construct
 
 from stacks.nag import acknowledge
 
-__all__ = ["ROUTES", "STAGE_NAME", "AgentApi"]
+__all__ = ["BINARY_MEDIA_TYPES", "GATEWAY_ERRORS", "KEY_ROUTES", "ROUTES", "STAGE_NAME", "AgentApi"]
 
 STAGE_NAME = "prod"
-# (method, path) of every route the API Lambda serves.
+# (method, path) of every route the API Lambda serves with IAM (SigV4) auth.
 ROUTES = (
     ("POST", "/invoke"),
     ("POST", "/jobs"),
     ("GET", "/jobs/{id}"),
     ("POST", "/sessions/{id}/execute"),
     ("DELETE", "/sessions/{id}"),
-    ("POST", "/v1/messages"),
 )
+# Anthropic's API (what the Anthropic SDK calls), authorized by API key.
+KEY_ROUTES = (
+    ("POST", "/v1/messages"),
+    ("GET", "/v1/models"),
+    ("GET", "/v1/models/{id}"),
+    ("POST", "/v1/files"),
+    ("GET", "/v1/files"),
+    ("GET", "/v1/files/{id}"),
+    ("DELETE", "/v1/files/{id}"),
+    ("GET", "/v1/files/{id}/content"),
+)
+# File uploads arrive base64-encoded to the function; downloads (the SDK asks with
+# ``Accept: application/binary``) leave as bytes.
+BINARY_MEDIA_TYPES = ("multipart/form-data", "application/binary")
+# API Gateway's own refusals, in a body that is both Anthropic's error envelope and the API's
+# ({"error": {"code", "message"}}): (status, Anthropic error type, message, code).
+GATEWAY_ERRORS = {
+    "UNAUTHORIZED": (401, "authentication_error", "invalid x-api-key", "Unauthorized"),
+    "ACCESS_DENIED": (403, "permission_error", "access denied", "AccessDenied"),
+}
 
 
 class AgentApi(Construct):
     """API Gateway REST API in front of the API Lambda.
 
-    Every method uses IAM (SigV4) authorization; with ``require_api_key`` each also needs an
-    API key (``x-api-key`` header) from a usage plan. POST bodies must be JSON objects
-    (request validator + model); path ids must be present.
+    The API's own methods use IAM (SigV4) authorization; with ``require_api_key`` each also
+    needs an API Gateway API key from a usage plan. Anthropic's ``/v1/*`` methods are
+    authorized by ``authorizer`` (a Lambda REQUEST authorizer reading ``x-api-key`` or
+    ``Authorization: Bearer``); its results are not cached by API Gateway, because a cached
+    REQUEST authorizer needs identity sources and refuses any request missing one, and the
+    SDK sends one header or the other. JSON POST bodies must be objects (request validator +
+    model); path ids must be present.
 
     Attributes:
         api: the REST API.
         access_logs: the stage's JSON access-log group.
         api_key: the API key, when required.
+        authorizer: the ``/v1/*`` REQUEST authorizer.
     """
 
     def __init__(
@@ -43,6 +71,7 @@ class AgentApi(Construct):
         construct_id: str,
         *,
         handler: lambda_.IFunction,
+        authorizer_function: lambda_.IFunction,
         require_api_key: bool,
         throttle_rate_limit: int,
         throttle_burst_limit: int,
@@ -60,6 +89,7 @@ class AgentApi(Construct):
             cloud_watch_role=True,
             cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
             api_key_source_type=apigw.ApiKeySourceType.HEADER if require_api_key else None,
+            binary_media_types=list(BINARY_MEDIA_TYPES),
             default_method_options=apigw.MethodOptions(
                 authorization_type=apigw.AuthorizationType.IAM,
                 api_key_required=require_api_key,
@@ -103,16 +133,41 @@ class AgentApi(Construct):
             ),
         )
         integration = apigw.LambdaIntegration(handler, allow_test_invoke=False)
-        for method, path in ROUTES:
+        self.authorizer = apigw.RequestAuthorizer(
+            self,
+            "KeyAuthorizer",
+            handler=authorizer_function,
+            identity_sources=[],
+            results_cache_ttl=Duration.seconds(0),
+        )
+        # No identity sources (CDK renders an empty string): the property is left out, which is
+        # what an uncached REQUEST authorizer without one is (IdentitySource is optional then).
+        cfn_authorizer = self.authorizer.node.default_child
+        assert isinstance(cfn_authorizer, apigw.CfnAuthorizer)
+        cfn_authorizer.add_property_deletion_override("IdentitySource")
+        key_auth = apigw.MethodOptions(
+            authorization_type=apigw.AuthorizationType.CUSTOM,
+            authorizer=self.authorizer,
+            api_key_required=False,
+        )
+        for method, path in (*ROUTES, *KEY_ROUTES):
             resource = self.api.root.resource_for_path(path)
             params = {"method.request.path.id": True} if "{id}" in path else None
-            if method == "POST":
+            auth: dict[str, Any] = {}
+            if (method, path) in KEY_ROUTES:
+                auth = {
+                    "authorization_type": key_auth.authorization_type,
+                    "authorizer": key_auth.authorizer,
+                    "api_key_required": False,
+                }
+            if method == "POST" and path != "/v1/files":  # uploads are multipart/form-data
                 resource.add_method(
                     method,
                     integration,
                     request_validator=body_validator,
                     request_models={"application/json": json_object},
                     request_parameters=params,
+                    **auth,
                 )
             else:
                 resource.add_method(
@@ -120,7 +175,20 @@ class AgentApi(Construct):
                     integration,
                     request_validator=params_validator,
                     request_parameters=params,
+                    **auth,
                 )
+        for kind, (status, error_type, message, code) in GATEWAY_ERRORS.items():
+            body = {
+                "type": "error",
+                "error": {"type": error_type, "message": message, "code": code},
+                "request_id": "$context.requestId",
+            }
+            self.api.add_gateway_response(
+                f"{kind.title().replace('_', '')}Response",
+                type=getattr(apigw.ResponseType, kind),
+                status_code=str(status),
+                templates={"application/json": json.dumps(body)},
+            )
 
         self.api_key: apigw.IApiKey | None = None
         if require_api_key:
@@ -144,8 +212,9 @@ class AgentApi(Construct):
         acknowledge(
             self.api,
             "AwsSolutions-APIG3",
-            "Every method requires SigV4 (IAM) auth and the stage is throttled; attach a "
-            "regional WAF web ACL in accounts that require one.",
+            "Every method requires SigV4 (IAM) auth or an API key checked by the Lambda "
+            "authorizer, and the stage is throttled; attach a regional WAF web ACL in accounts "
+            "that require one.",
         )
         for method, path in ROUTES:
             node = self.api.root.resource_for_path(path).node.find_child(method)
@@ -154,4 +223,12 @@ class AgentApi(Construct):
                 "AwsSolutions-COG4",
                 "Callers authenticate with IAM (SigV4); a Cognito user pool is not part of "
                 "this deployment.",
+            )
+        for method, path in KEY_ROUTES:
+            node = self.api.root.resource_for_path(path).node.find_child(method)
+            acknowledge(
+                node,
+                "AwsSolutions-COG4",
+                "Anthropic SDK callers authenticate with an API key (x-api-key or Bearer), "
+                "checked against hashed keys by the Lambda REQUEST authorizer.",
             )

@@ -5,12 +5,15 @@ How: a botocore ``provide-client-params`` hook (emitted for every API call AND f
 URLs) records each operation while this module's own scenario drives every route end to end
 (execute with files in and out, S3 inputs, /invoke one-shot and in a session, DELETE, a job
 that succeeds and two that fail through the real state machine — one-shot, and in a session
-whose stop the sandbox refuses once — and GET /jobs). Calls are attributed to the function
-running them (main thread: the API function; ``LambdaAdapter`` threads: the job and cleanup
+whose stop the sandbox refuses once — GET /jobs, and Anthropic's /v1: the API-key authorizer,
+a /v1/messages turn that runs code in a container, a file upload and the owner's file list).
+Calls are attributed to the function running them (main thread: the API function;
+``LambdaAdapter`` threads and ``lambda-<id>`` threads: the job, cleanup and authorizer
 functions). ``IAM_ACTIONS`` maps each operation to its IAM action; the check evaluates the
 function's role statements from the AgentStack template (Allow, actions/resources with
-wildcards, StringEquals/StringLike/Arn* conditions). Every grant must be used: there is no
-list of tolerated over-grants.
+wildcards, StringEquals/StringLike/Arn* conditions, and ``ForAllValues:StringLike`` on
+``dynamodb:LeadingKeys``, the partition key a DynamoDB call touches). Every grant must be used:
+there is no list of tolerated over-grants.
 """
 
 from __future__ import annotations
@@ -39,7 +42,9 @@ from .conftest import (
     STATE_MACHINE_NAME,
     TABLE,
     ApiClient,
+    LambdaContext,
     create_job_machine,
+    load_event,
     replay_bedrock_client,
     resolve,
 )
@@ -124,13 +129,23 @@ class Recorder:
         self.calls.append(Call(function, service, model.name, dict(params)))
 
 
+def _partition_key(params: dict[str, Any]) -> str:
+    """The partition key value a DynamoDB call reads or writes (what dynamodb:LeadingKeys is)."""
+    for source in (params.get("Key"), params.get("Item")):
+        if source and "pk" in source:
+            return str(source["pk"]["S"])
+    values = params.get("ExpressionAttributeValues") or {}
+    return str(values[":pk"]["S"])  # Query: KeyConditionExpression "pk = :pk ..."
+
+
 def needs(call: Call) -> list[Need]:
     """What IAM must allow for one call."""
     key = (call.service, call.operation)
     assert key in IAM_ACTIONS, f"no IAM mapping for {key}: add it to IAM_ACTIONS"
     action, p = IAM_ACTIONS[key], call.params
     if call.service == "dynamodb":
-        return [Need(action, f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{p['TableName']}")]
+        table = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{p['TableName']}"
+        return [Need(action, table, (("dynamodb:LeadingKeys", _partition_key(p)),))]
     if call.service == "s3":
         return [Need(action, f"arn:aws:s3:::{p['Bucket']}/{p['Key']}")]
     if call.service == "sfn":
@@ -185,7 +200,8 @@ def _conditions_hold(conditions: dict[str, Any] | None, context: dict[str, str])
                 return False
             if operator in ("StringEquals", "ArnEquals"):
                 ok = have in _list(wanted)
-            elif operator in ("StringLike", "ArnLike"):
+            elif operator in ("StringLike", "ArnLike", "ForAllValues:StringLike"):
+                # (a call names one partition key, so "for all values" is that one value)
                 ok = any(fnmatch.fnmatchcase(have, w) for w in _list(wanted))
             else:
                 return False  # unknown operator: never assume it allows
@@ -282,7 +298,12 @@ def scenario(
 ) -> Iterator[Scenario]:
     from code_exec.store import base as store
 
-    kinds = {"api_handler": "api", "job_handler": "job", "cleanup_handler": "cleanup"}
+    kinds = {
+        "api_handler": "api",
+        "job_handler": "job",
+        "cleanup_handler": "cleanup",
+        "handler": "authorizer",
+    }
     functions = {
         fid: kinds[props["Handler"].rsplit(".", 1)[1]]
         for fid, props in template_functions(agent_template).items()
@@ -378,6 +399,7 @@ def scenario(
             ]
             assert refused, "cleanup did not read the status of the session it could not stop"
             assert api.delete("lp-chat").body["stopped"] is True  # the kill switch stops it
+            _anthropic_api(api, recorder, functions, bedrock)
         yield Scenario(agent_template, functions, list(recorder.calls))
     finally:
         store.INLINE_LIMIT_BYTES = saved_limit
@@ -385,9 +407,72 @@ def scenario(
         services.reset()
 
 
+def _v1_event(path: str, method: str, body: bytes, content_type: str) -> dict[str, Any]:
+    """The messages event (API key, authorizer context) turned into another /v1 request."""
+    event = load_event("messages")
+    event["path"] = event["resource"] = event["requestContext"]["resourcePath"] = path
+    event["httpMethod"] = event["requestContext"]["httpMethod"] = method
+    event["headers"] = {**event["headers"], "Content-Type": content_type}
+    event["multiValueHeaders"] = {k: [v] for k, v in event["headers"].items()}
+    event["body"] = base64.b64encode(body).decode() if body else None
+    event["isBase64Encoded"] = bool(body)
+    return event
+
+
+def _anthropic_api(
+    api: ApiClient, recorder: Recorder, functions: dict[str, str], bedrock: Any
+) -> None:
+    """The authorizer (in its own function's thread), a code-running /v1/messages turn, an
+    upload and the owner's file list."""
+    from code_exec.anthropic import authorizer
+    from code_exec.store import new_key
+
+    store = api.handler.services.store
+    recorder.paused = True
+    key = new_key()
+    store.put_api_key(key, owner="alice", name="lp")
+    recorder.paused = False
+    authorizer.reset()
+    event = load_event("messages")
+    event["headers"] = {**event["headers"], "x-api-key": key}
+    event["methodArn"] = (
+        "arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5/prod/POST/v1/messages"
+    )
+    fid = next(f for f, kind in functions.items() if kind == "authorizer")
+    allowed: list[Any] = []
+    thread = threading.Thread(
+        target=lambda: allowed.append(authorizer.handler(event, LambdaContext())),
+        name=f"lambda-{fid}",
+    )
+    thread.start()
+    thread.join()
+    assert allowed and allowed[0]["context"]["owner"] == "alice"
+    body = {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 256,
+        "tools": [{"type": "code_execution_20250825", "name": "code_execution"}],
+        "messages": [{"role": "user", "content": "mean and stdev of 1..10"}],
+    }
+    with BedrockReplay("anthropic_bash_stats").attach(bedrock):
+        resp = api.call("messages", body=body)
+    assert resp.status == 200 and resp.body["container"], resp.body
+    form = (
+        b'--b\r\nContent-Disposition: form-data; name="file"; filename="lp.csv"\r\n'
+        b"Content-Type: text/csv\r\n\r\na,b\n1,2\n\r\n--b--\r\n"
+    )
+    raw = api.handler.api_handler(
+        _v1_event("/v1/files", "POST", form, "multipart/form-data; boundary=b"), LambdaContext()
+    )
+    assert raw["statusCode"] == 200, raw["body"]
+    raw = api.handler.api_handler(
+        _v1_event("/v1/files", "GET", b"", "application/json"), LambdaContext()
+    )
+    assert json.loads(raw["body"])["data"], raw["body"]
+
+
 def test_the_scenario_reaches_every_function_and_service(scenario: Scenario) -> None:
     seen = {(c.function, c.service) for c in scenario.calls}
-    for kind in ("api", "job", "cleanup"):
+    for kind in ("api", "job", "cleanup", "authorizer"):
         assert any(f == kind for f, _ in seen), f"no calls recorded for the {kind} function"
     for service in ("dynamodb", "s3", "sfn", "bedrock-runtime", "bedrock-agentcore"):
         assert any(s == service for _, s in seen), f"no {service} calls recorded"

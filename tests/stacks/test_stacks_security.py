@@ -30,6 +30,7 @@ HANDLERS = {
     "code_exec.api.handler.api_handler",
     "code_exec.api.handler.job_handler",
     "code_exec.api.handler.cleanup_handler",
+    "code_exec.anthropic.authorizer.handler",
 }
 
 
@@ -133,8 +134,9 @@ def _actions(statements: list[dict[str, Any]]) -> set[str]:
 
 def test_function_roles_get_exactly_their_actions(agent_template: dict[str, Any]) -> None:
     """What each function calls, no more (tests/runtime/test_least_privilege.py proves each
-    action is used). No function streams model responses or queries the table; only the API
-    creates jobs (PutItem) and deletes sessions (DeleteItem)."""
+    action is used). No function streams model responses; only the API creates jobs, containers
+    and files (PutItem), deletes sessions and files (DeleteItem) and queries the table (a key
+    owner's files); the authorizer only reads API key items."""
     interpreter_actions = {
         "bedrock-agentcore:StartCodeInterpreterSession",
         "bedrock-agentcore:InvokeCodeInterpreter",
@@ -158,9 +160,16 @@ def test_function_roles_get_exactly_their_actions(agent_template: dict[str, Any]
     assert _actions(api) == job | {
         "dynamodb:PutItem",
         "dynamodb:DeleteItem",
+        "dynamodb:Query",
         "states:StartExecution",
         "states:DescribeExecution",
     }
+    [query] = [s for s in api if "dynamodb:Query" in as_list(s["Action"])]
+    assert query["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["FILES#*"]}}
+    authorizer = _role_statements(agent_template, "AuthorizerFunctionRole")
+    assert _actions(authorizer) == base | {"dynamodb:GetItem"}
+    [read] = [s for s in authorizer if s["Action"] == "dynamodb:GetItem"]
+    assert read["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["APIKEY#*"]}}
     assert _actions(_role_statements(agent_template, "JobFunctionRole")) == job
     cleanup = _role_statements(agent_template, "CleanupFunctionRole")
     assert _actions(cleanup) == base | {
@@ -284,13 +293,13 @@ def test_table_has_keys_ttl_pitr_and_encryption(agent: Template) -> None:
 # --- Lambda -----------------------------------------------------------------------------
 
 
-def test_three_functions_share_one_asset_with_tracing_and_new_python(
+def test_the_functions_share_one_asset_with_tracing_and_new_python(
     agent_template: dict[str, Any],
 ) -> None:
     functions = resources(agent_template, "AWS::Lambda::Function")
     assert {f["Properties"]["Handler"] for f in functions.values()} == HANDLERS
     keys = {json.dumps(f["Properties"]["Code"], sort_keys=True) for f in functions.values()}
-    assert len(keys) == 1, "the three functions must share one code asset"
+    assert len(keys) == 1, "the functions must share one code asset"
     for fn in functions.values():
         props = fn["Properties"]
         version = tuple(int(p) for p in props["Runtime"].removeprefix("python").split("."))
@@ -364,25 +373,85 @@ def test_cleanup_always_runs_after_the_job(agent_template: dict[str, Any]) -> No
 # --- API Gateway ----------------------------------------------------------------------------
 
 
-def test_every_method_uses_iam_auth_and_posts_validate_bodies(
+def _path(template: dict[str, Any], resource_id: str) -> str:
+    props = template["Resources"][resource_id]["Properties"]
+    parent = props["ParentId"]
+    prefix = _path(template, parent["Ref"]) if "Ref" in parent else ""
+    return f"{prefix}/{props['PathPart']}"
+
+
+def test_every_method_is_authorized_and_json_posts_validate_bodies(
     agent_template: dict[str, Any],
 ) -> None:
+    """IAM on the API's own routes; the API-key authorizer (uncached) on /v1/*."""
     methods = resources(agent_template, "AWS::ApiGateway::Method")
-    assert len(methods) == 6
+    [authorizer] = resources(agent_template, "AWS::ApiGateway::Authorizer").values()
+    assert authorizer["Properties"]["Type"] == "REQUEST"
+    assert authorizer["Properties"]["AuthorizerResultTtlInSeconds"] == 0
+    routes = set()
     for method in methods.values():
         props = method["Properties"]
-        assert props["AuthorizationType"] == "AWS_IAM", props
+        path = _path(agent_template, props["ResourceId"]["Ref"])
+        routes.add((props["HttpMethod"], path))
         assert props["Integration"]["Type"] == "AWS_PROXY"
-        if props["HttpMethod"] == "POST":
+        if path.startswith("/v1/"):
+            assert props["AuthorizationType"] == "CUSTOM", props
+            assert props["AuthorizerId"] == {
+                "Ref": next(
+                    iter(
+                        k
+                        for k, v in agent_template["Resources"].items()
+                        if v["Type"] == "AWS::ApiGateway::Authorizer"
+                    )
+                )
+            }
+            assert props.get("ApiKeyRequired") is False
+        else:
+            assert props["AuthorizationType"] == "AWS_IAM", props
+        if props["HttpMethod"] == "POST" and path != "/v1/files":
             assert props["RequestValidatorId"] and props["RequestModels"]
-
-
-def test_api_routes(agent_template: dict[str, Any]) -> None:
-    paths = {
-        r["Properties"]["PathPart"]
-        for r in resources(agent_template, "AWS::ApiGateway::Resource").values()
+    assert routes == {
+        ("POST", "/invoke"),
+        ("POST", "/jobs"),
+        ("GET", "/jobs/{id}"),
+        ("POST", "/sessions/{id}/execute"),
+        ("DELETE", "/sessions/{id}"),
+        ("POST", "/v1/messages"),
+        ("GET", "/v1/models"),
+        ("GET", "/v1/models/{id}"),
+        ("POST", "/v1/files"),
+        ("GET", "/v1/files"),
+        ("GET", "/v1/files/{id}"),
+        ("DELETE", "/v1/files/{id}"),
+        ("GET", "/v1/files/{id}/content"),
     }
-    assert paths == {"invoke", "jobs", "{id}", "sessions", "execute", "v1", "messages"}
+
+
+def test_refused_keys_answer_in_anthropics_envelope(agent_template: dict[str, Any]) -> None:
+    """API Gateway's own 401/403 bodies are Anthropic's envelope (and our error shape), and
+    the local HTTP adapter answers with the same ones."""
+    from devtools.http_adapter import GATEWAY_ERRORS as LOCAL
+    from stacks.api import GATEWAY_ERRORS
+
+    assert LOCAL == GATEWAY_ERRORS
+    responses = {
+        r["Properties"]["ResponseType"]: r["Properties"]
+        for r in resources(agent_template, "AWS::ApiGateway::GatewayResponse").values()
+    }
+    for kind, (status, error_type, message, code) in GATEWAY_ERRORS.items():
+        props = responses[kind]
+        assert props["StatusCode"] == str(status)
+        body = json.loads(props["ResponseTemplates"]["application/json"])
+        assert body == {
+            "type": "error",
+            "error": {"type": error_type, "message": message, "code": code},
+            "request_id": "$context.requestId",
+        }
+
+
+def test_binary_bodies_pass_through(agent_template: dict[str, Any]) -> None:
+    [api] = resources(agent_template, "AWS::ApiGateway::RestApi").values()
+    assert api["Properties"]["BinaryMediaTypes"] == ["multipart/form-data", "application/binary"]
 
 
 def test_stage_is_throttled_traced_and_access_logged_as_json(agent: Template) -> None:

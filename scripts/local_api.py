@@ -3,6 +3,9 @@
 A thin HTTP adapter (:mod:`devtools.http_adapter`): each HTTP request becomes an API Gateway
 REST proxy event and goes to the SAME ``code_exec.api.handler.api_handler`` Lambda uses. It
 has no logic of its own.
+``/v1/*`` (Anthropic's API) goes through the Lambda REQUEST authorizer first, as API Gateway
+does; a key for it is minted at start (``LOCAL_API_KEY`` to choose it) and printed. Model names
+(``MODEL_ALIASES``) and the allowed models come from cdk.json, as the stack derives them.
 Around it, this script starts:
 
 * the code-interpreter emulator (``python -m emulators.code_interpreter --port 0``, through
@@ -57,9 +60,38 @@ def _configure_env(emulator_url: str, moto_url: str) -> None:
             "CODE_INTERPRETER_ID": os.environ.get("CODE_INTERPRETER_ID", "aws.codeinterpreter.v1"),
         }
     )
+    for name, value in _model_settings().items():
+        os.environ.setdefault(name, value)
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")
     os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "BedrockCodeExecution")
+
+
+def _model_settings() -> dict[str, str]:
+    """The model variables the stack sets, from cdk.json (one derivation, in ``stacks``)."""
+    import json
+    from pathlib import Path
+
+    from stacks.settings import Settings
+
+    context = json.loads((Path(__file__).resolve().parents[1] / "cdk.json").read_text())
+    settings = Settings.from_context(context["context"].get)
+    return {
+        "DEFAULT_MODEL_ID": settings.model_id,
+        "ALLOWED_MODEL_IDS": ",".join(settings.allowed_model_ids),
+        "MODEL_ALIASES": json.dumps(settings.anthropic_models, sort_keys=True),
+        "CONTAINER_IDLE_SECONDS": str(settings.container_idle_seconds),
+    }
+
+
+def _mint_key() -> str:
+    import boto3
+    from code_exec.store import ApiKeyStore, new_key
+
+    key = os.environ.get("LOCAL_API_KEY") or new_key()
+    store = ApiKeyStore(boto3.client("dynamodb"), TABLE, ttl_seconds=0)
+    store.put_api_key(key, owner="local", name="make-local")
+    return key
 
 
 def main() -> int:
@@ -74,14 +106,17 @@ def main() -> int:
     try:
         _configure_env(emulator_url, moto_url)
         create_resources()
+        from code_exec.anthropic.authorizer import handler as authorizer
         from code_exec.api.handler import api_handler  # after the environment is set
 
-        httpd = ThreadingHTTPServer((host, port), make_handler(api_handler))
+        key = _mint_key()
+        httpd = ThreadingHTTPServer((host, port), make_handler(api_handler, authorizer))
         url = f"http://{host}:{httpd.server_address[1]}"
         print(url, flush=True)  # first line: the URL (scripts and tests read it)
         print(
             f"API ready at {url} (code interpreter emulator: {emulator_url}, moto: {moto_url})\n"
-            f'try:\n  curl -X POST {url}/sessions/demo/execute -d \'{{"code": "print(6*7)"}}\'',
+            f'try:\n  curl -X POST {url}/sessions/demo/execute -d \'{{"code": "print(6*7)"}}\'\n'
+            f"Anthropic SDK (/v1/*): base_url={url!r}, api_key={key!r}",
             flush=True,
         )
         signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=httpd.shutdown).start())

@@ -30,7 +30,14 @@ def _post(url: str, body: dict, method: str = "POST") -> tuple[int, dict]:
 
 def test_local_api_runs_code_in_the_emulator() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
-    env.update(PORT="0", PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "lambda")]))
+    for name in ("MODEL_ALIASES", "ALLOWED_MODEL_IDS", "DEFAULT_MODEL_ID"):  # from cdk.json
+        env.pop(name, None)
+    key = "sk-bcx-local-test-key"
+    env.update(
+        PORT="0",
+        LOCAL_API_KEY=key,
+        PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "lambda")]),
+    )
     proc = subprocess.Popen(
         [sys.executable, "-m", "scripts.local_api"],
         cwd=ROOT,
@@ -61,5 +68,17 @@ def test_local_api_runs_code_in_the_emulator() -> None:
 
         status, body = _post(f"{url}/sessions/demo", {}, method="DELETE")
         assert (status, body["stopped"]) == (200, True)
+
+        # Anthropic's API, through the authorizer, with the key the server minted
+        import anthropic
+
+        c = anthropic.Anthropic(base_url=url, api_key=key, max_retries=0)
+        from stacks.settings import Settings
+
+        context = json.loads((ROOT / "cdk.json").read_text())["context"]
+        derived = Settings.from_context(context.get).anthropic_models  # what the stack sets
+        assert {m.id for m in c.models.list().data} == set(derived) != set()
+        with pytest.raises(anthropic.AuthenticationError):
+            anthropic.Anthropic(base_url=url, api_key="sk-bcx-nope", max_retries=0).models.list()
     finally:
         stop_process(proc, timeout=30)

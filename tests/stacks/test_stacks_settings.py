@@ -94,6 +94,14 @@ def test_model_targets() -> None:
         ),
         ({"subnetIds": ["subnet-0123456789abcdef0"]}, "subnetIds", "only allowed with"),
         ({"apiThrottleBurstLimit": 5}, "apiThrottleBurstLimit", ">="),
+        ({"modelAliases": {"Claude Big": "x.y"}}, "modelAliases", "lowercase"),
+        (
+            {"modelAliases": {"claude-x": "us.amazon.nova-pro-v1:0"}},
+            "modelAliases",
+            "allowedModelIds",
+        ),
+        ({"modelAliases": "[1, 2]"}, "modelAliases", "must map Anthropic model names"),
+        ({"containerIdleSeconds": 10}, "containerIdleSeconds", "60..28800"),
     ],
 )
 def test_bad_values_name_the_key_and_the_allowed_values(
@@ -196,3 +204,27 @@ def test_cdk_own_context_keys_are_not_settings_and_pass() -> None:
             "availability-zones:account=123456789012:region=us-east-1": ["us-east-1a"],
         }
     )
+
+
+def test_anthropic_model_names_are_derived_from_the_allowed_models() -> None:
+    """/v1/messages names come from allowedModelIds (one list to change), plus modelAliases."""
+    s = _settings(
+        modelId="global.anthropic.claude-sonnet-5-5",
+        allowedModelIds=[
+            "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+            "anthropic.claude-3-haiku-20240307-v1:0",
+            "amazon.nova-pro-v1:0",
+        ],
+        modelAliases='{"claude-latest": "global.anthropic.claude-sonnet-5-5"}',
+    )
+    assert s.anthropic_models == {
+        "claude-sonnet-5-5": "global.anthropic.claude-sonnet-5-5",
+        "claude-sonnet-4-5-20250929": "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+        "claude-sonnet-4-5": "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+        "claude-3-haiku-20240307": "anthropic.claude-3-haiku-20240307-v1:0",
+        "claude-3-haiku": "anthropic.claude-3-haiku-20240307-v1:0",
+        "claude-latest": "global.anthropic.claude-sonnet-5-5",
+    }
+    defaults = Settings().anthropic_models  # whatever the default model is, it has names
+    assert defaults and set(defaults.values()) == {Settings().model_id}
+    assert all(name.startswith("claude-") and ":" not in name for name in defaults)

@@ -32,6 +32,14 @@ Expectation keys (all optional):
                          must never reach the model: Anthropic-only betas, server tool types,
                          intermediate tool results)
 ``keys_absent``          top-level body keys that must not be sent
+``thinking``             the ``thinking`` object the request carries (InvokeModel body, or
+                         Converse ``additionalModelRequestFields``); null: none is sent
+``tool_choice``          "auto": no forced tool choice (none sent, or ``auto``)
+``replays_thinking_of``  numbers of earlier turns (1-based, across calls) whose assistant
+                         message must come back in this request exactly as the model sent
+                         it: every thinking block byte for byte (signature or redacted data
+                         included) and in its place; a dropped, reordered or altered block
+                         fails the turn, naming what happened
 
 Usage::
 
@@ -72,6 +80,13 @@ __all__ = [
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "bedrock"
 
 _OPERATIONS = {"invoke": "InvokeModel", "converse": "Converse"}
+_ANTHROPIC_USAGE = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+)
+_CONVERSE_USAGE = ("inputTokens", "outputTokens", "cacheReadInputTokens", "cacheWriteInputTokens")
 
 LOOPS = ["messages", "converse", "strands"]  # the loops the recorded turns serve
 # Recordings are per wire API: InvokeModel for ``messages``, Converse for the other two.
@@ -115,6 +130,21 @@ class Exchange:
     @property
     def conversation(self) -> _Conversation:
         return _Conversation.of(self.operation, self.request)
+
+    @property
+    def estimated_usage(self) -> tuple[int, int, int, int]:
+        """(input, output, cache read, cache write) tokens the recorded response carries.
+
+        These are not Bedrock's numbers: the recordings' ``usage`` was filled when they were
+        authored, by an offline tokenizer run over the requests sent then
+        (``tests/fixtures/bedrock/_author.py``). A test may check that a loop carries them
+        over unchanged, never what they amount to. Read with each wire format's own field
+        names (Anthropic Messages for InvokeModel, Converse), not through the runtime.
+        """
+        usage = self.response.get("usage") or {}
+        keys = _ANTHROPIC_USAGE if self.operation == "InvokeModel" else _CONVERSE_USAGE
+        inp, out, read, write = (int(usage.get(k, 0)) for k in keys)
+        return inp, out, read, write
 
 
 class BedrockReplay:
@@ -185,7 +215,7 @@ class BedrockReplay:
         response = turn["response"]
         exchange = Exchange(operation, model_id, body, parsed, response.get("body", {}))
         self.exchanges.append(exchange)
-        problems = _check(turn.get("expect") or {}, exchange)
+        problems = _check(turn.get("expect") or {}, exchange, self.turns)
         if problems:
             where = f"{self.name} turn {index + 1}"
             message = "\n".join(f"{where}: {p}" for p in problems)
@@ -237,6 +267,8 @@ class _Conversation:
     all_text: str
     last_text: str
     last_results: list[_Result]
+    thinking: Any  # the request's thinking object (None when absent)
+    tool_choice: Any  # the request's tool choice (None when absent)
 
     @classmethod
     def of(cls, operation: str, req: dict[str, Any]) -> _Conversation:
@@ -255,6 +287,8 @@ class _Conversation:
                 all_text="\n".join(_anthropic_text(m) for m in messages),
                 last_text=_anthropic_text(messages[-1]) if messages else "",
                 last_results=_anthropic_results(messages[-1]) if messages else [],
+                thinking=req.get("thinking"),
+                tool_choice=req.get("tool_choice"),
             )
         system = req.get("system") or []
         tools = (req.get("toolConfig") or {}).get("tools") or []
@@ -267,6 +301,8 @@ class _Conversation:
             all_text="\n".join(_converse_text(m) for m in messages),
             last_text=_converse_text(messages[-1]) if messages else "",
             last_results=_converse_results(messages[-1]) if messages else [],
+            thinking=(req.get("additionalModelRequestFields") or {}).get("thinking"),
+            tool_choice=(req.get("toolConfig") or {}).get("toolChoice"),
         )
 
 
@@ -333,7 +369,55 @@ def _converse_results(message: dict[str, Any]) -> list[_Result]:
     ]
 
 
-def _check(expect: dict[str, Any], x: Exchange) -> list[str]:
+def _is_thinking(block: dict[str, Any]) -> bool:
+    return block.get("type") in ("thinking", "redacted_thinking") or "reasoningContent" in block
+
+
+def _canon(block: dict[str, Any]) -> str:
+    return json.dumps(block, sort_keys=True, ensure_ascii=False)
+
+
+def _response_content(operation: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+    if operation == "InvokeModel":
+        return list(body.get("content") or [])
+    return list(((body.get("output") or {}).get("message") or {}).get("content") or [])
+
+
+def _replayed(n: int, turns: list[dict[str, Any]], x: Exchange) -> list[str]:
+    """Problems with how this request sends back turn ``n``'s assistant message."""
+    if not 1 <= n <= len(turns):
+        return [f"replays_thinking_of: turn {n} is not an earlier turn of this conversation"]
+    got = _response_content(x.operation, turns[n - 1]["response"].get("body") or {})
+    assistants = [m for m in x.request.get("messages") or [] if m.get("role") == "assistant"]
+    if len(assistants) < n:
+        return [f"turn {n}'s assistant message is missing ({len(assistants)} sent back)"]
+    content = assistants[n - 1].get("content")
+    sent = [b for b in content if "cachePoint" not in b] if isinstance(content, list) else []
+    want = [_canon(b) for b in got if _is_thinking(b)]
+    have = [_canon(b) for b in sent if _is_thinking(b)]
+    if not want:
+        return [f"replays_thinking_of: turn {n}'s response has no thinking block"]
+    if have != want:
+        if len(have) < len(want) or not set(want) <= set(have):
+            missing = sum(1 for w in want if w not in have)
+            return [
+                f"turn {n}'s thinking was dropped or altered: {missing} of {len(want)} "
+                "block(s) not sent back byte for byte (signature included)"
+            ]
+        if sorted(have) == sorted(want):
+            return [f"turn {n}'s thinking blocks were reordered"]
+        return [f"turn {n}'s thinking blocks were changed: {len(have)} sent, {len(want)} received"]
+    if [_canon(b) for b in sent] != [_canon(b) for b in got]:
+        return [
+            f"turn {n}'s assistant message was not sent back as received (a thinking block "
+            "must keep its place before the text and tool use that follow it)"
+        ]
+    return []
+
+
+def _check(
+    expect: dict[str, Any], x: Exchange, turns: list[dict[str, Any]] | None = None
+) -> list[str]:
     """Problems with the request against the turn's expectations (empty when all hold)."""
     problems: list[str] = []
     conv = x.conversation
@@ -383,11 +467,25 @@ def _check(expect: dict[str, Any], x: Exchange) -> list[str]:
                 need(g.is_error == w["is_error"], f"tool result {i}: error={g.is_error}")
             for s in w.get("contains", []):
                 need(s in g.text, f"tool result {i} lacks {s!r}; it was:\n{g.text[:2000]}")
+    if "thinking" in expect:
+        need(
+            conv.thinking == expect["thinking"],
+            f"thinking sent: {conv.thinking!r}, expected {expect['thinking']!r}",
+        )
+    if expect.get("tool_choice") == "auto":
+        choice = conv.tool_choice  # Converse {"any": {}} / {"tool": …}; Anthropic {"type": …}
+        forced = isinstance(choice, dict) and (
+            "any" in choice or "tool" in choice or choice.get("type") in ("any", "tool")
+        )
+        need(not forced, f"a forced tool choice was sent: {choice!r}")
+    for n in expect.get("replays_thinking_of", []):
+        problems.extend(_replayed(n, turns or [], x))
     return problems
 
 
 # --- driving run_agent from a fixture (tests, fixture authoring, bench) -------------------
 
+# The model of the recordings that name none (recorded with Claude Sonnet 4.5, still allowed).
 DEFAULT_MODEL_ID = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
 
 
@@ -415,7 +513,8 @@ def play(
     Each call is one ``run_agent`` turn sharing the session and the history returned by
     the previous one, as the API layer does. ``request`` overrides request fields for
     every call. The caller stops the session (``sandbox.stop_session(played.session_id)``)
-    after looking inside it.
+    after looking inside it. ``check=False`` is for authoring a recording only: unmet
+    expectations are then kept in ``replay.failures`` instead of failing the call.
     """
     from code_exec.agent import AgentDeps, run_agent
     from code_exec.config import RuntimeConfig

@@ -46,7 +46,8 @@ class LambdaAdapter:
     payload; running past the function's ``Timeout`` (overridable per function, in seconds
     or as a ``threading.Event`` the test sets when the timeout should hit) becomes
     Lambda's ``Sandbox.Timedout`` error, while the abandoned handler thread is left to end
-    on its own (Lambda would freeze it). Any other function goes to moto unchanged.
+    on its own (Lambda would freeze it); ``threads`` keeps every handler thread, so a test
+    can wait for an abandoned one to end. Any other function goes to moto unchanged.
     """
 
     def __init__(
@@ -61,6 +62,7 @@ class LambdaAdapter:
         self.region, self.account = region, account
         self.timeouts = dict(timeouts or {})
         self.invocations: list[tuple[str, dict[str, Any]]] = []
+        self.threads: list[threading.Thread] = []  # one per invocation, named lambda-<id>
         self._original: Any = None
 
     def __enter__(self) -> LambdaAdapter:
@@ -107,6 +109,7 @@ class LambdaAdapter:
                 outcome["error"] = e
 
         thread = threading.Thread(target=run, name=f"lambda-{name}", daemon=True)
+        self.threads.append(thread)
         thread.start()
         if isinstance(limit, threading.Event):  # "the timeout hits now", set by the test
             while thread.is_alive() and not limit.is_set():

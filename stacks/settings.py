@@ -38,7 +38,16 @@ LOG_RETENTION_DAYS = (
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545,
     731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
 )  # fmt: skip
-DEFAULT_MODEL_ID = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+# Claude Sonnet 5 through its global cross-region inference profile: the newest Sonnet whose
+# Bedrock id the Amazon Bedrock user guide lists (docs/architecture.md names the sources).
+DEFAULT_MODEL_ID = "global.anthropic.claude-sonnet-5"
+# Also allowed by default: Claude Sonnet 5.5 (newer; its id is not in the user guide yet) and
+# Claude Sonnet 4.5, which deployments made before this default may still be using.
+DEFAULT_ALLOWED_MODEL_IDS = (
+    DEFAULT_MODEL_ID,
+    "global.anthropic.claude-sonnet-5-5",
+    "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+)
 DEFAULT_PROFILE_REGIONS: dict[str, tuple[str, ...]] = {
     "us": ("us-east-1", "us-east-2", "us-west-1", "us-west-2"),
     "eu": ("eu-central-1", "eu-north-1", "eu-south-1", "eu-south-2", "eu-west-1", "eu-west-3"),
@@ -127,7 +136,7 @@ class Settings:
 
     stack_prefix: str = "BedrockCodeExec"
     model_id: str = DEFAULT_MODEL_ID
-    allowed_model_ids: tuple[str, ...] = (DEFAULT_MODEL_ID,)
+    allowed_model_ids: tuple[str, ...] = DEFAULT_ALLOWED_MODEL_IDS
     sandbox_model_ids: tuple[str, ...] = (DEFAULT_MODEL_ID,)
     inference_profile_regions: Mapping[str, tuple[str, ...]] = field(
         default_factory=lambda: dict(DEFAULT_PROFILE_REGIONS)
@@ -283,6 +292,12 @@ class Settings:
     def sandbox_model_id(self) -> str:
         """The model Claude Code uses inside the sandbox (first of ``sandbox_model_ids``)."""
         return self.sandbox_model_ids[0]
+
+    @property
+    def sandbox_small_model_id(self) -> str:
+        """Claude Code's small/fast model for background work: the second of
+        ``sandbox_model_ids``, else the first (so it never needs a model the role lacks)."""
+        return self.sandbox_model_ids[1 if len(self.sandbox_model_ids) > 1 else 0]
 
     @property
     def lambda_model_ids(self) -> tuple[str, ...]:

@@ -2,6 +2,10 @@
 
 Dummy AWS credentials are set for the whole test session (at import time, before any
 test module builds a client) so no test can ever reach a real AWS account.
+
+Two plugins hold the rules every test lives by: ``plugin_sandbox`` (a sandbox test that
+cannot run fails, naming the cause, unless ``SKIP_SANDBOX_TESTS=1`` skips it loudly) and
+``plugin_conformance`` (every emulator response is checked against botocore's model).
 """
 
 from __future__ import annotations
@@ -10,6 +14,8 @@ import os
 from collections.abc import Iterator
 
 import pytest
+
+pytest_plugins = ["tests.plugin_sandbox", "tests.plugin_conformance"]
 
 _DUMMY_AWS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -33,14 +39,14 @@ EMULATOR_START_TIMEOUT = 30.0
 def emulator_url() -> Iterator[str]:
     """URL of a code-interpreter emulator started once for the test session.
 
-    Skips (with the reason) where bubblewrap cannot create sandboxes.
+    Fails, naming the cause, where bubblewrap cannot create sandboxes (skips only under
+    ``SKIP_SANDBOX_TESTS=1``). Always isolated, whatever ``CODE_INTERPRETER_EMULATOR_*``
+    the shell has, and checking every response against the service model.
     """
-    from emulators.code_interpreter.sandbox import bwrap_problem
     from emulators.code_interpreter.spawn import EmulatorStartError, start_emulator
+    from tests import plugin_conformance, plugin_sandbox
 
-    problem = bwrap_problem()
-    if problem:
-        pytest.skip(f"code-interpreter emulator unavailable: {problem}")
+    plugin_sandbox.require(plugin_sandbox.sandbox_problem())
     try:
         emulator = start_emulator(
             start_timeout=EMULATOR_START_TIMEOUT,
@@ -52,11 +58,15 @@ def emulator_url() -> Iterator[str]:
             workspace_mb=128,
             memory_mb=2048,
             max_processes=64,
+            unisolated=False,
+            check_responses=True,
         )  # the emulator's log goes to pytest's captured stderr
     except EmulatorStartError as e:
         pytest.fail(str(e))
     with emulator:
+        watch = plugin_conformance.watch(emulator.url)
         yield emulator.url
+        plugin_conformance.finish(watch)
 
 
 @pytest.fixture(scope="session")

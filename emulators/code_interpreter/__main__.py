@@ -32,6 +32,12 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--sandbox-workdir", help="workspace path inside the sandbox")
     p.add_argument("--state-dir", help="host directory for session state")
     p.add_argument("--unisolated", action="store_true", default=None, help="no bubblewrap (unsafe)")
+    p.add_argument(
+        "--check-responses",
+        action="store_true",
+        default=None,
+        help="check every response against botocore's service model (see /_emulator/conformance)",
+    )
     p.add_argument("--log-level", help="DEBUG, INFO, WARNING")
     return p.parse_args(argv)
 

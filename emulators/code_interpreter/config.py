@@ -42,6 +42,7 @@ class EmulatorConfig:
     sandbox_workdir: str = "/workspace"  # the workspace path as seen inside the sandbox
     state_dir: str = ""  # host dir for per-session state; default: a fresh temp dir
     unisolated: bool = False  # run kernels without bubblewrap (loud warning)
+    check_responses: bool = False  # check each response against botocore's service model
     log_level: str = "INFO"
 
     @classmethod

@@ -21,6 +21,7 @@ from .exceptions import (
     ResourceNotFoundException,
     ValidationException,
 )
+from .routes import service_model
 from .session import Session
 
 __all__ = ["Request", "Response", "dispatch", "dispatch_admin"]
@@ -200,6 +201,26 @@ def dispatch(backend: CodeInterpreterBackend, operation: str, req: Request) -> R
 # --- admin endpoints (/_emulator/...) -----------------------------------------------------
 
 
+def _check_declared(fault: Fault) -> None:
+    """An injected REST-JSON error must be one the service model lets the operation raise."""
+    if fault.mode != "http":
+        return
+    if fault.operation not in OPERATIONS:
+        raise ValidationException(
+            f"operation must be one of {sorted(OPERATIONS)}", field="operation"
+        )
+    try:
+        code = fault.build().code
+    except KeyError:
+        raise ValidationException(f"Unknown exception {fault.error!r}", field="error") from None
+    declared = {s.name for s in service_model().operation_model(fault.operation).error_shapes}
+    if code not in declared:
+        raise ValidationException(
+            f"{fault.operation} cannot fail with {code} (the model declares {sorted(declared)})",
+            field="exception",
+        )
+
+
 def dispatch_admin(backend: CodeInterpreterBackend, path: str, req: Request) -> Response:
     """Test hooks: health, fault injection, session internals."""
     try:
@@ -210,16 +231,16 @@ def dispatch_admin(backend: CodeInterpreterBackend, path: str, req: Request) -> 
             error = body.get("exception") or body.get("error")
             if not isinstance(error, str):
                 raise ValidationException("exception is required", field="exception")
-            backend.inject_fault(
-                Fault(
-                    error=error,
-                    message=str(body.get("message") or "Injected fault"),
-                    session_id=body.get("sessionId"),
-                    mode=str(body.get("mode") or "stream"),
-                    count=int(body.get("count") or 1),
-                    operation=str(body.get("operation") or "InvokeCodeInterpreter"),
-                )
+            fault = Fault(
+                error=error,
+                message=str(body.get("message") or "Injected fault"),
+                session_id=body.get("sessionId"),
+                mode=str(body.get("mode") or "stream"),
+                count=int(body.get("count") or 1),
+                operation=str(body.get("operation") or "InvokeCodeInterpreter"),
             )
+            _check_declared(fault)
+            backend.inject_fault(fault)
             return Response.json({"ok": True})
         if path == "/_emulator/faults" and req.method == "DELETE":
             backend.clear_faults()

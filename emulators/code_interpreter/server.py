@@ -12,8 +12,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 from .backend import CodeInterpreterBackend
 from .config import EmulatorConfig
-from .exceptions import NotImplementedException, UnknownOperationException
-from .responses import Request, Response, dispatch, dispatch_admin
+from .conformance import ConformanceLog, check_response
+from .exceptions import EmulatorError, NotImplementedException, UnknownOperationException
+from .responses import OPERATIONS, Request, Response, dispatch, dispatch_admin
 from .routes import match
 
 __all__ = ["EmulatorServer", "create_server"]
@@ -37,32 +38,41 @@ class _Handler(BaseHTTPRequestHandler):
             headers={k.lower(): v for k, v in self.headers.items()},
             body=body,
         )
-        backend = self.server.backend
+        if url.path == "/_emulator/conformance" and self.command == "GET":
+            self._send(Response.json(self.server.conformance_report()))
+            return
         if url.path.startswith("/_emulator/"):
-            resp = dispatch_admin(backend, url.path, req)
+            self._send(dispatch_admin(self.server.backend, url.path, req))
+            return
+        route = match(self.command, url.path)
+        if route is None:
+            error: EmulatorError = UnknownOperationException(
+                f"No operation for {self.command} {url.path}"
+            )
+            self._send(Response.error(error), checked=(None, False))
+        elif route.operation not in OPERATIONS:
+            error = NotImplementedException(
+                f"{route.operation} is not implemented by the code interpreter emulator"
+            )
+            self._send(Response.error(error), checked=(route.operation, False))
         else:
-            route = match(self.command, url.path)
-            if route is None:
-                resp = Response.error(
-                    UnknownOperationException(f"No operation for {self.command} {url.path}")
-                )
-            elif not route.implemented:
-                resp = Response.error(
-                    NotImplementedException(
-                        f"{route.operation} is not implemented by the code interpreter emulator"
-                    )
-                )
-            else:
-                req.params = route.params
-                resp = dispatch(backend, route.operation, req)
-        self._send(resp)
+            req.params = route.params
+            resp = dispatch(self.server.backend, route.operation, req)
+            self._send(resp, checked=(route.operation, True))
 
-    def _send(self, resp: Response) -> None:
+    def _send(self, resp: Response, checked: tuple[str | None, bool] | None = None) -> None:
+        """Send ``resp``; ``checked`` = (operation, implemented) for service responses."""
+        headers = {
+            **resp.headers,
+            "Content-Length": str(len(resp.body)),
+            "x-amzn-RequestId": self.server.next_request_id(),
+        }
+        if checked is not None:
+            request = f"{self.command} {self.path}"
+            self.server.check(request, *checked, resp.status, headers, resp.body)
         self.send_response(resp.status)
-        for k, v in resp.headers.items():
+        for k, v in headers.items():
             self.send_header(k, v)
-        self.send_header("Content-Length", str(len(resp.body)))
-        self.send_header("x-amzn-RequestId", self.server.next_request_id())
         self.end_headers()
         self.wfile.write(resp.body)
 
@@ -84,6 +94,7 @@ class EmulatorServer(ThreadingHTTPServer):
         self.backend = backend
         self._counter = 0
         self._counter_lock = threading.Lock()
+        self.conformance = ConformanceLog() if config.check_responses else None
 
     @property
     def url(self) -> str:
@@ -95,6 +106,29 @@ class EmulatorServer(ThreadingHTTPServer):
         with self._counter_lock:
             self._counter += 1
             return f"emulator-{self._counter:08d}"
+
+    def check(
+        self,
+        request: str,
+        operation: str | None,
+        implemented: bool,
+        status: int,
+        headers: dict[str, str],
+        body: bytes,
+    ) -> None:
+        """Check one service response against the service model (``check_responses``)."""
+        if self.conformance is None:
+            return
+        problems = check_response(operation, status, headers, body, implemented=implemented)
+        self.conformance.record(request, operation, status, problems)
+        for problem in problems:
+            log.error("response to %s does not match the service model: %s", request, problem)
+
+    def conformance_report(self) -> dict[str, object]:
+        """Responses checked and mismatches so far (``enabled`` False when not checking)."""
+        if self.conformance is None:
+            return {"enabled": False, "checked": 0, "mismatches": []}
+        return {"enabled": True, **self.conformance.snapshot()}
 
     def close(self) -> None:
         """Stop serving and terminate every session."""

@@ -24,12 +24,13 @@ from code_exec.claude_code import loop as claude_code_loop
 from code_exec.config import RuntimeConfig
 from code_exec.exceptions import ModelNotAllowedError, RequestValidationError
 from code_exec.loops import history as _history
+from code_exec.loops.capabilities import capabilities
 from code_exec.loops.common import LoopInput, LoopOutput
 from code_exec.loops.toolbox import DEFAULT_OUTPUT_LIMIT, CodeTool, DirectTools
 from code_exec.models import AgentRequest, AgentResult, CodeRun
 from code_exec.prompts import direct_system_prompt, ptc_system_prompt
 
-__all__ = ["AgentDeps", "AgentRun", "check_tools", "run_agent"]
+__all__ = ["AgentDeps", "AgentRun", "check_thinking", "check_tools", "run_agent"]
 
 logger = logging.getLogger(__name__)
 
@@ -81,16 +82,19 @@ def run_agent(request: AgentRequest, *, deps: AgentDeps) -> AgentRun:
 
     Raises:
         ModelNotAllowedError: the model is not on this deployment's allow-list.
-        RequestValidationError: an unknown tool name.
+        RequestValidationError: an unknown tool name, or a thinking setting the model
+            does not take.
         ModelError: the model call failed in a way that ends the turn (translated).
         SandboxError: the sandbox session is gone or refuses service.
     """
     model_id = _model_id(request, deps.config)
+    check_thinking(request, model_id)
     start = deps.clock()
     if request.loop == "claude_code":
         output, code_runs = claude_code_loop.run(
             request,
             model_id=model_id,
+            small_model_id=deps.config.sandbox_small_model_id,
             sandbox=deps.sandbox,
             sandbox_session_id=deps.sandbox_session_id,
             region=deps.bedrock.meta.region_name,
@@ -117,7 +121,7 @@ def run_agent(request: AgentRequest, *, deps: AgentDeps) -> AgentRun:
         len(output.usage),
         len(code_runs),
     )
-    return AgentRun(result=result, history=output.history)
+    return AgentRun(result=result, history=_history.storable(output.history))
 
 
 def _model_id(request: AgentRequest, config: RuntimeConfig) -> str:
@@ -129,6 +133,57 @@ def _model_id(request: AgentRequest, config: RuntimeConfig) -> str:
             f"model {model_id!r} is not enabled on this deployment", field="model_id"
         )
     return model_id
+
+
+def check_thinking(request: AgentRequest, model_id: str) -> None:
+    """Refuse a ``thinking`` setting the loop or model cannot take, before any model call.
+
+    What a model takes comes from :mod:`code_exec.loops.capabilities`; a model whose
+    thinking support is unknown gets the setting as asked and Bedrock decides.
+
+    Raises:
+        RequestValidationError: naming ``thinking``, ``thinking.type`` or
+            ``thinking.budget_tokens``.
+    """
+    thinking = request.thinking
+    if thinking is None:
+        return
+    if request.loop == "claude_code":
+        raise RequestValidationError(
+            "thinking applies to the messages, converse and strands loops; Claude Code "
+            "manages its own",
+            field="thinking",
+        )
+    if thinking.type == "enabled":
+        if thinking.budget_tokens is None:
+            raise RequestValidationError(
+                "thinking.budget_tokens is required with type 'enabled'",
+                field="thinking.budget_tokens",
+            )
+        if thinking.budget_tokens >= request.limits.max_tokens:
+            raise RequestValidationError(
+                f"thinking.budget_tokens ({thinking.budget_tokens}) must be less than "
+                f"limits.max_tokens ({request.limits.max_tokens})",
+                field="thinking.budget_tokens",
+            )
+    elif thinking.budget_tokens is not None:
+        raise RequestValidationError(
+            f"thinking.budget_tokens goes with type 'enabled' only, not {thinking.type!r}",
+            field="thinking.budget_tokens",
+        )
+    accepted = capabilities(model_id).thinking
+    if accepted is None:
+        return
+    if not accepted:
+        raise RequestValidationError(
+            f"model {model_id!r} takes no thinking setting", field="thinking"
+        )
+    if thinking.type not in accepted:
+        raise RequestValidationError(
+            f"model {model_id!r} does not take thinking type {thinking.type!r}; "
+            f"allowed: {', '.join(sorted(accepted))}",
+            field="thinking.type",
+        )
 
 
 def check_tools(names: list[str], registry: Any = None) -> None:
@@ -175,6 +230,7 @@ def _run_bedrock_loop(
         prompt_caching=request.prompt_caching,
         history=_history.adapt(deps.history, _FORMATS[request.loop]),
         clock=deps.clock,
+        thinking=request.thinking.wire() if request.thinking else None,
     )
     try:
         output = loops[request.loop](inp, client=deps.bedrock)

@@ -26,6 +26,7 @@ class ENV:
     DEFAULT_MODEL_ID = "DEFAULT_MODEL_ID"
     ALLOWED_MODEL_IDS = "ALLOWED_MODEL_IDS"  # comma-separated
     SANDBOX_MODEL_ID = "SANDBOX_MODEL_ID"  # model Claude Code uses inside the sandbox
+    SANDBOX_SMALL_MODEL_ID = "SANDBOX_SMALL_MODEL_ID"  # its small/fast (background) model
     SESSION_TIMEOUT_SECONDS = "SESSION_TIMEOUT_SECONDS"
     SESSION_TTL_SECONDS = "SESSION_TTL_SECONDS"
     FILES_URL_EXPIRY_SECONDS = "FILES_URL_EXPIRY_SECONDS"
@@ -41,6 +42,7 @@ class ENV:
         DEFAULT_MODEL_ID,
         ALLOWED_MODEL_IDS,
         SANDBOX_MODEL_ID,
+        SANDBOX_SMALL_MODEL_ID,
         SESSION_TIMEOUT_SECONDS,
         SESSION_TTL_SECONDS,
         FILES_URL_EXPIRY_SECONDS,
@@ -88,9 +90,10 @@ class RuntimeConfig:
     files_bucket: str = ""
     table_name: str = ""
     job_state_machine_arn: str = ""
-    default_model_id: str = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+    default_model_id: str = "global.anthropic.claude-sonnet-5"
     allowed_model_ids: tuple[str, ...] = field(default_factory=tuple)
     sandbox_model_id: str = ""
+    sandbox_small_model_id: str = ""  # empty: Claude Code's background model is its main one
     session_timeout_seconds: int = 900
     session_ttl_seconds: int = 3600
     files_url_expiry_seconds: int = 3600
@@ -114,6 +117,7 @@ class RuntimeConfig:
             default_model_id=default_model,
             allowed_model_ids=allowed,
             sandbox_model_id=env.get(ENV.SANDBOX_MODEL_ID) or default_model,
+            sandbox_small_model_id=env.get(ENV.SANDBOX_SMALL_MODEL_ID, ""),
             session_timeout_seconds=_int(env, ENV.SESSION_TIMEOUT_SECONDS, 900, 60, 28800),
             session_ttl_seconds=_int(env, ENV.SESSION_TTL_SECONDS, 3600, 60, 30 * 86400),
             files_url_expiry_seconds=_int(env, ENV.FILES_URL_EXPIRY_SECONDS, 3600, 60, 604800),

@@ -20,11 +20,14 @@ __all__ = [
     "LoopName",
     "ModelUsage",
     "OutputFile",
+    "ThinkingConfig",
+    "ThinkingType",
     "ToolMode",
 ]
 
 LoopName = Literal["messages", "converse", "strands", "claude_code"]
 ToolMode = Literal["ptc", "direct"]
+ThinkingType = Literal["adaptive", "between_tools", "enabled", "disabled"]
 
 MAX_PROMPT_CHARS = 200_000
 
@@ -47,6 +50,25 @@ class Limits(_Strict):
     wall_time_seconds: int = Field(default=25, ge=1, le=3600)
 
 
+class ThinkingConfig(_Strict):
+    """Claude's thinking setting, sent to Bedrock as given (``thinking`` in the InvokeModel
+    body, ``additionalModelRequestFields.thinking`` on Converse).
+
+    ``budget_tokens`` goes with ``enabled`` only; which types a model takes is checked
+    against :mod:`code_exec.loops.capabilities` before any model call.
+    """
+
+    type: ThinkingType
+    budget_tokens: int | None = Field(default=None, ge=1024, le=64_000)
+
+    def wire(self) -> dict[str, object]:
+        """The ``thinking`` object as Bedrock takes it."""
+        body: dict[str, object] = {"type": self.type}
+        if self.budget_tokens is not None:
+            body["budget_tokens"] = self.budget_tokens
+        return body
+
+
 class AgentRequest(_Strict):
     """One agent turn."""
 
@@ -60,6 +82,7 @@ class AgentRequest(_Strict):
     files: list[InputFile] = Field(default_factory=list, max_length=20)
     limits: Limits = Field(default_factory=Limits)
     prompt_caching: bool = True
+    thinking: ThinkingConfig | None = None  # None: nothing is sent, the model's default applies
 
 
 class CodeRun(BaseModel):
@@ -84,13 +107,19 @@ class OutputFile(BaseModel):
 
 
 class ModelUsage(BaseModel):
-    """Token usage of one model call."""
+    """Token usage of one model call.
+
+    ``thinking_tokens`` is the part of ``output_tokens`` spent thinking, where Bedrock
+    reports it (the InvokeModel body's ``usage.output_tokens_details.thinking_tokens``);
+    None when the response has no such breakdown (Converse's usage has none).
+    """
 
     model_id: str
     input_tokens: int = 0
     output_tokens: int = 0
     cache_read_input_tokens: int = 0
     cache_write_input_tokens: int = 0
+    thinking_tokens: int | None = None
 
 
 class AgentResult(BaseModel):

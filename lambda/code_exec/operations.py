@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from code_exec.agent import AgentDeps, check_tools
+from code_exec.agent import AgentDeps, check_thinking, check_tools
 from code_exec.exceptions import (
     ModelNotAllowedError,
     RequestValidationError,
@@ -205,7 +205,7 @@ class Operations:
     # --- agent turns ----------------------------------------------------------------------
 
     def check_request(self, request: AgentRequest) -> AgentRequest:
-        """Resolve the model id and validate what pydantic cannot (allow-list, files)."""
+        """Resolve the model id and validate what pydantic cannot (allow-list, thinking, files)."""
         cfg = self.s.config
         model_id = request.model_id or cfg.default_model_id
         if model_id not in cfg.allowed_model_ids:
@@ -214,6 +214,7 @@ class Operations:
                 f"allowed: {', '.join(cfg.allowed_model_ids)}",
                 field="model_id",
             )
+        check_thinking(request, model_id)
         self.s.files.load_inputs(request.files)  # fail fast on bad files, before any sandbox
         if request.loop != "claude_code":  # Claude Code brings its own tools
             check_tools(request.tools, self.s.registry)  # a job would only fail later

@@ -50,10 +50,8 @@ def test_without_a_quota_mount(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     """Where the emulator may not mount (not root): /tmp is a per-process size-limited
     tmpfs and the workspace quota is checked by writeFiles."""
     from emulators.code_interpreter.exceptions import ValidationException
-    from emulators.code_interpreter.sandbox import Sandbox, bwrap_problem
+    from emulators.code_interpreter.sandbox import Sandbox
 
-    if bwrap_problem():
-        pytest.skip("bubblewrap unavailable")
     monkeypatch.setattr(Sandbox, "_mount_tmpfs", lambda self: False)
     config = EmulatorConfig(workspace_mb=1, warm_pool=0, cell_timeout=20, state_dir=str(tmp_path))
     backend = CodeInterpreterBackend(config)

@@ -8,6 +8,8 @@ from urllib.parse import urlsplit
 import pytest
 from botocore.exceptions import EventStreamError
 
+from tests.plugin_sandbox import require
+
 pytestmark = pytest.mark.sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,13 +53,15 @@ def test_workspace_and_tmp_are_writable(shared_session, invoke) -> None:
     assert invoke(shared_session, "executeCode", code=code)["structuredContent"]["stdout"] == "ok\n"
 
 
-def test_host_files_are_invisible(shared_session, invoke) -> None:
-    code = (
-        f"import os; print(os.path.exists({str(ROOT / 'lambda')!r}), os.path.exists('/root/.ssh'))"
-    )
+def test_host_files_are_invisible(shared_session, invoke, emulator_admin) -> None:
+    """Paths that exist on the host (the repository, the emulator's session state)."""
+    state = emulator_admin(f"/_emulator/sessions/{shared_session}", method="GET")["hostRoot"]
+    host_paths = [str(ROOT / "lambda"), state]
+    assert all(Path(p).exists() for p in host_paths)
+    code = f"import os; print([os.path.exists(p) for p in {host_paths!r}])"
     assert (
         invoke(shared_session, "executeCode", code=code)["structuredContent"]["stdout"]
-        == "False False\n"
+        == "[False, False]\n"
     )
 
 
@@ -78,8 +82,10 @@ def test_file_tools_cannot_escape_the_workspace(stream_events, shared_session, i
         with pytest.raises(EventStreamError) as e:
             stream_events(shared_session, "readFiles", paths=[path])
         assert e.value.response["Error"]["Code"] == "validationException"
-    with pytest.raises(EventStreamError):
+    with pytest.raises(EventStreamError) as e:
         stream_events(shared_session, "writeFiles", content=[{"path": "/etc/x", "text": "x"}])
+    assert e.value.response["Error"]["Code"] == "validationException"
+    assert "outside the session workspace" in e.value.response["Error"]["Message"]
 
 
 def test_file_tools_never_follow_symlinks(shared_session, invoke, emulator_admin) -> None:
@@ -145,8 +151,8 @@ def test_memory_limit(shared_session, invoke) -> None:
 def test_workspace_quota(emulator_admin, emulator_url: str, new_session, invoke) -> None:
     sid = new_session()
     info = emulator_admin(f"/_emulator/sessions/{sid}", method="GET")
-    if not info["quotaMounted"]:
-        pytest.skip("tmpfs quota mount not available (not root)")
+    if not info["quotaMounted"]:  # as root, the emulator mounts one tmpfs per session
+        require("the emulator could not mount the session's size-limited tmpfs (needs root)")
     code = (
         "try:\n    with open('big', 'wb') as f:\n        for _ in range(200):\n"
         "            f.write(b'x' * 1024 * 1024)\n    print('wrote')\nexcept OSError as e:\n"
@@ -159,7 +165,7 @@ def test_process_limit(emulator_admin, emulator_url: str, new_session, invoke) -
     sid = new_session()
     info = emulator_admin(f"/_emulator/sessions/{sid}", method="GET")
     if not any("pids" in c for c in info["cgroups"]):
-        pytest.skip("pids cgroup not available")
+        require("the emulator could not create a pids cgroup for the session")
     res = invoke(sid, "executeCommand", command="for i in $(seq 100); do sleep 1 & done; wait")
     assert "Resource temporarily unavailable" in res["structuredContent"]["stderr"] or (
         "fork" in res["structuredContent"]["stderr"]

@@ -12,19 +12,20 @@ from botocore.exceptions import ClientError, EventStreamError
 
 from emulators.code_interpreter.eventstream import encode_message, event_frame, exception_frame
 from emulators.code_interpreter.exceptions import ThrottlingException, ValidationException
+from emulators.code_interpreter.routes import service_model
 
 pytestmark = pytest.mark.sandbox
 INTERPRETER = "aws.codeinterpreter.v1"
 
-STREAM_EXCEPTIONS = [
-    "accessDeniedException",
-    "conflictException",
-    "internalServerException",
-    "resourceNotFoundException",
-    "serviceQuotaExceededException",
-    "throttlingException",
-    "validationException",
-]
+# The exception events of the model's CodeInterpreterStreamOutput (accessDeniedException, ...).
+STREAM_EXCEPTIONS = sorted(
+    name
+    for name, member in service_model()
+    .operation_model("InvokeCodeInterpreter")
+    .output_shape.members["stream"]
+    .members.items()
+    if member.metadata.get("exception")
+)
 
 
 def _decode(raw: bytes) -> list[Any]:

@@ -1,8 +1,7 @@
-"""Session lifecycle, persistent state, expiry, concurrency and speed."""
+"""Session lifecycle, persistent state, expiry and concurrency (speed is in bench/)."""
 
 from __future__ import annotations
 
-import statistics
 import threading
 import time
 
@@ -11,6 +10,10 @@ from botocore.exceptions import ClientError
 
 pytestmark = pytest.mark.sandbox
 INTERPRETER = "aws.codeinterpreter.v1"
+
+
+# A cell that runs until the test writes the file ``go`` into its workspace.
+_HELD = "import os, time\nwhile not os.path.exists('go'):\n    time.sleep(0.01)\nprint('go')"
 
 
 def _started(session_id: str, code: str) -> str:
@@ -57,11 +60,8 @@ def test_start_get_stop(agentcore_client, invoke) -> None:
     assert e.value.response["Error"]["Code"] == "ResourceNotFoundException"
 
 
-def test_custom_interpreter_ids_are_separate(
-    stream_events, agentcore_client, new_session, invoke
-) -> None:
+def test_custom_interpreter_ids_are_separate(stream_events, new_session) -> None:
     sid = new_session("myInterpreter_1-abc")
-    assert invoke  # fixture used below through events()
     (ev,) = stream_events(sid, "executeCode", interpreter="myInterpreter_1-abc", code="print(2)")
     assert ev["result"]["structuredContent"]["stdout"] == "2\n"
     with pytest.raises(ClientError) as e:
@@ -143,55 +143,55 @@ def test_stop_deletes_the_workspace(
 
 
 def test_long_cell_does_not_block_another_session(new_session, invoke) -> None:
+    """A's cell waits for a file that is written only after b's cell has returned: it can
+    finish normally only if b ran while it was running (else it hits the cell limit)."""
     a, b = new_session(), new_session()
     invoke(a, "executeCode", code="1")
     invoke(b, "executeCode", code="1")
+    outcome: list[dict] = []
     t = threading.Thread(
-        target=invoke,
-        args=(a, "executeCode"),
-        kwargs={"code": _started(a, "import time; time.sleep(3)")},
+        target=lambda: outcome.append(invoke(a, "executeCode", code=_started(a, _HELD)))
     )
     t.start()
     _wait_started(invoke, a)
-    started = time.monotonic()
     assert invoke(b, "executeCode", code="print('fast')")["structuredContent"]["stdout"] == "fast\n"
-    assert time.monotonic() - started < 2
-    t.join()
+    invoke(a, "writeFiles", content=[{"path": "go", "text": ""}])
+    t.join(60)
+    [res] = outcome
+    assert (res["isError"], res["structuredContent"]["stdout"]) == (False, "go\n"), res
 
 
-def test_hundred_round_trips_are_fast(new_session, invoke) -> None:
+def test_a_hundred_sequential_round_trips_all_run_in_order(new_session, invoke) -> None:
+    """Speed is measured by bench/emulator_bench.py; here every call must be right."""
     sid = new_session()
-    invoke(sid, "executeCode", code="n = 0")  # kernel warm
-    times = []
-    for _ in range(100):
-        t = time.perf_counter()
-        res = invoke(sid, "executeCode", code="n += 1")
-        times.append(time.perf_counter() - t)
-        assert res["isError"] is False
+    invoke(sid, "executeCode", code="n = 0")
+    for i in range(1, 101):
+        res = invoke(sid, "executeCode", code="n += 1\nprint(n)")
+        assert (res["isError"], res["structuredContent"]["stdout"]) == (False, f"{i}\n")
     assert invoke(sid, "executeCode", code="print(n)")["structuredContent"]["stdout"] == "100\n"
-    median = statistics.median(times)
-    print(f"executeCode round trip: median {median * 1000:.1f} ms, max {max(times) * 1000:.1f} ms")
-    assert median < 0.1
 
 
 def test_concurrent_cells_in_one_session_conflict(stream_events, new_session, invoke) -> None:
     from botocore.exceptions import EventStreamError
 
+    """The first cell runs until the test releases it, so the second one always overlaps."""
     sid = new_session()
     invoke(sid, "executeCode", code="1")
+    outcome: list[dict] = []
     t = threading.Thread(
-        target=invoke,
-        args=(sid, "executeCode"),
-        kwargs={"code": _started(sid, "import time; time.sleep(2)")},
+        target=lambda: outcome.append(invoke(sid, "executeCode", code=_started(sid, _HELD)))
     )
     t.start()
     _wait_started(invoke, sid)
     with pytest.raises(EventStreamError) as e:
         stream_events(sid, "executeCode", code="print(1)")
     assert e.value.response["Error"]["Code"] == "conflictException"
-    t.join()
-    # commands and file tools do not need the kernel
+    # commands and file tools do not need the kernel, busy as it is
     assert invoke(sid, "executeCommand", command="true")["isError"] is False
+    invoke(sid, "writeFiles", content=[{"path": "go", "text": ""}])
+    t.join(60)
+    [first] = outcome
+    assert (first["isError"], first["structuredContent"]["stdout"]) == (False, "go\n"), first
 
 
 def test_stop_during_a_running_cell(
@@ -218,12 +218,11 @@ def test_stop_during_a_running_cell(
     t = threading.Thread(target=run)
     t.start()
     _wait_started(invoke, sid)
-    started = time.monotonic()
     agentcore_client.stop_code_interpreter_session(
         codeInterpreterIdentifier=INTERPRETER, sessionId=sid
     )
-    t.join(10)
-    assert not t.is_alive() and time.monotonic() - started < 10
+    t.join(60)
+    assert not t.is_alive()
     (err,) = outcome
     assert isinstance(err, ClientError)
     assert err.response["Error"]["Code"] == "resourceNotFoundException"

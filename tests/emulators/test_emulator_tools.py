@@ -10,6 +10,8 @@ import time
 import pytest
 from botocore.exceptions import EventStreamError
 
+from tests.plugin_sandbox import require
+
 pytestmark = pytest.mark.sandbox
 
 
@@ -28,15 +30,16 @@ def test_failing_cell_reports_traceback(new_session, invoke) -> None:
     assert sc["executionTime"] >= 0
 
 
-def test_runaway_cell_is_interrupted_and_session_survives(new_session, invoke) -> None:
+def test_runaway_cell_is_interrupted_and_session_survives(
+    new_session, invoke, emulator_admin
+) -> None:
     sid = new_session()
     invoke(sid, "executeCode", code="kept = 'yes'")
-    started = time.monotonic()
+    limit = emulator_admin("/_emulator/health", method="GET")["cellTimeout"]
     res = invoke(sid, "executeCode", code="while True:\n    pass")
-    assert 4 <= time.monotonic() - started < 15
     assert res["isError"] is True
     assert res["structuredContent"]["exitCode"] == 124
-    assert "timed out" in res["structuredContent"]["stderr"]
+    assert f"Execution timed out after {limit:g} seconds" in res["structuredContent"]["stderr"]
     nxt = invoke(sid, "executeCode", code="print(kept)")
     assert nxt["structuredContent"]["stdout"] == "yes\n"
 
@@ -216,8 +219,9 @@ def test_typescript_is_rejected(stream_events, new_session) -> None:
     assert e.value.response["Error"]["Code"] == "validationException"
 
 
-@pytest.mark.skipif(not (shutil.which("node") or "").startswith("/usr/"), reason="node not in /usr")
 def test_javascript_runs_one_shot(new_session, invoke) -> None:
+    if not (shutil.which("node") or "").startswith("/usr/"):  # the sandbox sees only /usr
+        require("javascript needs node installed under /usr (make setup needs node too)")
     sid = new_session()
     res = invoke(sid, "executeCode", code="console.log(6 * 7)", language="javascript")
     assert res["structuredContent"]["stdout"] == "42\n" and res["isError"] is False

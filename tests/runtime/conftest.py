@@ -29,8 +29,9 @@ ACCOUNT = "123456789012"
 STATE_MACHINE_NAME = "TestAgent-jobs"  # what the synthesized AgentStack names its machine
 INTERPRETER_ID = "bedrock_code_execution-AbCdEf1234"
 STATE_MACHINE_ARN = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{STATE_MACHINE_NAME}"
-MODEL_ID = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+MODEL_ID = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"  # the model most recordings are of
 OTHER_MODEL_ID = "us.amazon.nova-pro-v1:0"
+CURRENT_MODEL_IDS = ("global.anthropic.claude-sonnet-5", "global.anthropic.claude-sonnet-5-5")
 _MISSING = object()
 
 STACK_ENV = {
@@ -39,15 +40,17 @@ STACK_ENV = {
     "TABLE_NAME": TABLE,
     "JOB_STATE_MACHINE_ARN": STATE_MACHINE_ARN,
     "DEFAULT_MODEL_ID": MODEL_ID,
-    "ALLOWED_MODEL_IDS": f"{MODEL_ID},{OTHER_MODEL_ID}",
+    "ALLOWED_MODEL_IDS": ",".join((MODEL_ID, *CURRENT_MODEL_IDS, OTHER_MODEL_ID)),
     "SESSION_TIMEOUT_SECONDS": "900",
     "SESSION_TTL_SECONDS": "3600",
     "FILES_URL_EXPIRY_SECONDS": "600",
     # What the stack derives from allowedModelIds (stacks.Settings.anthropic_models).
     "MODEL_ALIASES": json.dumps(
         {
-            "claude-sonnet-4-5": MODEL_ID,
             "claude-sonnet-4-5-20250929": MODEL_ID,
+            "claude-sonnet-4-5": MODEL_ID,
+            "claude-sonnet-5": CURRENT_MODEL_IDS[0],
+            "claude-sonnet-5-5": CURRENT_MODEL_IDS[1],
         }
     ),
     "CONTAINER_IDLE_SECONDS": "300",

@@ -24,12 +24,13 @@ from devtools.bedrock_replay import FIXTURES, bedrock_client
 
 pytestmark = pytest.mark.sandbox
 
-SANDBOX_MODEL = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+SANDBOX_MODEL = "global.anthropic.claude-sonnet-5"  # the deployment's default
 FAKE_CLAUDE = """#!/usr/bin/env bash
 # Stand-in for the claude CLI (no network in tests).
 [ "$1" = "-p" ] || { echo "expected -p <prompt>" >&2; exit 2; }
 [ "$CLAUDE_CODE_USE_BEDROCK" = "1" ] || { echo "not in Bedrock mode" >&2; exit 3; }
 [ "$ANTHROPIC_MODEL" = "__MODEL__" ] || { echo "wrong model $ANTHROPIC_MODEL" >&2; exit 4; }
+[ "$ANTHROPIC_DEFAULT_HAIKU_MODEL" = "__MODEL__" ] || { echo "wrong small model" >&2; exit 7; }
 case "${@: -1}" in *outputs/*) ;; *) echo "prompt lacks the outputs/ rule" >&2; exit 5 ;; esac
 case "$*" in *"--output-format json"*) ;; *) echo "not json output" >&2; exit 6 ;; esac
 mkdir -p outputs
@@ -60,9 +61,7 @@ def test_claude_code_runs_in_the_session_and_maps_to_agent_result(agentcore_clie
             sandbox=sandbox,
             sandbox_session_id=session_id,
             bedrock=bedrock_client(),
-            config=RuntimeConfig(
-                allowed_model_ids=(SANDBOX_MODEL,), sandbox_model_id=SANDBOX_MODEL
-            ),
+            config=RuntimeConfig.from_env({}),  # nothing set: the current default everywhere
         )
         request = AgentRequest(
             prompt="How many data rows does inputs/data.csv have?", loop="claude_code"

@@ -4,13 +4,14 @@ The model's turns are replayed through the real boto3 bedrock-runtime client
 (``bedrock_replay``), which fails a test when a request lacks what the recorded turn
 answers (the real stdout of the previous cell, the error flag, ...). The code the
 model writes runs for real in a code-interpreter emulator session through the real
-``SandboxClient``; the expense tools are the sandbox engineer's demo tools, preloaded.
+``SandboxClient``; the expense tools are the demo tools of ``devtools.expense``, preloaded.
 ``converse_*`` fixtures serve both the ``converse`` and the ``strands`` loop.
 """
 
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import pytest
 from code_exec.models import Limits
@@ -42,6 +43,14 @@ def _play_and_stop(fixture: str | dict, *, loop: str, sandbox: SandboxClient, **
     return played
 
 
+def _usage(result: Any) -> list[tuple[int, int, int, int]]:
+    """Each model call's (input, output, cache read, cache write) tokens in a result."""
+    return [
+        (u.input_tokens, u.output_tokens, u.cache_read_input_tokens, u.cache_write_input_tokens)
+        for u in result.usage
+    ]
+
+
 @pytest.mark.parametrize("loop", LOOPS)
 def test_expense_audit_ptc_gives_the_exact_table_after_fixing_a_failed_cell(
     loop, sandbox, registry
@@ -61,10 +70,10 @@ def test_expense_audit_ptc_gives_the_exact_table_after_fixing_a_failed_cell(
     assert result.code_runs[2].stdout == EXPENSE_TABLE
     assert "Bob Martinez" not in result.code_runs[2].stdout
     assert "+$4,876.54" in result.text
-    # one usage entry per model call, with Bedrock's cache counters carried over
+    # one usage entry per model call, each response's counters (cache ones included) carried
+    # over unchanged; the recorded counts are offline estimates, so their size proves nothing
+    assert _usage(result) == [x.estimated_usage for x in played.replay.exchanges]
     assert len(result.usage) == 4
-    assert all(u.input_tokens > 0 and u.output_tokens > 0 for u in result.usage)
-    assert result.usage[1].input_tokens > result.usage[0].input_tokens
 
 
 @pytest.mark.parametrize("loop", LOOPS)
@@ -83,6 +92,7 @@ def test_expense_audit_direct_mode_puts_every_record_in_the_context(loop, sandbo
     # 8 parallel get_expenses results, every record, went to the model in one request
     third = played.replay.exchanges[2]
     assert third.body.count(b"expense_id") >= 8 * 20
+    assert _usage(result) == [x.estimated_usage for x in played.replay.exchanges]
     assert len(result.usage) == 4
 
 
@@ -159,7 +169,9 @@ def test_wall_time_stops_the_loop_before_the_next_model_call(loop, sandbox, regi
             sandbox=sandbox,
             sandbox_session_id=session_id,
             bedrock=bedrock,
-            config=RuntimeConfig(allowed_model_ids=(DEFAULT_MODEL_ID,)),
+            config=RuntimeConfig(
+                default_model_id=DEFAULT_MODEL_ID, allowed_model_ids=(DEFAULT_MODEL_ID,)
+            ),
             registry=registry,
             clock=_SteppingClock(),
         )
@@ -186,7 +198,9 @@ def test_non_claude_model_sees_a_failed_cell_as_an_error_in_words(loop, sandbox)
     tool_result = second["messages"][-1]["content"][0]["toolResult"]
     assert "status" not in tool_result
     assert tool_result["content"][0]["text"].startswith("Error: ")
-    assert [u.cache_read_input_tokens for u in result.usage] == [0, 0, 0]
+    # no cache points for a model without prompt caching
+    assert not any(b"cachePoint" in x.body for x in played.replay.exchanges)
+    assert _usage(result) == [x.estimated_usage for x in played.replay.exchanges]
 
 
 def test_expense_audit_ptc_with_bridged_tools_runs_them_outside_the_sandbox(sandbox):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import urllib.request
@@ -29,6 +30,7 @@ def _post(url: str, body: dict, method: str = "POST") -> tuple[int, dict]:
 
 
 def test_local_api_runs_code_in_the_emulator() -> None:
+    """Its own emulator checks its responses against the service model too, like the suite's."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
     for name in ("MODEL_ALIASES", "ALLOWED_MODEL_IDS", "DEFAULT_MODEL_ID"):  # from cdk.json
         env.pop(name, None)
@@ -38,6 +40,7 @@ def test_local_api_runs_code_in_the_emulator() -> None:
         LOCAL_API_KEY=key,
         PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "lambda")]),
     )
+    env["CODE_INTERPRETER_EMULATOR_CHECK_RESPONSES"] = "1"
     proc = subprocess.Popen(
         [sys.executable, "-m", "scripts.local_api"],
         cwd=ROOT,
@@ -49,6 +52,9 @@ def test_local_api_runs_code_in_the_emulator() -> None:
     try:
         url = read_first_line(proc, 60)
         assert url.startswith("http://127.0.0.1:"), f"local API did not start ({proc.poll()})"
+        banner = read_first_line(proc, 10)  # "API ready at ... (code interpreter emulator: URL"
+        emulator = re.search(r"code interpreter emulator: (http://[^,\s]+)", banner)
+        assert emulator, banner
 
         status, body = _post(f"{url}/sessions/demo/execute", {"code": "print(6*7)"})
         assert status == 200, body
@@ -68,6 +74,12 @@ def test_local_api_runs_code_in_the_emulator() -> None:
 
         status, body = _post(f"{url}/sessions/demo", {}, method="DELETE")
         assert (status, body["stopped"]) == (200, True)
+
+        conformance = f"{emulator.group(1)}/_emulator/conformance"
+        with urllib.request.urlopen(conformance, timeout=10) as resp:
+            report = json.loads(resp.read())
+        assert report["enabled"] and report["checked"] >= 5, report
+        assert report["mismatches"] == []
 
         # Anthropic's API, through the authorizer, with the key the server minted
         import anthropic

@@ -15,19 +15,15 @@ from .conftest import ApiClient
 
 pytestmark = pytest.mark.sandbox
 
-# A PNG if matplotlib is importable in the sandbox, else deterministic binary bytes.
+# A PNG made with matplotlib (pinned for emulator sessions: missing, the cell fails).
 CHART_CELL = """
 import os
 os.makedirs("outputs", exist_ok=True)
-try:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    plt.plot([1, 2, 3], [4, 1, 9])
-    plt.savefig("outputs/chart.png")
-except ImportError:
-    with open("outputs/chart.png", "wb") as f:
-        f.write(bytes(range(256)) * 8 + b"\\x89PNG\\r\\n\\x1a\\n")
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+plt.plot([1, 2, 3], [4, 1, 9])
+plt.savefig("outputs/chart.png")
 with open("outputs/chart.png", "rb") as f:
     data = f.read()
 import hashlib
@@ -108,6 +104,7 @@ def test_chart_made_in_the_sandbox_comes_back_as_a_url(sandbox_api: ApiClient) -
 
     content = requests.get(out["url"], timeout=10).content
     assert hashlib.sha256(content).hexdigest() == digest
+    assert content.startswith(b"\x89PNG\r\n\x1a\n")
     # outputs/ is an outbox: the next request returns only what it makes
     again = sandbox_api.execute("chart", code="print('no new files')")
     assert again.body["files"] == []
@@ -137,7 +134,7 @@ def test_delete_stops_the_sandbox_session(sandbox_api: ApiClient) -> None:
     resp = sandbox_api.delete("doomed")
     assert resp.status == 200
     assert resp.body == {"session_id": "doomed", "stopped": True}
-    assert sandbox.session_status(sandbox_session) in ("TERMINATED", "NOT_FOUND")
+    assert sandbox.session_status(sandbox_session) == "TERMINATED"
     assert sandbox_api.delete("doomed").body["stopped"] is False  # idempotent
 
     # the id starts fresh afterwards: no state from before
@@ -162,11 +159,16 @@ def test_expired_sandbox_session_answers_410(sandbox_api: ApiClient) -> None:
 
 
 def test_concurrent_request_on_the_same_session_is_409(sandbox_api: ApiClient) -> None:
-    assert sandbox_api.execute("busy", code="import time").status == 200
+    """The first request's cell runs until the test releases it (a file it waits for), so
+    the second request always arrives while the first holds the session."""
+    from code_exec.sandbox import SandboxFile
+
+    assert sandbox_api.execute("busy", code="import os, time").status == 200
     slow: dict[str, Any] = {}
+    held = "while not os.path.exists('go'):\n    time.sleep(0.01)\nprint('slow done')"
 
     def run_slow() -> None:
-        slow["resp"] = sandbox_api.execute("busy", code="time.sleep(2); print('slow done')")
+        slow["resp"] = sandbox_api.execute("busy", code=held)
 
     thread = threading.Thread(target=run_slow)
     thread.start()
@@ -180,6 +182,8 @@ def test_concurrent_request_on_the_same_session_is_409(sandbox_api: ApiClient) -
             break
         time.sleep(0.05)
     clash = sandbox_api.execute("busy", code="print('second')")
+    services = sandbox_api.handler.services
+    services.sandbox.write_files(record["sandbox_session_id"]["S"], [SandboxFile("go", b"")])
     thread.join(30)
     assert clash.status == 409
     assert clash.error["code"] == "Conflict"
@@ -190,9 +194,14 @@ def test_concurrent_request_on_the_same_session_is_409(sandbox_api: ApiClient) -
     assert sandbox_api.execute("busy", code="print('third')").body["stdout"].strip() == "third"
 
 
-def test_lease_is_released_when_the_request_fails(sandbox_api: ApiClient) -> None:
+def test_a_missing_input_file_is_refused_before_the_session_is_touched(
+    sandbox_api: ApiClient,
+) -> None:
+    """Inputs are loaded before the lease is taken (the lease released after a failure
+    inside the session is the test below)."""
     bad = sandbox_api.execute("fails", code="print(1)", files=[{"name": "x", "s3_key": "files/no"}])
-    assert bad.status == 400
+    assert (bad.status, bad.error["field"]) == (400, "files.0.s3_key"), bad.body
+    assert sandbox_api.handler.services.store.get_session("fails") is None  # nothing started
     assert sandbox_api.execute("fails", code="print(2)").status == 200
 
 
@@ -271,8 +280,9 @@ def test_a_session_deleted_during_a_request_stays_deleted(sandbox_api: ApiClient
         interrupted = sandbox_api.execute("killed", code="print(v)")
     finally:
         services.override(sandbox=real)
-    assert interrupted.status in (200, 410, 502), interrupted.body
+    # the request learns its session was stopped under it
+    assert (interrupted.status, interrupted.error["code"]) == (410, "SessionExpired")
     fresh = sandbox_api.execute("killed", code="print('v' in globals())")
-    assert fresh.status == 200, fresh.body
+    assert (fresh.status, fresh.body["stdout"]) == (200, "False\n"), fresh.body
     assert fresh.body["stdout"] == "False\n"
     sandbox_api.delete("killed")

@@ -217,3 +217,29 @@ def test_unknown_tool_is_400_before_any_sandbox_or_job(
     resp = api.call(route, body=body)
     _assert_clean_error(resp, 400, "tools", "ValidationError")
     assert "drop_tables" in resp.error["message"]
+
+
+@pytest.mark.parametrize("route", ["invoke", "jobs_post"])
+@pytest.mark.parametrize(
+    ("thinking", "extra", "field", "words"),
+    [
+        ({"type": "sometimes"}, {}, "thinking.type", "'between_tools'"),
+        ({"type": "enabled"}, {}, "thinking.budget_tokens", "required"),
+        ({"type": "enabled", "budget_tokens": 100}, {}, "thinking.budget_tokens", "1024"),
+        ({"type": "adaptive", "effort": "high"}, {}, "thinking.effort", "not a known field"),
+        (
+            {"type": "disabled"},
+            {"model_id": "global.anthropic.claude-sonnet-5-5"},
+            "thinking.type",
+            "adaptive, between_tools",
+        ),
+        ({"type": "adaptive"}, {"model_id": "us.amazon.nova-pro-v1:0"}, "thinking", "no thinking"),
+    ],
+)
+def test_a_bad_thinking_setting_is_400_naming_the_field(
+    api: ApiClient, route: str, thinking: dict, extra: dict, field: str, words: str
+) -> None:
+    """Refused when the request is checked: a job is not accepted only to fail later."""
+    resp = api.call(route, body={"prompt": "hi", "loop": "converse", "thinking": thinking, **extra})
+    _assert_clean_error(resp, 400, field, "ValidationError")
+    assert words in resp.error["message"]

@@ -25,7 +25,8 @@ from code_exec.sandbox.client import SandboxClient
 from code_exec.sandbox.types import SandboxFile
 
 pytestmark = pytest.mark.sandbox
-MODEL = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+MODEL = "global.anthropic.claude-sonnet-5"
+SMALL_MODEL = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
 
 FAKE_CLAUDE = r'''#!/usr/bin/env python3
 """Fake `claude` for tests: behaves per keywords in the prompt, prints a realistic result."""
@@ -44,7 +45,9 @@ if "SLEEP" in prompt:
 if "GARBAGE" in prompt:
     print("Welcome to Claude Code! <not json>")
     sys.exit(0)
-seen = {k: os.environ.get(k) for k in ("CLAUDE_CODE_USE_BEDROCK", "ANTHROPIC_MODEL", "AWS_REGION")}
+seen = {k: os.environ.get(k) for k in (
+    "CLAUDE_CODE_USE_BEDROCK", "ANTHROPIC_MODEL", "ANTHROPIC_DEFAULT_HAIKU_MODEL", "AWS_REGION"
+)}
 with open("hello.py", "w") as f:
     f.write("print('hello from claude')\n")
 with open("last.txt", "w") as f:  # same size every run, new content
@@ -76,7 +79,13 @@ def sid(sandbox: SandboxClient) -> Iterator[str]:
 
 def _runner(sandbox: SandboxClient, sid: str, prefix: str) -> ClaudeCodeRunner:
     return ClaudeCodeRunner(
-        sandbox, sid, model_id=MODEL, region="us-west-2", prefix=prefix, poll_seconds=0.05
+        sandbox,
+        sid,
+        model_id=MODEL,
+        small_model_id=SMALL_MODEL,
+        region="us-west-2",
+        prefix=prefix,
+        poll_seconds=0.05,
     )
 
 
@@ -92,6 +101,10 @@ def test_commands_are_composed_safely() -> None:
     )
     cmd = runner.run_command("p.txt", allowed_tools=["Read", "Write"], timeout_seconds=60)
     assert "CLAUDE_CODE_USE_BEDROCK=1" in cmd and f"ANTHROPIC_MODEL={MODEL}" in cmd
+    # every alias Claude Code may pick resolves to a model the sandbox role may invoke; with
+    # no small/fast model given, background work uses the main model too
+    for alias in ("SONNET", "OPUS", "HAIKU"):
+        assert f"ANTHROPIC_DEFAULT_{alias}_MODEL={MODEL}" in cmd
     assert "AWS_REGION=us-west-2" in cmd and "AWS_ACCESS_KEY" not in cmd
     assert "timeout --kill-after=10 60 claude -p" in cmd
     assert "--output-format json --allowedTools Read,Write" in cmd
@@ -136,6 +149,7 @@ def test_run_parses_result_and_reports_written_files(fake: ClaudeCodeRunner) -> 
     assert notes["env"] == {
         "CLAUDE_CODE_USE_BEDROCK": "1",
         "ANTHROPIC_MODEL": MODEL,
+        "ANTHROPIC_DEFAULT_HAIKU_MODEL": SMALL_MODEL,
         "AWS_REGION": "us-west-2",
     }
     assert notes["args"] == [
@@ -186,5 +200,5 @@ def test_run_failures_are_typed(fake: ClaudeCodeRunner) -> None:
         fake.run("FAIL please")
     with pytest.raises(ClaudeCodeOutputError, match="no JSON result"):
         fake.run("GARBAGE please")
-    with pytest.raises(ClaudeCodeTimeoutError):
+    with pytest.raises(ClaudeCodeTimeoutError, match="did not finish within 1 s"):
         fake.run("SLEEP please", timeout_seconds=1)

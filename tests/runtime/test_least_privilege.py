@@ -38,6 +38,7 @@ from devtools.lambda_adapter import LambdaAdapter, template_functions
 from .conftest import (
     ACCOUNT,
     BUCKET,
+    MODEL_ID,
     REGION,
     STATE_MACHINE_NAME,
     TABLE,
@@ -77,6 +78,14 @@ IAM_ACTIONS: dict[tuple[str, str], str] = {
 PLATFORM_PREFIXES = ("logs:", "xray:")
 
 
+def _allowed_model_ids() -> list[str]:
+    """The models the deployment allows (cdk.json, as the stack reads it)."""
+    from pathlib import Path
+
+    context = json.loads((Path(__file__).resolve().parents[2] / "cdk.json").read_text())
+    return list(context["context"]["allowedModelIds"])
+
+
 def _profile_regions(model_id: str) -> list[str]:
     """Regions a cross-region inference profile routes to (cdk.json, as the stack reads it)."""
     from pathlib import Path
@@ -86,6 +95,7 @@ def _profile_regions(model_id: str) -> list[str]:
 
 
 _PROFILE_PREFIXES = ("us.", "eu.", "apac.", "global.", "jp.", "au.")
+_FAR_REGION = "sa-east-1"  # where a global profile may send a call made in us-east-1
 
 
 @dataclass(frozen=True)
@@ -161,9 +171,19 @@ def needs(call: Call) -> list[Need]:
         profile = f"arn:aws:bedrock:{REGION}:{ACCOUNT}:inference-profile/{model_id}"
         model = model_id.split(".", 1)[1]
         via = (("bedrock:InferenceProfileArn", profile),)
+        regions = _profile_regions(model_id)
+        if regions == ["*"]:
+            # A global profile may route to any commercial region, and Bedrock also checks
+            # the region-less foundation-model ARN ("Global cross-Region inference" in the
+            # Bedrock user guide): a region outside every geography stands for "any".
+            return [
+                Need(action, profile),
+                Need(action, f"arn:aws:bedrock:{_FAR_REGION}::foundation-model/{model}", via),
+                Need(action, f"arn:aws:bedrock:::foundation-model/{model}", via),
+            ]
         return [Need(action, profile)] + [
             Need(action, f"arn:aws:bedrock:{region}::foundation-model/{model}", via)
-            for region in _profile_regions(model_id)
+            for region in regions
         ]
     return [Need(action, f"arn:aws:bedrock:{REGION}::foundation-model/{model_id}")]
 
@@ -347,6 +367,11 @@ def scenario(
             assert resp.status == 200, resp.body
             with BedrockReplay("converse_plain_answer").attach(bedrock):
                 assert api.invoke(prompt="What is 6 x 7?", loop="converse").status == 200
+            # every model the deployment allows (cdk.json), each through its own profile
+            for model_id in _allowed_model_ids():
+                with BedrockReplay("converse_plain_answer").attach(bedrock):
+                    resp = api.invoke(prompt="What is 6 x 7?", loop="converse", model_id=model_id)
+                assert resp.status == 200, resp.body
             # DELETE
             assert api.delete("lp-session").body["stopped"] is True
             # a job in the existing session (history and result in S3), with an input file
@@ -367,9 +392,14 @@ def scenario(
                 replay.detach()
             assert done["status"] == "SUCCEEDED", done
             assert done["result"]["files"], done["result"]
+            # the jobs that fail call the deployment's other models: every allowed model is
+            # called by the job function too
+            model_a, model_b = (m for m in _allowed_model_ids() if m != MODEL_ID)
             # a job that fails (one-shot session, stopped by the job and by cleanup)
             with BedrockReplay("throttled", strict=False).attach(bedrock):
-                accepted = api.submit_job(prompt="What is 6 x 7?", loop="converse")
+                accepted = api.submit_job(
+                    prompt="What is 6 x 7?", loop="converse", model_id=model_a
+                )
                 assert _wait_job(api, recorder, accepted.body["job_id"])["status"] == "FAILED"
             # a job that fails in the session: cleanup stops its sandbox session, which answers
             # conflict once (as while a cell still runs), so cleanup reads the session's status
@@ -387,7 +417,7 @@ def scenario(
             )
             with BedrockReplay("throttled", strict=False).attach(bedrock):
                 accepted = api.submit_job(
-                    prompt="What is 6 x 7?", loop="converse", session_id="lp-chat"
+                    prompt="What is 6 x 7?", loop="converse", session_id="lp-chat", model_id=model_b
                 )
                 assert _wait_job(api, recorder, accepted.body["job_id"])["status"] == "FAILED"
             refused = [

@@ -97,10 +97,9 @@ def test_failing_cell_returns_traceback_and_failure(sandbox: SandboxClient, sid:
 
 
 def test_runaway_cell_is_stopped_and_next_cell_runs(sandbox: SandboxClient, sid: str) -> None:
-    start = time.monotonic()
     r = sandbox.run_cell(sid, "while True:\n    pass", timeout_seconds=1)
-    assert r.is_error and "CellTimeoutError" in r.stderr
-    assert time.monotonic() - start < 4
+    # the runner's 1 s limit stopped it, not the service's per-cell limit
+    assert r.is_error and "CellTimeoutError" in r.stderr and "Execution timed out" not in r.stderr
     # the service's own per-cell limit (the emulator's is 5 s in tests), no runner limit
     r = sandbox.execute_code(sid, "while True:\n    pass")
     assert r.is_error and r.exit_code == 124
@@ -128,7 +127,7 @@ def test_files_round_trip_byte_exact(sandbox: SandboxClient, sid: str) -> None:
     assert sorted(sandbox.list_files(sid, "rt")) == ["rt/data.bin", "rt/text.txt"]
     sandbox.remove_files(sid, ["rt/data.bin"])
     assert sandbox.list_files(sid, "rt") == ["rt/text.txt"]
-    with pytest.raises(SandboxResourceNotFoundError):
+    with pytest.raises(SandboxResourceNotFoundError, match=r"rt/data\.bin"):
         sandbox.read_files(sid, ["rt/data.bin"])
 
 
@@ -182,7 +181,7 @@ def test_no_network_and_no_writes_outside_the_workspace(
         "print(out)",
     )
     assert r.ok and "wrote" not in r.stdout, r.stdout
-    with pytest.raises(SandboxValidationError):
+    with pytest.raises(SandboxValidationError, match="outside the session workspace"):
         sandbox.write_files(sid, [SandboxFile("../../escape.txt", b"x")])
 
 
@@ -229,14 +228,14 @@ def test_exception_events_are_typed_and_throttling_is_retried(
         "/_emulator/faults",
         {"exception": "throttlingException", "sessionId": sid, "count": 5},
     )
-    with pytest.raises(SandboxThrottledError):
+    with pytest.raises(SandboxThrottledError, match="Injected fault"):
         few.execute_code(sid, "print(1)")
     _admin(emulator_url, "/_emulator/faults", method="DELETE")
 
     _admin(
         emulator_url, "/_emulator/faults", {"exception": "accessDeniedException", "sessionId": sid}
     )
-    with pytest.raises(SandboxAccessDeniedError):
+    with pytest.raises(SandboxAccessDeniedError, match="Injected fault"):
         sandbox.execute_code(sid, "print(1)")
 
 
@@ -247,7 +246,7 @@ def test_unknown_and_expired_sessions(sandbox: SandboxClient) -> None:
     session_id = sandbox.start_session(timeout_seconds=60)
     sandbox.stop_session(session_id)
     sandbox.stop_session(session_id)  # idempotent
-    assert sandbox.session_status(session_id) in ("TERMINATED", "NOT_FOUND")
+    assert sandbox.session_status(session_id) == "TERMINATED"
     with pytest.raises(SessionExpiredError, match="expired"):
         sandbox.execute_code(session_id, "1")
     fresh = SandboxClient(INTERPRETER, client=sandbox._client)  # e.g. the next Lambda invocation
@@ -256,7 +255,7 @@ def test_unknown_and_expired_sessions(sandbox: SandboxClient) -> None:
 
 
 def test_missing_task_in_a_live_session(sandbox: SandboxClient, sid: str) -> None:
-    with pytest.raises(SandboxResourceNotFoundError):
+    with pytest.raises(SandboxResourceNotFoundError, match="no-such-task"):
         sandbox.get_task(sid, "no-such-task")
     assert sandbox.run_cell(sid, "print('alive')").stdout == "alive\n"
 
@@ -286,7 +285,7 @@ def test_a_session_whose_setup_fails_is_stopped(sandbox: SandboxClient, emulator
     _admin(emulator_url, "/_emulator/faults", method="DELETE")
     before = _admin(emulator_url, "/_emulator/health", method="GET")["sessions"]
     _admin(emulator_url, "/_emulator/faults", {"exception": "internalServerException"})
-    with pytest.raises(SandboxInternalError):
+    with pytest.raises(SandboxInternalError, match="Injected fault"):
         sandbox.start_session(name="setup-fails", timeout_seconds=60)
     assert _admin(emulator_url, "/_emulator/health", method="GET")["sessions"] == before
 

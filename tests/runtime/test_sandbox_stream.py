@@ -195,7 +195,7 @@ def test_exception_after_result_is_raised_not_ignored(
     sandbox: SandboxClient, svc: FakeService
 ) -> None:
     svc.replies.append(_ok("partial") + exception("internalServerException", "kernel died"))
-    with pytest.raises(SandboxInternalError):
+    with pytest.raises(SandboxInternalError, match="kernel died"):
         sandbox.execute_code("s1", "x")
     assert len(svc.requests) == 1  # the cell may have run: never re-sent
 
@@ -214,7 +214,7 @@ def test_throttling_http_error_is_retried(sandbox: SandboxClient, svc: FakeServi
 def test_retries_are_bounded(svc: FakeService) -> None:
     sandbox = SandboxClient("ci", client=svc.client, max_attempts=3, backoff_base=0.001)
     svc.replies += [exception("throttlingException", "slow down")] * 3
-    with pytest.raises(SandboxThrottledError):
+    with pytest.raises(SandboxThrottledError, match="slow down"):
         sandbox.execute_code("s1", "x")
     assert len(svc.requests) == 3
 
@@ -223,7 +223,7 @@ def test_internal_error_is_not_retried_for_code_but_is_for_reads(
     sandbox: SandboxClient, svc: FakeService
 ) -> None:
     svc.replies.append(exception("internalServerException", "boom"))
-    with pytest.raises(SandboxInternalError):
+    with pytest.raises(SandboxInternalError, match="boom"):
         sandbox.execute_code("s1", "x")
     assert len(svc.requests) == 1
     svc.replies += [
@@ -342,7 +342,7 @@ def test_read_missing_file(sandbox: SandboxClient, svc: FakeService) -> None:
             "result", {"content": [{"type": "text", "text": "File not found: x"}], "isError": True}
         )
     )
-    with pytest.raises(SandboxResourceNotFoundError):
+    with pytest.raises(SandboxResourceNotFoundError, match="File not found: x"):
         sandbox.read_files("s1", ["x"])
 
 

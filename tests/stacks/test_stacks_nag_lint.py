@@ -62,7 +62,8 @@ def test_every_acknowledgment_answers_a_finding(
         patched.setattr(nag, "Validations", _Recording)
         build_app(app, Settings.from_context(app.node.try_get_context))
     nag.add_checks(app)
-    with pytest.raises(RuntimeError):  # every acknowledged finding is now a violation
+    # every acknowledged finding is now a violation, and synth stops on them
+    with pytest.raises(RuntimeError, match=r"ValidationFailed: ERROR .*\(AwsSolutions\)"):
         app.synth()
     report = json.loads((tmp_path / "validation-report.json").read_text())
     findings = {

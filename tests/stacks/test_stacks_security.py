@@ -89,9 +89,21 @@ def test_sandbox_may_invoke_profile_and_routed_foundation_models(
     interpreter_template: dict[str, Any],
 ) -> None:
     text = json.dumps(policy_statements(interpreter_template))
-    assert "inference-profile/us.anthropic.claude-sonnet-4-5-20250929-v1:0" in text
-    for region in ("us-east-1", "us-east-2", "us-west-2"):
-        assert f":bedrock:{region}::foundation-model/anthropic.claude-sonnet-4-5" in text
+    assert "inference-profile/global.anthropic.claude-sonnet-5" in text
+    # AWS's pattern for a global profile: the profile ARN, plus the foundation model in any
+    # region and without a region, only through that profile (bedrock:InferenceProfileArn)
+    routed = [
+        s
+        for _, s in policy_statements(interpreter_template)
+        if "bedrock:InferenceProfileArn" in json.dumps(s.get("Condition", {}))
+    ]
+    assert routed and all("StringEquals" in s["Condition"] for s in routed)
+    resources = json.dumps([s["Resource"] for s in routed])
+    assert ":bedrock:*::foundation-model/anthropic.claude-sonnet-5" in resources
+    assert ":bedrock:::foundation-model/anthropic.claude-sonnet-5" in resources
+    assert "inference-profile/global.anthropic.claude-sonnet-5" in json.dumps(
+        [s["Condition"] for s in routed]
+    )
     actions = {a for _, s in policy_statements(interpreter_template) for a in as_list(s["Action"])}
     assert actions == {
         "bedrock:InvokeModel",
@@ -109,7 +121,9 @@ def test_no_wildcard_actions_and_star_resources_only_where_needed(
     request: pytest.FixtureRequest, which: str
 ) -> None:
     template = request.getfixturevalue(which)
-    for policy, statement in policy_statements(template):
+    statements = policy_statements(template)
+    assert statements  # a template without policies would pass the loop below
+    for policy, statement in statements:
         assert "NotAction" not in statement and "NotResource" not in statement, policy
         for action in as_list(statement["Action"]):
             assert "*" not in action, f"{policy}: wildcard action {action}"

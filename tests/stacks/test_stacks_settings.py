@@ -22,7 +22,14 @@ def _settings(**overrides: Any) -> Settings:
 def test_cdk_json_defaults_match_the_dataclass_defaults() -> None:
     assert _settings() == Settings()
     s = Settings()
-    assert s.model_id == "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+    assert s.model_id == "global.anthropic.claude-sonnet-5"
+    assert s.allowed_model_ids == (
+        "global.anthropic.claude-sonnet-5",
+        "global.anthropic.claude-sonnet-5-5",
+        "us.anthropic.claude-sonnet-4-5-20250929-v1:0",  # still selectable
+    )
+    assert s.sandbox_model_ids == ("global.anthropic.claude-sonnet-5",)
+    assert s.sandbox_model_id == s.sandbox_small_model_id == "global.anthropic.claude-sonnet-5"
     assert s.network_mode == "PUBLIC"
     assert s.lambda_architecture == "x86_64"
     assert s.require_api_key is False
@@ -49,6 +56,44 @@ def test_command_line_strings_are_parsed() -> None:
     assert s.reserved_concurrency == 5
 
 
+@pytest.mark.parametrize(
+    "model_id",
+    [
+        "global.anthropic.claude-sonnet-5",
+        "global.anthropic.claude-sonnet-5-5",
+        "us.anthropic.claude-sonnet-5-5",
+        "anthropic.claude-sonnet-4-6",
+        "eu.anthropic.claude-opus-4-6-v1",
+        "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+    ],
+)
+def test_current_model_ids_pass_validation(model_id: str) -> None:
+    """Ids without a date or version suffix, and the global. prefix, are valid settings."""
+    s = _settings(modelId=model_id, sandboxModelIds=[model_id, "global.anthropic.claude-sonnet-5"])
+    assert s.model_id == model_id and model_id in s.allowed_model_ids
+    assert s.sandbox_model_id == model_id
+    assert s.sandbox_small_model_id == "global.anthropic.claude-sonnet-5"
+    target = s.model_target(model_id)
+    assert target.foundation_model == model_id.split(".", 1)[1] if target.is_profile else model_id
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("modelId", "global.anthropic.claude sonnet 5"),
+        ("modelId", "global..anthropic.claude-sonnet-5"),
+        ("modelId", "claude-sonnet-5"),
+        ("allowedModelIds", ["global.anthropic.claude-sonnet-5", "anthropic/claude-sonnet-5"]),
+        ("sandboxModelIds", "global.anthropic.claude-sonnet-5.,x"),
+    ],
+)
+def test_a_malformed_model_id_fails_synth_naming_the_key(key: str, value: Any) -> None:
+    with pytest.raises(SettingsError) as info:
+        _settings(**{key: value})
+    message = str(info.value)
+    assert f"context key {key!r}" in message and "is not a Bedrock model id" in message
+
+
 def test_model_targets() -> None:
     s = Settings()
     profile = s.model_target("us.anthropic.claude-sonnet-4-5-20250929-v1:0")
@@ -60,6 +105,9 @@ def test_model_targets() -> None:
     assert s.model_target("global.anthropic.claude-sonnet-4-5-20250929-v1:0").profile_regions == (
         "*",
     )
+    current = s.model_target("global.anthropic.claude-sonnet-5")
+    assert current.is_profile and current.profile_regions == ("*",)
+    assert current.foundation_model == "anthropic.claude-sonnet-5"
 
 
 @pytest.mark.parametrize(
@@ -153,15 +201,24 @@ def test_vpc_mode_synthesizes_the_vpc_network_shape() -> None:
     )
 
 
-def test_synth_with_a_bad_value_fails_with_the_key_in_the_message() -> None:
-    context = {**cdk_json_context(), "networkMode": "OPEN"}
+@pytest.mark.parametrize(
+    ("key", "value", "words"),
+    [
+        ("networkMode", "OPEN", "PUBLIC, SANDBOX, VPC"),
+        ("modelId", "global.anthropic.claude sonnet 5", "is not a Bedrock model id"),
+    ],
+)
+def test_synth_with_a_bad_value_fails_with_the_key_in_the_message(
+    key: str, value: str, words: str
+) -> None:
+    context = {**cdk_json_context(), key: value}
     env = {**os.environ, "CDK_CONTEXT_JSON": json.dumps(context), "CDK_OUTDIR": "/nonexistent"}
     proc = subprocess.run(
         [sys.executable, "app.py"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
     )
     assert proc.returncode == 2
-    assert "'networkMode'" in proc.stderr
-    assert "PUBLIC, SANDBOX, VPC" in proc.stderr
+    assert f"'{key}'" in proc.stderr
+    assert words in proc.stderr
 
 
 def test_setting_keys_are_exactly_what_from_context_reads() -> None:
@@ -226,5 +283,6 @@ def test_anthropic_model_names_are_derived_from_the_allowed_models() -> None:
         "claude-latest": "global.anthropic.claude-sonnet-5-5",
     }
     defaults = Settings().anthropic_models  # whatever the default model is, it has names
-    assert defaults and set(defaults.values()) == {Settings().model_id}
+    claude = {m for m in Settings().allowed_model_ids if "anthropic.claude" in m}
+    assert defaults and set(defaults.values()) == claude and Settings().model_id in claude
     assert all(name.startswith("claude-") and ":" not in name for name in defaults)

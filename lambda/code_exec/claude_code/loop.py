@@ -47,6 +47,7 @@ def run(
     *,
     model_id: str,
     sandbox: SandboxClient,
+    small_model_id: str = "",
     sandbox_session_id: str,
     region: str,
     history: list[dict[str, Any]],
@@ -57,13 +58,19 @@ def run(
     Args:
         request: The turn (prompt, system text, limits).
         model_id: The Bedrock model Claude Code uses (must be one the sandbox role may invoke).
+        small_model_id: Its small/fast model for background work ("" for ``model_id``).
         sandbox: The sandbox client; ``sandbox_session_id`` is a started session.
         region: The Bedrock region Claude Code calls from inside the sandbox.
         history: The session's conversation so far (Anthropic format).
         clock: Monotonic seconds, for the run's duration when Claude Code reports none.
     """
     runner = ClaudeCodeRunner(
-        sandbox, sandbox_session_id, model_id=model_id, region=region, workspace=WORKSPACE
+        sandbox,
+        sandbox_session_id,
+        model_id=model_id,
+        small_model_id=small_model_id,
+        region=region,
+        workspace=WORKSPACE,
     )
     prompt = claude_code_prompt(request)
     start = clock()

@@ -5,11 +5,15 @@
   cached per session by a marker file. It needs the interpreter's PUBLIC network mode.
 - :meth:`ClaudeCodeRunner.run` runs ``claude -p --output-format json ... -- <prompt>``
   in a workspace directory with a time limit, on Bedrock with the execution role's
-  credentials (``CLAUDE_CODE_USE_BEDROCK=1``, ``ANTHROPIC_MODEL``, ``AWS_REGION``; no keys are
-  passed), and returns the parsed JSON result plus the files it wrote: every file under the
-  workspace whose inode changed after a marker made just before the run (``find -cnewer``,
-  one ``executeCommand``), so a same-size rewrite counts and preserved mtimes do not hide a
-  file. The ``.bcx/`` tree (the runtime, Claude Code's own install) is never listed.
+  credentials (``CLAUDE_CODE_USE_BEDROCK=1``, ``AWS_REGION``; no keys are passed). The model
+  is ``ANTHROPIC_MODEL``; the ``sonnet`` and ``opus`` aliases are pinned to it and the
+  small/fast (``haiku``, background) model to ``small_model_id`` with
+  ``ANTHROPIC_DEFAULT_*_MODEL`` (Claude Code's documented names), so no alias resolves to a
+  model the sandbox role may not invoke. It returns the parsed JSON result plus the files
+  it wrote: every file under the workspace whose inode changed after a marker made just
+  before the run (``find -cnewer``, one ``executeCommand``), so a same-size rewrite counts
+  and preserved mtimes do not hide a file. The ``.bcx/`` tree (the runtime, Claude Code's
+  own install) is never listed.
 
 Every failure is a typed error: no network, install failure, timeout, non-zero exit, bad JSON.
 """
@@ -112,6 +116,7 @@ class ClaudeCodeRunner:
         *,
         model_id: str,
         region: str,
+        small_model_id: str = "",
         version: str = CLAUDE_CODE_VERSION,
         workspace: str = "claude-work",
         prefix: str = _PREFIX,
@@ -119,6 +124,7 @@ class ClaudeCodeRunner:
     ) -> None:
         self.sandbox, self.session_id = sandbox, session_id
         self.model_id, self.region, self.version = model_id, region, version
+        self.small_model_id = small_model_id or model_id
         self.workspace, self.prefix = workspace.strip("/") or ".", prefix.rstrip("/")
         self.poll_seconds = poll_seconds
 
@@ -141,6 +147,9 @@ class ClaudeCodeRunner:
         env = {
             "CLAUDE_CODE_USE_BEDROCK": "1",
             "ANTHROPIC_MODEL": self.model_id,
+            "ANTHROPIC_DEFAULT_SONNET_MODEL": self.model_id,
+            "ANTHROPIC_DEFAULT_OPUS_MODEL": self.model_id,
+            "ANTHROPIC_DEFAULT_HAIKU_MODEL": self.small_model_id,
             "AWS_REGION": self.region,
             "DISABLE_AUTOUPDATER": "1",
             "DISABLE_TELEMETRY": "1",

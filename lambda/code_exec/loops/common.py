@@ -97,6 +97,7 @@ class LoopInput:
     limits: Limits = field(default_factory=Limits)
     prompt_caching: bool = True
     history: list[dict[str, Any]] = field(default_factory=list)  # loop-native messages
+    thinking: dict[str, Any] | None = None  # Claude's ``thinking`` object; None: send none
     clock: Callable[[], float] = time.monotonic
 
 
@@ -295,12 +296,19 @@ ANTHROPIC_USAGE = (
 
 
 def model_usage(usage: dict[str, Any], model_id: str, keys: tuple[str, ...]) -> ModelUsage:
-    """One model call's token counts, read from a usage dict with the given field names."""
+    """One model call's token counts, read from a usage dict with the given field names.
+
+    Thinking tokens are read from Anthropic's ``output_tokens_details.thinking_tokens``
+    (part of ``output_tokens``) when the response has it; Converse's usage has no such field.
+    """
     inp, out, read, write = (int(usage.get(k) or 0) for k in keys)
+    details = usage.get("output_tokens_details")
+    thinking = details.get("thinking_tokens") if isinstance(details, dict) else None
     return ModelUsage(
         model_id=model_id,
         input_tokens=inp,
         output_tokens=out,
         cache_read_input_tokens=read,
         cache_write_input_tokens=write,
+        thinking_tokens=None if thinking is None else int(thinking),
     )

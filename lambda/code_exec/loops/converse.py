@@ -1,8 +1,12 @@
 """The ``converse`` loop: bedrock-runtime ``Converse``, for Claude and non-Claude models.
 
 History is kept in Converse's message format (``{"role", "content": [{"text"}|{"toolUse"}|
-{"toolResult"}]}``). Cache points and the toolResult ``status`` field are added only
-where :mod:`code_exec.loops.capabilities` says the model supports them.
+{"toolResult"}|{"reasoningContent"}]}``), the assistant turns exactly as Converse returned
+them: ``reasoningContent`` blocks (``reasoningText`` with its ``signature``, or
+``redactedContent``) go back unchanged and in order. Cache points and the toolResult
+``status`` field are added only where :mod:`code_exec.loops.capabilities` says the model
+supports them. ``thinking`` goes in ``additionalModelRequestFields`` only when the caller
+set it; no ``toolChoice`` is sent (Converse's default is ``auto``).
 """
 
 from __future__ import annotations
@@ -82,6 +86,8 @@ def _request(inp: LoopInput, messages: list[dict[str, Any]], caps: ModelCapabili
     config = tool_config(inp.tools, caps, inp.prompt_caching)
     if config:
         request["toolConfig"] = config
+    if inp.thinking is not None:
+        request["additionalModelRequestFields"] = {"thinking": inp.thinking}
     return request
 
 

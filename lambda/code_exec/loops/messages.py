@@ -1,7 +1,11 @@
 """The ``messages`` loop: bedrock-runtime ``InvokeModel`` with the Anthropic Messages body.
 
 History is kept in Anthropic's message format (``{"role", "content": [blocks]}``),
-exactly as the model returned it plus our ``tool_result`` blocks.
+exactly as the model returned it plus our ``tool_result`` blocks: ``thinking`` and
+``redacted_thinking`` blocks go back in the assistant turn unchanged, signature included,
+in the order the model wrote them (a thinking model rejects a tool-use turn without them).
+The request carries ``thinking`` only when the caller set it, and never a ``tool_choice``:
+the model's own defaults apply.
 """
 
 from __future__ import annotations
@@ -70,6 +74,8 @@ def _request_body(inp: LoopInput, messages: list[dict[str, Any]]) -> dict[str, A
     }
     if tools:
         body["tools"] = tools
+    if inp.thinking is not None:
+        body["thinking"] = inp.thinking
     return body
 
 

@@ -12,6 +12,12 @@ Strands runs the loop; we give it the tools, the limits and the client:
   checked after every tool batch and stops the agent before its next model call.
 
 History is Strands' message list (Converse format), returned as the agent left it.
+Thinking round-trips through Strands itself: ``BedrockModel`` keeps each
+``reasoningContent`` block (text and signature, or redacted content) in the assistant
+message and sends signed blocks back to Claude models unchanged, in order (proven by the
+recorded thinking turns in the tests). ``thinking`` is passed as
+``additional_request_fields`` only when the caller set it; Strands sends ``toolChoice``
+``auto`` (it forces a tool only for structured output, which this loop does not use).
 """
 
 from __future__ import annotations
@@ -96,6 +102,8 @@ def _model(inp: LoopInput, caps: ModelCapabilities, client: Any) -> BedrockModel
         "streaming": False,
         "include_tool_result_status": caps.tool_result_status,
     }
+    if inp.thinking is not None:
+        config["additional_request_fields"] = {"thinking": inp.thinking}
     if inp.prompt_caching and caps.cache_tools:
         # Anthropic-style caching: a point after the tools (and the system prompt we mark),
         # plus Strands' own moving point on the conversation.

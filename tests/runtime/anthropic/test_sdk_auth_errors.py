@@ -150,13 +150,18 @@ def test_an_unknown_model_is_404(server: Server) -> None:
 def test_models_lists_the_configured_names(server: Server) -> None:
     c = server.client()
     page = c.models.list()
-    assert sorted(m.id for m in page.data) == ["claude-sonnet-4-5", "claude-sonnet-4-5-20250929"]
+    assert sorted(m.id for m in page.data) == [
+        "claude-sonnet-4-5",
+        "claude-sonnet-4-5-20250929",
+        "claude-sonnet-5",
+        "claude-sonnet-5-5",
+    ]
     assert page.first_id == page.data[0].id and page.has_more is False
     one = c.models.retrieve("claude-sonnet-4-5-20250929")
     assert one.display_name == "Claude Sonnet 4.5" and one.created_at.year == 2025
     with pytest.raises(anthropic.NotFoundError):
         c.models.retrieve("gpt-4")
-    assert len(c.beta.models.list().data) == 2
+    assert len(c.beta.models.list().data) == 4
 
 
 def test_unknown_v1_route_is_404_in_the_envelope(server: Server) -> None:

@@ -269,7 +269,8 @@ def _with_tool_choice(plan: ToolPlan, request: MessagesRequest) -> ToolPlan:
                 "'direct' (a tool cannot be forced to be called from code)",
                 field="tool_choice.name",
             )
-        if tool is None and choice.name not in plan.server_tools:
+        forces_code = choice.name == CODE_EXECUTION and plan.code_execution
+        if tool is None and choice.name not in plan.server_tools and not forces_code:
             known = [t.name for t in plan.client_tools if t.direct] + list(plan.server_tools)
             if choice.name not in {str(t.get("name")) for t in plan.passthrough}:
                 raise RequestValidationError(

@@ -385,3 +385,62 @@ def test_history_with_server_blocks_reaches_the_model_as_client_tools(server: Se
     assert sent[1]["content"][-1]["name"] == "bash_code_execution"
     assert sent[2]["content"][0]["type"] == "tool_result"
     assert "server_tool_use" not in json.dumps(sent)
+
+
+def test_code_execution_next_to_a_client_tool_runs_when_the_client_answers(
+    server: Server,
+) -> None:
+    """Anthropic: "the API returns the code execution call without its result. The result
+    arrives in a later response, after you send back the tool_result blocks"."""
+    from .conftest import fixture, model_turn, text, tool_use
+
+    lookup = {
+        "name": "lookup",
+        "description": "Look a word up.",
+        "input_schema": {"type": "object", "properties": {"word": {"type": "string"}}},
+    }
+    turns = fixture(
+        model_turn(
+            tool_use("bash_code_execution", {"command": "echo ran"}, "mixBASH" + "a" * 15),
+            tool_use("lookup", {"word": "sandbox"}, "mixLOOK" + "b" * 15),
+        ),
+        model_turn(
+            text("Done."),
+            expect={
+                "tool_results": [
+                    {"is_error": False, "contains": ["ran"]},
+                    {"is_error": False, "contains": ["a box of sand"]},
+                ]
+            },
+        ),
+    )
+    c = server.client()
+    messages: list[dict] = _user("Run echo and look up 'sandbox'.")
+    with server.replay(turns):
+        r1 = c.messages.create(model=MODEL, max_tokens=256, tools=[CE, lookup], messages=messages)
+        assert r1.stop_reason == "tool_use" and r1.container is not None
+        assert [b.type for b in r1.content] == ["server_tool_use", "tool_use"]
+        [client_call] = [b for b in r1.content if isinstance(b, types.ToolUseBlock)]
+        messages += [
+            {"role": "assistant", "content": r1.content},
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": client_call.id,
+                        "content": "a box of sand",
+                    }
+                ],
+            },
+        ]
+        r2 = c.messages.create(
+            model=MODEL,
+            max_tokens=256,
+            tools=[CE, lookup],
+            container=r1.container.id,
+            messages=messages,
+        )
+    assert [b.type for b in r2.content] == ["bash_code_execution_tool_result", "text"]
+    assert r2.content[0].tool_use_id == r1.content[0].id
+    assert r2.content[0].content.stdout == "ran\n"

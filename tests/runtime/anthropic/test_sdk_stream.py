@@ -124,3 +124,37 @@ def test_a_failure_before_the_stream_starts_is_an_http_error(server: Server) -> 
         stream as events,
     ):
         events.get_final_message()
+
+
+def test_a_ptc_pause_streams_the_code_then_the_calls(server: Server) -> None:
+    """Anthropic documents no SSE sample for a PTC pause; ours: message_start, text, the
+    server_tool_use (input_json_delta), one tool_use per call with its caller (input whole in
+    one input_json_delta), message_delta (tool_use, container), message_stop."""
+    weather = {
+        "name": "get_weather",
+        "input_schema": {"type": "object", "properties": {"location": {"type": "string"}}},
+        "allowed_callers": ["code_execution_20260120"],
+    }
+    with server.replay("anthropic_ptc_weather", slice(0, 1)):
+        events = list(
+            server.client().messages.create(
+                model=MODEL,
+                max_tokens=1024,
+                tools=[weather],
+                messages=[{"role": "user", "content": "Weather in SF, NY and London?"}],
+                stream=True,
+            )
+        )
+    starts = [e.content_block for e in events if e.type == "content_block_start"]
+    assert [b.type for b in starts] == [
+        "text",
+        "server_tool_use",
+        "tool_use",
+        "tool_use",
+        "tool_use",
+    ]
+    code_id = starts[1].id
+    assert all(b.caller.tool_id == code_id for b in starts[2:])
+    [delta] = [e for e in events if e.type == "message_delta"]
+    assert delta.delta.stop_reason == "tool_use" and delta.delta.container is not None
+    assert events[-1].type == "message_stop"

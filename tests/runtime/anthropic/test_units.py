@@ -240,3 +240,21 @@ def test_text_editor_runs_in_plain_python(tmp_path: Path) -> None:
     assert twice["error_code"] == "invalid_tool_input" and "3 times" in twice["error_message"]
     listing = editor.handle({"command": "view", "path": str(tmp_path)})
     assert listing["content"] == "sub/a.txt"
+
+
+@pytest.mark.parametrize(
+    ("version", "sent"),
+    [
+        ("20250522", {"type": "tool", "name": "code_execution"}),
+        ("20250825", {"type": "any"}),  # no Python stand-in: any tool (bash or the editor)
+        ("20260120", {"type": "tool", "name": "code_execution"}),
+    ],
+)
+def test_tool_choice_naming_code_execution(version: str, sent: dict) -> None:
+    plan = plan_tools(
+        _request(
+            tools=[{"type": f"code_execution_{version}", "name": "code_execution"}],
+            tool_choice={"type": "tool", "name": "code_execution"},
+        )
+    )
+    assert plan.tool_choice == sent

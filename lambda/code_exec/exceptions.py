@@ -156,15 +156,19 @@ class ModelThrottledError(ModelError):
 
 
 class ModelOverloadedError(ModelError):
-    """Bedrock could not serve the model right now (unavailable, not ready, timed out)."""
+    """Bedrock could not serve the model right now (unavailable, not ready, timed out).
 
-    code = "ModelOverloaded"
+    Same status and code as :class:`ModelError` on the API's own routes; ``/v1`` answers it
+    as Anthropic's 529 ``overloaded_error``.
+    """
 
 
 class ModelValidationError(ModelError):
-    """Bedrock rejected the request it was sent (``ValidationException``)."""
+    """Bedrock rejected the request it was sent (``ValidationException``).
 
-    code = "ModelValidation"
+    Same status and code as :class:`ModelError` on the API's own routes; ``/v1`` answers it
+    as Anthropic's 400 ``invalid_request_error``.
+    """
 
 
 class ModelAccessDeniedError(ModelError):

@@ -34,6 +34,7 @@ from code_exec.exceptions import (
     SandboxThrottledError,
     SandboxTimeoutError,
     SandboxValidationError,
+    SessionNotFoundError,
 )
 from code_exec.ptc.assets import asset_path
 from code_exec.sandbox import ExecutionResult, SandboxFile
@@ -108,6 +109,8 @@ class Executor:
             if use.name == EDITOR:
                 return self._editor(use.input)
             return self._python(use.input, budget=budget)
+        except SessionNotFoundError:
+            raise  # the container's sandbox is gone: the request fails (404), not the tool
         except SandboxError as e:
             logger.warning("%s failed in %s: %s", use.name, self.session_id, e.message)
             code = sandbox_error_code(e)

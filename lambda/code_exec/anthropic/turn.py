@@ -139,9 +139,10 @@ class _Turn:
         ptc.require_container(history, self.request.container_id)
         if self.request.container_id:
             self.container.open(self.request.container_id)
-        if history.uploads:
-            self.files.place(self.owner, history.uploads, self.s.sandbox, self.container.session_id)
         try:
+            if history.uploads:
+                session = self.container.session_id
+                self.files.place(self.owner, history.uploads, self.s.sandbox, session)
             stop = yield from self._resume(history)
             if stop is None:
                 stop = yield from self._open_uses(history)
@@ -193,12 +194,16 @@ class _Turn:
         history.unanswered = [u for u in history.unanswered if u.id != use.id]
         return None
 
-    def _open_uses(self, history: History) -> Generator[dict[str, Any], None, Any]:
-        """Step 3: run what the last turn left unanswered (never twice)."""
+    def _open_uses(
+        self, history: History, *, reuse: bool = True
+    ) -> Generator[dict[str, Any], None, Any]:
+        """Step 3: run what the last turn left unanswered (never twice: a use from the client's
+        history that already ran gets its remembered result; ``reuse=False`` for uses the
+        model has just asked for)."""
         results = []
         for use in list(history.unanswered):
             record = self.container.record
-            content = record.executed.get(use.id) if record else None
+            content = record.executed.get(use.id) if record and reuse else None
             if content is None:
                 step = self._execute(use)
                 yield from step.blocks
@@ -245,7 +250,7 @@ class _Turn:
                 self.container.ensure()
                 return "pause_turn", None
             history.unanswered = list(uses)
-            stop = yield from self._open_uses(history)
+            stop = yield from self._open_uses(history, reuse=False)
             if stop is not None:
                 return stop
 

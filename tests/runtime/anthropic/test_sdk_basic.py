@@ -444,3 +444,25 @@ def test_code_execution_next_to_a_client_tool_runs_when_the_client_answers(
     assert [b.type for b in r2.content] == ["bash_code_execution_tool_result", "text"]
     assert r2.content[0].tool_use_id == r1.content[0].id
     assert r2.content[0].content.stdout == "ran\n"
+
+
+def test_a_container_whose_sandbox_ended_is_404_expired(server: Server) -> None:
+    with server.replay("anthropic_bash_stats"):
+        r = server.client().messages.create(
+            model=MODEL, max_tokens=1024, tools=[CE], messages=_user(STATS_PROMPT)
+        )
+    session = server.container(r.container.id).sandbox_session_id
+    server.services.sandbox.stop_session(session)  # AgentCore ended it (its own timeout)
+    with (
+        server.replay("anthropic_bash_stats", slice(0, 1)),
+        pytest.raises(anthropic.NotFoundError) as err,
+    ):
+        server.client().messages.create(
+            model=MODEL,
+            max_tokens=1024,
+            tools=[CE],
+            container=r.container.id,
+            messages=_user(STATS_PROMPT),
+        )
+    assert "sandbox session ended" in err.value.body["error"]["message"]
+    assert server.container(r.container.id).status == "STOPPED"

@@ -9,6 +9,7 @@ The caller's identity is the API key owner the Lambda authorizer put in the requ
 from __future__ import annotations
 
 import base64
+import dataclasses
 import email.parser
 import email.policy
 import inspect
@@ -28,7 +29,7 @@ from code_exec.anthropic.ids import new_message_id, request_id
 from code_exec.anthropic.models import list_models, model_info, resolve_model
 from code_exec.anthropic.stream import collect, message, sse
 from code_exec.anthropic.tools import plan_tools
-from code_exec.anthropic.turn import TurnEnd, run_turn
+from code_exec.anthropic.turn import TurnEnd, TurnLimits, run_turn
 from code_exec.anthropic.wire import MessagesRequest
 from code_exec.exceptions import AuthenticationError, CodeExecError, RequestValidationError
 
@@ -36,6 +37,7 @@ __all__ = ["PREFIX", "owner_of", "register", "request_id_of"]
 
 PREFIX = "/v1/"
 _FILE_ID = r"^file_[A-Za-z0-9]{1,64}$"
+_ANSWER_MARGIN_SECONDS = 5.0  # saving the container and building the response
 
 
 def _header(event: Any, name: str) -> str | None:
@@ -119,7 +121,7 @@ class _Routes:
             betas=bedrock_betas(_header(event, "anthropic-beta")),
             owner=owner,
             container=container,
-            limits=self.s.turn_limits,
+            limits=self._limits(),
         )
         message_id = new_message_id()
         try:
@@ -149,6 +151,16 @@ class _Routes:
             )
         finally:
             container.close()
+
+    def _limits(self) -> TurnLimits:
+        """The turn's limits, its wall time cut to what is left of this invocation (less a
+        margin to answer in)."""
+        limits: TurnLimits = self.s.turn_limits
+        remaining = getattr(self.app.lambda_context, "get_remaining_time_in_millis", None)
+        if remaining is None:
+            return limits
+        left = remaining() / 1000.0 - _ANSWER_MARGIN_SECONDS
+        return dataclasses.replace(limits, wall_time_seconds=min(limits.wall_time_seconds, left))
 
     # --- models --------------------------------------------------------------------------
 

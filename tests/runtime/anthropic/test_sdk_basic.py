@@ -466,3 +466,22 @@ def test_a_container_whose_sandbox_ended_is_404_expired(server: Server) -> None:
         )
     assert "sandbox session ended" in err.value.body["error"]["message"]
     assert server.container(r.container.id).status == "STOPPED"
+
+
+def test_the_turn_fits_in_what_is_left_of_the_invocation(server: Server) -> None:
+    """With less time left than it takes to answer, a turn pauses before calling the model."""
+    import json as _json
+
+    from devtools.lambda_adapter import LambdaContext
+
+    from ..conftest import load_event
+
+    event = load_event("messages")
+    event["body"] = _json.dumps(
+        {"model": MODEL, "max_tokens": 64, "tools": [CE], "messages": _user(STATS_PROMPT)}
+    )
+    with server.replay({"name": "no-model-call", "turns": []}) as replay:
+        raw = server.handler.api_handler(event, LambdaContext(remaining_ms=4_000))
+    body = _json.loads(raw["body"])
+    assert (raw["statusCode"], body["stop_reason"], body["content"]) == (200, "pause_turn", [])
+    assert replay.served == 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import json
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +49,9 @@ class LambdaAdapter:
     Lambda's ``Sandbox.Timedout`` error, while the abandoned handler thread is left to end
     on its own (Lambda would freeze it); ``threads`` keeps every handler thread, so a test
     can wait for an abandoned one to end. Any other function goes to moto unchanged.
+    ``handlers`` (logical id -> callable) replaces the imported handler of a function, for
+    tests that give each function its own copy of the handler module, as separate Lambda
+    containers have.
     """
 
     def __init__(
@@ -57,10 +61,12 @@ class LambdaAdapter:
         *,
         region: str = "us-east-1",
         account: str = "123456789012",
+        handlers: Mapping[str, Callable[..., Any]] | None = None,
     ) -> None:
         self.functions = template_functions(template)
         self.region, self.account = region, account
         self.timeouts = dict(timeouts or {})
+        self.handlers = dict(handlers or {})
         self.invocations: list[tuple[str, dict[str, Any]]] = []
         self.threads: list[threading.Thread] = []  # one per invocation, named lambda-<id>
         self._original: Any = None
@@ -90,7 +96,7 @@ class LambdaAdapter:
     def _invoke(self, name: str, body: Any, response_headers: dict[str, str]) -> bytes:
         props = self.functions[name]
         module_name, fn_name = props["Handler"].rsplit(".", 1)
-        handler = getattr(importlib.import_module(module_name), fn_name)
+        handler = self.handlers.get(name) or getattr(importlib.import_module(module_name), fn_name)
         event = json.loads(body or b"{}")
         self.invocations.append((props["Handler"], event))
         limit = self.timeouts.get(name, props.get("Timeout", 3))

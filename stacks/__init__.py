@@ -11,6 +11,7 @@ os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "18,20")
 
 from aws_cdk import App, Stage, Tags
+from aws_cdk import aws_lambda as lambda_
 
 from stacks.agent_stack import AgentStack
 from stacks.bundling import LambdaAsset, lambda_code_asset
@@ -43,8 +44,18 @@ def lambda_asset(settings: Settings, root: Path = REPO_ROOT) -> LambdaAsset:
     )
 
 
-def build_app(app: App | Stage, settings: Settings, *, root: Path = REPO_ROOT) -> AppStacks:
-    """Add both stacks to ``app``; the agent stack depends on the interpreter stack."""
+def build_app(
+    app: App | Stage,
+    settings: Settings,
+    *,
+    root: Path = REPO_ROOT,
+    code: lambda_.Code | None = None,
+) -> AppStacks:
+    """Add both stacks to ``app``; the agent stack depends on the interpreter stack.
+
+    ``code`` replaces the bundled Lambda asset, for tests that need the templates (roles,
+    environment, state machine) but not the package.
+    """
     Tags.of(app).add("project", "bedrock-code-execution")
     interpreter = CodeInterpreterStack(
         app,
@@ -57,10 +68,9 @@ def build_app(app: App | Stage, settings: Settings, *, root: Path = REPO_ROOT) -
         app,
         f"{settings.stack_prefix}Agent",
         settings=settings,
-        code=lambda_code_asset(lambda_asset(settings, root)),
+        code=code or lambda_code_asset(lambda_asset(settings, root)),
         interpreter_id=interpreter.interpreter.code_interpreter_id,
         interpreter_arn=interpreter.interpreter.code_interpreter_arn,
-        interpreter_role_arn=interpreter.execution_role.role_arn,
         description="bedrock-code-execution: API, Lambda functions, job state machine, storage",
         analytics_reporting=False,
     )

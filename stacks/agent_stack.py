@@ -21,7 +21,7 @@ from stacks.nag import acknowledge
 from stacks.policies import INTERPRETER_ACTIONS, interpreter_statement, model_invoke_statements
 from stacks.runtime_env import RuntimeWiring, runtime_environment
 from stacks.settings import Settings
-from stacks.storage import LAMBDA_PREFIXES, SANDBOX_PREFIX, STATE_PREFIX, Storage
+from stacks.storage import LAMBDA_PREFIXES, STATE_PREFIX, Storage
 
 __all__ = ["API_HANDLER", "AUTHORIZER_HANDLER", "CLEANUP_HANDLER", "JOB_HANDLER", "AgentStack"]
 
@@ -57,7 +57,6 @@ class AgentStack(Stack):
         code: lambda_.Code,
         interpreter_id: str,
         interpreter_arn: str,
-        interpreter_role_arn: str,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -146,7 +145,6 @@ class AgentStack(Stack):
         self._grant_api(machine_name, machine_arn)
         self._grant_cleanup(interpreter_arn, bucket_id)
         self._grant_authorizer()
-        self._grant_sandbox_files(interpreter_role_arn, bucket_id)
 
         self.api.api.node.try_remove_child("Endpoint")  # replaced by ApiUrl below
         CfnOutput(self, "ApiUrl", value=self.api.api.url)
@@ -256,31 +254,6 @@ class AgentStack(Stack):
             )
         )
         _acknowledge_object_prefixes(role, bucket_id=bucket_id, prefixes=(STATE_PREFIX,))
-
-    def _grant_sandbox_files(self, interpreter_role_arn: str, bucket_id: str) -> None:
-        """The sandbox's own prefix, granted here (the bucket's stack) to the imported role,
-        so the interpreter stack does not depend on this one."""
-        bucket = self.storage.bucket
-        sandbox_role = iam.Role.from_role_arn(self, "SandboxRole", interpreter_role_arn)
-        policy = iam.Policy(
-            self,
-            "SandboxFiles",
-            statements=[
-                iam.PolicyStatement(
-                    sid="SandboxFiles",
-                    actions=["s3:GetObject", "s3:PutObject"],
-                    resources=[bucket.arn_for_objects(f"{SANDBOX_PREFIX}*")],
-                ),
-                iam.PolicyStatement(
-                    sid="ListSandboxFiles",
-                    actions=["s3:ListBucket"],
-                    resources=[bucket.bucket_arn],
-                    conditions={"StringLike": {"s3:prefix": [f"{SANDBOX_PREFIX}*"]}},
-                ),
-            ],
-        )
-        policy.attach_to_role(sandbox_role)
-        _acknowledge_object_prefixes(policy, bucket_id=bucket_id, prefixes=(SANDBOX_PREFIX,))
 
 
 def _acknowledge_object_prefixes(

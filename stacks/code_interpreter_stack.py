@@ -22,8 +22,8 @@ class CodeInterpreterStack(Stack):
 
     The L2 creates the role with a trust policy limited to this account and this interpreter
     (``aws:SourceAccount`` and ``aws:SourceArn``). The role may invoke the configured sandbox
-    models (Claude Code inside the sandbox) and read inference profiles; its S3 prefix is
-    granted by the agent stack, which owns the bucket.
+    models (Claude Code inside the sandbox) and read inference profiles, nothing else: files
+    reach the sandbox through the functions, never from the bucket directly.
 
     Attributes:
         interpreter: the code interpreter.

@@ -31,6 +31,24 @@ __all__ = ["CLEANUP_TIMEOUT", "JobStateMachine"]
 
 CLEANUP_TIMEOUT = Duration.seconds(60)
 _CLEANUP_ATTEMPTS = 3
+# What Step Functions needs to deliver execution logs to CloudWatch Logs and traces to X-Ray
+# (the same lists CDK grants for ``logs`` and ``tracing_enabled``).
+_LOG_DELIVERY_ACTIONS = (
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+)
+_TRACING_ACTIONS = (
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+)
 
 
 class JobStateMachine(Construct):
@@ -110,11 +128,14 @@ class JobStateMachine(Construct):
             _CLEANUP_ATTEMPTS + 1
         )
         self.role = self._role(state_machine_name)
+        # The machine gets its role WITHOUT the grants CDK would add: LambdaInvoke grants each
+        # function and all its versions and aliases (ARN:*), while the definition invokes the
+        # unqualified ARNs only. ``_grant`` adds exactly what the machine uses.
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
             state_machine_name=state_machine_name,
-            role=self.role,
+            role=self.role.without_policy_updates(),
             state_machine_type=sfn.StateMachineType.STANDARD,
             definition_body=sfn.DefinitionBody.from_chainable(definition),
             timeout=Duration.seconds(worst + 300),
@@ -123,19 +144,24 @@ class JobStateMachine(Construct):
                 destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=False
             ),
         )
-        for fn in (job_function, cleanup_function):
-            acknowledge(
-                self.role,
-                f"AwsSolutions-IAM5[Resource::<{_logical_id(fn)}.Arn>:*]",
-                "lambda:InvokeFunction on the function's versions/aliases (ARN:*) is how the "
-                "LambdaInvoke task grants invoke; it is still this one function.",
-            )
+        self.state_machine.node.add_dependency(self.role)  # its policy exists before it runs
+        self._grant(job_function, cleanup_function)
         acknowledge(
             self.role,
             "AwsSolutions-IAM5[Resource::*]",
             "X-Ray trace writes and CloudWatch Logs delivery management (logs:CreateLogDelivery "
             "and friends) have no resource-level permission.",
         )
+
+    def _grant(self, *functions: lambda_.IFunction) -> None:
+        """Invoke exactly the functions the tasks name (unqualified), deliver logs, trace."""
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["lambda:InvokeFunction"], resources=[f.function_arn for f in functions]
+            )
+        )
+        for actions in (_LOG_DELIVERY_ACTIONS, _TRACING_ACTIONS):
+            self.role.add_to_policy(iam.PolicyStatement(actions=list(actions), resources=["*"]))
 
     def _role(self, state_machine_name: str) -> iam.Role:
         """The machine's role, assumable by Step Functions for THIS machine only.
@@ -161,8 +187,3 @@ class JobStateMachine(Construct):
                 },
             ),
         )
-
-
-def _logical_id(fn: lambda_.IFunction) -> str:
-    resource = fn.node.default_child
-    return Stack.of(fn).get_logical_id(resource)  # type: ignore[arg-type]

@@ -64,11 +64,12 @@ def model_invoke_statements(
     """
     direct: list[str] = []
     profiles: list[str] = []
-    routed: list[str] = []
+    routed: list[tuple[str, list[str]]] = []  # (profile ARN, the foundation models behind it)
     for target in _unique(targets):
         if target.is_profile:
-            profiles.append(profile_arn(stack, target))
-            routed.extend(foundation_model_arns(stack, target))
+            profile = profile_arn(stack, target)
+            profiles.append(profile)
+            routed.append((profile, foundation_model_arns(stack, target)))
         else:
             direct.extend(foundation_model_arns(stack, target))
     actions = [*MODEL_INVOKE_ACTIONS, *(MODEL_STREAM_ACTIONS if streaming else ())]
@@ -81,13 +82,15 @@ def model_invoke_statements(
                 resources=_dedupe([*profiles, *direct]),
             )
         )
-    if routed:
+    # One statement per profile: its foundation models, only through that profile (a shared
+    # condition listing every profile would also allow model A through profile B).
+    for index, (profile, models) in enumerate(routed):
         statements.append(
             iam.PolicyStatement(
-                sid="InvokeModelsBehindProfiles",
+                sid=f"InvokeModelsBehindProfile{index}",
                 actions=actions,
-                resources=_dedupe(routed),
-                conditions={"StringEquals": {"bedrock:InferenceProfileArn": _dedupe(profiles)}},
+                resources=_dedupe(models),
+                conditions={"StringEquals": {"bedrock:InferenceProfileArn": profile}},
             )
         )
     return statements

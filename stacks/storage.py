@@ -7,12 +7,11 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-__all__ = ["LAMBDA_PREFIXES", "SANDBOX_PREFIX", "STATE_PREFIX", "TTL_ATTRIBUTE", "Storage"]
+__all__ = ["LAMBDA_PREFIXES", "STATE_PREFIX", "TTL_ATTRIBUTE", "Storage"]
 
 # Object key prefixes, granted per role. The functions read and write caller files under
-# files/ and stored JSON (history, results) under state/; sandbox/ is the sandbox role's alone.
+# files/ and stored JSON (history, results) under state/; the sandbox role has no S3 access.
 LAMBDA_PREFIXES = ("files/", "state/")
-SANDBOX_PREFIX = "sandbox/"
 STATE_PREFIX = "state/"
 TTL_ATTRIBUTE = "expires_at"
 

@@ -151,7 +151,6 @@ def start_emulator(
     env = {
         **os.environ,
         **{ENV_PREFIX + name.upper(): str(value) for name, value in settings.items()},
-        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
     }
     preexec: Callable[[], None] | None = _die_with_parent if die_with_parent else None
     proc = subprocess.Popen(

@@ -254,7 +254,6 @@ def synth_agent_template() -> dict[str, Any]:
         code=lambda_.Code.from_inline("def handler(event, context):\n    return None\n"),
         interpreter_id=INTERPRETER_ID,
         interpreter_arn=INTERPRETER_ARN,
-        interpreter_role_arn=f"arn:aws:iam::{ACCOUNT}:role/TestInterpreterRole",
         env=cdk.Environment(account=ACCOUNT, region=REGION),
     )
     return app.synth().get_stack_by_name("TestAgent").template

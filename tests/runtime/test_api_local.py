@@ -35,11 +35,7 @@ def test_local_api_runs_code_in_the_emulator() -> None:
     for name in ("MODEL_ALIASES", "ALLOWED_MODEL_IDS", "DEFAULT_MODEL_ID"):  # from cdk.json
         env.pop(name, None)
     key = "sk-bcx-local-test-key"
-    env.update(
-        PORT="0",
-        LOCAL_API_KEY=key,
-        PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "lambda")]),
-    )
+    env.update(PORT="0", LOCAL_API_KEY=key)
     env["CODE_INTERPRETER_EMULATOR_CHECK_RESPONSES"] = "1"
     proc = subprocess.Popen(
         [sys.executable, "-m", "scripts.local_api"],

@@ -51,7 +51,6 @@ def variant(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         code=lambda_.Code.from_asset(str(code_dir)),
         interpreter_id=interpreter.interpreter.code_interpreter_id,
         interpreter_arn=interpreter.interpreter.code_interpreter_arn,
-        interpreter_role_arn=interpreter.execution_role.role_arn,
     )
     add_checks(app)
     error = None
@@ -118,7 +117,7 @@ def test_direct_and_global_models_get_the_right_arns(variant: dict[str, Any]) ->
                     [
                         Match.object_like(
                             {
-                                "Sid": "InvokeModelsBehindProfiles",
+                                "Sid": "InvokeModelsBehindProfile0",
                                 "Resource": Match.array_with(
                                     [
                                         {

@@ -16,15 +16,15 @@ Gateway, after this authorizer, invokes it for ``/v1/*``.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable
+from functools import cached_property
 from typing import Any
 
-from code_exec.config import ENV
+from code_exec.config import RuntimeConfig
 from code_exec.store.api_keys import ApiKeyRecord, ApiKeyStore, hash_key
 
-__all__ = ["CACHE_SECONDS", "Authorizer", "api_key_of", "handler"]
+__all__ = ["CACHE_SECONDS", "Authorizer", "AuthorizerServices", "api_key_of", "handler", "services"]
 
 logger = logging.getLogger(__name__)
 
@@ -100,25 +100,53 @@ class Authorizer:
         }
 
 
-_authorizer: Authorizer | None = None
+class AuthorizerServices:
+    """What the authorizer function builds, once per container and on first use: its settings,
+    a DynamoDB client, the key store and the caching :class:`Authorizer` (the same shape as
+    :class:`code_exec.services.Services`, without the API's heavier clients, so the
+    authorizer's cold start stays small). Tests override any of them by keyword."""
 
+    def __init__(self, **overrides: Any) -> None:
+        self.override(**overrides)
 
-def _default() -> Authorizer:
-    global _authorizer
-    if _authorizer is None:
+    def override(self, **overrides: Any) -> None:
+        unknown = set(overrides) - {"config", "dynamodb", "keys", "authorizer"}
+        if unknown:
+            raise TypeError(f"unknown service override(s): {sorted(unknown)}")
+        self.__dict__.update({k: v for k, v in overrides.items() if v is not None})
+
+    def reset(self) -> None:
+        """Forget everything built so far (the next request rebuilds it from the environment)."""
+        for name in ("config", "dynamodb", "keys", "authorizer"):
+            self.__dict__.pop(name, None)
+
+    @cached_property
+    def config(self) -> RuntimeConfig:
+        return RuntimeConfig.from_env()
+
+    @cached_property
+    def dynamodb(self) -> Any:
         import boto3
 
-        db = boto3.client("dynamodb")
-        _authorizer = Authorizer(ApiKeyStore(db, os.environ[ENV.TABLE_NAME], ttl_seconds=0))
-    return _authorizer
+        return boto3.client("dynamodb")
+
+    @cached_property
+    def keys(self) -> ApiKeyStore:
+        return ApiKeyStore(self.dynamodb, self.config.table_name, ttl_seconds=0)
+
+    @cached_property
+    def authorizer(self) -> Authorizer:
+        return Authorizer(self.keys)
+
+
+services = AuthorizerServices()
 
 
 def reset() -> None:
     """Forget the client and the cache (tests, local mode after the environment changed)."""
-    global _authorizer
-    _authorizer = None
+    services.reset()
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """The Lambda entry point (``code_exec.anthropic.authorizer.handler``)."""
-    return _default()(event)
+    return services.authorizer(event)

@@ -6,6 +6,10 @@
 2. Tool-call overhead per call from sandbox code: a preloaded tool (runs in the sandbox)
    vs a bridged tool (relayed out through files and run here), sequential and parallel
    (``asyncio.gather``). The tool itself does nothing, so the time is pure overhead.
+3. The bridged relay: data-plane calls per cell (counted by the emulator) for typical
+   cells, against the budget of 2 per cell + 2 per round of parallel tool calls, and 20
+   calls of 200 ms each gathered in one cell against the same calls made one by one
+   (20 x 200 ms = 4 s: the ideal is 20x).
 
 Uses the emulator at ``AWS_ENDPOINT_URL_BEDROCK_AGENTCORE`` when set, else starts one.
 
@@ -22,6 +26,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 __all__ = ["main"]
 
@@ -72,13 +77,65 @@ def _per_call(run_cell: Callable[[str], object], code: str, calls: int, reps: in
     return min(_time(lambda: run_cell(code), reps)) / calls
 
 
-def run(runs: int = 100, calls: int = 50) -> dict[str, tuple[float, float]]:
+def slow_echo(value: str, delay_ms: int = 200) -> str:
+    """Echo a value after a delay (a slow business API).
+
+    Args:
+        value: What to echo.
+        delay_ms: How long to take, in milliseconds.
+
+    Returns:
+        The value.
+    """
+    time.sleep(delay_ms / 1000)
+    return value
+
+
+# (label, cell, rounds of parallel tool calls it makes)
+_RELAY_CELLS = (
+    ("empty cell", "pass", 0),
+    ("cell busy 2 s, no tool calls", "import time\ntime.sleep(2)", 0),
+    ("expense audit (published cell)", None, 3),
+    ("20 x 200 ms, gathered", "await asyncio.gather(*[slow_echo(str(i)) for i in range(20)])", 1),
+    ("5 x 200 ms, one by one", "for i in range(5):\n    await slow_echo(str(i))", 5),
+)
+_PARALLEL = "await asyncio.gather(*[slow_echo(str(i)) for i in range(20)])"
+_SERIAL = "for i in range(20):\n    await slow_echo(str(i))"
+
+
+def relay(sandbox: Any, url: str, sid: str) -> dict[str, Any]:
+    """Data-plane calls per bridged cell, and the 20 x 200 ms parallel/serial ratio."""
+    from code_exec.ptc import BridgedRunner
+
+    from devtools.expense import expense_audit_code, expense_registry
+    from emulators.code_interpreter.admin import session_calls
+
+    registry = expense_registry("bridged")
+    registry.register(slow_echo, placement="bridged")
+    runner = BridgedRunner(sandbox, sid, registry)
+    runner.start()
+    out: dict[str, Any] = {}
+    try:
+        runner.run_cell("pass")
+        for label, code, rounds in _RELAY_CELLS:
+            before = session_calls(url, sid)["calls"]
+            result = runner.run_cell(code or expense_audit_code(), timeout_seconds=60)
+            assert result.ok, result.stderr
+            out[label] = (session_calls(url, sid)["calls"] - before, 2 + 2 * rounds)
+        out["parallel"] = min(_time(lambda: runner.run_cell(_PARALLEL), 5))
+        out["serial"] = min(_time(lambda: runner.run_cell(_SERIAL), 1))
+    finally:
+        runner.close()
+    return out
+
+
+def run(runs: int = 100, calls: int = 50) -> dict[str, Any]:
     from code_exec.ptc import BridgedRunner, ToolRegistry, preload
     from code_exec.sandbox.client import SandboxClient, make_client
 
     from emulators.code_interpreter.spawn import agentcore_client
 
-    results: dict[str, tuple[float, float]] = {}
+    results: dict[str, Any] = {}
     local = [sys.executable, "-c", "print(1)"]
     subprocess.run(local, check=True, capture_output=True)
     results["local python -c"] = _stats(
@@ -118,6 +175,7 @@ def run(runs: int = 100, calls: int = 50) -> dict[str, tuple[float, float]]:
                 results["bridged empty cell"] = (bbase, bbase)
             finally:
                 runner.close()
+            results["relay"] = relay(sandbox, url, sid)
     return results
 
 
@@ -143,8 +201,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'bridged, ' + label:36}{bri * ms:>8.2f}ms{bri / max(pre, 1e-6):>13.1f}x")
     seq, par = r["bridged tool call, sequential"][0], r["bridged tool call, parallel"][0]
     print(f"\nbridged: parallel is {seq / max(par, 1e-6):.1f}x cheaper per call than sequential")
-    print(f"bridged empty cell (submit + poll): {r['bridged empty cell'][0] * ms:.1f} ms")
-    return 0
+    print(f"bridged empty cell (one long-poll step): {r['bridged empty cell'][0] * ms:.1f} ms")
+    rel = r["relay"]
+    print("\nBridged relay: data-plane calls per cell (emulator count; budget 2 + 2 per round)")
+    within = True
+    for label, _, _ in _RELAY_CELLS:
+        used, budget = rel[label]
+        within &= used <= budget
+        print(f"{label:36}{used:>6} calls   (budget {budget})")
+    parallel, serial = rel["parallel"], rel["serial"]
+    print(f"\n20 x 200 ms bridged calls gathered in one cell: {parallel * ms:.0f} ms (best of 5)")
+    print(f"  vs the same calls one by one ({serial * ms:.0f} ms): {serial / parallel:.1f}x")
+    print(f"  vs serial 20 x 200 ms = 4000 ms: {4.0 / parallel:.1f}x (ideal 20x, goal >= 15x)")
+    return 0 if within else 1
 
 
 if __name__ == "__main__":

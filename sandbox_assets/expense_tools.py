@@ -16,6 +16,10 @@ quarterly travel budget $5,000; custom limits respected; only approved travel co
 Traps that change the answer when the rules are not followed: Bob Martinez and David
 Kim are over $5,000 but have custom budgets; Henry Wilson has pending travel, Frank Lee
 rejected travel and Carol White approved non-travel that would put them over if counted.
+
+``get_custom_budget`` answers for every employee with ``budget_limit`` (5000.0 on the
+standard budget), so code that reads ``budget["budget_limit"]`` for anyone works as the
+published PTC example expects.
 """
 
 from __future__ import annotations
@@ -26,7 +30,15 @@ from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-__all__ = ["TOOLS", "get_custom_budget", "get_expenses", "get_team_members"]
+__all__ = [
+    "CUSTOM_BUDGETS",
+    "Q3_APPROVED_TRAVEL_CENTS",
+    "STANDARD_TRAVEL_BUDGET",
+    "TOOLS",
+    "get_custom_budget",
+    "get_expenses",
+    "get_team_members",
+]
 
 TOOLS = ["get_team_members", "get_expenses", "get_custom_budget"]
 STANDARD_TRAVEL_BUDGET = 5000.00
@@ -45,7 +57,7 @@ _TEAM = [
 _MANAGER = "ENG002"
 
 # Approved Q3 travel per member, in cents (the audit's ground truth).
-_Q3_APPROVED_TRAVEL = {
+Q3_APPROVED_TRAVEL_CENTS = {
     "ENG001": 987654,
     "ENG002": 748210,
     "ENG003": 412075,
@@ -61,7 +73,7 @@ _Q3_TRAPS = [
     ("ENG006", "travel", "rejected", 215000),
     ("ENG003", "equipment", "approved", 149900),
 ]
-_CUSTOM_BUDGETS = {
+CUSTOM_BUDGETS = {  # employee -> (quarterly travel limit in USD, reason)
     "ENG002": (12000.00, "Manages the New York and London offices; quarterly on-site visits"),
     "ENG004": (8000.00, "Principal engineer covering customer escalations"),
 }
@@ -158,7 +170,7 @@ def _expenses(employee_id: str, quarter: str) -> tuple[dict[str, Any], ...]:
     rng = random.Random(f"expenses/{employee_id}/{quarter}/{_YEAR}")
     count = rng.randint(20, 50)
     rows: list[tuple[str, str, int]] = []  # (category, status, cents)
-    target = _Q3_APPROVED_TRAVEL.get(employee_id) if quarter == "Q3" else None
+    target = Q3_APPROVED_TRAVEL_CENTS.get(employee_id) if quarter == "Q3" else None
     if target is None:
         target = rng.randrange(150000, 520000)
     travel = _split(rng, target, rng.randint(4, 8))
@@ -231,19 +243,21 @@ def get_expenses(employee_id: str, quarter: str) -> str:
 
 
 def get_custom_budget(user_id: str) -> str:
-    """The custom quarterly travel budget of an employee, if they have one.
+    """The quarterly travel budget of one employee: the standard one or their exception.
 
     Args:
         user_id: The employee's id, e.g. "ENG001".
 
     Returns:
-        JSON object {"user_id", "travel_budget", "currency", "reason"} when the employee
-        has a custom budget, or null when the standard $5,000 quarterly budget applies.
+        JSON object {"user_id", "budget_limit", "currency", "reason"} for every employee:
+        budget_limit is the quarterly travel limit in USD, 5000.0 (the standard budget)
+        unless the employee has a custom limit; reason says which applies and why.
     """
-    custom = _CUSTOM_BUDGETS.get(user_id)
-    if custom is None:
-        return json.dumps(None)
-    limit, reason = custom
+    if user_id not in {m[0] for m in _TEAM}:
+        raise ValueError(f"unknown employee id {user_id!r}")
+    limit, reason = CUSTOM_BUDGETS.get(
+        user_id, (STANDARD_TRAVEL_BUDGET, "Standard quarterly travel budget")
+    )
     return json.dumps(
-        {"user_id": user_id, "travel_budget": limit, "currency": "USD", "reason": reason}
+        {"user_id": user_id, "budget_limit": limit, "currency": "USD", "reason": reason}
     )

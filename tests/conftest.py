@@ -32,6 +32,13 @@ os.environ["AWS_CONFIG_FILE"] = os.devnull
 os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
 
 EMULATOR_CELL_TIMEOUT = 5.0  # seconds; tests of the per-cell limit rely on it
+# The service rate-limits InvokeCodeInterpreter; the emulator does too, and every test runs
+# with it on: the runtime's retries must absorb throttling wherever it happens.
+EMULATOR_RPS_PER_SESSION = 20.0
+# Per account, the limit is set well above one test's own rate: a test's clients are paced
+# per session, and a thread another test left behind (an abandoned job, a bridged runner
+# winding down) must not throttle it. The per-account bucket itself is unit-tested.
+EMULATOR_RPS_PER_ACCOUNT = 200.0
 EMULATOR_START_TIMEOUT = 30.0
 
 
@@ -58,6 +65,8 @@ def emulator_url() -> Iterator[str]:
             workspace_mb=128,
             memory_mb=2048,
             max_processes=64,
+            max_rps_per_session=EMULATOR_RPS_PER_SESSION,
+            max_rps_per_account=EMULATOR_RPS_PER_ACCOUNT,
             unisolated=False,
             check_responses=True,
         )  # the emulator's log goes to pytest's captured stderr
@@ -81,11 +90,27 @@ def agentcore_env(emulator_url: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def agentcore_client(emulator_url: str):  # -> botocore client for "bedrock-agentcore"
-    """A real boto3 bedrock-agentcore client pointed at the emulator."""
-    from botocore.config import Config
-
+def agentcore_client_for(emulator_url: str):  # -> (Config) -> botocore client
+    """``agentcore_client_for(config)``: a real boto3 bedrock-agentcore client for the
+    emulator that keeps under its request rates (it waits rather than be throttled)."""
     from emulators.code_interpreter import spawn
 
+    def _client(config: object = None):
+        return spawn.agentcore_client(
+            emulator_url,
+            config,
+            pace_per_session=EMULATOR_RPS_PER_SESSION,
+            pace_per_account=EMULATOR_RPS_PER_ACCOUNT,
+        )
+
+    return _client
+
+
+@pytest.fixture(scope="session")
+def agentcore_client(agentcore_client_for):  # -> botocore client for "bedrock-agentcore"
+    """A real boto3 bedrock-agentcore client pointed at the emulator, retries off (so an
+    injected fault is seen exactly once) and paced under the emulator's request rates."""
+    from botocore.config import Config
+
     config = Config(read_timeout=120, retries={"mode": "standard", "total_max_attempts": 1})
-    return spawn.agentcore_client(emulator_url, config)
+    return agentcore_client_for(config)

@@ -29,6 +29,10 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--max-processes", type=int, help="pids cgroup / RLIMIT_NPROC")
     p.add_argument("--max-sessions", type=int, help="concurrent READY sessions")
     p.add_argument("--warm-pool", type=int, help="sandboxes kept ready with a started kernel")
+    p.add_argument(
+        "--max-rps-per-session", type=float, help="InvokeCodeInterpreter requests/s (0: no limit)"
+    )
+    p.add_argument("--max-rps-per-account", type=float, help="the same per account (0: no limit)")
     p.add_argument("--sandbox-workdir", help="workspace path inside the sandbox")
     p.add_argument("--state-dir", help="host directory for session state")
     p.add_argument("--unisolated", action="store_true", default=None, help="no bubblewrap (unsafe)")

@@ -1,4 +1,4 @@
-"""In-memory backend: sessions, expiry, fault injection. Typed methods, no HTTP."""
+"""In-memory backend: sessions, expiry, fault injection, traffic. Typed methods, no HTTP."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from .kernel import Kernel
 from .sandbox import Sandbox, bwrap_problem
 from .session import READY, TERMINATED, Session
 from .tools import run_tool
+from .traffic import Traffic
 
 __all__ = ["CodeInterpreterBackend", "Fault"]
 
@@ -69,6 +70,9 @@ class CodeInterpreterBackend:
         self._sessions: dict[str, Session] = {}
         self._tokens: dict[str, str] = {}
         self._faults: list[Fault] = []
+        self.traffic = Traffic(
+            per_session=config.max_rps_per_session, per_account=config.max_rps_per_account
+        )
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._pool: queue.Queue[tuple[Sandbox, Kernel]] = queue.Queue()
@@ -234,8 +238,13 @@ class CodeInterpreterBackend:
 
     # --- tools --------------------------------------------------------------------------
 
+    def admit(self, operation: str, session_id: str | None, account: str) -> None:
+        """Count a data-plane request; :class:`ThrottlingException` when over a rate limit."""
+        self.traffic.admit(operation, session_id, account)
+
     def invoke(self, session: Session, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
         """Run one tool; :class:`EmulatorError` means an exception event."""
+        self.traffic.count_tool(session.session_id, tool)
         fault = self.take_fault(session.session_id, "stream", "InvokeCodeInterpreter")
         if fault is not None:
             raise fault
@@ -292,6 +301,7 @@ class CodeInterpreterBackend:
                 elif s.status == TERMINATED and now >= s.expires_at + _KEEP_TERMINATED:
                     with self._lock:
                         self._sessions.pop(s.session_id, None)
+                    self.traffic.forget(s.session_id)
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
@@ -300,6 +310,7 @@ class CodeInterpreterBackend:
             "sessions": sum(1 for s in sessions if s.status == READY),
             "isolated": not self.config.unisolated,
             "cellTimeout": self.config.cell_timeout,
+            "throttled": self.traffic.throttled,
         }
 
     def shutdown(self) -> None:

@@ -39,6 +39,8 @@ class EmulatorConfig:
     max_sessions: int = 32  # concurrent READY sessions before serviceQuotaExceededException
     warm_pool: int = 1  # sandboxes kept with a started kernel, so a new session is warm at once
     default_session_timeout: int = 900  # seconds, when the request gives none (AgentCore default)
+    max_rps_per_session: float = 0.0  # InvokeCodeInterpreter requests/s per session; 0: no limit
+    max_rps_per_account: float = 0.0  # the same per account (access key id); 0: no limit
     sandbox_workdir: str = "/workspace"  # the workspace path as seen inside the sandbox
     state_dir: str = ""  # host dir for per-session state; default: a fresh temp dir
     unisolated: bool = False  # run kernels without bubblewrap (loud warning)
@@ -70,8 +72,9 @@ class EmulatorConfig:
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{ENV_PREFIX}{name.upper()} must be > 0")
-        if self.warm_pool < 0:
-            raise ConfigError(f"{ENV_PREFIX}WARM_POOL must be >= 0")
+        for name in ("warm_pool", "max_rps_per_session", "max_rps_per_account"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{ENV_PREFIX}{name.upper()} must be >= 0")
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"{ENV_PREFIX}PORT must be between 0 and 65535")
         if not self.sandbox_workdir.startswith("/") or self.sandbox_workdir.rstrip("/") in (

@@ -183,10 +183,18 @@ OPERATIONS: dict[str, Callable[[CodeInterpreterBackend, Request], Response]] = {
 }
 
 
+def _account(headers: Mapping[str, str]) -> str:
+    """The access key id a SigV4 request was signed with (the caller's account, here)."""
+    auth = headers.get("authorization", "")
+    _, _, credential = auth.partition("Credential=")
+    return credential.split("/", 1)[0] or "anonymous"
+
+
 def dispatch(backend: CodeInterpreterBackend, operation: str, req: Request) -> Response:
     """Run one operation; every :class:`EmulatorError` becomes a REST-JSON error."""
     try:
         session_id = req.headers.get(SESSION_HEADER) or req.query.get("sessionId")
+        backend.admit(operation, session_id, _account(req.headers))
         fault = backend.take_fault(session_id, "http", operation)
         if fault is not None:
             raise fault
@@ -222,7 +230,7 @@ def _check_declared(fault: Fault) -> None:
 
 
 def dispatch_admin(backend: CodeInterpreterBackend, path: str, req: Request) -> Response:
-    """Test hooks: health, fault injection, session internals."""
+    """Test hooks: health, fault injection, session internals, data-plane call counts."""
     try:
         if path == "/_emulator/health" and req.method == "GET":
             return Response.json({"status": "ok", **backend.stats()})
@@ -245,6 +253,11 @@ def dispatch_admin(backend: CodeInterpreterBackend, path: str, req: Request) -> 
         if path == "/_emulator/faults" and req.method == "DELETE":
             backend.clear_faults()
             return Response.json({"ok": True})
+        if path.startswith("/_emulator/sessions/") and path.endswith("/calls"):
+            sid = path.removeprefix("/_emulator/sessions/").removesuffix("/calls")
+            if req.method != "GET":
+                raise ValidationException("use GET", field="method")
+            return Response.json({"sessionId": sid, **backend.traffic.of(sid).to_dict()})
         if path.startswith("/_emulator/sessions/") and req.method == "GET":
             sid = path.rsplit("/", 1)[-1]
             s = (

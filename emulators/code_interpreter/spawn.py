@@ -37,6 +37,8 @@ __all__ = [
 ]
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository (emulators/ is importable from it)
+_SESSION_HEADER = "x-amzn-code-interpreter-session-id"  # InvokeCodeInterpreter's sessionId
+_PACE_MARGIN = 0.85
 DUMMY_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
 
@@ -73,22 +75,43 @@ def stop_process(proc: subprocess.Popen[str], timeout: float = 20.0) -> None:
         proc.wait()
 
 
-def agentcore_client(url: str, config: Any = None) -> Any:
+def agentcore_client(
+    url: str, config: Any = None, *, pace_per_session: float = 0.0, pace_per_account: float = 0.0
+) -> Any:
     """A real boto3 ``bedrock-agentcore`` client for the emulator at ``url`` (dummy credentials).
 
     Args:
         url: The emulator's endpoint URL.
         config: A ``botocore.config.Config`` (timeouts, retries); botocore's default if None.
+        pace_per_session: When > 0, the client sends at most this many
+            ``InvokeCodeInterpreter`` requests a second per session, waiting before a
+            request instead (a client that keeps under the service's rate, so a test with
+            retries off never meets throttling it did not ask for).
+        pace_per_account: The same for all the client's requests.
     """
     import boto3
 
-    return boto3.client(
+    from .traffic import RateLimiter
+
+    client = boto3.client(
         "bedrock-agentcore",
         endpoint_url=url,
         region_name="us-east-1",
         config=config,
         **DUMMY_CREDENTIALS,
     )
+    if pace_per_session > 0 or pace_per_account > 0:
+        # a margin under the rates: requests reach the server with jitter, closer together
+        # than they left
+        sessions = RateLimiter(pace_per_session * _PACE_MARGIN)
+        account = RateLimiter(pace_per_account * _PACE_MARGIN)
+
+        def pace(request: Any, **_: Any) -> None:
+            account.wait("")
+            sessions.wait(str(request.headers.get(_SESSION_HEADER, "")))
+
+        client.meta.events.register("before-send.bedrock-agentcore.InvokeCodeInterpreter", pace)
+    return client
 
 
 class RunningEmulator:

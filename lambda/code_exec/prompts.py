@@ -33,9 +33,9 @@ When you are done, reply with the final answer in plain text (no more tool calls
 
 _TOOLS_HEADER = """
 These async functions are already defined in the sandbox (do not import them). Call \
-them from your code with `await`, and run independent calls in parallel with \
-`asyncio.gather(...)`. Their results stay in the sandbox unless you print them. A \
-failing call raises `ToolError`.
+them from your code with `await`, with keyword arguments or one dict of arguments, and \
+run independent calls in parallel with `asyncio.gather(...)`. Their results stay in the \
+sandbox unless you print them. A failing call raises `ToolError`.
 
 """
 

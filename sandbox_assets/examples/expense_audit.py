@@ -1,30 +1,47 @@
 # ruff: noqa
-# Model-style PTC cell (top-level await), run unmodified against preloaded and bridged tools.
-# Which engineers exceeded their Q3 travel budget? Only approved travel counts; the
-# standard budget is $5,000 a quarter, and some people have a custom budget.
+# The expense-audit cell of the published PTC example, step by step as published (top-level
+# await), run unmodified against preloaded and bridged tools: which engineering team members
+# exceeded their Q3 travel budget? Only approved travel counts; the standard budget is
+# $5,000 a quarter and get_custom_budget gives everyone's limit as budget_limit.
 import asyncio
 import json
 
-STANDARD_BUDGET = 5000.00
+# 1. the team
+team = json.loads(await get_team_members(department="engineering"))
 
-team = json.loads(await get_team_members("engineering"))
-expenses = await asyncio.gather(*[get_expenses(m["id"], "Q3") for m in team])
+# 2. every member's Q3 expenses, fetched in parallel
+expenses = await asyncio.gather(*[get_expenses(employee_id=m["id"], quarter="Q3") for m in team])
 
-over_standard = []
+# 3. approved travel per member
+spent_by_member = []
 for member, raw in zip(team, expenses):
-    travel = sum(
+    spent = sum(
         e["amount"]
         for e in json.loads(raw)
         if e["category"] == "travel" and e["status"] == "approved"
     )
-    if travel > STANDARD_BUDGET:
-        over_standard.append((member, travel))
+    spent_by_member.append((member, spent))
 
-budgets = await asyncio.gather(*[get_custom_budget(m["id"]) for m, _ in over_standard])
-for (member, travel), raw in zip(over_standard, budgets):
-    custom = json.loads(raw)
-    limit = custom["travel_budget"] if custom else STANDARD_BUDGET
-    if travel > limit:
-        print(
-            f"{member['name']}: ${travel:,.2f} (budget ${limit:,.2f}, over by +${travel - limit:,.2f})"
+# 4. the budget of everyone over $5,000 (in parallel)
+over_standard = [(member, spent) for member, spent in spent_by_member if spent > 5000]
+budgets = await asyncio.gather(
+    *[get_custom_budget(user_id=member["id"]) for member, _ in over_standard]
+)
+
+# 5. who is over their own limit
+exceeded = []
+for (member, spent), raw in zip(over_standard, budgets):
+    budget = json.loads(raw)
+    if spent > budget["budget_limit"]:
+        exceeded.append(
+            {
+                "name": member["name"],
+                "spent": spent,
+                "limit": budget["budget_limit"],
+                "exceeded_by": spent - budget["budget_limit"],
+            }
         )
+
+# 6. the answer
+print(f"{len(exceeded)} members exceeded budget:")
+print(json.dumps(exceeded, indent=2))

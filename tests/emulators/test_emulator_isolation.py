@@ -110,14 +110,12 @@ def test_file_tools_never_follow_symlinks(shared_session, invoke, emulator_admin
     assert Path("/etc/hostname").exists()
 
 
-def test_file_tools_never_block_on_a_fifo(shared_session, emulator_url: str) -> None:
+def test_file_tools_never_block_on_a_fifo(shared_session, agentcore_client_for) -> None:
     """A FIFO planted by sandboxed code must not hang the emulator's file tools."""
     from botocore.config import Config
 
-    from emulators.code_interpreter.spawn import agentcore_client
-
-    client = agentcore_client(
-        emulator_url, Config(read_timeout=15, retries={"mode": "standard", "total_max_attempts": 1})
+    client = agentcore_client_for(
+        Config(read_timeout=15, retries={"mode": "standard", "total_max_attempts": 1})
     )
 
     def call(name: str, **arguments: object) -> dict:

@@ -177,7 +177,7 @@ def test_direct_tools_run_in_process_and_a_raising_tool_is_an_error_result():
     ]
     assert tools.specs[1].input_schema["required"] == ["employee_id", "quarter"]
     ok = tools.run("get_custom_budget", {"user_id": "ENG002"})
-    assert not ok.is_error and '"travel_budget": 12000.0' in ok.text
+    assert not ok.is_error and '"budget_limit": 12000.0' in ok.text
     bad = tools.run("get_expenses", {"employee_id": "ENG999", "quarter": "Q3"})
     assert bad.is_error and bad.text.startswith("ValueError: unknown employee id")
     unknown = tools.run("delete_everything", {})

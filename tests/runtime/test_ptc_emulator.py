@@ -1,16 +1,24 @@
-"""PTC through boto3 -> emulator -> sandbox: preloaded tools, bridged tools, parallel bridging."""
+"""PTC through boto3 -> emulator -> sandbox: preloaded tools, bridged tools, parallel bridging,
+and what the bridged relay costs in data-plane calls (counted by the emulator)."""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from code_exec.ptc import BridgedRunner, ToolRegistry, open_executor, preload
 from code_exec.sandbox import SandboxClient
 
-from devtools.expense import EXPECTED_EXPENSE_AUDIT_OUTPUT, expense_audit_code, expense_registry
+from devtools.expense import (
+    expected_audit,
+    expense_audit_code,
+    expense_registry,
+    read_audit_output,
+)
+from emulators.code_interpreter.admin import session_calls
 
 pytestmark = pytest.mark.sandbox
 
@@ -76,14 +84,26 @@ def bridged(sandbox: SandboxClient, sid: str) -> Iterator[BridgedRunner]:
     runner.close()
 
 
+AUDIT_HEADLINE = "3 members exceeded budget:"
+AUDIT_NAMES = ["Alice Chen", "Emma Johnson", "Grace Taylor"]
+
+
+def _assert_audit_answer(stdout: str) -> None:
+    """The published cell's output: the headline, then the three people, to the cent."""
+    headline, rows = read_audit_output(stdout)
+    assert headline == AUDIT_HEADLINE, stdout
+    assert [r["name"] for r in rows] == AUDIT_NAMES
+    assert (headline, rows) == expected_audit()  # the amounts in expense_tools.py, in cents
+
+
 def test_expense_audit_with_preloaded_tools(sandbox: SandboxClient, sid: str) -> None:
-    """The article-style cell, unmodified, against tools running inside the sandbox."""
+    """The published cell, unmodified, against tools running inside the sandbox."""
     names = preload(sandbox, sid, expense_registry("preloaded"))
     assert names == ["get_team_members", "get_expenses", "get_custom_budget"]
     sandbox.execute_code(sid, "%autoawait off")  # the runner, not the kernel, awaits
     r = sandbox.run_cell(sid, expense_audit_code())
     assert r.ok, r.stderr
-    assert r.stdout == EXPECTED_EXPENSE_AUDIT_OUTPUT
+    _assert_audit_answer(r.stdout)
     # synchronous use of the same tools works too, and the value can still be awaited
     r = sandbox.run_cell(
         sid,
@@ -98,7 +118,157 @@ def test_expense_audit_with_bridged_tools(bridged: BridgedRunner) -> None:
     """Same cell; every call is relayed out of the sandbox and run here."""
     r = bridged.run_cell(expense_audit_code(), timeout_seconds=60)
     assert r.ok, r.stderr
-    assert r.stdout == EXPECTED_EXPENSE_AUDIT_OUTPUT
+    _assert_audit_answer(r.stdout)
+
+
+# --- the relay's budget: <= 2 data-plane calls per cell + 2 per round of parallel calls ---------
+
+
+class _Rounds:
+    """Spies on a runner's rounds of tool calls (how many calls each round served)."""
+
+    def __init__(self, runner: BridgedRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.sizes: list[int] = []
+        serve = runner.serve
+
+        def counted(calls: Any, **kwargs: Any) -> Any:
+            calls = list(calls)
+            self.sizes.append(len(calls))
+            return serve(calls, **kwargs)
+
+        monkeypatch.setattr(runner, "serve", counted)
+
+
+def _budget(rounds: int) -> int:
+    return 2 + 2 * rounds
+
+
+def test_the_expense_audit_stays_within_the_relay_budget(
+    bridged: BridgedRunner, sid: str, emulator_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three rounds (the team; 8 expense lists; 5 budgets): at most 2 + 2 x 3 calls."""
+    rounds = _Rounds(bridged, monkeypatch)
+    before = session_calls(emulator_url, sid)
+    r = bridged.run_cell(expense_audit_code(), timeout_seconds=60)
+    after = session_calls(emulator_url, sid)
+    assert r.ok, r.stderr
+    _assert_audit_answer(r.stdout)
+    assert rounds.sizes == [1, 8, 5]
+    used = after["calls"] - before["calls"]
+    assert used <= _budget(3), (before, after)
+    steps = {k: n - before["tools"].get(k, 0) for k, n in after["tools"].items()}
+    assert {k for k, n in steps.items() if n} <= {"executeCode", "writeFiles"}  # no polling
+
+
+def test_twenty_parallel_calls_are_one_round_within_the_budget(
+    bridged: BridgedRunner, sid: str, emulator_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """20 calls of 200 ms each from one gather: one round, served in parallel."""
+    bridged.run_cell("await slow_echo('warm', 1)")
+    rounds = _Rounds(bridged, monkeypatch)
+    code = (
+        "out = await asyncio.gather(*[slow_echo(str(i), 200) for i in range(20)])\n"
+        "print(len(out), out == [str(i) for i in range(20)])"
+    )
+    before = session_calls(emulator_url, sid)["calls"]
+    r = bridged.run_cell(code, timeout_seconds=30)
+    used = session_calls(emulator_url, sid)["calls"] - before
+    assert r.stdout == "20 True\n", r.stderr
+    assert rounds.sizes == [20]
+    assert used <= _budget(1)
+
+
+def test_a_cell_without_tool_calls_is_one_call_however_long_it_runs(
+    bridged: BridgedRunner, sid: str, emulator_url: str
+) -> None:
+    """The orchestrator never polls: a cell busy for 1.5 s costs what an empty one does."""
+    before = session_calls(emulator_url, sid)["calls"]
+    assert bridged.run_cell("import time\ntime.sleep(1.5)\nprint('slept')").stdout == "slept\n"
+    assert session_calls(emulator_url, sid)["calls"] - before <= _budget(0)
+
+
+def test_the_steps_pause_and_resume_a_cell(
+    sandbox: SandboxClient, sid: str, bridged: BridgedRunner
+) -> None:
+    """A cell paused on its tool calls is resumed by another runner object, as a later
+    invocation would, from what it stored: the call ids and their outcomes."""
+    registry = ToolRegistry()
+    registry.register(slow_echo, placement="bridged")
+    first = BridgedRunner(sandbox, sid, registry)
+    first.start()
+    cell = "a, b = await asyncio.gather(slow_echo('x', 1), slow_echo('y', 1))\nprint(a + b)"
+    state = first.submit(cell)
+    assert state.status == "pending"
+    assert sorted(c.input["value"] for c in state.pending) == ["x", "y"]
+    first.detach()  # the invocation ends with the cell paused
+
+    later = BridgedRunner(sandbox, sid, registry)
+    later.start()  # attaches to the same runner; the paused cell is still its current one
+    assert later.cell == state.cell
+    again = later.wait()  # the calls it waits on are still pending
+    assert {c.id for c in again.pending} == {c.id for c in state.pending}
+    outcomes = {c.id: {"ok": True, "value": c.input["value"].upper()} for c in state.pending}
+    done = later.resume(outcomes)
+    assert done.done and done.result is not None and done.result.stdout == "XY\n"
+    assert later.run_cell("print(a)").stdout == "X\n"  # the runner goes on as before
+    # a runner object that stayed attached meanwhile hands in its next cell all the same
+    assert bridged.cell < later.cell
+    assert bridged.run_cell("print(b)").stdout == "Y\n"
+
+
+def test_a_step_waits_out_a_kernel_still_busy_with_an_earlier_step(
+    sandbox: SandboxClient, sid: str, bridged: BridgedRunner, emulator_url: str
+) -> None:
+    """An invocation that died mid-step leaves its step waiting in the kernel; the next
+    step is refused (conflict) and tried again until the kernel is free."""
+    import threading
+
+    busy = threading.Thread(
+        target=sandbox.execute_code,
+        args=(sid, "open('.busy', 'w').close()\nimport time\ntime.sleep(1.5)"),
+    )
+    busy.start()
+    deadline = time.monotonic() + 20
+    while ".busy" not in sandbox.list_files(sid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    before = session_calls(emulator_url, sid)["tools"].get("executeCode", 0)
+    try:
+        assert (
+            bridged.run_cell("print('after the busy kernel')").stdout == "after the busy kernel\n"
+        )
+    finally:
+        busy.join()
+    assert (
+        session_calls(emulator_url, sid)["tools"]["executeCode"] - before >= 2
+    )  # refused, then ran
+
+
+@pytest.mark.parametrize("placement", ["preloaded", "bridged"])
+def test_tools_take_one_dict_or_keywords_and_refuse_a_mix(
+    sandbox: SandboxClient, sid: str, bridged: BridgedRunner, placement: str
+) -> None:
+    """Anthropic's PTC convention (one dict) and keyword arguments give the same call."""
+    executor = (
+        bridged
+        if placement == "bridged"
+        else open_executor(sandbox, sid, expense_registry("preloaded"))
+    )
+    r = executor.run_cell(
+        "a = await get_expenses({'employee_id': 'ENG001', 'quarter': 'Q3'})\n"
+        "b = await get_expenses(employee_id='ENG001', quarter='Q3')\n"
+        "c = json.loads(await get_custom_budget({'user_id': 'ENG002'}))\n"
+        "print(a == b, len(json.loads(a)), c['budget_limit'])"
+    )
+    assert r.stdout == "True 25 12000.0\n", r.stderr
+    r = executor.run_cell(
+        "try:\n"
+        "    await get_expenses({'employee_id': 'ENG001'}, quarter='Q3')\n"
+        "except ToolError as e:\n"
+        "    print(e)"
+    )
+    assert r.stdout == (
+        "get_expenses: pass the arguments either as one dict or as keyword arguments, not both\n"
+    ), r.stderr
 
 
 def test_bridged_cells_keep_state_and_report_failures(bridged: BridgedRunner) -> None:
@@ -185,7 +355,7 @@ def test_open_executor_picks_kernel_or_bridge(sandbox: SandboxClient, sid: str) 
     try:
         r = bridge.run_cell(
             "a, b = await asyncio.gather(get_custom_budget('ENG002'), slow_echo('x', 1))\n"
-            "print(json.loads(a)['travel_budget'], b)"
+            "print(json.loads(a)['budget_limit'], b)"
         )
         assert r.stdout == "12000.0 x\n", r.stderr
     finally:

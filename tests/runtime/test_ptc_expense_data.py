@@ -7,10 +7,16 @@ import io
 import json
 from decimal import Decimal
 
+import pytest
 from code_exec.ptc.assets import assets_dir, load_asset_module
 from code_exec.ptc.cell_runner import make_runner
 
-from devtools.expense import EXPECTED_EXPENSE_AUDIT_OUTPUT, expense_audit_code, expense_registry
+from devtools.expense import (
+    expected_audit,
+    expense_audit_code,
+    expense_registry,
+    read_audit_output,
+)
 
 tools = load_asset_module("expense_tools")
 STANDARD = Decimal("5000.00")
@@ -40,8 +46,7 @@ def test_expected_answer_exactly() -> None:
     over = {}
     for m in team:
         travel = _total(_q3(m["id"]))
-        custom = json.loads(tools.get_custom_budget(m["id"]))
-        limit = Decimal(str(custom["travel_budget"])) if custom else STANDARD
+        limit = Decimal(str(json.loads(tools.get_custom_budget(m["id"]))["budget_limit"]))
         if travel > limit:
             over[m["name"]] = (limit, travel, travel - limit)
     assert over == {
@@ -78,6 +83,26 @@ def test_traps_change_the_answer_when_rules_are_broken() -> None:
     assert _total(_q3("ENG003")) < STANDARD < _total(_q3("ENG003"), category=None)
 
 
+def test_every_employee_has_a_budget_limit() -> None:
+    """The published contract: an object with budget_limit for everyone, 5000.0 by default."""
+    budgets = {
+        m["id"]: json.loads(tools.get_custom_budget(m["id"]))
+        for m in json.loads(tools.get_team_members("engineering"))
+    }
+    assert {
+        eid: b["budget_limit"] for eid, b in budgets.items() if b["budget_limit"] != 5000.0
+    } == {
+        "ENG002": 12000.0,
+        "ENG004": 8000.0,
+    }
+    assert all(
+        b["currency"] == "USD" and b["reason"] and b["user_id"] == k for k, b in budgets.items()
+    )
+    assert budgets["ENG001"]["reason"] == "Standard quarterly travel budget"
+    with pytest.raises(ValueError, match="unknown employee id"):
+        tools.get_custom_budget("ENG999")
+
+
 def test_the_article_cell_prints_the_answer_locally() -> None:
     """The same cell and tool module the sandbox gets, run in-process."""
     ptc_runtime = load_asset_module("ptc_runtime")  # sandbox_assets/ptc_runtime.py
@@ -88,4 +113,11 @@ def test_the_article_cell_prints_the_answer_locally() -> None:
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         make_runner(ns).run(expense_audit_code())
-    assert out.getvalue() == EXPECTED_EXPENSE_AUDIT_OUTPUT
+    headline, rows = read_audit_output(out.getvalue())
+    assert headline == "3 members exceeded budget:"
+    assert [(r["name"], r["exceeded_by"]) for r in rows] == [
+        ("Alice Chen", 487654),
+        ("Emma Johnson", 26602),
+        ("Grace Taylor", 147446),
+    ]
+    assert (headline, rows) == expected_audit()

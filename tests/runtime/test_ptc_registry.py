@@ -106,7 +106,10 @@ def test_ptc_system_prompt_for_the_demo_tools() -> None:
     for name in ("get_team_members", "get_expenses", "get_custom_budget"):
         assert f"async def {name}(" in prompt
     assert "async def get_expenses(employee_id: str, quarter: str) -> str" in prompt
-    assert "null when the standard $5,000 quarterly budget applies" in prompt
+    # the published contract, as the catalogue tells the model
+    assert '{"user_id", "budget_limit", "currency", "reason"} for every employee' in prompt
+    assert "5000.0 (the standard budget)" in prompt and "null" not in prompt
+    assert "with keyword arguments or one dict of arguments" in prompt
     assert "one call per tool use" in direct_system_prompt()
 
 

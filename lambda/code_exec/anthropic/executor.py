@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from code_exec.anthropic.history import ServerUse
-from code_exec.anthropic.relay import CellRelay, PendingCall
+from code_exec.anthropic.relay import CellProgress, CellRelay, PendingCall, RunnerGoneError
 from code_exec.anthropic.results import editor_error, run_error, run_result
 from code_exec.anthropic.tools import BASH, CODE_EXECUTION, EDITOR
 from code_exec.exceptions import (
@@ -161,12 +161,25 @@ class Executor:
             return run_error(CODE_EXECUTION, "invalid_tool_input")
         if self.version == "20250522":
             return self._finished(CODE_EXECUTION, self.sandbox.run_cell(self.session_id, code))
-        cell = self.relay.submit(code)
-        return self.resume(cell, answered=set(), budget=budget)
+        return self._outcome(self.relay.submit(code, budget=budget))
 
-    def resume(self, cell: int, *, answered: set[str], budget: float) -> dict[str, Any] | Paused:
-        """Wait for a REPL cell again (after its calls got results, or it ran out of time)."""
-        progress = self.relay.wait(cell, answered=answered, budget=budget)
+    def resume(
+        self,
+        cell: int,
+        *,
+        outcomes: dict[str, dict[str, Any]],
+        answered: set[str],
+        budget: float,
+    ) -> dict[str, Any] | Paused:
+        """Deliver results to a paused REPL cell (maybe none) and wait for it again."""
+        try:
+            progress = self.relay.resume(cell, outcomes=outcomes, answered=answered, budget=budget)
+        except RunnerGoneError:
+            logger.warning("the Python runner of cell %s is gone", cell)
+            return run_error(CODE_EXECUTION, "unavailable")
+        return self._outcome(progress)
+
+    def _outcome(self, progress: CellProgress) -> dict[str, Any] | Paused:
         if progress.result is not None:
             return self._finished(CODE_EXECUTION, progress.result)
-        return Paused(cell, progress.calls)
+        return Paused(progress.cell, progress.calls)

@@ -68,49 +68,34 @@ class Pending:
         )
 
 
-def _input_of(call: PendingCall) -> dict[str, Any] | None:
-    """The tool input of a call: one dict, or keyword arguments (None for anything else)."""
-    if not call.kwargs and len(call.args) == 1 and isinstance(call.args[0], dict):
-        return dict(call.args[0])
-    if not call.args:
-        return dict(call.kwargs)
-    return None
-
-
 def translate(
     calls: list[PendingCall], plan: ToolPlan, tool_use_id: str
 ) -> tuple[list[dict[str, Any]], dict[str, str], dict[str, dict[str, Any]]]:
     """``tool_use`` blocks for the client, their call ids, and immediate error outcomes.
 
-    A call the client could not serve (not a tool of this request that code may call, or not
-    called with one dict or keywords) is answered at once with an error, as a ``ToolError``
-    in the code, and never reaches the client.
+    A call the client could not serve (not a tool of this request that code may call: one
+    bound by an earlier request of the container) is answered at once with an error, as a
+    ``ToolError`` in the code, and never reaches the client. (A call with neither one dict
+    nor keyword arguments fails in the sandbox and never gets here.)
     """
     blocks: list[dict[str, Any]] = []
     ids: dict[str, str] = {}
     errors: dict[str, dict[str, Any]] = {}
     callable_names = {t.name for t in plan.programmatic}
     for call in calls:
-        tool_input = _input_of(call)
         if call.tool not in callable_names:
-            errors[call.call_id] = _error(
+            errors[call.id] = _error(
                 "ToolUnavailable", f"{call.tool} is not a tool of this request that code may call"
             )
             continue
-        if tool_input is None:
-            errors[call.call_id] = _error(
-                "TypeError",
-                f"call {call.tool} with one dict of its input (or with keyword arguments)",
-            )
-            continue
         use_id = new_tool_use_id()
-        ids[use_id] = call.call_id
+        ids[use_id] = call.id
         blocks.append(
             {
                 "type": "tool_use",
                 "id": use_id,
                 "name": call.tool,
-                "input": tool_input,
+                "input": dict(call.input),
                 "caller": {"type": plan.caller_type, "tool_id": tool_use_id},
             }
         )

@@ -4,60 +4,69 @@ A programmatic tool call cannot be answered while the request that started the c
 running: the client runs the tool, then sends a new request (to any Lambda instance). So a
 cell is driven in steps, each of which can end one request and be picked up by the next:
 
-* :meth:`CellRelay.submit` hands a cell to the session's runner process;
-* :meth:`CellRelay.wait` returns when the cell has called tools that are not answered yet,
-  when it has finished, or when the time this request may spend has run out;
-* :meth:`CellRelay.deliver` writes results for calls, after which the cell goes on.
+* :meth:`CellRelay.submit` hands a cell to the session's runner process and waits;
+* :meth:`CellRelay.resume` delivers results for calls (maybe none) and waits again.
 
-Everything between two steps is in the sandbox (the runner process, its globals, the paused
-coroutine) and in the container record (cell number, pending call ids): nothing in memory.
+Each wait returns when the cell has called tools that are not answered yet, when it has
+finished, or when the time this request may spend has run out. Everything between two steps
+is in the sandbox (the runner process, its globals, the paused coroutine) and in the
+container record (cell number, pending call ids): nothing in memory.
 
-This is the one module that knows how the bridge works (:class:`code_exec.ptc.BridgedRunner`:
-a long-lived runner process, its ``state.json``, result files). Binding the client's tools
-into the runner's globals reaches into the sandbox runtime (``ptc_runtime``'s stub factory);
-a relay that long-polls replaces :meth:`CellRelay.wait`'s polling without changing callers.
+This is the one module that knows the bridge (:class:`code_exec.ptc.BridgedRunner`): each
+step is ONE data-plane call that long-polls in the sandbox. Binding the client's tools into
+the runner's globals uses the sandbox runtime's ``install`` with the runner's bridge.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from code_exec.ptc import BridgedRunner, ToolRegistry
+from code_exec.ptc import BridgedRunner, CellState, PendingCall, ToolRegistry
 from code_exec.sandbox import ExecutionResult, SandboxClient
 
-__all__ = ["CALL_TIMEOUT_SECONDS", "CellProgress", "CellRelay", "PendingCall"]
+__all__ = ["CALL_TIMEOUT_SECONDS", "CellProgress", "CellRelay", "PendingCall", "tool_spec"]
 
 logger = logging.getLogger(__name__)
 
 CALL_TIMEOUT_SECONDS = 270.0  # a tool result that never comes: TimeoutError in the code
-_SETTLE_SECONDS = 0.05  # calls started together (asyncio.gather) appear within this
+_MIN_WAIT = 0.5  # seconds a step waits even when the request's budget is nearly spent
+_MAX_WAIT = 20.0  # the bridge's bounded wait per step
+_GONE = ("lost", "stopped", "absent")
 
 
-@dataclass(frozen=True)
-class PendingCall:
-    """A call from code to a client tool, waiting for its result."""
-
-    call_id: str
-    tool: str
-    args: tuple[Any, ...]
-    kwargs: dict[str, Any]
+class RunnerGoneError(RuntimeError):
+    """The runner process holding the cell is gone (its state with it)."""
 
 
 @dataclass
 class CellProgress:
     """Where a cell stands: finished (``result``), waiting on calls, or still running."""
 
+    cell: int
     result: ExecutionResult | None = None
     calls: list[PendingCall] = field(default_factory=list)
 
     @property
     def done(self) -> bool:
         return self.result is not None
+
+
+def tool_spec(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """A client tool as the sandbox runtime binds it: called with one dict, or keywords."""
+    properties = schema.get("properties") or {}
+    return {
+        "name": name,
+        "placement": "bridged",
+        "doc": f"async def {name}(input: dict) -> str\n\n{description}",
+        "params": list(properties),
+        "positional": 0,  # one dict (the input object), or keyword arguments
+        "required": list(schema.get("required") or []),
+        "open": True,  # the client validates its own input; any key is passed on
+    }
 
 
 class CellRelay:
@@ -68,12 +77,9 @@ class CellRelay:
         sandbox: SandboxClient,
         session_id: str,
         *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
         call_timeout: float = CALL_TIMEOUT_SECONDS,
     ) -> None:
         self._runner = BridgedRunner(sandbox, session_id, ToolRegistry())
-        self._clock, self._sleep = clock, sleep
         self.call_timeout = call_timeout
         self._started = False
 
@@ -82,96 +88,65 @@ class CellRelay:
             self._runner.start()  # attaches to the session's runner when one is alive
             self._started = True
 
-    def bind_tools(self, tools: Iterable[tuple[str, str]], *, budget: float) -> None:
-        """Make each ``(name, doc)`` an async function in the REPL whose calls pause the cell."""
-        specs = sorted(tools)
-        code = (
-            "import ptc_runtime as __bcx_rt\n"
-            f"__ptc_bridge__.call_timeout = {self.call_timeout!r}\n"
-            f"for __n, __d in {specs!r}:\n"
-            "    globals()[__n] = __bcx_rt._tool_function(\n"
-            "        __n, __bcx_rt._bridged_starter(__ptc_bridge__, __n), __d)\n"
-            "del __bcx_rt, __n, __d\n"
-            if specs
-            else f"__ptc_bridge__.call_timeout = {self.call_timeout!r}\n"
-        )
-        cell = self.submit(code)
-        progress = self.wait(cell, answered=set(), budget=budget)
-        if progress.result is None or not progress.result.ok:
-            detail = progress.result.stderr[-500:] if progress.result else "timed out"
-            raise RuntimeError(f"could not bind tools in the Python runner: {detail}")
-
-    def submit(self, code: str) -> int:
-        """Start a cell; return its number. Cells run one after another, in submission order."""
-        self._ensure_started()
-        return self._runner.submit_cell(code, timeout_seconds=None)
-
-    def wait(self, cell: int, *, answered: set[str], budget: float) -> CellProgress:
-        """Return when cell ``cell`` finished, called tools not in ``answered``, or ``budget``
-        seconds passed (then neither ``result`` nor ``calls`` is set)."""
-        self._ensure_started()
-        deadline = self._clock() + max(0.0, budget)
-        delay = 0.005
-        while True:
-            state = self._runner.poll()
-            last = state.get("last") or {}
-            if last.get("n") == cell:
-                return CellProgress(result=_result(last))
-            calls = _calls(state, answered)
-            if calls and int(state.get("cell", 0)) == cell:
-                return CellProgress(calls=self._settled(calls, answered))
-            if self._clock() >= deadline:
-                return CellProgress()
-            self._sleep(delay)
-            delay = min(delay * 1.5, 0.2)
-
-    def _settled(self, calls: list[PendingCall], answered: set[str]) -> list[PendingCall]:
-        """The calls once no new one appears for a moment (parallel calls come out together)."""
-        for _ in range(20):
-            self._sleep(_SETTLE_SECONDS)
-            more = _calls(self._runner.poll(), answered)
-            if {c.call_id for c in more} == {c.call_id for c in calls}:
-                break
-            calls = more or calls
-        return calls
-
-    def deliver(self, outcomes: dict[str, dict[str, Any]]) -> None:
-        """Results by call id: ``{"ok": True, "value": text}`` or ``{"ok": False, ...}``."""
-        self._ensure_started()
-        self._runner.resolve(outcomes)
-
     @property
     def runner_id(self) -> str | None:
         """The runner process's task id (a new one means the REPL's globals were lost)."""
         self._ensure_started()
         return self._runner.task_id
 
-    def detach(self) -> None:
-        """Leave the runner running for the next request (its globals and paused cell stay)."""
-        self._runner.detach()
+    def bind_tools(self, specs: Iterable[dict[str, Any]], *, budget: float) -> None:
+        """Make each tool an async function in the REPL whose calls pause the cell; set the
+        bridge's call timeout."""
+        code = (
+            "import ptc_runtime as __bcx_rt\n"
+            f"__bcx_bridge__.call_timeout = {self.call_timeout!r}\n"
+            f"__bcx_rt.install(globals(), __import__('json').loads({json.dumps(list(specs))!r}), "
+            "bridge=__bcx_bridge__)\n"
+            "del __bcx_rt\n"
+        )
+        progress = self.submit(code, budget=max(budget, 5.0))
+        if progress.result is None or not progress.result.ok:
+            detail = progress.result.stderr[-500:] if progress.result else "timed out"
+            raise RuntimeError(f"could not bind tools in the Python runner: {detail}")
+
+    def submit(self, code: str, *, budget: float) -> CellProgress:
+        """Start a cell and wait (at most ``budget`` s) for its news."""
+        self._ensure_started()
+        self._runner.wait_seconds = _wait(budget)
+        return self._progress(self._runner.submit(code, timeout_seconds=None))
+
+    def resume(
+        self,
+        cell: int,
+        *,
+        outcomes: dict[str, dict[str, Any]],
+        answered: set[str],
+        budget: float,
+    ) -> CellProgress:
+        """Deliver ``outcomes`` (call id -> outcome; may be empty) to cell ``cell`` and wait
+        for its news, not reporting the calls in ``answered`` again.
+
+        Raises:
+            RunnerGoneError: the runner holding the cell is gone.
+        """
+        self._ensure_started()
+        self._runner.cell = cell
+        self._runner.wait_seconds = _wait(budget)
+        known = answered - set(outcomes)
+        if outcomes:
+            state = self._runner.resume(outcomes, known=known)
+        else:
+            state = self._runner.wait(known=known)
+        return self._progress(state)
+
+    def _progress(self, state: CellState) -> CellProgress:
+        if state.status in _GONE:
+            raise RunnerGoneError(f"the Python runner is gone ({state.status})")
+        cell = self._runner.cell
+        if state.done:
+            return CellProgress(cell, result=state.result)
+        return CellProgress(cell, calls=list(state.pending))
 
 
-def _calls(state: dict[str, Any], answered: set[str]) -> list[PendingCall]:
-    return [
-        PendingCall(c["id"], c["tool"], tuple(c.get("args") or ()), dict(c.get("kwargs") or {}))
-        for c in state.get("pending") or []
-        if c["id"] not in answered
-    ]
-
-
-def _result(last: dict[str, Any]) -> ExecutionResult:
-    stdout, stderr = str(last.get("stdout", "")), str(last.get("stderr", ""))
-    failed = bool(last.get("error"))
-    return ExecutionResult(
-        stdout=stdout,
-        stderr=stderr,
-        exit_code=1 if failed else 0,
-        is_error=failed,
-        execution_time=last.get("seconds"),
-        text=stdout + stderr,
-    )
-
-
-def describe(calls: list[PendingCall]) -> str:
-    """For logs: the calls as ``name(args)``."""
-    return ", ".join(f"{c.tool}({json.dumps([c.args, c.kwargs])[:80]})" for c in calls)
+def _wait(budget: float) -> float:
+    return min(_MAX_WAIT, max(_MIN_WAIT, budget))

@@ -28,7 +28,7 @@ from code_exec.anthropic.executor import Executor, OutputSink, Paused
 from code_exec.anthropic.files import AnthropicFiles
 from code_exec.anthropic.history import History, ServerUse, convert
 from code_exec.anthropic.ids import bedrock_tool_id, server_tool_id
-from code_exec.anthropic.relay import CellRelay
+from code_exec.anthropic.relay import CellRelay, tool_spec
 from code_exec.anthropic.results import render, result_block, run_error
 from code_exec.anthropic.tools import CODE_EXECUTION, ToolPlan
 from code_exec.anthropic.usage import Usage
@@ -121,14 +121,14 @@ class _Turn:
             call_timeout=self.limits.call_timeout_seconds,
         )
         record = self.container.ensure()
-        tools = sorted(
-            (t.name, f"async def {t.name}(input: dict) -> str\n\n{t.description}")
-            for t in self.plan.programmatic
+        specs = sorted(
+            (tool_spec(t.name, t.description, t.input_schema) for t in self.plan.programmatic),
+            key=lambda s: str(s["name"]),
         )
-        wanted = {"runner": relay.runner_id, "tools": [list(t) for t in tools]}
+        wanted = {"runner": relay.runner_id, "tools": specs}
         # A paused cell holds the runner: binding would queue behind it; keep what is bound.
         if record.runner != wanted and not record.pending:
-            relay.bind_tools(tools, budget=max(self.remaining(), 5.0))
+            relay.bind_tools(specs, budget=max(self.remaining(), 5.0))
             record.runner = wanted
         return relay
 
@@ -178,11 +178,12 @@ class _Turn:
             record.pending = None
             step = _Step([], result=run_error(CODE_EXECUTION, "unavailable"))
         else:
-            if outcomes:
-                relay.deliver(outcomes)
-                pending.answered += list(outcomes)
+            pending.answered += list(outcomes)
             paused = self.executor.resume(
-                pending.cell, answered=set(pending.answered), budget=self.remaining()
+                pending.cell,
+                outcomes=outcomes,
+                answered=set(pending.answered),
+                budget=self.remaining(),
             )
             step = self._settle(pending.tool_use_id, paused, pending)
         yield from step.blocks
@@ -276,14 +277,16 @@ class _Turn:
                 ).to_json()
                 return _Step([], stop="pause_turn")
             blocks, ids, errors = ptc.translate(outcome.calls, self.plan, use_id)
-            if errors:  # calls the client cannot serve fail in the code right away
-                self.executor.relay.deliver(errors)
-                answered |= set(errors)
-            if not blocks:
+            answered |= set(errors)
+            if not blocks:  # only calls the client cannot serve: they fail in the code now
                 outcome = self.executor.resume(
-                    outcome.cell, answered=answered, budget=self.remaining()
+                    outcome.cell, outcomes=errors, answered=answered, budget=self.remaining()
                 )
                 continue
+            if errors:  # delivered now, next to the calls the client will answer
+                self.executor.resume(
+                    outcome.cell, outcomes=errors, answered=answered | set(ids.values()), budget=0
+                )
             record.pending = ptc.Pending(
                 use_id, outcome.cell, self.executor.relay.runner_id, ids, sorted(answered)
             ).to_json()

@@ -1,8 +1,10 @@
-"""Where ``sandbox_assets/`` lives, and the deployment's tools built from it.
+"""Where ``sandbox_assets/`` lives, what of it a session gets, and the deployment's tools.
 
 ``sandbox_assets/`` is what is sent into the sandbox: the PTC runtime, tool modules,
 installers and examples. In the repository it sits at the root; in the Lambda bundle it
 must be copied next to the ``code_exec`` package (``<asset root>/sandbox_assets``).
+Inside a session the runtime files go to ``.bcx/`` and preloaded tool modules to
+``.bcx/tools/`` (:func:`runtime_files`).
 """
 
 from __future__ import annotations
@@ -16,14 +18,27 @@ import types
 from pathlib import Path
 
 from code_exec.ptc.registry import Placement, ToolRegistry
+from code_exec.sandbox.types import SandboxFile
 
 __all__ = [
+    "BRIDGE_DIR",
+    "RUNTIME_DIR",
+    "RUNTIME_FILES",
+    "TOOLS_DIR",
     "asset_path",
     "assets_dir",
     "default_registry",
     "load_asset_module",
+    "runtime_files",
     "tool_module_names",
 ]
+
+RUNTIME_DIR = ".bcx"  # in the session's working directory
+TOOLS_DIR = f"{RUNTIME_DIR}/tools"
+BRIDGE_DIR = f"{RUNTIME_DIR}/bridge"
+# sandbox_assets/ files every PTC session gets, next to the cell runner
+RUNTIME_FILES = ("ptc_runtime.py", "ptc_relay.py", "ptc_bridge.py")
+_CELL_RUNNER = Path(__file__).with_name("cell_runner.py")  # sandbox-side source, never imported
 
 # <root>/code_exec/ptc/assets.py: the bundle root holds code_exec/ and sandbox_assets/
 # side by side; in the repository, sandbox_assets/ is one level above lambda/.
@@ -111,3 +126,22 @@ def default_registry() -> ToolRegistry:
             owner[tool.name] = name
             registry.add(tool)
     return registry
+
+
+def runtime_files(registry: ToolRegistry) -> list[SandboxFile]:
+    """The sandbox runtime, the cell runner, and every preloaded tool's module (+ data)."""
+    files = [SandboxFile(f"{RUNTIME_DIR}/{n}", asset_path(n).read_bytes()) for n in RUNTIME_FILES]
+    files.append(SandboxFile(f"{RUNTIME_DIR}/ptc_cell_runner.py", _CELL_RUNNER.read_bytes()))
+    seen: set[str] = set()
+    for tool in registry:
+        if tool.placement != "preloaded" or tool.module_file in seen:
+            continue
+        seen.add(tool.module_file)
+        src = Path(tool.module_file)
+        if not src.is_file():
+            raise ValueError(f"preloaded tool {tool.name!r} must be defined in a module file")
+        files.append(SandboxFile(f"{TOOLS_DIR}/{src.name}", src.read_bytes()))
+        module = sys.modules.get(tool.fn.__module__) or importlib.import_module(tool.fn.__module__)
+        for extra in getattr(module, "SANDBOX_FILES", ()):  # data files next to the module
+            files.append(SandboxFile(f"{TOOLS_DIR}/{extra}", (src.parent / extra).read_bytes()))
+    return files

@@ -178,7 +178,7 @@ class _time_limit:
 
 
 _CELL_FILES: set[str] = set()  # synthetic file names of the cells compiled here
-_RUNTIME_FILES = ("ptc_cell_runner.py", "ptc_runtime.py")  # this runner, the PTC runtime
+_RUNTIME_FILES = ("ptc_cell_runner.py", "ptc_runtime.py", "ptc_bridge.py", "ptc_relay.py")
 _HIDDEN_DIRS = ("/asyncio/", "/concurrent/futures/")
 
 

@@ -18,7 +18,12 @@ catalogue entry for the system prompt are derived from it. The same function ser
 both placements: *preloaded* (its module is written
 into the sandbox and imported there) and *bridged* (the orchestrator runs it when
 sandbox code calls the stub). Sending tools into a session and relaying bridged calls
-live in :mod:`code_exec.ptc.bridge`.
+live in :mod:`code_exec.ptc.executor` and :mod:`code_exec.ptc.bridge`.
+
+Code calls a tool with keyword arguments, positionally, or with ONE dict of arguments
+(Anthropic's PTC convention); :meth:`Tool.arguments` turns any of those into one input
+object and refuses a dict mixed with keyword arguments. The sandbox runtime applies the
+same rule from the spec (``sandbox_assets/ptc_runtime.py``, ``call_input``).
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from code_exec.exceptions import ToolError
 
 __all__ = [
     "PLACEMENTS",
@@ -217,6 +224,75 @@ class Tool:
             lines.append(f"    Returns: {self.returns}")
         return "\n".join(lines)
 
+    def call_shape(self) -> dict[str, Any]:
+        """How calls bind: ``params`` (in order), ``positional`` (how many may be given by
+        position), ``required``, ``object_first`` (the first parameter takes an object) and
+        ``open`` (any keyword is accepted)."""
+        sig = inspect.signature(self.fn)
+        named = [
+            p for p in sig.parameters.values() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        ]
+        first = self.parameters["properties"].get(named[0].name, {}) if named else {}
+        return {
+            "params": [p.name for p in named],
+            "positional": sum(1 for p in named if p.kind != p.KEYWORD_ONLY),
+            "required": list(self.parameters.get("required", [])),
+            "object_first": bool(named) and first.get("type") in (None, "object"),
+            "open": any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values()),
+        }
+
+    def arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The one input object of a call written either way; :class:`ToolError` if bad.
+
+        ``tool({"quarter": "Q3"})`` (one dict), ``tool(quarter="Q3")`` and ``tool("Q3")``
+        give the same input; a dict together with keyword arguments, an unknown or a
+        missing argument is refused with a message naming it.
+        """
+        shape = self.call_shape()
+        params: list[str] = shape["params"]
+        lone = args[0] if len(args) == 1 else None
+        if isinstance(lone, dict) and (
+            not shape["object_first"] or (lone and all(k in params for k in lone))
+        ):
+            if kwargs:
+                raise ToolError(
+                    f"{self.name}: pass the arguments either as one dict or as keyword "
+                    "arguments, not both"
+                )
+            given = dict(lone)
+        else:
+            positional = params[: shape["positional"]]
+            if len(args) > len(positional):
+                raise ToolError(
+                    f"{self.name} takes {len(positional)} positional argument(s) but "
+                    f"{len(args)} were given"
+                )
+            given = dict(zip(positional, args, strict=False))
+            twice = [k for k in kwargs if k in given]
+            if twice:
+                raise ToolError(f"{self.name}: got multiple values for argument {twice[0]!r}")
+            given.update(kwargs)
+        return self._checked(given, shape)
+
+    def invoke(self, tool_input: dict[str, Any]) -> Any:
+        """Run the tool with one input object (a relayed call, a model's tool use)."""
+        if not isinstance(tool_input, dict):
+            raise ToolError(f"{self.name}: the input must be an object of arguments")
+        return self.fn(**self._checked(dict(tool_input), self.call_shape()))
+
+    def _checked(self, given: dict[str, Any], shape: dict[str, Any]) -> dict[str, Any]:
+        params: list[str] = shape["params"]
+        unknown = [k for k in given if not isinstance(k, str) or k not in params]
+        if unknown and not shape["open"]:
+            raise ToolError(
+                f"{self.name}: unknown argument(s) {', '.join(map(repr, unknown))}; "
+                f"it takes {', '.join(params) or 'no arguments'}"
+            )
+        missing = [p for p in shape["required"] if p not in given]
+        if missing:
+            raise ToolError(f"{self.name}: missing argument(s) {', '.join(map(repr, missing))}")
+        return given
+
     def sandbox_spec(self) -> dict[str, Any]:
         """What the sandbox runtime needs to bind the tool (see sandbox_assets/ptc_runtime.py)."""
         return {
@@ -225,10 +301,12 @@ class Tool:
             "module": self.module_name,
             "function": self.fn.__name__,
             "doc": f"{self.signature()}\n\n{self.description}",
+            **self.call_shape(),
         }
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.fn(*args, **kwargs)
+        """Call the tool as code would: keyword arguments, positionally, or one dict."""
+        return self.fn(**self.arguments(args, kwargs))
 
 
 class ToolRegistry:

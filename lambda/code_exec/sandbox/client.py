@@ -22,8 +22,6 @@ same content, task status). A cell or command is never re-run once it may have e
 from __future__ import annotations
 
 import logging
-import random
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -48,6 +46,7 @@ from code_exec.sandbox.errors import (
     client_error_parts,
     is_retry_safe,
     is_unsent,
+    retrying,
     service_error,
     tool_error,
     transport_error,
@@ -190,14 +189,25 @@ class SandboxClient:
     # --- code and commands -----------------------------------------------------------
 
     def execute_code(
-        self, session_id: str, code: str, *, language: str = "python", clear_context: bool = False
+        self,
+        session_id: str,
+        code: str,
+        *,
+        language: str = "python",
+        clear_context: bool = False,
+        idempotent: bool = False,
     ) -> ExecutionResult:
-        """Run code in the session's kernel as is (``executeCode``)."""
+        """Run code in the session's kernel as is (``executeCode``).
+
+        ``idempotent``: running the code twice has the effect of running it once, so an
+        internal or connection failure is retried like a read (never set for model code).
+        """
         args: dict[str, Any] = {"code": code, "language": language}
         if clear_context:
             args["clearContext"] = True
             self._runner_ready.discard(session_id)
-        return execution_result(self._invoke(session_id, "executeCode", args))
+        parsed = self._invoke(session_id, "executeCode", args, idempotent=idempotent)
+        return execution_result(parsed)
 
     def run_cell(
         self, session_id: str, code: str, *, timeout_seconds: float | None = None
@@ -300,10 +310,16 @@ class SandboxClient:
     # --- plumbing --------------------------------------------------------------------
 
     def _invoke(
-        self, session_id: str, tool: str, arguments: dict[str, Any], *, check: bool = True
+        self,
+        session_id: str,
+        tool: str,
+        arguments: dict[str, Any],
+        *,
+        check: bool = True,
+        idempotent: bool = False,
     ) -> ParsedStream:
         """``invoke_code_interpreter`` with the whole stream parsed, errors typed, retries."""
-        idempotent = tool in IDEMPOTENT_TOOLS
+        idempotent = idempotent or tool in IDEMPOTENT_TOOLS
 
         def to_error(code: str, message: str) -> SandboxError:
             return self._map(code, message, session_id)
@@ -324,7 +340,7 @@ class SandboxClient:
             return parse_stream(resp["stream"], tool, idempotent=idempotent, to_error=to_error)
 
         try:
-            parsed: ParsedStream = self._retrying(once, session_id, tool, idempotent)
+            parsed: ParsedStream = self._retry(once, tool, session_id)
         except SessionNotFoundError as e:
             raise self._classify_not_found(session_id, tool, e) from e.__cause__
         self._known.add(session_id)
@@ -344,28 +360,11 @@ class SandboxClient:
             except BotoCoreError as e:
                 raise Attempt(transport_error(e, op), retry_safe or is_unsent(e)) from e
 
-        return self._retrying(once, session_id, op, retry_safe)
+        return self._retry(once, op, session_id)
 
-    def _retrying(self, once: Any, session_id: str | None, what: str, idempotent: bool) -> Any:
-        for attempt in range(1, self._max_attempts + 1):
-            try:
-                return once()
-            except Attempt as a:
-                if not a.retry_safe or attempt == self._max_attempts:
-                    raise a.error from (a.__cause__ or None)
-                delay = random.uniform(0, min(self._backoff_max, self._backoff_base * 2**attempt))
-                logger.warning(
-                    "%s on session %s failed (%s: %s); retry %s/%s in %.2f s",
-                    what,
-                    session_id,
-                    a.error.code,
-                    a.error.message,
-                    attempt,
-                    self._max_attempts - 1,
-                    delay,
-                )
-                time.sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
+    def _retry(self, once: Any, what: str, session_id: str | None) -> Any:
+        limits = (self._max_attempts, self._backoff_base, self._backoff_max)
+        return retrying(once, *limits, what=f"{what} on session {session_id}")
 
     def _map(self, code: str, message: str, session_id: str | None) -> SandboxError:
         known = session_id is not None and session_id in self._known

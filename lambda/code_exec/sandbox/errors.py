@@ -13,7 +13,11 @@ may have executed.
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from botocore.exceptions import (
     BotoCoreError,
@@ -46,6 +50,7 @@ __all__ = [
     "error_key",
     "is_retry_safe",
     "is_unsent",
+    "retrying",
     "service_error",
     "tool_error",
     "transport_error",
@@ -65,6 +70,9 @@ _ERRORS: dict[str, type[SandboxError]] = {
     "validation": SandboxValidationError,
 }
 _NOT_FOUND_MARKERS = ("not found", "no such", "does not exist", "enoent")
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Attempt(Exception):
@@ -136,3 +144,29 @@ def tool_error(tool: str, text: str) -> SandboxError:
     if any(m in lowered for m in _NOT_FOUND_MARKERS):
         return SandboxResourceNotFoundError(f"{tool}: {text.strip()}")
     return SandboxError(f"{tool} failed: {text.strip()}")
+
+
+def retrying(once: Callable[[], T], attempts: int, base: float, cap: float, *, what: str) -> T:
+    """Call ``once`` until it succeeds, retrying the :class:`Attempt` failures marked safe.
+
+    Exponential backoff with full jitter (``base * 2**attempt`` seconds, at most ``cap``);
+    the last failure, or one not safe to retry, is raised as its typed error.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            return once()
+        except Attempt as a:
+            if not a.retry_safe or attempt == attempts:
+                raise a.error from (a.__cause__ or None)
+            delay = random.uniform(0, min(cap, base * 2**attempt))
+            logger.warning(
+                "%s failed (%s: %s); retry %s/%s in %.2f s",
+                what,
+                a.error.code,
+                a.error.message,
+                attempt,
+                attempts - 1,
+                delay,
+            )
+            time.sleep(delay)
+    raise AssertionError("unreachable")  # pragma: no cover

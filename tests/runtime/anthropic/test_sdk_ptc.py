@@ -277,7 +277,9 @@ def test_keyword_arguments_work_and_a_bad_call_fails_in_the_code(server: Server)
         model_turn(
             text("London is 15 C."),
             expect={
-                "tool_results": [{"contains": ['"temperature": 15', "ToolError", "with one dict"]}]
+                "tool_results": [
+                    {"contains": ['"temperature": 15', "ToolError", "takes 0 positional argument"]}
+                ]
             },
         ),
     )

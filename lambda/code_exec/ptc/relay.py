@@ -1,0 +1,142 @@
+"""One step of the bridged relay: the kernel code that runs it, and what it answers.
+
+A step is ONE ``executeCode`` in the session's kernel. The code imports the sandbox's
+``ptc_relay`` module (``sandbox_assets/ptc_relay.py``, sent into ``.bcx/``) and calls its
+``step``: that writes what the orchestrator hands in (a cell, the results of tool calls,
+the runner's task id), then blocks inside the sandbox, reading local files, until the
+cell has new pending tool calls, has finished, or the runner is gone, or a bounded wait
+passes, and prints one reply line. The orchestrator therefore never polls the service:
+it makes one call per cell plus one per round of tool calls (while nothing happens, one
+call per bounded wait).
+
+The kernel is used only as a waiting room: no model code runs there in a bridged cell,
+and the step leaves nothing behind in the kernel's globals.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from code_exec.exceptions import SandboxError
+from code_exec.ptc.assets import RUNTIME_DIR, asset_path
+from code_exec.sandbox.types import ExecutionResult
+
+__all__ = ["REPLY_MARKER", "CellState", "PendingCall", "parse_reply", "step_code"]
+
+REPLY_MARKER = "&bcx-relay& "  # as in sandbox_assets/ptc_relay.py
+_ABSENT = json.dumps({"status": "absent", "cell": 0, "pending": []})
+_STEP = """\
+def __bcx_relay_step__(request, digest):
+    import importlib, json, os, sys
+    here = os.path.abspath({runtime_dir!r})
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    module = sys.modules.get("ptc_relay")
+    try:
+        if module is None:
+            importlib.invalidate_caches()  # .bcx/ may have appeared since the last look
+            module = importlib.import_module("ptc_relay")
+        elif getattr(module, "__bcx_digest__", None) != digest:
+            module = importlib.reload(module)
+    except ImportError:
+        print({marker!r} + {absent!r}, flush=True)
+        return
+    module.__bcx_digest__ = digest
+    module.step(json.loads(request))
+__bcx_relay_step__({request!r}, {digest!r})
+del __bcx_relay_step__
+"""
+
+
+@dataclass(frozen=True)
+class PendingCall:
+    """A tool call the cell waits on: run it here and deliver its outcome."""
+
+    id: str
+    tool: str
+    input: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class CellState:
+    """What one step learned.
+
+    ``status``: ``done`` (``result`` is the cell's), ``pending`` (the cell waits on the new
+    ``pending`` calls), ``running`` (the bounded wait passed; ``pending`` may still hold
+    calls), ``idle`` (the runner waits for a cell), ``lost`` (no heartbeat), ``stopped``
+    or ``absent`` (no runner).
+    """
+
+    status: str
+    cell: int = 0
+    pending: tuple[PendingCall, ...] = ()
+    result: ExecutionResult | None = None
+    task_id: str | None = None
+    token: str | None = None
+    runner: str | None = field(default=None, repr=False)
+
+    @property
+    def done(self) -> bool:
+        return self.status == "done"
+
+
+@functools.cache
+def _digest() -> str:
+    return hashlib.sha256(asset_path("ptc_relay.py").read_bytes()).hexdigest()[:16]
+
+
+def step_code(request: dict[str, Any]) -> str:
+    """Kernel code that runs ``ptc_relay.step(request)`` (and reloads a stale module)."""
+    return _STEP.format(
+        runtime_dir=RUNTIME_DIR,
+        marker=REPLY_MARKER,
+        absent=_ABSENT,
+        request=json.dumps(request),
+        digest=_digest(),
+    )
+
+
+def parse_reply(result: ExecutionResult) -> CellState:
+    """The :class:`CellState` in a step's output.
+
+    A step that printed no reply but was cut short by the service's own limit on a call
+    counts as a bounded wait that passed (``running``); any other failure is a
+    :class:`SandboxError`.
+    """
+    line = next(
+        (ln for ln in reversed(result.stdout.splitlines()) if ln.startswith(REPLY_MARKER)), None
+    )
+    if line is None:
+        text = (result.stderr or result.text)[-800:]
+        if result.exit_code == 124 or "timed out" in text.lower():
+            return CellState("running")
+        raise SandboxError(f"the bridge relay step failed in the sandbox: {text}")
+    reply = json.loads(line[len(REPLY_MARKER) :])
+    last = reply.get("last") or {}
+    failed = bool(last.get("error"))
+    outcome = None
+    if reply.get("status") == "done":
+        outcome = ExecutionResult(
+            stdout=last.get("stdout", ""),
+            stderr=last.get("stderr", ""),
+            exit_code=1 if failed else 0,
+            is_error=failed,
+            execution_time=last.get("seconds"),
+            text=last.get("stdout", "") + last.get("stderr", ""),
+        )
+    return CellState(
+        status=str(reply.get("status")),
+        cell=int(reply.get("cell") or 0),
+        pending=tuple(
+            PendingCall(str(c["id"]), str(c["tool"]), dict(c.get("input") or {}))
+            for c in reply.get("pending") or ()
+        ),
+        result=outcome,
+        task_id=reply.get("task_id"),
+        token=reply.get("token"),
+        runner=reply.get("runner"),
+    )

@@ -69,6 +69,7 @@ IAM_ACTIONS: dict[tuple[str, str], str] = {
     ("dynamodb", "DeleteItem"): "dynamodb:DeleteItem",
     ("dynamodb", "Query"): "dynamodb:Query",
     ("s3", "GetObject"): "s3:GetObject",  # also presigned GET URLs
+    ("s3", "HeadObject"): "s3:GetObject",  # HEAD needs read permission on the object
     ("s3", "PutObject"): "s3:PutObject",
     ("sfn", "StartExecution"): "states:StartExecution",
     ("sfn", "DescribeExecution"): "states:DescribeExecution",

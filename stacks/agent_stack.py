@@ -16,19 +16,36 @@ from constructs import Construct
 from stacks.api import AgentApi
 from stacks.code_interpreter_stack import acknowledge_region_wildcards
 from stacks.functions import FunctionSpec, ServiceFunction, retention
+from stacks.housekeeping import Housekeeping
 from stacks.jobs import CLEANUP_TIMEOUT, JobStateMachine
+from stacks.monitoring import Monitoring
 from stacks.nag import acknowledge
-from stacks.policies import INTERPRETER_ACTIONS, interpreter_statement, model_invoke_statements
+from stacks.policies import (
+    INTERPRETER_ACTIONS,
+    LIST_SESSIONS_ACTION,
+    interpreter_statement,
+    model_invoke_statements,
+)
 from stacks.runtime_env import RuntimeWiring, runtime_environment
 from stacks.settings import Settings
 from stacks.storage import LAMBDA_PREFIXES, STATE_PREFIX, Storage
 
-__all__ = ["API_HANDLER", "AUTHORIZER_HANDLER", "CLEANUP_HANDLER", "JOB_HANDLER", "AgentStack"]
+__all__ = [
+    "API_HANDLER",
+    "AUTHORIZER_HANDLER",
+    "CLEANUP_HANDLER",
+    "JOB_HANDLER",
+    "SWEEPER_HANDLER",
+    "AgentStack",
+]
 
 API_HANDLER = "code_exec.api.handler.api_handler"
 JOB_HANDLER = "code_exec.api.handler.job_handler"
 CLEANUP_HANDLER = "code_exec.api.handler.cleanup_handler"
 AUTHORIZER_HANDLER = "code_exec.anthropic.authorizer.handler"
+SWEEPER_HANDLER = "code_exec.api.handler.sweeper_handler"
+# How often the sweeper runs; it leaves sessions younger than its grace period (5 min).
+SWEEP_EVERY = Duration.minutes(5)
 
 # Single-item reads and updates (leases, history, job status) for every function; only the
 # API creates jobs (POST /jobs) and deletes sessions (DELETE /sessions/{id}).
@@ -42,10 +59,12 @@ class AgentStack(Stack):
 
     Attributes:
         storage: bucket + table.
-        api_function, job_function, cleanup_function: the three Lambda functions.
+        api_function, job_function, cleanup_function, sweeper_function: the Lambda functions.
         authorizer_function: the ``/v1/*`` API-key authorizer.
         jobs: the job state machine.
+        housekeeping: the sweeper's schedule and the failed-executions rule.
         api: the REST API.
+        monitoring: alarms, their SNS topic and the dashboard.
     """
 
     def __init__(
@@ -120,6 +139,14 @@ class AgentStack(Stack):
             ),
             **common,
         )
+        self.sweeper_function = ServiceFunction(
+            self,
+            "SweeperFunction",
+            spec=FunctionSpec(
+                SWEEPER_HANDLER, "Stops sandbox sessions nobody holds", Duration.seconds(120), 256
+            ),
+            **common,
+        )
 
         self.jobs = JobStateMachine(
             self,
@@ -130,12 +157,22 @@ class AgentStack(Stack):
             cleanup_function=self.cleanup_function.function,
             log_retention=retention(settings.log_retention_days),
         )
+        self.housekeeping = Housekeeping(
+            self,
+            "Housekeeping",
+            sweeper_function=self.sweeper_function.function,
+            cleanup_function=self.cleanup_function.function,
+            state_machine_arn=self.jobs.state_machine.state_machine_arn,
+            sweep_every=SWEEP_EVERY,
+        )
         self.api = AgentApi(
             self,
             "Api",
+            name=f"{self.stack_name}-api",
             handler=self.api_function.function,
             authorizer_function=self.authorizer_function.function,
             require_api_key=settings.require_api_key,
+            cloud_watch_role=settings.api_gateway_cloud_watch_role,
             throttle_rate_limit=settings.api_throttle_rate_limit,
             throttle_burst_limit=settings.api_throttle_burst_limit,
             log_retention=retention(settings.log_retention_days),
@@ -145,12 +182,31 @@ class AgentStack(Stack):
         self._grant_api(machine_name, machine_arn)
         self._grant_cleanup(interpreter_arn, bucket_id)
         self._grant_authorizer()
+        self._grant_sweeper(interpreter_arn)
+
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            stage=self.api.api.deployment_stage,
+            functions={
+                "Api": self.api_function.function,
+                "Job": self.job_function.function,
+                "Cleanup": self.cleanup_function.function,
+                "Sweeper": self.sweeper_function.function,
+                "Authorizer": self.authorizer_function.function,
+            },
+            state_machine=self.jobs.state_machine,
+            alarm_email=settings.alarm_email or None,
+            dashboard_name=self.stack_name,
+        )
 
         self.api.api.node.try_remove_child("Endpoint")  # replaced by ApiUrl below
         CfnOutput(self, "ApiUrl", value=self.api.api.url)
         CfnOutput(self, "FilesBucketName", value=bucket.bucket_name)
         CfnOutput(self, "TableName", value=table.table_name)
         CfnOutput(self, "JobStateMachineArn", value=self.jobs.state_machine.state_machine_arn)
+        CfnOutput(self, "AlarmTopicArn", value=self.monitoring.topic.topic_arn)
+        CfnOutput(self, "DashboardName", value=self.stack_name)
         if self.api.api_key is not None:
             CfnOutput(self, "ApiKeyId", value=self.api.api_key.key_id)
 
@@ -254,6 +310,31 @@ class AgentStack(Stack):
             )
         )
         _acknowledge_object_prefixes(role, bucket_id=bucket_id, prefixes=(STATE_PREFIX,))
+
+    def _grant_sweeper(self, interpreter_arn: str) -> None:
+        """Sweeper function: list and stop the interpreter's sessions, read their owners.
+
+        No S3: it reads records without their conversation or result. Get is what the
+        sandbox client reads when a stop is refused, to tell an already stopped session.
+        """
+        role = self.sweeper_function.role
+        role.add_to_policy(
+            interpreter_statement(
+                interpreter_arn,
+                (
+                    LIST_SESSIONS_ACTION,
+                    "bedrock-agentcore:StopCodeInterpreterSession",
+                    "bedrock-agentcore:GetCodeInterpreterSession",
+                ),
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadOwners",
+                actions=["dynamodb:GetItem"],
+                resources=[self.storage.table.table_arn],
+            )
+        )
 
 
 def _acknowledge_object_prefixes(

@@ -58,6 +58,14 @@ class AgentApi(Construct):
     SDK sends one header or the other. JSON POST bodies must be objects (request validator +
     model); path ids must be present.
 
+    Stage access logs and execution logs need the account's API Gateway CloudWatch role
+    (``AWS::ApiGateway::Account``, one per account and region). With ``cloud_watch_role``
+    this construct creates that role and sets it; without, the account must already have
+    one (setting it from a second stack would replace the first stack's role).
+
+    Args:
+        name: the REST API's name (the ``ApiName`` of its CloudWatch metrics).
+
     Attributes:
         api: the REST API.
         access_logs: the stage's JSON access-log group.
@@ -70,9 +78,11 @@ class AgentApi(Construct):
         scope: Construct,
         construct_id: str,
         *,
+        name: str,
         handler: lambda_.IFunction,
         authorizer_function: lambda_.IFunction,
         require_api_key: bool,
+        cloud_watch_role: bool,
         throttle_rate_limit: int,
         throttle_burst_limit: int,
         log_retention: logs.RetentionDays,
@@ -84,10 +94,13 @@ class AgentApi(Construct):
         self.api = apigw.RestApi(
             self,
             "Api",
+            # Also the ApiName dimension of its metrics: unique per deployment, so the
+            # alarms and dashboard of two deployments in one account never mix.
+            rest_api_name=name,
             description="bedrock-code-execution: code execution and PTC for Amazon Bedrock",
             endpoint_types=[apigw.EndpointType.REGIONAL],
-            cloud_watch_role=True,
-            cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
+            cloud_watch_role=cloud_watch_role,
+            cloud_watch_role_removal_policy=RemovalPolicy.RETAIN if cloud_watch_role else None,
             api_key_source_type=apigw.ApiKeySourceType.HEADER if require_api_key else None,
             binary_media_types=list(BINARY_MEDIA_TYPES),
             default_method_options=apigw.MethodOptions(
@@ -202,13 +215,14 @@ class AgentApi(Construct):
             plan.add_api_stage(stage=self.api.deployment_stage)
             plan.add_api_key(self.api_key)
 
-        acknowledge(
-            self.api,
-            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-            "AmazonAPIGatewayPushToCloudWatchLogs]",
-            "API Gateway's account-level CloudWatch role needs exactly this AWS managed "
-            "policy to write execution logs.",
-        )
+        if cloud_watch_role:
+            acknowledge(
+                self.api,
+                "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                "AmazonAPIGatewayPushToCloudWatchLogs]",
+                "API Gateway's account-level CloudWatch role needs exactly this AWS managed "
+                "policy to write execution logs.",
+            )
         acknowledge(
             self.api,
             "AwsSolutions-APIG3",

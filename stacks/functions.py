@@ -1,4 +1,4 @@
-"""The three Lambda functions (one shared code asset), each with its own role and log group."""
+"""The Lambda functions (one shared code asset), each with its own role and log group."""
 
 from __future__ import annotations
 

@@ -11,6 +11,7 @@ from stacks.settings import ModelTarget
 
 __all__ = [
     "INTERPRETER_ACTIONS",
+    "LIST_SESSIONS_ACTION",
     "MODEL_INVOKE_ACTIONS",
     "MODEL_STREAM_ACTIONS",
     "foundation_model_arns",
@@ -28,6 +29,9 @@ INTERPRETER_ACTIONS = (
     "bedrock-agentcore:StopCodeInterpreterSession",
     "bedrock-agentcore:GetCodeInterpreterSession",
 )
+# Only the sweeper lists sessions (botocore's bedrock-agentcore model; the action is
+# authorized on the code interpreter like the others).
+LIST_SESSIONS_ACTION = "bedrock-agentcore:ListCodeInterpreterSessions"
 
 
 def profile_arn(stack: Stack, target: ModelTarget) -> str:
@@ -122,7 +126,7 @@ def profile_read_statements(
 def interpreter_statement(interpreter_arn: str, actions: Iterable[str]) -> iam.PolicyStatement:
     """Data-plane access to one code interpreter."""
     wanted = list(actions)
-    unknown = set(wanted) - set(INTERPRETER_ACTIONS)
+    unknown = set(wanted) - {*INTERPRETER_ACTIONS, LIST_SESSIONS_ACTION}
     if unknown:
         raise ValueError(f"not a code-interpreter data-plane action: {sorted(unknown)}")
     return iam.PolicyStatement(

@@ -67,6 +67,8 @@ _VPC = re.compile(r"^vpc-[0-9a-f]{8,17}$")
 _ALIAS = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
 _CLAUDE = re.compile(r"^anthropic\.(claude-[a-z0-9.-]+?)(-v\d+(:\d+)?)?$")
 _DATED = re.compile(r"^(.*)-(\d{8})$")
+# One address, no display name or list: what an SNS email subscription's endpoint takes.
+_EMAIL = re.compile(r"^[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}$")
 
 
 class SettingsError(ValueError):
@@ -81,8 +83,8 @@ SETTING_KEYS = frozenset(
         "securityGroupIds", "sessionTimeoutSeconds", "sessionTtlSeconds",
         "filesUrlExpirySeconds", "filesExpirationDays", "lambdaArchitecture",
         "lambdaPythonVersion", "logRetentionDays", "requireApiKey", "reservedConcurrency",
-        "apiThrottleRateLimit", "apiThrottleBurstLimit", "jobTimeoutSeconds",
-        "modelAliases", "containerIdleSeconds",
+        "apiThrottleRateLimit", "apiThrottleBurstLimit", "jobTimeoutSeconds", "alarmEmail",
+        "apiGatewayCloudWatchRole", "modelAliases", "containerIdleSeconds",
     }
 )  # fmt: skip
 # Our settings are camelCase words; CDK's own keys carry ':' or start with '@'.
@@ -160,6 +162,8 @@ class Settings:
     job_timeout_seconds: int = 900
     model_aliases: Mapping[str, str] = field(default_factory=dict)  # explicit; see anthropic_models
     container_idle_seconds: int = 300
+    alarm_email: str = ""
+    api_gateway_cloud_watch_role: bool = True
 
     @classmethod
     def from_context(cls, get: Callable[[str], Any]) -> Settings:
@@ -206,6 +210,10 @@ class Settings:
             job_timeout_seconds=_int(get, "jobTimeoutSeconds", 900, 60, 900),
             model_aliases=_aliases(get, "modelAliases"),
             container_idle_seconds=_int(get, "containerIdleSeconds", 300, 60, 28800),
+            alarm_email=_str(get, "alarmEmail", d.alarm_email),
+            api_gateway_cloud_watch_role=_bool(
+                get, "apiGatewayCloudWatchRole", d.api_gateway_cloud_watch_role
+            ),
         )
         settings.validate()
         return settings
@@ -256,6 +264,12 @@ class Settings:
                     f"context key 'modelAliases': {alias!r} maps to {target!r}, which is not in "
                     f"allowedModelIds; allowed targets: {', '.join(self.allowed_model_ids)}"
                 )
+        if self.alarm_email and not _EMAIL.match(self.alarm_email):
+            raise SettingsError(
+                f"context key 'alarmEmail': {self.alarm_email!r} is not an email address; "
+                "allowed: empty (alarms go to the SNS topic only) or one address such as "
+                "ops@example.com"
+            )
         if self.api_throttle_burst_limit < self.api_throttle_rate_limit:
             raise SettingsError(
                 "context key 'apiThrottleBurstLimit' must be >= 'apiThrottleRateLimit' "

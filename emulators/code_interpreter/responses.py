@@ -22,7 +22,7 @@ from .exceptions import (
     ValidationException,
 )
 from .routes import service_model
-from .session import Session
+from .session import READY, TERMINATED, Session
 
 __all__ = ["Request", "Response", "dispatch", "dispatch_admin"]
 
@@ -139,11 +139,19 @@ def list_sessions(backend: CodeInterpreterBackend, req: Request) -> Response:
     max_results = body.get("maxResults", 10)
     if not isinstance(max_results, int) or not 1 <= max_results <= 100:
         raise ValidationException("maxResults must be between 1 and 100", field="maxResults")
+    status = body.get("status")
+    if status is not None and status not in (READY, TERMINATED):  # the model's enum
+        raise ValidationException(
+            f"status must be one of {READY}, {TERMINATED}; got {status!r}", field="status"
+        )
+    next_token = body.get("nextToken")
+    if next_token is not None and (not isinstance(next_token, str) or not next_token):
+        raise ValidationException("nextToken must be a non-empty string", field="nextToken")
     items, token = backend.list_sessions(
         req.params["codeInterpreterIdentifier"],
-        status=body.get("status"),
+        status=status,
         max_results=max_results,
-        next_token=body.get("nextToken"),
+        next_token=next_token,
     )
     data: dict[str, Any] = {"items": [_summary(s) for s in items]}
     if token:

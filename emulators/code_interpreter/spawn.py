@@ -159,25 +159,28 @@ def start_emulator(
     stderr: int | None = None,
     **settings: object,
 ) -> RunningEmulator:
-    """Start ``python -m emulators.code_interpreter --port 0`` and wait for its URL.
+    """Start ``python -m emulators.code_interpreter --port <port>`` and wait for its URL.
 
     Args:
         start_timeout: Seconds to wait for the URL line.
         die_with_parent: SIGTERM the emulator when this process dies (Linux), e.g. under pytest.
         stderr: Where the emulator's log goes (``subprocess`` convention; None: inherited).
         **settings: Emulator settings by field name (``cell_timeout=5``, ``log_level="WARNING"``),
-            passed as ``CODE_INTERPRETER_EMULATOR_<NAME>`` over the current environment.
+            passed as ``CODE_INTERPRETER_EMULATOR_<NAME>`` over the current environment;
+            ``port`` (default 0: any free port) is passed as ``--port``, so an emulator can
+            be restarted at the same URL.
 
     Raises:
         EmulatorStartError: The emulator printed no URL within ``start_timeout``.
     """
+    port = str(settings.pop("port", 0))
     env = {
         **os.environ,
         **{ENV_PREFIX + name.upper(): str(value) for name, value in settings.items()},
     }
     preexec: Callable[[], None] | None = _die_with_parent if die_with_parent else None
     proc = subprocess.Popen(
-        [sys.executable, "-m", "emulators.code_interpreter", "--port", "0"],
+        [sys.executable, "-m", "emulators.code_interpreter", "--port", port],
         preexec_fn=preexec,
         cwd=ROOT,
         env=env,

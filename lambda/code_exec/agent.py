@@ -30,7 +30,14 @@ from code_exec.loops.toolbox import DEFAULT_OUTPUT_LIMIT, CodeTool, DirectTools
 from code_exec.models import AgentRequest, AgentResult, CodeRun
 from code_exec.prompts import direct_system_prompt, ptc_system_prompt
 
-__all__ = ["AgentDeps", "AgentRun", "check_thinking", "check_tools", "run_agent"]
+__all__ = [
+    "AgentDeps",
+    "AgentRun",
+    "check_thinking",
+    "check_tools",
+    "resolve_model_id",
+    "run_agent",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +94,7 @@ def run_agent(request: AgentRequest, *, deps: AgentDeps) -> AgentRun:
         ModelError: the model call failed in a way that ends the turn (translated).
         SandboxError: the sandbox session is gone or refuses service.
     """
-    model_id = _model_id(request, deps.config)
+    model_id = resolve_model_id(request, deps.config)
     check_thinking(request, model_id)
     start = deps.clock()
     if request.loop == "claude_code":
@@ -124,13 +131,30 @@ def run_agent(request: AgentRequest, *, deps: AgentDeps) -> AgentRun:
     return AgentRun(result=result, history=_history.storable(output.history))
 
 
-def _model_id(request: AgentRequest, config: RuntimeConfig) -> str:
-    if request.loop == "claude_code" and not request.model_id and config.sandbox_model_id:
-        return config.sandbox_model_id  # set by the deployment for Claude Code in the sandbox
-    model_id = request.model_id or config.default_model_id
-    if model_id not in config.allowed_model_ids:
+def resolve_model_id(request: AgentRequest, config: RuntimeConfig) -> str:
+    """The model a turn uses, checked against the models allowed for its loop.
+
+    The one place a model id is chosen: the API checks requests with it before anything
+    starts, and every turn resolves through it again. ``claude_code`` runs inside the
+    sandbox with the interpreter's execution role, so it may use only
+    ``sandbox_model_ids`` (default: the first); every other loop calls Bedrock from the
+    Lambda and may use only ``allowed_model_ids`` (default: ``default_model_id``).
+
+    Raises:
+        ModelNotAllowedError: naming ``model_id`` and the models allowed for the loop.
+    """
+    if request.loop == "claude_code":
+        allowed = config.sandbox_model_ids or (config.default_model_id,)
+        model_id = request.model_id or allowed[0]
+        where = "for loop claude_code (models the sandbox may invoke)"
+    else:
+        allowed = config.allowed_model_ids or (config.default_model_id,)
+        model_id = request.model_id or config.default_model_id
+        where = "on this deployment"
+    if model_id not in allowed:
         raise ModelNotAllowedError(
-            f"model {model_id!r} is not enabled on this deployment", field="model_id"
+            f"model {model_id!r} is not enabled {where}; allowed: {', '.join(allowed)}",
+            field="model_id",
         )
     return model_id
 

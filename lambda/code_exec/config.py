@@ -25,7 +25,7 @@ class ENV:
     JOB_STATE_MACHINE_ARN = "JOB_STATE_MACHINE_ARN"
     DEFAULT_MODEL_ID = "DEFAULT_MODEL_ID"
     ALLOWED_MODEL_IDS = "ALLOWED_MODEL_IDS"  # comma-separated
-    SANDBOX_MODEL_ID = "SANDBOX_MODEL_ID"  # model Claude Code uses inside the sandbox
+    SANDBOX_MODEL_IDS = "SANDBOX_MODEL_IDS"  # comma-separated; Claude Code in the sandbox
     SANDBOX_SMALL_MODEL_ID = "SANDBOX_SMALL_MODEL_ID"  # its small/fast (background) model
     SESSION_TIMEOUT_SECONDS = "SESSION_TIMEOUT_SECONDS"
     SESSION_TTL_SECONDS = "SESSION_TTL_SECONDS"
@@ -41,7 +41,7 @@ class ENV:
         JOB_STATE_MACHINE_ARN,
         DEFAULT_MODEL_ID,
         ALLOWED_MODEL_IDS,
-        SANDBOX_MODEL_ID,
+        SANDBOX_MODEL_IDS,
         SANDBOX_SMALL_MODEL_ID,
         SESSION_TIMEOUT_SECONDS,
         SESSION_TTL_SECONDS,
@@ -84,7 +84,12 @@ def _aliases(env: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
 
 @dataclass(frozen=True)
 class RuntimeConfig:
-    """Everything the runtime needs from its deployment."""
+    """Everything the runtime needs from its deployment.
+
+    ``allowed_model_ids`` are the models the Lambda functions may invoke (every loop but
+    ``claude_code``); ``sandbox_model_ids`` the models the interpreter's execution role may
+    invoke, i.e. what Claude Code may use inside the sandbox (the first is its default).
+    """
 
     code_interpreter_id: str = "aws.codeinterpreter.v1"
     files_bucket: str = ""
@@ -92,7 +97,7 @@ class RuntimeConfig:
     job_state_machine_arn: str = ""
     default_model_id: str = "global.anthropic.claude-sonnet-5"
     allowed_model_ids: tuple[str, ...] = field(default_factory=tuple)
-    sandbox_model_id: str = ""
+    sandbox_model_ids: tuple[str, ...] = field(default_factory=tuple)
     sandbox_small_model_id: str = ""  # empty: Claude Code's background model is its main one
     session_timeout_seconds: int = 900
     session_ttl_seconds: int = 3600
@@ -109,6 +114,9 @@ class RuntimeConfig:
         allowed = tuple(
             m.strip() for m in env.get(ENV.ALLOWED_MODEL_IDS, "").split(",") if m.strip()
         ) or (default_model,)
+        sandbox = tuple(
+            m.strip() for m in env.get(ENV.SANDBOX_MODEL_IDS, "").split(",") if m.strip()
+        ) or (default_model,)
         return cls(
             code_interpreter_id=env.get(ENV.CODE_INTERPRETER_ID) or cls.code_interpreter_id,
             files_bucket=env.get(ENV.FILES_BUCKET, ""),
@@ -116,7 +124,7 @@ class RuntimeConfig:
             job_state_machine_arn=env.get(ENV.JOB_STATE_MACHINE_ARN, ""),
             default_model_id=default_model,
             allowed_model_ids=allowed,
-            sandbox_model_id=env.get(ENV.SANDBOX_MODEL_ID) or default_model,
+            sandbox_model_ids=sandbox,
             sandbox_small_model_id=env.get(ENV.SANDBOX_SMALL_MODEL_ID, ""),
             session_timeout_seconds=_int(env, ENV.SESSION_TIMEOUT_SECONDS, 900, 60, 28800),
             session_ttl_seconds=_int(env, ENV.SESSION_TTL_SECONDS, 3600, 60, 30 * 86400),

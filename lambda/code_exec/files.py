@@ -16,7 +16,8 @@ import binascii
 import logging
 import mimetypes
 import posixpath
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -49,6 +50,20 @@ def _safe_name(name: str, field: str) -> str:
     return norm
 
 
+@contextmanager
+def _bad_key(key: str, field: str) -> Iterator[None]:
+    """An S3 read of a missing or forbidden object is the caller's bad ``s3_key`` (400)."""
+    try:
+        yield
+    except ClientError as e:
+        code = e.response.get("Error", {}).get("Code", "")
+        if code in ("NoSuchKey", "404", "NotFound", "AccessDenied", "403"):
+            raise RequestValidationError(
+                f"no object {key!r} in the files bucket", field=field
+            ) from e
+        raise
+
+
 class FileStore:
     """Moves files between callers, S3 and the sandbox. ``s3`` is a boto3 S3 client."""
 
@@ -59,8 +74,28 @@ class FileStore:
 
     # --- inputs ---------------------------------------------------------------------------
 
+    def check_inputs(self, files: Sequence[InputFile], *, field: str = "files") -> None:
+        """Validate each input file's shape without reading anything from S3.
+
+        Raises:
+            RequestValidationError: naming ``files.<i>.<attr>`` for a bad entry.
+        """
+        for i, f in enumerate(files):
+            self._checked(f, f"{field}.{i}")
+
+    def check_objects_exist(self, files: Sequence[InputFile], *, field: str = "files") -> None:
+        """Fail now, not when a job runs, on an ``s3_key`` that is not there (HEAD, no body).
+
+        Raises:
+            RequestValidationError: naming ``files.<i>.s3_key``.
+        """
+        for i, f in enumerate(files):
+            if f.s3_key is not None:
+                with _bad_key(f.s3_key, f"{field}.{i}.s3_key"):
+                    self._s3.head_object(Bucket=self._bucket, Key=f.s3_key)
+
     def load_inputs(self, files: Sequence[InputFile], *, field: str = "files") -> list[SandboxFile]:
-        """Resolve each input file to its bytes, validating as we go.
+        """Resolve each input file to its bytes (one S3 read per ``s3_key``), validating it.
 
         Raises:
             RequestValidationError: naming ``files.<i>.<attr>`` for a bad entry.
@@ -68,39 +103,36 @@ class FileStore:
         out: list[SandboxFile] = []
         for i, f in enumerate(files):
             where = f"{field}.{i}"
-            name = _safe_name(f.name, f"{where}.name")
-            if (f.content_base64 is None) == (f.s3_key is None):
-                raise RequestValidationError(
-                    "give exactly one of content_base64 or s3_key", field=where
-                )
-            if f.content_base64 is not None:
-                try:
-                    data = base64.b64decode(f.content_base64, validate=True)
-                except (binascii.Error, ValueError) as e:
-                    raise RequestValidationError(
-                        "content_base64 is not valid base64", field=f"{where}.content_base64"
-                    ) from e
-            else:
+            name, data = self._checked(f, where)
+            if data is None:
                 key = f.s3_key or ""
-                if not key.startswith(FILES_PREFIX) or ".." in key.split("/"):
-                    raise RequestValidationError(
-                        f"s3_key must name an object under {FILES_PREFIX} in the files bucket",
-                        field=f"{where}.s3_key",
-                    )
-                data = self._get_object(key, f"{where}.s3_key")
+                with _bad_key(key, f"{where}.s3_key"):
+                    data = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
             out.append(SandboxFile(path=f"{INPUTS_DIR}/{name}", data=data))
         return out
 
-    def _get_object(self, key: str, field: str) -> bytes:
-        try:
-            return self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
-        except ClientError as e:
-            code = e.response.get("Error", {}).get("Code", "")
-            if code in ("NoSuchKey", "404", "NotFound", "AccessDenied", "403"):
+    @staticmethod
+    def _checked(f: InputFile, where: str) -> tuple[str, bytes | None]:
+        """The file's safe name, and its bytes when inline (None: it is in S3)."""
+        name = _safe_name(f.name, f"{where}.name")
+        if (f.content_base64 is None) == (f.s3_key is None):
+            raise RequestValidationError(
+                "give exactly one of content_base64 or s3_key", field=where
+            )
+        if f.content_base64 is not None:
+            try:
+                return name, base64.b64decode(f.content_base64, validate=True)
+            except (binascii.Error, ValueError) as e:
                 raise RequestValidationError(
-                    f"no object {key!r} in the files bucket", field=field
+                    "content_base64 is not valid base64", field=f"{where}.content_base64"
                 ) from e
-            raise
+        key = f.s3_key or ""
+        if not key.startswith(FILES_PREFIX) or ".." in key.split("/"):
+            raise RequestValidationError(
+                f"s3_key must name an object under {FILES_PREFIX} in the files bucket",
+                field=f"{where}.s3_key",
+            )
+        return name, None
 
     def write_inputs(self, sandbox: Any, session_id: str, files: Sequence[SandboxFile]) -> None:
         if files:

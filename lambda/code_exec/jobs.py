@@ -3,6 +3,12 @@ the turn (``run_job``) and whose cleanup step always runs after it (``cleanup_jo
 
 The job record (DynamoDB, ``JOB#<id>``) is the source of truth for ``GET /jobs/{id}``; the
 execution is consulted only when the record is not final.
+
+Nothing a job starts outlives it: the job's sandbox session is named after the job
+(:mod:`code_exec.owners`) before it starts and recorded as soon as it has started; the
+cleanup work runs after the job step, again from EventBridge when the execution itself
+fails, times out or is aborted (:meth:`Jobs.cleanup`), and the sweeper
+(:mod:`code_exec.sweeper`) stops whatever a RUNNING job past its ``deadline`` left.
 """
 
 from __future__ import annotations
@@ -11,17 +17,32 @@ import json
 import logging
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
-from code_exec.exceptions import CodeExecError
+from code_exec.exceptions import (
+    CodeExecError,
+    ConflictError,
+    ModelAccessDeniedError,
+    ModelError,
+    ModelNotAllowedError,
+    ModelThrottledError,
+    NotFoundError,
+    PayloadTooLargeError,
+    RequestValidationError,
+    ToolError,
+)
 from code_exec.models import AgentRequest
 from code_exec.observability import MetricUnit, metrics
 from code_exec.operations import Operations
-from code_exec.store import JobRecord, JobStatus
+from code_exec.owners import job_owner
+from code_exec.store import JobRecord, JobStatus, SessionGoneError
 
-__all__ = ["Jobs", "JobsUnavailableError"]
+__all__ = ["EXECUTION_STATUS_CHANGE", "Jobs", "JobsUnavailableError"]
 
 logger = logging.getLogger(__name__)
+
+EXECUTION_STATUS_CHANGE = "Step Functions Execution Status Change"  # EventBridge detail-type
+_DEADLINE_MARGIN_SECONDS = 60.0
 
 
 class JobsUnavailableError(CodeExecError):
@@ -40,6 +61,7 @@ class Jobs:
     def submit_job(self, request: AgentRequest) -> JobRecord:
         """Store the job and start its Step Functions execution."""
         request = self.ops.check_request(request)
+        self.s.files.check_objects_exist(request.files)  # read once, when the job runs
         job = JobRecord(
             job_id=self.s.new_id(),
             status=JobStatus.QUEUED,
@@ -53,8 +75,8 @@ class Jobs:
                 name=job.job_id,
                 input=json.dumps({"job_id": job.job_id}),
             )
-        except ClientError as e:
-            code = e.response.get("Error", {}).get("Code", "Unknown")
+        except (ClientError, BotoCoreError) as e:  # refused, or never answered
+            code = _error_code(e)
             logger.error("could not start job %s: %s", job.job_id, code)
             error = JobsUnavailableError(f"could not start the job ({code})")
             self.s.store.update_job(job.job_id, status=JobStatus.FAILED, error=error.to_dict())
@@ -72,16 +94,20 @@ class Jobs:
         job = self.s.store.get_job(job_id)
         if job.status in JobStatus.FINAL:
             return {"job_id": job_id, "status": job.status}
-        self.s.store.update_job(job_id, status=JobStatus.RUNNING)
+        runs_for = remaining_seconds or self.s.config.session_timeout_seconds
+        # The deadline tells the sweeper when this job can no longer hold a sandbox session
+        # (the Lambda is gone by then), even if no cleanup ever marks it final.
+        deadline = self.s.clock() + runs_for + _DEADLINE_MARGIN_SECONDS
+        self.s.store.update_job(job_id, status=JobStatus.RUNNING, deadline=deadline)
         request = AgentRequest.model_validate(job.request)
         cap = None if remaining_seconds is None else max(1.0, remaining_seconds - 30.0)
-        lease = (remaining_seconds or self.s.config.session_timeout_seconds) + 60
         try:
             result = self.ops.invoke(
                 request,
                 wall_time_cap=cap,
-                lease_seconds=lease,
+                lease_seconds=runs_for + _DEADLINE_MARGIN_SECONDS,
                 on_started=lambda sb: self._record_sandbox(job_id, sb),
+                owner=job_owner(job_id),
             )
         except CodeExecError as e:
             self._finish(job_id, status=JobStatus.FAILED, error=e.to_dict())
@@ -127,28 +153,89 @@ class Jobs:
             return self.s.store.get_job(job_id)
         return job
 
-    def cleanup_job(self, event: dict[str, Any]) -> dict[str, Any]:
-        """The job machine's finally step (idempotent).
+    def cleanup(self, event: dict[str, Any]) -> dict[str, Any]:
+        """The cleanup work, from the state machine's Cleanup step or from EventBridge.
 
-        Stops the job's sandbox session when it was one-shot, or when the job failed
-        (a failed or timed-out turn may leave a cell running). A job that did not
-        succeed is marked FAILED with the error the state machine caught.
+        EventBridge sends the job machine's FAILED, TIMED_OUT and ABORTED status changes
+        (``detail.name`` is the job id): an execution aborted or timed out as a whole
+        never reaches its Cleanup step, and one whose Cleanup failed gets another try.
+        """
+        if event.get("detail-type") != EXECUTION_STATUS_CHANGE:
+            return self.cleanup_job(event)
+        detail = event.get("detail") or {}
+        job_id, status = str(detail.get("name")), str(detail.get("status"))
+        caught = {
+            "Error": detail.get("error") or status,
+            "Cause": detail.get("cause") or f"the job's execution ended {status}",
+        }
+        try:
+            return self.cleanup_job({"job_id": job_id, "error": caught})
+        except NotFoundError:
+            logger.warning("execution %s ended %s but has no job record", job_id, status)
+            return {"job_id": job_id, "status": "NOT_FOUND"}
+
+    def cleanup_job(self, event: dict[str, Any]) -> dict[str, Any]:
+        """The job machine's finally step (idempotent: it runs once per job).
+
+        Stops the job's sandbox session when it was one-shot, or when the job failed in a
+        named session in a way that may have left the sandbox busy or broken (see
+        :func:`_keeps_named_session`); a named session is then tombstoned (410), but only
+        while it is still backed by that sandbox session. A job that did not succeed is
+        marked FAILED with the error the state machine caught.
         """
         job_id = str(event["job_id"])
         job = self.s.store.get_job(job_id)
-        failed = job.status != JobStatus.SUCCEEDED
-        if job.sandbox_session_id and (failed or job.session_id is None):
-            self.ops.stop_quietly(job.sandbox_session_id)
-            if job.session_id and failed:
-                self.s.store.mark_session_stopped(job.session_id)
-        if failed:
+        if job.cleaned_up_at is not None:
+            return {"job_id": job_id, "status": job.status}  # done before (EventBridge again)
+        error = None
+        if job.status != JobStatus.SUCCEEDED:
             error = job.error if job.status == JobStatus.FAILED and job.error else None
-            if error is None:
-                error = _caught_error(event)
-            self.s.store.update_job(job_id, status=JobStatus.FAILED, error=error)
+            error = error or _caught_error(event)
+        if job.sandbox_session_id and (job.session_id is None or not _keeps_named_session(error)):
+            self.ops.stop_quietly(job.sandbox_session_id)
+            if job.session_id:
+                self.s.store.mark_session_stopped(
+                    job.session_id, sandbox_session_id=job.sandbox_session_id
+                )
+        if error is None:
+            self.s.store.update_job(job_id, cleaned_up=True)
+            return {"job_id": job_id, "status": job.status}
+        if self.s.store.update_job(job_id, status=JobStatus.FAILED, error=error, cleaned_up=True):
             metrics.add_metric(name="JobsFailed", unit=MetricUnit.Count, value=1)
-            return {"job_id": job_id, "status": JobStatus.FAILED}
-        return {"job_id": job_id, "status": job.status}
+        return {"job_id": job_id, "status": JobStatus.FAILED}
+
+
+# Errors that end a turn without leaving the sandbox busy or its state in doubt: the model
+# refused or failed between cells, or the request was bad. A job failing with one of these
+# keeps its named session (the caller's Python state survives a model throttle); any other
+# failure (the sandbox's own errors, a Lambda timeout mid-cell, an unknown error) stops it.
+_MODEL_OR_REQUEST_ERRORS = frozenset(
+    cls.code
+    for cls in (
+        ModelError,
+        ModelThrottledError,
+        ModelAccessDeniedError,
+        ModelNotAllowedError,
+        RequestValidationError,
+        ConflictError,
+        SessionGoneError,
+        NotFoundError,
+        PayloadTooLargeError,
+        ToolError,
+    )
+)
+
+
+def _keeps_named_session(error: dict[str, Any] | None) -> bool:
+    """Whether a job that ended with ``error`` leaves its named session running."""
+    return error is None or error.get("code") in _MODEL_OR_REQUEST_ERRORS
+
+
+def _error_code(e: ClientError | BotoCoreError) -> str:
+    """AWS's error code, or the transport failure's class name (no HTTP answer)."""
+    if isinstance(e, ClientError):
+        return str(e.response.get("Error", {}).get("Code", "Unknown"))
+    return type(e).__name__
 
 
 def _caught_error(event: dict[str, Any]) -> dict[str, Any]:
@@ -159,13 +246,11 @@ def _caught_error(event: dict[str, Any]) -> dict[str, Any]:
     name = str(caught.get("Error") or "JobFailed")
     cause = caught.get("Cause") or "the job did not finish"
     if isinstance(cause, str) and cause.startswith("{"):
-        import json
-
         try:
             parsed = json.loads(cause)
             cause = parsed.get("errorMessage") or cause
         except ValueError:
             pass
-    lowered = name.lower()
+    lowered = name.lower().replace("_", "")
     code = "JobTimedOut" if "timeout" in lowered or "timedout" in lowered else "JobFailed"
     return {"code": code, "message": f"{name}: {str(cause)[:1000]}"}

@@ -25,9 +25,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from code_exec.agent import AgentDeps, check_thinking, check_tools
+from code_exec.agent import AgentDeps, check_thinking, check_tools, resolve_model_id
 from code_exec.exceptions import (
-    ModelNotAllowedError,
     RequestValidationError,
     SandboxError,
     SessionExpiredError,
@@ -35,6 +34,7 @@ from code_exec.exceptions import (
 )
 from code_exec.models import AgentRequest, AgentResult, InputFile, OutputFile
 from code_exec.observability import MetricUnit, metrics
+from code_exec.owners import Owner, request_owner, session_owner
 from code_exec.sandbox import ExecutionResult
 from code_exec.services import Services
 from code_exec.store import SessionGoneError, SessionRecord
@@ -78,12 +78,19 @@ class Operations:
         *,
         lease_seconds: float = API_LEASE_SECONDS,
         on_started: Callable[[str], None] | None = None,
+        owner: Owner | None = None,
     ) -> Iterator[ActiveSession]:
-        """The sandbox session for one request, leased and cleaned up on the way out."""
+        """The sandbox session for one request, leased and cleaned up on the way out.
+
+        Every sandbox session is started with its owner's name (:mod:`code_exec.owners`):
+        the named session, else ``owner`` (a job), else this request. The owner's record
+        (the session's lease, the RUNNING job) exists before the start, so the sweeper can
+        attribute the session even if this Lambda dies before recording its id.
+        """
         run_id = self.s.new_id()
         sandbox = self.s.sandbox
         if session_id is None:
-            sb = self._start_sandbox()
+            sb = self._start_sandbox(owner or request_owner(run_id))
             try:
                 if on_started:
                     on_started(sb)
@@ -93,22 +100,22 @@ class Operations:
                 self.stop_quietly(sb)
             return
 
-        owner = run_id
-        record = self.s.store.acquire_session(session_id, owner, lease_seconds)
+        lease = run_id
+        record = self.s.store.acquire_session(session_id, lease, lease_seconds)
         try:
             if record.stopped:
                 raise self._expired(session_id)
             if record.sandbox_session_id is None:
-                started = self._start_sandbox()
+                started = self._start_sandbox(session_owner(session_id))
                 try:
                     self.s.files.prepare(sandbox, started)
                     record.sandbox_session_id = started
-                    self.s.store.save_session(record, owner)  # saved at once: never leak it
+                    self.s.store.save_session(record, lease)  # saved at once: never leak it
                 except Exception:
-                    self.stop_quietly(started)  # not recorded anywhere: nobody else can stop it
+                    self.stop_quietly(started)  # not recorded: stop it now, not at the next sweep
                     raise
             elif sandbox.session_status(record.sandbox_session_id) != "READY":
-                self.s.store.mark_session_stopped(session_id, owner)
+                self.s.store.mark_session_stopped(session_id, lease)
                 raise self._expired(session_id)
             if on_started:
                 on_started(record.sandbox_session_id)
@@ -121,23 +128,27 @@ class Operations:
             try:
                 yield active
             except SessionNotFoundError as e:
-                self.s.store.mark_session_stopped(session_id, owner)
+                self.s.store.mark_session_stopped(session_id, lease)
                 raise self._expired(session_id) from e
             try:
-                self.s.store.save_session(record, owner)
+                self.s.store.save_session(record, lease)
             except SessionGoneError:  # DELETE /sessions/{id} while this request ran
                 logger.warning("session %s was deleted during the request", session_id)
         finally:
-            self.s.store.release_session(session_id, owner)
+            self.s.store.release_session(session_id, lease)
 
-    def _start_sandbox(self) -> str:
+    def _start_sandbox(self, owner: Owner) -> str:
         timeout = self.s.config.session_timeout_seconds
-        return str(
-            self._timed(
-                "SandboxStartLatency",
-                lambda: self.s.sandbox.start_session(timeout_seconds=timeout),
+        try:
+            return str(
+                self._timed(
+                    "SandboxStartLatency",
+                    lambda: self.s.sandbox.start_session(name=owner.name, timeout_seconds=timeout),
+                )
             )
-        )
+        except Exception:
+            metrics.add_metric(name="SandboxStartFailures", unit=MetricUnit.Count, value=1)
+            raise
 
     @staticmethod
     def _expired(session_id: str) -> SessionExpiredError:
@@ -205,17 +216,14 @@ class Operations:
     # --- agent turns ----------------------------------------------------------------------
 
     def check_request(self, request: AgentRequest) -> AgentRequest:
-        """Resolve the model id and validate what pydantic cannot (allow-list, thinking, files)."""
-        cfg = self.s.config
-        model_id = request.model_id or cfg.default_model_id
-        if model_id not in cfg.allowed_model_ids:
-            raise ModelNotAllowedError(
-                f"model {model_id!r} is not enabled on this deployment; "
-                f"allowed: {', '.join(cfg.allowed_model_ids)}",
-                field="model_id",
-            )
+        """Resolve the model id and validate what pydantic cannot (allow-list, thinking, files).
+
+        Nothing is downloaded here: input files are checked for shape only (the turn
+        reads them once, :meth:`invoke`).
+        """
+        model_id = resolve_model_id(request, self.s.config)
         check_thinking(request, model_id)
-        self.s.files.load_inputs(request.files)  # fail fast on bad files, before any sandbox
+        self.s.files.check_inputs(request.files)  # fail fast on bad files, before any sandbox
         if request.loop != "claude_code":  # Claude Code brings its own tools
             check_tools(request.tools, self.s.registry)  # a job would only fail later
         return request.model_copy(update={"model_id": model_id})
@@ -227,15 +235,19 @@ class Operations:
         wall_time_cap: float | None = API_WALL_TIME_SECONDS,
         lease_seconds: float = API_LEASE_SECONDS,
         on_started: Callable[[str], None] | None = None,
+        owner: Owner | None = None,
     ) -> AgentResult:
-        """Run one agent turn; the session (if any) keeps its history for the next turn."""
+        """Run one agent turn; the session (if any) keeps its history for the next turn.
+
+        ``owner`` names who owns a one-shot sandbox session (a job); see :meth:`session`.
+        """
         request = self.check_request(request)
         if wall_time_cap is not None and request.limits.wall_time_seconds > wall_time_cap:
             limits = request.limits.model_copy(update={"wall_time_seconds": int(wall_time_cap)})
             request = request.model_copy(update={"limits": limits})
         inputs = self.s.files.load_inputs(request.files)
         with self.session(
-            request.session_id, lease_seconds=lease_seconds, on_started=on_started
+            request.session_id, lease_seconds=lease_seconds, on_started=on_started, owner=owner
         ) as active:
             history: list[Any] = []
             if active.record is not None:
@@ -290,11 +302,20 @@ class Operations:
 
     @staticmethod
     def _record_usage(result: AgentResult) -> None:
+        count = MetricUnit.Count
         for u in result.usage:
-            metrics.add_metric(name="InputTokens", unit=MetricUnit.Count, value=u.input_tokens)
-            metrics.add_metric(name="OutputTokens", unit=MetricUnit.Count, value=u.output_tokens)
-        metrics.add_metric(name="ModelCalls", unit=MetricUnit.Count, value=len(result.usage))
-        metrics.add_metric(name="CodeRuns", unit=MetricUnit.Count, value=len(result.code_runs))
+            metrics.add_metric(name="InputTokens", unit=count, value=u.input_tokens)
+            metrics.add_metric(name="OutputTokens", unit=count, value=u.output_tokens)
+            metrics.add_metric(
+                name="CacheReadInputTokens", unit=count, value=u.cache_read_input_tokens
+            )
+            metrics.add_metric(
+                name="CacheWriteInputTokens", unit=count, value=u.cache_write_input_tokens
+            )
+        metrics.add_metric(name="ModelCalls", unit=count, value=len(result.usage))
+        metrics.add_metric(name="CodeRuns", unit=count, value=len(result.code_runs))
+        errors = sum(1 for run in result.code_runs if run.is_error)
+        metrics.add_metric(name="CodeRunErrors", unit=count, value=errors)
 
     def _timed(self, name: str, fn: Callable[[], Any]) -> Any:
         start = time.perf_counter()

@@ -23,6 +23,7 @@ from code_exec.anthropic.turn import TurnLimits
 from code_exec.config import RuntimeConfig
 from code_exec.files import FileStore
 from code_exec.sandbox import SandboxClient, make_client
+from code_exec.sandbox.sessions import SessionsClient
 from code_exec.store import Store
 
 __all__ = ["Services"]
@@ -40,6 +41,7 @@ _INJECTABLE = (
     "bedrock",
     "agentcore",
     "sandbox",
+    "sessions",
     "store",
     "files",
     "run_agent",
@@ -55,8 +57,8 @@ class Services:
         clock: wall clock (epoch seconds) used for leases and TTLs.
         new_id: id factory for jobs, runs and lease owners.
         **overrides: any of ``config``, ``dynamodb``, ``s3``, ``stepfunctions``,
-            ``bedrock``, ``agentcore``, ``sandbox``, ``store``, ``files``, ``run_agent``,
-            ``registry``, ``turn_limits``.
+            ``bedrock``, ``agentcore``, ``sandbox``, ``sessions``, ``store``, ``files``,
+            ``run_agent``, ``registry``, ``turn_limits``.
     """
 
     def __init__(
@@ -114,6 +116,11 @@ class Services:
     @cached_property
     def sandbox(self) -> Any:
         return SandboxClient(self.config.code_interpreter_id, client=self.agentcore)
+
+    @cached_property
+    def sessions(self) -> SessionsClient:
+        """The sandbox client that can also list the interpreter's sessions (the sweeper's)."""
+        return SessionsClient(self.config.code_interpreter_id, client=self.agentcore)
 
     @cached_property
     def store(self) -> Store:

@@ -80,6 +80,73 @@ def test_list_sessions(agentcore_client, new_session) -> None:
         codeInterpreterIdentifier=interp, maxResults=1
     )
     assert len(page["items"]) == 1 and page["nextToken"]
+    rest = agentcore_client.list_code_interpreter_sessions(
+        codeInterpreterIdentifier=interp, maxResults=1, nextToken=page["nextToken"]
+    )
+    assert {page["items"][0]["sessionId"], rest["items"][0]["sessionId"]} == {a, b}
+    assert "nextToken" not in rest
+
+
+def test_list_sessions_filters_by_status(agentcore_client, new_session) -> None:
+    interp = "listStatus"
+    live, stopped = new_session(interp, name="live-one"), new_session(interp)
+    agentcore_client.stop_code_interpreter_session(
+        codeInterpreterIdentifier=interp, sessionId=stopped
+    )
+
+    def listed(**status: str) -> dict[str, str]:
+        resp = agentcore_client.list_code_interpreter_sessions(
+            codeInterpreterIdentifier=interp, **status
+        )
+        return {i["sessionId"]: i["status"] for i in resp["items"]}
+
+    assert listed(status="READY") == {live: "READY"}
+    assert listed(status="TERMINATED") == {stopped: "TERMINATED"}
+    assert listed() == {live: "READY", stopped: "TERMINATED"}
+    [item] = [
+        i
+        for i in agentcore_client.list_code_interpreter_sessions(
+            codeInterpreterIdentifier=interp, status="READY"
+        )["items"]
+    ]
+    assert item["name"] == "live-one" and item["createdAt"] <= item["lastUpdatedAt"]
+    # botocore does not check enums client-side: the service does
+    with pytest.raises(ClientError) as e:
+        agentcore_client.list_code_interpreter_sessions(
+            codeInterpreterIdentifier=interp, status="ACTIVE"
+        )
+    assert e.value.response["Error"]["Code"] == "ValidationException"
+
+
+def test_list_sessions_answers_exactly_the_models_shape(emulator_url, new_session) -> None:
+    """The raw JSON, member by member, against botocore's output shape (no extra member,
+    every required one, enum values, ISO 8601 timestamps)."""
+    import json
+    import urllib.request
+    from datetime import datetime
+
+    import botocore.session
+
+    interp = "listShape"
+    new_session(interp, name="shaped")
+    request = urllib.request.Request(
+        f"{emulator_url}/code-interpreters/{interp}/sessions/list",
+        data=b'{"maxResults": 5}',
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        body = json.loads(resp.read())
+    model = botocore.session.get_session().get_service_model("bedrock-agentcore")
+    output = model.operation_model("ListCodeInterpreterSessions").output_shape
+    assert set(body) <= set(output.members) and set(output.required_members) <= set(body)
+    summary = output.members["items"].member
+    for item in body["items"]:
+        assert set(item) <= set(summary.members), item
+        assert set(summary.required_members) <= set(item), item
+        assert item["status"] in summary.members["status"].enum
+        for stamp in ("createdAt", "lastUpdatedAt"):
+            datetime.fromisoformat(item[stamp].replace("Z", "+00:00"))
 
 
 def test_state_persists_within_a_session_not_across(new_session, invoke) -> None:

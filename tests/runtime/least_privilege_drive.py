@@ -29,6 +29,8 @@ from typing import Any
 
 import requests
 from code_exec.claude_code.runner import CLAUDE_CODE_VERSION
+from code_exec.exceptions import SandboxInternalError
+from code_exec.sandbox import SandboxClient
 from code_exec.store import ApiKeyStore, Store, new_key
 
 from devtools.bedrock_replay import EXPENSE_TABLE, FIXTURES, BedrockReplay, load_fixture
@@ -291,9 +293,23 @@ def job_fails_one_shot(run: Run) -> None:
     assert done["status"] == "FAILED" and done["error"]["code"] == "ModelError", done
 
 
+def _sandbox_fails(request: Any, *, deps: Any) -> Any:
+    """A turn whose sandbox fails mid-cell (a model error would keep the named session)."""
+    raise SandboxInternalError("the kernel died mid-cell")
+
+
+def _inject_fault(run: Run, fault: dict[str, Any]) -> None:
+    request = urllib.request.Request(
+        f"{run.emulator_url}/_emulator/faults", data=json.dumps(fault).encode(), method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=10):
+        pass
+
+
 def job_fails_in_session(run: Run) -> None:
-    """A failing job in the session: cleanup stops its sandbox, which answers conflict once
-    (as while a cell still runs), so cleanup reads the session's status; then DELETE."""
+    """A job failing in the sandbox, in the session: cleanup stops its sandbox, which answers
+    conflict once (as while a cell still runs), so cleanup reads the session's status; then
+    DELETE."""
     env = run.function(".api_handler").environment
     store = Store(
         run.client("dynamodb"),  # the test's own read of the session record
@@ -304,21 +320,24 @@ def job_fails_in_session(run: Run) -> None:
     )
     record = store.get_session("lp-job")
     assert record is not None and record.sandbox_session_id, record
-    fault = {
-        "exception": "conflictException",
-        "sessionId": record.sandbox_session_id,
-        "mode": "http",
-        "operation": "StopCodeInterpreterSession",
-    }
-    request = urllib.request.Request(
-        f"{run.emulator_url}/_emulator/faults", data=json.dumps(fault).encode(), method="POST"
+    _inject_fault(
+        run,
+        {
+            "exception": "conflictException",
+            "sessionId": record.sandbox_session_id,
+            "mode": "http",
+            "operation": "StopCodeInterpreterSession",
+        },
     )
-    with urllib.request.urlopen(request, timeout=10):
-        pass
     before = len(run.recorder.calls)
-    with run.replay("validation_error", ".job_handler"):
+    job_services = run.function(".job_handler").services
+    saved = vars(job_services)["run_agent"]
+    job_services.override(run_agent=_sandbox_fails)
+    try:
         accepted = run.api.submit_job(prompt="What is 6 x 7?", loop="converse", session_id="lp-job")
         assert run.wait_job(accepted.body["job_id"])["status"] == "FAILED"
+    finally:
+        vars(job_services)["run_agent"] = saved
     cleanup = run.function(".cleanup_handler").logical_id
     read = [
         c
@@ -327,6 +346,42 @@ def job_fails_in_session(run: Run) -> None:
     ]
     assert read, "cleanup did not read the status of the session it could not stop"
     assert run.api.delete("lp-job").body["stopped"] is True
+
+
+def sweep_a_leaked_session(run: Run) -> None:
+    """The sweeper, as its schedule runs it: a session whose job is gone is listed, its owner
+    read, its stop refused once (conflict: the status is read), then stopped; a session a
+    live record holds is left alone."""
+    import boto3
+
+    with run.recorder.acting_as(TEST_ACTOR):
+        client = boto3.client(
+            "bedrock-agentcore", region_name=run.deployment.region, endpoint_url=run.emulator_url
+        )
+    interpreter = run.function(".api_handler").environment["CODE_INTERPRETER_ID"]
+    sandbox = SandboxClient(interpreter, client=client)
+    leaked = sandbox.start_session(name="bcx-job-lp-gone")
+    held = run.api.execute("lp-held", code="x = 1")
+    assert held.status == 200, held.body
+    _inject_fault(
+        run,
+        {
+            "exception": "conflictException",
+            "sessionId": leaked,
+            "mode": "http",
+            "operation": "StopCodeInterpreterSession",
+        },
+    )
+    fn = run.function(".sweeper_handler")
+    sweeper = fn.module.sweeper
+    grace, sweeper.grace_seconds = sweeper.grace_seconds, 0.0
+    try:  # the first stop is refused; the next sweep stops it
+        reports = [fn.handler({}, LambdaContext(function_name=fn.logical_id)) for _ in range(2)]
+    finally:
+        sweeper.grace_seconds = grace
+    assert leaked in reports[0]["failed"] and leaked in reports[1]["stopped"], reports
+    assert sandbox.session_status(leaked) == "TERMINATED"
+    assert run.api.delete("lp-held").body["stopped"] is True  # it was held, so still running
 
 
 def every_allowed_model(run: Run) -> None:
@@ -403,4 +458,5 @@ STEPS: list[Callable[[Run], None]] = [
     job_fails_in_session,
     every_allowed_model,
     anthropic_api,
+    sweep_a_leaked_session,
 ]

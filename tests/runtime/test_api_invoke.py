@@ -196,3 +196,31 @@ def test_claude_code_through_the_handler_returns_its_files_as_urls(invoke_api) -
     assert out["name"] == "line_count.txt"
     assert requests.get(out["url"], timeout=10).content == b"4\n"
     api.delete("cc")
+
+
+def _count_object_reads(s3: Any, key: str) -> list[str]:
+    """Every GetObject the client sends for ``key`` (appended as it happens)."""
+    reads: list[str] = []
+
+    def count(params: dict[str, Any], **_: Any) -> None:
+        if params.get("Key") == key:
+            reads.append(key)
+
+    s3.meta.events.register("provide-client-params.s3.GetObject", count)
+    return reads
+
+
+def test_an_input_file_from_the_bucket_is_downloaded_once(invoke_api) -> None:
+    api, _, bedrock = invoke_api
+    services = api.handler.services
+    key = "files/uploads/once.csv"
+    services.s3.put_object(Bucket=services.config.files_bucket, Key=key, Body=b"a,b\n1,2\n")
+    reads = _count_object_reads(services.s3, key)
+    with BedrockReplay("converse_plain_answer", strict=False).attach(bedrock):
+        resp = api.invoke(
+            prompt="What is 6 x 7?",
+            loop="converse",
+            files=[{"name": "once.csv", "s3_key": key}],
+        )
+    assert resp.status == 200, resp.body
+    assert len(reads) == 1

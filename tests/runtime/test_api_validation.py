@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
 
 import pytest
 from code_exec.api.resolver import MAX_BODY_BYTES
 
-from .conftest import ApiClient, LambdaContext, load_event
+from .conftest import MODEL_ID, ApiClient, LambdaContext, load_event
 
 # route fixture -> (a body missing a field, that field, a body with a wrong type, that field)
 BODY_ROUTES = {
@@ -217,6 +218,52 @@ def test_unknown_tool_is_400_before_any_sandbox_or_job(
     resp = api.call(route, body=body)
     _assert_clean_error(resp, 400, "tools", "ValidationError")
     assert "drop_tables" in resp.error["message"]
+
+
+# --- model ids: one resolution for every loop ------------------------------------------------
+
+SANDBOX_MODELS = ("us.anthropic.claude-haiku-4-5-20251001-v1:0", "us.amazon.nova-pro-v1:0")
+
+
+@pytest.fixture
+def sandbox_models_api(api: ApiClient) -> Iterator[ApiClient]:
+    """The deployment lets Claude Code (in the sandbox) use other models than the Lambdas."""
+    import os
+
+    from code_exec.config import RuntimeConfig
+
+    env = {**os.environ, "SANDBOX_MODEL_IDS": ",".join(SANDBOX_MODELS)}
+    api.handler.services.override(config=RuntimeConfig.from_env(env))
+    try:
+        yield api
+    finally:
+        api.handler.services.reset()
+
+
+def test_claude_code_defaults_to_the_first_sandbox_model(sandbox_models_api: ApiClient) -> None:
+    from code_exec.models import AgentRequest
+
+    ops = sandbox_models_api.handler.operations
+    checked = ops.check_request(AgentRequest(prompt="hi", loop="claude_code"))
+    assert checked.model_id == SANDBOX_MODELS[0]
+    other = ops.check_request(
+        AgentRequest(prompt="hi", loop="claude_code", model_id=SANDBOX_MODELS[1])
+    )
+    assert other.model_id == SANDBOX_MODELS[1]  # a sandbox model, not one the Lambdas call
+    plain = ops.check_request(AgentRequest(prompt="hi", loop="converse"))
+    assert plain.model_id == MODEL_ID
+
+
+@pytest.mark.parametrize("route", ["invoke", "jobs_post"])
+def test_claude_code_with_a_model_the_sandbox_may_not_invoke_is_400(
+    sandbox_models_api: ApiClient, route: str
+) -> None:
+    """MODEL_ID is on the Lambdas' allow-list but not in sandboxModelIds."""
+    resp = sandbox_models_api.call(
+        route, body={"prompt": "hi", "loop": "claude_code", "model_id": MODEL_ID}
+    )
+    _assert_clean_error(resp, 400, "model_id", "ModelNotAllowed")
+    assert SANDBOX_MODELS[0] in resp.error["message"]
 
 
 @pytest.mark.parametrize("route", ["invoke", "jobs_post"])

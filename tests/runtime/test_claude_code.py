@@ -202,3 +202,28 @@ def test_run_failures_are_typed(fake: ClaudeCodeRunner) -> None:
         fake.run("GARBAGE please")
     with pytest.raises(ClaudeCodeTimeoutError, match="did not finish within 1 s"):
         fake.run("SLEEP please", timeout_seconds=1)
+
+
+def test_a_failed_run_is_not_reported_with_exit_code_0(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Claude Code can exit 0 and still report a failed task (``is_error``, an error subtype):
+    the code run the caller sees must not say exit code 0 then."""
+    from code_exec.claude_code import loop
+    from code_exec.claude_code.runner import ClaudeCodeResult
+    from code_exec.models import AgentRequest
+
+    def max_turns(self: ClaudeCodeRunner, prompt: str, **_: object) -> ClaudeCodeResult:
+        raw = {"type": "result", "subtype": "error_max_turns", "is_error": True, "result": ""}
+        return ClaudeCodeResult(result="", is_error=True, duration_ms=1200, raw=raw)
+
+    monkeypatch.setattr(loop.ClaudeCodeRunner, "run", max_turns)
+    output, [run] = loop.run(
+        AgentRequest(prompt="Refactor everything", loop="claude_code"),
+        model_id=MODEL,
+        sandbox=None,  # type: ignore[arg-type]
+        sandbox_session_id="unused",
+        region="us-east-1",
+        history=[],
+    )
+    assert output.stop_reason == "max_turns"
+    assert run.is_error
+    assert run.exit_code not in (0, None)

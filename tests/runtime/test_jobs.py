@@ -177,22 +177,49 @@ def test_job_with_a_session_keeps_it_on_success(
     assert sandbox_api.delete("job-session").body["stopped"] is True
 
 
-def test_failing_job_on_a_named_session_has_cleanup_stop_it(
+def test_a_model_throttle_keeps_the_named_session_and_its_state(
     sandbox_api: ApiClient, jobs: LambdaAdapter, recording: Any
 ) -> None:
-    """A named session is not stopped by the request's ``finally``: only the cleanup step can."""
+    """The turn failed between cells (Bedrock throttled it): the caller keeps the session,
+    its sandbox and its Python state; only the job is FAILED."""
+    assert sandbox_api.execute("job-throttled", code="kept = 41").status == 200
     with _replaying(sandbox_api, _throttled("What is 6 x 7?")):
         accepted = sandbox_api.submit_job(
-            prompt="What is 6 x 7?", loop="converse", session_id="job-fails"
+            prompt="What is 6 x 7?", loop="converse", session_id="job-throttled"
         )
         done = _wait(sandbox_api, accepted.body["job_id"])
     assert (done["status"], done["error"]["code"]) == ("FAILED", "ModelThrottled")
+    assert _execution_status(sandbox_api, accepted.body["job_id"]) == "FAILED"
+    [session] = recording.started
+    assert recording.stopped == []
+    assert recording.session_status(session) == "READY"
+    later = sandbox_api.execute("job-throttled", code="print(kept + 1)")
+    assert (later.status, later.body["stdout"]) == (200, "42\n")
+    assert sandbox_api.delete("job-throttled").body["stopped"] is True
+
+
+def test_a_sandbox_failure_stops_the_named_session(
+    sandbox_api: ApiClient, jobs: LambdaAdapter, recording: Any
+) -> None:
+    """A named session is not stopped by the request's ``finally``: the cleanup step stops
+    it when the job failed in the sandbox (its state is in doubt), and the id answers 410."""
+    from code_exec.exceptions import SandboxInternalError
+
+    def sandbox_fails(request: Any, *, deps: Any) -> AgentRun:
+        raise SandboxInternalError("the kernel died mid-cell")
+
+    sandbox_api.handler.services.override(run_agent=sandbox_fails)
+    accepted = sandbox_api.submit_job(
+        prompt="What is 6 x 7?", loop="converse", session_id="job-sandbox-fails"
+    )
+    done = _wait(sandbox_api, accepted.body["job_id"])
+    assert (done["status"], done["error"]["code"]) == ("FAILED", "SandboxInternalError")
     # the job is FAILED before the cleanup step runs: wait for the execution to end
     assert _execution_status(sandbox_api, accepted.body["job_id"]) == "FAILED"
     [session] = recording.started
     assert recording.stopped == [session]
     assert recording.session_status(session) == "TERMINATED"
-    later = sandbox_api.execute("job-fails", code="print(1)")
+    later = sandbox_api.execute("job-sandbox-fails", code="print(1)")
     assert (later.status, later.error["code"]) == (410, "SessionExpired")
 
 
@@ -294,3 +321,103 @@ def _wait_for_history(sfn: Any, arn: str, event_type: str, timeout: float = 30) 
             return
         time.sleep(0.02)
     raise AssertionError(f"no {event_type} in the history of {arn}: {events}")
+
+
+class _StopRecorder:
+    """A sandbox stand-in for the cleanup step: records what it is asked to stop."""
+
+    def __init__(self) -> None:
+        self.stopped: list[str] = []
+
+    def stop_session(self, session_id: str) -> None:
+        self.stopped.append(session_id)
+
+
+def test_cleanup_never_tombstones_a_session_recreated_since(api: ApiClient) -> None:
+    """The job's named session was deleted and re-created while the job ran: cleanup stops the
+    job's own sandbox session, and the new session (another sandbox) keeps working."""
+    from code_exec.store import JobRecord, JobStatus
+
+    services = api.handler.services
+    sandbox = _StopRecorder()
+    services.override(sandbox=sandbox)
+    store = services.store
+    try:
+        record = store.acquire_session("recreated", "the-job", 600)
+        record.sandbox_session_id = "OLDSANDBOX"
+        store.save_session(record, "the-job")
+        store.create_job(
+            JobRecord(
+                job_id="job-recreated",
+                status=JobStatus.QUEUED,
+                request={"prompt": "hi"},
+                session_id="recreated",
+            )
+        )
+        store.update_job("job-recreated", status=JobStatus.RUNNING, sandbox_session_id="OLDSANDBOX")
+        store.delete_session("recreated")  # DELETE /sessions/recreated while the job ran
+        fresh = store.acquire_session("recreated", "next-request", 60)
+        fresh.sandbox_session_id = "NEWSANDBOX"
+        store.save_session(fresh, "next-request")
+        store.release_session("recreated", "next-request")
+
+        caught = {"Error": "Sandbox.Timedout", "Cause": "Task timed out after 900.00 seconds"}
+        api.handler.jobs.cleanup_job({"job_id": "job-recreated", "error": caught})
+
+        assert sandbox.stopped == ["OLDSANDBOX"]
+        after = store.get_session("recreated")
+        assert after is not None
+        assert (after.status, after.sandbox_session_id) == ("ACTIVE", "NEWSANDBOX")
+    finally:
+        services.reset()
+
+
+def test_submit_job_fails_the_job_when_step_functions_is_unreachable(api: ApiClient) -> None:
+    """A transport error (no HTTP answer at all) must not leave the job QUEUED forever."""
+    from botocore.exceptions import EndpointConnectionError
+    from code_exec.store import JobStatus
+
+    class Unreachable:
+        def start_execution(self, **_: Any) -> dict[str, Any]:
+            raise EndpointConnectionError(endpoint_url="https://states.us-east-1.amazonaws.com")
+
+    services = api.handler.services
+    services.override(stepfunctions=Unreachable())
+    new_id = services.new_id
+    services.new_id = lambda: "unreachable-sfn-job"
+    try:
+        resp = api.submit_job(prompt="hi", loop="converse")
+        assert (resp.status, resp.error["code"]) == (502, "JobsUnavailable"), resp.body
+        job = services.store.get_job("unreachable-sfn-job")
+        assert job.status == JobStatus.FAILED
+        assert job.error is not None and job.error["code"] == "JobsUnavailable"
+    finally:
+        services.new_id = new_id
+        services.reset()
+
+
+def test_a_jobs_input_file_from_the_bucket_is_downloaded_once(
+    sandbox_api: ApiClient, jobs: LambdaAdapter, recording: Any
+) -> None:
+    """Checked at submit time (it exists), read once when the job runs."""
+    from .test_api_invoke import _count_object_reads
+
+    services = sandbox_api.handler.services
+    key = "files/uploads/job-once.csv"
+    services.s3.put_object(Bucket=services.config.files_bucket, Key=key, Body=b"a,b\n1,2\n")
+    reads = _count_object_reads(services.s3, key)
+    with _replaying(sandbox_api, "converse_plain_answer"):
+        accepted = sandbox_api.submit_job(
+            prompt="What is 6 x 7?",
+            loop="converse",
+            files=[{"name": "job-once.csv", "s3_key": key}],
+        )
+        assert accepted.status == 202, accepted.body
+        assert reads == []  # POST /jobs only checks that the object is there
+        done = _wait(sandbox_api, accepted.body["job_id"])
+    assert done["status"] == "SUCCEEDED", done
+    assert len(reads) == 1
+    missing = sandbox_api.submit_job(
+        prompt="hi", loop="converse", files=[{"name": "x.csv", "s3_key": "files/uploads/none"}]
+    )
+    assert (missing.status, missing.error["field"]) == (400, "files.0.s3_key")

@@ -31,6 +31,7 @@ HANDLERS = {
     "code_exec.api.handler.job_handler",
     "code_exec.api.handler.cleanup_handler",
     "code_exec.anthropic.authorizer.handler",
+    "code_exec.api.handler.sweeper_handler",
 }
 
 
@@ -193,8 +194,16 @@ def test_function_roles_get_exactly_their_actions(agent_template: dict[str, Any]
         "dynamodb:UpdateItem",
         "s3:GetObject",
     }
+    # The sweeper lists and stops sessions and reads their owners: no S3, no writes.
+    sweeper = _role_statements(agent_template, "SweeperFunctionRole")
+    assert _actions(sweeper) == base | {
+        "bedrock-agentcore:ListCodeInterpreterSessions",
+        "bedrock-agentcore:StopCodeInterpreterSession",
+        "bedrock-agentcore:GetCodeInterpreterSession",
+        "dynamodb:GetItem",
+    }
     # The interpreter actions apply to THIS interpreter only (imported from its stack).
-    for statements in (api, cleanup):
+    for statements in (api, cleanup, sweeper):
         used = [s for s in statements if s.get("Sid") == "UseCodeInterpreter"]
         assert len(used) == 1
         assert "CodeInterpreterArn" in json.dumps(used[0]["Resource"])
@@ -298,7 +307,7 @@ def test_table_has_keys_ttl_pitr_and_encryption(agent: Template) -> None:
 # --- Lambda -----------------------------------------------------------------------------
 
 
-def test_the_functions_share_one_asset_with_tracing_and_new_python(
+def test_functions_share_one_asset_with_tracing_and_new_python(
     agent_template: dict[str, Any],
 ) -> None:
     functions = resources(agent_template, "AWS::Lambda::Function")
@@ -314,6 +323,55 @@ def test_the_functions_share_one_asset_with_tracing_and_new_python(
     timeouts = {f["Properties"]["Handler"]: f["Properties"]["Timeout"] for f in functions.values()}
     assert timeouts["code_exec.api.handler.api_handler"] == 29
     assert timeouts["code_exec.api.handler.job_handler"] <= 900
+    assert timeouts["code_exec.api.handler.sweeper_handler"] <= 300
+
+
+def test_the_sweeper_runs_on_a_schedule(agent: Template) -> None:
+    sweeper = _function_id(agent, "sweeper_handler")
+    agent.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "ScheduleExpression": "rate(5 minutes)",
+            "State": "ENABLED",
+            "Targets": [Match.object_like({"Arn": {"Fn::GetAtt": [sweeper, "Arn"]}})],
+        },
+    )
+
+
+def test_badly_ended_job_executions_run_the_cleanup(agent_template: dict[str, Any]) -> None:
+    """FAILED, TIMED_OUT and ABORTED executions of THIS machine go to the cleanup function."""
+    [machine_id] = resources(agent_template, "AWS::StepFunctions::StateMachine")
+    rules = [
+        r["Properties"]
+        for r in resources(agent_template, "AWS::Events::Rule").values()
+        if "EventPattern" in r["Properties"]
+    ]
+    [rule] = rules
+    assert rule["EventPattern"] == {
+        "detail": {
+            "stateMachineArn": [{"Ref": machine_id}],
+            "status": ["FAILED", "TIMED_OUT", "ABORTED"],
+        },
+        "detail-type": ["Step Functions Execution Status Change"],
+        "source": ["aws.states"],
+    }
+    cleanup = _function_id(Template.from_json(agent_template), "cleanup_handler")
+    [target] = rule["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": [cleanup, "Arn"]}
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] == 2
+    permissions = resources(agent_template, "AWS::Lambda::Permission").values()
+    assert any(
+        p["Properties"]["FunctionName"] == {"Fn::GetAtt": [cleanup, "Arn"]}
+        and p["Properties"]["Principal"] == "events.amazonaws.com"
+        for p in permissions
+    )
+
+
+def _function_id(template: Template, handler_suffix: str) -> str:
+    functions = template.find_resources("AWS::Lambda::Function")
+    return next(
+        k for k, v in functions.items() if v["Properties"]["Handler"].endswith(handler_suffix)
+    )
 
 
 def test_log_groups_have_retention(agent: Template) -> None:

@@ -150,6 +150,11 @@ def test_model_targets() -> None:
         ),
         ({"modelAliases": "[1, 2]"}, "modelAliases", "must map Anthropic model names"),
         ({"containerIdleSeconds": 10}, "containerIdleSeconds", "60..28800"),
+        ({"alarmEmail": "ops"}, "alarmEmail", "ops@example.com"),
+        ({"alarmEmail": "ops@example"}, "alarmEmail", "not an email address"),
+        ({"alarmEmail": "a@b.com, c@d.com"}, "alarmEmail", "one address"),
+        ({"alarmEmail": 42}, "alarmEmail", "must be a string"),
+        ({"apiGatewayCloudWatchRole": "no"}, "apiGatewayCloudWatchRole", "true, false"),
     ],
 )
 def test_bad_values_name_the_key_and_the_allowed_values(
@@ -160,6 +165,12 @@ def test_bad_values_name_the_key_and_the_allowed_values(
     message = str(info.value)
     assert repr(key) in message or f"'{key}'" in message, message
     assert allowed in message, message
+
+
+def test_operations_settings_are_parsed() -> None:
+    s = _settings(alarmEmail=" ops@example.com ", apiGatewayCloudWatchRole="false")
+    assert (s.alarm_email, s.api_gateway_cloud_watch_role) == ("ops@example.com", False)
+    assert (Settings().alarm_email, Settings().api_gateway_cloud_watch_role) == ("", True)
 
 
 def test_vpc_mode_accepts_complete_network_context() -> None:
@@ -206,6 +217,7 @@ def test_vpc_mode_synthesizes_the_vpc_network_shape() -> None:
     [
         ("networkMode", "OPEN", "PUBLIC, SANDBOX, VPC"),
         ("modelId", "global.anthropic.claude sonnet 5", "is not a Bedrock model id"),
+        ("alarmEmail", "ops at example.com", "ops@example.com"),
     ],
 )
 def test_synth_with_a_bad_value_fails_with_the_key_in_the_message(

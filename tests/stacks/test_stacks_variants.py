@@ -1,4 +1,5 @@
-"""Non-default settings synthesize cleanly (API key, arm64, Python 3.13, other retention).
+"""Non-default settings synthesize cleanly (API key, arm64, Python 3.13, other retention,
+an alarm email, and an account that manages its own API Gateway CloudWatch role).
 
 Uses a tiny stand-in code asset so no dependency bundling runs; the default app's real asset is
 covered by test_stacks_wiring.
@@ -39,6 +40,8 @@ def variant(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "sandboxModelIds": "global.anthropic.claude-sonnet-4-5-20250929-v1:0",
         "modelId": "anthropic.claude-3-haiku-20240307-v1:0",
         "allowedModelIds": "anthropic.claude-3-haiku-20240307-v1:0",
+        "alarmEmail": "ops@example.com",
+        "apiGatewayCloudWatchRole": "false",
     }
     context = {**cdk_json_context(), **overrides}
     app = cdk.App(outdir=str(outdir), context=context)
@@ -139,4 +142,24 @@ def test_direct_and_global_models_get_the_right_arns(variant: dict[str, Any]) ->
                 )
             }
         },
+    )
+
+
+def test_alarm_email_subscribes_to_the_alarm_topic(variant: dict[str, Any]) -> None:
+    agent = Template.from_json(variant["agent"])
+    agent.has_resource_properties(
+        "AWS::SNS::Subscription",
+        {"Protocol": "email", "Endpoint": "ops@example.com", "TopicArn": Match.any_value()},
+    )
+
+
+def test_an_account_that_manages_its_cloudwatch_role_keeps_it(variant: dict[str, Any]) -> None:
+    """No AWS::ApiGateway::Account (it is account-wide) and no role for it; logging stays on."""
+    agent = Template.from_json(variant["agent"])
+    agent.resource_count_is("AWS::ApiGateway::Account", 0)
+    roles = resources(variant["agent"], "AWS::IAM::Role").values()
+    assert not [r for r in roles if "apigateway.amazonaws.com" in json.dumps(r)]
+    agent.has_resource_properties(
+        "AWS::ApiGateway::Stage",
+        {"AccessLogSetting": Match.object_like({"DestinationArn": Match.any_value()})},
     )

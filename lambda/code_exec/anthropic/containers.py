@@ -5,7 +5,8 @@
 answers 404 exactly as an unknown one does, so ids cannot be probed. It expires at the
 earlier of its rolling idle expiry (last use + ``CONTAINER_IDLE_SECONDS``) and the end of its
 sandbox session (start + ``SESSION_TIMEOUT_SECONDS``: AgentCore sessions cannot be extended);
-an expired id answers 404 and its sandbox is stopped.
+an expired id answers 404 and its sandbox is stopped (by the request that finds it expired,
+or by the sweeper: the session is named for the container, :mod:`code_exec.owners`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from code_exec.anthropic.ids import new_container_id
 from code_exec.exceptions import NotFoundError, SandboxError
+from code_exec.owners import container_owner
 from code_exec.store import ContainerRecord
 
 __all__ = ["LEASE_SECONDS", "ContainerSession", "rfc3339"]
@@ -80,7 +82,8 @@ class ContainerSession:
         self.s.store.create_container(record, self.lease, LEASE_SECONDS)
         self.record = record
         try:
-            session = self.s.sandbox.start_session(timeout_seconds=timeout)
+            owner = container_owner(record.container_id)  # the sweeper asks this record
+            session = self.s.sandbox.start_session(name=owner.name, timeout_seconds=timeout)
         except BaseException:
             record.status = "STOPPED"
             self._save_quietly()

@@ -3,7 +3,10 @@
 * ``api_handler`` — API Gateway REST proxy events (every route, see :mod:`code_exec.api.routes`)
 * ``job_handler`` — Step Functions task: runs one queued job, stores its result
 * ``cleanup_handler`` — Step Functions finally step: stops the job's sandbox session
-  and marks a failed or timed-out job as such
+  and marks a failed or timed-out job as such; also the target of the EventBridge rule on
+  the job machine's FAILED, TIMED_OUT and ABORTED executions
+* ``sweeper_handler`` — EventBridge schedule: stops READY sandbox sessions no live job or
+  session holds (:mod:`code_exec.sweeper`)
 
 Clients are built once per container, on first use (``services.py``).
 """
@@ -20,6 +23,7 @@ from code_exec.jobs import Jobs
 from code_exec.observability import logger, metrics, tracer
 from code_exec.operations import Operations
 from code_exec.services import Services
+from code_exec.sweeper import Sweeper
 
 __all__ = [
     "api_handler",
@@ -29,12 +33,15 @@ __all__ = [
     "jobs",
     "operations",
     "services",
+    "sweeper",
+    "sweeper_handler",
 ]
 
 services = Services()
 operations = Operations(services)
 jobs = Jobs(operations)
 app = create_app(services)
+sweeper = Sweeper(services)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
@@ -55,7 +62,14 @@ def job_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def cleanup_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return jobs.cleanup_job(event)
+    return jobs.cleanup(event)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def sweeper_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return sweeper.sweep().as_dict()
 
 
 def _remaining(context: Any) -> float | None:

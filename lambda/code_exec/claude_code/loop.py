@@ -84,7 +84,9 @@ def run(
         code=f"claude -p <prompt> --output-format json  # Claude Code, model {model_id}",
         stdout=result.result,
         stderr=result.stderr,
-        exit_code=0,
+        # The runner returns only runs whose process exited 0; one that still reports a
+        # failed task (is_error, an error subtype) is a failed run, never exit code 0.
+        exit_code=1 if result.is_error else 0,
         is_error=result.is_error,
         duration_ms=duration_ms,
     )

@@ -1,10 +1,18 @@
 """The table both stores share: one DynamoDB table (single-table design), the clock, and
-JSON values kept inline or, past :data:`INLINE_LIMIT_BYTES`, in S3 with a pointer."""
+JSON values kept inline or, past :data:`INLINE_LIMIT_BYTES`, in S3 with a pointer.
+
+DynamoDB deletes items past their ``expires_at`` lazily (often days later), so readers
+check :meth:`TableBase._expired` themselves. A value written to S3 gets a key of its own
+on every save: an S3 write cannot be made conditional on the item's lease, so a writer
+that then loses the condition leaves only an object nobody points to (the bucket's
+lifecycle rule removes it), never someone else's data.
+"""
 
 from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -40,11 +48,21 @@ class TableBase:
         self._bucket = bucket
         self._clock = clock
 
-    def _put_json(self, key: str, value: Any) -> dict[str, Any]:
+    def _expired(self, item: dict[str, Any]) -> bool:
+        """True when the item's TTL has passed (DynamoDB may not have deleted it yet)."""
+        expires_at = int(item.get("expires_at", {}).get("N", "0"))
+        return 0 < expires_at < self._clock()
+
+    def _put_json(self, prefix: str, value: Any) -> dict[str, Any]:
+        """The attribute value for ``value``: inline, or a pointer to a new S3 object.
+
+        Args:
+            prefix: where under ``state/`` the object goes (a unique suffix is added).
+        """
         raw = json.dumps(value, default=str)
         if len(raw) <= INLINE_LIMIT_BYTES or self._s3 is None:
             return {"S": raw}
-        s3_key = f"state/{key}"
+        s3_key = f"state/{prefix}-{uuid.uuid4().hex}.json"
         self._s3.put_object(
             Bucket=self._bucket, Key=s3_key, Body=raw.encode(), ContentType="application/json"
         )

@@ -48,6 +48,14 @@ class ContainerRecord:
         ends = [t for t in (self.idle_until, self.session_ends_at) if t]
         return min(ends) if ends else 0.0
 
+    def holds(self, sandbox_session_id: str, now: float) -> bool:
+        """Whether this container can still be using that sandbox session at ``now``: its
+        recorded session until the container expires (while the first request is starting
+        it and nothing is recorded yet, the one being started)."""
+        if self.status != "ACTIVE" or self.expires_at <= now:
+            return False
+        return self.sandbox_session_id in (None, sandbox_session_id)
+
     def remember(self, tool_use_id: str, block: dict[str, Any]) -> None:
         """Keep a server tool use's result so a resent turn reuses it instead of re-running."""
         self.executed[tool_use_id] = block
@@ -55,12 +63,16 @@ class ContainerRecord:
             self.executed.pop(next(iter(self.executed)))
 
 
+# What a status read fetches (never runner, pending or executed, which may live in S3).
+_STATUS = ("owner", "sandbox_session_id", "status", "created_at", "session_ends_at", "idle_until")
+
+
 def _key(container_id: str) -> dict[str, Any]:
     return {"pk": {"S": f"CONTAINER#{container_id}"}, "sk": {"S": "CONTAINER"}}
 
 
 class ContainerStore(TableBase):
-    """Container items: create, lease, save, release."""
+    """Container items: create, lease, read, save, release."""
 
     def create_container(self, record: ContainerRecord, lease: str, lease_seconds: float) -> None:
         """Store a new container, leased by the request creating it."""
@@ -115,6 +127,18 @@ class ContainerStore(TableBase):
                 field="container",
             ) from e
         return self._container_from(container_id, resp["Attributes"])
+
+    def get_container(self, container_id: str) -> ContainerRecord | None:
+        """Whose container it is, its sandbox session and expiry: the record without its
+        lease or its JSON state (the sweeper's question; nothing is read from S3)."""
+        item = self._db.get_item(
+            TableName=self._table,
+            Key=_key(container_id),
+            ConsistentRead=True,
+            ProjectionExpression=", ".join(f"#{a}" for a in _STATUS),
+            ExpressionAttributeNames={f"#{a}": a for a in _STATUS},
+        ).get("Item")
+        return None if item is None else self._container_from(container_id, item)
 
     def save_container(self, record: ContainerRecord, lease: str) -> None:
         """Store what the request changed, while it still holds the lease."""

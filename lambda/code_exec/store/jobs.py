@@ -40,6 +40,25 @@ class JobRecord:
     created_at: float = 0.0
     updated_at: float = 0.0
     expires_at: int = 0
+    deadline: float | None = None  # epoch seconds after which a RUNNING job is dead
+    cleaned_up_at: float | None = None  # when the cleanup work finished (once per job)
+
+    def holds(self, sandbox_session_id: str, now: float) -> bool:
+        """Whether this job can still be using that sandbox session at ``now``.
+
+        Only a RUNNING job before its deadline (the job Lambda's own timeout) can; a
+        job that recorded another sandbox session does not hold this one.
+        """
+        if self.status != JobStatus.RUNNING or self.deadline is None or now >= self.deadline:
+            return False
+        return self.sandbox_session_id in (None, sandbox_session_id)
+
+
+# What a status read (``get_job(payload=False)``) fetches: never request, result or error.
+_META = (
+    "#st", "session_id", "sandbox_session_id", "execution_arn", "created_at",
+    "updated_at", "expires_at", "deadline", "cleaned_up_at",
+)  # fmt: skip
 
 
 def _job_key(job_id: str) -> dict[str, Any]:
@@ -67,31 +86,46 @@ class JobStore(TableBase):
             TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)"
         )
 
-    def get_job(self, job_id: str) -> JobRecord:
-        """Raises:
-        NotFoundError: no such job (or it expired).
+    def get_job(self, job_id: str, *, payload: bool = True) -> JobRecord:
+        """The job; with ``payload=False`` without its request, result and error (status and
+        ids only: no S3 read, whatever their size).
+
+        Raises:
+            NotFoundError: no such job (or it expired).
         """
+        extra: dict[str, Any] = {}
+        if not payload:
+            extra = {
+                "ProjectionExpression": ", ".join(_META),
+                "ExpressionAttributeNames": {"#st": "status"},
+            }
         item = self._db.get_item(
-            TableName=self._table, Key=_job_key(job_id), ConsistentRead=True
+            TableName=self._table, Key=_job_key(job_id), ConsistentRead=True, **extra
         ).get("Item")
-        if item is None:
+        if item is None or self._expired(item):
             raise NotFoundError(f"job {job_id!r} not found", field="job_id")
 
         def s(name: str) -> str | None:
             return item.get(name, {}).get("S") or None
 
+        def n(name: str) -> float | None:
+            value = item.get(name, {}).get("N")
+            return None if value is None else float(value)
+
         return JobRecord(
             job_id=job_id,
             status=item["status"]["S"],
-            request=json.loads(item["request"]["S"]),
-            result=self._get_json(item.get("result")),
-            error=self._get_json(item.get("error")),
+            request=json.loads(item["request"]["S"]) if payload else {},
+            result=self._get_json(item.get("result")) if payload else None,
+            error=self._get_json(item.get("error")) if payload else None,
             session_id=s("session_id"),
             sandbox_session_id=s("sandbox_session_id"),
             execution_arn=s("execution_arn"),
-            created_at=float(item["created_at"]["N"]),
-            updated_at=float(item["updated_at"]["N"]),
-            expires_at=int(item["expires_at"]["N"]),
+            created_at=n("created_at") or 0.0,
+            updated_at=n("updated_at") or 0.0,
+            expires_at=int(n("expires_at") or 0),
+            deadline=n("deadline"),
+            cleaned_up_at=n("cleaned_up_at"),
         )
 
     def update_job(
@@ -103,12 +137,15 @@ class JobStore(TableBase):
         error: dict[str, Any] | None = None,
         sandbox_session_id: str | None = None,
         execution_arn: str | None = None,
+        deadline: float | None = None,
         expect_status: str | None = None,
+        cleaned_up: bool = False,
     ) -> bool:
         """Set the given fields (and ``updated_at``) on an existing job.
 
-        With ``expect_status``, only when the job is still in that status; returns False
-        (and changes nothing) when it is not.
+        With ``expect_status``, only when the job is still in that status; with
+        ``cleaned_up``, only when no cleanup has finished before (and record that one has
+        now). Returns False (and changes nothing) when such a condition does not hold.
         """
         values: dict[str, Any] = {":now": {"N": repr(self._clock())}}
         sets = ["updated_at = :now"]
@@ -120,7 +157,7 @@ class JobStore(TableBase):
         if result is not None:
             sets.append("#res = :result")
             names["#res"] = "result"
-            values[":result"] = self._put_json(f"jobs/{job_id}/result.json", result)
+            values[":result"] = self._put_json(f"jobs/{job_id}/result", result)
         if error is not None:
             sets.append("#err = :error")
             names["#err"] = "error"
@@ -131,11 +168,17 @@ class JobStore(TableBase):
         if execution_arn is not None:
             sets.append("execution_arn = :arn")
             values[":arn"] = {"S": execution_arn}
+        if deadline is not None:
+            sets.append("deadline = :deadline")
+            values[":deadline"] = {"N": repr(deadline)}
         condition = "attribute_exists(pk)"
         if expect_status is not None:
             condition += " AND #st = :expected"
             names["#st"] = "status"
             values[":expected"] = {"S": expect_status}
+        if cleaned_up:
+            sets.append("cleaned_up_at = :now")
+            condition += " AND attribute_not_exists(cleaned_up_at)"
         kwargs: dict[str, Any] = {"ExpressionAttributeNames": names} if names else {}
         try:
             self._db.update_item(
@@ -147,7 +190,7 @@ class JobStore(TableBase):
                 **kwargs,
             )
         except ClientError as e:
-            if expect_status is not None and is_conditional_failure(e):
+            if (expect_status is not None or cleaned_up) and is_conditional_failure(e):
                 return False
             raise
         return True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,10 +36,31 @@ class SessionRecord:
     created_at: float = 0.0
     updated_at: float = 0.0
     expires_at: int = 0
+    lease_owner: str | None = None
+    lease_expires_at: float = 0.0
 
     @property
     def stopped(self) -> bool:
         return self.status == "STOPPED"
+
+    def holds(self, sandbox_session_id: str, now: float) -> bool:
+        """Whether this session can still be using that sandbox session at ``now``.
+
+        Its recorded sandbox session, until the session is stopped; or, while a request
+        holds the lease and nothing is recorded yet, the one that request is starting.
+        """
+        if self.stopped:
+            return False
+        if self.sandbox_session_id is not None:
+            return self.sandbox_session_id == sandbox_session_id
+        return self.lease_owner is not None and now < self.lease_expires_at
+
+
+# What a status read (``get_session(history=False)``) fetches: never the conversation.
+_META = (
+    "sandbox_session_id", "#st", "metadata", "created_at", "updated_at", "expires_at",
+    "lease_owner", "lease_expires_at",
+)  # fmt: skip
 
 
 def _session_key(session_id: str) -> dict[str, Any]:
@@ -51,39 +73,56 @@ class SessionStore(TableBase):
     def acquire_session(self, session_id: str, owner: str, lease_seconds: float) -> SessionRecord:
         """Take the session's lease (creating the item on first use) and return it.
 
+        The TTL is extended to outlast the lease, so a session never expires under the
+        request holding it. An item whose TTL has passed (DynamoDB deletes lazily) counts
+        as gone: it is reset to a fresh session, so an old tombstone does not answer 410
+        past its TTL.
+
         Raises:
             ConflictError: another request holds an unexpired lease on this session.
         """
         now = self._clock()
-        try:
-            resp = self._db.update_item(
-                TableName=self._table,
-                Key=_session_key(session_id),
-                UpdateExpression=(
-                    "SET lease_owner = :owner, lease_expires_at = :until, "
-                    "created_at = if_not_exists(created_at, :now), "
-                    "expires_at = if_not_exists(expires_at, :ttl), "
-                    "#st = if_not_exists(#st, :active)"
-                ),
-                ConditionExpression="attribute_not_exists(lease_owner) OR lease_expires_at < :now",
-                ExpressionAttributeNames={"#st": "status"},
-                ExpressionAttributeValues={
-                    ":owner": {"S": owner},
-                    ":until": {"N": repr(now + lease_seconds)},
-                    ":now": {"N": repr(now)},
-                    ":ttl": {"N": str(int(now) + self._ttl)},
-                    ":active": {"S": "ACTIVE"},
-                },
-                ReturnValues="ALL_NEW",
-            )
-        except ClientError as e:
-            if is_conditional_failure(e):
-                raise ConflictError(
-                    f"session {session_id!r} is busy with another request; retry when it finishes",
-                    field="session_id",
-                ) from e
-            raise
-        return self._session_from_item(session_id, resp["Attributes"])
+        values: dict[str, Any] = {
+            ":owner": {"S": owner},
+            ":until": {"N": repr(now + lease_seconds)},
+            ":now": {"N": repr(now)},
+            ":ttl": {"N": str(int(now) + max(self._ttl, math.ceil(lease_seconds)))},
+            ":active": {"S": "ACTIVE"},
+        }
+        lease = "SET lease_owner = :owner, lease_expires_at = :until, expires_at = :ttl"
+        attempts = (
+            (  # a live item: take a free or lapsed lease
+                f"{lease}, created_at = if_not_exists(created_at, :now), "
+                "#st = if_not_exists(#st, :active)",
+                "(attribute_not_exists(lease_owner) OR lease_expires_at < :now) AND "
+                "(attribute_not_exists(expires_at) OR expires_at >= :now)",
+            ),
+            (  # an expired item DynamoDB has not deleted yet: start over
+                f"{lease}, created_at = :now, #st = :active "
+                "REMOVE sandbox_session_id, history, metadata",
+                "expires_at < :now",
+            ),
+        )
+        for expression, condition in attempts:
+            try:
+                resp = self._db.update_item(
+                    TableName=self._table,
+                    Key=_session_key(session_id),
+                    UpdateExpression=expression,
+                    ConditionExpression=condition,
+                    ExpressionAttributeNames={"#st": "status"},
+                    ExpressionAttributeValues=values,
+                    ReturnValues="ALL_NEW",
+                )
+            except ClientError as e:
+                if not is_conditional_failure(e):
+                    raise
+                continue
+            return self._session_from_item(session_id, resp["Attributes"])
+        raise ConflictError(
+            f"session {session_id!r} is busy with another request; retry when it finishes",
+            field="session_id",
+        )
 
     def release_session(self, session_id: str, owner: str) -> None:
         """Give the lease back (no-op if it expired and someone else took it)."""
@@ -100,11 +139,23 @@ class SessionStore(TableBase):
                 raise
             logger.warning("lease on session %s was no longer held by %s", session_id, owner)
 
-    def get_session(self, session_id: str) -> SessionRecord | None:
+    def get_session(self, session_id: str, *, history: bool = True) -> SessionRecord | None:
+        """The session, or None when there is none (or its TTL has passed).
+
+        With ``history=False`` the conversation is not read (no S3 read, whatever its size).
+        """
+        extra: dict[str, Any] = {}
+        if not history:
+            extra = {
+                "ProjectionExpression": ", ".join(_META),
+                "ExpressionAttributeNames": {"#st": "status"},
+            }
         item = self._db.get_item(
-            TableName=self._table, Key=_session_key(session_id), ConsistentRead=True
+            TableName=self._table, Key=_session_key(session_id), ConsistentRead=True, **extra
         ).get("Item")
-        return None if item is None else self._session_from_item(session_id, item)
+        if item is None or self._expired(item):
+            return None
+        return self._session_from_item(session_id, item)
 
     def save_session(self, record: SessionRecord, owner: str | None = None) -> None:
         """Store the sandbox session id, history and metadata; extend the TTL.
@@ -116,7 +167,7 @@ class SessionStore(TableBase):
             SessionGoneError: ``owner`` no longer holds the lease (the item was deleted).
         """
         now = self._clock()
-        history = self._put_json(f"sessions/{record.session_id}/history.json", record.history)
+        history = self._put_json(f"sessions/{record.session_id}/history", record.history)
         values: dict[str, Any] = {
             ":sb": {"S": record.sandbox_session_id or ""},
             ":h": history,
@@ -125,19 +176,27 @@ class SessionStore(TableBase):
             ":ttl": {"N": str(int(now) + self._ttl)},
             ":status": {"S": record.status},
         }
+        condition = None
+        if owner is not None:
+            condition, values[":owner"] = "lease_owner = :owner", {"S": owner}
         self._update_session(
             record.session_id,
-            owner,
             "SET sandbox_session_id = :sb, history = :h, metadata = :m, "
             "updated_at = :now, expires_at = :ttl, #st = :status",
             values,
+            condition,
         )
 
-    def mark_session_stopped(self, session_id: str, owner: str | None = None) -> None:
+    def mark_session_stopped(
+        self, session_id: str, owner: str | None = None, *, sandbox_session_id: str | None = None
+    ) -> bool:
         """Keep a tombstone until the TTL so later use of the id answers 410, not a fresh start.
 
-        With ``owner``, only while that request holds the lease (a session deleted
-        meanwhile stays deleted: its id starts fresh).
+        Only ever for the session as the caller knew it: with ``owner``, while that request
+        holds the lease; with ``sandbox_session_id``, while the session is still backed by
+        that sandbox session. A session deleted meanwhile stays deleted (its id starts
+        fresh), and one deleted and re-created meanwhile keeps working. Returns whether the
+        tombstone was written.
         """
         now = self._clock()
         values: dict[str, Any] = {
@@ -145,28 +204,38 @@ class SessionStore(TableBase):
             ":now": {"N": repr(now)},
             ":ttl": {"N": str(int(now) + self._ttl)},
         }
+        conditions = []
+        if owner is not None:
+            conditions.append("lease_owner = :owner")
+            values[":owner"] = {"S": owner}
+        if sandbox_session_id is not None:
+            conditions.append("sandbox_session_id = :sb")
+            values[":sb"] = {"S": sandbox_session_id}
         try:
             self._update_session(
                 session_id,
-                owner,
                 "SET #st = :stopped, updated_at = :now, expires_at = :ttl",
                 values,
+                " AND ".join(conditions) or None,
             )
         except SessionGoneError:
-            logger.info("session %s was deleted meanwhile; no tombstone", session_id)
+            logger.info("session %s was deleted or re-created meanwhile; no tombstone", session_id)
+            return False
+        return True
 
     def _update_session(
-        self, session_id: str, owner: str | None, expression: str, values: dict[str, Any]
+        self,
+        session_id: str,
+        expression: str,
+        values: dict[str, Any],
+        condition: str | None,
     ) -> None:
-        """Update the session item; with ``owner``, only while that request holds the lease.
+        """Update the session item; with ``condition``, only while it holds.
 
         Raises:
-            SessionGoneError: ``owner`` no longer holds the lease (the item was deleted).
+            SessionGoneError: the condition failed (the lease was lost, the item deleted).
         """
-        condition: dict[str, Any] = {}
-        if owner is not None:
-            condition["ConditionExpression"] = "lease_owner = :owner"
-            values = {**values, ":owner": {"S": owner}}
+        extra: dict[str, Any] = {"ConditionExpression": condition} if condition else {}
         try:
             self._db.update_item(
                 TableName=self._table,
@@ -174,10 +243,10 @@ class SessionStore(TableBase):
                 UpdateExpression=expression,
                 ExpressionAttributeNames={"#st": "status"},
                 ExpressionAttributeValues=values,
-                **condition,
+                **extra,
             )
         except ClientError as e:
-            if owner is not None and is_conditional_failure(e):
+            if condition and is_conditional_failure(e):
                 raise SessionGoneError(
                     f"session {session_id!r} was deleted while the request ran",
                     field="session_id",
@@ -198,4 +267,6 @@ class SessionStore(TableBase):
             created_at=float(item.get("created_at", {}).get("N", "0")),
             updated_at=float(item.get("updated_at", {}).get("N", "0")),
             expires_at=int(item.get("expires_at", {}).get("N", "0")),
+            lease_owner=item.get("lease_owner", {}).get("S") or None,
+            lease_expires_at=float(item.get("lease_expires_at", {}).get("N", "0")),
         )

@@ -37,6 +37,8 @@ class LocalApi:
 
     Args:
         api_handler: the buffered function's handler (``code_exec.api.handler.api_handler``).
+        authorizer: the ``/v1/*`` REQUEST authorizer's handler, run first on those routes
+            (streamed or not), as API Gateway runs it.
         workers: streaming runtimes to start; ``mode`` ``"process"`` runs each through the
             exec wrapper with this interpreter, ``"thread"`` runs the loop in this process.
         function_timeout: the streaming function's timeout (its deadline per invocation).
@@ -46,6 +48,7 @@ class LocalApi:
     def __init__(
         self,
         api_handler: Callable[..., Any],
+        authorizer: Callable[..., Any] | None = None,
         *,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -58,7 +61,9 @@ class LocalApi:
         from code_exec.api.streamed import ROUTES
 
         self.runtime_api = FakeRuntimeApi(function_timeout=function_timeout)
-        handler = make_handler(api_handler, streamed=self.runtime_api, stream_routes=set(ROUTES))
+        handler = make_handler(
+            api_handler, authorizer, streamed=self.runtime_api, stream_routes=set(ROUTES)
+        )
         self.httpd = ThreadingHTTPServer((host, port), handler)
         self.httpd.daemon_threads = True
         self._workers, self._mode = workers, mode

@@ -7,6 +7,9 @@ streaming function: its runtime (``code_exec.streaming.runtime``, started throug
 wrapper ``bootstrap`` like Lambda starts it; ``STREAM_WORKERS`` of them, default 2) polls a
 Runtime API double (:mod:`devtools.runtime_api`), and what it streams is relayed as it comes,
 so ``curl -N`` shows each event when it is written.
+``/v1/*`` (Anthropic's API) goes through the Lambda REQUEST authorizer first, as API Gateway
+does; a key for it is minted at start (``LOCAL_API_KEY`` to choose it) and printed. Model names
+(``MODEL_ALIASES``) and the allowed models come from cdk.json, as the stack derives them.
 Around it, this script starts:
 
 * the code-interpreter emulator (``python -m emulators.code_interpreter --port 0``, through
@@ -61,9 +64,38 @@ def _configure_env(emulator_url: str, moto_url: str) -> None:
             "CODE_INTERPRETER_ID": os.environ.get("CODE_INTERPRETER_ID", "aws.codeinterpreter.v1"),
         }
     )
+    for name, value in _model_settings().items():
+        os.environ.setdefault(name, value)
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")
     os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "BedrockCodeExecution")
+
+
+def _model_settings() -> dict[str, str]:
+    """The model variables the stack sets, from cdk.json (one derivation, in ``stacks``)."""
+    import json
+    from pathlib import Path
+
+    from stacks.settings import Settings
+
+    context = json.loads((Path(__file__).resolve().parents[1] / "cdk.json").read_text())
+    settings = Settings.from_context(context["context"].get)
+    return {
+        "DEFAULT_MODEL_ID": settings.model_id,
+        "ALLOWED_MODEL_IDS": ",".join(settings.allowed_model_ids),
+        "MODEL_ALIASES": json.dumps(settings.anthropic_models, sort_keys=True),
+        "CONTAINER_IDLE_SECONDS": str(settings.container_idle_seconds),
+    }
+
+
+def _mint_key() -> str:
+    import boto3
+    from code_exec.store import ApiKeyStore, new_key
+
+    key = os.environ.get("LOCAL_API_KEY") or new_key()
+    store = ApiKeyStore(boto3.client("dynamodb"), TABLE, ttl_seconds=0)
+    store.put_api_key(key, owner="local", name="make-local")
+    return key
 
 
 def main() -> int:
@@ -78,10 +110,14 @@ def main() -> int:
     try:
         _configure_env(emulator_url, moto_url)
         create_resources()
+        from code_exec.anthropic.authorizer import handler as authorizer
         from code_exec.api.handler import api_handler  # after the environment is set
 
+        key = _mint_key()
         workers = int(os.environ.get("STREAM_WORKERS", "2"))
-        local = LocalApi(api_handler, host=host, port=port, workers=workers, mode="process")
+        local = LocalApi(
+            api_handler, authorizer, host=host, port=port, workers=workers, mode="process"
+        )
         local.start()
         url = local.url
         print(url, flush=True)  # first line: the URL (scripts and tests read it)
@@ -89,7 +125,8 @@ def main() -> int:
             f"API ready at {url} (code interpreter emulator: {emulator_url}, moto: {moto_url})\n"
             f'try:\n  curl -X POST {url}/sessions/demo/execute -d \'{{"code": "print(6*7)"}}\'\n'
             f"  curl -N -X POST {url}/invoke/stream "
-            '-d \'{"prompt": "What is 2**100? Use code."}\'',
+            '-d \'{"prompt": "What is 2**100? Use code."}\'\n'
+            f"Anthropic SDK (/v1/*): base_url={url!r}, api_key={key!r}",
             flush=True,
         )
         stopped = threading.Event()

@@ -25,6 +25,7 @@ from emulators.code_interpreter.spawn import read_first_line, stop_process
 from .conftest import MODEL_ID
 
 ROOT = Path(__file__).resolve().parents[2]
+KEY = "sk-bcx-local-test-key"
 
 pytestmark = pytest.mark.sandbox
 
@@ -41,9 +42,11 @@ def _post(url: str, body: dict, method: str = "POST") -> tuple[int, dict]:
 
 @dataclass
 class Local:
-    """The running ``make local``: its URL, its Bedrock recording, its emulator's URL."""
+    """The running ``make local``: its URL, its API key, its Bedrock recording, its emulator's
+    URL."""
 
     url: str
+    key: str
     bedrock: BedrockServer
     emulator: str
 
@@ -63,8 +66,11 @@ def local() -> Iterator[Local]:
     the service model, like the suite's."""
     with BedrockServer(BedrockReplay({"name": "none", "turns": []})) as bedrock:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
+        for name in ("MODEL_ALIASES", "ALLOWED_MODEL_IDS"):  # from cdk.json, as deployed
+            env.pop(name, None)
         env.update(
             PORT="0",
+            LOCAL_API_KEY=KEY,
             STREAM_WORKERS="1",
             DEFAULT_MODEL_ID=MODEL_ID,
             AWS_ENDPOINT_URL_BEDROCK_RUNTIME=bedrock.url,
@@ -84,7 +90,7 @@ def local() -> Iterator[Local]:
             banner = read_first_line(proc, 10)  # "API ready at ... (code interpreter emulator: URL"
             emulator = re.search(r"code interpreter emulator: (http://[^,\s]+)", banner)
             assert emulator, banner
-            yield Local(url, bedrock, emulator.group(1))
+            yield Local(url, KEY, bedrock, emulator.group(1))
         finally:
             stop_process(proc, timeout=30)
 
@@ -157,3 +163,18 @@ def test_local_api_streams_invoke_stream_as_it_is_written(local: Local) -> None:
     assert last["status"] == "finished"
     assert "mean_sq = 38.5" in last["result"]["code_runs"][0]["stdout"]
     local.assert_emulator_conforms(at_least=3)
+
+
+def test_local_api_serves_anthropic_through_the_authorizer(local: Local) -> None:
+    """Anthropic's API, through the authorizer, with the key the server minted; model names
+    as the stack derives them from cdk.json."""
+    import anthropic
+
+    from stacks.settings import Settings
+
+    c = anthropic.Anthropic(base_url=local.url, api_key=local.key, max_retries=0)
+    context = json.loads((ROOT / "cdk.json").read_text())["context"]
+    derived = Settings.from_context(context.get).anthropic_models  # what the stack sets
+    assert {m.id for m in c.models.list().data} == set(derived) != set()
+    with pytest.raises(anthropic.AuthenticationError):
+        anthropic.Anthropic(base_url=local.url, api_key="sk-bcx-nope", max_retries=0).models.list()

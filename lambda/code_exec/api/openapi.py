@@ -21,7 +21,10 @@ def openapi_json(app: APIGatewayRestResolver) -> str:
             version=VERSION,
             description=(
                 "Code execution and programmatic tool calling for Amazon Bedrock. "
-                'Every error is {"error": {"code", "message", "field"}}.'
+                'Every error is {"error": {"code", "message", "field"}}, except on /v1/*: '
+                "Anthropic's API (Messages, Files, Models), authorized by API key (x-api-key "
+                'or Authorization: Bearer), whose errors are {"type": "error", "error": '
+                '{"type", "message"}, "request_id"}.'
             ),
         )
     )

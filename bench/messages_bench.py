@@ -1,8 +1,9 @@
 """The expense audit through ``/v1/messages`` with client-side tools: direct tool calling vs
 programmatic tool calling, with the real ``anthropic`` SDK against the local API.
 
-Everything runs in this process as ``make local`` serves it (HTTP adapter + authorizer + the
-API handler, moto for DynamoDB and S3, the code-interpreter emulator); the model turns are
+Everything runs in this process as ``make local`` serves it (HTTP adapter + authorizer;
+``/v1/messages`` through the streaming function's runtime loop, the other routes through the
+API handler; moto for DynamoDB and S3, the code-interpreter emulator); the model turns are
 replayed (``tests/fixtures/bedrock/anthropic_expense_audit_{direct,ptc}.json``). Reported per
 mode: HTTP round trips, Bedrock calls, request bytes and tokens sent to the model (offline
 estimate, see :mod:`devtools.tokens`).
@@ -14,8 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
-from http.server import ThreadingHTTPServer
 
 from devtools.bedrock_replay import BedrockReplay, bedrock_client
 from devtools.messages_audit import run_audit
@@ -42,8 +41,8 @@ def main() -> int:
     import anthropic
     from moto import mock_aws
 
-    from devtools.http_adapter import make_handler
     from devtools.local_aws import create_resources
+    from devtools.local_server import LocalApi
     from emulators.code_interpreter.spawn import start_emulator
 
     os.environ.update(_ENV)
@@ -51,28 +50,21 @@ def main() -> int:
         os.environ["AWS_ENDPOINT_URL_BEDROCK_AGENTCORE"] = emulator.url
         create_resources(_ENV["TABLE_NAME"], _ENV["FILES_BUCKET"], region="us-east-1")
         from code_exec.anthropic import authorizer
-        from code_exec.api import handler
+        from code_exec.api import handler, streamed
         from code_exec.store import new_key
 
-        handler.services.reset()
         bedrock = bedrock_client(endpoint_url="https://bedrock-runtime.replay.invalid")
-        handler.services.override(bedrock=bedrock)
+        for services in (handler.services, streamed.services):
+            services.reset()
+            services.override(bedrock=bedrock)
         key = new_key()
         handler.services.store.put_api_key(key, owner="bench", name="bench")
-        server = ThreadingHTTPServer(
-            ("127.0.0.1", 0), make_handler(handler.api_handler, authorizer.handler)
-        )
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        client = anthropic.Anthropic(
-            base_url=f"http://127.0.0.1:{server.server_address[1]}", api_key=key, max_retries=0
-        )
         runs = {}
-        try:
+        with LocalApi(handler.api_handler, authorizer.handler, workers=1) as api:
+            client = anthropic.Anthropic(base_url=api.url, api_key=key, max_retries=0)
             for mode in ("direct", "ptc"):
                 with BedrockReplay(f"anthropic_expense_audit_{mode}").attach(bedrock) as replay:
                     runs[mode] = run_audit(client, replay, mode, model=MODEL)
-        finally:
-            server.shutdown()
     d, p = runs["direct"], runs["ptc"]
     saved = 100 * (1 - p.request_tokens / d.request_tokens)
     print("Expense audit through /v1/messages with client-side tools (Anthropic SDK)")

@@ -42,6 +42,8 @@ class LocalApi:
         workers: streaming runtimes to start; ``mode`` ``"process"`` runs each through the
             exec wrapper with this interpreter, ``"thread"`` runs the loop in this process.
         function_timeout: the streaming function's timeout (its deadline per invocation).
+        stream_handler: the streaming function's handler: its dotted name (``_HANDLER``), or,
+            for ``"thread"`` workers, the function itself (tests wrap it to see the events).
         env: extra environment for worker processes.
     """
 
@@ -55,7 +57,7 @@ class LocalApi:
         workers: int = 2,
         mode: Literal["process", "thread"] = "thread",
         function_timeout: float = 900.0,
-        stream_handler: str = STREAM_HANDLER,
+        stream_handler: str | Callable[..., Any] = STREAM_HANDLER,
         env: dict[str, str] | None = None,
     ) -> None:
         from code_exec.api.streamed import ROUTES
@@ -111,12 +113,12 @@ class LocalApi:
     def __exit__(self, *_: Any) -> None:
         self.stop()
 
-    def _worker_env(self, n: int) -> dict[str, str]:
+    def _worker_env(self, n: int, handler: str) -> dict[str, str]:
         return {
             **os.environ,
             **self._env,
             "AWS_LAMBDA_RUNTIME_API": self.runtime_api.address,
-            "_HANDLER": self._stream_handler,
+            "_HANDLER": handler,
             "LAMBDA_TASK_ROOT": str(TASK_ROOT),
             "AWS_LAMBDA_FUNCTION_NAME": "code-exec-stream-local",
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024",
@@ -126,13 +128,20 @@ class LocalApi:
     def _spawn(self, n: int) -> subprocess.Popen[bytes]:
         """A worker started the way Lambda starts the function: the exec wrapper, given the
         interpreter as its first argument."""
-        return subprocess.Popen([str(BOOTSTRAP), sys.executable], env=self._worker_env(n))
+        if not isinstance(self._stream_handler, str):
+            raise TypeError("a process worker loads its handler by name (_HANDLER)")
+        env = self._worker_env(n, self._stream_handler)
+        return subprocess.Popen([str(BOOTSTRAP), sys.executable], env=env)
 
     def _thread(self, n: int) -> threading.Thread:
         from code_exec.streaming.runtime import load_handler, serve
         from code_exec.streaming.runtime_api import RuntimeApi, RuntimeApiError
 
-        handler = load_handler(self._stream_handler)
+        handler = (
+            load_handler(self._stream_handler)
+            if isinstance(self._stream_handler, str)
+            else self._stream_handler
+        )
         api = RuntimeApi(self.runtime_api.address)
 
         def run() -> None:

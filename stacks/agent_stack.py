@@ -54,7 +54,8 @@ SWEEP_EVERY = Duration.minutes(5)
 STREAM_TIMEOUT = Duration.minutes(15)
 # Single-item reads and updates (leases, history, job status) for every function; only the
 # API creates jobs (POST /jobs) and deletes sessions (DELETE /sessions/{id}). A streamed turn
-# only leases, saves and releases its session (conditional updates), never reads a job.
+# only leases, saves and releases its session or container (conditional updates), never reads
+# a job; /v1/messages also creates containers and file records (_grant_stream).
 _TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:UpdateItem")
 _API_TABLE_ACTIONS = ("dynamodb:PutItem", "dynamodb:DeleteItem")
 _STREAM_TABLE_ACTIONS = ("dynamodb:UpdateItem",)
@@ -200,6 +201,7 @@ class AgentStack(Stack):
 
         self._grant_workers(settings, interpreter_arn, bucket_id)
         self._grant_api(machine_name, machine_arn)
+        self._grant_stream()
         self._grant_cleanup(interpreter_arn, bucket_id)
         self._grant_authorizer()
         self._grant_sweeper(interpreter_arn)
@@ -298,6 +300,20 @@ class AgentStack(Stack):
             f"<AWS::AccountId>:execution:{machine_name}:*]",
             "GET /jobs/{id} describes executions of this one state machine; execution names "
             "are generated per job.",
+        )
+
+    def _grant_stream(self) -> None:
+        """Streaming function: ``/v1/messages`` creates containers and records the files its
+        code writes (new items in those partitions only)."""
+        self.stream_function.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="CreateContainersAndFiles",
+                actions=["dynamodb:PutItem"],
+                resources=[self.storage.table.table_arn],
+                conditions={
+                    "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["CONTAINER#*", "FILES#*"]}
+                },
+            )
         )
 
     def _grant_authorizer(self) -> None:

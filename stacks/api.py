@@ -38,7 +38,6 @@ ROUTES = (
 # Anthropic's API (what the Anthropic SDK calls) served by the API Lambda, authorized by API
 # key like every method under KEY_PREFIX.
 KEY_ROUTES = (
-    ("POST", "/v1/messages"),
     ("GET", "/v1/models"),
     ("GET", "/v1/models/{id}"),
     ("POST", "/v1/files"),
@@ -50,7 +49,7 @@ KEY_ROUTES = (
 # (method, path) of every route the streaming Lambda serves (the runtime's
 # ``code_exec.api.streamed.ROUTES``; a test asserts they agree). Auth follows the path: IAM,
 # or the API-key authorizer under KEY_PREFIX.
-STREAM_ROUTES = (("POST", "/invoke/stream"),)
+STREAM_ROUTES = (("POST", "/invoke/stream"), ("POST", "/v1/messages"))
 # Methods under this prefix are Anthropic's API, authorized by API key (the authorizer).
 KEY_PREFIX = "/v1/"
 # File uploads arrive base64-encoded to the function; downloads (the SDK asks with

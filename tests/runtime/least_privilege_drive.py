@@ -484,8 +484,10 @@ def stream_in_session_and_one_shot(run: Run) -> None:
 
 def anthropic_api(run: Run) -> None:
     """Anthropic's /v1: the API-key authorizer (its own function, reading only the key's
-    item), a /v1/messages turn that runs code in a new container, an upload, the owner's
-    file list and a download of a file the code wrote."""
+    item); on the streaming function (through its own runtime loop), a streamed
+    /v1/messages turn whose code draws a chart in a new container (the PNG kept as a file of
+    the key's owner), then a whole (``stream: false``) one that continues in that container;
+    on the API function, an upload, the owner's file list and the chart's download."""
     env = run.function(".api_handler").environment
     keys = ApiKeyStore(run.client("dynamodb"), env["TABLE_NAME"], ttl_seconds=0)
     key = new_key()
@@ -499,11 +501,49 @@ def anthropic_api(run: Run) -> None:
         "model": "claude-sonnet-4-5",
         "max_tokens": 256,
         "tools": [{"type": "code_execution_20250825", "name": "code_execution"}],
-        "messages": [{"role": "user", "content": "Mean and stdev of 1..10?"}],
+        "messages": [{"role": "user", "content": "Chart five months of sales."}],
     }
-    with run.replay("anthropic_bash_stats", ".api_handler"):
-        resp = run.api.call("messages", body=body)
-    assert resp.status == 200 and resp.body["container"], resp.body
+    fn = run.function(".stream_handler")
+    chart = load_fixture("anthropic_sales_chart")  # the code writes outputs/sales.png
+    with FakeRuntimeApi() as runtime_api:
+        loop = threading.Thread(
+            target=serve,
+            args=(RuntimeApi(runtime_api.address), fn.handler),
+            kwargs={"invocations": 2},
+            name="streaming-runtime",
+            daemon=True,
+        )
+        loop.start()
+        streamed = json.dumps({**body, "stream": True}).encode()
+        with run.replay(chart, ".stream_handler", stream=True):
+            reply = runtime_api.invoke(_v1_event("/v1/messages", "POST", streamed, JSON)).reply(60)
+            events = _sse(reply.body(60))
+        assert reply.status_code == 200 and not reply.failed, (reply, events)
+        [(_, delta)] = [e for e in events if e[0] == "message_delta"]
+        container = delta["delta"]["container"]["id"]
+        [chart_file] = [
+            item["file_id"]
+            for name, data in events
+            if name == "content_block_start"
+            for item in (data["content_block"].get("content") or {}).get("content", [])
+        ]
+        again = {
+            **body,
+            "container": container,
+            "messages": [
+                *body["messages"],
+                {"role": "assistant", "content": "Done."},
+                {"role": "user", "content": "Thanks"},
+            ],
+        }
+        plain = {**chart, "turns": [{**chart["turns"][-1], "expect": {}}]}
+        with run.replay(plain, ".stream_handler", stream=True):
+            event = _v1_event("/v1/messages", "POST", json.dumps(again).encode(), JSON)
+            whole = runtime_api.invoke(event).reply(60)
+            message = json.loads(whole.body(60))
+        assert whole.status_code == 200 and message["container"]["id"] == container, message
+        loop.join(30)
+        assert not loop.is_alive(), "the streaming runtime did not end after its invocations"
     handler = run.function(".api_handler").handler
     form = (
         b'--b\r\nContent-Disposition: form-data; name="file"; filename="lp.csv"\r\n'
@@ -514,6 +554,14 @@ def anthropic_api(run: Run) -> None:
     assert raw["statusCode"] == 200, raw["body"]
     raw = handler(_v1_event("/v1/files", "GET", b"", "application/json"), LambdaContext())
     assert json.loads(raw["body"])["data"], raw["body"]
+    download = _v1_event(f"/v1/files/{chart_file}/content", "GET", b"", JSON)
+    download["resource"] = "/v1/files/{id}/content"
+    download["pathParameters"] = {"file_id": chart_file}
+    raw = handler(download, LambdaContext())
+    assert raw["statusCode"] == 200 and base64.b64decode(raw["body"]).startswith(b"\x89PNG")
+
+
+JSON = "application/json"
 
 
 def _v1_event(path: str, method: str, body: bytes, content_type: str) -> dict[str, Any]:

@@ -196,13 +196,15 @@ def test_the_run_drives_every_function_the_machine_and_claude_code(recorded: Rec
     off_main = {c.operation for c in run.recorder.by(api) if c.thread != "MainThread"}
     assert {"Converse", "InvokeCodeInterpreter"} <= off_main, off_main
     # A streamed turn runs on the pump's thread, started by the streaming runtime's loop (a
-    # thread named for neither): its calls still belong to the streaming function, and it
-    # calls the models only through the streaming operations.
+    # thread named for neither; a whole /v1 message runs on the loop's own): its calls still
+    # belong to the streaming function, and it calls the models only through the streaming
+    # operations.
     stream = run.recorder.by(run.function(".stream_handler").logical_id)
     threads = {c.thread for c in stream}
-    assert threads and all(t.startswith("streaming-runtime/") for t in threads), threads
+    assert any(t.startswith("streaming-runtime/") for t in threads), threads
+    assert all(t.startswith("streaming-runtime") for t in threads), threads
     model_calls = {c.operation for c in stream if c.service == "bedrock-runtime"}
-    assert model_calls == {"ConverseStream"}, model_calls
+    assert model_calls == {"ConverseStream", "InvokeModelWithResponseStream"}, model_calls
 
 
 def test_every_call_is_attributed_to_the_resource_that_made_it(recorded: Recorded) -> None:

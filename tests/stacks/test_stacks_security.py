@@ -152,10 +152,10 @@ def _actions(statements: list[dict[str, Any]]) -> set[str]:
 def test_function_roles_get_exactly_their_actions(agent_template: dict[str, Any]) -> None:
     """What each function calls, no more (tests/runtime/test_least_privilege.py proves each
     action is used). Only the streaming function streams model responses, and it never calls
-    the buffered InvokeModel, nor reads an item (it only leases, saves and releases
-    sessions); only the API creates jobs, containers and files (PutItem), deletes sessions and
-    files (DeleteItem) and queries the table (a key owner's files); the authorizer only reads
-    API key items."""
+    the buffered InvokeModel, nor reads an item (it leases, saves and releases sessions and
+    containers) and it creates only containers and file records (/v1/messages); only the API
+    creates jobs (PutItem), deletes sessions and files (DeleteItem) and queries the table (a
+    key owner's files); the authorizer only reads API key items."""
     interpreter_actions = {
         "bedrock-agentcore:StartCodeInterpreterSession",
         "bedrock-agentcore:InvokeCodeInterpreter",
@@ -192,7 +192,12 @@ def test_function_roles_get_exactly_their_actions(agent_template: dict[str, Any]
     assert _actions(_role_statements(agent_template, "JobFunctionRole")) == job
     stream = _role_statements(agent_template, "StreamFunctionRole")
     assert _actions(stream) == (job - {"bedrock:InvokeModel", "dynamodb:GetItem"}) | {
-        "bedrock:InvokeModelWithResponseStream"
+        "bedrock:InvokeModelWithResponseStream",
+        "dynamodb:PutItem",
+    }
+    [create] = [s for s in stream if s["Action"] == "dynamodb:PutItem"]  # /v1/messages
+    assert create["Condition"] == {
+        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["CONTAINER#*", "FILES#*"]}
     }
     cleanup = _role_statements(agent_template, "CleanupFunctionRole")
     assert _actions(cleanup) == base | {
@@ -545,13 +550,16 @@ def test_streaming_integration_on_exactly_the_streamed_methods(
             assert ":lambda:path/2021-11-15/functions/" in uri
             assert uri.endswith('/response-streaming-invocations"]]}')
             assert functions[STREAM_HANDLER] in uri
+            # streamed or not, Anthropic's methods stay behind the API-key authorizer
+            auth = methods[logical_id]["Properties"]["AuthorizationType"]
+            assert auth == ("CUSTOM" if route[1].startswith("/v1/") else "AWS_IAM"), route
         else:
             buffered.add(route)
             assert "ResponseTransferMode" not in integration
             assert "TimeoutInMillis" not in integration  # API Gateway's 29 s default
             assert ":lambda:path/2015-03-31/functions/" in uri and uri.endswith('/invocations"]]}')
             assert functions["code_exec.api.handler.api_handler"] in uri
-    assert streamed == set(STREAM_ROUTES) == {("POST", "/invoke/stream")}
+    assert streamed == set(STREAM_ROUTES) == {("POST", "/invoke/stream"), ("POST", "/v1/messages")}
     assert buffered == set(ROUTES) | set(KEY_ROUTES)
 
 

@@ -10,12 +10,14 @@ whichever Lambda gets the next request (:mod:`.relay`, :mod:`.ptc`, :mod:`.conta
 | ``wire`` | the request body, validated as strictly as Anthropic validates it |
 | ``tools`` | code execution version, client and programmatic tools, what Bedrock is sent |
 | ``history`` | the client's conversation -> the Bedrock conversation |
-| ``turn`` | the server-side loop (a generator of content blocks) |
+| ``turn`` | the server-side loop (a generator of items: blocks as they are written) |
+| ``sampling`` / ``bedrock`` | one model call, streamed (``InvokeModelWithResponseStream``) |
 | ``executor`` / ``relay`` | running bash, the text editor and Python cells in the sandbox |
 | ``ptc`` | calls from code <-> ``tool_use`` blocks with a ``caller`` |
 | ``containers`` / ``files`` | containers and the Files API (S3 + DynamoDB) |
 | ``stream`` / ``usage`` / ``results`` | the response: message, SSE events, usage, result blocks |
-| ``routes`` / ``errors`` / ``models`` | the ``/v1/*`` routes, the error envelope, model names |
+| ``messages`` | ``POST /v1/messages`` on the streaming function: whole, or as it runs |
+| ``routes`` / ``errors`` / ``models`` | the other ``/v1/*`` routes, errors, model names |
 | ``authorizer`` | the Lambda REQUEST authorizer (API keys, hashed) |
 
 Nothing is imported here, so the authorizer's cold start loads only what it uses.

@@ -1,16 +1,23 @@
-"""One model call: the request's own fields plus the conversation, as an InvokeModel body.
+"""One model call: the request's own fields plus the conversation, as an InvokeModel body,
+sent with ``InvokeModelWithResponseStream``.
 
 Bedrock's Anthropic body is Anthropic's Messages body with ``anthropic_version:
 bedrock-2023-05-31`` instead of ``model``, and betas in ``anthropic_beta`` instead of a
 header. What Bedrock does not know never reaches it: the code execution tool (its stand-ins
 are sent instead), Anthropic-only betas (code execution, files, PTC), and the fields that
 describe Anthropic's own accounting (``metadata``, ``service_tier``, ``container``, ...).
+
+Every call streams, whether the client asked for a stream or not: each chunk Bedrock sends
+is one Anthropic Messages stream event, which a streamed response forwards as it arrives and
+a whole response adds up (:class:`~code_exec.loops.model_stream.AnthropicReader`). The
+function serving ``/v1/messages`` is therefore allowed ``bedrock:InvokeModelWithResponseStream``
+and nothing else on the models.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Generator, Iterable
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -19,7 +26,7 @@ from code_exec.anthropic.tools import ToolPlan
 from code_exec.anthropic.wire import MessagesRequest
 from code_exec.loops.common import model_error
 
-__all__ = ["ANTHROPIC_VERSION", "BEDROCK_BETAS", "bedrock_betas", "call_model", "request_body"]
+__all__ = ["ANTHROPIC_VERSION", "BEDROCK_BETAS", "bedrock_betas", "request_body", "stream_model"]
 
 ANTHROPIC_VERSION = "bedrock-2023-05-31"
 # Betas Bedrock's Anthropic models accept; any other (code-execution-*, files-api-*,
@@ -79,15 +86,31 @@ def request_body(
     return body
 
 
-def call_model(client: Any, model_id: str, body: dict[str, Any]) -> dict[str, Any]:
-    """InvokeModel; Bedrock errors become :mod:`code_exec.exceptions` (raised ``from`` them)."""
+def stream_model(
+    client: Any, model_id: str, body: dict[str, Any]
+) -> Generator[dict[str, Any], None, None]:
+    """The Anthropic stream events of one ``InvokeModelWithResponseStream`` call, as they
+    arrive. Closing the generator (a client gone, a stream cut) closes the connection.
+
+    Raises:
+        ModelError: (and its subclasses) Bedrock refused the call or failed mid-stream
+            (:func:`~code_exec.loops.common.model_error`, raised ``from`` botocore's error).
+    """
     try:
-        raw = client.invoke_model(
+        raw = client.invoke_model_with_response_stream(
             modelId=model_id,
             body=json.dumps(body).encode("utf-8"),
             contentType="application/json",
             accept="application/json",
         )
-        return dict(json.loads(raw["body"].read()))
     except (ClientError, BotoCoreError) as e:
         raise model_error(e, model_id) from e
+    events = raw["body"]
+    try:
+        for item in events:  # a modelled stream exception is raised here (a ClientError)
+            if "chunk" in item:
+                yield dict(json.loads(item["chunk"]["bytes"]))
+    except (ClientError, BotoCoreError) as e:
+        raise model_error(e, model_id) from e
+    finally:
+        events.close()

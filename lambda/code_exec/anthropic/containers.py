@@ -24,7 +24,7 @@ __all__ = ["LEASE_SECONDS", "ContainerSession", "rfc3339"]
 
 logger = logging.getLogger(__name__)
 
-LEASE_SECONDS = 60.0  # longer than any buffered request runs
+LEASE_SECONDS = 60.0  # a request's lease unless it says how long it may run
 
 
 def rfc3339(epoch: float) -> str:
@@ -33,12 +33,21 @@ def rfc3339(epoch: float) -> str:
 
 
 class ContainerSession:
-    """The container of one request (opened lazily when no id was given)."""
+    """The container of one request (opened lazily when no id was given).
 
-    def __init__(self, services: Any, owner: str, lease: str) -> None:
+    Args:
+        lease: the request's lease id.
+        lease_seconds: how long the lease holds: longer than the request may run, so a
+            request that dies without releasing it blocks its container only that long.
+    """
+
+    def __init__(
+        self, services: Any, owner: str, lease: str, *, lease_seconds: float = LEASE_SECONDS
+    ) -> None:
         self.s = services
         self.owner = owner
         self.lease = lease
+        self.lease_seconds = lease_seconds
         self.record: ContainerRecord | None = None
 
     # --- open ----------------------------------------------------------------------------
@@ -50,7 +59,7 @@ class ContainerSession:
             NotFoundError: no such container for this owner, or it has expired (404).
             ConflictError: another request is using it (409).
         """
-        record = self.s.store.acquire_container(container_id, self.lease, LEASE_SECONDS)
+        record = self.s.store.acquire_container(container_id, self.lease, self.lease_seconds)
         if record is None or record.owner != self.owner:
             if record is not None:
                 self.s.store.release_container(container_id, self.lease)
@@ -79,7 +88,7 @@ class ContainerSession:
             session_ends_at=now + timeout,
             idle_until=now + self.s.config.container_idle_seconds,
         )
-        self.s.store.create_container(record, self.lease, LEASE_SECONDS)
+        self.s.store.create_container(record, self.lease, self.lease_seconds)
         self.record = record
         try:
             owner = container_owner(record.container_id)  # the sweeper asks this record

@@ -17,7 +17,8 @@ How Bedrock and the sandbox map (our choice; Anthropic documents only its own ca
 | body over the limit                        | 413    | ``request_too_large``    |
 | Bedrock or sandbox throttling              | 429    | ``rate_limit_error`` (+ ``retry-after``) |
 | Bedrock unavailable / model not ready      | 529    | ``overloaded_error``     |
-| a sandbox operation timed out              | 504    | ``timeout_error``        |
+| a sandbox operation timed out             | 504    | ``timeout_error``        |
+| a turn still running at the deadline       | 504    | ``timeout_error`` (an ``error`` event) |
 | anything else                              | 500    | ``api_error``            |
 """
 
@@ -44,6 +45,7 @@ from code_exec.exceptions import (
     SandboxThrottledError,
     SandboxTimeoutError,
     SandboxValidationError,
+    TurnTimeoutError,
 )
 
 __all__ = [
@@ -107,6 +109,7 @@ _TABLE: tuple[tuple[type[CodeExecError], int, str], ...] = (
     (ModelValidationError, 400, "invalid_request_error"),
     (SandboxValidationError, 400, "invalid_request_error"),
     (SandboxTimeoutError, 504, "timeout_error"),
+    (TurnTimeoutError, 504, "timeout_error"),
     (SandboxConflictError, 409, "invalid_request_error"),
     (ConflictError, 409, "invalid_request_error"),
     (NotFoundError, 404, "not_found_error"),

@@ -1,47 +1,45 @@
-"""The ``/v1/*`` routes: Messages, Models and Files, as the Anthropic SDK calls them.
+"""The buffered ``/v1/*`` routes: Models and Files, as the Anthropic SDK calls them.
 
 They are registered on the API's one resolver (:func:`register`); the resolver's error handler
 answers errors on these paths in Anthropic's envelope (:mod:`code_exec.anthropic.errors`).
-The caller's identity is the API key owner the Lambda authorizer put in the request context;
-``?beta=true`` (the SDK's beta client) is accepted and changes nothing.
+``POST /v1/messages`` is served by the streaming function (:mod:`code_exec.anthropic.messages`).
+The caller's identity is the API key owner the Lambda authorizer put in the request context
+(:func:`owner_of`); ``?beta=true`` (the SDK's beta client) is accepted and changes nothing.
 """
 
 from __future__ import annotations
 
 import base64
-import dataclasses
 import email.parser
 import email.policy
 import inspect
 import json
-import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from aws_lambda_powertools.event_handler.openapi.params import Path
 
-from code_exec.anthropic.bedrock import bedrock_betas
-from code_exec.anthropic.containers import ContainerSession
-from code_exec.anthropic.errors import anthropic_error
 from code_exec.anthropic.files import AnthropicFiles, Upload, metadata
-from code_exec.anthropic.ids import new_message_id, request_id
-from code_exec.anthropic.models import list_models, model_info, resolve_model
-from code_exec.anthropic.stream import collect, message, sse
-from code_exec.anthropic.tools import plan_tools
-from code_exec.anthropic.turn import TurnEnd, TurnLimits, run_turn
-from code_exec.anthropic.wire import MessagesRequest
-from code_exec.exceptions import AuthenticationError, CodeExecError, RequestValidationError
+from code_exec.anthropic.ids import request_id
+from code_exec.anthropic.models import list_models, model_info
+from code_exec.exceptions import AuthenticationError, RequestValidationError
 
-__all__ = ["PREFIX", "owner_of", "register", "request_id_of"]
+__all__ = ["PREFIX", "header_of", "owner_of", "register", "request_id_of"]
 
 PREFIX = "/v1/"
 _FILE_ID = r"^file_[A-Za-z0-9]{1,64}$"
-_ANSWER_MARGIN_SECONDS = 5.0  # saving the container and building the response
 
 
-def _header(event: Any, name: str) -> str | None:
-    for k, v in (event.raw_event.get("headers") or {}).items():
+def _raw(event: Any) -> Mapping[str, Any]:
+    """The proxy event, from Powertools' event object or as it came."""
+    raw: Mapping[str, Any] = getattr(event, "raw_event", event)
+    return raw
+
+
+def header_of(event: Any, name: str) -> str | None:
+    """A request header (``name`` in lower case)."""
+    for k, v in (_raw(event).get("headers") or {}).items():
         if k.lower() == name:
             return str(v)
     return None
@@ -49,12 +47,12 @@ def _header(event: Any, name: str) -> str | None:
 
 def request_id_of(event: Any) -> str:
     """The id of a request (API Gateway's request id)."""
-    return request_id((event.raw_event.get("requestContext") or {}).get("requestId"))
+    return request_id((_raw(event).get("requestContext") or {}).get("requestId"))
 
 
 def owner_of(event: Any) -> str:
     """The API key owner the authorizer found (401 when the request did not pass one)."""
-    context = (event.raw_event.get("requestContext") or {}).get("authorizer") or {}
+    context = (_raw(event).get("requestContext") or {}).get("authorizer") or {}
     owner = context.get("owner")
     if not owner:
         raise AuthenticationError("invalid x-api-key")
@@ -72,7 +70,7 @@ def _json(body: dict[str, Any], rid: str, status: int = 200) -> Response[str]:
 
 def _upload(event: Any) -> Upload:
     """The ``file`` part of a ``multipart/form-data`` body (what the SDK's upload sends)."""
-    ctype = _header(event, "content-type") or ""
+    ctype = header_of(event, "content-type") or ""
     if not ctype.lower().startswith("multipart/form-data"):
         raise RequestValidationError("send the file as multipart/form-data", field="file")
     raw = event.raw_event.get("body") or ""
@@ -94,73 +92,9 @@ def _upload(event: Any) -> Upload:
 
 
 class _Routes:
-    def __init__(
-        self,
-        app: APIGatewayRestResolver,
-        services: Any,
-        to_error: Callable[[Exception], CodeExecError],
-    ) -> None:
-        self.app, self.s, self.to_error = app, services, to_error
+    def __init__(self, app: APIGatewayRestResolver, services: Any) -> None:
+        self.app, self.s = app, services
         self.files = AnthropicFiles(services)
-
-    # --- messages ------------------------------------------------------------------------
-
-    def messages(self, body: Annotated[MessagesRequest, Body()]) -> Response[str]:
-        """Anthropic Messages API on Bedrock, with code execution and programmatic tool calling."""
-        event = self.app.current_event
-        rid = request_id_of(event)
-        owner = owner_of(event)
-        model_id = resolve_model(self.s.config, body.model)
-        plan = plan_tools(body)
-        container = ContainerSession(self.s, owner, lease=uuid.uuid4().hex)
-        turn = run_turn(
-            self.s,
-            body,
-            plan,
-            model_id=model_id,
-            betas=bedrock_betas(_header(event, "anthropic-beta")),
-            owner=owner,
-            container=container,
-            limits=self._limits(),
-        )
-        message_id = new_message_id()
-        try:
-            if not body.stream:
-                blocks, end = collect(turn)
-                return _json(message(message_id, body.model, blocks, end), rid)
-            first: dict[str, Any] | TurnEnd
-            try:
-                first = next(turn)
-            except StopIteration as stop:
-                first = stop.value
-            events = sse(
-                turn,
-                first,
-                message_id=message_id,
-                model=body.model,
-                container=lambda: container.wire,
-                usage=lambda: {"input_tokens": 0, "output_tokens": 0},
-                on_error=lambda e: anthropic_error(self.to_error(e)),
-                request_id=rid,
-            )
-            return Response(
-                status_code=200,
-                content_type="text/event-stream",
-                body="".join(events),
-                headers={"request-id": rid, "cache-control": "no-cache"},
-            )
-        finally:
-            container.close()
-
-    def _limits(self) -> TurnLimits:
-        """The turn's limits, its wall time cut to what is left of this invocation (less a
-        margin to answer in)."""
-        limits: TurnLimits = self.s.turn_limits
-        remaining = getattr(self.app.lambda_context, "get_remaining_time_in_millis", None)
-        if remaining is None:
-            return limits
-        left = remaining() / 1000.0 - _ANSWER_MARGIN_SECONDS
-        return dataclasses.replace(limits, wall_time_seconds=min(limits.wall_time_seconds, left))
 
     # --- models --------------------------------------------------------------------------
 
@@ -256,22 +190,10 @@ def _responses(*errors: int) -> Any:
     return out
 
 
-def register(
-    app: APIGatewayRestResolver,
-    services: Any,
-    *,
-    to_error: Callable[[Exception], CodeExecError],
-) -> None:
-    """Add the ``/v1/*`` routes to ``app``; ``to_error`` is the resolver's error translation
-    (used for a failure in the middle of a stream, which cannot become an HTTP error)."""
-    r = _Routes(app, services, to_error)
+def register(app: APIGatewayRestResolver, services: Any) -> None:
+    """Add the buffered ``/v1/*`` routes to ``app``."""
+    r = _Routes(app, services)
     tags = ["anthropic"]
-    app.post(
-        "/v1/messages",
-        summary="Anthropic Messages API (code execution and programmatic tool calling on Bedrock)",
-        responses=_responses(400, 401, 404, 409, 413, 429, 500, 529),
-        tags=tags,
-    )(r.messages)
     app.get("/v1/models", summary="Models", responses=_responses(401), tags=tags)(r.models)
     app.get(
         "/v1/models/<model_id>", summary="One model", responses=_responses(401, 404), tags=tags

@@ -1,33 +1,37 @@
 """The response of a turn: one ``Message`` object, or Anthropic's server-sent event sequence.
 
-Both are built from the turn's generator of finished blocks, so the SSE sequence can be sent
-block by block as the turn produces them:
+Both are built from the turn's items (:mod:`.sampling`). The SSE sequence is written as the
+turn produces them:
 
-    message_start (container, if known)  -> per block: content_block_start, deltas, _stop
+    message_start (container, if known) -> per block: content_block_start, deltas, _stop
     -> message_delta (stop_reason, cumulative usage, container) -> message_stop
 
-Text arrives as one ``text_delta``; tool inputs as one ``input_json_delta`` (blocks start with
-``"input": {}``); server tool result blocks arrive whole in their ``content_block_start`` (they
-have no delta type). ``container`` is in ``message_start`` when known and always in
-``message_delta``: the beta SDK's accumulator takes the final message's container from there.
-A failure after the stream started is an ``error`` event, as Anthropic sends it.
+A block the model writes is forwarded delta by delta as Bedrock streams it (``text_delta``,
+``input_json_delta`` for tool input, the block opened with ``"input": {}``,
+``thinking_delta`` / ``signature_delta``); blocks the server adds (server tool results,
+calls made from code) arrive whole in their ``content_block_start`` (results have no delta
+type), as Anthropic sends them. ``message_start`` waits for the turn's first item, so a
+failure before it (a bad container, a refused first model call) is still an HTTP error; its
+``usage`` is the first model call's, and its ``container`` is there when the request named one
+(or the turn made one before its first item). ``container`` is always in ``message_delta``:
+the SDK's accumulators take the final message's container from there. A failure after
+``message_start`` is an ``error`` event, as Anthropic sends it (:func:`error_event`).
 """
 
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 from code_exec.anthropic.errors import AnthropicError, error_payload
+from code_exec.anthropic.sampling import BlockDelta, BlockStart, BlockStop, Item, ModelStart
 from code_exec.anthropic.turn import TurnEnd
+from code_exec.anthropic.usage import Usage
 
-__all__ = ["block_events", "collect", "event", "message", "sse"]
+__all__ = ["block_events", "collect", "error_event", "event", "message", "sse"]
 
-logger = logging.getLogger(__name__)
-
-Turn = Generator[dict[str, Any], None, TurnEnd]
+Turn = Generator[Item, None, TurnEnd]
 
 
 def message(
@@ -54,9 +58,13 @@ def collect(turn: Turn) -> tuple[list[dict[str, Any]], TurnEnd]:
     blocks: list[dict[str, Any]] = []
     while True:
         try:
-            blocks.append(next(turn))
+            item = next(turn)
         except StopIteration as stop:
             return blocks, stop.value
+        if isinstance(item, dict):
+            blocks.append(item)
+        elif isinstance(item, BlockStop):
+            blocks.append(item.block)
 
 
 def event(kind: str, data: dict[str, Any]) -> str:
@@ -90,22 +98,36 @@ def block_events(index: int, block: dict[str, Any]) -> Iterator[str]:
     yield event("content_block_stop", {"index": index})
 
 
+def error_event(error: AnthropicError, request_id: str) -> str:
+    """The ``error`` event of a failure after the stream started."""
+    return f"event: error\ndata: {error_payload(error, request_id)}\n\n"
+
+
+def _next(turn: Turn) -> Item | TurnEnd:
+    try:
+        return next(turn)
+    except StopIteration as stop:
+        end: TurnEnd = stop.value
+        return end
+
+
 def sse(
     turn: Turn,
-    first: dict[str, Any] | TurnEnd,
     *,
     message_id: str,
     model: str,
     container: Callable[[], dict[str, str] | None],
-    usage: Callable[[], dict[str, Any]],
-    on_error: Callable[[Exception], AnthropicError],
-    request_id: str,
 ) -> Iterator[str]:
-    """The event sequence of a turn whose first step (``first``: a block, or its end when it
-    had none) is already known, so that a failure before it was an HTTP error instead.
+    """The event sequence of a turn, written as its items come.
 
-    ``container`` and ``usage`` give the values known when ``message_start`` is sent.
+    ``container`` gives the container known when ``message_start`` is sent. An exception of
+    the turn is raised as it is: before the first frame, the route answers an HTTP error; after
+    it, the route sends :func:`error_event`.
     """
+    step = _next(turn)  # message_start waits for the turn's first item (or its end)
+    usage = Usage()
+    if isinstance(step, ModelStart):
+        usage.add(step.usage)
     start: dict[str, Any] = {
         "id": message_id,
         "type": "message",
@@ -114,28 +136,27 @@ def sse(
         "content": [],
         "stop_reason": None,
         "stop_sequence": None,
-        "usage": usage(),
+        "usage": usage.wire(),
     }
     known = container()
     if known is not None:
         start["container"] = known
     yield event("message_start", {"message": start})
-    index, step = 0, first
+    index = 0
     while not isinstance(step, TurnEnd):
-        yield from block_events(index, step)
-        index += 1
-        try:
-            step = next(turn)
-        except StopIteration as stop:
-            step = stop.value
-        except Exception as e:  # the stream has started: Anthropic sends an error event
-            error = on_error(e)
-            logger.warning("stream failed after %s block(s): %s", index, error.message)
-            yield f"event: error\ndata: {error_payload(error, request_id)}\n\n"
-            return
-    end = step
-    delta: dict[str, Any] = {"stop_reason": end.stop_reason, "stop_sequence": end.stop_sequence}
-    if end.container is not None:
-        delta["container"] = end.container
-    yield event("message_delta", {"delta": delta, "usage": end.usage.wire()})
+        if isinstance(step, dict):
+            yield from block_events(index, step)
+            index += 1
+        elif isinstance(step, BlockStart):
+            yield event("content_block_start", {"index": index, "content_block": step.block})
+        elif isinstance(step, BlockDelta):
+            yield event("content_block_delta", {"index": index, "delta": step.delta})
+        elif isinstance(step, BlockStop):
+            yield event("content_block_stop", {"index": index})
+            index += 1
+        step = _next(turn)
+    delta: dict[str, Any] = {"stop_reason": step.stop_reason, "stop_sequence": step.stop_sequence}
+    if step.container is not None:
+        delta["container"] = step.container
+    yield event("message_delta", {"delta": delta, "usage": step.usage.wire()})
     yield event("message_stop", {})

@@ -1,8 +1,9 @@
 """One ``/v1/messages`` turn: the server-side loop that emulates code execution on Bedrock.
 
-The turn is a generator of finished content blocks (what the response's ``content`` will
-hold, in order), so a streamed response can send each block as soon as it exists; its
-return value (:class:`TurnEnd`) carries the stop reason, usage and container.
+The turn is a generator of items (:mod:`.sampling`): the model's blocks as it writes them,
+and whole blocks for what the server adds (tool results, calls made from code), in the order
+the response's ``content`` will hold them, so a streamed response sends each as soon as it
+exists. Its return value (:class:`TurnEnd`) carries the stop reason, usage and container.
 
 1. The client's history becomes the Bedrock conversation (:mod:`.history`).
 2. A cell paused on client tool calls gets the results the request brings, and runs on.
@@ -11,25 +12,33 @@ return value (:class:`TurnEnd`) carries the stop reason, usage and container.
 4. Then, up to ``max_iterations`` times within the wall-time budget: call the model; turn
    its ``tool_use`` s of the stand-in tools into ``server_tool_use`` blocks, run them and emit
    their results; stop at anything else. Out of budget with work left: ``pause_turn``.
+
+A turn may be asked to stop early (``cancel``: the function's deadline is near, or the
+client is gone). It stops at its next safe point and ends with ``pause_turn``, leaving what
+it did not do to the continuation: before a model call, before a server tool runs, between
+two waits of a Python cell (which keeps running in the sandbox), and, within a model reply,
+where the next block would start (:func:`.sampling.sample`).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
 from code_exec.anthropic import ptc
-from code_exec.anthropic.bedrock import call_model, request_body
+from code_exec.anthropic.bedrock import request_body
 from code_exec.anthropic.containers import ContainerSession
 from code_exec.anthropic.executor import Executor, OutputSink, Paused
 from code_exec.anthropic.files import AnthropicFiles
 from code_exec.anthropic.history import History, ServerUse, convert
-from code_exec.anthropic.ids import bedrock_tool_id, server_tool_id
+from code_exec.anthropic.ids import bedrock_tool_id
 from code_exec.anthropic.relay import CellRelay, tool_spec
 from code_exec.anthropic.results import render, result_block, run_error
+from code_exec.anthropic.sampling import Item, Reply, sample
 from code_exec.anthropic.tools import CODE_EXECUTION, ToolPlan
 from code_exec.anthropic.usage import Usage
 from code_exec.anthropic.wire import MessagesRequest
@@ -39,15 +48,20 @@ __all__ = ["TurnEnd", "TurnLimits", "run_turn"]
 
 logger = logging.getLogger(__name__)
 
-Blocks = Generator[dict[str, Any], None, "TurnEnd"]
+Items = Generator[Item, None, "TurnEnd"]
+_Steps = Generator[Item, None, Any]
 
 
 @dataclass(frozen=True)
 class TurnLimits:
-    """How much one request may do before it answers ``pause_turn``."""
+    """How much one request may do before it answers ``pause_turn``.
+
+    ``wall_time_seconds`` is replaced per request by what the invocation leaves (see
+    :mod:`code_exec.api.streamed`); its default is the cap of a response sent whole.
+    """
 
     max_iterations: int = 10  # model calls (Anthropic's server-side sampling loop)
-    wall_time_seconds: float = 22.0  # API Gateway stops a buffered request at 29 s
+    wall_time_seconds: float = 240.0  # a whole response: API Gateway's 5-minute idle limit
     call_timeout_seconds: float = 270.0  # a tool result that never comes: TimeoutError
 
 
@@ -80,11 +94,13 @@ class _Turn:
         owner: str,
         container: ContainerSession,
         limits: TurnLimits,
+        cancel: threading.Event | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.s, self.request, self.plan = services, request, plan
         self.model_id, self.betas, self.owner = model_id, betas, owner
         self.container, self.limits, self.clock = container, limits, clock
+        self.cancel = cancel
         self.started = clock()
         self.usage = Usage()
         self.files = AnthropicFiles(services)
@@ -94,6 +110,14 @@ class _Turn:
 
     def remaining(self) -> float:
         return self.limits.wall_time_seconds - (self.clock() - self.started)
+
+    def stopping(self) -> bool:
+        """Asked to stop at the next safe point."""
+        return self.cancel is not None and self.cancel.is_set()
+
+    def spent(self) -> bool:
+        """No more work may start: out of wall time, or asked to stop."""
+        return self.remaining() <= 0 or self.stopping()
 
     # --- the sandbox ---------------------------------------------------------------------
 
@@ -134,7 +158,7 @@ class _Turn:
 
     # --- the turn ------------------------------------------------------------------------
 
-    def run(self) -> Blocks:
+    def run(self) -> Items:
         history = convert(self.request.messages, self._upload_text())
         ptc.require_container(history, self.request.container_id)
         if self.request.container_id:
@@ -156,7 +180,7 @@ class _Turn:
     def _upload_text(self) -> Callable[[str], str]:
         return self.files.upload_text(self.owner)
 
-    def _resume(self, history: History) -> Generator[dict[str, Any], None, Any]:
+    def _resume(self, history: History) -> _Steps:
         """Step 2: deliver the client's results to the paused cell and let it run on."""
         record = self.container.record
         pending = ptc.Pending.from_json(record.pending if record else None)
@@ -195,9 +219,7 @@ class _Turn:
         history.unanswered = [u for u in history.unanswered if u.id != use.id]
         return None
 
-    def _open_uses(
-        self, history: History, *, reuse: bool = True
-    ) -> Generator[dict[str, Any], None, Any]:
+    def _open_uses(self, history: History, *, reuse: bool = True) -> _Steps:
         """Step 3: run what the last turn left unanswered (never twice: a use from the client's
         history that already ran gets its remembered result; ``reuse=False`` for uses the
         model has just asked for)."""
@@ -206,6 +228,9 @@ class _Turn:
             record = self.container.record
             content = record.executed.get(use.id) if record and reuse else None
             if content is None:
+                if self.spent():  # the continuation runs it, in this container
+                    self.container.ensure()
+                    return "pause_turn", None
                 step = self._execute(use)
                 yield from step.blocks
                 if step.stop:
@@ -217,37 +242,26 @@ class _Turn:
         history.answer(results)
         return None
 
-    def _loop(self, history: History) -> Generator[dict[str, Any], None, Any]:
+    def _loop(self, history: History) -> _Steps:
         """Step 4: the sampling loop."""
         iterations = 0
         while True:
-            if iterations >= self.limits.max_iterations or self.remaining() <= 0:
+            if iterations >= self.limits.max_iterations or self.spent():
                 return "pause_turn", None
             body = request_body(self.request, self.plan, history.messages, self.betas)
-            reply = call_model(self.s.bedrock, self.model_id, body)
+            reply: Reply = yield from sample(
+                self.s.bedrock, self.model_id, body, self.plan, cancel=self.cancel
+            )
             iterations += 1
-            self.usage.add(reply.get("usage") or {})
-            content = list(reply.get("content") or [])
-            history.messages.append({"role": "assistant", "content": content})
-            uses, client_calls = [], 0
-            for block in content:
-                if block.get("type") == "tool_use" and block.get("name") in self.plan.server_tools:
-                    use = ServerUse(
-                        server_tool_id(block["id"]), block["name"], block.get("input") or {}
-                    )
-                    uses.append(use)
-                    yield self._server_use_block(use)
-                elif block.get("type") == "tool_use":
-                    client_calls += 1
-                    yield self._client_use_block(block)
-                else:
-                    yield block
-            stop_reason = reply.get("stop_reason") or "end_turn"
+            self.usage.add(reply.usage)
+            history.messages.append(reply.message)
+            uses, client_calls = reply.uses, reply.client_calls
+            stop_reason = reply.stop_reason or ("tool_use" if client_calls else "pause_turn")
             if uses and (stop_reason != "tool_use" or client_calls):
                 self.container.ensure()  # the next request runs them in this container
             if stop_reason != "tool_use" or not uses or client_calls:
-                return stop_reason, reply.get("stop_sequence")
-            if iterations >= self.limits.max_iterations or self.remaining() <= 0:
+                return stop_reason, reply.stop_sequence
+            if iterations >= self.limits.max_iterations or self.spent():
                 self.container.ensure()
                 return "pause_turn", None
             history.unanswered = list(uses)
@@ -271,6 +285,11 @@ class _Turn:
         record = self.container.ensure()
         answered = set(pending.answered) if pending else set()
         while isinstance(outcome, Paused):
+            if not outcome.calls and not self.spent():  # still running: wait again
+                outcome = self.executor.resume(
+                    outcome.cell, outcomes={}, answered=answered, budget=self.remaining()
+                )
+                continue
             if not outcome.calls:  # still running when the budget ran out
                 record.pending = ptc.Pending(
                     use_id, outcome.cell, self.executor.relay.runner_id, {}, sorted(answered)
@@ -312,24 +331,7 @@ class _Turn:
             result["is_error"] = True
         return result
 
-    def _server_use_block(self, use: ServerUse) -> dict[str, Any]:
-        block: dict[str, Any] = {
-            "type": "server_tool_use",
-            "id": use.id,
-            "name": use.name,
-            "input": use.input,
-        }
-        if self.plan.programmatic:
-            block["caller"] = {"type": "direct"}
-        return block
 
-    def _client_use_block(self, block: dict[str, Any]) -> dict[str, Any]:
-        out: dict[str, Any] = {k: block[k] for k in ("type", "id", "name", "input") if k in block}
-        if self.plan.programmatic:
-            out["caller"] = {"type": "direct"}
-        return out
-
-
-def run_turn(services: Any, request: MessagesRequest, plan: ToolPlan, **kwargs: Any) -> Blocks:
-    """The turn's content blocks, in order; returns its :class:`TurnEnd`."""
+def run_turn(services: Any, request: MessagesRequest, plan: ToolPlan, **kwargs: Any) -> Items:
+    """The turn's items (:mod:`.sampling`), in order; returns its :class:`TurnEnd`."""
     return _Turn(services, request, plan, **kwargs).run()

@@ -34,6 +34,7 @@ __all__ = [
     "ErrorBody",
     "ErrorResponse",
     "UnsupportedMediaTypeError",
+    "error_parts",
     "error_response",
     "to_api_error",
     "validation_error",
@@ -137,23 +138,22 @@ def to_api_error(exc: Exception) -> CodeExecError:
 ANTHROPIC_PREFIX = "/v1/"
 
 
-def error_response(exc: Exception, event: Any = None) -> Response:
-    """The error response for ``exc``, in the wire format of the request's route."""
+def error_parts(exc: Exception, raw_event: Any = None) -> tuple[int, str, dict[str, str]]:
+    """Status, JSON body and headers of the error response for ``exc``, in the wire format of
+    the request's route (``raw_event``: the proxy event, when known)."""
     error = to_api_error(exc)
     if error.status >= 500:
         logger.error("request failed: %s %s", error.code, error.message)
-    raw = getattr(event, "raw_event", None) or {}
+    raw = raw_event or {}
     if str(raw.get("path") or "").startswith(ANTHROPIC_PREFIX):
         rid = request_id((raw.get("requestContext") or {}).get("requestId"))
         anthropic = anthropic_error(error)
-        return Response(
-            status_code=anthropic.status,
-            content_type="application/json",
-            body=error_payload(anthropic, rid),
-            headers={"request-id": rid, **anthropic.headers},
-        )
-    return Response(
-        status_code=error.status,
-        content_type="application/json",
-        body=json.dumps({"error": error.to_dict()}),
-    )
+        headers = {"request-id": rid, **anthropic.headers}
+        return anthropic.status, error_payload(anthropic, rid), headers
+    return error.status, json.dumps({"error": error.to_dict()}), {}
+
+
+def error_response(exc: Exception, event: Any = None) -> Response:
+    """The error response for ``exc``, in the wire format of the request's route."""
+    status, body, headers = error_parts(exc, getattr(event, "raw_event", None))
+    return Response(status_code=status, content_type="application/json", body=body, headers=headers)

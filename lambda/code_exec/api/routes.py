@@ -16,7 +16,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from pydantic import BaseModel
 
 from code_exec.anthropic.routes import register as register_anthropic
-from code_exec.api.errors import ErrorBody, ErrorResponse, error_response, to_api_error
+from code_exec.api.errors import ErrorBody, ErrorResponse, error_response
 from code_exec.api.resolver import JsonBodyResolver
 from code_exec.api.schemas import (
     JOB_ID,
@@ -152,6 +152,6 @@ def create_app(services: Services) -> APIGatewayRestResolver:
         responses=_responses(200, DeleteSessionResponse, 400),
         tags=sessions,
     )(routes.delete_session)
-    register_anthropic(app, services, to_error=to_api_error)
+    register_anthropic(app, services)
     app.exception_handler(Exception)(lambda exc: error_response(exc, app.current_event))
     return app

@@ -41,6 +41,7 @@ class ContainerRecord:
     runner: dict[str, Any] = field(default_factory=dict)  # tools bound in the Python REPL
     pending: dict[str, Any] | None = None  # a cell paused on client tool calls
     executed: dict[str, Any] = field(default_factory=dict)  # srvtoolu id -> result block
+    leased_until: float = 0.0  # the lease of the request using it (0: none)
 
     @property
     def expires_at(self) -> float:
@@ -50,9 +51,13 @@ class ContainerRecord:
 
     def holds(self, sandbox_session_id: str, now: float) -> bool:
         """Whether this container can still be using that sandbox session at ``now``: its
-        recorded session until the container expires (while the first request is starting
-        it and nothing is recorded yet, the one being started)."""
-        if self.status != "ACTIVE" or self.expires_at <= now:
+        recorded session until the container expires, or for as long as a request holds its
+        lease (a streamed turn may run past the idle expiry it renews only when it ends);
+        while the first request is starting it and nothing is recorded yet, the one being
+        started."""
+        if self.status != "ACTIVE":
+            return False
+        if self.expires_at <= now and self.leased_until <= now:
             return False
         return self.sandbox_session_id in (None, sandbox_session_id)
 
@@ -64,7 +69,15 @@ class ContainerRecord:
 
 
 # What a status read fetches (never runner, pending or executed, which may live in S3).
-_STATUS = ("owner", "sandbox_session_id", "status", "created_at", "session_ends_at", "idle_until")
+_STATUS = (
+    "owner",
+    "sandbox_session_id",
+    "status",
+    "created_at",
+    "session_ends_at",
+    "idle_until",
+    "lease_expires_at",
+)
 
 
 def _key(container_id: str) -> dict[str, Any]:
@@ -211,4 +224,5 @@ class ContainerStore(TableBase):
             runner=self._get_json(item.get("runner")) or {},
             pending=self._get_json(item.get("pending")),
             executed=self._get_json(item.get("executed")) or {},
+            leased_until=num("lease_expires_at"),  # removed when the lease is given back
         )

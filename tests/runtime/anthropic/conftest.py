@@ -1,25 +1,26 @@
 """``/v1/*`` served over real HTTP, for real clients (the ``anthropic`` SDK, LangChain).
 
-The server is :mod:`devtools.http_adapter` in front of the SAME ``api_handler`` and the Lambda
-REQUEST authorizer the stack deploys (as ``make local`` serves them), in a thread of the test
-process: moto answers DynamoDB and S3, the code-interpreter emulator runs the code, and model
+The server is :class:`devtools.local_server.LocalApi`, as ``make local`` serves the API: the
+Lambda REQUEST authorizer first, then ``POST /v1/messages`` through the streaming function's
+own runtime loop (a Runtime API double polled by ``code_exec.streaming.runtime`` in threads of
+the test process) and the other ``/v1`` routes through the SAME ``api_handler`` the stack
+deploys. moto answers DynamoDB and S3, the code-interpreter emulator runs the code, and model
 turns are replayed through the real boto3 ``bedrock-runtime`` client
-(:class:`devtools.bedrock_replay.BedrockReplay`). Every request the server received is kept,
-so tests can check what a client sent (the SDK's headers, ``container``, ``?beta=true``).
+(:class:`devtools.bedrock_replay.BedrockReplay`; ``/v1/messages`` streams every model call).
+Every request either function received is kept, so tests can check what a client sent (the
+SDK's headers, ``container``, ``?beta=true``).
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
 from devtools.bedrock_replay import BedrockReplay, load_fixture
-from devtools.http_adapter import make_handler
+from devtools.local_server import LocalApi
 
 from ..conftest import replay_bedrock_client
 
@@ -64,10 +65,12 @@ def fixture(*turns: dict[str, Any], name: str = "inline") -> dict[str, Any]:
 
 @dataclass
 class Server:
-    """The local API: its URL, the keys minted for two owners, the replay client."""
+    """The local API: its URL, the two functions' modules (the buffered API's ``handler`` and
+    the ``streamed`` one's), the keys minted for two owners, the replay client."""
 
     url: str
     handler: Any
+    streamed: Any
     bedrock: Any
     keys: dict[str, str]
     events: list[dict[str, Any]] = field(default_factory=list)
@@ -90,16 +93,17 @@ class Server:
 
     @property
     def services(self) -> Any:
-        return self.handler.services
+        """The services of the function serving ``/v1/messages`` (the streaming one)."""
+        return self.streamed.services
 
     def new_instance(self) -> None:
         """What a request served by another Lambda instance sees: no client, no cache, no
         memory of earlier requests (everything is rebuilt from the environment)."""
         from code_exec.anthropic import authorizer
 
-        bedrock = self.bedrock
-        self.services.reset()
-        self.services.override(bedrock=bedrock)
+        for services in (self.handler.services, self.streamed.services):
+            services.reset()
+            services.override(bedrock=self.bedrock)
         authorizer.reset()
 
     def container(self, container_id: str) -> Any:
@@ -115,11 +119,13 @@ class Server:
 @pytest.fixture(scope="module")
 def server(sandbox_env: str, handler: Any) -> Iterator[Server]:
     from code_exec.anthropic import authorizer
+    from code_exec.api import streamed
 
     authorizer.reset()
-    handler.services.reset()
     bedrock = replay_bedrock_client()
-    handler.services.override(bedrock=bedrock)
+    for services in (handler.services, streamed.services):
+        services.reset()
+        services.override(bedrock=bedrock)
     store = handler.services.store
     keys = {}
     for owner in ("alice", "bob"):
@@ -134,13 +140,27 @@ def server(sandbox_env: str, handler: Any) -> Iterator[Server]:
         events.append(event)
         return handler.api_handler(event, context)
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(api_handler, authorizer.handler))
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
+    def stream_handler(event: dict[str, Any], context: Any) -> Any:
+        events.append(event)
+        return streamed.stream_handler(event, context)
+
+    local = LocalApi(api_handler, authorizer.handler, workers=2, stream_handler=stream_handler)
     try:
-        yield Server(f"http://127.0.0.1:{httpd.server_address[1]}", handler, bedrock, keys, events)
+        with local:
+            yield Server(local.url, handler, streamed, bedrock, keys, events)
     finally:
-        httpd.shutdown()
-        httpd.server_close()
+        _stop_container_sandboxes(streamed.services)
         authorizer.reset()
         handler.services.reset()
+        streamed.services.reset()
+
+
+def _stop_container_sandboxes(services: Any) -> None:
+    """The containers' sandboxes outlive their requests (the container rules); the module's
+    are stopped at its end, so the suite's shared emulator stays under its session quota."""
+    from code_exec.owners import parse_owner
+
+    for summary in services.sessions.list_sessions(status="READY"):
+        owner = parse_owner(summary.name)
+        if owner is not None and owner.kind == "container":
+            services.sandbox.stop_session(summary.session_id)

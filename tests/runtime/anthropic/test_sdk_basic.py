@@ -469,7 +469,8 @@ def test_a_container_whose_sandbox_ended_is_404_expired(server: Server) -> None:
 
 
 def test_the_turn_fits_in_what_is_left_of_the_invocation(server: Server) -> None:
-    """With less time left than it takes to answer, a turn pauses before calling the model."""
+    """With less time left than it takes to answer, a turn pauses before calling the model
+    (the streaming function's handler, called as its runtime calls it)."""
     import json as _json
 
     from devtools.lambda_adapter import LambdaContext
@@ -481,7 +482,7 @@ def test_the_turn_fits_in_what_is_left_of_the_invocation(server: Server) -> None
         {"model": MODEL, "max_tokens": 64, "tools": [CE], "messages": _user(STATS_PROMPT)}
     )
     with server.replay({"name": "no-model-call", "turns": []}) as replay:
-        raw = server.handler.api_handler(event, LambdaContext(remaining_ms=4_000))
-    body = _json.loads(raw["body"])
-    assert (raw["statusCode"], body["stop_reason"], body["content"]) == (200, "pause_turn", [])
+        response = server.streamed.stream_handler(event, LambdaContext(remaining_ms=4_000))
+    body = _json.loads(b"".join(response.chunks()))
+    assert (response.status_code, body["stop_reason"], body["content"]) == (200, "pause_turn", [])
     assert replay.served == 0

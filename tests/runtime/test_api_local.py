@@ -178,3 +178,45 @@ def test_local_api_serves_anthropic_through_the_authorizer(local: Local) -> None
     assert {m.id for m in c.models.list().data} == set(derived) != set()
     with pytest.raises(anthropic.AuthenticationError):
         anthropic.Anthropic(base_url=local.url, api_key="sk-bcx-nope", max_retries=0).models.list()
+
+
+@pytest.mark.filterwarnings("ignore:The model")
+def test_local_api_streams_v1_messages_through_the_streaming_runtime(local: Local) -> None:
+    """``client.messages.stream`` against ``make local``: ``/v1/messages`` runs in a worker
+    process started through the exec wrapper, its model calls streamed from a recording
+    served over HTTP; the first words reach the SDK while the model is still pausing, and the
+    bash run and the answer follow in the same request."""
+    import anthropic
+
+    stats = json.loads(json.dumps(load_fixture("anthropic_bash_stats")))
+    first = stats["turns"][0]["response"]
+    frames = stream_frames("InvokeModelWithResponseStream", first["body"])
+    text = next(i for i, f in enumerate(frames) if "text_delta" in _chunk(f))
+    first["stream"] = [*frames[: text + 1], {"sleep": 3}, *frames[text + 1 :]]
+    local.bedrock.replay = BedrockReplay(stats, stream=True)
+    client = anthropic.Anthropic(
+        base_url=local.url, api_key=local.key, max_retries=0, _strict_response_validation=True
+    )
+    early = None
+    with client.messages.stream(
+        model="claude-sonnet-4-5",
+        max_tokens=4096,
+        tools=[{"type": "code_execution_20250825", "name": "code_execution"}],
+        messages=[{"role": "user", "content": "Mean and stdev of 1..10?"}],
+    ) as stream:
+        for event in stream:
+            if event.type == "text" and early is None:
+                model = local.bedrock.replay.streams[0]
+                early = model.sent < len(model.frames)
+        final = stream.get_final_message()
+    local.bedrock.replay.assert_done()
+    assert not local.bedrock.errors
+    assert early is True, "the first words arrived only after the model had finished"
+    assert final.stop_reason == "end_turn" and final.container is not None
+    assert "5.5" in final.content[2].content.stdout  # type: ignore[union-attr]
+
+
+def _chunk(frame: dict[str, Any]) -> str:
+    import base64
+
+    return base64.b64decode(frame["payload"]["bytes"]).decode() if "payload" in frame else ""

@@ -15,8 +15,9 @@ whatever the body says, so this one use case answers both ways:
   before it (a bad container, a refused first model call) is still an HTTP error.
 
 Either way the model is called with ``InvokeModelWithResponseStream``, and the container is
-saved and its lease given back when the turn ends, however it ends; its sandbox is kept by
-the container rules (:mod:`code_exec.anthropic.containers`).
+saved and its lease given back when the turn ends, however it ends (its sandbox is kept by
+the container rules, :mod:`code_exec.anthropic.containers`), and the turn's metrics are
+flushed (the streaming function's handler has no ``log_metrics`` around a stream).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from code_exec.anthropic.tools import plan_tools
 from code_exec.anthropic.turn import TurnLimits, run_turn
 from code_exec.anthropic.wire import MessagesRequest
 from code_exec.exceptions import CodeExecError, TurnTimeoutError
+from code_exec.observability import metrics
 from code_exec.streaming import StreamedResponse, json_response, sse_response
 
 __all__ = ["Deadlines", "respond"]
@@ -110,8 +112,7 @@ def respond(
         try:
             blocks, end = collect(turn)
         finally:
-            turn.close()
-            container.close()
+            _end(turn, container)
         return json_response(200, message(message_id, request.model, blocks, end), headers)
 
     def frames() -> Iterator[str]:
@@ -120,8 +121,7 @@ def respond(
                 turn, message_id=message_id, model=request.model, container=lambda: container.wire
             )
         finally:  # ended, failed, or closed because the client left
-            turn.close()
-            container.close()
+            _end(turn, container)
 
     def failed(error: BaseException) -> bytes:
         if not isinstance(error, Exception):
@@ -148,3 +148,12 @@ def respond(
         on_error=failed,
         first_seconds=deadlines.first_seconds,
     )
+
+
+def _end(turn: Any, container: ContainerSession) -> None:
+    """Stop the turn where it is, save the container and give its lease back, flush."""
+    try:
+        turn.close()
+        container.close()
+    finally:
+        metrics.flush_metrics(raise_on_empty_metrics=False)

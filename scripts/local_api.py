@@ -2,11 +2,11 @@
 
 A thin HTTP adapter (:mod:`devtools.http_adapter`): each HTTP request becomes an API Gateway
 REST proxy event and goes to the SAME ``code_exec.api.handler.api_handler`` Lambda uses. It
-has no logic of its own. Streamed routes (``POST /invoke/stream``) go, as on AWS, to the
-streaming function: its runtime (``code_exec.streaming.runtime``, started through its exec
-wrapper ``bootstrap`` like Lambda starts it; ``STREAM_WORKERS`` of them, default 2) polls a
-Runtime API double (:mod:`devtools.runtime_api`), and what it streams is relayed as it comes,
-so ``curl -N`` shows each event when it is written.
+has no logic of its own. Streamed routes (``POST /invoke/stream``, ``POST /v1/messages``)
+go, as on AWS, to the streaming function: its runtime (``code_exec.streaming.runtime``,
+started through its exec wrapper ``bootstrap`` like Lambda starts it; ``STREAM_WORKERS`` of
+them, default 2) polls a Runtime API double (:mod:`devtools.runtime_api`), and what it
+streams is relayed as it comes, so ``curl -N`` shows each event when it is written.
 ``/v1/*`` (Anthropic's API) goes through the Lambda REQUEST authorizer first, as API Gateway
 does; a key for it is minted at start (``LOCAL_API_KEY`` to choose it) and printed. Model names
 (``MODEL_ALIASES``) and the allowed models come from cdk.json, as the stack derives them.

@@ -11,7 +11,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 # jsii warns on every run that Node 20 is past end-of-life; the CLI and jsii still work on it.
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-.PHONY: help setup bwrap synth test lint iam-report openapi local emulator bench clean
+.PHONY: help setup bwrap synth test lint iam-report openapi local emulator bench load clean
 
 help:
 	@echo "make synth       set up, synthesize all stacks into cdk.out/, print a summary"
@@ -21,6 +21,7 @@ help:
 	@echo "make local       serve the API on 127.0.0.1 against the local code-interpreter emulator"
 	@echo "make emulator    run only the code-interpreter emulator"
 	@echo "make bench       run the benchmarks in bench/"
+	@echo "make load        load test (locust) against make local, model replayed; p50/p95, errors"
 
 setup: $(STAMP) node_modules/.installed bwrap
 
@@ -78,6 +79,11 @@ emulator: setup
 
 bench: setup
 	$(PY) -m bench
+
+# 20 named sessions x 10 requests against `make local` (model replayed, tools bridged,
+# emulator rate limits on), then one sweep. Not part of `make test`. Options: LOAD_ARGS.
+load: setup
+	$(PY) -m bench.load $(LOAD_ARGS)
 
 clean:
 	rm -rf cdk.out .build .pytest_cache

@@ -11,23 +11,30 @@ polls, and what the runtime streams back is relayed as it arrives (chunked, flus
 chunk), the metadata prelude giving the status and headers. A function error before the
 first byte answers 502 like API Gateway; a stream that fails later is cut without its
 last chunk. A client that goes away cancels the invocation.
+
+``local_routes`` are the local server's own endpoints (``/_local/...``: e.g. running the
+sweeper on demand); they never exist behind API Gateway and never reach the handler.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import sys
 import uuid
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from http.server import BaseHTTPRequestHandler
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
 from code_exec.streaming.framing import chunk
 
-__all__ = ["LocalContext", "StreamTarget", "make_handler", "to_event"]
+__all__ = ["LOCAL_PREFIX", "LocalContext", "LocalRoute", "StreamTarget", "make_handler", "to_event"]
 
 _INTEGRATION_ERROR = b'{"message": "Internal server error"}'
+LOCAL_PREFIX = "/_local/"  # the local server's own endpoints; no API route starts so
+# A local endpoint: the request's query parameters in, (status, JSON body) out.
+LocalRoute = Callable[[dict[str, str]], tuple[int, Any]]
 
 
 class StreamTarget(Protocol):
@@ -91,9 +98,12 @@ def make_handler(
     *,
     streamed: StreamTarget | None = None,
     stream_routes: Collection[tuple[str, str]] = (),
+    local_routes: Mapping[tuple[str, str], LocalRoute] | None = None,
 ) -> type[BaseHTTPRequestHandler]:
     """A ``BaseHTTPRequestHandler`` class that sends every request through ``api_handler``,
-    except ``stream_routes`` (method, path), which go to ``streamed``."""
+    except ``stream_routes`` (method, path), which go to ``streamed``, and ``local_routes``
+    (method, path under :data:`LOCAL_PREFIX`), served here."""
+    local = dict(local_routes or {})
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -102,6 +112,9 @@ def make_handler(
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             event = to_event(self.command, self.path, dict(self.headers.items()), body)
+            if event["path"].startswith(LOCAL_PREFIX):
+                self._local(event)
+                return
             if streamed is not None and (self.command, event["path"]) in stream_routes:
                 self._relay(streamed.invoke(event))
                 return
@@ -119,6 +132,19 @@ def make_handler(
             for k, v in headers.items():
                 if k.lower() not in ("content-length", "connection"):
                     self.send_header(k, str(v))
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _local(self, event: dict[str, Any]) -> None:
+            route = local.get((self.command, event["path"]))
+            if route is None:
+                status, reply = 404, {"error": {"code": "NotFound", "message": event["path"]}}
+            else:
+                status, reply = route(dict(event["queryStringParameters"] or {}))
+            data = json.dumps(reply).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)

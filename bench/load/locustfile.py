@@ -15,9 +15,14 @@ ends by itself (:class:`OneSessionPerUser`). A plan mixes:
   run; the other must answer 409 Conflict, and is counted under its own name (a success
   only then). Whichever wins, the counter in the next answer shows that only one ran.
 
+Each kind is its own request type in locust's statistics: the first execute of a session
+(it starts the sandbox), the other executes, the invokes, the pair's execute that ran and
+the one refused, and the ``DELETE``.
+
 Every answer is checked; a wrong one is a failure with the reason, and so is one that took
-longer than API Gateway's 29 s (the deployed API would have answered 504). Settings (environment):
-``LOAD_SESSIONS`` (20), ``LOAD_REQUESTS`` per session before the delete (10, at least 4),
+longer than API Gateway's 29 s (the deployed API would have answered 504).
+
+Settings (environment): ``LOAD_SESSIONS`` (20), ``LOAD_REQUESTS`` per session before the delete (10, at least 4),
 ``LOAD_CONFLICT_EVERY`` (every 2nd session makes the concurrent pair; 0: none),
 ``LOAD_TIME_LIMIT`` seconds (600), ``LOAD_RUN_ID`` (session id prefix; random by default).
 """
@@ -34,7 +39,16 @@ import gevent
 from locust import FastHttpUser, LoadTestShape, task
 from locust.exception import StopUser
 
-from bench.load.plan import CONFLICT, DELETE, EXECUTE, INVOKE, LoadSettings, session_plan
+from bench.load.plan import (
+    CONFLICT,
+    DELETE,
+    EXECUTE,
+    INVOKE,
+    NEW_SESSION,
+    PAIR_RAN,
+    LoadSettings,
+    session_plan,
+)
 from devtools.bedrock_replay.fixtures import EXPENSE_TABLE, load_fixture
 
 SETTINGS = LoadSettings.from_env(os.environ)
@@ -65,7 +79,7 @@ class SessionUser(FastHttpUser):
     def run_plan(self) -> None:
         try:
             for step in session_plan(self.index, SETTINGS):
-                if step == EXECUTE:
+                if step in (NEW_SESSION, EXECUTE):
                     self._execute()
                 elif step == INVOKE:
                     self._invoke()
@@ -87,7 +101,10 @@ class SessionUser(FastHttpUser):
         else:
             code, expected = f"{sleep}n += 1\n", self.count + 1
         code += f"print({self.session_id!r}, n)"
-        with self._post(f"/sessions/{self.session_id}/execute", {"code": code}, EXECUTE) as r:
+        name = NEW_SESSION if self.count is None else EXECUTE
+        if outcomes is not None:
+            name = PAIR_RAN  # renamed below if it is the one refused
+        with self._post(f"/sessions/{self.session_id}/execute", {"code": code}, name) as r:
             body = _json(r)
             want = f"{self.session_id} {expected}\n"
             problem = None

@@ -14,6 +14,8 @@ __all__ = [
     "DELETE",
     "EXECUTE",
     "INVOKE",
+    "NEW_SESSION",
+    "PAIR_RAN",
     "REQUEST_TYPES",
     "LoadSettings",
     "SettingsError",
@@ -21,12 +23,16 @@ __all__ = [
     "session_plan",
 ]
 
-# Request types, as locust names them in its statistics.
+# Request types, as locust names them in its statistics. A session's first execute starts
+# its sandbox session; the executes of a concurrent pair sleep on purpose: each is counted
+# apart, so the plain execute's latency is that of a code run in a running session.
+NEW_SESSION = "POST /sessions/{id}/execute (first: starts the sandbox)"
 EXECUTE = "POST /sessions/{id}/execute"
 INVOKE = "POST /invoke (ptc, bridged tools)"
-CONFLICT = "POST /sessions/{id}/execute while busy (409 expected)"
+PAIR_RAN = "POST /sessions/{id}/execute (concurrent pair: ran, sleeps 3 s)"
+CONFLICT = "POST /sessions/{id}/execute (concurrent pair: 409 expected)"
 DELETE = "DELETE /sessions/{id}"
-REQUEST_TYPES = (EXECUTE, INVOKE, CONFLICT, DELETE)
+REQUEST_TYPES = (NEW_SESSION, EXECUTE, INVOKE, PAIR_RAN, CONFLICT, DELETE)
 
 _CYCLE = (INVOKE, EXECUTE, EXECUTE)  # after the first execute; rotated per session
 
@@ -90,9 +96,11 @@ class LoadSettings:
 
 def session_plan(index: int, settings: LoadSettings) -> list[str]:
     """The steps of session ``index``: request types, :data:`CONFLICT` standing for the
-    pair (an execute that holds the session and the request that must get 409).
+    concurrent pair (two executes at once: one runs, :data:`PAIR_RAN`, the other must get
+    409, :data:`CONFLICT`).
 
-    The first step is an execute (it starts the session's counter); the rest cycle through
+    The first step, :data:`NEW_SESSION`, is an execute that starts the session and its
+    counter; the rest cycle through
     invoke, execute, execute, starting at a point that depends on the session so that the
     sessions' invokes do not all fall together. A conflicting session makes its pair
     halfway through. The ``DELETE`` that ends every session is not part of the plan.
@@ -104,16 +112,16 @@ def session_plan(index: int, settings: LoadSettings) -> list[str]:
         steps[0] = INVOKE
     if pair:
         steps.insert(len(steps) // 2, CONFLICT)
-    return [EXECUTE, *steps]
+    return [NEW_SESSION, *steps]
 
 
 def expected_counts(settings: LoadSettings) -> dict[str, int]:
-    """How many requests of each type a complete run makes (the pair's holder is an execute)."""
+    """How many requests of each type a complete run makes."""
     counts = dict.fromkeys(REQUEST_TYPES, 0)
     for index in range(settings.sessions):
         for step in session_plan(index, settings):
             if step == CONFLICT:
-                counts[EXECUTE] += 1
+                counts[PAIR_RAN] += 1
             counts[step] += 1
         counts[DELETE] += 1
     return counts

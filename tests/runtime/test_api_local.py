@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,9 +19,13 @@ from typing import Any
 
 import pytest
 
-from devtools.bedrock_replay import BedrockReplay, load_fixture, stream_frames
+from bench.load.__main__ import emulator_health, run_locust, sweep
+from bench.load.plan import LoadSettings, expected_counts
+from bench.load.report import render, verdict
+from devtools.bedrock_replay import BedrockReplay, ConversationReplay, load_fixture, stream_frames
 from devtools.bedrock_server import BedrockServer
-from emulators.code_interpreter.spawn import read_first_line, stop_process
+from emulators.code_interpreter.spawn import agentcore_client, read_first_line, stop_process
+from tests.conftest import EMULATOR_RPS_PER_ACCOUNT, EMULATOR_RPS_PER_SESSION
 
 from .conftest import MODEL_ID
 
@@ -68,7 +73,10 @@ def local() -> Iterator[Local]:
             STREAM_WORKERS="1",
             DEFAULT_MODEL_ID=MODEL_ID,
             AWS_ENDPOINT_URL_BEDROCK_RUNTIME=bedrock.url,
+            LOCAL_TOOL_PLACEMENT="bridged",
             CODE_INTERPRETER_EMULATOR_CHECK_RESPONSES="1",
+            CODE_INTERPRETER_EMULATOR_MAX_RPS_PER_SESSION=str(EMULATOR_RPS_PER_SESSION),
+            CODE_INTERPRETER_EMULATOR_MAX_RPS_PER_ACCOUNT=str(EMULATOR_RPS_PER_ACCOUNT),
         )
         proc = subprocess.Popen(
             [sys.executable, "-m", "scripts.local_api"],
@@ -84,6 +92,9 @@ def local() -> Iterator[Local]:
             banner = read_first_line(proc, 10)  # "API ready at ... (code interpreter emulator: URL"
             emulator = re.search(r"code interpreter emulator: (http://[^,\s]+)", banner)
             assert emulator, banner
+            assert "tools: bridged" in banner, banner
+            # its later output (metrics, one line per request) must not fill the pipe
+            threading.Thread(target=proc.stdout.read, daemon=True).start()  # type: ignore[union-attr]
             yield Local(url, bedrock, emulator.group(1))
         finally:
             stop_process(proc, timeout=30)
@@ -157,3 +168,44 @@ def test_local_api_streams_invoke_stream_as_it_is_written(local: Local) -> None:
     assert last["status"] == "finished"
     assert "mean_sq = 38.5" in last["result"]["code_runs"][0]["stdout"]
     local.assert_emulator_conforms(at_least=3)
+
+
+def test_make_local_bridges_the_tools_and_make_load_runs_headless(
+    local: Local, tmp_path: Path
+) -> None:
+    """``make load`` in small: locust, in its own process, runs the load scenario (2 named
+    sessions: code runs, the expense audit in PTC mode, a concurrent pair that must give one
+    409, then DELETE) against ``make local`` answering from the recorded turns with its
+    tools bridged and its emulator rate-limited; locust's CSV is read back and judged, and
+    one sweep (``POST /_local/sweep``) leaves no session READY."""
+    recording = load_fixture("converse_expense_audit_ptc")
+    call = recording["calls"][0]
+    local.bedrock.replay = ConversationReplay([recording])
+    request = {"prompt": call["prompt"], "loop": "converse", "tools": call["tools"]}
+    status, body = _post(f"{local.url}/invoke", {**request, "session_id": "placed"})
+    assert status == 200 and body["stop_reason"] == "end_turn", body
+    client = agentcore_client(local.emulator)
+    [placed] = [
+        s["sessionId"]
+        for s in client.list_code_interpreter_sessions(
+            codeInterpreterIdentifier="aws.codeinterpreter.v1", status="READY"
+        )["items"]
+        if s.get("name") == "bcx-session-placed"
+    ]
+    with urllib.request.urlopen(f"{local.emulator}/_emulator/sessions/{placed}/calls") as resp:
+        tools = json.loads(resp.read())["tools"]
+    assert tools.get("startCommandExecution") == 1, tools  # the bridged runner, not preloaded
+    assert _post(f"{local.url}/sessions/placed", {}, method="DELETE")[0] == 200
+
+    settings = LoadSettings(sessions=2, requests=4, time_limit=90)
+    results = run_locust(local.url, settings, tmp_path)
+    ready = emulator_health(local.emulator)["sessions"]
+    report = sweep(local.url)
+    results.extra.update(ready_after_run=ready, ready_after_sweep=report["ready_after"])
+    assert verdict(results, expected_counts(settings)) == [], render(results, [])
+    assert results.conflicts == 1
+    assert report["ready"] == 0 and report["stopped"] == []
+    assert local.bedrock.errors == []
+    local.bedrock.replay.assert_done()
+    status, body = _post(f"{local.url}/_local/sweep?grace_seconds=soon", {})
+    assert (status, body["error"]["field"]) == (400, "grace_seconds")

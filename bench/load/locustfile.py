@@ -22,9 +22,10 @@ the one refused, and the ``DELETE``.
 Every answer is checked; a wrong one is a failure with the reason, and so is one that took
 longer than API Gateway's 29 s (the deployed API would have answered 504).
 
-Settings (environment): ``LOAD_SESSIONS`` (20), ``LOAD_REQUESTS`` per session before the delete (10, at least 4),
-``LOAD_CONFLICT_EVERY`` (every 2nd session makes the concurrent pair; 0: none),
-``LOAD_TIME_LIMIT`` seconds (600), ``LOAD_RUN_ID`` (session id prefix; random by default).
+Settings (environment): ``LOAD_SESSIONS`` (20), ``LOAD_REQUESTS`` per session before the
+delete (10, at least 4), ``LOAD_CONFLICT_EVERY`` (every 2nd session makes the concurrent
+pair; 0: none), ``LOAD_TIME_LIMIT`` seconds (600), ``LOAD_RUN_ID`` (session id prefix;
+random by default).
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from code_exec.agent import run_agent
 from code_exec.config import RuntimeConfig
 from code_exec.files import FileStore
 from code_exec.sandbox import SandboxClient, make_client
-from code_exec.sandbox.client import THROTTLED_ATTEMPTS
+from code_exec.sandbox.errors import THROTTLED_ATTEMPTS
 from code_exec.sandbox.sessions import SessionsClient
 from code_exec.store import Store
 

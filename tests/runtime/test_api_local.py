@@ -30,6 +30,7 @@ from tests.conftest import EMULATOR_RPS_PER_ACCOUNT, EMULATOR_RPS_PER_SESSION
 from .conftest import MODEL_ID
 
 ROOT = Path(__file__).resolve().parents[2]
+INTERPRETER = "aws.codeinterpreter.v1"
 
 pytestmark = pytest.mark.sandbox
 
@@ -74,6 +75,7 @@ def local() -> Iterator[Local]:
             DEFAULT_MODEL_ID=MODEL_ID,
             AWS_ENDPOINT_URL_BEDROCK_RUNTIME=bedrock.url,
             LOCAL_TOOL_PLACEMENT="bridged",
+            CODE_INTERPRETER_ID=INTERPRETER,  # not whatever an earlier test left in os.environ
             CODE_INTERPRETER_EMULATOR_CHECK_RESPONSES="1",
             CODE_INTERPRETER_EMULATOR_MAX_RPS_PER_SESSION=str(EMULATOR_RPS_PER_SESSION),
             CODE_INTERPRETER_EMULATOR_MAX_RPS_PER_ACCOUNT=str(EMULATOR_RPS_PER_ACCOUNT),

@@ -246,7 +246,7 @@ def test_the_deployments_clients_retry_throttling_longer(
     THROTTLED_ATTEMPTS attempts, with backoff capped at 8 s, before the request fails."""
     from code_exec.config import RuntimeConfig
     from code_exec.sandbox import errors
-    from code_exec.sandbox.client import THROTTLED_ATTEMPTS
+    from code_exec.sandbox.errors import THROTTLED_ATTEMPTS
     from code_exec.services import Services
 
     slept: list[float] = []

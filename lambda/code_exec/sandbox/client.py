@@ -17,11 +17,7 @@ retries with exponential backoff and full jitter instead, and only when that is 
 throttling always (the request was refused), a connection that never opened always, and
 internal/connection failures only for idempotent tools (reads, listings, writes of the
 same content, task status). A cell or command is never re-run once it may have executed.
-Throttling may get a larger budget (``throttled_attempts``; the deployment's services use
-:data:`THROTTLED_ATTEMPTS`): the account-wide ``InvokeCodeInterpreter`` rate (30 requests a
-second by default) is shared by every session of the deployment, and 20 busy sessions reach
-it; backing off longer then slows requests down where 5 attempts failed some of them
-(``make load``).
+Throttling may get a larger budget (``throttled_attempts``; see ``errors.THROTTLED_ATTEMPTS``).
 """
 
 from __future__ import annotations
@@ -67,14 +63,12 @@ from code_exec.sandbox.stream import (
 )
 from code_exec.sandbox.types import ExecutionResult, SandboxFile, TaskStatus
 
-__all__ = ["THROTTLED_ATTEMPTS", "FileEntry", "SandboxClient", "make_client"]
+__all__ = ["FileEntry", "SandboxClient", "make_client"]
 
 logger = logging.getLogger(__name__)
 
 # Sandbox-side source owned by the PTC package: read as text and sent in, never imported.
 _RUNNER_SOURCE = (Path(__file__).resolve().parents[1] / "ptc/cell_runner.py").read_text()
-# Attempts at a throttled request, for the deployment's clients (see the module docstring).
-THROTTLED_ATTEMPTS = 10
 # isError on these describes the code/command/task, not a failed request.
 _RESULT_TOOLS = frozenset({"executeCode", "executeCommand", "getTask", "stopTask"})
 
@@ -116,10 +110,8 @@ class SandboxClient:
     ) -> None:
         self.interpreter_id = interpreter_id
         self._client = client or make_client(region, read_timeout=read_timeout)
-        self._max_attempts = max(1, max_attempts)
-        # a throttled request may be retried longer (None: as long as any other)
-        self._throttled_attempts = max(self._max_attempts, throttled_attempts or 0)
-        self._backoff_base, self._backoff_max = backoff_base, backoff_max
+        attempts = max(1, max_attempts)
+        self._limits = (attempts, backoff_base, backoff_max, max(attempts, throttled_attempts or 0))
         self._known: set[str] = set()  # sessions seen alive through this client
         self._runner_ready: set[str] = set()  # sessions whose kernel has the cell runner
 
@@ -373,13 +365,7 @@ class SandboxClient:
         return self._retry(once, op, session_id)
 
     def _retry(self, once: Any, what: str, session_id: str | None) -> Any:
-        limits = (self._max_attempts, self._backoff_base, self._backoff_max)
-        return retrying(
-            once,
-            *limits,
-            what=f"{what} on session {session_id}",
-            throttled_attempts=self._throttled_attempts,
-        )
+        return retrying(once, *self._limits, what=f"{what} on session {session_id}")
 
     def _map(self, code: str, message: str, session_id: str | None) -> SandboxError:
         known = session_id is not None and session_id in self._known

@@ -45,6 +45,7 @@ from code_exec.exceptions import (
 
 __all__ = [
     "IDEMPOTENT_TOOLS",
+    "THROTTLED_ATTEMPTS",
     "Attempt",
     "client_error_parts",
     "error_key",
@@ -56,6 +57,11 @@ __all__ = [
     "transport_error",
 ]
 
+# Attempts at a throttled request in the deployment's clients (``Services``), against 5 for
+# other retry-safe failures: the account-wide InvokeCodeInterpreter rate (30 requests a
+# second by default) is shared by every session of the deployment, and 20 busy sessions
+# reach it; backing off longer slows requests down where 5 attempts failed some (make load).
+THROTTLED_ATTEMPTS = 10
 # Tools whose request can be repeated with the same effect (reads, listings, same writes).
 IDEMPOTENT_TOOLS = frozenset({"readFiles", "listFiles", "getTask", "writeFiles", "stopTask"})
 
@@ -151,9 +157,9 @@ def retrying(
     attempts: int,
     base: float,
     cap: float,
+    throttled_attempts: int | None = None,
     *,
     what: str,
-    throttled_attempts: int | None = None,
 ) -> T:
     """Call ``once`` until it succeeds, retrying the :class:`Attempt` failures marked safe.
 

@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from bench.load.__main__ import emulator_health, run_locust, sweep
 from bench.load.plan import LoadSettings, expected_counts
 from bench.load.report import render, verdict
+from bench.load.runner import emulator_health, run_locust, sweep
 from devtools.bedrock_replay import BedrockReplay, ConversationReplay, load_fixture, stream_frames
 from devtools.bedrock_server import BedrockServer
 from emulators.code_interpreter.spawn import agentcore_client, read_first_line, stop_process

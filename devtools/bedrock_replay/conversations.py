@@ -93,7 +93,7 @@ class ConversationReplay(BedrockReplay):
         merged = {"name": "+".join(str(f.get("name", "?")) for f in loaded), "turns": []}
         super().__init__(merged, strict=strict, stream=stream, latency=latency)
         self.calls = [call for f in loaded for call in recorded_calls(f)]
-        self.answered: Counter[str] = Counter()  # (call label, turn) -> times answered
+        self.answered: Counter[str] = Counter()  # "<recording> call N turn M" -> times answered
         self._lock = threading.Lock()
 
     def assert_done(self) -> None:

@@ -3,14 +3,20 @@
 ``make local`` and the tests that drive a real HTTP client (the Anthropic SDK, curl) put
 this thin adapter in front of the SAME ``api_handler`` Lambda runs: each request becomes
 the event API Gateway would send, and the handler's proxy response becomes the HTTP
-response. It has no logic of its own.
+response. It has no logic of its own beyond what API Gateway does in front of the function:
+on ``/v1/*`` it first calls the Lambda REQUEST authorizer (the same handler the stack deploys)
+and either answers as API Gateway's ``UNAUTHORIZED`` / ``ACCESS_DENIED`` gateway responses do
+(:data:`GATEWAY_ERRORS`, the bodies ``stacks/api.py`` configures; a test keeps them equal;
+API Gateway adds only its own ``x-amzn-RequestId`` header to those) or passes the authorizer's
+context on in ``requestContext.authorizer``.
 
-Streamed routes go where API Gateway sends them: to the streaming function. The event is
-handed to a Runtime API double (:mod:`devtools.runtime_api`) that the streaming runtime
-polls, and what the runtime streams back is relayed as it arrives (chunked, flushed per
-chunk), the metadata prelude giving the status and headers. A function error before the
-first byte answers 502 like API Gateway; a stream that fails later is cut without its
-last chunk. A client that goes away cancels the invocation.
+Streamed routes go where API Gateway sends them: to the streaming function (after the
+authorizer, as on API Gateway). The event is handed to a Runtime API double
+(:mod:`devtools.runtime_api`) that the streaming runtime polls, and what the runtime streams
+back is relayed as it arrives (chunked, flushed per chunk), the metadata prelude giving the
+status and headers. A function error before the first byte answers 502 like API Gateway; a
+stream that fails later is cut without its last chunk. A client that goes away cancels the
+invocation.
 
 ``local_routes`` are the local server's own endpoints (``/_local/...``: e.g. running the
 sweeper on demand); they never exist behind API Gateway and never reach the handler.
@@ -19,6 +25,7 @@ sweeper on demand); they never exist behind API Gateway and never reach the hand
 from __future__ import annotations
 
 import base64
+import fnmatch
 import json
 import sys
 import uuid
@@ -29,12 +36,85 @@ from urllib.parse import parse_qsl, urlsplit
 
 from code_exec.streaming.framing import chunk
 
-__all__ = ["LOCAL_PREFIX", "LocalContext", "LocalRoute", "StreamTarget", "make_handler", "to_event"]
+__all__ = [
+    "GATEWAY_ERRORS",
+    "LOCAL_PREFIX",
+    "LocalContext",
+    "LocalRoute",
+    "StreamTarget",
+    "authorizer_event",
+    "make_handler",
+    "to_event",
+]
 
+AUTHORIZED_PREFIX = "/v1/"
+# API Gateway's gateway responses as the stack configures them: status, Anthropic error type,
+# and message (the body is both Anthropic's envelope and the API's own error shape).
+GATEWAY_ERRORS = {
+    "UNAUTHORIZED": (401, "authentication_error", "invalid x-api-key", "Unauthorized"),
+    "ACCESS_DENIED": (403, "permission_error", "access denied", "AccessDenied"),
+}
+# What API Gateway answers when a streamed function fails before its first byte.
 _INTEGRATION_ERROR = b'{"message": "Internal server error"}'
 LOCAL_PREFIX = "/_local/"  # the local server's own endpoints; no API route starts so
 # A local endpoint: the request's query parameters in, (status, JSON body) out.
 LocalRoute = Callable[[dict[str, str]], tuple[int, Any]]
+
+
+def gateway_error(kind: str, request_id: str) -> tuple[int, bytes]:
+    """The status and body API Gateway answers with for a gateway response ``kind``."""
+    status, error_type, message, code = GATEWAY_ERRORS[kind]
+    body = {
+        "type": "error",
+        "error": {"type": error_type, "message": message, "code": code},
+        "request_id": request_id,
+    }
+    return status, json.dumps(body).encode()
+
+
+def authorizer_event(event: dict[str, Any]) -> dict[str, Any]:
+    """The REQUEST authorizer event API Gateway sends for a proxy event."""
+    ctx = event["requestContext"]
+    arn = (
+        f"arn:aws:execute-api:us-east-1:{ctx['accountId']}:{ctx['apiId']}/{ctx['stage']}/"
+        f"{event['httpMethod']}{event['path']}"
+    )
+    return {
+        "type": "REQUEST",
+        "methodArn": arn,
+        "resource": event["resource"],
+        "path": event["path"],
+        "httpMethod": event["httpMethod"],
+        "headers": event["headers"],
+        "multiValueHeaders": event["multiValueHeaders"],
+        "queryStringParameters": event["queryStringParameters"],
+        "multiValueQueryStringParameters": event["multiValueQueryStringParameters"],
+        "pathParameters": event["pathParameters"],
+        "stageVariables": event["stageVariables"],
+        "requestContext": ctx,
+    }
+
+
+def authorize(authorizer: Callable[..., Any], event: dict[str, Any]) -> str | None:
+    """Run the authorizer as API Gateway does: None when allowed (the event then carries its
+    context), else the gateway response it causes."""
+    try:
+        result = authorizer(authorizer_event(event), LocalContext())
+    except Exception as e:
+        if str(e) == "Unauthorized":
+            return "UNAUTHORIZED"
+        raise
+    statements = result.get("policyDocument", {}).get("Statement", [])
+    arn = authorizer_event(event)["methodArn"]
+    allowed = any(
+        s.get("Effect") == "Allow" and fnmatch.fnmatchcase(arn, s.get("Resource", ""))
+        for s in statements
+    )
+    if not allowed:
+        return "ACCESS_DENIED"
+    context = {k: str(v) for k, v in (result.get("context") or {}).items()}
+    event["requestContext"]["authorizer"] = {**context, "principalId": result["principalId"]}
+    return None
 
 
 class StreamTarget(Protocol):
@@ -95,14 +175,16 @@ class LocalContext:
 
 def make_handler(
     api_handler: Callable[..., Any],
+    authorizer: Callable[..., Any] | None = None,
     *,
     streamed: StreamTarget | None = None,
     stream_routes: Collection[tuple[str, str]] = (),
     local_routes: Mapping[tuple[str, str], LocalRoute] | None = None,
 ) -> type[BaseHTTPRequestHandler]:
-    """A ``BaseHTTPRequestHandler`` class that sends every request through ``api_handler``,
-    except ``stream_routes`` (method, path), which go to ``streamed``, and ``local_routes``
-    (method, path under :data:`LOCAL_PREFIX`), served here."""
+    """A ``BaseHTTPRequestHandler`` class that sends every request through ``api_handler``
+    (``/v1/*`` through ``authorizer`` first, when given), except ``stream_routes`` (method,
+    path), which go to ``streamed``, and ``local_routes`` (method, path under
+    :data:`LOCAL_PREFIX`), served here."""
     local = dict(local_routes or {})
 
     class Handler(BaseHTTPRequestHandler):
@@ -115,6 +197,18 @@ def make_handler(
             if event["path"].startswith(LOCAL_PREFIX):
                 self._local(event)
                 return
+            if authorizer is not None and event["path"].startswith(AUTHORIZED_PREFIX):
+                refused = authorize(authorizer, event)
+                if refused:
+                    request_id = event["requestContext"]["requestId"]
+                    status, data = gateway_error(refused, request_id)
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("x-amzn-RequestId", request_id)  # as API Gateway does
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
             if streamed is not None and (self.command, event["path"]) in stream_routes:
                 self._relay(streamed.invoke(event))
                 return

@@ -85,7 +85,14 @@ IAM_ACTIONS: dict[tuple[str, str], str] = {
     (_AC, "ListCodeInterpreterSessions"): f"{_AC}:ListCodeInterpreterSessions",
 }
 PLATFORM_PREFIXES = ("logs:", "xray:")
-_OPERATORS = {"StringEquals": False, "ArnEquals": False, "StringLike": True, "ArnLike": True}
+_OPERATORS = {
+    "StringEquals": False,
+    "ArnEquals": False,
+    "StringLike": True,
+    "ArnLike": True,
+    # a DynamoDB call names one partition key, so "for all values" is that one value
+    "ForAllValues:StringLike": True,
+}
 # Claude Code's model settings (environment variables), main model first.
 _CLAUDE_CODE_MODELS = (
     "ANTHROPIC_MODEL",
@@ -118,7 +125,7 @@ def needs(call: Call, *, account: str, profile_regions: Mapping[str, Sequence[st
     if call.service == "dynamodb":
         table = str(p["TableName"])
         arn = _arn(table, f"arn:aws:dynamodb:{region}:{account}:table/")
-        return [Need(action, arn, why=why)]
+        return [Need(action, arn, (("dynamodb:LeadingKeys", _partition_key(p)),), why=why)]
     if call.service == "s3":
         path = f"{p['Bucket']}/{p['Key']}" if "Key" in p else str(p["Bucket"])
         return [Need(action, f"arn:aws:s3:::{path}", why=why)]
@@ -132,6 +139,14 @@ def needs(call: Call, *, account: str, profile_regions: Mapping[str, Sequence[st
         arn = _arn(ident, f"arn:aws:{_AC}:{region}:{account}:code-interpreter-custom/")
         return [Need(action, arn, why=why)]
     return model_needs(action, str(p["modelId"]), region, account, profile_regions, why=why)
+
+
+def _partition_key(params: Mapping[str, Any]) -> str:
+    """The partition key a DynamoDB call reads or writes (what ``dynamodb:LeadingKeys`` is)."""
+    for source in (params.get("Key"), params.get("Item")):
+        if source and "pk" in source:
+            return str(source["pk"]["S"])
+    return str((params.get("ExpressionAttributeValues") or {})[":pk"]["S"])  # Query on pk
 
 
 def _arn(name_or_arn: str, prefix: str) -> str:
@@ -208,6 +223,8 @@ def narrowest(resource: str) -> str:
 def _narrowest_context(key: str, value: str) -> str:
     if key == "s3:prefix":  # a listing prefix: fixed first segment, the rest named at run time
         return value.split("/", 1)[0] + "/*" if "/" in value else value
+    if key == "dynamodb:LeadingKeys":  # KIND#<id>: the kind is the code's, the id a caller's
+        return value.split("#", 1)[0] + "#*" if "#" in value else value
     return value
 
 

@@ -49,9 +49,13 @@ class LocalApi:
 
     Args:
         api_handler: the buffered function's handler (``code_exec.api.handler.api_handler``).
+        authorizer: the ``/v1/*`` REQUEST authorizer's handler, run first on those routes
+            (streamed or not), as API Gateway runs it.
         workers: streaming runtimes to start; ``mode`` ``"process"`` runs each through the
             exec wrapper with this interpreter, ``"thread"`` runs the loop in this process.
         function_timeout: the streaming function's timeout (its deadline per invocation).
+        stream_handler: the streaming function's handler: its dotted name (``_HANDLER``), or,
+            for ``"thread"`` workers, the function itself (tests wrap it to see the events).
         env: extra environment for worker processes.
         local_routes: the local server's own endpoints (``/_local/...``), by (method, path).
     """
@@ -59,13 +63,14 @@ class LocalApi:
     def __init__(
         self,
         api_handler: Callable[..., Any],
+        authorizer: Callable[..., Any] | None = None,
         *,
         host: str = "127.0.0.1",
         port: int = 0,
         workers: int = 2,
         mode: Literal["process", "thread"] = "thread",
         function_timeout: float = 900.0,
-        stream_handler: str = STREAM_HANDLER,
+        stream_handler: str | Callable[..., Any] = STREAM_HANDLER,
         env: dict[str, str] | None = None,
         local_routes: dict[tuple[str, str], LocalRoute] | None = None,
     ) -> None:
@@ -74,6 +79,7 @@ class LocalApi:
         self.runtime_api = FakeRuntimeApi(function_timeout=function_timeout)
         handler = make_handler(
             api_handler,
+            authorizer,
             streamed=self.runtime_api,
             stream_routes=set(ROUTES),
             local_routes=local_routes,
@@ -124,12 +130,12 @@ class LocalApi:
     def __exit__(self, *_: Any) -> None:
         self.stop()
 
-    def _worker_env(self, n: int) -> dict[str, str]:
+    def _worker_env(self, n: int, handler: str) -> dict[str, str]:
         return {
             **os.environ,
             **self._env,
             "AWS_LAMBDA_RUNTIME_API": self.runtime_api.address,
-            "_HANDLER": self._stream_handler,
+            "_HANDLER": handler,
             "LAMBDA_TASK_ROOT": str(TASK_ROOT),
             "AWS_LAMBDA_FUNCTION_NAME": "code-exec-stream-local",
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024",
@@ -139,13 +145,20 @@ class LocalApi:
     def _spawn(self, n: int) -> subprocess.Popen[bytes]:
         """A worker started the way Lambda starts the function: the exec wrapper, given the
         interpreter as its first argument."""
-        return subprocess.Popen([str(BOOTSTRAP), sys.executable], env=self._worker_env(n))
+        if not isinstance(self._stream_handler, str):
+            raise TypeError("a process worker loads its handler by name (_HANDLER)")
+        env = self._worker_env(n, self._stream_handler)
+        return subprocess.Popen([str(BOOTSTRAP), sys.executable], env=env)
 
     def _thread(self, n: int) -> threading.Thread:
         from code_exec.streaming.runtime import load_handler, serve
         from code_exec.streaming.runtime_api import RuntimeApi, RuntimeApiError
 
-        handler = load_handler(self._stream_handler)
+        handler = (
+            load_handler(self._stream_handler)
+            if isinstance(self._stream_handler, str)
+            else self._stream_handler
+        )
         api = RuntimeApi(self.runtime_api.address)
 
         def run() -> None:

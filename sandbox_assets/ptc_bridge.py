@@ -18,6 +18,7 @@ that round, and the round's calls are served together.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import io
 import json
@@ -35,19 +36,32 @@ from ptc_runtime import ToolCall, ToolError, install, outcome_value
 __all__ = ["Bridge", "BridgedCall", "serve"]
 
 _MAX_OUTPUT = 1_000_000  # characters of stdout / stderr kept per cell
+# (distinct classes before Python 3.11, one since)
+_TIMEOUTS = (TimeoutError, asyncio.TimeoutError, concurrent.futures.TimeoutError)
 
 
 class BridgedCall(ToolCall):
-    """A call relayed out of the sandbox; resolved when its result file arrives."""
+    """A call relayed out of the sandbox; resolved when its result file arrives.
 
-    def __init__(self, bridge: Bridge, name: str, future: Future[Any]) -> None:
+    With the bridge's ``call_timeout`` set (seconds), a result that has not come by then
+    raises ``TimeoutError`` where the call is waited for, and the call is forgotten.
+    """
+
+    def __init__(self, bridge: Bridge, name: str, future: Future[Any], call_id: str) -> None:
         super().__init__(name, future)
-        self._bridge = bridge
+        self._bridge, self._id = bridge, call_id
+        self._deadline = (
+            None if bridge.call_timeout is None else time.monotonic() + bridge.call_timeout
+        )
 
     def result(self) -> Any:
         if not self._future.done():
             self._bridge.mark_blocked()  # this thread waits: nothing else can start a call
-        return outcome_value(self.name, self._future.result())
+        try:
+            outcome = self._future.result(timeout=self._left())
+        except _TIMEOUTS:
+            raise self._timed_out() from None
+        return outcome_value(self.name, outcome)
 
     def __await__(self) -> Any:
         return self._wait().__await__()
@@ -61,7 +75,23 @@ class BridgedCall(ToolCall):
                 break
             seen = submitted
             await asyncio.sleep(0)  # let every other ready task run (and start its calls)
-        return outcome_value(self.name, await asyncio.wrap_future(self._future))
+        try:
+            outcome = await asyncio.wait_for(
+                asyncio.shield(asyncio.wrap_future(self._future)), self._left()
+            )
+        except _TIMEOUTS:
+            raise self._timed_out() from None
+        return outcome_value(self.name, outcome)
+
+    def _left(self) -> float | None:
+        return None if self._deadline is None else max(0.0, self._deadline - time.monotonic())
+
+    def _timed_out(self) -> TimeoutError:
+        self._bridge.abandon(self._id)
+        return TimeoutError(
+            f"Calling tool [{self.name!r}] timed out "
+            f"(no response after {self._bridge.call_timeout:g}s)."
+        )
 
 
 class Bridge:
@@ -80,6 +110,7 @@ class Bridge:
         self._futures: dict[str, Future[Any]] = {}
         self._cond = threading.Condition()
         self._dirty = False
+        self.call_timeout: float | None = None  # seconds a call waits for its result
         self._beat = 0.0
         self._touch()
         threading.Thread(target=self._io_loop, name="ptc-bridge-io", daemon=True).start()
@@ -106,7 +137,17 @@ class Bridge:
             self.submitted += 1
             self._dirty = True
             self._cond.notify()
-        return BridgedCall(self, name, future)
+        return BridgedCall(self, name, future, call_id)
+
+    def abandon(self, call_id: str) -> None:
+        """Forget a call whose result will no longer be waited for (it timed out)."""
+        with self._cond:
+            self.pending.pop(call_id, None)
+            future = self._futures.pop(call_id, None)
+            if future is not None:
+                future.cancel()
+            self._dirty = True
+            self._cond.notify()
 
     def mark_blocked(self) -> None:
         """The cell waits on its calls: let the orchestrator's step report them now."""
@@ -241,6 +282,9 @@ def serve(bridge_dir: str, token: str = "") -> None:
     bridge = Bridge(bridge_dir)
     namespace: dict[str, Any] = {"__name__": "__main__"}
     install(namespace, setup["tools"], tools_dir=setup.get("tools_dir"), bridge=bridge)
+    # A cell may bind more bridged tools (``install(globals(), specs, bridge=__bcx_bridge__)``)
+    # and set the bridge's ``call_timeout``: callers that bring their own tools per request.
+    namespace["__bcx_bridge__"] = bridge
     runner = make_runner(namespace)
     bridge.update(status="idle", cell=0, token=token)
     n, idle_since = 1, time.monotonic()

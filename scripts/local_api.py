@@ -2,14 +2,21 @@
 
 A thin HTTP adapter (:mod:`devtools.http_adapter`): each HTTP request becomes an API Gateway
 REST proxy event and goes to the SAME ``code_exec.api.handler.api_handler`` Lambda uses. It
-has no logic of its own. As on Lambda, each request runs alone in an execution environment:
-a worker process serving one request at a time (:mod:`devtools.api_workers`; up to
-``API_WORKERS`` at once, default 4, started as concurrent requests need them). Streamed
-routes (``POST /invoke/stream``) go, as on AWS, to the streaming function: its runtime
+has no logic of its own beyond what API Gateway does in front of the functions. As on Lambda,
+each request runs alone in an execution environment: a buffered request in a worker process
+serving one request at a time (:mod:`devtools.api_workers`; up to ``API_WORKERS`` at once,
+default 4, started as concurrent requests need them). Streamed routes (``POST
+/invoke/stream``, ``POST /v1/messages``) go, as on AWS, to the streaming function: its runtime
 (``code_exec.streaming.runtime``, started through its exec wrapper ``bootstrap`` like Lambda
-starts it; ``STREAM_WORKERS`` of them, default 2) polls a Runtime API double
-(:mod:`devtools.runtime_api`), and what it streams is relayed as it comes, so ``curl -N``
-shows each event when it is written.
+starts it; ``STREAM_WORKERS`` of them, default 2, each serving one invocation at a time) polls
+a Runtime API double (:mod:`devtools.runtime_api`), and what it streams is relayed as it
+comes, so ``curl -N`` shows each event when it is written.
+``/v1/*`` (Anthropic's API) goes through the Lambda REQUEST authorizer first, as API Gateway
+does; a key for it is minted at start (``LOCAL_API_KEY`` to choose it) and printed. Model names
+(``MODEL_ALIASES``) and the allowed models come from cdk.json, as the stack derives them.
+The authorizer runs in this process, on the thread serving the request: it keeps no
+per-request state, and its clients are built before the first request (its init phase), so
+concurrent requests share only its key cache.
 Around it, this script starts:
 
 * the code-interpreter emulator (``python -m emulators.code_interpreter --port 0``, through
@@ -94,6 +101,8 @@ def _configure_env(emulator_url: str, moto_url: str) -> None:
             "CODE_INTERPRETER_ID": os.environ.get("CODE_INTERPRETER_ID", "aws.codeinterpreter.v1"),
         }
     )
+    for name, value in _model_settings().items():
+        os.environ.setdefault(name, value)
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")
     os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "BedrockCodeExecution")
@@ -151,6 +160,33 @@ def sweep_route(services: Any) -> LocalRoute:
     return sweep
 
 
+def _model_settings() -> dict[str, str]:
+    """The model variables the stack sets, from cdk.json (one derivation, in ``stacks``)."""
+    import json
+    from pathlib import Path
+
+    from stacks.settings import Settings
+
+    context = json.loads((Path(__file__).resolve().parents[1] / "cdk.json").read_text())
+    settings = Settings.from_context(context["context"].get)
+    return {
+        "DEFAULT_MODEL_ID": settings.model_id,
+        "ALLOWED_MODEL_IDS": ",".join(settings.allowed_model_ids),
+        "MODEL_ALIASES": json.dumps(settings.anthropic_models, sort_keys=True),
+        "CONTAINER_IDLE_SECONDS": str(settings.container_idle_seconds),
+    }
+
+
+def _mint_key() -> str:
+    import boto3
+    from code_exec.store import ApiKeyStore, new_key
+
+    key = os.environ.get("LOCAL_API_KEY") or new_key()
+    store = ApiKeyStore(boto3.client("dynamodb"), TABLE, ttl_seconds=0)
+    store.put_api_key(key, owner="local", name="make-local")
+    return key
+
+
 def main() -> int:
     host = os.environ.get("HOST", "127.0.0.1")
     port = int(os.environ.get("PORT", "8000"))
@@ -166,10 +202,11 @@ def main() -> int:
     moto, moto_url = start_moto()
     try:
         with contextlib.ExitStack() as stack:
-            _configure_env(emulator_url, moto_url)
-            create_resources()
+            # the recordings' model becomes DEFAULT_MODEL_ID before cdk.json's default would
             fixtures = os.environ.get(FIXTURES_ENV, "").strip()
             model = stack.enter_context(recorded_model(fixtures)) if fixtures else "Bedrock"
+            _configure_env(emulator_url, moto_url)
+            create_resources()
             _serve(
                 host,
                 port,
@@ -183,8 +220,11 @@ def main() -> int:
 
 
 def _serve(host: str, port: int, placement: str | None, where: str) -> None:
-    from code_exec.api.handler import services  # after the environment is set
+    from code_exec.anthropic import authorizer  # after the environment is set
+    from code_exec.api.handler import services
 
+    key = _mint_key()
+    _ = authorizer.services.authorizer  # its init phase: clients built before any request
     stream_workers = _count("STREAM_WORKERS", 2, least=0)
     api = ApiWorkers(
         PLACED_API_HANDLER if placement else API_HANDLER,
@@ -193,6 +233,7 @@ def _serve(host: str, port: int, placement: str | None, where: str) -> None:
     )
     local = LocalApi(
         api,
+        authorizer.handler,
         host=host,
         port=port,
         workers=stream_workers,
@@ -207,7 +248,8 @@ def _serve(host: str, port: int, placement: str | None, where: str) -> None:
         f"API ready at {url} ({where}; tools: {placement or 'as declared'})\n"
         f'try:\n  curl -X POST {url}/sessions/demo/execute -d \'{{"code": "print(6*7)"}}\'\n'
         f"  curl -N -X POST {url}/invoke/stream "
-        '-d \'{"prompt": "What is 2**100? Use code."}\'',
+        '-d \'{"prompt": "What is 2**100? Use code."}\'\n'
+        f"Anthropic SDK (/v1/*): base_url={url!r}, api_key={key!r}",
         flush=True,
     )
     stopped = threading.Event()

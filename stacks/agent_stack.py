@@ -32,6 +32,7 @@ from stacks.storage import LAMBDA_PREFIXES, STATE_PREFIX, Storage
 
 __all__ = [
     "API_HANDLER",
+    "AUTHORIZER_HANDLER",
     "CLEANUP_HANDLER",
     "JOB_HANDLER",
     "STREAM_HANDLER",
@@ -43,6 +44,7 @@ API_HANDLER = "code_exec.api.handler.api_handler"
 STREAM_HANDLER = "code_exec.api.streamed.stream_handler"
 JOB_HANDLER = "code_exec.api.handler.job_handler"
 CLEANUP_HANDLER = "code_exec.api.handler.cleanup_handler"
+AUTHORIZER_HANDLER = "code_exec.anthropic.authorizer.handler"
 SWEEPER_HANDLER = "code_exec.api.handler.sweeper_handler"
 # How often the sweeper runs; it leaves sessions younger than its grace period (5 min).
 SWEEP_EVERY = Duration.minutes(5)
@@ -52,7 +54,8 @@ SWEEP_EVERY = Duration.minutes(5)
 STREAM_TIMEOUT = Duration.minutes(15)
 # Single-item reads and updates (leases, history, job status) for every function; only the
 # API creates jobs (POST /jobs) and deletes sessions (DELETE /sessions/{id}). A streamed turn
-# only leases, saves and releases its session (conditional updates), never reads a job.
+# only leases, saves and releases its session or container (conditional updates), never reads
+# a job; /v1/messages also creates containers and file records (_grant_stream).
 _TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:UpdateItem")
 _API_TABLE_ACTIONS = ("dynamodb:PutItem", "dynamodb:DeleteItem")
 _STREAM_TABLE_ACTIONS = ("dynamodb:UpdateItem",)
@@ -68,6 +71,7 @@ class AgentStack(Stack):
             the job runner, the job cleanup and the sweeper of leaked sandbox sessions.
         stream_function: the streamed API routes (its own Runtime API loop, started by an
             exec wrapper, writes response streams; see ``code_exec.streaming``).
+        authorizer_function: the ``/v1/*`` API-key authorizer.
         jobs: the job state machine.
         housekeeping: the sweeper's schedule and the failed-executions rule.
         api: the REST API.
@@ -146,6 +150,14 @@ class AgentStack(Stack):
             **common,
         )
 
+        self.authorizer_function = ServiceFunction(
+            self,
+            "AuthorizerFunction",
+            spec=FunctionSpec(
+                AUTHORIZER_HANDLER, "Checks /v1 API keys (hashed)", Duration.seconds(10), 256
+            ),
+            **common,
+        )
         self.sweeper_function = ServiceFunction(
             self,
             "SweeperFunction",
@@ -179,6 +191,7 @@ class AgentStack(Stack):
             handler=self.api_function.function,
             stream_handler=self.stream_function.function,
             stream_timeout=STREAM_TIMEOUT,
+            authorizer_function=self.authorizer_function.function,
             require_api_key=settings.require_api_key,
             cloud_watch_role=settings.api_gateway_cloud_watch_role,
             throttle_rate_limit=settings.api_throttle_rate_limit,
@@ -188,7 +201,9 @@ class AgentStack(Stack):
 
         self._grant_workers(settings, interpreter_arn, bucket_id)
         self._grant_api(machine_name, machine_arn)
+        self._grant_stream()
         self._grant_cleanup(interpreter_arn, bucket_id)
+        self._grant_authorizer()
         self._grant_sweeper(interpreter_arn)
 
         self.monitoring = Monitoring(
@@ -201,6 +216,7 @@ class AgentStack(Stack):
                 "Job": self.job_function.function,
                 "Cleanup": self.cleanup_function.function,
                 "Sweeper": self.sweeper_function.function,
+                "Authorizer": self.authorizer_function.function,
             },
             state_machine=self.jobs.state_machine,
             alarm_email=settings.alarm_email or None,
@@ -250,8 +266,16 @@ class AgentStack(Stack):
             acknowledge_region_wildcards(role, settings, settings.lambda_model_ids)
 
     def _grant_api(self, machine_name: str, machine_arn: str) -> None:
-        """API function: start job executions and read their status."""
+        """API function: start job executions and read their status; list a key owner's files."""
         role = self.api_function.role
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ListOwnersFiles",
+                actions=["dynamodb:Query"],
+                resources=[self.storage.table.table_arn],
+                conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["FILES#*"]}},
+            )
+        )
         role.add_to_policy(
             iam.PolicyStatement(
                 sid="StartJobs", actions=["states:StartExecution"], resources=[machine_arn]
@@ -276,6 +300,31 @@ class AgentStack(Stack):
             f"<AWS::AccountId>:execution:{machine_name}:*]",
             "GET /jobs/{id} describes executions of this one state machine; execution names "
             "are generated per job.",
+        )
+
+    def _grant_stream(self) -> None:
+        """Streaming function: ``/v1/messages`` creates containers and records the files its
+        code writes (new items in those partitions only)."""
+        self.stream_function.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="CreateContainersAndFiles",
+                actions=["dynamodb:PutItem"],
+                resources=[self.storage.table.table_arn],
+                conditions={
+                    "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["CONTAINER#*", "FILES#*"]}
+                },
+            )
+        )
+
+    def _grant_authorizer(self) -> None:
+        """Authorizer function: read API key items, and nothing else of the table."""
+        self.authorizer_function.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadApiKeys",
+                actions=["dynamodb:GetItem"],
+                resources=[self.storage.table.table_arn],
+                conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["APIKEY#*"]}},
+            )
         )
 
     def _grant_cleanup(self, interpreter_arn: str, bucket_id: str) -> None:

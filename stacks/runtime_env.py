@@ -6,6 +6,7 @@ the runtime, so ``tests/stacks/test_runtime_env.py`` checks the two name sets ag
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from stacks.settings import Settings
@@ -48,6 +49,9 @@ def runtime_environment(settings: Settings, wiring: RuntimeWiring) -> dict[str, 
         "SESSION_TIMEOUT_SECONDS": str(settings.session_timeout_seconds),
         "SESSION_TTL_SECONDS": str(settings.session_ttl_seconds),
         "FILES_URL_EXPIRY_SECONDS": str(settings.files_url_expiry_seconds),
+        "MODEL_ALIASES": json.dumps(settings.anthropic_models, sort_keys=True),
+        "CONTAINER_IDLE_SECONDS": str(settings.container_idle_seconds),
+        "FILES_EXPIRATION_DAYS": str(settings.files_expiration_days),
     }
 
 

@@ -64,6 +64,9 @@ _STACK_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,63}$")
 _SUBNET = re.compile(r"^subnet-[0-9a-f]{8,17}$")
 _SECURITY_GROUP = re.compile(r"^sg-[0-9a-f]{8,17}$")
 _VPC = re.compile(r"^vpc-[0-9a-f]{8,17}$")
+_ALIAS = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
+_CLAUDE = re.compile(r"^anthropic\.(claude-[a-z0-9.-]+?)(-v\d+(:\d+)?)?$")
+_DATED = re.compile(r"^(.*)-(\d{8})$")
 # One address, no display name or list: what an SNS email subscription's endpoint takes.
 _EMAIL = re.compile(r"^[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}$")
 
@@ -81,7 +84,7 @@ SETTING_KEYS = frozenset(
         "filesUrlExpirySeconds", "filesExpirationDays", "lambdaArchitecture",
         "lambdaPythonVersion", "logRetentionDays", "requireApiKey", "reservedConcurrency",
         "apiThrottleRateLimit", "apiThrottleBurstLimit", "jobTimeoutSeconds", "alarmEmail",
-        "apiGatewayCloudWatchRole",
+        "apiGatewayCloudWatchRole", "modelAliases", "containerIdleSeconds",
     }
 )  # fmt: skip
 # Our settings are camelCase words; CDK's own keys carry ':' or start with '@'.
@@ -157,6 +160,8 @@ class Settings:
     api_throttle_rate_limit: int = 10
     api_throttle_burst_limit: int = 20
     job_timeout_seconds: int = 900
+    model_aliases: Mapping[str, str] = field(default_factory=dict)  # explicit; see anthropic_models
+    container_idle_seconds: int = 300
     alarm_email: str = ""
     api_gateway_cloud_watch_role: bool = True
 
@@ -203,6 +208,8 @@ class Settings:
             api_throttle_rate_limit=_int(get, "apiThrottleRateLimit", 10, 1, 10000),
             api_throttle_burst_limit=_int(get, "apiThrottleBurstLimit", 20, 1, 5000),
             job_timeout_seconds=_int(get, "jobTimeoutSeconds", 900, 60, 900),
+            model_aliases=_aliases(get, "modelAliases"),
+            container_idle_seconds=_int(get, "containerIdleSeconds", 300, 60, 28800),
             alarm_email=_str(get, "alarmEmail", d.alarm_email),
             api_gateway_cloud_watch_role=_bool(
                 get, "apiGatewayCloudWatchRole", d.api_gateway_cloud_watch_role
@@ -246,6 +253,17 @@ class Settings:
                 f"networkMode VPC (networkMode is {self.network_mode}); allowed networkMode "
                 f"values: {', '.join(NETWORK_MODES)}"
             )
+        for alias, target in self.model_aliases.items():
+            if not _ALIAS.match(alias):
+                raise SettingsError(
+                    f"context key 'modelAliases': {alias!r} is not an Anthropic model name; "
+                    "allowed: lowercase letters, digits, '-', '.', '_' (e.g. claude-sonnet-4-5)"
+                )
+            if target not in self.allowed_model_ids:
+                raise SettingsError(
+                    f"context key 'modelAliases': {alias!r} maps to {target!r}, which is not in "
+                    f"allowedModelIds; allowed targets: {', '.join(self.allowed_model_ids)}"
+                )
         if self.alarm_email and not _EMAIL.match(self.alarm_email):
             raise SettingsError(
                 f"context key 'alarmEmail': {self.alarm_email!r} is not an email address; "
@@ -299,6 +317,23 @@ class Settings:
     def lambda_model_ids(self) -> tuple[str, ...]:
         """Models the Lambda functions may invoke (the default model first)."""
         return self.allowed_model_ids
+
+    @property
+    def anthropic_models(self) -> dict[str, str]:
+        """Anthropic model names ``/v1/messages`` accepts -> the Bedrock id each calls.
+
+        Derived from ``allowedModelIds`` (so a changed default model is covered without a
+        second list): ``us.anthropic.claude-sonnet-4-5-20250929-v1:0`` answers to
+        ``claude-sonnet-4-5-20250929`` and ``claude-sonnet-4-5``; an undated id such as
+        ``global.anthropic.claude-sonnet-5-5`` to ``claude-sonnet-5-5``. The first allowed
+        id claiming a name keeps it. ``modelAliases`` entries are added on top and win.
+        """
+        aliases: dict[str, str] = {}
+        for model_id in self.allowed_model_ids:
+            for name in _anthropic_names(model_id, self.inference_profile_regions):
+                aliases.setdefault(name, model_id)
+        aliases.update(self.model_aliases)
+        return aliases
 
 
 def _raw(get: Callable[[str], Any], key: str) -> Any:
@@ -421,3 +456,34 @@ def _profile_regions(
             'e.g. {"us": ["us-east-1", "us-west-2"]}'
         )
     return {str(k): tuple(v) for k, v in value.items()}
+
+
+def _anthropic_names(model_id: str, profiles: Mapping[str, tuple[str, ...]]) -> list[str]:
+    """The Anthropic API names of a Bedrock Claude id (none for other models)."""
+    prefix, _, rest = model_id.partition(".")
+    base = rest if prefix in profiles else model_id
+    m = _CLAUDE.match(base)
+    if not m:
+        return []
+    name = m.group(1)
+    dated = _DATED.match(name)
+    return [name, dated.group(1)] if dated else [name]
+
+
+def _aliases(get: Callable[[str], Any], key: str) -> dict[str, str]:
+    value = _raw(get, key)
+    if value is None or value == "":
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as e:
+            raise SettingsError(f"context key {key!r}: not a JSON object: {value!r}") from e
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise SettingsError(
+            f"context key {key!r} must map Anthropic model names to Bedrock model ids, e.g. "
+            '{"claude-sonnet-4-5": "us.anthropic.claude-sonnet-4-5-20250929-v1:0"}'
+        )
+    return {k.strip(): v.strip() for k, v in value.items()}

@@ -13,6 +13,11 @@ Expectation keys (all optional):
 ``last_not_contains``    substrings that must NOT be in the last message
 ``tool_results``         [{"is_error": bool, "contains": [...]}] for the last message's results,
                          in order (``status: error`` counts as an error on Converse)
+``body_contains``        substrings of the raw request body (any field)
+``body_lacks``           substrings that must NOT be anywhere in the raw request body (what
+                         must never reach the model: Anthropic-only betas, server tool types,
+                         intermediate tool results)
+``keys_absent``          top-level body keys that must not be sent
 ``thinking``             the ``thinking`` object the request carries (InvokeModel body, or
                          Converse ``additionalModelRequestFields``); null: none is sent
 ``tool_choice``          "auto": no forced tool choice (none sent, or ``auto``)
@@ -71,6 +76,13 @@ def check_expectations(
         need(s in conv.last_text, f"last message lacks {s!r}; it was:\n{conv.last_text[:2000]}")
     for s in expect.get("last_not_contains", []):
         need(s not in conv.last_text, f"last message must not contain {s!r}")
+    raw = x.body.decode("utf-8", errors="replace")
+    for s in expect.get("body_contains", []):
+        need(s in raw, f"request body lacks {s!r}")
+    for s in expect.get("body_lacks", []):
+        need(s not in raw, f"request body must not contain {s!r}")
+    for key in expect.get("keys_absent", []):
+        need(key not in x.request, f"request body must not have the key {key!r}")
     if "tool_results" in expect:
         want_results = expect["tool_results"]
         got = conv.last_results

@@ -8,6 +8,7 @@ explicit argument, then environment variable, then default. A bad value raises
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,6 +30,9 @@ class ENV:
     SESSION_TIMEOUT_SECONDS = "SESSION_TIMEOUT_SECONDS"
     SESSION_TTL_SECONDS = "SESSION_TTL_SECONDS"
     FILES_URL_EXPIRY_SECONDS = "FILES_URL_EXPIRY_SECONDS"
+    MODEL_ALIASES = "MODEL_ALIASES"  # JSON object: Anthropic model name -> Bedrock model id
+    CONTAINER_IDLE_SECONDS = "CONTAINER_IDLE_SECONDS"
+    FILES_EXPIRATION_DAYS = "FILES_EXPIRATION_DAYS"
 
     ALL = (
         CODE_INTERPRETER_ID,
@@ -42,6 +46,9 @@ class ENV:
         SESSION_TIMEOUT_SECONDS,
         SESSION_TTL_SECONDS,
         FILES_URL_EXPIRY_SECONDS,
+        MODEL_ALIASES,
+        CONTAINER_IDLE_SECONDS,
+        FILES_EXPIRATION_DAYS,
     )
 
 
@@ -60,6 +67,19 @@ def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> i
     if not lo <= value <= hi:
         raise ConfigError(f"{name} must be between {lo} and {hi}, got {value}")
     return value
+
+
+def _aliases(env: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    raw = env.get(ENV.MODEL_ALIASES) or "{}"
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{ENV.MODEL_ALIASES} must be a JSON object, got {raw[:80]!r}") from e
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise ConfigError(f"{ENV.MODEL_ALIASES} must map model names to model ids")
+    return tuple(value.items())
 
 
 @dataclass(frozen=True)
@@ -82,6 +102,9 @@ class RuntimeConfig:
     session_timeout_seconds: int = 900
     session_ttl_seconds: int = 3600
     files_url_expiry_seconds: int = 3600
+    model_aliases: tuple[tuple[str, str], ...] = ()  # (Anthropic name, Bedrock id), in order
+    container_idle_seconds: int = 300
+    files_expiration_days: int = 7
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> RuntimeConfig:
@@ -106,4 +129,7 @@ class RuntimeConfig:
             session_timeout_seconds=_int(env, ENV.SESSION_TIMEOUT_SECONDS, 900, 60, 28800),
             session_ttl_seconds=_int(env, ENV.SESSION_TTL_SECONDS, 3600, 60, 30 * 86400),
             files_url_expiry_seconds=_int(env, ENV.FILES_URL_EXPIRY_SECONDS, 3600, 60, 604800),
+            model_aliases=_aliases(env),
+            container_idle_seconds=_int(env, ENV.CONTAINER_IDLE_SECONDS, 300, 60, 28800),
+            files_expiration_days=_int(env, ENV.FILES_EXPIRATION_DAYS, 7, 1, 3650),
         )

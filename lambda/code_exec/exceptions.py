@@ -9,12 +9,15 @@ nothing from botocore leaks above the sandbox client or the model call.
 from __future__ import annotations
 
 __all__ = [
+    "AuthenticationError",
     "CodeExecError",
     "ConflictError",
     "ModelAccessDeniedError",
     "ModelError",
     "ModelNotAllowedError",
+    "ModelOverloadedError",
     "ModelThrottledError",
+    "ModelValidationError",
     "NotFoundError",
     "PayloadTooLargeError",
     "RequestValidationError",
@@ -59,6 +62,12 @@ class RequestValidationError(CodeExecError):
 
 class ModelNotAllowedError(RequestValidationError):
     code = "ModelNotAllowed"
+
+
+class AuthenticationError(CodeExecError):
+    """The caller's credentials are missing or not valid."""
+
+    status, code = 401, "Unauthorized"
 
 
 class NotFoundError(CodeExecError):
@@ -145,6 +154,22 @@ class ModelThrottledError(ModelError):
     """Bedrock throttled the model call (after the client's own retries)."""
 
     status, code = 429, "ModelThrottled"
+
+
+class ModelOverloadedError(ModelError):
+    """Bedrock could not serve the model right now (unavailable, not ready, timed out).
+
+    Same status and code as :class:`ModelError` on the API's own routes; ``/v1`` answers it
+    as Anthropic's 529 ``overloaded_error``.
+    """
+
+
+class ModelValidationError(ModelError):
+    """Bedrock rejected the request it was sent (``ValidationException``).
+
+    Same status and code as :class:`ModelError` on the API's own routes; ``/v1`` answers it
+    as Anthropic's 400 ``invalid_request_error``.
+    """
 
 
 class ModelAccessDeniedError(ModelError):

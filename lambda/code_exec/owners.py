@@ -1,9 +1,10 @@
 """Who owns a sandbox session, written into the session itself when it starts.
 
 Every sandbox session is started with a ``name`` that names its owner: the client-named
-session, the job, or the one request that uses it (buffered, or a streamed turn, which may
-run far longer). The owner's record exists before
-``StartCodeInterpreterSession`` is called (the session's lease, the RUNNING job), so even
+session, the job, the one request that uses it (buffered, or a streamed turn, which may
+run far longer), or the ``/v1/messages`` container. The owner's record exists before
+``StartCodeInterpreterSession`` is called (the session's lease, the RUNNING job, the
+container's record), so even
 when a Lambda dies between starting a session and recording its id, the sweeper
 (:mod:`code_exec.sweeper`) can tell from ``ListCodeInterpreterSessions`` alone whose
 session it is, and whether that owner still holds it.
@@ -21,6 +22,7 @@ from typing import Literal
 __all__ = [
     "Owner",
     "OwnerKind",
+    "container_owner",
     "job_owner",
     "parse_owner",
     "request_owner",
@@ -28,8 +30,8 @@ __all__ = [
     "stream_owner",
 ]
 
-OwnerKind = Literal["session", "job", "request", "stream"]
-_KINDS = ("session", "job", "request", "stream")
+OwnerKind = Literal["session", "job", "request", "stream", "container"]
+_KINDS = ("session", "job", "request", "stream", "container")
 _PREFIX = "bcx"
 
 
@@ -65,6 +67,11 @@ def stream_owner(run_id: str) -> Owner:
     """One streamed turn without a named session (stopped when the turn ends; it may run
     as long as the streaming function may, up to 15 minutes)."""
     return Owner("stream", run_id)
+
+
+def container_owner(container_id: str) -> Owner:
+    """A ``/v1/messages`` container (its id is ``container_<token>``)."""
+    return Owner("container", container_id)
 
 
 def parse_owner(name: str | None) -> Owner | None:

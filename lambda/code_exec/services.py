@@ -19,6 +19,7 @@ import boto3
 from botocore.config import Config
 
 from code_exec.agent import run_agent
+from code_exec.anthropic.turn import TurnLimits
 from code_exec.config import RuntimeConfig
 from code_exec.files import FileStore
 from code_exec.sandbox import SandboxClient, make_client
@@ -46,6 +47,7 @@ _INJECTABLE = (
     "files",
     "run_agent",
     "registry",
+    "turn_limits",
 )
 
 
@@ -57,7 +59,7 @@ class Services:
         new_id: id factory for jobs, runs and lease owners.
         **overrides: any of ``config``, ``dynamodb``, ``s3``, ``stepfunctions``,
             ``bedrock``, ``agentcore``, ``sandbox``, ``sessions``, ``store``, ``files``,
-            ``run_agent``, ``registry``.
+            ``run_agent``, ``registry``, ``turn_limits``.
     """
 
     def __init__(
@@ -157,3 +159,8 @@ class Services:
     def run_agent(self) -> Callable[..., Any]:
         """``code_exec.agent.run_agent`` (tests inject a replaying double instead)."""
         return run_agent
+
+    @cached_property
+    def turn_limits(self) -> TurnLimits:
+        """Iterations and wall time of one ``/v1/messages`` request (tests lower them)."""
+        return TurnLimits()

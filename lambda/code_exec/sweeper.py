@@ -13,6 +13,9 @@ asks the owner its name records (:mod:`code_exec.owners`) whether it still holds
 * ``bcx-stream-<id>``: its name alone, for :data:`STREAM_HOLD_SECONDS` after it started; a
   streamed turn ends (and stops it) before its function's deadline, which no Lambda
   function's timeout puts further away.
+* ``bcx-container-<id>``: the ``/v1/messages`` container until it expires (its rolling idle
+  expiry, or its session's end): so the sandbox of a container nobody came back to is
+  stopped once it expired (:meth:`ContainerRecord.holds`).
 * any other name, or none: nothing (the interpreter belongs to this deployment).
 
 Everything else is stopped and counted in the ``LeakedSessionsStopped`` metric; the READY
@@ -120,6 +123,9 @@ class Sweeper:
         if owner.kind == "session":
             record = self.s.store.get_session(owner.key, history=False)
             return record is not None and record.holds(summary.session_id, now)
+        if owner.kind == "container":
+            container = self.s.store.get_container(owner.key)
+            return container is not None and container.holds(summary.session_id, now)
         try:
             job = self.s.store.get_job(owner.key, payload=False)
         except NotFoundError:

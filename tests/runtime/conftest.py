@@ -45,6 +45,17 @@ STACK_ENV = {
     "SESSION_TIMEOUT_SECONDS": "900",
     "SESSION_TTL_SECONDS": "3600",
     "FILES_URL_EXPIRY_SECONDS": "600",
+    # What the stack derives from allowedModelIds (stacks.Settings.anthropic_models).
+    "MODEL_ALIASES": json.dumps(
+        {
+            "claude-sonnet-4-5-20250929": MODEL_ID,
+            "claude-sonnet-4-5": MODEL_ID,
+            "claude-sonnet-5": CURRENT_MODEL_IDS[0],
+            "claude-sonnet-5-5": CURRENT_MODEL_IDS[1],
+        }
+    ),
+    "CONTAINER_IDLE_SECONDS": "300",
+    "FILES_EXPIRATION_DAYS": "7",
     "POWERTOOLS_TRACE_DISABLED": "1",
     "POWERTOOLS_METRICS_DISABLED": "1",
     "POWERTOOLS_LOG_LEVEL": "WARNING",

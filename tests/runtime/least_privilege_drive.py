@@ -7,8 +7,9 @@ emulator as the sandbox, and recorded model turns. Together they cover every loo
 converse, strands, claude_code), PTC with preloaded and with bridged tools, direct mode,
 direct code execution, files in (inline and from S3) and out (presigned URLs), sessions and
 their reuse, DELETE, jobs that succeed, fail, and fail in a session whose stop the sandbox
-refuses once, ``POST /invoke/stream`` through the streaming function's own runtime loop, and
-the sweeper. A new function or role is one more step here (``test_least_privilege`` fails
+refuses once, ``POST /invoke/stream`` through the streaming function's own runtime loop,
+Anthropic's /v1 (the API-key authorizer, a code-running turn, files) and the sweeper. A new
+function or role is one more step here (``test_least_privilege`` fails
 while nothing exercises it).
 
 Each step asserts what it drove did happen, so a step that silently stops exercising a path
@@ -32,7 +33,7 @@ import requests
 from code_exec.claude_code.runner import CLAUDE_CODE_VERSION
 from code_exec.exceptions import SandboxInternalError
 from code_exec.sandbox import SandboxClient
-from code_exec.store import Store
+from code_exec.store import ApiKeyStore, Store, new_key
 from code_exec.streaming.runtime import serve
 from code_exec.streaming.runtime_api import RuntimeApi
 
@@ -481,6 +482,100 @@ def stream_in_session_and_one_shot(run: Run) -> None:
     assert run.api.delete("lp-stream").body["stopped"] is True
 
 
+def anthropic_api(run: Run) -> None:
+    """Anthropic's /v1: the API-key authorizer (its own function, reading only the key's
+    item); on the streaming function (through its own runtime loop), a streamed
+    /v1/messages turn whose code draws a chart in a new container (the PNG kept as a file of
+    the key's owner), then a whole (``stream: false``) one that continues in that container;
+    on the API function, an upload, the owner's file list and the chart's download."""
+    env = run.function(".api_handler").environment
+    keys = ApiKeyStore(run.client("dynamodb"), env["TABLE_NAME"], ttl_seconds=0)
+    key = new_key()
+    keys.put_api_key(key, owner="alice", name="lp")  # as `make api-key` does
+    event = _v1_event("/v1/messages", "POST", b"", "application/json")
+    event["headers"]["x-api-key"] = key
+    event["methodArn"] = "arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5/prod/POST/v1/x"
+    allowed = run.function("authorizer.handler").handler(event, LambdaContext())
+    assert allowed["context"]["owner"] == "alice", allowed
+    body = {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 256,
+        "tools": [{"type": "code_execution_20250825", "name": "code_execution"}],
+        "messages": [{"role": "user", "content": "Chart five months of sales."}],
+    }
+    fn = run.function(".stream_handler")
+    chart = load_fixture("anthropic_sales_chart")  # the code writes outputs/sales.png
+    with FakeRuntimeApi() as runtime_api:
+        loop = threading.Thread(
+            target=serve,
+            args=(RuntimeApi(runtime_api.address), fn.handler),
+            kwargs={"invocations": 2},
+            name="streaming-runtime",
+            daemon=True,
+        )
+        loop.start()
+        streamed = json.dumps({**body, "stream": True}).encode()
+        with run.replay(chart, ".stream_handler", stream=True):
+            reply = runtime_api.invoke(_v1_event("/v1/messages", "POST", streamed, JSON)).reply(60)
+            events = _sse(reply.body(60))
+        assert reply.status_code == 200 and not reply.failed, (reply, events)
+        [(_, delta)] = [e for e in events if e[0] == "message_delta"]
+        container = delta["delta"]["container"]["id"]
+        [chart_file] = [
+            item["file_id"]
+            for name, data in events
+            if name == "content_block_start"
+            for item in (data["content_block"].get("content") or {}).get("content", [])
+        ]
+        again = {
+            **body,
+            "container": container,
+            "messages": [
+                *body["messages"],
+                {"role": "assistant", "content": "Done."},
+                {"role": "user", "content": "Thanks"},
+            ],
+        }
+        plain = {**chart, "turns": [{**chart["turns"][-1], "expect": {}}]}
+        with run.replay(plain, ".stream_handler", stream=True):
+            event = _v1_event("/v1/messages", "POST", json.dumps(again).encode(), JSON)
+            whole = runtime_api.invoke(event).reply(60)
+            message = json.loads(whole.body(60))
+        assert whole.status_code == 200 and message["container"]["id"] == container, message
+        loop.join(30)
+        assert not loop.is_alive(), "the streaming runtime did not end after its invocations"
+    handler = run.function(".api_handler").handler
+    form = (
+        b'--b\r\nContent-Disposition: form-data; name="file"; filename="lp.csv"\r\n'
+        b"Content-Type: text/csv\r\n\r\na,b\n1,2\n\r\n--b--\r\n"
+    )
+    upload = _v1_event("/v1/files", "POST", form, "multipart/form-data; boundary=b")
+    raw = handler(upload, LambdaContext())
+    assert raw["statusCode"] == 200, raw["body"]
+    raw = handler(_v1_event("/v1/files", "GET", b"", "application/json"), LambdaContext())
+    assert json.loads(raw["body"])["data"], raw["body"]
+    download = _v1_event(f"/v1/files/{chart_file}/content", "GET", b"", JSON)
+    download["resource"] = "/v1/files/{id}/content"
+    download["pathParameters"] = {"file_id": chart_file}
+    raw = handler(download, LambdaContext())
+    assert raw["statusCode"] == 200 and base64.b64decode(raw["body"]).startswith(b"\x89PNG")
+
+
+JSON = "application/json"
+
+
+def _v1_event(path: str, method: str, body: bytes, content_type: str) -> dict[str, Any]:
+    """The recorded /v1/messages event (API key, authorizer context) for another request."""
+    event = load_event("messages")
+    event["path"] = event["resource"] = event["requestContext"]["resourcePath"] = path
+    event["httpMethod"] = event["requestContext"]["httpMethod"] = method
+    event["headers"] = {**event["headers"], "Content-Type": content_type}
+    event["multiValueHeaders"] = {k: [v] for k, v in event["headers"].items()}
+    event["body"] = base64.b64encode(body).decode() if body else None
+    event["isBase64Encoded"] = bool(body)
+    return event
+
+
 STEPS: list[Callable[[Run], None]] = [
     execute_with_files,
     messages_ptc_preloaded,
@@ -493,5 +588,6 @@ STEPS: list[Callable[[Run], None]] = [
     job_fails_in_session,
     every_allowed_model,
     stream_in_session_and_one_shot,
+    anthropic_api,
     sweep_a_leaked_session,
 ]

@@ -1,6 +1,7 @@
 """`make local` (scripts/local_api.py) serves the real handlers on 127.0.0.1, no AWS account:
-the buffered routes in-process, ``/invoke/stream`` through the streaming function's runtime
-started by its exec wrapper in worker processes."""
+the buffered routes each in a worker process of their own, ``/invoke/stream`` and
+``/v1/messages`` through the streaming function's runtime started by its exec wrapper in
+worker processes, ``/v1/*`` behind the authorizer."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ from .conftest import MODEL_ID
 
 ROOT = Path(__file__).resolve().parents[2]
 INTERPRETER = "aws.codeinterpreter.v1"
+KEY = "sk-bcx-local-test-key"
 
 pytestmark = pytest.mark.sandbox
 
@@ -47,9 +49,11 @@ def _post(url: str, body: dict, method: str = "POST") -> tuple[int, dict]:
 
 @dataclass
 class Local:
-    """The running ``make local``: its URL, its Bedrock recording, its emulator's URL."""
+    """The running ``make local``: its URL, its API key, its Bedrock recording, its emulator's
+    URL."""
 
     url: str
+    key: str
     bedrock: BedrockServer
     emulator: str
 
@@ -69,8 +73,11 @@ def local() -> Iterator[Local]:
     the service model, like the suite's."""
     with BedrockServer(BedrockReplay({"name": "none", "turns": []})) as bedrock:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
+        for name in ("MODEL_ALIASES", "ALLOWED_MODEL_IDS"):  # from cdk.json, as deployed
+            env.pop(name, None)
         env.update(
             PORT="0",
+            LOCAL_API_KEY=KEY,
             STREAM_WORKERS="1",
             DEFAULT_MODEL_ID=MODEL_ID,
             AWS_ENDPOINT_URL_BEDROCK_RUNTIME=bedrock.url,
@@ -97,7 +104,7 @@ def local() -> Iterator[Local]:
             assert "tools: bridged" in banner, banner
             # its later output (metrics, one line per request) must not fill the pipe
             threading.Thread(target=proc.stdout.read, daemon=True).start()  # type: ignore[union-attr]
-            yield Local(url, bedrock, emulator.group(1))
+            yield Local(url, KEY, bedrock, emulator.group(1))
         finally:
             stop_process(proc, timeout=30)
 
@@ -211,3 +218,88 @@ def test_make_local_bridges_the_tools_and_make_load_runs_headless(
     local.bedrock.replay.assert_done()
     status, body = _post(f"{local.url}/_local/sweep?grace_seconds=soon", {})
     assert (status, body["error"]["field"]) == (400, "grace_seconds")
+
+
+def test_local_api_serves_anthropic_through_the_authorizer(local: Local) -> None:
+    """Anthropic's API, through the authorizer, with the key the server minted; model names
+    as the stack derives them from cdk.json."""
+    import anthropic
+
+    from stacks.settings import Settings
+
+    c = anthropic.Anthropic(base_url=local.url, api_key=local.key, max_retries=0)
+    context = json.loads((ROOT / "cdk.json").read_text())["context"]
+    derived = Settings.from_context(context.get).anthropic_models  # what the stack sets
+    assert {m.id for m in c.models.list().data} == set(derived) != set()
+    with pytest.raises(anthropic.AuthenticationError):
+        anthropic.Anthropic(base_url=local.url, api_key="sk-bcx-nope", max_retries=0).models.list()
+    # a buffered /v1 route in an API worker process, with the owner the authorizer passed on
+    uploaded = c.beta.files.upload(file=("data.csv", b"a,b\n1,2\n", "text/csv"))
+    assert uploaded.size_bytes == 8 and uploaded.id in {f.id for f in c.beta.files.list().data}
+
+
+@pytest.mark.filterwarnings("ignore:The model")
+def test_local_api_streams_v1_messages_through_the_streaming_runtime(local: Local) -> None:
+    """``client.messages.stream`` against ``make local``: ``/v1/messages`` runs in a worker
+    process started through the exec wrapper, its model calls streamed from a recording
+    served over HTTP; the first words reach the SDK while the model is still pausing, and the
+    bash run and the answer follow in the same request."""
+    import anthropic
+
+    stats = json.loads(json.dumps(load_fixture("anthropic_bash_stats")))
+    first = stats["turns"][0]["response"]
+    frames = stream_frames("InvokeModelWithResponseStream", first["body"])
+    text = next(i for i, f in enumerate(frames) if "text_delta" in _chunk(f))
+    first["stream"] = [*frames[: text + 1], {"sleep": 3}, *frames[text + 1 :]]
+    local.bedrock.replay = BedrockReplay(stats, stream=True)
+    client = anthropic.Anthropic(
+        base_url=local.url, api_key=local.key, max_retries=0, _strict_response_validation=True
+    )
+    early = None
+    with client.messages.stream(
+        model="claude-sonnet-4-5",
+        max_tokens=4096,
+        tools=[{"type": "code_execution_20250825", "name": "code_execution"}],
+        messages=[{"role": "user", "content": "Mean and stdev of 1..10?"}],
+    ) as stream:
+        for event in stream:
+            if event.type == "text" and early is None:
+                model = local.bedrock.replay.streams[0]
+                early = model.sent < len(model.frames)
+        final = stream.get_final_message()
+    local.bedrock.replay.assert_done()
+    assert not local.bedrock.errors
+    assert early is True, "the first words arrived only after the model had finished"
+    assert final.stop_reason == "end_turn" and final.container is not None
+    assert "5.5" in final.content[2].content.stdout  # type: ignore[union-attr]
+
+
+@pytest.mark.filterwarnings("ignore:The model")
+def test_local_api_answers_v1_messages_unstreamed_from_the_streaming_runtime(local: Local) -> None:
+    """``stream: false`` goes to the streaming function too (API Gateway picks the function
+    per method, not per body; the buffered function has no such route) and comes back as
+    one JSON message."""
+    import anthropic
+
+    local.bedrock.replay = BedrockReplay(load_fixture("anthropic_bash_stats"), stream=True)
+    client = anthropic.Anthropic(
+        base_url=local.url, api_key=local.key, max_retries=0, _strict_response_validation=True
+    )
+    raw = client.messages.with_raw_response.create(
+        model="claude-sonnet-4-5",
+        max_tokens=4096,
+        tools=[{"type": "code_execution_20250825", "name": "code_execution"}],
+        messages=[{"role": "user", "content": "Mean and stdev of 1..10?"}],
+    )
+    assert raw.headers["content-type"].startswith("application/json"), raw.headers
+    message = raw.parse()
+    local.bedrock.replay.assert_done()
+    assert not local.bedrock.errors
+    assert message.stop_reason == "end_turn" and message.container is not None
+    assert "5.5" in message.content[2].content.stdout  # type: ignore[union-attr]
+
+
+def _chunk(frame: dict[str, Any]) -> str:
+    import base64
+
+    return base64.b64decode(frame["payload"]["bytes"]).decode() if "payload" in frame else ""

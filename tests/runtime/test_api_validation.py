@@ -15,7 +15,6 @@ from code_exec.api.resolver import MAX_BODY_BYTES
 
 from .conftest import MODEL_ID, ApiClient, LambdaContext, load_event
 
-_MSG = [{"role": "user", "content": "hi"}]
 # route fixture -> (a body missing a field, that field, a body with a wrong type, that field)
 BODY_ROUTES = {
     "invoke": ({"loop": "converse"}, "prompt", {"prompt": 42}, "prompt"),
@@ -26,13 +25,7 @@ BODY_ROUTES = {
         "limits.max_turns",
     ),
     "sessions_execute": ({"language": "python"}, "code", {"code": ["print(1)"]}, "code"),
-    "messages": (
-        {"max_tokens": 10, "messages": _MSG},
-        "model",
-        {"model": MODEL_ID, "max_tokens": "ten", "messages": _MSG},
-        "max_tokens",
-    ),
-}
+}  # /v1/messages answers in Anthropic's envelope: tests/runtime/anthropic/test_wire_errors.py
 
 
 def _assert_clean_error(resp, status: int, field: str | None = None, code: str | None = None):
@@ -168,12 +161,6 @@ def test_unknown_route_is_404_json(api: ApiClient) -> None:
     raw = api.handler.api_handler(event, LambdaContext())
     assert raw["statusCode"] == 404
     assert json.loads(raw["body"])["error"]["code"] == "NotFound"
-
-
-def test_messages_valid_request_answers_501_json(api: ApiClient) -> None:
-    resp = api.call("messages")
-    assert resp.status == 501
-    assert resp.error["code"] == "NotImplemented"
 
 
 def test_form_encoded_content_type_is_still_read_as_json(api: ApiClient) -> None:

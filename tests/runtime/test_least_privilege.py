@@ -196,13 +196,15 @@ def test_the_run_drives_every_function_the_machine_and_claude_code(recorded: Rec
     off_main = {c.operation for c in run.recorder.by(api) if c.thread != "MainThread"}
     assert {"Converse", "InvokeCodeInterpreter"} <= off_main, off_main
     # A streamed turn runs on the pump's thread, started by the streaming runtime's loop (a
-    # thread named for neither): its calls still belong to the streaming function, and it
-    # calls the models only through the streaming operations.
+    # thread named for neither; a whole /v1 message runs on the loop's own): its calls still
+    # belong to the streaming function, and it calls the models only through the streaming
+    # operations.
     stream = run.recorder.by(run.function(".stream_handler").logical_id)
     threads = {c.thread for c in stream}
-    assert threads and all(t.startswith("streaming-runtime/") for t in threads), threads
+    assert any(t.startswith("streaming-runtime/") for t in threads), threads
+    assert all(t.startswith("streaming-runtime") for t in threads), threads
     model_calls = {c.operation for c in stream if c.service == "bedrock-runtime"}
-    assert model_calls == {"ConverseStream"}, model_calls
+    assert model_calls == {"ConverseStream", "InvokeModelWithResponseStream"}, model_calls
 
 
 def test_every_call_is_attributed_to_the_resource_that_made_it(recorded: Recorded) -> None:
@@ -262,9 +264,13 @@ def test_a_missing_action_fails_the_check(recorded: Recorded) -> None:
     missing = recorded.check(templates).all("missing")
     arn = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{_names(recorded)['table']}"
     api = recorded.run.function(".api_handler").logical_id
-    assert missing == [
-        f"{role}: dynamodb:UpdateItem on {arn} is not granted (needed by {api} dynamodb.UpdateItem)"
-    ]
+    # one finding per partition written (DynamoDB needs carry dynamodb:LeadingKeys)
+    assert missing and all(
+        m.startswith(f"{role}: dynamodb:UpdateItem on {arn} when dynamodb:LeadingKeys=")
+        and m.endswith(f" is not granted (needed by {api} dynamodb.UpdateItem)")
+        for m in missing
+    ), missing
+    assert any("LeadingKeys=SESSION#" in m for m in missing)
 
 
 def test_an_unused_action_fails_the_check(recorded: Recorded) -> None:
@@ -394,3 +400,24 @@ def test_a_role_nothing_exercises_fails_the_check(recorded: Recorded) -> None:
         "SweeperRole0A1B2C3D (acted with by ['SweeperFunction4E5F6A7B']): no step exercises "
         "it; add one to least_privilege_drive.STEPS"
     ]
+
+
+@pytest.mark.parametrize(
+    ("role_prefix", "sid", "kind"),
+    [
+        ("AuthorizerFunctionRole", "ReadApiKeys", "APIKEY#*"),
+        ("ApiFunctionRole", "ListOwnersFiles", "FILES#*"),
+    ],
+)
+def test_a_widened_partition_condition_fails_the_check(
+    recorded: Recorded, role_prefix: str, sid: str, kind: str
+) -> None:
+    """The authorizer reads API key items only, the API queries file partitions only."""
+    templates = copy.deepcopy(recorded.templates)
+    role, statements = _statements(templates, role_prefix)
+    [statement] = [s for s in statements if s.get("Sid") == sid]
+    statement["Condition"] = {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["*"]}}
+    [message] = recorded.check(templates).all("too_broad")
+    assert message.startswith(f"{role}: ") and message.endswith(
+        f"is broader than the calls need ({kind})"
+    )

@@ -148,31 +148,37 @@ def test_a_reader_that_goes_away_closes_the_body_and_the_generator_stops_at_its_
     fails, the runtime closes the body, the SSE seam stops pulling, sets ``cancel`` and closes
     the generator at the yield it waits on, before the invocation ends."""
     finished = threading.Event()
-    cancel = threading.Event()
-    produced: list[int] = []
+    cancels: list[threading.Event] = []
+    produced: list[list[int]] = []
 
-    def events() -> Iterator[bytes]:
+    def events(mine: list[int]) -> Iterator[bytes]:
         try:
             for n in range(1000):
-                produced.append(n)
+                mine.append(n)
                 yield frame("n", {"n": n})
                 time.sleep(0.05)
         finally:
             finished.set()
 
+    def handler(event: Any, context: Any) -> StreamedResponse:
+        cancels.append(threading.Event())
+        produced.append([])
+        return sse_response(events(produced[-1]), cancel=cancels[-1], ping_seconds=0.05)
+
     with FakeRuntimeApi() as api:
-        handler = lambda e, c: sse_response(events(), cancel=cancel, ping_seconds=0.05)  # noqa: E731
         thread = _serving(api, handler, 2)
         pending = api.invoke({})
         chunks = pending.reply(10).chunks(10)
         assert next(chunks).startswith(b"event: n\n")
         pending.cancel()
         assert finished.wait(10), "the generator was not closed after the disconnect"
-        assert cancel.is_set()
+        assert cancels[0].is_set()
         # the runtime is free again: the next invocation is served
-        assert api.invoke({}).reply(10).status_code == 200
+        following = api.invoke({})
+        assert following.reply(10).status_code == 200
+        following.cancel()
         thread.join(15)
-    assert len(produced) < 100
+    assert len(produced[0]) < 100
 
 
 def test_a_handler_that_does_not_load_is_an_init_error(monkeypatch: pytest.MonkeyPatch) -> None:

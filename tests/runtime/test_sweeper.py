@@ -199,3 +199,41 @@ def test_cleanup_from_eventbridge_fails_the_job_once_and_stops_its_session(
     assert services.store.get_job("timed-out").cleaned_up_at == job.cleaned_up_at
     gone = {**event, "detail": {**event["detail"], "name": "no-such-job"}}
     assert jobs.cleanup(gone) == {"job_id": "no-such-job", "status": "NOT_FOUND"}
+
+
+def test_a_container_holds_its_sandbox_until_it_expires(services: Services, clock: Clock) -> None:
+    """/v1/messages containers: the sandbox of a container nobody came back to is stopped
+    once the container expired (its idle expiry), not before."""
+    from code_exec.anthropic.containers import ContainerSession
+
+    active = ContainerSession(services, owner="alice", lease="req-1")
+    record = active.ensure()  # creates the record, then the session named for it
+    session = record.sandbox_session_id
+    assert session is not None
+    [summary] = [s for s in services.sessions.list_sessions() if s.session_id == session]
+    assert parse_owner(summary.name) == Owner("container", record.container_id)
+    active.close()
+    other = _start(services, Owner("container", "container_gone"))  # no such container
+
+    report = Sweeper(services, grace_seconds=0).sweep()
+    assert report.stopped == [other] and session in report.held
+    clock.offset = services.config.container_idle_seconds + 1  # the container has expired
+    report = Sweeper(services, grace_seconds=0).sweep()
+    assert report.stopped == [session]
+
+
+def test_a_container_in_use_is_held_past_its_idle_expiry(services: Services, clock: Clock) -> None:
+    """A streamed turn holds its container's lease for the whole invocation (up to 15
+    minutes) and renews the idle expiry only when it ends: while the lease holds, the sandbox
+    is kept even past that expiry; once the lease has run out with the container expired, it
+    is stopped."""
+    from code_exec.anthropic.containers import ContainerSession
+
+    idle = services.config.container_idle_seconds
+    streaming = ContainerSession(services, owner="alice", lease="req-1", lease_seconds=900 + 60)
+    session = streaming.ensure().sandbox_session_id
+    assert session is not None
+    clock.offset = idle + 1  # past the idle expiry, the turn still running
+    assert session in Sweeper(services, grace_seconds=0).sweep().held
+    clock.offset = 900 + 60 + 1  # the invocation is long over, its lease too
+    assert Sweeper(services, grace_seconds=0).sweep().stopped == [session]

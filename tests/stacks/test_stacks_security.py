@@ -31,6 +31,7 @@ HANDLERS = {
     "code_exec.api.streamed.stream_handler",
     "code_exec.api.handler.job_handler",
     "code_exec.api.handler.cleanup_handler",
+    "code_exec.anthropic.authorizer.handler",
     "code_exec.api.handler.sweeper_handler",
 }
 STREAM_HANDLER = "code_exec.api.streamed.stream_handler"
@@ -151,9 +152,10 @@ def _actions(statements: list[dict[str, Any]]) -> set[str]:
 def test_function_roles_get_exactly_their_actions(agent_template: dict[str, Any]) -> None:
     """What each function calls, no more (tests/runtime/test_least_privilege.py proves each
     action is used). Only the streaming function streams model responses, and it never calls
-    the buffered InvokeModel, nor reads an item (it only leases, saves and releases
-    sessions); no function queries the table; only the API creates jobs (PutItem) and
-    deletes sessions (DeleteItem)."""
+    the buffered InvokeModel, nor reads an item (it leases, saves and releases sessions and
+    containers) and it creates only containers and file records (/v1/messages); only the API
+    creates jobs (PutItem), deletes sessions and files (DeleteItem) and queries the table (a
+    key owner's files); the authorizer only reads API key items."""
     interpreter_actions = {
         "bedrock-agentcore:StartCodeInterpreterSession",
         "bedrock-agentcore:InvokeCodeInterpreter",
@@ -177,13 +179,25 @@ def test_function_roles_get_exactly_their_actions(agent_template: dict[str, Any]
     assert _actions(api) == job | {
         "dynamodb:PutItem",
         "dynamodb:DeleteItem",
+        "dynamodb:Query",
         "states:StartExecution",
         "states:DescribeExecution",
     }
+    [query] = [s for s in api if "dynamodb:Query" in as_list(s["Action"])]
+    assert query["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["FILES#*"]}}
+    authorizer = _role_statements(agent_template, "AuthorizerFunctionRole")
+    assert _actions(authorizer) == base | {"dynamodb:GetItem"}
+    [read] = [s for s in authorizer if s["Action"] == "dynamodb:GetItem"]
+    assert read["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["APIKEY#*"]}}
     assert _actions(_role_statements(agent_template, "JobFunctionRole")) == job
     stream = _role_statements(agent_template, "StreamFunctionRole")
     assert _actions(stream) == (job - {"bedrock:InvokeModel", "dynamodb:GetItem"}) | {
-        "bedrock:InvokeModelWithResponseStream"
+        "bedrock:InvokeModelWithResponseStream",
+        "dynamodb:PutItem",
+    }
+    [create] = [s for s in stream if s["Action"] == "dynamodb:PutItem"]  # /v1/messages
+    assert create["Condition"] == {
+        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["CONTAINER#*", "FILES#*"]}
     }
     cleanup = _role_statements(agent_template, "CleanupFunctionRole")
     assert _actions(cleanup) == base | {
@@ -451,39 +465,65 @@ def test_cleanup_always_runs_after_the_job(agent_template: dict[str, Any]) -> No
 # --- API Gateway ----------------------------------------------------------------------------
 
 
-def test_every_method_uses_iam_auth_and_posts_validate_bodies(
+def _path(template: dict[str, Any], resource_id: str) -> str:
+    props = template["Resources"][resource_id]["Properties"]
+    parent = props["ParentId"]
+    prefix = _path(template, parent["Ref"]) if "Ref" in parent else ""
+    return f"{prefix}/{props['PathPart']}"
+
+
+def test_every_method_is_authorized_and_json_posts_validate_bodies(
     agent_template: dict[str, Any],
 ) -> None:
+    """IAM on the API's own routes; the API-key authorizer (uncached) on /v1/*."""
     methods = resources(agent_template, "AWS::ApiGateway::Method")
-    assert len(methods) == 7
+    [authorizer] = resources(agent_template, "AWS::ApiGateway::Authorizer").values()
+    assert authorizer["Properties"]["Type"] == "REQUEST"
+    assert authorizer["Properties"]["AuthorizerResultTtlInSeconds"] == 0
+    routes = set()
     for method in methods.values():
         props = method["Properties"]
-        assert props["AuthorizationType"] == "AWS_IAM", props
+        path = _path(agent_template, props["ResourceId"]["Ref"])
+        routes.add((props["HttpMethod"], path))
         assert props["Integration"]["Type"] == "AWS_PROXY"
-        if props["HttpMethod"] == "POST":
+        if path.startswith("/v1/"):
+            assert props["AuthorizationType"] == "CUSTOM", props
+            assert props["AuthorizerId"] == {
+                "Ref": next(
+                    iter(
+                        k
+                        for k, v in agent_template["Resources"].items()
+                        if v["Type"] == "AWS::ApiGateway::Authorizer"
+                    )
+                )
+            }
+            assert props.get("ApiKeyRequired") is False
+        else:
+            assert props["AuthorizationType"] == "AWS_IAM", props
+        if props["HttpMethod"] == "POST" and path != "/v1/files":
             assert props["RequestValidatorId"] and props["RequestModels"]
-
-
-def test_api_routes(agent_template: dict[str, Any]) -> None:
-    paths = {
-        r["Properties"]["PathPart"]
-        for r in resources(agent_template, "AWS::ApiGateway::Resource").values()
+    assert routes == {
+        ("POST", "/invoke"),
+        ("POST", "/invoke/stream"),
+        ("POST", "/jobs"),
+        ("GET", "/jobs/{id}"),
+        ("POST", "/sessions/{id}/execute"),
+        ("DELETE", "/sessions/{id}"),
+        ("POST", "/v1/messages"),
+        ("GET", "/v1/models"),
+        ("GET", "/v1/models/{id}"),
+        ("POST", "/v1/files"),
+        ("GET", "/v1/files"),
+        ("GET", "/v1/files/{id}"),
+        ("DELETE", "/v1/files/{id}"),
+        ("GET", "/v1/files/{id}/content"),
     }
-    assert paths == {"invoke", "stream", "jobs", "{id}", "sessions", "execute", "v1", "messages"}
 
 
 def _method_paths(template: dict[str, Any]) -> dict[str, tuple[str, str]]:
     """Logical id of each method -> (HTTP method, full path)."""
-    res = resources(template, "AWS::ApiGateway::Resource")
-
-    def path(ref: Any) -> str:
-        if not isinstance(ref, dict) or "Ref" not in ref or ref["Ref"] not in res:
-            return ""  # the API's root
-        props = res[ref["Ref"]]["Properties"]
-        return path(props["ParentId"]) + "/" + props["PathPart"]
-
     return {
-        k: (m["Properties"]["HttpMethod"], path(m["Properties"]["ResourceId"]))
+        k: (m["Properties"]["HttpMethod"], _path(template, m["Properties"]["ResourceId"]["Ref"]))
         for k, m in resources(template, "AWS::ApiGateway::Method").items()
     }
 
@@ -493,7 +533,7 @@ def test_streaming_integration_on_exactly_the_streamed_methods(
 ) -> None:
     """STREAM transfer mode, the response-streaming invocation URI of the streaming function
     and a 15-minute timeout on the streamed methods; the buffered integration elsewhere."""
-    from stacks.api import ROUTES, STREAM_ROUTES
+    from stacks.api import KEY_ROUTES, ROUTES, STREAM_ROUTES
 
     methods = resources(agent_template, "AWS::ApiGateway::Method")
     functions = {
@@ -510,14 +550,17 @@ def test_streaming_integration_on_exactly_the_streamed_methods(
             assert ":lambda:path/2021-11-15/functions/" in uri
             assert uri.endswith('/response-streaming-invocations"]]}')
             assert functions[STREAM_HANDLER] in uri
+            # streamed or not, Anthropic's methods stay behind the API-key authorizer
+            auth = methods[logical_id]["Properties"]["AuthorizationType"]
+            assert auth == ("CUSTOM" if route[1].startswith("/v1/") else "AWS_IAM"), route
         else:
             buffered.add(route)
             assert "ResponseTransferMode" not in integration
             assert "TimeoutInMillis" not in integration  # API Gateway's 29 s default
             assert ":lambda:path/2015-03-31/functions/" in uri and uri.endswith('/invocations"]]}')
             assert functions["code_exec.api.handler.api_handler"] in uri
-    assert streamed == set(STREAM_ROUTES) == {("POST", "/invoke/stream")}
-    assert buffered == set(ROUTES)
+    assert streamed == set(STREAM_ROUTES) == {("POST", "/invoke/stream"), ("POST", "/v1/messages")}
+    assert buffered == set(ROUTES) | set(KEY_ROUTES)
 
 
 def test_streamed_routes_agree_with_the_runtime() -> None:
@@ -527,6 +570,33 @@ def test_streamed_routes_agree_with_the_runtime() -> None:
     from stacks.api import STREAM_ROUTES
 
     assert set(RUNTIME_ROUTES) == set(STREAM_ROUTES)
+
+
+def test_refused_keys_answer_in_anthropics_envelope(agent_template: dict[str, Any]) -> None:
+    """API Gateway's own 401/403 bodies are Anthropic's envelope (and our error shape), and
+    the local HTTP adapter answers with the same ones."""
+    from devtools.http_adapter import GATEWAY_ERRORS as LOCAL
+    from stacks.api import GATEWAY_ERRORS
+
+    assert LOCAL == GATEWAY_ERRORS
+    responses = {
+        r["Properties"]["ResponseType"]: r["Properties"]
+        for r in resources(agent_template, "AWS::ApiGateway::GatewayResponse").values()
+    }
+    for kind, (status, error_type, message, code) in GATEWAY_ERRORS.items():
+        props = responses[kind]
+        assert props["StatusCode"] == str(status)
+        body = json.loads(props["ResponseTemplates"]["application/json"])
+        assert body == {
+            "type": "error",
+            "error": {"type": error_type, "message": message, "code": code},
+            "request_id": "$context.requestId",
+        }
+
+
+def test_binary_bodies_pass_through(agent_template: dict[str, Any]) -> None:
+    [api] = resources(agent_template, "AWS::ApiGateway::RestApi").values()
+    assert api["Properties"]["BinaryMediaTypes"] == ["multipart/form-data", "application/binary"]
 
 
 def test_stage_is_throttled_traced_and_access_logged_as_json(agent: Template) -> None:

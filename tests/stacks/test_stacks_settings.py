@@ -142,6 +142,14 @@ def test_model_targets() -> None:
         ),
         ({"subnetIds": ["subnet-0123456789abcdef0"]}, "subnetIds", "only allowed with"),
         ({"apiThrottleBurstLimit": 5}, "apiThrottleBurstLimit", ">="),
+        ({"modelAliases": {"Claude Big": "x.y"}}, "modelAliases", "lowercase"),
+        (
+            {"modelAliases": {"claude-x": "us.amazon.nova-pro-v1:0"}},
+            "modelAliases",
+            "allowedModelIds",
+        ),
+        ({"modelAliases": "[1, 2]"}, "modelAliases", "must map Anthropic model names"),
+        ({"containerIdleSeconds": 10}, "containerIdleSeconds", "60..28800"),
         ({"alarmEmail": "ops"}, "alarmEmail", "ops@example.com"),
         ({"alarmEmail": "ops@example"}, "alarmEmail", "not an email address"),
         ({"alarmEmail": "a@b.com, c@d.com"}, "alarmEmail", "one address"),
@@ -265,3 +273,28 @@ def test_cdk_own_context_keys_are_not_settings_and_pass() -> None:
             "availability-zones:account=123456789012:region=us-east-1": ["us-east-1a"],
         }
     )
+
+
+def test_anthropic_model_names_are_derived_from_the_allowed_models() -> None:
+    """/v1/messages names come from allowedModelIds (one list to change), plus modelAliases."""
+    s = _settings(
+        modelId="global.anthropic.claude-sonnet-5-5",
+        allowedModelIds=[
+            "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+            "anthropic.claude-3-haiku-20240307-v1:0",
+            "amazon.nova-pro-v1:0",
+        ],
+        modelAliases='{"claude-latest": "global.anthropic.claude-sonnet-5-5"}',
+    )
+    assert s.anthropic_models == {
+        "claude-sonnet-5-5": "global.anthropic.claude-sonnet-5-5",
+        "claude-sonnet-4-5-20250929": "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+        "claude-sonnet-4-5": "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+        "claude-3-haiku-20240307": "anthropic.claude-3-haiku-20240307-v1:0",
+        "claude-3-haiku": "anthropic.claude-3-haiku-20240307-v1:0",
+        "claude-latest": "global.anthropic.claude-sonnet-5-5",
+    }
+    defaults = Settings().anthropic_models  # whatever the default model is, it has names
+    claude = {m for m in Settings().allowed_model_ids if "anthropic.claude" in m}
+    assert defaults and set(defaults.values()) == claude and Settings().model_id in claude
+    assert all(name.startswith("claude-") and ":" not in name for name in defaults)

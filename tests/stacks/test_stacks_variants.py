@@ -86,9 +86,12 @@ def test_api_key_mode_adds_key_and_usage_plan_on_top_of_iam(variant: dict[str, A
     agent.resource_count_is("AWS::ApiGateway::ApiKey", 1)
     agent.resource_count_is("AWS::ApiGateway::UsagePlan", 1)
     agent.resource_count_is("AWS::ApiGateway::UsagePlanKey", 1)
-    agent.all_resources_properties(
-        "AWS::ApiGateway::Method", {"AuthorizationType": "AWS_IAM", "ApiKeyRequired": True}
-    )
+    methods = resources(variant["agent"], "AWS::ApiGateway::Method").values()
+    auth = {
+        (m["Properties"]["AuthorizationType"], m["Properties"]["ApiKeyRequired"]) for m in methods
+    }
+    # the API's own routes: IAM + an API Gateway key; /v1/*: the Anthropic API key only
+    assert auth == {("AWS_IAM", True), ("CUSTOM", False)}
     assert "ApiKeyId" in variant["agent"]["Outputs"]
 
 

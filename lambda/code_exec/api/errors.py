@@ -1,9 +1,12 @@
-"""Every error -> ``{"error": {"code", "message", "field"}}``, in one place.
+"""Every error -> ``{"error": {"code", "message", "field"}}`` (Anthropic's envelope on
+``/v1/*``), in one place.
 
 ``to_api_error`` turns what a request can raise — our :mod:`code_exec.exceptions`,
 Powertools' request validation, unknown routes, anything unexpected — into one of our
-errors; ``error_response`` renders it. Bad input is a 4xx naming the offending field
-(dotted path, e.g. ``files.0.name``); pydantic's own texts, types and URLs are never echoed.
+errors; ``error_response`` renders it, in the wire format of the route that failed: ours, or
+on ``/v1/*`` Anthropic's (:mod:`code_exec.anthropic.errors`). Bad input is a 4xx naming the
+offending field (dotted path, e.g. ``files.0.name``); pydantic's own texts, types and URLs are
+never echoed.
 """
 
 from __future__ import annotations
@@ -23,12 +26,15 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 )
 from pydantic import BaseModel
 
+from code_exec.anthropic.errors import anthropic_error, error_payload
+from code_exec.anthropic.ids import request_id
 from code_exec.exceptions import CodeExecError, NotFoundError, RequestValidationError
 
 __all__ = [
     "ErrorBody",
     "ErrorResponse",
     "UnsupportedMediaTypeError",
+    "error_parts",
     "error_response",
     "to_api_error",
     "validation_error",
@@ -129,12 +135,25 @@ def to_api_error(exc: Exception) -> CodeExecError:
     return CodeExecError("internal error; see the function's logs for the request id")
 
 
-def error_response(exc: Exception) -> Response:
+ANTHROPIC_PREFIX = "/v1/"
+
+
+def error_parts(exc: Exception, raw_event: Any = None) -> tuple[int, str, dict[str, str]]:
+    """Status, JSON body and headers of the error response for ``exc``, in the wire format of
+    the request's route (``raw_event``: the proxy event, when known)."""
     error = to_api_error(exc)
     if error.status >= 500:
         logger.error("request failed: %s %s", error.code, error.message)
-    return Response(
-        status_code=error.status,
-        content_type="application/json",
-        body=json.dumps({"error": error.to_dict()}),
-    )
+    raw = raw_event or {}
+    if str(raw.get("path") or "").startswith(ANTHROPIC_PREFIX):
+        rid = request_id((raw.get("requestContext") or {}).get("requestId"))
+        anthropic = anthropic_error(error)
+        headers = {"request-id": rid, **anthropic.headers}
+        return anthropic.status, error_payload(anthropic, rid), headers
+    return error.status, json.dumps({"error": error.to_dict()}), {}
+
+
+def error_response(exc: Exception, event: Any = None) -> Response:
+    """The error response for ``exc``, in the wire format of the request's route."""
+    status, body, headers = error_parts(exc, getattr(event, "raw_event", None))
+    return Response(status_code=status, content_type="application/json", body=body, headers=headers)

@@ -21,7 +21,10 @@ def openapi_json(app: APIGatewayRestResolver) -> str:
             version=VERSION,
             description=(
                 "Code execution and programmatic tool calling for Amazon Bedrock. "
-                'Every error is {"error": {"code", "message", "field"}}.'
+                'Every error is {"error": {"code", "message", "field"}}, except on /v1/*: '
+                "Anthropic's API (Messages, Files, Models), authorized by API key (x-api-key "
+                'or Authorization: Bearer), whose errors are {"type": "error", "error": '
+                '{"type", "message"}, "request_id"}.'
             ),
         )
     )
@@ -32,7 +35,51 @@ def openapi_json(app: APIGatewayRestResolver) -> str:
     for name in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):
         doc.get("components", {}).get("schemas", {}).pop(name, None)
     doc.setdefault("paths", {})["/invoke/stream"] = {"post": _invoke_stream()}
+    doc["paths"]["/v1/messages"] = {"post": _messages(doc.setdefault("components", {}))}
     return json.dumps(doc, indent=2, sort_keys=True) + "\n"
+
+
+def _messages(components: dict[str, Any]) -> dict[str, Any]:
+    """``POST /v1/messages``, served by the streaming function (not a resolver route); its
+    request body's schemas join the document's components."""
+    from code_exec.anthropic.wire import MessagesRequest
+
+    schema = MessagesRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas = components.setdefault("schemas", {})
+    for name, definition in schema.pop("$defs", {}).items():
+        schemas.setdefault(name, definition)
+    schemas["MessagesRequest"] = schema
+    error = {"description": "Anthropic error envelope", "content": {"application/json": {}}}
+    return {
+        "operationId": "messages_v1_messages_post",
+        "summary": "Anthropic Messages API (code execution and programmatic tool calling on "
+        "Bedrock)",
+        "description": (
+            "Anthropic's Messages API, served by the streaming function. With `stream: true` "
+            "the answer is Anthropic's server-sent events, written as the model writes and "
+            "the sandbox answers (`message_start`, `content_block_start` / `_delta` / `_stop`, "
+            "`message_delta`, `message_stop`, `ping`; `error` after a failure once the stream "
+            "started), for up to 15 minutes; otherwise one JSON Message. A turn out of time "
+            "ends with `stop_reason: pause_turn`: send the conversation again to continue."
+        ),
+        "tags": ["anthropic"],
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/MessagesRequest"}}
+            },
+        },
+        "responses": {
+            "200": {
+                "description": "a Message, or its events as they happen",
+                "content": {
+                    "application/json": {"schema": {}},
+                    "text/event-stream": {"schema": {"type": "string"}},
+                },
+            },
+            **{str(status): error for status in (400, 401, 404, 409, 413, 429, 500, 529)},
+        },
+    }
 
 
 def _invoke_stream() -> dict[str, Any]:

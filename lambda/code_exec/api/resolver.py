@@ -46,7 +46,7 @@ class JsonBodyResolver(APIGatewayRestResolver):
 
     def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         headers = dict(event.get("headers") or {})
-        if event.get("body"):
+        if event.get("body") and not _raw_body_route(event):
             ctype = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
             if not str(ctype).lower().startswith("application/json"):
                 headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
@@ -70,6 +70,8 @@ class JsonBodyResolver(APIGatewayRestResolver):
 def check_body(event: Mapping[str, Any]) -> None:
     """Refuse a body over the size limit, or one that cannot be read as JSON text at all.
 
+    Routes that read their own body (:func:`_raw_body_route`) are only size-checked.
+
     Raises:
         PayloadTooLargeError: over :data:`MAX_BODY_BYTES` (by its size or its
             ``Content-Length``), naming ``body``.
@@ -82,9 +84,14 @@ def check_body(event: Mapping[str, Any]) -> None:
             "(upload large inputs to the files bucket and pass files[].s3_key)",
             field="body",
         )
-    problem = _unreadable_body(event)
+    problem = None if _raw_body_route(event) else _unreadable_body(event)
     if problem:
         raise RequestValidationError(problem, field="body")
+
+
+def _raw_body_route(event: Mapping[str, Any]) -> bool:
+    """Routes that read their own body (file uploads are ``multipart/form-data``)."""
+    return str(event.get("path") or "").rstrip("/") == "/v1/files"
 
 
 def _unreadable_body(event: Mapping[str, Any]) -> str | None:

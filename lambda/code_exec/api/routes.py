@@ -3,7 +3,8 @@
 Routes raise :mod:`code_exec.exceptions`; ONE exception handler
 (:func:`code_exec.api.errors.error_response`) turns every error — ours, Powertools'
 request validation, unknown routes, anything unexpected — into
-``{"error": {"code", "message", "field"}}`` with the error's HTTP status.
+``{"error": {"code", "message", "field"}}`` with the error's HTTP status (Anthropic's envelope
+on the ``/v1/*`` routes, :mod:`code_exec.anthropic.routes`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from pydantic import BaseModel
 
+from code_exec.anthropic.routes import register as register_anthropic
 from code_exec.api.errors import ErrorBody, ErrorResponse, error_response
 from code_exec.api.resolver import JsonBodyResolver
 from code_exec.api.schemas import (
@@ -24,7 +26,6 @@ from code_exec.api.schemas import (
     ExecuteResponse,
     JobAccepted,
     JobView,
-    MessagesRequest,
 )
 from code_exec.exceptions import RequestValidationError
 from code_exec.jobs import Jobs
@@ -116,18 +117,6 @@ class _Routes:
             session_id=session_id, stopped=self.ops.delete_session(session_id)
         )
 
-    def messages(self, body: Annotated[MessagesRequest, Body()]) -> Response[ErrorResponse]:
-        """Anthropic Messages API (not implemented yet: answers 501)."""
-        error = ErrorBody(
-            code="NotImplemented",
-            message="/v1/messages is not implemented yet; use POST /invoke",
-        )
-        return Response(
-            status_code=501,
-            content_type="application/json",
-            body=ErrorResponse(error=error),
-        )
-
 
 def create_app(services: Services) -> APIGatewayRestResolver:
     """The resolver with every route, over the given services."""
@@ -163,10 +152,6 @@ def create_app(services: Services) -> APIGatewayRestResolver:
         responses=_responses(200, DeleteSessionResponse, 400),
         tags=sessions,
     )(routes.delete_session)
-    app.post(
-        "/v1/messages",
-        summary="Anthropic Messages API (not implemented yet)",
-        responses=_responses(501, ErrorResponse, 400, 413),
-    )(routes.messages)
-    app.exception_handler(Exception)(error_response)
+    register_anthropic(app, services)
+    app.exception_handler(Exception)(lambda exc: error_response(exc, app.current_event))
     return app

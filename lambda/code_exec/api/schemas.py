@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,7 +18,6 @@ __all__ = [
     "ExecuteResponse",
     "JobAccepted",
     "JobView",
-    "MessagesRequest",
 ]
 
 SESSION_ID = r"^[A-Za-z0-9_\-]{1,64}$"
@@ -69,13 +68,3 @@ class JobView(BaseModel):
     updated_at: float
     result: AgentResult | None = None
     error: ErrorBody | None = None
-
-
-class MessagesRequest(BaseModel):
-    """The minimum of an Anthropic Messages request (the route answers 501 for now)."""
-
-    model_config = ConfigDict(extra="allow")
-
-    model: str = Field(min_length=1, max_length=256)
-    max_tokens: int = Field(ge=1)
-    messages: list[dict[str, Any]] = Field(min_length=1)

@@ -19,6 +19,11 @@ keeps its sandbox and saves the conversation so far). A one-shot turn's sandbox 
 named for a streamed turn (:func:`code_exec.owners.stream_owner`), which the sweeper leaves
 alone for as long as the function may run.
 
+``POST /v1/messages`` (Anthropic's Messages API) is served here too, with ``stream`` true
+or false (API Gateway picks the integration per method, not per body):
+:mod:`code_exec.anthropic.messages`. Its errors are Anthropic's envelope; its deadlines are
+worked out here like those of ``/invoke/stream`` (:class:`StreamSettings`).
+
 New streamed routes register in :data:`ROUTES`; a route returns a ``StreamedResponse``,
 usually through :func:`code_exec.streaming.sse_response` (an event generator in, a
 streamed response out).
@@ -33,12 +38,15 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from aws_lambda_powertools.logging import correlation_paths
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from code_exec.api.errors import to_api_error, validation_error
+from code_exec.anthropic.messages import Deadlines
+from code_exec.anthropic.messages import respond as respond_messages
+from code_exec.anthropic.wire import MessagesRequest
+from code_exec.api.errors import error_parts, to_api_error, validation_error
 from code_exec.api.resolver import check_body
 from code_exec.exceptions import (
     CodeExecError,
@@ -54,7 +62,7 @@ from code_exec.observability import metrics
 from code_exec.operations import Operations
 from code_exec.owners import stream_owner
 from code_exec.services import Services
-from code_exec.streaming import StreamedResponse, frame, json_response
+from code_exec.streaming import StreamedResponse, frame
 from code_exec.streaming.pump import Emit, Pump
 from code_exec.streaming.sse import PING, SSE_HEADERS
 
@@ -71,6 +79,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 Route = Callable[["StreamedRoutes", Mapping[str, Any], Any], StreamedResponse]
+_M = TypeVar("_M", bound=BaseModel)
 
 # The events of ``POST /invoke/stream``, in the order they can come (docs/openapi.json).
 EVENTS = {
@@ -107,7 +116,11 @@ class StreamSettings:
             the stream stops waiting for it (its one-shot sandbox is stopped) and ends.
         grace_seconds: after a disconnect, how long the turn may take to reach a safe point
             and clean up before the invocation ends anyway.
-        lease_margin_seconds: a session's lease outlives the invocation by this much.
+        lease_margin_seconds: a session's (or container's) lease outlives the invocation by
+            this much.
+        first_seconds: how long ``/v1/messages`` holds its status back for the turn's first
+            event (so an early failure is still an HTTP error) before committing to the
+            stream.
     """
 
     ping_seconds: float = 15.0
@@ -116,6 +129,7 @@ class StreamSettings:
     abandon_margin_seconds: float = 10.0
     grace_seconds: float = 30.0
     lease_margin_seconds: float = 60.0
+    first_seconds: float = 15.0
 
 
 @dataclass
@@ -203,13 +217,30 @@ class StreamedRoutes:
                 raise NotFoundError("no such streamed route")
             return route(self, event, context)
         except Exception as e:
-            return error_response(e)
+            return error_response(e, event)
+
+    def messages(self, event: Mapping[str, Any], context: Any) -> StreamedResponse:
+        """``POST /v1/messages``: a whole message, or Anthropic's events as the turn runs."""
+        s = self.settings
+        request = _parse(event, MessagesRequest)
+        remaining = _remaining_seconds(context)
+        now = time.monotonic()
+        deadlines = Deadlines(
+            turn_seconds=remaining - s.turn_margin_seconds,
+            lease_seconds=remaining + s.lease_margin_seconds,
+            stop_at=now + max(0.5, remaining - s.stop_margin_seconds),
+            abandon_at=now + max(1.0, remaining - s.abandon_margin_seconds),
+            ping_seconds=s.ping_seconds,
+            grace_seconds=s.grace_seconds,
+            first_seconds=s.first_seconds,
+        )
+        return respond_messages(self.ops.s, event, request, deadlines, to_error=to_api_error)
 
     def invoke(self, event: Mapping[str, Any], context: Any) -> StreamedResponse:
         """``POST /invoke/stream``: one agent turn, streamed."""
         s = self.settings
         remaining = _remaining_seconds(context)
-        request = self.ops.check_request(_agent_request(event))
+        request = self.ops.check_request(_parse(event, AgentRequest))
         turn_budget = max(1.0, remaining - s.turn_margin_seconds)
         limits = request.limits
         asked = "wall_time_seconds" in limits.model_fields_set  # else: up to the deadline
@@ -236,18 +267,23 @@ class StreamedRoutes:
         return StreamedResponse(200, frames, dict(SSE_HEADERS))
 
 
-ROUTES: dict[tuple[str, str], Route] = {("POST", "/invoke/stream"): StreamedRoutes.invoke}
+ROUTES: dict[tuple[str, str], Route] = {
+    ("POST", "/invoke/stream"): StreamedRoutes.invoke,
+    ("POST", "/v1/messages"): StreamedRoutes.messages,
+}
 
 
-def error_response(exc: Exception) -> StreamedResponse:
-    """Any error as ``{"error": {...}}`` with its status (the buffered API's shape)."""
-    error = to_api_error(exc)
-    if error.status >= 500:
-        logger.error("streamed request failed: %s %s", error.code, error.message)
-    return json_response(error.status, {"error": error.to_dict()})
+def error_response(exc: Exception, event: Mapping[str, Any] | None = None) -> StreamedResponse:
+    """Any error in the route's wire format (ours, or Anthropic's envelope on ``/v1/*``), with
+    its status, as the buffered API answers it."""
+    status, body, headers = error_parts(exc, event)
+    return StreamedResponse(
+        status, [body.encode("utf-8")], {"content-type": "application/json", **headers}
+    )
 
 
-def _agent_request(event: Mapping[str, Any]) -> AgentRequest:
+def _parse(event: Mapping[str, Any], model: type[_M]) -> _M:
+    """The JSON body of ``event`` as ``model`` (400 naming the field when it is not)."""
     check_body(event)
     raw = event.get("body")
     if not raw:
@@ -260,7 +296,7 @@ def _agent_request(event: Mapping[str, Any]) -> AgentRequest:
     if not isinstance(body, dict):
         raise RequestValidationError("request body must be a JSON object", field="body")
     try:
-        return AgentRequest.model_validate(body)
+        return model.model_validate(body)
     except ValidationError as e:
         raise validation_error([dict(err) for err in e.errors()]) from e
 

@@ -20,7 +20,9 @@ from code_exec.exceptions import (
     CodeExecError,
     ModelAccessDeniedError,
     ModelError,
+    ModelOverloadedError,
     ModelThrottledError,
+    ModelValidationError,
 )
 from code_exec.loops.events import INTERRUPTED, TurnInterrupted, TurnStream
 from code_exec.models import Limits, ModelUsage
@@ -143,6 +145,7 @@ class Budget:
 
 _THROTTLING = {"ThrottlingException", "TooManyRequestsException", "ServiceQuotaExceededException"}
 _ACCESS = {"AccessDeniedException", "UnrecognizedClientException"}
+_UNAVAILABLE = {"ServiceUnavailableException", "ModelNotReadyException", "ModelTimeoutException"}
 
 
 def model_error(err: ClientError | BotoCoreError, model_id: str) -> CodeExecError:
@@ -162,7 +165,11 @@ def model_error(err: ClientError | BotoCoreError, model_id: str) -> CodeExecErro
         if code in _ACCESS:
             return ModelAccessDeniedError(f"not allowed to invoke {model_id} ({code})")
         if code == "ValidationException":
-            return ModelError(f"Bedrock rejected the request to {model_id} (ValidationException)")
+            return ModelValidationError(
+                f"Bedrock rejected the request to {model_id} (ValidationException)"
+            )
+        if code in _UNAVAILABLE:
+            return ModelOverloadedError(f"{model_id} is not available right now ({code})")
         return ModelError(f"the call to {model_id} failed ({code})")
     logger.warning("model call failed: model=%s error=%s", model_id, type(err).__name__)
     return ModelError(f"the call to {model_id} failed ({type(err).__name__})")

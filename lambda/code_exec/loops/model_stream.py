@@ -29,6 +29,7 @@ from typing import Any
 from code_exec.exceptions import ModelError
 from code_exec.loops.common import ANTHROPIC_USAGE, CONVERSE_USAGE, model_usage
 from code_exec.loops.events import (
+    LoopEvent,
     ModelCallDone,
     TextDelta,
     ThinkingDelta,
@@ -37,7 +38,7 @@ from code_exec.loops.events import (
     TurnStream,
 )
 
-__all__ = ["ConverseReader", "read_anthropic", "read_converse"]
+__all__ = ["AnthropicReader", "ConverseReader", "read_anthropic", "read_converse"]
 
 _TOOL_BLOCKS = ("tool_use", "server_tool_use")
 
@@ -51,46 +52,95 @@ def read_anthropic(
         TurnInterrupted: the stream asked the turn to stop (checked before each event).
         ModelError: the stream carried an Anthropic ``error`` event.
     """
-    message: dict[str, Any] = {}
-    usage: dict[str, Any] = {}
-    blocks: dict[int, dict[str, Any]] = {}
-    inputs: dict[int, list[str]] = {}
-    ended = False
+    reader = AnthropicReader(model_id, stream)
     for raw in events:
         stream.check()
-        if "chunk" not in raw:
-            continue
-        event = json.loads(raw["chunk"]["bytes"])
+        if "chunk" in raw:
+            reader.feed(json.loads(raw["chunk"]["bytes"]))
+    _check_ended(reader.ended, stream, model_id)
+    return reader.body()
+
+
+class AnthropicReader:
+    """Feeds on Anthropic Messages stream events (what each ``InvokeModelWithResponseStream``
+    chunk carries) one at a time; :meth:`body` is the InvokeModel body they add up to.
+
+    With a :class:`TurnStream`, deltas and the end of the call are reported to it as loop
+    events; without one it only rebuilds (``/v1/messages`` forwards the events itself).
+    """
+
+    def __init__(self, model_id: str, stream: TurnStream | None = None) -> None:
+        self._model_id = model_id
+        self._stream = stream
+        self._message: dict[str, Any] = {}
+        self.usage: dict[str, Any] = {}
+        self._blocks: dict[int, dict[str, Any]] = {}
+        self._inputs: dict[int, list[str]] = {}
+        self.ended = False
+
+    def feed(self, event: Mapping[str, Any]) -> None:
+        """One stream event (an unknown one is ignored).
+
+        Raises:
+            ModelError: an ``error`` event.
+        """
         kind = event.get("type")
         if kind == "message_start":
-            message = dict(event.get("message") or {})
-            usage = dict(message.get("usage") or {})
+            self._message = dict(event.get("message") or {})
+            self.usage = dict(self._message.get("usage") or {})
         elif kind == "content_block_start":
             index, block = int(event["index"]), dict(event["content_block"])
-            blocks[index] = block
+            self._blocks[index] = block
             if block.get("type") in _TOOL_BLOCKS:
-                inputs[index] = []
-                stream.emit(ToolUseStart(block["id"], block["name"]))
+                self._inputs[index] = []
+                self._emit(ToolUseStart(block["id"], block["name"]))
         elif kind == "content_block_delta":
-            _anthropic_delta(blocks, inputs, int(event["index"]), event["delta"], stream)
+            self._delta(int(event["index"]), event["delta"])
         elif kind == "content_block_stop":
             index = int(event["index"])
-            if index in inputs:
-                blocks[index]["input"] = json.loads("".join(inputs.pop(index)) or "{}")
+            if index in self._inputs:
+                self._blocks[index]["input"] = json.loads("".join(self._inputs.pop(index)) or "{}")
         elif kind == "message_delta":
-            message.update(event.get("delta") or {})
-            usage.update(event.get("usage") or {})
+            self._message.update(event.get("delta") or {})
+            self.usage.update(event.get("usage") or {})
         elif kind == "message_stop":
-            ended = True
+            self.ended = True
+            usage = model_usage(self.usage, self._model_id, ANTHROPIC_USAGE)
+            self._emit(ModelCallDone(self._message.get("stop_reason"), usage))
         elif kind == "error":
             error = event.get("error") or {}
-            raise ModelError(f"the model stream of {model_id} failed ({error.get('type')})")
-    _check_ended(ended, stream, model_id)
-    body = {**message, "content": [blocks[i] for i in sorted(blocks)], "usage": usage}
-    stream.emit(
-        ModelCallDone(body.get("stop_reason"), model_usage(usage, model_id, ANTHROPIC_USAGE))
-    )
-    return body
+            raise ModelError(f"the model stream of {self._model_id} failed ({error.get('type')})")
+
+    def block(self, index: int) -> dict[str, Any]:
+        """The block at ``index`` as rebuilt so far (whole once its ``content_block_stop``
+        was fed)."""
+        return self._blocks[index]
+
+    def body(self) -> dict[str, Any]:
+        """The InvokeModel body: every block started so far, in order."""
+        content = [self._blocks[i] for i in sorted(self._blocks)]
+        return {**self._message, "content": content, "usage": self.usage}
+
+    def _emit(self, event: LoopEvent) -> None:
+        if self._stream is not None:
+            self._stream.emit(event)
+
+    def _delta(self, index: int, delta: Mapping[str, Any]) -> None:
+        block = self._blocks[index]
+        kind = delta.get("type")
+        if kind == "text_delta":
+            block["text"] = block.get("text", "") + delta["text"]
+            self._emit(TextDelta(delta["text"]))
+        elif kind == "input_json_delta":
+            self._inputs[index].append(delta["partial_json"])
+            self._emit(ToolInputDelta(block["id"], delta["partial_json"]))
+        elif kind == "thinking_delta":
+            block["thinking"] = block.get("thinking", "") + delta["thinking"]
+            self._emit(ThinkingDelta(delta["thinking"]))
+        elif kind == "signature_delta":
+            block["signature"] = block.get("signature", "") + delta["signature"]
+        elif kind == "citations_delta":
+            block.setdefault("citations", []).append(delta["citation"])
 
 
 def _check_ended(ended: bool, stream: TurnStream, model_id: str) -> None:
@@ -98,30 +148,6 @@ def _check_ended(ended: bool, stream: TurnStream, model_id: str) -> None:
     if not ended:
         stream.check()
         raise ModelError(f"the model stream of {model_id} ended before the reply was complete")
-
-
-def _anthropic_delta(
-    blocks: dict[int, dict[str, Any]],
-    inputs: dict[int, list[str]],
-    index: int,
-    delta: Mapping[str, Any],
-    stream: TurnStream,
-) -> None:
-    block = blocks[index]
-    kind = delta.get("type")
-    if kind == "text_delta":
-        block["text"] = block.get("text", "") + delta["text"]
-        stream.emit(TextDelta(delta["text"]))
-    elif kind == "input_json_delta":
-        inputs[index].append(delta["partial_json"])
-        stream.emit(ToolInputDelta(block["id"], delta["partial_json"]))
-    elif kind == "thinking_delta":
-        block["thinking"] = block.get("thinking", "") + delta["thinking"]
-        stream.emit(ThinkingDelta(delta["thinking"]))
-    elif kind == "signature_delta":
-        block["signature"] = block.get("signature", "") + delta["signature"]
-    elif kind == "citations_delta":
-        block.setdefault("citations", []).append(delta["citation"])
 
 
 class ConverseReader:

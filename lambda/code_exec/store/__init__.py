@@ -2,11 +2,13 @@
 
 Keys (partition ``pk``, sort ``sk``, TTL attribute ``expires_at``, epoch seconds):
 
-| item     | pk               | sk        | what                                              |
-|----------|------------------|-----------|---------------------------------------------------|
-| session  | ``SESSION#<id>`` | ``SESSION`` | sandbox session id, conversation history, lease |
-| job      | ``JOB#<id>``     | ``JOB``     | request, status, result or error                 |
-| pending  | ``PENDING#<id>`` | ...       | paused tool calls of ``/v1/messages`` (later)     |
+| item      | pk                  | sk              | what                                  |
+|-----------|---------------------|-----------------|---------------------------------------|
+| session   | ``SESSION#<id>``    | ``SESSION``     | sandbox session, conversation, lease  |
+| job       | ``JOB#<id>``        | ``JOB``         | request, status, result or error      |
+| container | ``CONTAINER#<id>``  | ``CONTAINER``   | /v1 container: sandbox, owner, paused cell |
+| API key   | ``APIKEY#<sha256>`` | ``APIKEY``      | owner and name of a /v1 key (hash only) |
+| file      | ``FILES#<owner>``   | ``FILE#<id>``   | /v1/files metadata (bytes in S3)      |
 
 A session carries a *lease* (``lease_owner`` + ``lease_expires_at``) taken with a
 conditional write, so two requests never drive one sandbox session at the same
@@ -16,25 +18,35 @@ lease expires on its own if its holder dies, and is released in ``finally``.
 Large JSON values (history, results) go to S3 when they would not fit a
 DynamoDB item comfortably; the item then keeps a pointer.
 
-Each kind of item has its own module (:mod:`.sessions`, :mod:`.jobs`); :class:`Store` is
-the one object the services hand out, with the methods of both.
+Each kind of item has its own module (:mod:`.sessions`, :mod:`.jobs`, :mod:`.containers`,
+:mod:`.file_records`, :mod:`.api_keys`); :class:`Store` is the one object the services hand
+out, with the methods of all of them.
 """
 
 from __future__ import annotations
 
+from code_exec.store.api_keys import ApiKeyRecord, ApiKeyStore, hash_key, new_key
 from code_exec.store.base import INLINE_LIMIT_BYTES
+from code_exec.store.containers import ContainerRecord, ContainerStore
+from code_exec.store.file_records import FileRecord, FileRecordStore
 from code_exec.store.jobs import JobRecord, JobStatus, JobStore
 from code_exec.store.sessions import SessionGoneError, SessionRecord, SessionStore
 
 __all__ = [
     "INLINE_LIMIT_BYTES",
+    "ApiKeyRecord",
+    "ApiKeyStore",
+    "ContainerRecord",
+    "FileRecord",
     "JobRecord",
     "JobStatus",
     "SessionGoneError",
     "SessionRecord",
     "Store",
+    "hash_key",
+    "new_key",
 ]
 
 
-class Store(SessionStore, JobStore):
-    """Sessions and jobs in the one table."""
+class Store(SessionStore, JobStore, ContainerStore, FileRecordStore, ApiKeyStore):
+    """Sessions, jobs, containers, files and API keys in the one table."""

@@ -10,7 +10,8 @@ How a stream ends:
 
 * the producer returns: the writer sends what is queued and ends the body;
 * the producer raises: the writer re-raises after what was queued (the runtime turns it
-  into error trailers);
+  into error trailers), or, given ``on_error``, sends the frame it makes of the error last
+  and ends the body normally;
 * the client disconnects (the runtime closes the writer): the stop signal is set with
   reason ``disconnected``, frames are dropped from then on, and the writer waits up to a
   grace period for the producer to reach its next safe point and clean up, so nothing is
@@ -89,6 +90,12 @@ class Pump:
         if data:
             self._put(data)
 
+    @property
+    def dropping(self) -> bool:
+        """Nothing the producer emits is sent any more (the client left, or the producer was
+        abandoned)."""
+        return self._dropping
+
     def stop(self, reason: str) -> None:
         """Ask the producer to end at its next safe point (the first reason is kept)."""
         if self.reason is None:
@@ -150,13 +157,15 @@ class Pump:
         stop_at: float | None = None,
         abandon_at: float | None = None,
         on_abandon: Callable[[str], bytes | None] | None = None,
+        on_error: Callable[[BaseException], bytes | None] | None = None,
     ) -> Iterator[bytes]:
         """The body: frames as they come, ``ping`` after ``ping_seconds`` of silence.
 
         ``stop_at`` and ``abandon_at`` are times on the pump's clock (monotonic seconds).
         ``on_abandon(reason)`` releases what a producer that never reached a safe point
         still holds; its return value is sent as the last frame when the client is still
-        there.
+        there. ``on_error(exception)``, when given, turns a producer's failure into the last
+        frame instead of a failed body.
         """
         finished = False
         last = self._clock()
@@ -193,7 +202,12 @@ class Pump:
                     return
                 if isinstance(item, _Failure):
                     finished = True
-                    raise item.error
+                    if on_error is None:
+                        raise item.error
+                    final = on_error(item.error)
+                    if final:
+                        yield final
+                    return
                 assert isinstance(item, bytes)
                 last = self._clock()
                 item_out, item = item, None

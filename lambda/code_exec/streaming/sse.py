@@ -5,12 +5,14 @@
 it returns the :class:`~code_exec.streaming.response.StreamedResponse` the streaming runtime
 writes. The generator runs in its own thread (:class:`~code_exec.streaming.pump.Pump`), so
 keep-alive pings go out while it is blocked (a model call, a long sandbox run); when the
-client disconnects, the generator is closed at the ``yield`` it is paused on (its
-``finally`` blocks run there: release what it holds), before the invocation ends.
+client disconnects, the generator is closed at the next ``yield`` (its ``finally`` blocks
+run there: release what it holds), before the invocation ends. At the deadline
+(``stop_at``) it is only asked to stop (``cancel``): its remaining frames still go out.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -46,6 +48,8 @@ def sse_response(
     stop_at: float | None = None,
     abandon_at: float | None = None,
     on_abandon: Callable[[str], bytes | None] | None = None,
+    on_error: Callable[[BaseException], bytes | None] | None = None,
+    first_seconds: float | None = None,
 ) -> StreamedResponse:
     """Stream the frames of ``events`` as a ``text/event-stream`` response.
 
@@ -68,6 +72,16 @@ def sse_response(
         abandon_at: when to stop waiting for a generator that has not ended; ``on_abandon``
             (given the reason) then releases what it holds, and the frame it returns is
             sent last.
+        on_error: the last frame for an exception the generator raises once the response
+            is committed (e.g. an ``error`` event); without it the stream fails.
+        first_seconds: wait up to this long for the generator's first frame before
+            committing to the status: an exception it raises before that frame is raised
+            here (the route answers an HTTP error instead); past the wait, the response
+            is committed and pings keep it open.
+
+    Raises:
+        Exception: what the generator raised before its first frame, within
+            ``first_seconds``.
     """
 
     def produce(emit: Emit, stop: threading.Event) -> None:
@@ -75,15 +89,19 @@ def sse_response(
         try:
             for item in iterator:
                 emit(item)
-                if stop.is_set():
+                if pump.dropping:
                     break
         finally:
             close: Callable[[], None] | None = getattr(iterator, "close", None)
             if close is not None:
                 close()
 
-    pump = Pump(produce, cancel=cancel, name="sse-producer")
+    # named after the invoking thread, so its log lines (and calls) trace back to it
+    pump = Pump(produce, cancel=cancel, name=f"{threading.current_thread().name}/sse")
     pump.start()
+    if first_seconds is not None:
+        with contextlib.suppress(TimeoutError):  # still working: commit, pings keep it open
+            pump.first(first_seconds)
     return StreamedResponse(
         status_code,
         pump.frames(
@@ -93,6 +111,7 @@ def sse_response(
             stop_at=stop_at,
             abandon_at=abandon_at,
             on_abandon=on_abandon,
+            on_error=on_error,
         ),
         {**SSE_HEADERS, **(headers or {})},
     )

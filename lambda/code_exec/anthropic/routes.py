@@ -1,0 +1,221 @@
+"""The buffered ``/v1/*`` routes: Models and Files, as the Anthropic SDK calls them.
+
+They are registered on the API's one resolver (:func:`register`); the resolver's error handler
+answers errors on these paths in Anthropic's envelope (:mod:`code_exec.anthropic.errors`).
+``POST /v1/messages`` is served by the streaming function (:mod:`code_exec.anthropic.messages`).
+The caller's identity is the API key owner the Lambda authorizer put in the request context
+(:func:`owner_of`); ``?beta=true`` (the SDK's beta client) is accepted and changes nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import email.parser
+import email.policy
+import inspect
+import json
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.openapi.params import Path
+
+from code_exec.anthropic.files import AnthropicFiles, Upload, metadata
+from code_exec.anthropic.ids import request_id
+from code_exec.anthropic.models import list_models, model_info
+from code_exec.exceptions import AuthenticationError, RequestValidationError
+
+__all__ = ["PREFIX", "header_of", "owner_of", "register", "request_id_of"]
+
+PREFIX = "/v1/"
+_FILE_ID = r"^file_[A-Za-z0-9]{1,64}$"
+
+
+def _raw(event: Any) -> Mapping[str, Any]:
+    """The proxy event, from Powertools' event object or as it came."""
+    raw: Mapping[str, Any] = getattr(event, "raw_event", event)
+    return raw
+
+
+def header_of(event: Any, name: str) -> str | None:
+    """A request header (``name`` in lower case)."""
+    for k, v in (_raw(event).get("headers") or {}).items():
+        if k.lower() == name:
+            return str(v)
+    return None
+
+
+def request_id_of(event: Any) -> str:
+    """The id of a request (API Gateway's request id)."""
+    return request_id((_raw(event).get("requestContext") or {}).get("requestId"))
+
+
+def owner_of(event: Any) -> str:
+    """The API key owner the authorizer found (401 when the request did not pass one)."""
+    context = (_raw(event).get("requestContext") or {}).get("authorizer") or {}
+    owner = context.get("owner")
+    if not owner:
+        raise AuthenticationError("invalid x-api-key")
+    return str(owner)
+
+
+def _json(body: dict[str, Any], rid: str, status: int = 200) -> Response[str]:
+    return Response(
+        status_code=status,
+        content_type="application/json",
+        body=json.dumps(body),
+        headers={"request-id": rid},
+    )
+
+
+def _upload(event: Any) -> Upload:
+    """The ``file`` part of a ``multipart/form-data`` body (what the SDK's upload sends)."""
+    ctype = header_of(event, "content-type") or ""
+    if not ctype.lower().startswith("multipart/form-data"):
+        raise RequestValidationError("send the file as multipart/form-data", field="file")
+    raw = event.raw_event.get("body") or ""
+    if event.raw_event.get("isBase64Encoded"):
+        data = base64.b64decode(raw)
+    else:
+        data = raw.encode("utf-8", errors="surrogateescape")
+    head = f"Content-Type: {ctype}\r\nMIME-Version: 1.0\r\n\r\n".encode()
+    parsed = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + data)
+    for part in parsed.iter_parts():
+        if part.get_param("name", header="content-disposition") == "file":
+            payload = part.get_payload(decode=True)
+            return Upload(
+                filename=part.get_filename() or "",
+                mime_type=part.get_content_type() if part.get("content-type") else "",
+                data=payload if isinstance(payload, bytes) else b"",
+            )
+    raise RequestValidationError("the form has no 'file' part", field="file")
+
+
+class _Routes:
+    def __init__(self, app: APIGatewayRestResolver, services: Any) -> None:
+        self.app, self.s = app, services
+        self.files = AnthropicFiles(services)
+
+    # --- models --------------------------------------------------------------------------
+
+    def models(self) -> Response[str]:
+        """The model names this deployment answers to."""
+        event = self.app.current_event
+        query = event.query_string_parameters or {}
+        try:
+            limit = max(1, min(1000, int(query.get("limit") or 20)))
+        except ValueError as e:
+            raise RequestValidationError("limit must be an integer", field="limit") from e
+        page = list_models(
+            self.s.config,
+            limit=limit,
+            after_id=query.get("after_id"),
+            before_id=query.get("before_id"),
+        )
+        return _json(page, request_id_of(event))
+
+    def model(self, model_id: Annotated[str, Path()]) -> Response[str]:
+        """One model name (404 when this deployment does not answer to it)."""
+        event = self.app.current_event
+        return _json(model_info(self.s.config, model_id), request_id_of(event))
+
+    # --- files ---------------------------------------------------------------------------
+
+    def upload(self) -> Response[str]:
+        """Upload a file (multipart ``file``) for code execution (``container_upload``)."""
+        event = self.app.current_event
+        record = self.files.upload(owner_of(event), _upload(event))
+        return _json(metadata(record), request_id_of(event))
+
+    def list_files(self) -> Response[str]:
+        """The caller's files, newest first."""
+        event = self.app.current_event
+        records = self.files.list_files(owner_of(event))
+        data = [metadata(r) for r in records]
+        page = {
+            "data": data,
+            "has_more": False,
+            "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None,
+        }
+        return _json(page, request_id_of(event))
+
+    def file(self, file_id: Annotated[str, Path(pattern=_FILE_ID)]) -> Response[str]:
+        """A file's metadata."""
+        event = self.app.current_event
+        return _json(metadata(self.files.get(owner_of(event), file_id)), request_id_of(event))
+
+    def content(self, file_id: Annotated[str, Path(pattern=_FILE_ID)]) -> Response[bytes]:
+        """A file made by code execution (uploaded files cannot be downloaded)."""
+        event = self.app.current_event
+        record, data = self.files.content(owner_of(event), file_id)
+        return Response(
+            status_code=200,
+            content_type=record.mime_type,
+            body=data,
+            headers={
+                "request-id": request_id_of(event),
+                "content-disposition": f'attachment; filename="{record.filename}"',
+            },
+        )
+
+    def delete_file(self, file_id: Annotated[str, Path(pattern=_FILE_ID)]) -> Response[str]:
+        """Forget a file (its bytes expire with the bucket's lifecycle)."""
+        event = self.app.current_event
+        self.files.delete(owner_of(event), file_id)
+        return _json({"id": file_id, "type": "file_deleted"}, request_id_of(event))
+
+
+def _binary(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` with its return annotation hidden from Powertools, which would otherwise serialize
+    the body through pydantic as JSON text (a binary file cannot pass: it is not UTF-8)."""
+
+    def route(*args: Any, **kwargs: Any) -> Any:
+        return fn(*args, **kwargs)
+
+    signature = inspect.signature(fn)
+    route.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        return_annotation=inspect.Signature.empty
+    )
+    route.__name__, route.__doc__ = fn.__name__, fn.__doc__
+    return route
+
+
+def _responses(*errors: int) -> Any:
+    out: dict[int, dict[str, Any]] = {
+        200: {"description": "success", "content": {"application/json": {"schema": {}}}}
+    }
+    for status in errors:
+        out[status] = {"description": "Anthropic error envelope"}
+    return out
+
+
+def register(app: APIGatewayRestResolver, services: Any) -> None:
+    """Add the buffered ``/v1/*`` routes to ``app``."""
+    r = _Routes(app, services)
+    tags = ["anthropic"]
+    app.get("/v1/models", summary="Models", responses=_responses(401), tags=tags)(r.models)
+    app.get(
+        "/v1/models/<model_id>", summary="One model", responses=_responses(401, 404), tags=tags
+    )(r.model)
+    app.post("/v1/files", summary="Upload a file", responses=_responses(400, 401, 413), tags=tags)(
+        r.upload
+    )
+    app.get("/v1/files", summary="The caller's files", responses=_responses(401), tags=tags)(
+        r.list_files
+    )
+    app.get(
+        "/v1/files/<file_id>",
+        summary="A file's metadata",
+        responses=_responses(401, 404),
+        tags=tags,
+    )(r.file)
+    app.get(
+        "/v1/files/<file_id>/content",
+        summary="Download a file made by code execution",
+        responses=_responses(400, 401, 404),
+        tags=tags,
+    )(_binary(r.content))
+    app.delete(
+        "/v1/files/<file_id>", summary="Delete a file", responses=_responses(401, 404), tags=tags
+    )(r.delete_file)

@@ -11,7 +11,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 # jsii warns on every run that Node 20 is past end-of-life; the CLI and jsii still work on it.
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-.PHONY: help setup bwrap synth test lint iam-report openapi local emulator bench api-key clean
+.PHONY: help setup bwrap synth test lint iam-report openapi local emulator bench load api-key clean
 
 help:
 	@echo "make synth       set up, synthesize all stacks into cdk.out/, print a summary"
@@ -22,6 +22,7 @@ help:
 	@echo "make api-key NAME=...  mint a /v1 API key in the deployed stack's table (printed once)"
 	@echo "make emulator    run only the code-interpreter emulator"
 	@echo "make bench       run the benchmarks in bench/"
+	@echo "make load        load test (locust) against make local, model replayed; p50/p95, errors"
 
 setup: $(STAMP) node_modules/.installed bwrap
 
@@ -79,6 +80,11 @@ emulator: setup
 
 bench: setup
 	$(PY) -m bench
+
+# 20 named sessions x 10 requests against `make local` (model replayed, tools bridged,
+# emulator rate limits on), then one sweep. Not part of `make test`. Options: LOAD_ARGS.
+load: setup
+	$(PY) -m bench.load $(LOAD_ARGS)
 
 api-key: $(STAMP)
 	@test -n "$(NAME)" || { echo "usage: make api-key NAME=<what the key is for> [OWNER=<owner>]"; exit 2; }

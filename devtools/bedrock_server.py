@@ -11,10 +11,11 @@ back over HTTP as Bedrock sends it: a JSON body, or an event stream written fram
 from __future__ import annotations
 
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from devtools.bedrock_replay import BedrockReplay
+from devtools.local_server import LocalHttpServer
 
 __all__ = ["BedrockServer"]
 
@@ -25,8 +26,7 @@ class BedrockServer:
     def __init__(self, replay: BedrockReplay) -> None:
         self.replay = replay
         self.errors: list[str] = []
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._server.daemon_threads = True
+        self._server = LocalHttpServer(("127.0.0.1", 0), _handler(self))
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property

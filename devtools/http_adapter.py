@@ -17,6 +17,9 @@ back is relayed as it arrives (chunked, flushed per chunk), the metadata prelude
 status and headers. A function error before the first byte answers 502 like API Gateway; a
 stream that fails later is cut without its last chunk. A client that goes away cancels the
 invocation.
+
+``local_routes`` are the local server's own endpoints (``/_local/...``: e.g. running the
+sweeper on demand); they never exist behind API Gateway and never reach the handler.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import fnmatch
 import json
 import sys
 import uuid
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from http.server import BaseHTTPRequestHandler
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
@@ -35,7 +38,9 @@ from code_exec.streaming.framing import chunk
 
 __all__ = [
     "GATEWAY_ERRORS",
+    "LOCAL_PREFIX",
     "LocalContext",
+    "LocalRoute",
     "StreamTarget",
     "authorizer_event",
     "make_handler",
@@ -51,6 +56,9 @@ GATEWAY_ERRORS = {
 }
 # What API Gateway answers when a streamed function fails before its first byte.
 _INTEGRATION_ERROR = b'{"message": "Internal server error"}'
+LOCAL_PREFIX = "/_local/"  # the local server's own endpoints; no API route starts so
+# A local endpoint: the request's query parameters in, (status, JSON body) out.
+LocalRoute = Callable[[dict[str, str]], tuple[int, Any]]
 
 
 def gateway_error(kind: str, request_id: str) -> tuple[int, bytes]:
@@ -171,10 +179,13 @@ def make_handler(
     *,
     streamed: StreamTarget | None = None,
     stream_routes: Collection[tuple[str, str]] = (),
+    local_routes: Mapping[tuple[str, str], LocalRoute] | None = None,
 ) -> type[BaseHTTPRequestHandler]:
     """A ``BaseHTTPRequestHandler`` class that sends every request through ``api_handler``
     (``/v1/*`` through ``authorizer`` first, when given), except ``stream_routes`` (method,
-    path), which go to ``streamed``."""
+    path), which go to ``streamed``, and ``local_routes`` (method, path under
+    :data:`LOCAL_PREFIX`), served here."""
+    local = dict(local_routes or {})
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -183,6 +194,9 @@ def make_handler(
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             event = to_event(self.command, self.path, dict(self.headers.items()), body)
+            if event["path"].startswith(LOCAL_PREFIX):
+                self._local(event)
+                return
             if authorizer is not None and event["path"].startswith(AUTHORIZED_PREFIX):
                 refused = authorize(authorizer, event)
                 if refused:
@@ -212,6 +226,19 @@ def make_handler(
             for k, v in headers.items():
                 if k.lower() not in ("content-length", "connection"):
                     self.send_header(k, str(v))
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _local(self, event: dict[str, Any]) -> None:
+            route = local.get((self.command, event["path"]))
+            if route is None:
+                status, reply = 404, {"error": {"code": "NotFound", "message": event["path"]}}
+            else:
+                status, reply = route(dict(event["queryStringParameters"] or {}))
+            data = json.dumps(reply).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)

@@ -21,15 +21,27 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Literal
 
-from devtools.http_adapter import make_handler
+from devtools.http_adapter import LocalRoute, make_handler
 from devtools.runtime_api import FakeRuntimeApi
 
-__all__ = ["BOOTSTRAP", "STREAM_HANDLER", "LocalApi"]
+__all__ = ["BOOTSTRAP", "STREAM_HANDLER", "LocalApi", "LocalHttpServer"]
 
 ROOT = Path(__file__).resolve().parents[1]
 TASK_ROOT = ROOT / "lambda"
 BOOTSTRAP = TASK_ROOT / "code_exec" / "streaming" / "bootstrap"
 STREAM_HANDLER = "code_exec.api.streamed.stream_handler"
+
+
+class LocalHttpServer(ThreadingHTTPServer):
+    """One thread per connection, and a listen backlog for many clients connecting at once.
+
+    The stdlib's default backlog (5) overflows when a few dozen clients connect together
+    (a load test's users): the kernel then drops or resets connections the service behind
+    API Gateway would have taken.
+    """
+
+    daemon_threads = True
+    request_queue_size = 128
 
 
 class LocalApi:
@@ -45,6 +57,7 @@ class LocalApi:
         stream_handler: the streaming function's handler: its dotted name (``_HANDLER``), or,
             for ``"thread"`` workers, the function itself (tests wrap it to see the events).
         env: extra environment for worker processes.
+        local_routes: the local server's own endpoints (``/_local/...``), by (method, path).
     """
 
     def __init__(
@@ -59,15 +72,19 @@ class LocalApi:
         function_timeout: float = 900.0,
         stream_handler: str | Callable[..., Any] = STREAM_HANDLER,
         env: dict[str, str] | None = None,
+        local_routes: dict[tuple[str, str], LocalRoute] | None = None,
     ) -> None:
         from code_exec.api.streamed import ROUTES
 
         self.runtime_api = FakeRuntimeApi(function_timeout=function_timeout)
         handler = make_handler(
-            api_handler, authorizer, streamed=self.runtime_api, stream_routes=set(ROUTES)
+            api_handler,
+            authorizer,
+            streamed=self.runtime_api,
+            stream_routes=set(ROUTES),
+            local_routes=local_routes,
         )
-        self.httpd = ThreadingHTTPServer((host, port), handler)
-        self.httpd.daemon_threads = True
+        self.httpd = LocalHttpServer((host, port), handler)
         self._workers, self._mode = workers, mode
         self._stream_handler = stream_handler
         self._env = env or {}

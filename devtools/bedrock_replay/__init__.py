@@ -20,6 +20,8 @@ else with its buffered body split into a stream the way Bedrock sends one.
 One module per job:
 
 * :mod:`.replay` — :class:`BedrockReplay`, the double (wiring, serving, pacing);
+* :mod:`.conversations` — :class:`ConversationReplay`, many conversations at once, each
+  answered by its place in its recording (``make local`` under load);
 * :mod:`.expect` — the ``expect`` keys and :func:`check_expectations`;
 * :mod:`.wire` — a call as sent (:class:`Exchange`) and views of its request;
 * :mod:`.stream` — Bedrock's event-stream replies (:func:`stream_frames`, :class:`FrameStream`);
@@ -35,6 +37,7 @@ Usage::
 
 from __future__ import annotations
 
+from devtools.bedrock_replay.conversations import ConversationReplay
 from devtools.bedrock_replay.expect import check_expectations
 from devtools.bedrock_replay.fixtures import (
     DEFAULT_MODEL_ID,
@@ -56,6 +59,7 @@ __all__ = [
     "FIXTURES",
     "LOOPS",
     "BedrockReplay",
+    "ConversationReplay",
     "Exchange",
     "FrameStream",
     "Played",

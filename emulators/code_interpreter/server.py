@@ -87,6 +87,9 @@ class EmulatorServer(ThreadingHTTPServer):
 
     daemon_threads = True
     allow_reuse_address = True
+    # The stdlib's listen backlog (5) overflows when many clients open connections at once
+    # (a Lambda client's pool under load); the service takes them.
+    request_queue_size = 128
 
     def __init__(self, config: EmulatorConfig, backend: CodeInterpreterBackend) -> None:
         super().__init__((config.host, config.port), _Handler)

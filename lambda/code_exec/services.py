@@ -23,6 +23,7 @@ from code_exec.anthropic.turn import TurnLimits
 from code_exec.config import RuntimeConfig
 from code_exec.files import FileStore
 from code_exec.sandbox import SandboxClient, make_client
+from code_exec.sandbox.errors import THROTTLED_ATTEMPTS
 from code_exec.sandbox.sessions import SessionsClient
 from code_exec.store import Store
 
@@ -115,12 +116,20 @@ class Services:
 
     @cached_property
     def sandbox(self) -> Any:
-        return SandboxClient(self.config.code_interpreter_id, client=self.agentcore)
+        return SandboxClient(
+            self.config.code_interpreter_id,
+            client=self.agentcore,
+            throttled_attempts=THROTTLED_ATTEMPTS,
+        )
 
     @cached_property
     def sessions(self) -> SessionsClient:
         """The sandbox client that can also list the interpreter's sessions (the sweeper's)."""
-        return SessionsClient(self.config.code_interpreter_id, client=self.agentcore)
+        return SessionsClient(
+            self.config.code_interpreter_id,
+            client=self.agentcore,
+            throttled_attempts=THROTTLED_ATTEMPTS,
+        )
 
     @cached_property
     def store(self) -> Store:

@@ -1,6 +1,7 @@
 """`make local` (scripts/local_api.py) serves the real handlers on 127.0.0.1, no AWS account:
-the buffered routes in-process, ``/invoke/stream`` through the streaming function's runtime
-started by its exec wrapper in worker processes."""
+the buffered routes each in a worker process of their own, ``/invoke/stream`` and
+``/v1/messages`` through the streaming function's runtime started by its exec wrapper in
+worker processes, ``/v1/*`` behind the authorizer."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,13 +20,18 @@ from typing import Any
 
 import pytest
 
-from devtools.bedrock_replay import BedrockReplay, load_fixture, stream_frames
+from bench.load.plan import LoadSettings, expected_counts
+from bench.load.report import render, verdict
+from bench.load.runner import emulator_health, run_locust, sweep
+from devtools.bedrock_replay import BedrockReplay, ConversationReplay, load_fixture, stream_frames
 from devtools.bedrock_server import BedrockServer
-from emulators.code_interpreter.spawn import read_first_line, stop_process
+from emulators.code_interpreter.spawn import agentcore_client, read_first_line, stop_process
+from tests.conftest import EMULATOR_RPS_PER_ACCOUNT, EMULATOR_RPS_PER_SESSION
 
 from .conftest import MODEL_ID
 
 ROOT = Path(__file__).resolve().parents[2]
+INTERPRETER = "aws.codeinterpreter.v1"
 KEY = "sk-bcx-local-test-key"
 
 pytestmark = pytest.mark.sandbox
@@ -74,7 +81,11 @@ def local() -> Iterator[Local]:
             STREAM_WORKERS="1",
             DEFAULT_MODEL_ID=MODEL_ID,
             AWS_ENDPOINT_URL_BEDROCK_RUNTIME=bedrock.url,
+            LOCAL_TOOL_PLACEMENT="bridged",
+            CODE_INTERPRETER_ID=INTERPRETER,  # not whatever an earlier test left in os.environ
             CODE_INTERPRETER_EMULATOR_CHECK_RESPONSES="1",
+            CODE_INTERPRETER_EMULATOR_MAX_RPS_PER_SESSION=str(EMULATOR_RPS_PER_SESSION),
+            CODE_INTERPRETER_EMULATOR_MAX_RPS_PER_ACCOUNT=str(EMULATOR_RPS_PER_ACCOUNT),
         )
         proc = subprocess.Popen(
             [sys.executable, "-m", "scripts.local_api"],
@@ -90,6 +101,9 @@ def local() -> Iterator[Local]:
             banner = read_first_line(proc, 10)  # "API ready at ... (code interpreter emulator: URL"
             emulator = re.search(r"code interpreter emulator: (http://[^,\s]+)", banner)
             assert emulator, banner
+            assert "tools: bridged" in banner, banner
+            # its later output (metrics, one line per request) must not fill the pipe
+            threading.Thread(target=proc.stdout.read, daemon=True).start()  # type: ignore[union-attr]
             yield Local(url, KEY, bedrock, emulator.group(1))
         finally:
             stop_process(proc, timeout=30)
@@ -165,6 +179,47 @@ def test_local_api_streams_invoke_stream_as_it_is_written(local: Local) -> None:
     local.assert_emulator_conforms(at_least=3)
 
 
+def test_make_local_bridges_the_tools_and_make_load_runs_headless(
+    local: Local, tmp_path: Path
+) -> None:
+    """``make load`` in small: locust, in its own process, runs the load scenario (2 named
+    sessions: code runs, the expense audit in PTC mode, a concurrent pair that must give one
+    409, then DELETE) against ``make local`` answering from the recorded turns with its
+    tools bridged and its emulator rate-limited; locust's CSV is read back and judged, and
+    one sweep (``POST /_local/sweep``) leaves no session READY."""
+    recording = load_fixture("converse_expense_audit_ptc")
+    call = recording["calls"][0]
+    local.bedrock.replay = ConversationReplay([recording])
+    request = {"prompt": call["prompt"], "loop": "converse", "tools": call["tools"]}
+    status, body = _post(f"{local.url}/invoke", {**request, "session_id": "placed"})
+    assert status == 200 and body["stop_reason"] == "end_turn", body
+    client = agentcore_client(local.emulator)
+    [placed] = [
+        s["sessionId"]
+        for s in client.list_code_interpreter_sessions(
+            codeInterpreterIdentifier="aws.codeinterpreter.v1", status="READY"
+        )["items"]
+        if s.get("name") == "bcx-session-placed"
+    ]
+    with urllib.request.urlopen(f"{local.emulator}/_emulator/sessions/{placed}/calls") as resp:
+        tools = json.loads(resp.read())["tools"]
+    assert tools.get("startCommandExecution") == 1, tools  # the bridged runner, not preloaded
+    assert _post(f"{local.url}/sessions/placed", {}, method="DELETE")[0] == 200
+
+    settings = LoadSettings(sessions=2, requests=4, time_limit=90)
+    results = run_locust(local.url, settings, tmp_path)
+    ready = emulator_health(local.emulator)["sessions"]
+    report = sweep(local.url)
+    results.extra.update(ready_after_run=ready, ready_after_sweep=report["ready_after"])
+    assert verdict(results, expected_counts(settings)) == [], render(results, [])
+    assert results.conflicts == 1
+    assert report["ready"] == 0 and report["stopped"] == []
+    assert local.bedrock.errors == []
+    local.bedrock.replay.assert_done()
+    status, body = _post(f"{local.url}/_local/sweep?grace_seconds=soon", {})
+    assert (status, body["error"]["field"]) == (400, "grace_seconds")
+
+
 def test_local_api_serves_anthropic_through_the_authorizer(local: Local) -> None:
     """Anthropic's API, through the authorizer, with the key the server minted; model names
     as the stack derives them from cdk.json."""
@@ -178,6 +233,9 @@ def test_local_api_serves_anthropic_through_the_authorizer(local: Local) -> None
     assert {m.id for m in c.models.list().data} == set(derived) != set()
     with pytest.raises(anthropic.AuthenticationError):
         anthropic.Anthropic(base_url=local.url, api_key="sk-bcx-nope", max_retries=0).models.list()
+    # a buffered /v1 route in an API worker process, with the owner the authorizer passed on
+    uploaded = c.beta.files.upload(file=("data.csv", b"a,b\n1,2\n", "text/csv"))
+    assert uploaded.size_bytes == 8 and uploaded.id in {f.id for f in c.beta.files.list().data}
 
 
 @pytest.mark.filterwarnings("ignore:The model")
@@ -214,6 +272,31 @@ def test_local_api_streams_v1_messages_through_the_streaming_runtime(local: Loca
     assert early is True, "the first words arrived only after the model had finished"
     assert final.stop_reason == "end_turn" and final.container is not None
     assert "5.5" in final.content[2].content.stdout  # type: ignore[union-attr]
+
+
+@pytest.mark.filterwarnings("ignore:The model")
+def test_local_api_answers_v1_messages_unstreamed_from_the_streaming_runtime(local: Local) -> None:
+    """``stream: false`` goes to the streaming function too (API Gateway picks the function
+    per method, not per body; the buffered function has no such route) and comes back as
+    one JSON message."""
+    import anthropic
+
+    local.bedrock.replay = BedrockReplay(load_fixture("anthropic_bash_stats"), stream=True)
+    client = anthropic.Anthropic(
+        base_url=local.url, api_key=local.key, max_retries=0, _strict_response_validation=True
+    )
+    raw = client.messages.with_raw_response.create(
+        model="claude-sonnet-4-5",
+        max_tokens=4096,
+        tools=[{"type": "code_execution_20250825", "name": "code_execution"}],
+        messages=[{"role": "user", "content": "Mean and stdev of 1..10?"}],
+    )
+    assert raw.headers["content-type"].startswith("application/json"), raw.headers
+    message = raw.parse()
+    local.bedrock.replay.assert_done()
+    assert not local.bedrock.errors
+    assert message.stop_reason == "end_turn" and message.container is not None
+    assert "5.5" in message.content[2].content.stdout  # type: ignore[union-attr]
 
 
 def _chunk(frame: dict[str, Any]) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
@@ -217,6 +218,48 @@ def test_retries_are_bounded(svc: FakeService) -> None:
     with pytest.raises(SandboxThrottledError, match="slow down"):
         sandbox.execute_code("s1", "x")
     assert len(svc.requests) == 3
+
+
+def test_throttling_has_a_retry_budget_of_its_own(svc: FakeService) -> None:
+    """A throttled request is retried up to ``throttled_attempts``; other retry-safe
+    failures (an idempotent read's internal error) stay bounded by ``max_attempts``."""
+    sandbox = SandboxClient(
+        "ci", client=svc.client, max_attempts=2, throttled_attempts=4, backoff_base=0.001
+    )
+    svc.replies += [exception("throttlingException", "slow down")] * 3 + [_ok("hi\n")]
+    assert sandbox.execute_code("s1", "x").stdout == "hi\n"
+    assert len(svc.requests) == 4
+    svc.replies += [(429, b"ThrottlingException")] * 4
+    with pytest.raises(SandboxThrottledError):
+        sandbox.execute_code("s1", "x")
+    assert len(svc.requests) == 8
+    svc.replies += [exception("internalServerException", "boom")] * 2
+    with pytest.raises(SandboxInternalError, match="boom"):
+        sandbox.read_files("s1", ["a.txt"])
+    assert len(svc.requests) == 10
+
+
+def test_the_deployments_clients_retry_throttling_longer(
+    svc: FakeService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The functions' sandbox clients (``Services``) keep retrying a throttled request to
+    THROTTLED_ATTEMPTS attempts, with backoff capped at 8 s, before the request fails."""
+    from code_exec.config import RuntimeConfig
+    from code_exec.sandbox import errors
+    from code_exec.sandbox.errors import THROTTLED_ATTEMPTS
+    from code_exec.services import Services
+
+    slept: list[float] = []
+    monkeypatch.setattr(errors, "time", SimpleNamespace(sleep=slept.append))
+    services = Services(config=RuntimeConfig(code_interpreter_id="ci"), agentcore=svc.client)
+    assert THROTTLED_ATTEMPTS == 10
+    svc.replies += [exception("throttlingException", "slow down")] * 9 + [_ok("ran\n")]
+    assert services.sandbox.execute_code("s1", "x").stdout == "ran\n"
+    assert len(svc.requests) == 10 and len(slept) == 9 and max(slept) <= 8.0
+    svc.replies += [exception("throttlingException", "slow down")] * 10
+    with pytest.raises(SandboxThrottledError):
+        services.sessions.execute_code("s1", "x")  # the sweeper's client too
+    assert len(svc.requests) == 20
 
 
 def test_internal_error_is_not_retried_for_code_but_is_for_reads(

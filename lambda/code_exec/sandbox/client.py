@@ -17,6 +17,7 @@ retries with exponential backoff and full jitter instead, and only when that is 
 throttling always (the request was refused), a connection that never opened always, and
 internal/connection failures only for idempotent tools (reads, listings, writes of the
 same content, task status). A cell or command is never re-run once it may have executed.
+Throttling may get a larger budget (``throttled_attempts``; see ``errors.THROTTLED_ATTEMPTS``).
 """
 
 from __future__ import annotations
@@ -102,14 +103,15 @@ class SandboxClient:
         client: Any = None,
         region: str | None = None,
         max_attempts: int = 5,
+        throttled_attempts: int | None = None,
         read_timeout: int = 900,
         backoff_base: float = 0.25,
         backoff_max: float = 8.0,
     ) -> None:
         self.interpreter_id = interpreter_id
         self._client = client or make_client(region, read_timeout=read_timeout)
-        self._max_attempts = max(1, max_attempts)
-        self._backoff_base, self._backoff_max = backoff_base, backoff_max
+        attempts = max(1, max_attempts)
+        self._limits = (attempts, backoff_base, backoff_max, max(attempts, throttled_attempts or 0))
         self._known: set[str] = set()  # sessions seen alive through this client
         self._runner_ready: set[str] = set()  # sessions whose kernel has the cell runner
 
@@ -363,8 +365,7 @@ class SandboxClient:
         return self._retry(once, op, session_id)
 
     def _retry(self, once: Any, what: str, session_id: str | None) -> Any:
-        limits = (self._max_attempts, self._backoff_base, self._backoff_max)
-        return retrying(once, *limits, what=f"{what} on session {session_id}")
+        return retrying(once, *self._limits, what=f"{what} on session {session_id}")
 
     def _map(self, code: str, message: str, session_id: str | None) -> SandboxError:
         known = session_id is not None and session_id in self._known

@@ -45,6 +45,7 @@ from code_exec.exceptions import (
 
 __all__ = [
     "IDEMPOTENT_TOOLS",
+    "THROTTLED_ATTEMPTS",
     "Attempt",
     "client_error_parts",
     "error_key",
@@ -56,6 +57,11 @@ __all__ = [
     "transport_error",
 ]
 
+# Attempts at a throttled request in the deployment's clients (``Services``), against 5 for
+# other retry-safe failures: the account-wide InvokeCodeInterpreter rate (30 requests a
+# second by default) is shared by every session of the deployment, and 20 busy sessions
+# reach it; backing off longer slows requests down where 5 attempts failed some (make load).
+THROTTLED_ATTEMPTS = 10
 # Tools whose request can be repeated with the same effect (reads, listings, same writes).
 IDEMPOTENT_TOOLS = frozenset({"readFiles", "listFiles", "getTask", "writeFiles", "stopTask"})
 
@@ -146,17 +152,33 @@ def tool_error(tool: str, text: str) -> SandboxError:
     return SandboxError(f"{tool} failed: {text.strip()}")
 
 
-def retrying(once: Callable[[], T], attempts: int, base: float, cap: float, *, what: str) -> T:
+def retrying(
+    once: Callable[[], T],
+    attempts: int,
+    base: float,
+    cap: float,
+    throttled_attempts: int | None = None,
+    *,
+    what: str,
+) -> T:
     """Call ``once`` until it succeeds, retrying the :class:`Attempt` failures marked safe.
 
     Exponential backoff with full jitter (``base * 2**attempt`` seconds, at most ``cap``);
-    the last failure, or one not safe to retry, is raised as its typed error.
+    the last failure, or one not safe to retry, is raised as its typed error. A throttled
+    attempt may go on to ``throttled_attempts`` attempts in all (default ``attempts``): the
+    service refused it over a rate the whole account shares, which clears as its callers
+    back off; a deployment's sessions at that rate would otherwise fail requests instead of
+    slowing down.
     """
-    for attempt in range(1, attempts + 1):
+    attempt = 0
+    while True:
+        attempt += 1
         try:
             return once()
         except Attempt as a:
-            if not a.retry_safe or attempt == attempts:
+            throttled = isinstance(a.error, SandboxThrottledError)
+            limit = (throttled_attempts or attempts) if throttled else attempts
+            if not a.retry_safe or attempt >= limit:
                 raise a.error from (a.__cause__ or None)
             delay = random.uniform(0, min(cap, base * 2**attempt))
             logger.warning(
@@ -165,8 +187,7 @@ def retrying(once: Callable[[], T], attempts: int, base: float, cap: float, *, w
                 a.error.code,
                 a.error.message,
                 attempt,
-                attempts - 1,
+                limit - 1,
                 delay,
             )
             time.sleep(delay)
-    raise AssertionError("unreachable")  # pragma: no cover

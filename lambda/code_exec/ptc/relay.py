@@ -9,6 +9,10 @@ passes, and prints one reply line. The orchestrator therefore never polls the se
 it makes one call per cell plus one per round of tool calls (while nothing happens, one
 call per bounded wait).
 
+The step code puts ``.bcx/`` on the *kernel's* ``sys.path`` (inside the sandbox, never this
+process's) because that is where ``ptc_relay`` was written; it reloads the module when the
+digest of the asset sent differs from the one imported.
+
 The kernel is used only as a waiting room: no model code runs there in a bridged cell,
 and the step leaves nothing behind in the kernel's globals.
 """

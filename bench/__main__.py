@@ -1,11 +1,18 @@
-"""``python -m bench``: run every ``bench/*_bench.py`` module's ``main()`` in turn."""
+"""``python -m bench``: run every ``bench/*_bench.py`` module, each in a process of its own.
+
+Each benchmark sets up its own local world (emulator, moto, replayed model) through
+environment variables and module state; in one shared interpreter the next benchmark would
+inherit the previous one's stopped endpoints and settings. A process each keeps every
+benchmark's numbers as they are when it is run alone.
+"""
 
 from __future__ import annotations
 
-import importlib
+import subprocess
 import sys
-import traceback
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> int:
@@ -13,24 +20,11 @@ def main() -> int:
     for path in sorted(Path(__file__).parent.glob("*_bench.py")):
         name = f"bench.{path.stem}"
         print(f"\n=== {name} ===", flush=True)
-        try:
-            code = importlib.import_module(name).main([]) if _takes_argv(name) else None
-            if code is None:
-                code = importlib.import_module(name).main()
-        except Exception:
-            traceback.print_exc()
-            code = 1
-        if code:
+        if subprocess.run([sys.executable, "-m", name], cwd=ROOT, check=False).returncode:
             failed.append(name)
     if failed:
         print(f"\nfailed: {', '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0
-
-
-def _takes_argv(name: str) -> bool:
-    import inspect
-
-    return bool(inspect.signature(importlib.import_module(name).main).parameters)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """One model call: the request's own fields plus the conversation, as an InvokeModel body,
-sent with ``InvokeModelWithResponseStream``.
+sent with ``InvokeModelWithResponseStream`` through
+:func:`~code_exec.loops.model_stream.anthropic_events`, as the ``messages`` loop streams.
 
 Bedrock's Anthropic body is Anthropic's Messages body with ``anthropic_version:
 bedrock-2023-05-31`` instead of ``model``, and betas in ``anthropic_beta`` instead of a
@@ -16,19 +17,15 @@ and nothing else on the models.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Generator, Iterable
+from collections.abc import Iterable
 from typing import Any
-
-from botocore.exceptions import BotoCoreError, ClientError
 
 from code_exec.anthropic.tools import ToolPlan
 from code_exec.anthropic.wire import MessagesRequest
-from code_exec.loops.common import model_error
+from code_exec.loops.messages import ANTHROPIC_VERSION
 
-__all__ = ["ANTHROPIC_VERSION", "BEDROCK_BETAS", "bedrock_betas", "request_body", "stream_model"]
+__all__ = ["ANTHROPIC_VERSION", "BEDROCK_BETAS", "bedrock_betas", "request_body"]
 
-ANTHROPIC_VERSION = "bedrock-2023-05-31"
 # Betas Bedrock's Anthropic models accept; any other (code-execution-*, files-api-*,
 # advanced-tool-use-*, structured-outputs-*, ...) is Anthropic's own and is dropped.
 BEDROCK_BETAS = frozenset(
@@ -84,33 +81,3 @@ def request_body(
     if betas:
         body["anthropic_beta"] = betas
     return body
-
-
-def stream_model(
-    client: Any, model_id: str, body: dict[str, Any]
-) -> Generator[dict[str, Any], None, None]:
-    """The Anthropic stream events of one ``InvokeModelWithResponseStream`` call, as they
-    arrive. Closing the generator (a client gone, a stream cut) closes the connection.
-
-    Raises:
-        ModelError: (and its subclasses) Bedrock refused the call or failed mid-stream
-            (:func:`~code_exec.loops.common.model_error`, raised ``from`` botocore's error).
-    """
-    try:
-        raw = client.invoke_model_with_response_stream(
-            modelId=model_id,
-            body=json.dumps(body).encode("utf-8"),
-            contentType="application/json",
-            accept="application/json",
-        )
-    except (ClientError, BotoCoreError) as e:
-        raise model_error(e, model_id) from e
-    events = raw["body"]
-    try:
-        for item in events:  # a modelled stream exception is raised here (a ClientError)
-            if "chunk" in item:
-                yield dict(json.loads(item["chunk"]["bytes"]))
-    except (ClientError, BotoCoreError) as e:
-        raise model_error(e, model_id) from e
-    finally:
-        events.close()

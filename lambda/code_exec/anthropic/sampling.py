@@ -30,12 +30,11 @@ from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
 
-from code_exec.anthropic.bedrock import stream_model
 from code_exec.anthropic.history import ServerUse
 from code_exec.anthropic.ids import server_tool_id
 from code_exec.anthropic.tools import ToolPlan
 from code_exec.exceptions import ModelError
-from code_exec.loops.model_stream import AnthropicReader
+from code_exec.loops.model_stream import AnthropicReader, anthropic_events
 
 __all__ = [
     "BlockDelta",
@@ -138,7 +137,7 @@ def sample(
     uses: list[ServerUse] = []
     client_calls = 0
     cut = False
-    events = stream_model(client, model_id, body)
+    events = anthropic_events(client, model_id, body)
     try:
         for event in events:
             kind = event.get("type")

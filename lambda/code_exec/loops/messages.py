@@ -31,7 +31,7 @@ from code_exec.loops.common import (
     with_prompt,
 )
 from code_exec.loops.events import TurnStream
-from code_exec.loops.model_stream import read_anthropic
+from code_exec.loops.model_stream import anthropic_events, read_anthropic
 
 __all__ = ["ANTHROPIC_VERSION", "run"]
 
@@ -102,20 +102,11 @@ def _call_model(client: Any, body: dict[str, Any], model_id: str) -> dict[str, A
 def _stream_model(
     client: Any, body: dict[str, Any], model_id: str, stream: TurnStream
 ) -> dict[str, Any]:
+    events = anthropic_events(client, model_id, body)
     try:
-        raw = client.invoke_model_with_response_stream(
-            modelId=model_id,
-            body=json.dumps(body).encode("utf-8"),
-            contentType="application/json",
-            accept="application/json",
-        )
-        events = raw["body"]
-        try:
-            return read_anthropic(events, stream, model_id)
-        finally:
-            events.close()  # also when interrupted: stop reading at this chunk
-    except (ClientError, BotoCoreError) as e:
-        raise model_error(e, model_id) from e
+        return read_anthropic(events, stream, model_id)
+    finally:
+        events.close()  # also when interrupted: stop reading at this chunk
 
 
 def _reply(response: dict[str, Any], model_id: str) -> Reply:

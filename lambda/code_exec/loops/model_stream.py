@@ -16,18 +16,21 @@ Bedrock streams the two wire formats differently:
 The readers rebuild exactly the body ``InvokeModel`` / ``Converse`` returns, so the loops
 read a streamed reply with the same code as a buffered one, and the history (thinking
 blocks and their signatures included) is the same either way. Modelled stream exceptions
-are raised by botocore while iterating (``EventStreamError``, a ``ClientError``) and
-translated by the caller like any model error.
+are raised by botocore while iterating (``EventStreamError``, a ``ClientError``):
+:func:`anthropic_events` translates them like any model error; for ``ConverseStream`` the
+caller does.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Generator, Iterable, Mapping
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from code_exec.exceptions import ModelError
-from code_exec.loops.common import ANTHROPIC_USAGE, CONVERSE_USAGE, model_usage
+from code_exec.loops.common import ANTHROPIC_USAGE, CONVERSE_USAGE, model_error, model_usage
 from code_exec.loops.events import (
     LoopEvent,
     ModelCallDone,
@@ -38,25 +41,61 @@ from code_exec.loops.events import (
     TurnStream,
 )
 
-__all__ = ["AnthropicReader", "ConverseReader", "read_anthropic", "read_converse"]
+__all__ = [
+    "AnthropicReader",
+    "ConverseReader",
+    "anthropic_events",
+    "read_anthropic",
+    "read_converse",
+]
 
 _TOOL_BLOCKS = ("tool_use", "server_tool_use")
+
+
+def anthropic_events(
+    client: Any, model_id: str, body: dict[str, Any]
+) -> Generator[dict[str, Any], None, None]:
+    """The Anthropic stream events of one ``InvokeModelWithResponseStream`` call, as they
+    arrive. Closing the generator (a turn interrupted, a client gone) closes the connection.
+
+    Raises:
+        ModelError: (and its subclasses) Bedrock refused the call or failed mid-stream
+            (:func:`~code_exec.loops.common.model_error`, raised ``from`` botocore's error).
+    """
+    try:
+        raw = client.invoke_model_with_response_stream(
+            modelId=model_id,
+            body=json.dumps(body).encode("utf-8"),
+            contentType="application/json",
+            accept="application/json",
+        )
+    except (ClientError, BotoCoreError) as e:
+        raise model_error(e, model_id) from e
+    events = raw["body"]
+    try:
+        for item in events:  # a modelled stream exception is raised here (a ClientError)
+            if "chunk" in item:
+                yield dict(json.loads(item["chunk"]["bytes"]))
+    except (ClientError, BotoCoreError) as e:
+        raise model_error(e, model_id) from e
+    finally:
+        events.close()
 
 
 def read_anthropic(
     events: Iterable[Mapping[str, Any]], stream: TurnStream, model_id: str
 ) -> dict[str, Any]:
-    """The InvokeModel body rebuilt from an ``InvokeModelWithResponseStream`` body.
+    """The InvokeModel body rebuilt from the Anthropic stream events ``events``
+    (:func:`anthropic_events`).
 
     Raises:
         TurnInterrupted: the stream asked the turn to stop (checked before each event).
         ModelError: the stream carried an Anthropic ``error`` event.
     """
     reader = AnthropicReader(model_id, stream)
-    for raw in events:
+    for event in events:
         stream.check()
-        if "chunk" in raw:
-            reader.feed(json.loads(raw["chunk"]["bytes"]))
+        reader.feed(event)
     _check_ended(reader.ended, stream, model_id)
     return reader.body()
 

@@ -22,6 +22,7 @@ from code_exec.agent import run_agent
 from code_exec.anthropic.turn import TurnLimits
 from code_exec.config import RuntimeConfig
 from code_exec.files import FileStore
+from code_exec.injectable import Injectable
 from code_exec.sandbox import SandboxClient, make_client
 from code_exec.sandbox.errors import THROTTLED_ATTEMPTS
 from code_exec.sandbox.sessions import SessionsClient
@@ -51,7 +52,7 @@ _INJECTABLE = (
 )
 
 
-class Services:
+class Services(Injectable):
     """Clients and repositories for one Lambda container (or one test).
 
     Args:
@@ -61,6 +62,8 @@ class Services:
             ``bedrock``, ``agentcore``, ``sandbox``, ``sessions``, ``store``, ``files``,
             ``run_agent``, ``registry``, ``turn_limits``.
     """
+
+    INJECTABLE = _INJECTABLE
 
     def __init__(
         self,
@@ -72,19 +75,6 @@ class Services:
         self.clock = clock
         self.new_id = new_id
         self.override(**overrides)
-
-    def override(self, **overrides: Any) -> None:
-        """Replace services by keyword (tests pass fakes this way)."""
-        unknown = set(overrides) - set(_INJECTABLE)
-        if unknown:
-            raise TypeError(f"unknown service override(s): {sorted(unknown)}")
-        # cached_property reads the instance dict first, so overrides win.
-        self.__dict__.update({k: v for k, v in overrides.items() if v is not None})
-
-    def reset(self) -> None:
-        """Forget every client built so far (the next use rebuilds it from the environment)."""
-        for name in _INJECTABLE:
-            self.__dict__.pop(name, None)
 
     @cached_property
     def config(self) -> RuntimeConfig:

@@ -22,6 +22,7 @@ from functools import cached_property
 from typing import Any
 
 from code_exec.config import RuntimeConfig
+from code_exec.injectable import Injectable
 from code_exec.store.api_keys import ApiKeyRecord, ApiKeyStore, hash_key
 
 __all__ = ["CACHE_SECONDS", "Authorizer", "AuthorizerServices", "api_key_of", "handler", "services"]
@@ -100,25 +101,16 @@ class Authorizer:
         }
 
 
-class AuthorizerServices:
+class AuthorizerServices(Injectable):
     """What the authorizer function builds, once per container and on first use: its settings,
     a DynamoDB client, the key store and the caching :class:`Authorizer` (the same shape as
     :class:`code_exec.services.Services`, without the API's heavier clients, so the
     authorizer's cold start stays small). Tests override any of them by keyword."""
 
+    INJECTABLE = ("config", "dynamodb", "keys", "authorizer")
+
     def __init__(self, **overrides: Any) -> None:
         self.override(**overrides)
-
-    def override(self, **overrides: Any) -> None:
-        unknown = set(overrides) - {"config", "dynamodb", "keys", "authorizer"}
-        if unknown:
-            raise TypeError(f"unknown service override(s): {sorted(unknown)}")
-        self.__dict__.update({k: v for k, v in overrides.items() if v is not None})
-
-    def reset(self) -> None:
-        """Forget everything built so far (the next request rebuilds it from the environment)."""
-        for name in ("config", "dynamodb", "keys", "authorizer"):
-            self.__dict__.pop(name, None)
 
     @cached_property
     def config(self) -> RuntimeConfig:

@@ -437,17 +437,23 @@ def _bool(get: Callable[[str], Any], key: str, default: bool) -> bool:
     )
 
 
+def _parsed_object(key: str, value: Any) -> Any:
+    """``value`` as given in cdk.json, or parsed when it came as JSON text (``-c key='{...}'``)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as e:
+        raise SettingsError(f"context key {key!r}: not a JSON object: {value!r}") from e
+
+
 def _profile_regions(
     get: Callable[[str], Any], key: str, default: Mapping[str, tuple[str, ...]]
 ) -> dict[str, tuple[str, ...]]:
     value = _raw(get, key)
     if value is None:
         return dict(default)
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError as e:
-            raise SettingsError(f"context key {key!r}: not a JSON object: {value!r}") from e
+    value = _parsed_object(key, value)
     if not isinstance(value, dict) or not all(
         isinstance(v, list) and v and all(isinstance(r, str) for r in v) for v in value.values()
     ):
@@ -474,11 +480,7 @@ def _aliases(get: Callable[[str], Any], key: str) -> dict[str, str]:
     value = _raw(get, key)
     if value is None or value == "":
         return {}
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError as e:
-            raise SettingsError(f"context key {key!r}: not a JSON object: {value!r}") from e
+    value = _parsed_object(key, value)
     if not isinstance(value, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in value.items()
     ):

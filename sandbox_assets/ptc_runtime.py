@@ -158,6 +158,7 @@ def call_input(
             raise ToolError(
                 f"{name} takes {len(positional)} positional argument(s) but {len(args)} were given"
             )
+        # fewer positional values than parameters is normal: the rest come by keyword
         given = dict(zip(positional, args, strict=False))
         twice = [k for k in kwargs if k in given]
         if twice:

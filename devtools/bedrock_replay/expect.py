@@ -89,6 +89,7 @@ def check_expectations(
         need(
             len(got) == len(want_results), f"{len(got)} tool results, expected {len(want_results)}"
         )
+        # a count mismatch is reported just above with the others; compare what pairs up
         for i, (w, g) in enumerate(zip(want_results, got, strict=False)):
             if "is_error" in w:
                 need(g.is_error == w["is_error"], f"tool result {i}: error={g.is_error}")

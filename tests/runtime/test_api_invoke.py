@@ -216,7 +216,7 @@ def test_an_input_file_from_the_bucket_is_downloaded_once(invoke_api) -> None:
     key = "files/uploads/once.csv"
     services.s3.put_object(Bucket=services.config.files_bucket, Key=key, Body=b"a,b\n1,2\n")
     reads = _count_object_reads(services.s3, key)
-    with BedrockReplay("converse_plain_answer", strict=False).attach(bedrock):
+    with BedrockReplay("converse_plain_answer").attach(bedrock):
         resp = api.invoke(
             prompt="What is 6 x 7?",
             loop="converse",

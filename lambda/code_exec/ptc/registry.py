@@ -267,6 +267,7 @@ class Tool:
                     f"{self.name} takes {len(positional)} positional argument(s) but "
                     f"{len(args)} were given"
                 )
+            # fewer positional values than parameters is normal: the rest come by keyword
             given = dict(zip(positional, args, strict=False))
             twice = [k for k in kwargs if k in given]
             if twice:

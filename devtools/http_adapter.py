@@ -98,14 +98,15 @@ def authorizer_event(event: dict[str, Any]) -> dict[str, Any]:
 def authorize(authorizer: Callable[..., Any], event: dict[str, Any]) -> str | None:
     """Run the authorizer as API Gateway does: None when allowed (the event then carries its
     context), else the gateway response it causes."""
+    request = authorizer_event(event)
     try:
-        result = authorizer(authorizer_event(event), LocalContext())
+        result = authorizer(request, LocalContext())
     except Exception as e:
         if str(e) == "Unauthorized":
             return "UNAUTHORIZED"
         raise
     statements = result.get("policyDocument", {}).get("Statement", [])
-    arn = authorizer_event(event)["methodArn"]
+    arn = request["methodArn"]
     allowed = any(
         s.get("Effect") == "Allow" and fnmatch.fnmatchcase(arn, s.get("Resource", ""))
         for s in statements

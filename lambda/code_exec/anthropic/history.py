@@ -25,7 +25,7 @@ from typing import Any
 
 from code_exec.anthropic import wire
 from code_exec.anthropic.ids import bedrock_tool_id, server_tool_id
-from code_exec.anthropic.results import render
+from code_exec.anthropic.results import model_result
 from code_exec.anthropic.tools import SERVER_TOOL_NAMES
 from code_exec.exceptions import RequestValidationError
 
@@ -232,15 +232,7 @@ def _assistant_block(
         if block.id not in answered:
             history.unanswered.append(ServerUse(block.id, block.name, block.input))
     elif isinstance(block, wire.ServerResultBlock):
-        text, is_error = render(_dump(block))
-        result: dict[str, Any] = {
-            "type": "tool_result",
-            "tool_use_id": bedrock_tool_id(block.tool_use_id),
-            "content": [{"type": "text", "text": text}],
-        }
-        if is_error:
-            result["is_error"] = True
-        out.add("user", result)
+        out.add("user", model_result(_dump(block)))
     elif isinstance(block, wire.ContainerUploadBlock):
         return  # an echo of an upload: the file is already in the container
     else:

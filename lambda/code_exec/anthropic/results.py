@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from code_exec.anthropic.ids import bedrock_tool_id
 from code_exec.anthropic.tools import BASH, CODE_EXECUTION, EDITOR
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "editor_error",
     "editor_str_replace",
     "editor_view",
+    "model_result",
     "render",
     "result_block",
     "run_error",
@@ -108,6 +110,20 @@ def editor_error(error_code: str, message: str | None = None) -> dict[str, Any]:
     if message:
         out["error_message"] = message
     return out
+
+
+def model_result(block: dict[str, Any]) -> dict[str, Any]:
+    """The ``tool_result`` that stands for the result block ``block`` in what the model on
+    Bedrock reads: the block's :func:`render` text, answering the stand-in tool use."""
+    text, is_error = render(block)
+    result: dict[str, Any] = {
+        "type": "tool_result",
+        "tool_use_id": bedrock_tool_id(block["tool_use_id"]),
+        "content": [{"type": "text", "text": text}],
+    }
+    if is_error:
+        result["is_error"] = True
+    return result
 
 
 def render(block: dict[str, Any]) -> tuple[str, bool]:

@@ -35,9 +35,8 @@ from code_exec.anthropic.containers import ContainerSession
 from code_exec.anthropic.executor import Executor, OutputSink, Paused
 from code_exec.anthropic.files import AnthropicFiles
 from code_exec.anthropic.history import History, ServerUse, convert
-from code_exec.anthropic.ids import bedrock_tool_id
 from code_exec.anthropic.relay import CellRelay, tool_spec
-from code_exec.anthropic.results import render, result_block, run_error
+from code_exec.anthropic.results import model_result, result_block, run_error
 from code_exec.anthropic.sampling import Item, Reply, sample
 from code_exec.anthropic.tools import CODE_EXECUTION, ToolPlan
 from code_exec.anthropic.usage import Usage
@@ -321,15 +320,7 @@ class _Turn:
         if self.container.record is not None:
             self.container.record.remember(use.id, content)
         yield block
-        text, is_error = render(block)
-        result: dict[str, Any] = {
-            "type": "tool_result",
-            "tool_use_id": bedrock_tool_id(use.id),
-            "content": [{"type": "text", "text": text}],
-        }
-        if is_error:
-            result["is_error"] = True
-        return result
+        return model_result(block)
 
 
 def run_turn(services: Any, request: MessagesRequest, plan: ToolPlan, **kwargs: Any) -> Items:

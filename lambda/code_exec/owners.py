@@ -17,7 +17,7 @@ job and run ids are hex).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 __all__ = [
     "Owner",
@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 OwnerKind = Literal["session", "job", "request", "stream", "container"]
-_KINDS = ("session", "job", "request", "stream", "container")
+_KINDS: tuple[str, ...] = get_args(OwnerKind)
 _PREFIX = "bcx"
 
 

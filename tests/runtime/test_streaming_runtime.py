@@ -223,6 +223,30 @@ def test_a_failed_response_write_stops_the_producer_and_its_cleanup_runs_before_
     assert len(produced) < 100_000
 
 
+def test_a_response_whose_metadata_cannot_be_sent_stops_its_producer_too() -> None:
+    """Headers over API Gateway's 16 KiB: an invocation error, and the producer the handler
+    already started is stopped and cleaned up before the invocation ends."""
+    released = threading.Event()
+
+    def events() -> Iterator[bytes]:
+        try:
+            for n in range(100_000):
+                yield frame("n", {"n": n})
+        finally:
+            released.set()
+
+    def handler(event: Any, context: Any) -> StreamedResponse:
+        return sse_response(events(), headers={"x-big": "x" * 20_000}, ping_seconds=5)
+
+    with FakeRuntimeApi() as api:
+        thread = _serving(api, handler, 1)
+        reply = api.invoke({}).reply(10)
+        thread.join(30)
+        assert not thread.is_alive()
+        assert released.is_set(), "the producer's cleanup had not run when the invocation ended"
+    assert reply.error is not None and reply.error["errorType"] == "PreludeError"
+
+
 def test_a_handler_that_does_not_load_is_an_init_error(monkeypatch: pytest.MonkeyPatch) -> None:
     with FakeRuntimeApi() as api:
         monkeypatch.setenv("AWS_LAMBDA_RUNTIME_API", api.address)

@@ -20,6 +20,8 @@ help:
 	@echo "make openapi     regenerate docs/openapi.json from the API's routes"
 	@echo "make local       serve the API on 127.0.0.1 against the local code-interpreter emulator"
 	@echo "make api-key NAME=...  mint a /v1 API key in the deployed stack's table (printed once)"
+	@echo "make api-key LIST=1    list the /v1 API keys (id, status, owner, name; never a key)"
+	@echo "make api-key REVOKE=<id>  revoke a /v1 API key (refused within 30 s)"
 	@echo "make emulator    run only the code-interpreter emulator"
 	@echo "make bench       run the benchmarks in bench/"
 	@echo "make load        load test (locust) against make local, model replayed; p50/p95, errors"
@@ -87,8 +89,14 @@ load: setup
 	$(PY) -m bench.load $(LOAD_ARGS)
 
 api-key: $(STAMP)
-	@test -n "$(NAME)" || { echo "usage: make api-key NAME=<what the key is for> [OWNER=<owner>]"; exit 2; }
+ifneq ($(LIST),)
+	$(PY) -m scripts.api_key --list
+else ifneq ($(REVOKE),)
+	$(PY) -m scripts.api_key --revoke "$(REVOKE)"
+else
+	@test -n "$(NAME)" || { echo "usage: make api-key NAME=<what the key is for> [OWNER=<owner>] | LIST=1 | REVOKE=<key id>"; exit 2; }
 	$(PY) -m scripts.api_key --name "$(NAME)" $(if $(OWNER),--owner "$(OWNER)")
+endif
 
 clean:
 	rm -rf cdk.out .build .pytest_cache

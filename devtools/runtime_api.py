@@ -17,7 +17,9 @@ calls that loop makes, as the Runtime API documents them:
 The waiting caller plays API Gateway: :meth:`Pending.reply` gives the status and headers
 once the prelude is in, then the body as it streams. :meth:`Pending.cancel` plays a client
 that went away (the runtime's connection is shut down, so its next write fails); the
-function timeout does the same when the deadline passes.
+function timeout does the same when the deadline passes. :meth:`FakeRuntimeApi.go_away`
+injects a Runtime API that cannot be reached any more: the runtime's next call, such as the
+response it is about to write, fails to connect (its first write fails, deterministically).
 """
 
 from __future__ import annotations
@@ -190,7 +192,16 @@ class FakeRuntimeApi:
 
     def stop(self) -> None:
         self._queue.put(_STOP)
-        self._server.shutdown()
+        self._server.shutdown()  # a no-op once it went away
+        self._server.server_close()
+
+    def go_away(self) -> None:
+        """Stop listening: every later call of the runtime fails to connect.
+
+        Called from a handler (before it returns its response), it makes the runtime's first
+        write of that response fail, before any byte of the body was asked for.
+        """
+        self._server.shutdown()  # serve_forever runs in its own thread: this waits for it
         self._server.server_close()
 
     def invoke(self, event: Any) -> Pending:

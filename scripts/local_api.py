@@ -137,10 +137,10 @@ def recorded_model(names: str) -> Iterator[str]:
 def sweep_route(services: Any) -> LocalRoute:
     """``POST /_local/sweep``: one sweep with ``services`` (the API function's clients)."""
     from code_exec.observability import metrics
-    from code_exec.sweeper import GRACE_SECONDS, Sweeper
+    from code_exec.sweeper import Sweeper
 
     def sweep(query: dict[str, str]) -> tuple[int, Any]:
-        raw = query.get("grace_seconds", str(GRACE_SECONDS))
+        raw = query.get("grace_seconds", str(services.config.sweep_grace_seconds))
         try:
             grace = float(raw)
             if not grace >= 0:

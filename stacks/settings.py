@@ -162,6 +162,7 @@ class Settings:
     job_timeout_seconds: int = 900
     model_aliases: Mapping[str, str] = field(default_factory=dict)  # explicit; see anthropic_models
     container_idle_seconds: int = 300
+    sweep_grace_seconds: int = 300  # SWEEP_GRACE_SECONDS (its context key: stacks-integ)
     alarm_email: str = ""
     api_gateway_cloud_watch_role: bool = True
 

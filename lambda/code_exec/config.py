@@ -33,6 +33,7 @@ class ENV:
     MODEL_ALIASES = "MODEL_ALIASES"  # JSON object: Anthropic model name -> Bedrock model id
     CONTAINER_IDLE_SECONDS = "CONTAINER_IDLE_SECONDS"
     FILES_EXPIRATION_DAYS = "FILES_EXPIRATION_DAYS"
+    SWEEP_GRACE_SECONDS = "SWEEP_GRACE_SECONDS"  # the sweeper leaves sessions this young alone
 
     ALL = (
         CODE_INTERPRETER_ID,
@@ -49,6 +50,7 @@ class ENV:
         MODEL_ALIASES,
         CONTAINER_IDLE_SECONDS,
         FILES_EXPIRATION_DAYS,
+        SWEEP_GRACE_SECONDS,
     )
 
 
@@ -89,6 +91,9 @@ class RuntimeConfig:
     ``allowed_model_ids`` are the models the Lambda functions may invoke (every loop but
     ``claude_code``); ``sandbox_model_ids`` the models the interpreter's execution role may
     invoke, i.e. what Claude Code may use inside the sandbox (the first is its default).
+    ``sweep_grace_seconds``: the sweeper leaves sandbox sessions younger than this alone; it
+    must be longer than any owner takes between starting a session and recording it (and
+    than a buffered request lives: API Gateway stops at 29 s), hence at least 60.
     """
 
     code_interpreter_id: str = "aws.codeinterpreter.v1"
@@ -105,6 +110,7 @@ class RuntimeConfig:
     model_aliases: tuple[tuple[str, str], ...] = ()  # (Anthropic name, Bedrock id), in order
     container_idle_seconds: int = 300
     files_expiration_days: int = 7
+    sweep_grace_seconds: int = 300
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> RuntimeConfig:
@@ -132,4 +138,5 @@ class RuntimeConfig:
             model_aliases=_aliases(env),
             container_idle_seconds=_int(env, ENV.CONTAINER_IDLE_SECONDS, 300, 60, 28800),
             files_expiration_days=_int(env, ENV.FILES_EXPIRATION_DAYS, 7, 1, 3650),
+            sweep_grace_seconds=_int(env, ENV.SWEEP_GRACE_SECONDS, 300, 60, 28800),
         )

@@ -20,8 +20,16 @@ asks the owner its name records (:mod:`code_exec.owners`) whether it still holds
 
 Everything else is stopped and counted in the ``LeakedSessionsStopped`` metric; the READY
 sessions left are reported as ``SandboxSessionsActive``. The sweeper only reads records
-(``dynamodb:GetItem``, never the conversation in S3) and never writes them: a throttled
-table does not stop it, and a session record it finds wrong is left for its owner.
+(``dynamodb:GetItem``, never the conversation in S3) and never writes them, and a session
+record it finds wrong is left for its owner.
+
+Each session is decided on its own: when its owner cannot be read (DynamoDB throttled,
+unavailable, refused), that session is left alone, reported ``unchecked`` (and counted in
+``SweepOwnersUnchecked``), and decided by a later sweep; the others are still swept. A
+session that cannot be stopped is reported ``failed``.
+
+The grace period is a setting (``SWEEP_GRACE_SECONDS``, :class:`~code_exec.config.RuntimeConfig`);
+how often the sweeper runs is the stack's schedule.
 
 Its AWS calls: ``bedrock-agentcore:ListCodeInterpreterSessions`` (every page),
 ``StopCodeInterpreterSession`` per leaked session (``GetCodeInterpreterSession`` when a
@@ -35,19 +43,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from code_exec.exceptions import NotFoundError, SandboxError
+from botocore.exceptions import BotoCoreError, ClientError
+
+from code_exec.exceptions import CodeExecError, NotFoundError, SandboxError
 from code_exec.observability import MetricUnit, metrics
 from code_exec.owners import parse_owner
 from code_exec.sandbox.sessions import SessionSummary
 
-__all__ = ["GRACE_SECONDS", "STREAM_HOLD_SECONDS", "SweepReport", "Sweeper"]
+__all__ = ["STREAM_HOLD_SECONDS", "SweepReport", "Sweeper"]
 
 logger = logging.getLogger(__name__)
 
-# Longer than any owner can take between StartCodeInterpreterSession and recording the
-# session (and than a buffered API request lives: API Gateway stops at 29 s), so a session
-# being started is never stopped under its owner.
-GRACE_SECONDS = 300.0
 # Lambda's maximum function timeout: a streamed turn's one-shot session, started during its
 # invocation, is stopped by that invocation before this long has passed.
 STREAM_HOLD_SECONDS = 900.0
@@ -61,7 +67,8 @@ class SweepReport:
     stopped: list[str] = field(default_factory=list)
     held: list[str] = field(default_factory=list)
     young: list[str] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)  # could not be stopped
+    unchecked: list[str] = field(default_factory=list)  # the owner could not be read
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -70,6 +77,7 @@ class SweepReport:
             "held": len(self.held),
             "young": len(self.young),
             "failed": self.failed,
+            "unchecked": self.unchecked,
         }
 
 
@@ -79,7 +87,8 @@ class Sweeper:
     Args:
         services: the Lambda's :class:`~code_exec.services.Services` (``sessions`` lists
             and stops, ``store`` reads owners).
-        grace_seconds: sessions younger than this are left alone.
+        grace_seconds: sessions younger than this are left alone (default: the
+            ``SWEEP_GRACE_SECONDS`` setting, read when a sweep starts).
         clock: wall clock (epoch seconds); owners' leases and deadlines are compared to it.
     """
 
@@ -87,7 +96,7 @@ class Sweeper:
         self,
         services: Any,
         *,
-        grace_seconds: float = GRACE_SECONDS,
+        grace_seconds: float | None = None,
         clock: Callable[[], float] | None = None,
     ) -> None:
         self.s = services
@@ -97,18 +106,30 @@ class Sweeper:
     def sweep(self) -> SweepReport:
         """One pass over the interpreter's READY sessions."""
         now = (self._clock or self.s.clock)()
+        grace = self.grace_seconds
+        if grace is None:
+            grace = self.s.config.sweep_grace_seconds
         report = SweepReport()
         for summary in self.s.sessions.list_sessions(status="READY"):
             report.ready += 1
             sid = summary.session_id
-            if now - summary.created_at.timestamp() < self.grace_seconds:
+            if now - summary.created_at.timestamp() < grace:
                 report.young.append(sid)
-            elif self._held(summary, now):
+                continue
+            try:
+                held = self._held(summary, now)
+            except (CodeExecError, ClientError, BotoCoreError):
+                # one owner's read failing must not end the sweep: leave it for the next one
+                logger.warning("could not read the owner of session %s", sid, exc_info=True)
+                report.unchecked.append(sid)
+                continue
+            if held:
                 report.held.append(sid)
             else:
                 self._stop(summary, report)
         count = MetricUnit.Count
         metrics.add_metric(name="LeakedSessionsStopped", unit=count, value=len(report.stopped))
+        metrics.add_metric(name="SweepOwnersUnchecked", unit=count, value=len(report.unchecked))
         active = report.ready - len(report.stopped)
         metrics.add_metric(name="SandboxSessionsActive", unit=count, value=active)
         logger.info("sweep: %s", report.as_dict())

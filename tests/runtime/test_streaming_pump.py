@@ -147,3 +147,46 @@ def test_the_sse_seam_sets_cancel_at_stop_at_and_sends_the_generators_final_even
     assert response.headers["content-type"] == "text/event-stream; charset=utf-8"
     body = b"".join(response.chunks())
     assert body.startswith(b"event: message_start\n") and b'"pause_turn"' in body
+
+
+def test_closing_a_body_never_iterated_stops_the_producer_and_runs_its_cleanup() -> None:
+    """The runtime's first write failed: the body was never asked for a frame. Closing it
+    still stops the producer (which was blocked on the full queue) and waits for its
+    cleanup."""
+    cleaned = threading.Event()
+
+    def produce(emit: Emit, stop: threading.Event) -> None:
+        try:
+            for n in range(100):
+                emit(str(n))
+        finally:
+            cleaned.set()
+
+    pump = Pump(produce, max_pending=2)
+    pump.start()
+    body = _frames(pump, ping_seconds=5, grace_seconds=10)
+    body.close()
+    assert cleaned.is_set() and not pump.running
+    assert pump.reason == "disconnected" and pump.stop_signal.is_set()
+    body.close()  # idempotent
+
+
+def test_a_producer_never_waits_for_room_past_the_abandon_time() -> None:
+    """The writer is stuck (it never takes a frame, e.g. blocked in a write): at
+    ``abandon_at`` on the pump's clock the producer stops waiting, drops its frames and
+    ends, so its cleanup runs even though nobody closes the body."""
+    now = [0.0]
+    done = threading.Event()
+
+    def produce(emit: Emit, stop: threading.Event) -> None:
+        for n in range(10):
+            emit(str(n))
+        done.set()
+
+    pump = Pump(produce, max_pending=1, clock=lambda: now[0])
+    pump.start()
+    _frames(pump, ping_seconds=5, abandon_at=100.0)  # the writer never reads it
+    assert pump.running and not done.is_set()  # held back by the full queue
+    now[0] = 100.0
+    assert done.wait(10), "the producer still waits for room past the abandon time"
+    assert pump.join(10) and pump.dropping and pump.reason == "deadline"

@@ -181,6 +181,72 @@ def test_a_reader_that_goes_away_closes_the_body_and_the_generator_stops_at_its_
     assert len(produced[0]) < 100
 
 
+@pytest.mark.parametrize("fault", ["unreachable", "cut before the prelude", "cut mid-stream"])
+def test_a_failed_response_write_stops_the_producer_and_its_cleanup_runs_before_the_end(
+    fault: str,
+) -> None:
+    """Whichever write fails (the first: the Runtime API cannot be reached, or the client
+    left before the prelude; or a later one), the runtime closes the response: the producer
+    is asked to stop (``cancel``), what it still emits is dropped (it never waits on a full
+    queue), its generator is closed and its ``finally`` (a lease release, a sandbox stop)
+    runs, all before the invocation ends."""
+    released = threading.Event()
+    cancel = threading.Event()
+    produced: list[int] = []
+
+    def events() -> Iterator[bytes]:
+        try:
+            for n in range(100_000):  # far more than the pump queues
+                produced.append(n)
+                yield frame("n", {"n": n})
+        finally:
+            released.set()
+
+    def handler(event: Any, context: Any) -> StreamedResponse:
+        response = sse_response(events(), cancel=cancel, ping_seconds=5)
+        if fault == "unreachable":
+            api.go_away()
+        elif fault == "cut before the prelude":
+            api._pending[context.aws_request_id].cancel()
+        return response
+
+    with FakeRuntimeApi() as api:
+        thread = _serving(api, handler, 1)
+        pending = api.invoke({})
+        if fault == "cut mid-stream":
+            assert next(pending.reply(10).chunks(10)).startswith(b"event: n\n")
+            pending.cancel()
+        thread.join(30)
+        assert not thread.is_alive(), "the invocation did not end"
+        assert released.is_set(), "the producer's cleanup had not run when the invocation ended"
+    assert cancel.is_set()
+    assert len(produced) < 100_000
+
+
+def test_a_response_whose_metadata_cannot_be_sent_stops_its_producer_too() -> None:
+    """Headers over API Gateway's 16 KiB: an invocation error, and the producer the handler
+    already started is stopped and cleaned up before the invocation ends."""
+    released = threading.Event()
+
+    def events() -> Iterator[bytes]:
+        try:
+            for n in range(100_000):
+                yield frame("n", {"n": n})
+        finally:
+            released.set()
+
+    def handler(event: Any, context: Any) -> StreamedResponse:
+        return sse_response(events(), headers={"x-big": "x" * 20_000}, ping_seconds=5)
+
+    with FakeRuntimeApi() as api:
+        thread = _serving(api, handler, 1)
+        reply = api.invoke({}).reply(10)
+        thread.join(30)
+        assert not thread.is_alive()
+        assert released.is_set(), "the producer's cleanup had not run when the invocation ended"
+    assert reply.error is not None and reply.error["errorType"] == "PreludeError"
+
+
 def test_a_handler_that_does_not_load_is_an_init_error(monkeypatch: pytest.MonkeyPatch) -> None:
     with FakeRuntimeApi() as api:
         monkeypatch.setenv("AWS_LAMBDA_RUNTIME_API", api.address)

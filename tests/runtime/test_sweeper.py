@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import boto3
 import pytest
+from botocore.awsrequest import AWSResponse
 from code_exec.config import RuntimeConfig
 from code_exec.jobs import EXECUTION_STATUS_CHANGE, Jobs
 from code_exec.operations import Operations
@@ -25,7 +27,7 @@ from code_exec.owners import (
 )
 from code_exec.services import Services
 from code_exec.store import JobRecord, JobStatus
-from code_exec.sweeper import GRACE_SECONDS, STREAM_HOLD_SECONDS, Sweeper
+from code_exec.sweeper import STREAM_HOLD_SECONDS, Sweeper
 
 from .conftest import BUCKET, REGION, TABLE
 
@@ -127,7 +129,7 @@ def test_a_sweep_stops_exactly_the_sessions_no_live_owner_holds(
     # held: a one-shot streamed turn's session, for as long as its function may still run
     streamed = _start(services, stream_owner("s1"))
 
-    young = Sweeper(services, grace_seconds=GRACE_SECONDS).sweep()
+    young = Sweeper(services).sweep()  # the configured grace: every session is too young
     assert young.stopped == [] and young.ready == 13 and len(young.young) == 13
 
     report = Sweeper(services, grace_seconds=0).sweep()
@@ -237,3 +239,55 @@ def test_a_container_in_use_is_held_past_its_idle_expiry(services: Services, clo
     assert session in Sweeper(services, grace_seconds=0).sweep().held
     clock.offset = 900 + 60 + 1  # the invocation is long over, its lease too
     assert Sweeper(services, grace_seconds=0).sweep().stopped == [session]
+
+
+def test_an_owner_that_cannot_be_read_is_left_alone_and_the_sweep_goes_on(
+    services: Services,
+) -> None:
+    """DynamoDB refuses one owner's read (throttled, injected on the real client): that
+    session is reported unchecked and left for the next sweep; every other session is still
+    decided (leaked ones stopped, held ones kept)."""
+    flaky = _start(services, session_owner("flaky"))
+    orphan = _start(services, session_owner("deleted"))  # no record: leaked
+    unknown_job = _start(services, job_owner("never-was"))  # leaked
+    held = _start(services, session_owner("held"))
+    record = services.store.acquire_session("held", "req-1", 60)
+    record.sandbox_session_id = held
+    services.store.save_session(record, "req-1")
+    services.store.release_session("held", "req-1")
+
+    def throttle(params: dict[str, Any], **_: Any) -> Any:
+        body = params["body"]
+        if b"flaky" not in (body if isinstance(body, bytes) else str(body).encode()):
+            return None
+        error = {"Code": "ProvisionedThroughputExceededException", "Message": "Rate exceeded"}
+        parsed = {"Error": error, "ResponseMetadata": {"HTTPStatusCode": 400}}
+        return AWSResponse(params["url"], 400, {}, None), parsed
+
+    events = services.dynamodb.meta.events
+    events.register("before-call.dynamodb.GetItem", throttle)
+    try:
+        report = Sweeper(services, grace_seconds=0).sweep()
+    finally:
+        events.unregister("before-call.dynamodb.GetItem", throttle)
+    assert set(report.stopped) == {orphan, unknown_job}
+    assert report.unchecked == [flaky] and held in report.held
+    assert report.as_dict()["unchecked"] == [flaky]
+    assert _ready(services) == {flaky, held}
+    # the table answers again: the next sweep decides it
+    assert Sweeper(services, grace_seconds=0).sweep().stopped == [flaky]
+
+
+def test_the_grace_period_is_the_configured_setting(services: Services, clock: Clock) -> None:
+    """``SWEEP_GRACE_SECONDS`` (read by :class:`RuntimeConfig`) is the default grace."""
+    assert RuntimeConfig.from_env({"SWEEP_GRACE_SECONDS": "120"}).sweep_grace_seconds == 120
+    assert RuntimeConfig.from_env({}).sweep_grace_seconds == 300
+    for bad in ("ten", "30"):
+        with pytest.raises(ValueError, match="SWEEP_GRACE_SECONDS"):
+            RuntimeConfig.from_env({"SWEEP_GRACE_SECONDS": bad})
+    orphan = _start(services, session_owner("deleted"))
+    services.override(config=replace(services.config, sweep_grace_seconds=120))
+    clock.offset = 100
+    assert orphan in Sweeper(services).sweep().young
+    clock.offset = 121
+    assert Sweeper(services).sweep().stopped == [orphan]

@@ -3,6 +3,11 @@
 The key itself is shown once, when it is minted (``make api-key``), and never stored: a
 request's key is hashed and looked up. Containers and files belong to the owner, so two keys
 of one owner share them and keys of different owners never see each other's.
+
+A key is named by its hash (``make api-key LIST=1`` shows the first 12 hex digits as its
+id) and revoked in place (status ``REVOKED``, kept so the list still shows it): the
+authorizer refuses it once its cache entry is older than
+:data:`code_exec.anthropic.authorizer.CACHE_SECONDS`.
 """
 
 from __future__ import annotations
@@ -12,7 +17,10 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from code_exec.store.base import TableBase
+from botocore.exceptions import ClientError
+
+from code_exec.exceptions import NotFoundError
+from code_exec.store.base import TableBase, is_conditional_failure
 
 __all__ = ["KEY_PREFIX", "ApiKeyRecord", "ApiKeyStore", "hash_key", "new_key"]
 
@@ -36,6 +44,7 @@ class ApiKeyRecord:
     name: str
     created_at: float
     status: str = "ACTIVE"  # ACTIVE | REVOKED
+    revoked_at: float | None = None
 
     @property
     def active(self) -> bool:
@@ -46,21 +55,65 @@ def _key(key_hash: str) -> dict[str, Any]:
     return {"pk": {"S": f"APIKEY#{key_hash}"}, "sk": {"S": "APIKEY"}}
 
 
+def _record(item: dict[str, Any]) -> ApiKeyRecord:
+    revoked_at = item.get("revoked_at", {}).get("N")
+    return ApiKeyRecord(
+        key_hash=item["pk"]["S"].removeprefix("APIKEY#"),
+        owner=item.get("owner", {}).get("S", ""),
+        name=item.get("name", {}).get("S", ""),
+        created_at=float(item.get("created_at", {}).get("N", "0")),
+        status=item.get("status", {}).get("S", "ACTIVE"),
+        revoked_at=float(revoked_at) if revoked_at is not None else None,
+    )
+
+
 class ApiKeyStore(TableBase):
     """API key items (looked up by hash)."""
 
     def api_key(self, key: str) -> ApiKeyRecord | None:
         """The record of ``key`` (hashed here), or None when no such key was minted."""
         item = self._db.get_item(TableName=self._table, Key=_key(hash_key(key))).get("Item")
-        if item is None:
-            return None
-        return ApiKeyRecord(
-            key_hash=item["pk"]["S"].removeprefix("APIKEY#"),
-            owner=item.get("owner", {}).get("S", ""),
-            name=item.get("name", {}).get("S", ""),
-            created_at=float(item.get("created_at", {}).get("N", "0")),
-            status=item.get("status", {}).get("S", "ACTIVE"),
-        )
+        return None if item is None else _record(item)
+
+    def list_api_keys(self) -> list[ApiKeyRecord]:
+        """Every key's record, oldest first (hashes, owners, names; never a key).
+
+        A filtered ``Scan`` of the whole table (every page): it reads every item, so it is
+        the operator's command (``make api-key LIST=1``), never a request's.
+        """
+        records: list[ApiKeyRecord] = []
+        for page in self._db.get_paginator("scan").paginate(
+            TableName=self._table,
+            FilterExpression="sk = :apikey",
+            ExpressionAttributeValues={":apikey": {"S": "APIKEY"}},
+        ):
+            records.extend(_record(item) for item in page.get("Items", []))
+        return sorted(records, key=lambda r: (r.created_at, r.key_hash))
+
+    def revoke_api_key(self, key_hash: str) -> ApiKeyRecord:
+        """Mark the key with this hash ``REVOKED`` (again: a no-op; the first time is kept).
+
+        Raises:
+            NotFoundError: no key has this hash.
+        """
+        try:
+            item = self._db.update_item(
+                TableName=self._table,
+                Key=_key(key_hash),
+                UpdateExpression="SET #st = :revoked, revoked_at = if_not_exists(revoked_at, :now)",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeNames={"#st": "status"},
+                ExpressionAttributeValues={
+                    ":revoked": {"S": "REVOKED"},
+                    ":now": {"N": repr(self._clock())},
+                },
+                ReturnValues="ALL_NEW",
+            )["Attributes"]
+        except ClientError as e:
+            if is_conditional_failure(e):
+                raise NotFoundError(f"no API key with hash {key_hash}") from e
+            raise
+        return _record(item)
 
     def put_api_key(self, key: str, *, owner: str, name: str) -> ApiKeyRecord:
         """Store a new key's hash (refused if that hash exists; it never will in practice)."""

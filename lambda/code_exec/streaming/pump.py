@@ -12,13 +12,26 @@ How a stream ends:
 * the producer raises: the writer re-raises after what was queued (the runtime turns it
   into error trailers), or, given ``on_error``, sends the frame it makes of the error last
   and ends the body normally;
-* the client disconnects (the runtime closes the writer): the stop signal is set with
-  reason ``disconnected``, frames are dropped from then on, and the writer waits up to a
-  grace period for the producer to reach its next safe point and clean up, so nothing is
-  left running when the invocation ends; ``on_abandon`` runs if it does not;
+* the writer is gone (the client disconnected, or any write of the response failed, the
+  first included): the runtime closes the body :meth:`frames` returned, which works whether
+  or not it was ever iterated (:meth:`Pump.close`). The stop signal is set with reason
+  ``disconnected``, frames are dropped from then on (``emit`` returns at once), and the
+  closing thread waits up to a grace period for the producer to reach its next safe point
+  and clean up, so nothing is left running when the invocation ends; ``on_abandon`` runs
+  if it does not;
 * the deadline: at ``stop_at`` the stop signal is set with reason ``deadline`` and the
   producer's remaining frames (its final event) still go out; at ``abandon_at`` the writer
   stops waiting, calls ``on_abandon`` and sends the frame it returns.
+
+The producer never waits forever for room in the queue: ``emit`` gives up (drops the frame,
+and every later one) once the writer is gone or ``abandon_at`` has passed, even when the
+writer itself is stuck in a write and never gets to look at the clock.
+
+This is the one cancellation path for anything a streamed response runs: *the consumer is
+gone -> the stop signal is set and the producer's frames are dropped -> the producer ends at
+its next safe point and its ``finally`` blocks (lease release, sandbox stop) run -> the
+invocation ends*. A producer that can stop sooner than its next frame watches the stop
+signal (``cancel``) and :attr:`Pump.reason` tells it why.
 """
 
 from __future__ import annotations
@@ -30,7 +43,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-__all__ = ["DEFAULT_PING_SECONDS", "Emit", "Produce", "Pump"]
+__all__ = ["DEFAULT_PING_SECONDS", "Body", "Emit", "Produce", "Pump"]
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +60,30 @@ class _Failure:
 
 _END = object()
 _NOTHING = object()
+_PUT_POLL_SECONDS = 0.25  # how often a producer waiting for room looks at the stop conditions
+
+
+class Body(Iterator[bytes]):
+    """The writer's side of a :class:`Pump` as the response body: an iterator of frames whose
+    :meth:`close` stops the producer even when no frame was ever asked for (closing a
+    generator that never started would not run its ``finally``)."""
+
+    def __init__(self, pump: Pump, frames: Iterator[bytes]) -> None:
+        self._pump = pump
+        self._frames = frames
+
+    def __iter__(self) -> Body:
+        return self
+
+    def __next__(self) -> bytes:
+        return next(self._frames)
+
+    def close(self) -> None:
+        """The writer is gone: stop the producer and wait for its cleanup (idempotent)."""
+        close = getattr(self._frames, "close", None)
+        if close is not None:
+            close()  # a started generator cleans up in its ``finally``
+        self._pump.close("disconnected")  # and one that never started, here
 
 
 class Pump:
@@ -78,6 +115,12 @@ class Pump:
         self._dropping = False
         self._first: object = _NOTHING
         self._clock = clock
+        self._lock = threading.Lock()
+        self._ended = False  # the writer is done: the stream ended, or the producer was closed
+        # set by :meth:`frames`; until then the producer waits for room without a time limit
+        self._give_up_at: float | None = None
+        self._grace_seconds = 30.0
+        self._on_abandon: Callable[[str], bytes | None] | None = None
 
     # --- producer side -------------------------------------------------------------------
 
@@ -111,10 +154,34 @@ class Pump:
         self._thread.join(timeout)
         return not self._thread.is_alive()
 
+    def close(self, reason: str = "disconnected") -> None:
+        """The writer is gone: stop the producer, drop what it emits, and wait up to the grace
+        period for it to end (``on_abandon`` runs if it does not).
+
+        Idempotent, and a no-op once the stream ended by itself. The runtime reaches it
+        through the body :meth:`frames` returns, on any failed write, before the first frame
+        was asked for included.
+        """
+        with self._lock:
+            if self._ended:
+                return
+            self._ended = True
+        self._dropping = True
+        self.stop(reason)
+        self._drain()  # wakes a producer waiting for room
+        if not self.join(self._grace_seconds):
+            self._abandon(self._on_abandon, reason)
+
     def _put(self, item: object) -> None:
+        """Queue ``item``, waiting for room while the writer is there and in time."""
         while not self._dropping:
+            if self._give_up_at is not None and self._clock() >= self._give_up_at:
+                logger.warning("the stream's writer took nothing until the deadline; dropping")
+                self._dropping = True
+                self.stop("deadline")
+                return
             try:
-                self._queue.put(item, timeout=0.25)
+                self._queue.put(item, timeout=_PUT_POLL_SECONDS)
                 return
             except queue.Full:
                 continue
@@ -158,15 +225,39 @@ class Pump:
         abandon_at: float | None = None,
         on_abandon: Callable[[str], bytes | None] | None = None,
         on_error: Callable[[BaseException], bytes | None] | None = None,
-    ) -> Iterator[bytes]:
+    ) -> Body:
         """The body: frames as they come, ``ping`` after ``ping_seconds`` of silence.
 
         ``stop_at`` and ``abandon_at`` are times on the pump's clock (monotonic seconds).
         ``on_abandon(reason)`` releases what a producer that never reached a safe point
         still holds; its return value is sent as the last frame when the client is still
         there. ``on_error(exception)``, when given, turns a producer's failure into the last
-        frame instead of a failed body.
+        frame instead of a failed body. Closing the body (iterated or not) is
+        :meth:`close`: the producer is stopped and waited for up to ``grace_seconds``.
         """
+        self._grace_seconds = grace_seconds
+        self._on_abandon = on_abandon
+        self._give_up_at = abandon_at
+        body = self._frames(
+            ping=ping,
+            ping_seconds=ping_seconds,
+            stop_at=stop_at,
+            abandon_at=abandon_at,
+            on_abandon=on_abandon,
+            on_error=on_error,
+        )
+        return Body(self, body)
+
+    def _frames(
+        self,
+        *,
+        ping: bytes,
+        ping_seconds: float,
+        stop_at: float | None,
+        abandon_at: float | None,
+        on_abandon: Callable[[str], bytes | None] | None,
+        on_error: Callable[[BaseException], bytes | None] | None,
+    ) -> Iterator[bytes]:
         finished = False
         last = self._clock()
         deadline_passed = False
@@ -213,12 +304,11 @@ class Pump:
                 item_out, item = item, None
                 yield item_out
         finally:
-            if not finished:  # closed by the runtime: the client is gone
-                self._dropping = True
-                self.stop("disconnected")
-                self._drain()
-                if not self.join(grace_seconds):
-                    self._abandon(on_abandon, "disconnected")
+            if finished:
+                with self._lock:
+                    self._ended = True
+            else:  # closed by the runtime: the client is gone
+                self.close("disconnected")
 
     def _abandon(
         self, on_abandon: Callable[[str], bytes | None] | None, reason: str

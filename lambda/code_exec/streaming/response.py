@@ -2,9 +2,12 @@
 
 A handler of the streaming function returns a :class:`StreamedResponse`: the status and
 headers (sent first, as API Gateway's metadata prelude), then the body, written chunk by
-chunk as its iterator yields. The runtime closes the body iterator when the client is gone
-(a write to the Runtime API failed), so a generator body gets ``GeneratorExit`` at the
-``yield`` it was paused on and can stop its work there.
+chunk as its iterator yields. The runtime always closes the response when the invocation
+ends (:meth:`StreamedResponse.close`): after a failed write (the client is gone, the Runtime
+API refused it) a generator body gets ``GeneratorExit`` at the ``yield`` it was paused on and
+can stop its work there. A generator that was never started would ignore ``close``, so a
+body that runs work of its own (a producer thread) must stop it in ``close`` whether or not
+it was iterated, as :class:`~code_exec.streaming.pump.Body` does.
 """
 
 from __future__ import annotations
@@ -42,7 +45,8 @@ class StreamedResponse:
                 yield item
 
     def close(self) -> None:
-        """Stop the body's producer: the client is gone, or writing it failed."""
+        """Stop the body's producer: the client is gone, or writing it failed (idempotent; a
+        no-op for a body written to its end)."""
         close = getattr(self.body, "close", None)
         if callable(close):
             close()

@@ -8,8 +8,11 @@ client, which cannot stream. ``python -m code_exec.streaming.runtime`` then:
 2. loops: next invocation -> ``handler(event, context)`` -> a
    :class:`~code_exec.streaming.response.StreamedResponse` -> the metadata prelude, then
    the body chunk by chunk. A handler that raises before returning is reported to the
-   invocation's ``error`` endpoint; a body that raises later ends with error trailers; a
-   failed write (the reader is gone) closes the body, so its producer stops.
+   invocation's ``error`` endpoint; a body that raises later ends with error trailers.
+   However the write ends, the response is closed before the next invocation: after a
+   failed write (the reader is gone, or the Runtime API refused it, the first write
+   included) that stops its producer and waits for its cleanup (leases released, one-shot
+   sandboxes stopped; :meth:`~code_exec.streaming.pump.Pump.close`).
 
 One invocation at a time, as Lambda runs them in one execution environment. Locally, the
 same module runs against ``devtools.runtime_api`` (a Runtime API double), so ``make local``
@@ -72,6 +75,7 @@ def handle(api: RuntimeApi, handler: Handler, invocation: Invocation) -> Outcome
         os.environ["_X_AMZN_TRACE_ID"] = invocation.trace_id
     else:
         os.environ.pop("_X_AMZN_TRACE_ID", None)
+    response: Any = None
     try:
         event = json.loads(invocation.payload or b"null")
         response = handler(event, LambdaContext(invocation))
@@ -80,13 +84,22 @@ def handle(api: RuntimeApi, handler: Handler, invocation: Invocation) -> Outcome
         head = prelude(response.status_code, response.headers, cookies=response.cookies)
     except Exception as e:
         logger.exception("invocation %s failed before its first byte", invocation.request_id)
+        if isinstance(response, StreamedResponse):
+            response.close()  # e.g. metadata over 16 KiB: its producer is already running
         api.invocation_error(invocation.request_id, type(e).__name__, str(e))
         return None
-    outcome = api.stream(invocation.request_id, head, response.chunks())
-    if outcome is Outcome.DISCONNECTED:
+    outcome: Outcome | None = None
+    try:
+        outcome = api.stream(invocation.request_id, head, response.chunks())
+    finally:
+        # Always, and before the next invocation: a body written to its end is already
+        # done (closing it is a no-op); any other ending (a failed write, the first one
+        # included, or an error in this loop) stops its producer and waits for its cleanup.
+        if outcome is not Outcome.COMPLETE:
+            logger.info("invocation %s: response %s", invocation.request_id, outcome)
         response.close()
-    sys.stdout.flush()
-    sys.stderr.flush()
+        sys.stdout.flush()
+        sys.stderr.flush()
     return outcome
 
 

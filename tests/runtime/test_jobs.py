@@ -6,6 +6,8 @@ A job that fails or times out still gets its sandbox session stopped by the clea
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import threading
 import time
 from collections.abc import Iterator
@@ -421,3 +423,29 @@ def test_a_jobs_input_file_from_the_bucket_is_downloaded_once(
         prompt="hi", loop="converse", files=[{"name": "x.csv", "s3_key": "files/uploads/none"}]
     )
     assert (missing.status, missing.error["field"]) == (400, "files.0.s3_key")
+
+
+def test_a_900_kb_job_request_is_accepted_and_runs(
+    sandbox_api: ApiClient, jobs: LambdaAdapter
+) -> None:
+    """A request within the API's own limits but over DynamoDB's 400 KB item limit: the job's
+    request goes to the files bucket (under ``state/jobs/``), the job step reads it back, and
+    the inline input file reaches the job's sandbox whole."""
+    data = bytes(range(256)) * (675 * 1024 // 256)  # 675 KiB -> 900 KiB of base64
+    blob = base64.b64encode(data).decode()
+    assert len(blob) >= 900 * 1024
+    assert sandbox_api.execute("big-job", code="ready = True").status == 200
+    with _replaying(sandbox_api, "converse_plain_answer"):
+        accepted = sandbox_api.submit_job(
+            prompt="What is 6 x 7?",
+            loop="converse",
+            session_id="big-job",
+            files=[{"name": "big.bin", "content_base64": blob}],
+        )
+        assert accepted.status == 202, accepted.body
+        done = _wait(sandbox_api, accepted.body["job_id"])
+    assert done["status"] == "SUCCEEDED", done
+    check = "import hashlib; print(hashlib.sha256(open('inputs/big.bin', 'rb').read()).hexdigest())"
+    resp = sandbox_api.execute("big-job", code=check)
+    assert resp.body["stdout"].strip() == hashlib.sha256(data).hexdigest()
+    assert sandbox_api.delete("big-job").body["stopped"] is True

@@ -449,3 +449,54 @@ def test_a_900_kb_job_request_is_accepted_and_runs(
     resp = sandbox_api.execute("big-job", code=check)
     assert resp.body["stdout"].strip() == hashlib.sha256(data).hexdigest()
     assert sandbox_api.delete("big-job").body["stopped"] is True
+
+
+def test_post_jobs_with_the_same_key_twice_starts_one_job(
+    sandbox_api: ApiClient, jobs: LambdaAdapter, emulator_url: str
+) -> None:
+    """A retried POST /jobs gets the first job back (202, same id and Location, marked
+    replayed): one execution, one model turn (the recording has one), the code run once."""
+    from emulators.code_interpreter.admin import session_calls
+
+    assert sandbox_api.execute("idem-job", code="started = True").status == 200
+    record = sandbox_api.handler.services.store.get_session("idem-job")
+    assert record is not None and record.sandbox_session_id
+    sb = record.sandbox_session_id
+
+    def cells() -> int:
+        return int(session_calls(emulator_url, sb)["tools"]["executeCode"])
+
+    before = cells()
+    sfn = sandbox_api.handler.services.stepfunctions
+    machine = sandbox_api.handler.services.config.job_state_machine_arn
+    executions = len(sfn.list_executions(stateMachineArn=machine)["executions"])
+    prompt, fixture = _chart_call()
+    body = {"prompt": prompt, "loop": "converse", "session_id": "idem-job"}
+    key = {"Idempotency-Key": "job-retry-1"}
+    with _replaying(sandbox_api, fixture):
+        first = sandbox_api.call("jobs_post", body=body, headers=key)
+        assert first.status == 202, first.body
+        again = sandbox_api.call("jobs_post", body=body, headers=key)
+        done = _wait(sandbox_api, first.body["job_id"])
+    assert done["status"] == "SUCCEEDED", done
+    assert (again.status, again.body) == (202, first.body)
+    assert again.headers["Location"] == first.headers["Location"]
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert len(sfn.list_executions(stateMachineArn=machine)["executions"]) == executions + 1
+    ran = cells() - before
+    assert ran >= 1
+    # after the job: the same key is still answered from the record, nothing runs
+    late = sandbox_api.call("jobs_post", body=body, headers=key)
+    assert (late.status, late.body["job_id"]) == (202, first.body["job_id"])
+    assert (
+        session_calls(emulator_url, record.sandbox_session_id)["tools"]["executeCode"] - before
+        == ran
+    )
+    assert sandbox_api.delete("idem-job").body["stopped"] is True
+
+
+def _chart_call() -> tuple[str, dict[str, Any]]:
+    """The first call of the recorded chart session (it runs code): its prompt and turns."""
+    fixture = load_fixture("converse_session_chart")
+    first = fixture["calls"][0]
+    return first["prompt"], {**fixture, "turns": fixture["turns"][: first["turns"]]}

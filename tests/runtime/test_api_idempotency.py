@@ -260,3 +260,27 @@ def test_invoke_with_the_same_key_twice_calls_the_model_and_runs_the_code_once(
     finally:
         services.reset()
         sandbox_api.delete("idem-invoke")
+
+
+def test_an_answer_over_the_inline_limit_is_kept_in_s3_and_replayed(
+    sandbox_api: ApiClient, session: str, emulator_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from code_exec.store import base
+
+    monkeypatch.setattr(base, "INLINE_LIMIT_BYTES", 16)  # every answer is "large"
+    services = sandbox_api.handler.services
+    bucket = services.config.files_bucket
+
+    def stored() -> set[str]:
+        listed = services.s3.list_objects_v2(Bucket=bucket, Prefix="state/idempotency/")
+        return {o["Key"] for o in listed.get("Contents", [])}
+
+    before = stored()
+    first = _execute(sandbox_api, session, "k-large", code=COUNT)
+    assert first.status == 200, first.body
+    assert len(stored() - before) == 1
+    ran = _runs(emulator_url, _sandbox_session(sandbox_api, session))
+    again = _execute(sandbox_api, session, "k-large", code=COUNT)
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert _same_answer(again.body, first.body)
+    assert _runs(emulator_url, _sandbox_session(sandbox_api, session)) == ran

@@ -284,3 +284,33 @@ def test_an_answer_over_the_inline_limit_is_kept_in_s3_and_replayed(
     assert again.headers.get("Idempotent-Replayed") == "true"
     assert _same_answer(again.body, first.body)
     assert _runs(emulator_url, _sandbox_session(sandbox_api, session)) == ran
+
+
+def test_the_record_is_an_item_of_the_table_expiring_after_24_hours(
+    sandbox_api: ApiClient, session: str
+) -> None:
+    """Keys and TTL as the table has them (pk/sk, ``expires_at`` in epoch seconds)."""
+    services = sandbox_api.handler.services
+    items = services.dynamodb.query(
+        TableName=services.config.table_name,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": "IDEMPOTENCY"}},
+        ConsistentRead=True,
+    )["Items"]
+    known = {i["sk"]["S"] for i in items}
+    sent = time.time()
+    assert _execute(sandbox_api, session, "k-ttl", code=COUNT).status == 200
+    answered = time.time()
+    items = services.dynamodb.query(
+        TableName=services.config.table_name,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": "IDEMPOTENCY"}},
+        ConsistentRead=True,
+    )["Items"]
+    [item] = [i for i in items if i["sk"]["S"] not in known]
+    prefix, _, digest = item["sk"]["S"].partition("#")
+    assert prefix == "REQUEST" and len(digest) == 64  # SHA-256 of caller, route and key
+    assert item["idempotency_status"]["S"] == "COMPLETED"
+    expires_at = int(item["expires_at"]["N"])
+    assert int(sent) + 86400 <= expires_at <= int(answered) + 86400 + 1
+    assert "k-ttl" not in json.dumps(item)  # the key itself is only hashed

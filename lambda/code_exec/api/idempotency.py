@@ -26,7 +26,10 @@ Rules (the API's contract, also in ``docs/architecture.md``):
 * **Errors are not cached.** When the route raises (any 4xx or 5xx), the record is deleted
   and the next request with that key runs afresh: an error's ``Retry-After`` promises that
   trying again can succeed, which a replayed error would break. Only a route's answer is
-  stored, and an executed cell that failed (``is_error``) is such an answer.
+  stored, and an executed cell that failed (``is_error``) is such an answer. So a key covers
+  a lost answer, a timed-out client and a retry racing the first request; a request that
+  failed *after* its code ran (its output files could not be copied, its session not saved)
+  reports that failure, and a retry with the same key runs the code again.
 * **Header.** 1..255 visible ASCII characters (``!``..``~``); anything else is **400**
   naming ``Idempotency-Key``.
 

@@ -42,6 +42,7 @@ class CodeExecError(Exception):
 
     status: int = 500
     code: str = "InternalError"
+    retry_after: int | None = None
 
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)

@@ -91,7 +91,7 @@ class Jobs:
         Raises on failure (after recording the error) so the state machine's Catch
         runs the cleanup step.
         """
-        job = self.s.store.get_job(job_id)
+        job = self.s.store.get_job(job_id, request=True)
         if job.status in JobStatus.FINAL:
             return {"job_id": job_id, "status": job.status}
         runs_for = remaining_seconds or self.s.config.session_timeout_seconds

@@ -5,12 +5,12 @@ Gateway events, the job and cleanup functions through the real state machine in 
 ``RunJob``/``Cleanup`` tasks invoke them through :class:`LambdaAdapter`), the code-interpreter
 emulator as the sandbox, and recorded model turns. Together they cover every loop (messages,
 converse, strands, claude_code), PTC with preloaded and with bridged tools, direct mode,
-direct code execution, files in (inline and from S3) and out (presigned URLs), sessions and
-their reuse, DELETE, jobs that succeed, fail, and fail in a session whose stop the sandbox
-refuses once, ``POST /invoke/stream`` through the streaming function's own runtime loop,
-Anthropic's /v1 (the API-key authorizer, a code-running turn, files) and the sweeper. A new
-function or role is one more step here (``test_least_privilege`` fails
-while nothing exercises it).
+direct code execution (and its ``Idempotency-Key`` records), files in (inline and from S3)
+and out (presigned URLs), sessions and their reuse, DELETE, jobs that succeed, fail, and
+fail in a session whose stop the sandbox refuses once, ``POST /invoke/stream`` through the
+streaming function's own runtime loop, Anthropic's /v1 (the API-key authorizer, a code-running
+turn, files) and the sweeper. A new function or role is one more step here
+(``test_least_privilege`` fails while nothing exercises it).
 
 Each step asserts what it drove did happen, so a step that silently stops exercising a path
 fails here, not as a misleading least-privilege finding.
@@ -183,6 +183,26 @@ def execute_with_files(run: Run) -> None:
     )
     assert resp.status == 200 and resp.body["stdout"] == "hello", resp.body
     assert api.delete("lp-files").body["stopped"] is True
+
+
+def execute_idempotent(run: Run) -> None:
+    """POST /sessions/{id}/execute with an Idempotency-Key (Powertools' records in the table):
+    the first run is stored (its answer in S3 under state/, the inline limit being lowered
+    here), the repeat is answered from the record (the failed conditional put returns it), and
+    a request that fails deletes its record."""
+    api, path = run.api, {"session_id": "lp-idem"}
+    key = {"Idempotency-Key": "lp-once"}
+    body = {"code": "print(6 * 7)"}
+    first = api.call("sessions_execute", body=body, path_params=path, headers=key)
+    assert first.status == 200 and first.body["stdout"] == "42\n", first.body
+    again = api.call("sessions_execute", body=body, path_params=path, headers=key)
+    assert again.headers.get("Idempotent-Replayed") == "true", again.headers
+    missing = {"code": "1", "files": [{"name": "x", "s3_key": "files/uploads/lp-missing"}]}
+    failed = api.call(
+        "sessions_execute", body=missing, path_params=path, headers={"Idempotency-Key": "lp-x"}
+    )
+    assert failed.status == 400, failed.body
+    assert api.delete("lp-idem").body["stopped"] is True
 
 
 def _audit(run: Run, fixture: str, loop: str) -> dict[str, Any]:
@@ -578,6 +598,7 @@ def _v1_event(path: str, method: str, body: bytes, content_type: str) -> dict[st
 
 STEPS: list[Callable[[Run], None]] = [
     execute_with_files,
+    execute_idempotent,
     messages_ptc_preloaded,
     strands_ptc_bridged,
     converse_direct,

@@ -6,6 +6,8 @@ A job that fails or times out still gets its sandbox session stopped by the clea
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import threading
 import time
 from collections.abc import Iterator
@@ -421,3 +423,80 @@ def test_a_jobs_input_file_from_the_bucket_is_downloaded_once(
         prompt="hi", loop="converse", files=[{"name": "x.csv", "s3_key": "files/uploads/none"}]
     )
     assert (missing.status, missing.error["field"]) == (400, "files.0.s3_key")
+
+
+def test_a_900_kb_job_request_is_accepted_and_runs(
+    sandbox_api: ApiClient, jobs: LambdaAdapter
+) -> None:
+    """A request within the API's own limits but over DynamoDB's 400 KB item limit: the job's
+    request goes to the files bucket (under ``state/jobs/``), the job step reads it back, and
+    the inline input file reaches the job's sandbox whole."""
+    data = bytes(range(256)) * (675 * 1024 // 256)  # 675 KiB -> 900 KiB of base64
+    blob = base64.b64encode(data).decode()
+    assert len(blob) >= 900 * 1024
+    assert sandbox_api.execute("big-job", code="ready = True").status == 200
+    with _replaying(sandbox_api, "converse_plain_answer"):
+        accepted = sandbox_api.submit_job(
+            prompt="What is 6 x 7?",
+            loop="converse",
+            session_id="big-job",
+            files=[{"name": "big.bin", "content_base64": blob}],
+        )
+        assert accepted.status == 202, accepted.body
+        done = _wait(sandbox_api, accepted.body["job_id"])
+    assert done["status"] == "SUCCEEDED", done
+    check = "import hashlib; print(hashlib.sha256(open('inputs/big.bin', 'rb').read()).hexdigest())"
+    resp = sandbox_api.execute("big-job", code=check)
+    assert resp.body["stdout"].strip() == hashlib.sha256(data).hexdigest()
+    assert sandbox_api.delete("big-job").body["stopped"] is True
+
+
+def test_post_jobs_with_the_same_key_twice_starts_one_job(
+    sandbox_api: ApiClient, jobs: LambdaAdapter, emulator_url: str
+) -> None:
+    """A retried POST /jobs gets the first job back (202, same id and Location, marked
+    replayed): one execution, one model turn (the recording has one), the code run once."""
+    from emulators.code_interpreter.admin import session_calls
+
+    assert sandbox_api.execute("idem-job", code="started = True").status == 200
+    record = sandbox_api.handler.services.store.get_session("idem-job")
+    assert record is not None and record.sandbox_session_id
+    sb = record.sandbox_session_id
+
+    def cells() -> int:
+        return int(session_calls(emulator_url, sb)["tools"]["executeCode"])
+
+    before = cells()
+    sfn = sandbox_api.handler.services.stepfunctions
+    machine = sandbox_api.handler.services.config.job_state_machine_arn
+    executions = len(sfn.list_executions(stateMachineArn=machine)["executions"])
+    prompt, fixture = _chart_call()
+    body = {"prompt": prompt, "loop": "converse", "session_id": "idem-job"}
+    key = {"Idempotency-Key": "job-retry-1"}
+    with _replaying(sandbox_api, fixture):
+        first = sandbox_api.call("jobs_post", body=body, headers=key)
+        assert first.status == 202, first.body
+        again = sandbox_api.call("jobs_post", body=body, headers=key)
+        done = _wait(sandbox_api, first.body["job_id"])
+    assert done["status"] == "SUCCEEDED", done
+    assert (again.status, again.body) == (202, first.body)
+    assert again.headers["Location"] == first.headers["Location"]
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert len(sfn.list_executions(stateMachineArn=machine)["executions"]) == executions + 1
+    ran = cells() - before
+    assert ran >= 1
+    # after the job: the same key is still answered from the record, nothing runs
+    late = sandbox_api.call("jobs_post", body=body, headers=key)
+    assert (late.status, late.body["job_id"]) == (202, first.body["job_id"])
+    assert (
+        session_calls(emulator_url, record.sandbox_session_id)["tools"]["executeCode"] - before
+        == ran
+    )
+    assert sandbox_api.delete("idem-job").body["stopped"] is True
+
+
+def _chart_call() -> tuple[str, dict[str, Any]]:
+    """The first call of the recorded chart session (it runs code): its prompt and turns."""
+    fixture = load_fixture("converse_session_chart")
+    first = fixture["calls"][0]
+    return first["prompt"], {**fixture, "turns": fixture["turns"][: first["turns"]]}

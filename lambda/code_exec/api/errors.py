@@ -150,7 +150,8 @@ def error_parts(exc: Exception, raw_event: Any = None) -> tuple[int, str, dict[s
         anthropic = anthropic_error(error)
         headers = {"request-id": rid, **anthropic.headers}
         return anthropic.status, error_payload(anthropic, rid), headers
-    return error.status, json.dumps({"error": error.to_dict()}), {}
+    headers = {} if error.retry_after is None else {"Retry-After": str(error.retry_after)}
+    return error.status, json.dumps({"error": error.to_dict()}), headers
 
 
 def error_response(exc: Exception, event: Any = None) -> Response:

@@ -12,11 +12,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path
 from pydantic import BaseModel
 
 from code_exec.anthropic.routes import register as register_anthropic
 from code_exec.api.errors import ErrorBody, ErrorResponse, error_response
+from code_exec.api.idempotency import HEADER, KEY_PATTERN, REPLAYED_HEADER, Idempotency, Outcome
 from code_exec.api.resolver import JsonBodyResolver
 from code_exec.api.schemas import (
     JOB_ID,
@@ -35,6 +36,23 @@ from code_exec.services import Services
 
 __all__ = ["create_app"]
 
+# The Idempotency-Key header of the routes that run something (see code_exec.api.idempotency);
+# checked there, so a bad key is a 400 naming the header in our own words.
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias=HEADER,
+        description=(
+            "Optional. A repeat of this request with the same key (same caller, route and "
+            "body) within 24 hours returns the first answer without running again "
+            f"(`{REPLAYED_HEADER}: true`); the same key with another body answers 422, and a "
+            "repeat while the first still runs answers 409 with Retry-After. Errors are not "
+            "stored: a retry after an error runs again."
+        ),
+        json_schema_extra={"pattern": KEY_PATTERN, "maxLength": 255},
+    ),
+]
+
 
 def _responses(ok: int, model: type[BaseModel], *errors: int) -> Any:
     """OpenAPI responses: the success model, then ErrorResponse for each error status."""
@@ -49,25 +67,55 @@ def _responses(ok: int, model: type[BaseModel], *errors: int) -> Any:
     return out
 
 
+def _json(status: int, model: BaseModel, outcome: Outcome, **headers: str) -> Response[Any]:
+    """The route's answer, marked when it is a stored one replayed."""
+    if outcome.replayed:
+        headers[REPLAYED_HEADER] = "true"
+    return Response(
+        status_code=status, content_type="application/json", body=model, headers=headers
+    )
+
+
 class _Routes:
-    def __init__(self, ops: Operations) -> None:
+    def __init__(self, ops: Operations, app: APIGatewayRestResolver) -> None:
         self.ops = ops
         self.jobs = Jobs(ops)
+        self.app = app
+        self.idempotency = Idempotency(ops.s)
 
-    def invoke(self, body: Annotated[AgentRequest, Body()]) -> AgentResult:
-        """Run one agent turn synchronously (wall time capped under API Gateway's 29 s)."""
-        return self.ops.invoke(body)
-
-    def submit_job(self, body: Annotated[AgentRequest, Body()]) -> Response[JobAccepted]:
-        """Queue an agent turn on the Step Functions job machine; poll GET /jobs/{job_id}."""
-        job = self.jobs.submit_job(body)
-        accepted = JobAccepted(job_id=job.job_id, status=job.status, location=f"/jobs/{job.job_id}")
-        return Response(
-            status_code=202,
-            content_type="application/json",
-            body=accepted,
-            headers={"Location": accepted.location},
+    def _once(self, key: str | None, body: BaseModel, fn: Any) -> Outcome:
+        """``fn()`` at most once per Idempotency-Key (:mod:`code_exec.api.idempotency`)."""
+        return self.idempotency.run(
+            key,
+            raw_event=self.app.current_event.raw_event,
+            body=body.model_dump(mode="json"),
+            context=self.app.lambda_context,
+            fn=fn,
         )
+
+    def invoke(
+        self, body: Annotated[AgentRequest, Body()], idempotency_key: IdempotencyKey = None
+    ) -> Response[AgentResult]:
+        """Run one agent turn synchronously (wall time capped under API Gateway's 29 s)."""
+        outcome = self._once(
+            idempotency_key, body, lambda: self.ops.invoke(body).model_dump(mode="json")
+        )
+        return _json(200, AgentResult.model_validate(outcome.body), outcome)
+
+    def submit_job(
+        self, body: Annotated[AgentRequest, Body()], idempotency_key: IdempotencyKey = None
+    ) -> Response[JobAccepted]:
+        """Queue an agent turn on the Step Functions job machine; poll GET /jobs/{job_id}."""
+
+        def submit() -> dict[str, Any]:
+            job = self.jobs.submit_job(body)
+            return JobAccepted(
+                job_id=job.job_id, status=job.status, location=f"/jobs/{job.job_id}"
+            ).model_dump(mode="json")
+
+        outcome = self._once(idempotency_key, body, submit)
+        accepted = JobAccepted.model_validate(outcome.body)
+        return _json(202, accepted, outcome, Location=accepted.location)
 
     def get_job(self, job_id: Annotated[str, Path(pattern=JOB_ID)]) -> JobView:
         """Status of a job, with its result once it has succeeded or its error once failed."""
@@ -86,28 +134,34 @@ class _Routes:
         self,
         session_id: Annotated[str, Path(pattern=SESSION_ID)],
         body: Annotated[ExecuteRequest, Body()],
-    ) -> ExecuteResponse:
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response[ExecuteResponse]:
         """Run code (or a shell command) in the session's sandbox; no model involved."""
         if (body.code is None) == (body.command is None):
             raise RequestValidationError("give exactly one of code or command", field="code")
-        result, files, duration_ms = self.ops.execute(
-            session_id,
-            code=body.code,
-            command=body.command,
-            language=body.language,
-            clear_context=body.clear_context,
-            files=body.files,
-        )
-        return ExecuteResponse(
-            session_id=session_id,
-            stdout=result.stdout,
-            stderr=result.stderr,
-            exit_code=result.exit_code,
-            is_error=not result.ok,
-            execution_time=result.execution_time,
-            duration_ms=round(duration_ms, 3),
-            files=files,
-        )
+
+        def execute() -> dict[str, Any]:
+            result, files, duration_ms = self.ops.execute(
+                session_id,
+                code=body.code,
+                command=body.command,
+                language=body.language,
+                clear_context=body.clear_context,
+                files=body.files,
+            )
+            return ExecuteResponse(
+                session_id=session_id,
+                stdout=result.stdout,
+                stderr=result.stderr,
+                exit_code=result.exit_code,
+                is_error=not result.ok,
+                execution_time=result.execution_time,
+                duration_ms=round(duration_ms, 3),
+                files=files,
+            ).model_dump(mode="json")
+
+        outcome = self._once(idempotency_key, body, execute)
+        return _json(200, ExecuteResponse.model_validate(outcome.body), outcome)
 
     def delete_session(
         self, session_id: Annotated[str, Path(pattern=SESSION_ID)]
@@ -121,17 +175,17 @@ class _Routes:
 def create_app(services: Services) -> APIGatewayRestResolver:
     """The resolver with every route, over the given services."""
     app = JsonBodyResolver(enable_validation=True)
-    routes = _Routes(Operations(services))
+    routes = _Routes(Operations(services), app)
     sessions, jobs = ["sessions"], ["jobs"]
     app.post(
         "/invoke",
         summary="Run one agent turn synchronously",
-        responses=_responses(200, AgentResult, 400, 404, 409, 410, 413, 429, 502),
+        responses=_responses(200, AgentResult, 400, 404, 409, 410, 413, 422, 429, 502),
     )(routes.invoke)
     app.post(
         "/jobs",
         summary="Run one agent turn asynchronously (Step Functions)",
-        responses=_responses(202, JobAccepted, 400, 413),
+        responses=_responses(202, JobAccepted, 400, 409, 413, 422),
         tags=jobs,
     )(routes.submit_job)
     app.get(
@@ -143,7 +197,7 @@ def create_app(services: Services) -> APIGatewayRestResolver:
     app.post(
         "/sessions/<session_id>/execute",
         summary="Run code or a command in a session, no model",
-        responses=_responses(200, ExecuteResponse, 400, 409, 410, 413, 502),
+        responses=_responses(200, ExecuteResponse, 400, 409, 410, 413, 422, 502),
         tags=sessions,
     )(routes.execute)
     app.delete(

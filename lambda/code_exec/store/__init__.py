@@ -9,6 +9,10 @@ Keys (partition ``pk``, sort ``sk``, TTL attribute ``expires_at``, epoch seconds
 | container | ``CONTAINER#<id>``  | ``CONTAINER``   | /v1 container: sandbox, owner, paused cell |
 | API key   | ``APIKEY#<sha256>`` | ``APIKEY``      | owner and name of a /v1 key (hash only) |
 | file      | ``FILES#<owner>``   | ``FILE#<id>``   | /v1/files metadata (bytes in S3)      |
+| request   | ``IDEMPOTENCY``     | ``REQUEST#<h>`` | answer to an ``Idempotency-Key`` (*)  |
+
+(*) Written by Powertools' idempotency utility (:mod:`code_exec.api.idempotency`), not by
+this package; ``<h>`` is the SHA-256 of caller, route and key.
 
 A session carries a *lease* (``lease_owner`` + ``lease_expires_at``) taken with a
 conditional write, so two requests never drive one sandbox session at the same

@@ -1,4 +1,14 @@
-"""Asynchronous jobs: the request, status, and result or error of each."""
+"""Asynchronous jobs: the request, status, and result or error of each.
+
+A job's request is stored like its result (:meth:`TableBase._put_json`): inline when small,
+else in the files bucket under ``state/jobs/<job id>/request-<unique>.json`` with a pointer in
+the item, because ``POST /jobs`` accepts bodies up to 5 MiB and a DynamoDB item holds 400 KB.
+Only the job step reads it back (``get_job(request=True)``): status reads and the cleanup
+step never touch it, so the cleanup function needs no read of it either. The object is needed
+until the job step has read it (within the job machine's timeout); the bucket's lifecycle
+removes it later like any other ``state/`` object, and an object left by a failed item write
+is never referenced.
+"""
 
 from __future__ import annotations
 
@@ -75,7 +85,7 @@ class JobStore(TableBase):
         item = {
             **_job_key(job.job_id),
             "status": {"S": job.status},
-            "request": {"S": json.dumps(job.request)},
+            "request": self._put_json(f"jobs/{job.job_id}/request", job.request),
             "created_at": {"N": repr(now)},
             "updated_at": {"N": repr(now)},
             "expires_at": {"N": str(job.expires_at)},
@@ -86,9 +96,10 @@ class JobStore(TableBase):
             TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)"
         )
 
-    def get_job(self, job_id: str, *, payload: bool = True) -> JobRecord:
-        """The job; with ``payload=False`` without its request, result and error (status and
-        ids only: no S3 read, whatever their size).
+    def get_job(self, job_id: str, *, payload: bool = True, request: bool = False) -> JobRecord:
+        """The job; with ``payload=False`` without its result and error (status and ids only:
+        no S3 read, whatever their size). The request is read only with ``request=True`` (the
+        job step; it may be an S3 object).
 
         Raises:
             NotFoundError: no such job (or it expired).
@@ -115,7 +126,7 @@ class JobStore(TableBase):
         return JobRecord(
             job_id=job_id,
             status=item["status"]["S"],
-            request=json.loads(item["request"]["S"]) if payload else {},
+            request=self._get_json(item.get("request")) if payload and request else {},
             result=self._get_json(item.get("result")) if payload else None,
             error=self._get_json(item.get("error")) if payload else None,
             session_id=s("session_id"),

@@ -52,6 +52,7 @@ def runtime_environment(settings: Settings, wiring: RuntimeWiring) -> dict[str, 
         "MODEL_ALIASES": json.dumps(settings.anthropic_models, sort_keys=True),
         "CONTAINER_IDLE_SECONDS": str(settings.container_idle_seconds),
         "FILES_EXPIRATION_DAYS": str(settings.files_expiration_days),
+        "SWEEP_GRACE_SECONDS": str(settings.sweep_grace_seconds),
     }
 
 

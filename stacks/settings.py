@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -69,6 +70,15 @@ _CLAUDE = re.compile(r"^anthropic\.(claude-[a-z0-9.-]+?)(-v\d+(:\d+)?)?$")
 _DATED = re.compile(r"^(.*)-(\d{8})$")
 # One address, no display name or list: what an SNS email subscription's endpoint takes.
 _EMAIL = re.compile(r"^[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}$")
+# A KMS key ARN (a key id or a multi-Region key id; not an alias: a grant names a key).
+_KMS_KEY_ARN = re.compile(
+    r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/([0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}"
+    r"|mrk-[0-9a-f]{32})$"
+)
+# How long the runtime keeps a container record past its expiry (store/containers.py
+# TOMBSTONE_SECONDS), and the longest lease a request takes (a streamed turn: 15 minutes).
+_RECORD_TOMBSTONE_SECONDS = 86_400
+_LONGEST_LEASE_SECONDS = 900
 
 
 class SettingsError(ValueError):
@@ -85,6 +95,7 @@ SETTING_KEYS = frozenset(
         "lambdaPythonVersion", "logRetentionDays", "requireApiKey", "reservedConcurrency",
         "apiThrottleRateLimit", "apiThrottleBurstLimit", "jobTimeoutSeconds", "alarmEmail",
         "apiGatewayCloudWatchRole", "modelAliases", "containerIdleSeconds",
+        "sweepIntervalMinutes", "sweepGraceSeconds", "alarmTopicKmsKeyArn",
     }
 )  # fmt: skip
 # Our settings are camelCase words; CDK's own keys carry ':' or start with '@'.
@@ -164,6 +175,9 @@ class Settings:
     container_idle_seconds: int = 300
     alarm_email: str = ""
     api_gateway_cloud_watch_role: bool = True
+    sweep_interval_minutes: int = 5
+    sweep_grace_seconds: int = 300
+    alarm_topic_kms_key_arn: str = ""
 
     @classmethod
     def from_context(cls, get: Callable[[str], Any]) -> Settings:
@@ -214,6 +228,13 @@ class Settings:
             api_gateway_cloud_watch_role=_bool(
                 get, "apiGatewayCloudWatchRole", d.api_gateway_cloud_watch_role
             ),
+            # A session leaks for at most interval + grace; an hour bounds that.
+            sweep_interval_minutes=_int(get, "sweepIntervalMinutes", 5, 1, 60),
+            # At least a minute: longer than any owner takes between starting a session and
+            # recording it (a buffered request ends at API Gateway's 29 s). The runtime reads
+            # it as SWEEP_GRACE_SECONDS with the same range.
+            sweep_grace_seconds=_int(get, "sweepGraceSeconds", 300, 60, 28800),
+            alarm_topic_kms_key_arn=_str(get, "alarmTopicKmsKeyArn", d.alarm_topic_kms_key_arn),
         )
         settings.validate()
         return settings
@@ -270,6 +291,12 @@ class Settings:
                 "allowed: empty (alarms go to the SNS topic only) or one address such as "
                 "ops@example.com"
             )
+        if self.alarm_topic_kms_key_arn and not _KMS_KEY_ARN.match(self.alarm_topic_kms_key_arn):
+            raise SettingsError(
+                f"context key 'alarmTopicKmsKeyArn': {self.alarm_topic_kms_key_arn!r} is not a "
+                "KMS key ARN; allowed: empty (no customer-managed key) or a key ARN such as "
+                "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+            )
         if self.api_throttle_burst_limit < self.api_throttle_rate_limit:
             raise SettingsError(
                 "context key 'apiThrottleBurstLimit' must be >= 'apiThrottleRateLimit' "
@@ -301,6 +328,20 @@ class Settings:
         if rest and prefix in self.inference_profile_regions:
             return ModelTarget(model_id, rest, tuple(self.inference_profile_regions[prefix]))
         return ModelTarget(model_id, model_id)
+
+    @property
+    def state_expiration_days(self) -> int:
+        """Days the bucket keeps ``state/`` objects (history, results a record points to).
+
+        A record points to its objects until it expires: a session or job
+        ``sessionTtlSeconds`` after its last save (longer while a lease holds it, at most
+        ``sessionTimeoutSeconds`` or a streamed turn's 15 minutes), a container a day
+        (its tombstone) after its sandbox session ends. The objects outlive the longest of
+        those, whatever ``filesExpirationDays`` says about caller files.
+        """
+        record = max(self.session_ttl_seconds, self.session_timeout_seconds)
+        lease = max(self.session_timeout_seconds, _LONGEST_LEASE_SECONDS)
+        return math.ceil((record + lease + _RECORD_TOMBSTONE_SECONDS) / 86_400)
 
     @property
     def sandbox_model_id(self) -> str:

@@ -33,6 +33,7 @@ class ENV:
     MODEL_ALIASES = "MODEL_ALIASES"  # JSON object: Anthropic model name -> Bedrock model id
     CONTAINER_IDLE_SECONDS = "CONTAINER_IDLE_SECONDS"
     FILES_EXPIRATION_DAYS = "FILES_EXPIRATION_DAYS"
+    SWEEP_GRACE_SECONDS = "SWEEP_GRACE_SECONDS"  # the sweeper leaves sessions this young alone
 
     ALL = (
         CODE_INTERPRETER_ID,
@@ -49,6 +50,7 @@ class ENV:
         MODEL_ALIASES,
         CONTAINER_IDLE_SECONDS,
         FILES_EXPIRATION_DAYS,
+        SWEEP_GRACE_SECONDS,
     )
 
 

@@ -173,10 +173,10 @@ class Settings:
     job_timeout_seconds: int = 900
     model_aliases: Mapping[str, str] = field(default_factory=dict)  # explicit; see anthropic_models
     container_idle_seconds: int = 300
+    sweep_grace_seconds: int = 300  # SWEEP_GRACE_SECONDS (its context key: stacks-integ)
     alarm_email: str = ""
     api_gateway_cloud_watch_role: bool = True
     sweep_interval_minutes: int = 5
-    sweep_grace_seconds: int = 300
     alarm_topic_kms_key_arn: str = ""
 
     @classmethod

@@ -11,7 +11,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 # jsii warns on every run that Node 20 is past end-of-life; the CLI and jsii still work on it.
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-.PHONY: help setup bwrap synth test lint iam-report openapi local emulator bench load api-key clean
+.PHONY: help setup bwrap synth test lint iam-report openapi local emulator bench load api-key integ clean
 
 help:
 	@echo "make synth       set up, synthesize all stacks into cdk.out/, print a summary"
@@ -25,6 +25,7 @@ help:
 	@echo "make emulator    run only the code-interpreter emulator"
 	@echo "make bench       run the benchmarks in bench/"
 	@echo "make load        load test (locust) against make local, model replayed; p50/p95, errors"
+	@echo "make integ       deploy the integ test app to YOUR account (AWS_REGION), check it, destroy it"
 
 setup: $(STAMP) node_modules/.installed bwrap
 
@@ -97,6 +98,16 @@ else
 	@test -n "$(NAME)" || { echo "usage: make api-key NAME=<what the key is for> [OWNER=<owner>] | LIST=1 | REVOKE=<key id>"; exit 2; }
 	$(PY) -m scripts.api_key --name "$(NAME)" $(if $(OWNER),--owner "$(OWNER)")
 endif
+
+# Verify a deployment (README, "Verify a deployment"): integ-runner deploys integ/integ_*.py's
+# stacks to the caller's account in AWS_REGION, runs the assertions, then destroys them.
+# Needs credentials (any the AWS CLI finds), a bootstrapped account/region, and model access.
+# INTEG_ARGS: more integ-runner options (e.g. --no-clean to keep the stacks for a look).
+integ: setup
+	@test -n "$(AWS_REGION)" || { echo "usage: AWS_REGION=<region> make integ [INTEG_ARGS=...]"; exit 2; }
+	npx --no-install integ-runner --directory integ --language python \
+	  --app "$(abspath $(PY)) {filePath}" --parallel-regions "$(AWS_REGION)" \
+	  --force --update-on-failed --verbose $(INTEG_ARGS)
 
 clean:
 	rm -rf cdk.out .build .pytest_cache

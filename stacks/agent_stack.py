@@ -46,9 +46,6 @@ JOB_HANDLER = "code_exec.api.handler.job_handler"
 CLEANUP_HANDLER = "code_exec.api.handler.cleanup_handler"
 AUTHORIZER_HANDLER = "code_exec.anthropic.authorizer.handler"
 SWEEPER_HANDLER = "code_exec.api.handler.sweeper_handler"
-# How often the sweeper runs; it leaves sessions younger than its grace period (5 min).
-SWEEP_EVERY = Duration.minutes(5)
-
 # Streamed turns run up to API Gateway's 15-minute stream limit; the function's timeout
 # matches (the turn itself ends shortly before it, see code_exec.api.streamed).
 STREAM_TIMEOUT = Duration.minutes(15)
@@ -90,7 +87,12 @@ class AgentStack(Stack):
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        self.storage = Storage(self, "Storage", expiration_days=settings.files_expiration_days)
+        self.storage = Storage(
+            self,
+            "Storage",
+            expiration_days=settings.files_expiration_days,
+            state_expiration_days=settings.state_expiration_days,
+        )
         bucket, table = self.storage.bucket, self.storage.table
         bucket_id = self.get_logical_id(cast(CfnElement, bucket.node.default_child))
 
@@ -182,7 +184,8 @@ class AgentStack(Stack):
             sweeper_function=self.sweeper_function.function,
             cleanup_function=self.cleanup_function.function,
             state_machine_arn=self.jobs.state_machine.state_machine_arn,
-            sweep_every=SWEEP_EVERY,
+            # The sweeper leaves sessions younger than sweepGraceSeconds (SWEEP_GRACE_SECONDS).
+            sweep_every=Duration.minutes(settings.sweep_interval_minutes),
         )
         self.api = AgentApi(
             self,
@@ -221,6 +224,8 @@ class AgentStack(Stack):
             state_machine=self.jobs.state_machine,
             alarm_email=settings.alarm_email or None,
             dashboard_name=self.stack_name,
+            dead_letter_queues={"Housekeeping": self.housekeeping.dead_letters},
+            topic_key_arn=settings.alarm_topic_kms_key_arn or None,
         )
 
         self.api.api.node.try_remove_child("Endpoint")  # replaced by ApiUrl below

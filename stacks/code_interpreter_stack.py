@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import ArnFormat, CfnOutput, Stack
 from aws_cdk import aws_bedrockagentcore as agentcore
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
@@ -14,14 +14,50 @@ from stacks.nag import acknowledge
 from stacks.policies import model_invoke_statements, profile_read_statements
 from stacks.settings import Settings
 
-__all__ = ["CodeInterpreterStack"]
+__all__ = ["AGENTCORE_PRINCIPAL", "CodeInterpreterStack", "execution_role"]
+
+AGENTCORE_PRINCIPAL = "bedrock-agentcore.amazonaws.com"
+
+
+def execution_role(scope: Construct, construct_id: str) -> iam.Role:
+    """The sandbox's execution role, trusted exactly as AgentCore documents it.
+
+    AgentCore's developer guide gives this trust policy for a code interpreter's execution role
+    ("Resource and session management", IAM permissions:
+    https://docs.aws.amazon.com/bedrock-agentcore/latest/devguide/code-interpreter-resource-session-management.html):
+    principal ``bedrock-agentcore.amazonaws.com``, ``StringEquals aws:SourceAccount`` = the
+    account and ``ArnLike aws:SourceArn`` = ``arn:aws:bedrock-agentcore:REGION:ACCOUNT:*``.
+    The L2's default role narrows ``aws:SourceArn`` to ``code-interpreter-custom/<name>*``, an
+    ARN the guide never says the service presents when it assumes the role; a wrong guess
+    there fails only on AWS, when the sandbox's first model call cannot get credentials. The
+    documented form still limits the role to AgentCore acting for this account in this Region.
+    """
+    stack = Stack.of(scope)
+    return iam.Role(
+        scope,
+        construct_id,
+        description="Execution role of the bedrock-code-execution code interpreter sandbox",
+        assumed_by=iam.ServicePrincipal(
+            AGENTCORE_PRINCIPAL,
+            conditions={
+                "StringEquals": {"aws:SourceAccount": stack.account},
+                "ArnLike": {
+                    "aws:SourceArn": stack.format_arn(
+                        service="bedrock-agentcore",
+                        resource="*",
+                        arn_format=ArnFormat.NO_RESOURCE_NAME,
+                    )
+                },
+            },
+        ),
+    )
 
 
 class CodeInterpreterStack(Stack):
     """One ``AWS::BedrockAgentCore::CodeInterpreterCustom`` and its execution role.
 
-    The L2 creates the role with a trust policy limited to this account and this interpreter
-    (``aws:SourceAccount`` and ``aws:SourceArn``). The role may invoke the configured sandbox
+    The role's trust policy is AgentCore's documented one (:func:`execution_role`). The role
+    may invoke the configured sandbox
     models (Claude Code inside the sandbox) and read inference profiles, nothing else: files
     reach the sandbox through the functions, never from the bucket directly.
 
@@ -34,14 +70,15 @@ class CodeInterpreterStack(Stack):
         self, scope: Construct, construct_id: str, *, settings: Settings, **kwargs: Any
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
+        self.execution_role: iam.IRole = execution_role(self, "ExecutionRole")
         self.interpreter = agentcore.CodeInterpreterCustom(
             self,
             "CodeInterpreter",
             code_interpreter_custom_name=settings.interpreter_name,
             description="Code execution sandbox for bedrock-code-execution",
             network_configuration=self._network(settings),
+            execution_role=self.execution_role,
         )
-        self.execution_role: iam.IRole = self.interpreter.execution_role
         targets = [settings.model_target(m) for m in settings.sandbox_model_ids]
         policy = iam.Policy(
             self,

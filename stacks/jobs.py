@@ -27,9 +27,10 @@ from constructs import Construct
 
 from stacks.nag import acknowledge
 
-__all__ = ["CLEANUP_TIMEOUT", "JobStateMachine"]
+__all__ = ["CLEANUP_TIMEOUT", "LOG_GROUP_PREFIX", "JobStateMachine"]
 
 CLEANUP_TIMEOUT = Duration.seconds(60)
+LOG_GROUP_PREFIX = "/aws/vendedlogs/states/"
 _CLEANUP_ATTEMPTS = 3
 # What Step Functions needs to deliver execution logs to CloudWatch Logs and traces to X-Ray
 # (the same lists CDK grants for ``logs`` and ``tracing_enabled``).
@@ -120,8 +121,16 @@ class JobStateMachine(Construct):
         )
         definition = run_job.next(cleanup).next(outcome)
 
+        # Under /aws/vendedlogs/: Step Functions adds each log group it delivers to to the
+        # account's CloudWatch Logs resource policy, limited to 5,120 characters; log groups
+        # under this prefix do not count against it (Step Functions developer guide, "Avoiding
+        # Amazon CloudWatch Logs resource policy size restrictions", bp-cwl.html).
         self.log_group = logs.LogGroup(
-            self, "Logs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY
+            self,
+            "Logs",
+            log_group_name=f"{LOG_GROUP_PREFIX}{state_machine_name}",
+            retention=log_retention,
+            removal_policy=RemovalPolicy.DESTROY,
         )
         # Worst case: RunJob (with retries) then Cleanup with all its retries, plus slack.
         worst = task_timeout.to_seconds() * 3 + CLEANUP_TIMEOUT.to_seconds() * (

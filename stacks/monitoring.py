@@ -5,7 +5,11 @@ Alarms (each notifies the topic; missing data is not breaching):
 * the API's 5xx rate (share of requests answered 5xx, per 5 minutes) above 5 %;
 * each Lambda function's errors and its throttles (any, per 5 minutes);
 * job failures: executions of the job machine that failed, timed out or were aborted;
-* sandbox start failures and leaked sessions stopped by the sweeper (runtime metrics).
+* sandbox start failures and leaked sessions stopped by the sweeper (runtime metrics);
+* any message in a dead-letter queue (an EventBridge event that reached no function).
+
+The topic can be encrypted with a customer-managed KMS key (``alarmTopicKmsKeyArn``); the key
+is the deployer's, so its key policy must let CloudWatch use it (see the README's settings).
 
 The runtime's own metrics are Powertools EMF metrics: namespace :data:`METRICS_NAMESPACE`,
 one dimension ``service`` = :data:`METRICS_SERVICE`; :data:`RUNTIME_METRICS` names the ones
@@ -20,9 +24,11 @@ from aws_cdk import Duration
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
@@ -71,15 +77,42 @@ class Monitoring(Construct):
         state_machine: sfn.IStateMachine,
         alarm_email: str | None,
         dashboard_name: str,
+        dead_letter_queues: Mapping[str, sqs.IQueue] | None = None,
+        topic_key_arn: str | None = None,
     ) -> None:
+        """Build the topic, the alarms and the dashboard.
+
+        Args:
+            dead_letter_queues: queues whose any message is an alarm (``<name>DeadLetters``).
+            topic_key_arn: a customer-managed KMS key for the topic (None: no CMK). An
+                imported key's policy cannot be changed from here: it must allow
+                ``cloudwatch.amazonaws.com`` ``kms:Decrypt`` and ``kms:GenerateDataKey*``.
+        """
         super().__init__(scope, construct_id)
         self.topic = sns.Topic(
-            self, "AlarmTopic", display_name="bedrock-code-execution alarms", enforce_ssl=True
+            self,
+            "AlarmTopic",
+            display_name="bedrock-code-execution alarms",
+            enforce_ssl=True,
+            master_key=(
+                kms.Key.from_key_arn(self, "AlarmTopicKey", topic_key_arn)
+                if topic_key_arn
+                else None
+            ),
         )
         if alarm_email:
             self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
         self.alarms: dict[str, cw.Alarm] = {}
         self._add_alarms(stage, functions, state_machine)
+        for name, queue in (dead_letter_queues or {}).items():
+            self._alarm(
+                f"{name}DeadLetters",
+                queue.metric_approximate_number_of_messages_visible(
+                    statistic="Maximum", period=_PERIOD
+                ),
+                1,
+                f"The {name} dead-letter queue holds events that reached no function.",
+            )
         self.dashboard = cw.Dashboard(
             self,
             "Dashboard",

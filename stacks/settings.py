@@ -12,11 +12,24 @@ every reader accepts both forms: ``-c requireApiKey=true``, ``-c subnetIds=subne
 from __future__ import annotations
 
 import difflib
-import json
+import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from stacks.context import (
+    SettingsError,
+    read_aliases,
+    read_bool,
+    read_choice,
+    read_int,
+    read_int_choice,
+    read_opt_int,
+    read_profile_regions,
+    read_str,
+    read_str_list,
+)
 
 __all__ = [
     "ARCHITECTURES",
@@ -69,10 +82,15 @@ _CLAUDE = re.compile(r"^anthropic\.(claude-[a-z0-9.-]+?)(-v\d+(:\d+)?)?$")
 _DATED = re.compile(r"^(.*)-(\d{8})$")
 # One address, no display name or list: what an SNS email subscription's endpoint takes.
 _EMAIL = re.compile(r"^[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}$")
-
-
-class SettingsError(ValueError):
-    """A context value is missing or not allowed. The message names the key."""
+# A KMS key ARN (a key id or a multi-Region key id; not an alias: a grant names a key).
+_KMS_KEY_ARN = re.compile(
+    r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/([0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}"
+    r"|mrk-[0-9a-f]{32})$"
+)
+# How long the runtime keeps a container record past its expiry (store/containers.py
+# TOMBSTONE_SECONDS), and the longest lease a request takes (a streamed turn: 15 minutes).
+_RECORD_TOMBSTONE_SECONDS = 86_400
+_LONGEST_LEASE_SECONDS = 900
 
 
 # Every context key Settings.from_context reads (a test keeps the two in step).
@@ -85,6 +103,7 @@ SETTING_KEYS = frozenset(
         "lambdaPythonVersion", "logRetentionDays", "requireApiKey", "reservedConcurrency",
         "apiThrottleRateLimit", "apiThrottleBurstLimit", "jobTimeoutSeconds", "alarmEmail",
         "apiGatewayCloudWatchRole", "modelAliases", "containerIdleSeconds",
+        "sweepIntervalMinutes", "sweepGraceSeconds", "alarmTopicKmsKeyArn",
     }
 )  # fmt: skip
 # Our settings are camelCase words; CDK's own keys carry ':' or start with '@'.
@@ -165,6 +184,8 @@ class Settings:
     sweep_grace_seconds: int = 300  # SWEEP_GRACE_SECONDS (its context key: stacks-integ)
     alarm_email: str = ""
     api_gateway_cloud_watch_role: bool = True
+    sweep_interval_minutes: int = 5
+    alarm_topic_kms_key_arn: str = ""
 
     @classmethod
     def from_context(cls, get: Callable[[str], Any]) -> Settings:
@@ -177,44 +198,51 @@ class Settings:
             SettingsError: a value is malformed or not allowed; the message names the key.
         """
         d = cls()
-        model_id = _str(get, "modelId", d.model_id)
-        allowed = _str_list(get, "allowedModelIds", (model_id,))
+        model_id = read_str(get, "modelId", d.model_id)
+        allowed = read_str_list(get, "allowedModelIds", (model_id,))
         if model_id not in allowed:
             allowed = (model_id, *allowed)
-        regions = _profile_regions(get, "inferenceProfileRegions", d.inference_profile_regions)
+        regions = read_profile_regions(get, "inferenceProfileRegions", d.inference_profile_regions)
         settings = cls(
-            stack_prefix=_str(get, "stackPrefix", d.stack_prefix),
+            stack_prefix=read_str(get, "stackPrefix", d.stack_prefix),
             model_id=model_id,
             allowed_model_ids=allowed,
-            sandbox_model_ids=_str_list(get, "sandboxModelIds", (model_id,)),
+            sandbox_model_ids=read_str_list(get, "sandboxModelIds", (model_id,)),
             inference_profile_regions=regions,
-            interpreter_name=_str(get, "interpreterName", d.interpreter_name),
-            network_mode=_choice(get, "networkMode", d.network_mode, NETWORK_MODES, upper=True),
-            vpc_id=_str(get, "vpcId", d.vpc_id),
-            subnet_ids=_str_list(get, "subnetIds", d.subnet_ids),
-            security_group_ids=_str_list(get, "securityGroupIds", d.security_group_ids),
-            session_timeout_seconds=_int(get, "sessionTimeoutSeconds", 900, 60, 28800),
-            session_ttl_seconds=_int(get, "sessionTtlSeconds", 3600, 60, 30 * 86400),
-            files_url_expiry_seconds=_int(get, "filesUrlExpirySeconds", 3600, 60, 604800),
-            files_expiration_days=_int(get, "filesExpirationDays", 7, 1, 3650),
-            lambda_architecture=_choice(
+            interpreter_name=read_str(get, "interpreterName", d.interpreter_name),
+            network_mode=read_choice(get, "networkMode", d.network_mode, NETWORK_MODES, upper=True),
+            vpc_id=read_str(get, "vpcId", d.vpc_id),
+            subnet_ids=read_str_list(get, "subnetIds", d.subnet_ids),
+            security_group_ids=read_str_list(get, "securityGroupIds", d.security_group_ids),
+            session_timeout_seconds=read_int(get, "sessionTimeoutSeconds", 900, 60, 28800),
+            session_ttl_seconds=read_int(get, "sessionTtlSeconds", 3600, 60, 30 * 86400),
+            files_url_expiry_seconds=read_int(get, "filesUrlExpirySeconds", 3600, 60, 604800),
+            files_expiration_days=read_int(get, "filesExpirationDays", 7, 1, 3650),
+            lambda_architecture=read_choice(
                 get, "lambdaArchitecture", d.lambda_architecture, ARCHITECTURES
             ),
-            lambda_python_version=_choice(
+            lambda_python_version=read_choice(
                 get, "lambdaPythonVersion", d.lambda_python_version, PYTHON_VERSIONS
             ),
-            log_retention_days=_int_choice(get, "logRetentionDays", 30, LOG_RETENTION_DAYS),
-            require_api_key=_bool(get, "requireApiKey", d.require_api_key),
-            reserved_concurrency=_opt_int(get, "reservedConcurrency", 1, 1000),
-            api_throttle_rate_limit=_int(get, "apiThrottleRateLimit", 10, 1, 10000),
-            api_throttle_burst_limit=_int(get, "apiThrottleBurstLimit", 20, 1, 5000),
-            job_timeout_seconds=_int(get, "jobTimeoutSeconds", 900, 60, 900),
-            model_aliases=_aliases(get, "modelAliases"),
-            container_idle_seconds=_int(get, "containerIdleSeconds", 300, 60, 28800),
-            alarm_email=_str(get, "alarmEmail", d.alarm_email),
-            api_gateway_cloud_watch_role=_bool(
+            log_retention_days=read_int_choice(get, "logRetentionDays", 30, LOG_RETENTION_DAYS),
+            require_api_key=read_bool(get, "requireApiKey", d.require_api_key),
+            reserved_concurrency=read_opt_int(get, "reservedConcurrency", 1, 1000),
+            api_throttle_rate_limit=read_int(get, "apiThrottleRateLimit", 10, 1, 10000),
+            api_throttle_burst_limit=read_int(get, "apiThrottleBurstLimit", 20, 1, 5000),
+            job_timeout_seconds=read_int(get, "jobTimeoutSeconds", 900, 60, 900),
+            model_aliases=read_aliases(get, "modelAliases"),
+            container_idle_seconds=read_int(get, "containerIdleSeconds", 300, 60, 28800),
+            alarm_email=read_str(get, "alarmEmail", d.alarm_email),
+            api_gateway_cloud_watch_role=read_bool(
                 get, "apiGatewayCloudWatchRole", d.api_gateway_cloud_watch_role
             ),
+            # A session leaks for at most interval + grace; an hour bounds that.
+            sweep_interval_minutes=read_int(get, "sweepIntervalMinutes", 5, 1, 60),
+            # At least a minute: longer than any owner takes between starting a session and
+            # recording it (a buffered request ends at API Gateway's 29 s). The runtime reads
+            # it as SWEEP_GRACE_SECONDS with the same range.
+            sweep_grace_seconds=read_int(get, "sweepGraceSeconds", 300, 60, 28800),
+            alarm_topic_kms_key_arn=read_str(get, "alarmTopicKmsKeyArn", d.alarm_topic_kms_key_arn),
         )
         settings.validate()
         return settings
@@ -271,6 +299,12 @@ class Settings:
                 "allowed: empty (alarms go to the SNS topic only) or one address such as "
                 "ops@example.com"
             )
+        if self.alarm_topic_kms_key_arn and not _KMS_KEY_ARN.match(self.alarm_topic_kms_key_arn):
+            raise SettingsError(
+                f"context key 'alarmTopicKmsKeyArn': {self.alarm_topic_kms_key_arn!r} is not a "
+                "KMS key ARN; allowed: empty (no customer-managed key) or a key ARN such as "
+                "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+            )
         if self.api_throttle_burst_limit < self.api_throttle_rate_limit:
             raise SettingsError(
                 "context key 'apiThrottleBurstLimit' must be >= 'apiThrottleRateLimit' "
@@ -302,6 +336,20 @@ class Settings:
         if rest and prefix in self.inference_profile_regions:
             return ModelTarget(model_id, rest, tuple(self.inference_profile_regions[prefix]))
         return ModelTarget(model_id, model_id)
+
+    @property
+    def state_expiration_days(self) -> int:
+        """Days the bucket keeps ``state/`` objects (history, results a record points to).
+
+        A record points to its objects until it expires: a session or job
+        ``sessionTtlSeconds`` after its last save (longer while a lease holds it, at most
+        ``sessionTimeoutSeconds`` or a streamed turn's 15 minutes), a container a day
+        (its tombstone) after its sandbox session ends. The objects outlive the longest of
+        those, whatever ``filesExpirationDays`` says about caller files.
+        """
+        record = max(self.session_ttl_seconds, self.session_timeout_seconds)
+        lease = max(self.session_timeout_seconds, _LONGEST_LEASE_SECONDS)
+        return math.ceil((record + lease + _RECORD_TOMBSTONE_SECONDS) / 86_400)
 
     @property
     def sandbox_model_id(self) -> str:
@@ -337,134 +385,6 @@ class Settings:
         return aliases
 
 
-def _raw(get: Callable[[str], Any], key: str) -> Any:
-    value = get(key)
-    if isinstance(value, str):
-        value = value.strip()
-    return value
-
-
-def _str(get: Callable[[str], Any], key: str, default: str) -> str:
-    value = _raw(get, key)
-    if value is None:
-        return default
-    if not isinstance(value, str):
-        raise SettingsError(f"context key {key!r} must be a string, got {value!r}")
-    return value
-
-
-def _str_list(get: Callable[[str], Any], key: str, default: tuple[str, ...]) -> tuple[str, ...]:
-    value = _raw(get, key)
-    if value is None:
-        return default
-    if isinstance(value, str):
-        if value.startswith("["):
-            try:
-                value = json.loads(value)
-            except json.JSONDecodeError as e:
-                raise SettingsError(f"context key {key!r}: not a JSON list: {value!r}") from e
-        else:
-            value = value.split(",")
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise SettingsError(
-            f"context key {key!r} must be a list of strings (or comma-separated), got {value!r}"
-        )
-    return tuple(v.strip() for v in value if v.strip())
-
-
-def _choice(
-    get: Callable[[str], Any], key: str, default: str, allowed: tuple[str, ...], *, upper=False
-) -> str:
-    value = _str(get, key, default)
-    normalized = value.upper() if upper else value
-    if normalized not in allowed:
-        raise SettingsError(
-            f"context key {key!r}: {value!r} is not allowed; allowed values: {', '.join(allowed)}"
-        )
-    return normalized
-
-
-def _to_int(key: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise SettingsError(f"context key {key!r} must be an integer, got {value!r}")
-    try:
-        return int(value)
-    except ValueError as e:
-        raise SettingsError(f"context key {key!r} must be an integer, got {value!r}") from e
-
-
-def _int(get: Callable[[str], Any], key: str, default: int, lo: int, hi: int) -> int:
-    value = _raw(get, key)
-    if value is None or value == "":
-        return default
-    number = _to_int(key, value)
-    if not lo <= number <= hi:
-        raise SettingsError(
-            f"context key {key!r}: {number} is not allowed; allowed values: {lo}..{hi}"
-        )
-    return number
-
-
-def _opt_int(get: Callable[[str], Any], key: str, lo: int, hi: int) -> int | None:
-    value = _raw(get, key)
-    if value is None or value == "" or (isinstance(value, str) and value.lower() == "null"):
-        return None
-    return _int(lambda _k: value, key, 0, lo, hi)
-
-
-def _int_choice(get: Callable[[str], Any], key: str, default: int, allowed: tuple[int, ...]) -> int:
-    value = _raw(get, key)
-    if value is None or value == "":
-        return default
-    number = _to_int(key, value)
-    if number not in allowed:
-        raise SettingsError(
-            f"context key {key!r}: {number} is not allowed; allowed values: "
-            f"{', '.join(str(a) for a in allowed)}"
-        )
-    return number
-
-
-def _bool(get: Callable[[str], Any], key: str, default: bool) -> bool:
-    value = _raw(get, key)
-    if value is None or value == "":
-        return default
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    raise SettingsError(
-        f"context key {key!r}: {value!r} is not allowed; allowed values: true, false"
-    )
-
-
-def _parsed_object(key: str, value: Any) -> Any:
-    """``value`` as given in cdk.json, or parsed when it came as JSON text (``-c key='{...}'``)."""
-    if not isinstance(value, str):
-        return value
-    try:
-        return json.loads(value)
-    except json.JSONDecodeError as e:
-        raise SettingsError(f"context key {key!r}: not a JSON object: {value!r}") from e
-
-
-def _profile_regions(
-    get: Callable[[str], Any], key: str, default: Mapping[str, tuple[str, ...]]
-) -> dict[str, tuple[str, ...]]:
-    value = _raw(get, key)
-    if value is None:
-        return dict(default)
-    value = _parsed_object(key, value)
-    if not isinstance(value, dict) or not all(
-        isinstance(v, list) and v and all(isinstance(r, str) for r in v) for v in value.values()
-    ):
-        raise SettingsError(
-            f"context key {key!r} must map a profile prefix to a non-empty list of regions, "
-            'e.g. {"us": ["us-east-1", "us-west-2"]}'
-        )
-    return {str(k): tuple(v) for k, v in value.items()}
-
-
 def _anthropic_names(model_id: str, profiles: Mapping[str, tuple[str, ...]]) -> list[str]:
     """The Anthropic API names of a Bedrock Claude id (none for other models)."""
     prefix, _, rest = model_id.partition(".")
@@ -475,18 +395,3 @@ def _anthropic_names(model_id: str, profiles: Mapping[str, tuple[str, ...]]) -> 
     name = m.group(1)
     dated = _DATED.match(name)
     return [name, dated.group(1)] if dated else [name]
-
-
-def _aliases(get: Callable[[str], Any], key: str) -> dict[str, str]:
-    value = _raw(get, key)
-    if value is None or value == "":
-        return {}
-    value = _parsed_object(key, value)
-    if not isinstance(value, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
-    ):
-        raise SettingsError(
-            f"context key {key!r} must map Anthropic model names to Bedrock model ids, e.g. "
-            '{"claude-sonnet-4-5": "us.anthropic.claude-sonnet-4-5-20250929-v1:0"}'
-        )
-    return {k.strip(): v.strip() for k, v in value.items()}

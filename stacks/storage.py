@@ -7,17 +7,24 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-__all__ = ["LAMBDA_PREFIXES", "STATE_PREFIX", "TTL_ATTRIBUTE", "Storage"]
+__all__ = ["FILES_PREFIX", "LAMBDA_PREFIXES", "STATE_PREFIX", "TTL_ATTRIBUTE", "Storage"]
 
 # Object key prefixes, granted per role. The functions read and write caller files under
 # files/ and stored JSON (history, results) under state/; the sandbox role has no S3 access.
-LAMBDA_PREFIXES = ("files/", "state/")
+FILES_PREFIX = "files/"
 STATE_PREFIX = "state/"
+LAMBDA_PREFIXES = (FILES_PREFIX, STATE_PREFIX)
 TTL_ATTRIBUTE = "expires_at"
 
 
 class Storage(Construct):
     """S3 bucket for files and a DynamoDB table (pk/sk, TTL) for sessions, jobs, tool calls.
+
+    Each prefix expires on its own: caller files after ``expiration_days``, stored state after
+    ``state_expiration_days`` (as long as a record can point to it). One rule for the whole
+    bucket would expire state under sessions that still live (S3 applies the shortest
+    expiration of overlapping rules), so no rule covers the whole bucket but the multipart
+    cleanup.
 
     Attributes:
         bucket: files bucket (S3-managed encryption, TLS only, no public access, expiring).
@@ -25,7 +32,14 @@ class Storage(Construct):
         table: single table; keys ``pk``/``sk``, TTL attribute ``expires_at``.
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, expiration_days: int) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        expiration_days: int,
+        state_expiration_days: int,
+    ) -> None:
         super().__init__(scope, construct_id)
         self.access_logs = s3.Bucket(
             self,
@@ -49,10 +63,17 @@ class Storage(Construct):
             server_access_logs_prefix="files-bucket/",
             lifecycle_rules=[
                 s3.LifecycleRule(
-                    id="ExpireFiles",
-                    expiration=Duration.days(expiration_days),
+                    id="ExpireFiles", prefix=FILES_PREFIX, expiration=Duration.days(expiration_days)
+                ),
+                s3.LifecycleRule(
+                    id="ExpireState",
+                    prefix=STATE_PREFIX,
+                    expiration=Duration.days(state_expiration_days),
+                ),
+                s3.LifecycleRule(
+                    id="AbortIncompleteUploads",
                     abort_incomplete_multipart_upload_after=Duration.days(1),
-                )
+                ),
             ],
             removal_policy=RemovalPolicy.RETAIN,
         )

@@ -60,7 +60,8 @@ def _alarms(agent_template: dict[str, Any]) -> list[dict[str, Any]]:
 def test_every_alarm_notifies_the_topic(agent_template: dict[str, Any]) -> None:
     [topic_id] = resources(agent_template, "AWS::SNS::Topic")
     alarms = _alarms(agent_template)
-    assert len(alarms) == 1 + 6 * 2 + 3  # 5xx rate, errors + throttles x 6 functions, 3 more
+    # 5xx rate, errors + throttles x 6 functions, jobs, sandbox starts, leaks, dead letters
+    assert len(alarms) == 1 + 6 * 2 + 4
     for alarm in alarms:
         assert alarm["AlarmActions"] == [{"Ref": topic_id}]
         assert alarm["TreatMissingData"] == "notBreaching"

@@ -62,7 +62,7 @@ def test_exactly_one_public_code_interpreter_with_execution_role(interpreter: Te
     )
 
 
-def test_execution_role_trust_is_limited_to_this_account_and_interpreter(
+def test_execution_role_trust_is_agentcores_documented_policy(
     interpreter: Template,
 ) -> None:
     interpreter.has_resource_properties(
@@ -84,8 +84,11 @@ def test_execution_role_trust_is_limited_to_this_account_and_interpreter(
         },
     )
     role = next(iter(resources(interpreter.to_json(), "AWS::IAM::Role").values()))
-    source_arn = json.dumps(role["Properties"]["AssumeRolePolicyDocument"])
-    assert ":code-interpreter-custom/bedrock_code_execution" in source_arn
+    [statement] = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    source_arn = statement["Condition"]["ArnLike"]["aws:SourceArn"]["Fn::Join"][1]
+    # arn:<partition>:bedrock-agentcore:<region>:<account>:* (stacks.code_interpreter_stack)
+    assert source_arn[-1] == ":*", source_arn
+    assert ":bedrock-agentcore:" in source_arn
 
 
 def test_sandbox_may_invoke_profile_and_routed_foundation_models(

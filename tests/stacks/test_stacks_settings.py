@@ -155,6 +155,16 @@ def test_model_targets() -> None:
         ({"alarmEmail": "a@b.com, c@d.com"}, "alarmEmail", "one address"),
         ({"alarmEmail": 42}, "alarmEmail", "must be a string"),
         ({"apiGatewayCloudWatchRole": "no"}, "apiGatewayCloudWatchRole", "true, false"),
+        ({"sweepIntervalMinutes": 0}, "sweepIntervalMinutes", "1..60"),
+        ({"sweepIntervalMinutes": "90"}, "sweepIntervalMinutes", "1..60"),
+        ({"sweepIntervalMinutes": "often"}, "sweepIntervalMinutes", "must be an integer"),
+        ({"sweepGraceSeconds": "30"}, "sweepGraceSeconds", "60..28800"),
+        ({"alarmTopicKmsKeyArn": "alias/alarms"}, "alarmTopicKmsKeyArn", "arn:aws:kms:"),
+        (
+            {"alarmTopicKmsKeyArn": "arn:aws:kms:us-east-1:111122223333:alias/alarms"},
+            "alarmTopicKmsKeyArn",
+            "not a KMS key ARN",
+        ),
     ],
 )
 def test_bad_values_name_the_key_and_the_allowed_values(
@@ -165,6 +175,19 @@ def test_bad_values_name_the_key_and_the_allowed_values(
     message = str(info.value)
     assert repr(key) in message or f"'{key}'" in message, message
     assert allowed in message, message
+
+
+def test_sweeper_and_topic_key_settings_are_parsed() -> None:
+    key = "arn:aws:kms:eu-west-1:111122223333:key/mrk-1234567890abcdef1234567890abcdef"
+    s = _settings(sweepIntervalMinutes="10", sweepGraceSeconds="900", alarmTopicKmsKeyArn=key)
+    assert (s.sweep_interval_minutes, s.sweep_grace_seconds) == (10, 900)
+    assert s.alarm_topic_kms_key_arn == key
+    d = Settings()
+    assert (d.sweep_interval_minutes, d.sweep_grace_seconds, d.alarm_topic_kms_key_arn) == (
+        5,
+        300,
+        "",
+    )
 
 
 def test_operations_settings_are_parsed() -> None:
@@ -218,6 +241,7 @@ def test_vpc_mode_synthesizes_the_vpc_network_shape() -> None:
         ("networkMode", "OPEN", "PUBLIC, SANDBOX, VPC"),
         ("modelId", "global.anthropic.claude sonnet 5", "is not a Bedrock model id"),
         ("alarmEmail", "ops at example.com", "ops@example.com"),
+        ("sweepGraceSeconds", "10", "allowed values: 60..28800"),
     ],
 )
 def test_synth_with_a_bad_value_fails_with_the_key_in_the_message(

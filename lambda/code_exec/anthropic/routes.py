@@ -23,6 +23,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from code_exec.anthropic.files import AnthropicFiles, Upload, metadata
 from code_exec.anthropic.ids import request_id
 from code_exec.anthropic.models import list_models, model_info
+from code_exec.disposition import content_disposition
 from code_exec.exceptions import AuthenticationError, RequestValidationError
 
 __all__ = ["PREFIX", "header_of", "owner_of", "register", "request_id_of"]
@@ -155,7 +156,7 @@ class _Routes:
             body=data,
             headers={
                 "request-id": request_id_of(event),
-                "content-disposition": f'attachment; filename="{record.filename}"',
+                "content-disposition": content_disposition(record.filename),
             },
         )
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from botocore.awsrequest import AWSResponse
-from botocore.exceptions import ClientError, ReadTimeoutError
+from botocore.exceptions import BotoCoreError, ClientError, ReadTimeoutError
 from code_exec import deadline
 from code_exec.anthropic.errors import anthropic_error
 from code_exec.api.errors import error_parts
@@ -169,3 +169,21 @@ def test_dynamodb_access_denied_answers_502_without_retry_after(api: ApiClient) 
     assert resp.status == 502, resp.body
     assert resp.error["code"] == "DependencyAccessDenied"
     assert "Retry-After" not in resp.headers
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        ReadTimeoutError(endpoint_url="https://bedrock-runtime"),
+        _client_error("InternalServerException", 500),
+        _client_error("ServiceUnavailableException", 503),
+    ],
+)
+def test_a_transient_model_failure_is_503_with_retry_after(
+    exc: ClientError | BotoCoreError,
+) -> None:
+    from code_exec.loops.common import model_error
+
+    error = model_error(exc, "m")
+    assert (error.status, error.retry_after) == (503, 5)
+    assert anthropic_error(error).type == "overloaded_error"

@@ -14,9 +14,7 @@ environments: own resolver, own clients), in its own thread, all at once.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 import threading
 import time
 import urllib.request
@@ -29,12 +27,14 @@ import pytest
 from code_exec import clients, deadline
 from code_exec.deadline import ANSWER_MARGIN_SECONDS, BUFFERED_BUDGET_SECONDS, Deadline
 
+from devtools.handler_copies import handler_copy
 from devtools.lambda_adapter import LambdaContext
 
 from .conftest import load_event
 
 pytestmark = pytest.mark.sandbox
 
+HANDLER = "code_exec.api.handler"
 REQUESTS = 4
 RATE_PER_ACCOUNT = 0.3  # InvokeCodeInterpreter calls a second, for the whole account
 # what a throttled or late request may answer (all 429/503 with Retry-After)
@@ -67,19 +67,6 @@ def throttled_url() -> Iterator[str]:
         pytest.fail(str(e))
     with emulator:
         yield emulator.url
-
-
-def _handler_copy(n: int) -> ModuleType:
-    """A private copy of ``code_exec.api.handler``: one Lambda execution environment."""
-    spec = importlib.util.find_spec("code_exec.api.handler")
-    assert spec is not None and spec.origin is not None
-    alias = f"code_exec.api.handler<throttled-{n}>"
-    copy = importlib.util.spec_from_file_location(alias, spec.origin)
-    assert copy is not None and copy.loader is not None
-    module = importlib.util.module_from_spec(copy)
-    sys.modules[alias] = module
-    copy.loader.exec_module(module)
-    return module
 
 
 @dataclass
@@ -148,7 +135,7 @@ def test_four_concurrent_executes_answer_before_the_gateway_with_200_or_429_503(
     aws: None, throttled_url: str, trace: Trace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_AGENTCORE", throttled_url)
-    modules = [_handler_copy(n) for n in range(REQUESTS)]
+    modules = [handler_copy(HANDLER, f"{HANDLER}<throttled-{n}>") for n in range(REQUESTS)]
     answers: dict[int, tuple[int, dict[str, Any], dict[str, str], float]] = {}
     go = threading.Barrier(REQUESTS)
 

@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from code_exec import deadline
 from code_exec.agent import AgentDeps, check_thinking, check_tools, resolve_model_id
 from code_exec.exceptions import (
     RequestValidationError,
@@ -47,6 +48,8 @@ logger = logging.getLogger(__name__)
 API_WALL_TIME_SECONDS = 22  # API Gateway REST integrations stop at 29 s
 API_LEASE_SECONDS = 60  # longer than any synchronous request can run
 JOB_LEASE_MARGIN_SECONDS = 60
+# Kept from the request's deadline after a cell is cut off: its answer, outputs, the lease.
+CELL_MARGIN_SECONDS = 1.5
 
 
 @dataclass
@@ -200,7 +203,7 @@ class Operations:
             if command is not None:
                 result = sandbox.execute_command(sb, command)
             elif language == "python" and not clear_context:
-                result = sandbox.run_cell(sb, code or "")
+                result = sandbox.run_cell(sb, code or "", timeout_seconds=_cell_limit())
             else:
                 result = sandbox.execute_code(
                     sb, code or "", language=language, clear_context=clear_context
@@ -338,3 +341,15 @@ class Operations:
         finally:
             ms = (time.perf_counter() - start) * 1000.0
             metrics.add_metric(name=name, unit=MetricUnit.Milliseconds, value=ms)
+
+
+def _cell_limit() -> float | None:
+    """A direct cell's time limit: what the request's deadline leaves, less
+    :data:`CELL_MARGIN_SECONDS`, so the cell is interrupted in the sandbox (the session
+    survives, the route answers) rather than cut off by the call's timeout while it runs on.
+    None outside a request with a deadline."""
+    bound = deadline.current()
+    if bound is None or bound.remaining() == float("inf"):
+        return None
+    bound.check("the cell")
+    return max(0.5, bound.remaining() - CELL_MARGIN_SECONDS)

@@ -48,8 +48,6 @@ logger = logging.getLogger(__name__)
 API_WALL_TIME_SECONDS = 22  # API Gateway REST integrations stop at 29 s
 API_LEASE_SECONDS = 60  # longer than any synchronous request can run
 JOB_LEASE_MARGIN_SECONDS = 60
-# Kept from the request's deadline after a cell is cut off: its answer, outputs, the lease.
-CELL_MARGIN_SECONDS = 1.5
 
 
 @dataclass
@@ -344,12 +342,13 @@ class Operations:
 
 
 def _cell_limit() -> float | None:
-    """A direct cell's time limit: what the request's deadline leaves, less
-    :data:`CELL_MARGIN_SECONDS`, so the cell is interrupted in the sandbox (the session
-    survives, the route answers) rather than cut off by the call's timeout while it runs on.
-    None outside a request with a deadline."""
+    """A direct cell's time limit: what the request's deadline leaves for it
+    (:meth:`~code_exec.deadline.Deadline.cell_seconds`), so the cell is interrupted in the
+    sandbox (the session survives, the route answers) rather than cut off by the call's
+    timeout while it runs on. None outside a request with a deadline."""
     bound = deadline.current()
-    if bound is None or bound.remaining() == float("inf"):
+    if bound is None:
         return None
     bound.check("the cell")
-    return max(0.5, bound.remaining() - CELL_MARGIN_SECONDS)
+    limit = bound.cell_seconds()
+    return None if limit is None else max(0.5, limit)

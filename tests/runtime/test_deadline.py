@@ -328,3 +328,19 @@ def test_a_buffered_turns_cell_is_cut_to_the_requests_deadline() -> None:
     assert cells.timeouts == [pytest.approx(10.0 - deadline.CELL_MARGIN_SECONDS)]
     assert outcome.is_error and "Not run" in outcome.text
     assert d.remaining() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("name", ["dynamodb", "s3", "stepfunctions", "bedrock", "agentcore"])
+def test_every_client_the_services_build_is_bound_by_the_deadline(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from code_exec.services import Services
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    client = getattr(Services(), name)
+    assert isinstance(client._endpoint.http_session._timeout, clients._DeadlineTimeout)
+    retries = client.meta.config.retries
+    assert (retries["mode"], retries["total_max_attempts"]) == ("standard", 1)
+    with bound(Deadline(at=0.5, clock=lambda: 0.0)):
+        pool = client._endpoint.http_session._manager.connection_from_url("https://x.invalid/")
+        assert pool.timeout.clone().total == 0.5

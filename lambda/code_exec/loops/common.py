@@ -145,7 +145,12 @@ class Budget:
 
 _THROTTLING = {"ThrottlingException", "TooManyRequestsException", "ServiceQuotaExceededException"}
 _ACCESS = {"AccessDeniedException", "UnrecognizedClientException"}
-_UNAVAILABLE = {"ServiceUnavailableException", "ModelNotReadyException", "ModelTimeoutException"}
+_UNAVAILABLE = {
+    "ServiceUnavailableException",
+    "ModelNotReadyException",
+    "ModelTimeoutException",
+    "InternalServerException",
+}
 
 
 def model_error(err: ClientError | BotoCoreError, model_id: str) -> CodeExecError:
@@ -171,8 +176,9 @@ def model_error(err: ClientError | BotoCoreError, model_id: str) -> CodeExecErro
         if code in _UNAVAILABLE:
             return ModelOverloadedError(f"{model_id} is not available right now ({code})")
         return ModelError(f"the call to {model_id} failed ({code})")
+    # no answer (read timeout, connection reset): transient, 503 + Retry-After (the contract)
     logger.warning("model call failed: model=%s error=%s", model_id, type(err).__name__)
-    return ModelError(f"the call to {model_id} failed ({type(err).__name__})")
+    return ModelOverloadedError(f"the call to {model_id} failed ({type(err).__name__})")
 
 
 # --- the loop and its wire-independent phases --------------------------------------------

@@ -134,6 +134,8 @@ class _Turn:
                 version=self.plan.version or "20250825",
                 outputs=outputs,
                 relay=self._relay,
+                cancel=self.cancel,
+                clock=self.clock,
             )
         return self._executor
 

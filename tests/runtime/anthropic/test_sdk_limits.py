@@ -115,3 +115,31 @@ def test_a_legacy_kernel_cell_past_the_turns_time_is_interrupted(
     assert record.leased_until == 0.0
     again = server.services.sandbox.run_cell(record.sandbox_session_id, "print('free')")
     assert again.stdout == "free\n"  # the kernel is not still in the cell
+
+
+def test_a_cell_holding_the_gil_is_busy_not_gone(server: Server) -> None:
+    """A call into C that keeps the GIL for 10 s stops the runner's heartbeat (its I/O
+    thread cannot run) for longer than the relay's 5 s: the cell still finishes, in the same
+    runner, and the next cell sees its globals."""
+    hold = (
+        "import ctypes\n"
+        "libc = ctypes.PyDLL(None)  # PyDLL: the GIL is held for the whole call\n"
+        "libc.sleep(10)\n"
+        "held = 'yes'\n"
+        "print('held the GIL')\n"
+    )
+    turns = fixture(
+        model_turn(tool_use("code_execution", {"code": hold}, "Hold")),
+        model_turn(tool_use("code_execution", {"code": "print('still', held)"}, "After")),
+        model_turn(text("Done.")),
+    )
+    with server.replay(turns):
+        r = _create(server, [REPL])
+    assert r.stop_reason == "end_turn"
+    first, second = _results(r)
+    assert (first["stdout"], first["return_code"]) == ("held the GIL\n", 0), first
+    assert second["stdout"] == "still yes\n", second
+    runners = {  # each runner's token: one runner served both cells
+        a[-1] for a in _left(server, r.container.id, "ptc_bridge.py") if a[:1] == ["python3"]
+    }
+    assert len(runners) == 1, runners

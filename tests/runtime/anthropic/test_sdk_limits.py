@@ -14,6 +14,7 @@ timeout (the request fails instead of hanging), never compared with the wall clo
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -143,3 +144,25 @@ def test_a_cell_holding_the_gil_is_busy_not_gone(server: Server) -> None:
         a[-1] for a in _left(server, r.container.id, "ptc_bridge.py") if a[:1] == ["python3"]
     }
     assert len(runners) == 1, runners
+
+
+def test_long_output_is_capped_for_the_client_the_record_and_the_model(server: Server) -> None:
+    from code_exec.loops.toolbox import DEFAULT_OUTPUT_LIMIT
+
+    command = "python3 -c \"print('o' * 100000); import sys; sys.stderr.write('e' * 100000)\""
+    turns = fixture(
+        model_turn(tool_use("bash_code_execution", {"command": command}, "Loud")),
+        model_turn(text("That was loud.")),
+    )
+    with server.replay(turns) as replay:
+        r = _create(server, [CE])
+    [content] = _results(r)
+    assert "characters of output omitted" in content["stdout"]
+    assert "characters of output omitted" in content["stderr"]
+    size = len(content["stdout"]) + len(content["stderr"])
+    assert DEFAULT_OUTPUT_LIMIT <= size <= DEFAULT_OUTPUT_LIMIT + 500
+    stored = json.dumps(server.container(r.container.id).executed)
+    assert len(stored) < DEFAULT_OUTPUT_LIMIT + 2_000
+    sent = replay.exchanges[1].body.decode()
+    assert "o" * 20_000 not in sent and "e" * 20_000 not in sent
+    assert len(sent) < 100_000

@@ -166,3 +166,45 @@ def test_long_output_is_capped_for_the_client_the_record_and_the_model(server: S
     sent = replay.exchanges[1].body.decode()
     assert "o" * 20_000 not in sent and "e" * 20_000 not in sent
     assert len(sent) < 100_000
+
+
+def test_a_cell_calling_tools_the_client_cannot_serve_ends_with_its_request(
+    server: Server,
+) -> None:
+    """The runner keeps ``get_weather`` from an earlier request; this request offers no tool
+    code may call, so every call fails in the code at once, and the cell calls again, and
+    again. The request still ends at its time (``pause_turn``), saved and released."""
+    from code_exec.anthropic.turn import TurnLimits
+
+    weather = {
+        "name": "get_weather",
+        "description": "Current weather for a location.",
+        "input_schema": {"type": "object", "properties": {"location": {"type": "string"}}},
+        "allowed_callers": ["code_execution_20260120"],
+    }
+    bind = model_turn(tool_use("code_execution", {"code": "print('bound')"}, "Bind"))
+    done = model_turn(text("Bound."))
+    with server.replay(fixture(bind, done)):
+        first = _create(server, [REPL, weather])
+    assert first.stop_reason == "end_turn"
+    loop = (
+        "calls = 0\n"
+        "while True:\n"
+        "    calls += 1\n"
+        "    try:\n"
+        "        await get_weather({'location': 'London, UK'})\n"
+        "    except Exception:\n"
+        "        pass\n"
+    )
+    spin = model_turn(tool_use("code_execution", {"code": loop}, "Spin"))
+    server.services.override(turn_limits=TurnLimits(wall_time_seconds=3.0))
+    try:
+        with server.replay(fixture(spin)):
+            r = _create(server, [REPL], container=first.container.id)
+    finally:
+        del server.services.__dict__["turn_limits"]
+        session = server.container(first.container.id).sandbox_session_id
+        server.services.sandbox.stop_session(session)  # the cell would call on forever
+    assert r.stop_reason == "pause_turn"
+    record = server.container(r.container.id)
+    assert record.leased_until == 0.0 and record.pending is not None

@@ -264,7 +264,8 @@ class StreamedRoutes:
             abandon_at=abandon_at,
             on_abandon=turn.abandon,
         )
-        return StreamedResponse(200, frames, dict(SSE_HEADERS))
+        stop = lambda: pump.stop("disconnected")  # noqa: E731  # the reader left
+        return StreamedResponse(200, frames, dict(SSE_HEADERS), on_disconnect=stop)
 
 
 ROUTES: dict[tuple[str, str], Route] = {

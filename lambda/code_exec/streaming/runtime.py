@@ -9,7 +9,8 @@ client, which cannot stream. ``python -m code_exec.streaming.runtime`` then:
    :class:`~code_exec.streaming.response.StreamedResponse` -> the metadata prelude, then
    the body chunk by chunk. A handler that raises before returning is reported to the
    invocation's ``error`` endpoint; a body that raises later ends with error trailers; a
-   failed write (the reader is gone) closes the body, so its producer stops.
+   failed write (the reader is gone) closes the body, so its producer stops; a reader that
+   leaves while the body waits is noticed at once (``on_disconnect``), not at the next write.
 
 One invocation at a time, as Lambda runs them in one execution environment. Locally, the
 same module runs against ``devtools.runtime_api`` (a Runtime API double), so ``make local``
@@ -82,7 +83,9 @@ def handle(api: RuntimeApi, handler: Handler, invocation: Invocation) -> Outcome
         logger.exception("invocation %s failed before its first byte", invocation.request_id)
         api.invocation_error(invocation.request_id, type(e).__name__, str(e))
         return None
-    outcome = api.stream(invocation.request_id, head, response.chunks())
+    outcome = api.stream(
+        invocation.request_id, head, response.chunks(), on_disconnect=response.on_disconnect
+    )
     if outcome is Outcome.DISCONNECTED:
         response.close()
     sys.stdout.flush()

@@ -264,8 +264,9 @@ class StreamedRoutes:
             abandon_at=abandon_at,
             on_abandon=turn.abandon,
         )
-        stop = lambda: pump.stop("disconnected")  # noqa: E731  # the reader left
-        return StreamedResponse(200, frames, dict(SSE_HEADERS), on_disconnect=stop)
+        return StreamedResponse(
+            200, frames, dict(SSE_HEADERS), on_disconnect=lambda: pump.stop("disconnected")
+        )
 
 
 ROUTES: dict[tuple[str, str], Route] = {

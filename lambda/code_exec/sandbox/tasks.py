@@ -68,6 +68,8 @@ def run_command(
         SandboxError: the sandbox refused a call (the task is stopped if it was started).
     """
     stop = cancel if cancel is not None else threading.Event()
+    if stop.is_set():  # cancelled before it started: nothing to stop
+        raise CommandStoppedError("the command was not started: its request was cancelled")
     task_id = sandbox.start_command(session_id, command)
     finished = False
     try:

@@ -28,6 +28,7 @@ import base64
 import fnmatch
 import json
 import sys
+import threading
 import uuid
 from collections.abc import Callable, Collection, Mapping
 from http.server import BaseHTTPRequestHandler
@@ -35,6 +36,7 @@ from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
 from code_exec.streaming.framing import chunk
+from code_exec.streaming.runtime_api import watch_peer_close
 
 __all__ = [
     "GATEWAY_ERRORS",
@@ -261,6 +263,11 @@ def make_handler(
                 self.send_header("Set-Cookie", cookie)
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
+            # API Gateway cuts the function's stream when its client leaves; so does this
+            # front, as soon as the client closes (not only when a write to it fails).
+            done = threading.Event()
+            self.wfile.flush()
+            watch_peer_close(self.connection, pending.cancel, done)
             try:
                 for data in reply.chunks():
                     self.wfile.write(chunk(data))
@@ -273,6 +280,8 @@ def make_handler(
             except OSError:  # the client went away
                 pending.cancel()
                 self.close_connection = True
+            finally:
+                done.set()
 
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
 

@@ -10,7 +10,7 @@ import json
 import urllib.request
 from typing import Any
 
-__all__ = ["session_calls"]
+__all__ = ["session_calls", "session_processes"]
 
 
 def session_calls(url: str, session_id: str) -> dict[str, Any]:
@@ -18,3 +18,12 @@ def session_calls(url: str, session_id: str) -> dict[str, Any]:
     ``tools`` (counts by name) and ``throttled`` (refused over a rate limit)."""
     with urllib.request.urlopen(f"{url}/_emulator/sessions/{session_id}/calls", timeout=10) as r:
         return dict(json.loads(r.read()))
+
+
+def session_processes(url: str, session_id: str) -> list[list[str]]:
+    """The command lines of the processes ``session_id``'s sandbox still runs (all of its
+    commands, tasks and kernel, with everything they started)."""
+    with urllib.request.urlopen(
+        f"{url}/_emulator/sessions/{session_id}/processes", timeout=10
+    ) as r:
+        return [list(p["argv"]) for p in json.loads(r.read())["processes"]]

@@ -21,6 +21,7 @@ from .exceptions import (
     ResourceNotFoundException,
     ValidationException,
 )
+from .processes import descendants
 from .routes import service_model
 from .session import READY, TERMINATED, Session
 
@@ -266,6 +267,12 @@ def dispatch_admin(backend: CodeInterpreterBackend, path: str, req: Request) -> 
             if req.method != "GET":
                 raise ValidationException("use GET", field="method")
             return Response.json({"sessionId": sid, **backend.traffic.of(sid).to_dict()})
+        if path.startswith("/_emulator/sessions/") and path.endswith("/processes"):
+            sid = path.removeprefix("/_emulator/sessions/").removesuffix("/processes")
+            if req.method != "GET":
+                raise ValidationException("use GET", field="method")
+            pids = backend.find_session(sid).sandbox.pids()
+            return Response.json({"sessionId": sid, "processes": descendants(pids)})
         if path.startswith("/_emulator/sessions/") and req.method == "GET":
             sid = path.rsplit("/", 1)[-1]
             s = (

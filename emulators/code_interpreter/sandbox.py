@@ -144,6 +144,11 @@ class Sandbox:
             subprocess.run(["umount", "-l", str(self.fs)], check=False, capture_output=True)
         shutil.rmtree(self.root, ignore_errors=True)
 
+    def pids(self) -> list[int]:
+        """The host pids of the sandbox's processes still running (kernel, commands, tasks)."""
+        with self._procs_lock:
+            return [p.pid for p in self._procs if p.poll() is None]
+
     # --- paths --------------------------------------------------------------------------
 
     @property

@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -303,3 +304,134 @@ def _chunk(frame: dict[str, Any]) -> str:
     import base64
 
     return base64.b64decode(frame["payload"]["bytes"]).decode() if "payload" in frame else ""
+
+
+def _bash_turn(command: str, tool_id: str) -> dict[str, Any]:
+    """A recorded model turn (Bedrock's InvokeModel body) asking for one bash command."""
+    return _turn(
+        [
+            {"type": "text", "text": "Let me run that."},
+            {
+                "type": "tool_use",
+                "id": f"toolu_bdrk_01{tool_id:x<22}",
+                "name": "bash_code_execution",
+                "input": {"command": command},
+            },
+        ],
+        "tool_use",
+    )
+
+
+def _turn(content: list[dict[str, Any]], stop: str) -> dict[str, Any]:
+    return {
+        "expect": {"operation": "InvokeModel"},
+        "response": {
+            "status": 200,
+            "headers": {"Content-Type": "application/json"},
+            "body": {
+                "id": "msg_bdrk_01" + "y" * 22,
+                "type": "message",
+                "role": "assistant",
+                "model": "claude-sonnet-4-5-20250929",
+                "content": content,
+                "stop_reason": stop,
+                "stop_sequence": None,
+                "usage": {"input_tokens": 100, "output_tokens": 20},
+            },
+        },
+    }
+
+
+def _sandbox_processes(local: Local, container_id: str) -> list[list[str]]:
+    """The processes of the container's sandbox (its session is named for the container)."""
+    from code_exec.owners import container_owner
+
+    from emulators.code_interpreter.admin import session_processes
+
+    client = agentcore_client(local.emulator)
+    name = container_owner(container_id).name
+    sessions = client.list_code_interpreter_sessions(
+        codeInterpreterIdentifier=INTERPRETER, status="READY"
+    )["items"]
+    [session] = [s["sessionId"] for s in sessions if s.get("name") == name]
+    return session_processes(local.emulator, session)
+
+
+@pytest.mark.filterwarnings("ignore:The model")
+def test_a_client_that_leaves_during_a_long_bash_command_frees_its_container(
+    local: Local, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The acceptance of issue 14: a client disconnects while ``sleep 300`` runs in a ``/v1``
+    bash call. The command is stopped in the sandbox (its process is gone from the
+    emulator's view of the sandbox) and the same container serves a new request within 30 s
+    (bounded waits; the measured time is printed)."""
+    import anthropic
+
+    marker = "300.0431"
+    local.bedrock.replay = BedrockReplay(
+        {
+            "name": "disconnect",
+            "turns": [
+                _bash_turn("echo ready", "Ready"),
+                _turn([{"type": "text", "text": "Ready."}], "end_turn"),
+                _bash_turn(f"sleep {marker}", "Sleep"),
+                _turn([{"type": "text", "text": "Back."}], "end_turn"),
+            ],
+        },
+        stream=True,
+    )
+    client = anthropic.Anthropic(base_url=local.url, api_key=local.key, max_retries=0)
+    tools = [{"type": "code_execution_20250825", "name": "code_execution"}]
+    first = client.messages.create(
+        model="claude-sonnet-4-5",
+        max_tokens=1024,
+        tools=tools,
+        messages=[{"role": "user", "content": "Get ready."}],
+    )
+    assert first.stop_reason == "end_turn" and first.container is not None
+    container = first.container.id
+    body = {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 1024,
+        "tools": tools,
+        "container": container,
+        "stream": True,
+        "messages": [{"role": "user", "content": "Now sleep."}],
+    }
+    conn = http.client.HTTPConnection(local.url.removeprefix("http://"), timeout=60)
+    headers = {"x-api-key": local.key, "content-type": "application/json"}
+    conn.request("POST", "/v1/messages", body=json.dumps(body).encode(), headers=headers)
+    response = conn.getresponse()
+    assert response.status == 200
+    sleeping = False
+    for _ in range(300):  # until the command runs in the sandbox (bounded: 30 s)
+        sleeping = any(marker in argv for argv in _sandbox_processes(local, container))
+        if sleeping:
+            break
+        time.sleep(0.1)
+    assert sleeping, "the command never started"
+    conn.sock.close()  # type: ignore[union-attr]  # the client goes away mid-command
+    conn.close()
+    left = time.monotonic()
+
+    served, freed_after = None, None
+    while served is None:  # bounded: every try must be answered within the 30 s window
+        window = 30.0 - (time.monotonic() - left)
+        assert window > 0, "the container was still busy 30 s after the client left"
+        try:
+            served = client.with_options(timeout=window).messages.create(
+                model="claude-sonnet-4-5",
+                max_tokens=1024,
+                tools=tools,
+                container=container,
+                messages=[{"role": "user", "content": "Still there?"}],
+            )
+            freed_after = time.monotonic() - left
+        except anthropic.ConflictError:  # still held by the request that lost its client
+            time.sleep(0.25)
+    assert served.stop_reason == "end_turn" and served.container.id == container  # type: ignore[union-attr]
+    gone = not any(marker in argv for argv in _sandbox_processes(local, container))
+    assert gone, "the sleep still runs in the sandbox"
+    with capsys.disabled():
+        print(f"\n[measure] container free {freed_after:.2f} s after the client left")
+    local.bedrock.replay.assert_done()

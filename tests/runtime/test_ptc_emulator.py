@@ -388,6 +388,35 @@ def test_next_invocation_attaches_and_a_dead_runner_is_replaced(sandbox: Sandbox
         third.close()
 
 
+def test_a_runner_whose_cell_holds_the_gil_is_attached_to_not_replaced(
+    sandbox: SandboxClient,
+) -> None:
+    """A cell in a call into C that keeps the GIL (10 s) stops the runner's heartbeat: a
+    step reports it ``lost``. The next invocation still attaches to it (its task works):
+    starting a second runner on the same bridge directory would lose the cell."""
+    registry = ToolRegistry()
+    with sandbox.session(name="ptc-busy") as session_id:
+        first = BridgedRunner(sandbox, session_id, registry, wait_seconds=0.5)
+        first.start()
+        state = first.submit("import ctypes\nctypes.PyDLL(None).sleep(10)\nprint('held')")
+        for _ in range(60):  # until the heartbeat is stale (bounded: 60 steps of 0.5 s)
+            if state.status == "lost":
+                break
+            state = first.wait()
+        assert state.status == "lost", state
+        second = BridgedRunner(sandbox, session_id, registry, wait_seconds=0.5)
+        second.start()
+        assert second.task_id == first.task_id
+        second.cell = state.cell
+        for _ in range(60):  # the cell finishes in the one runner (bounded)
+            state = second.wait(lost_after=600)
+            if state.done:
+                break
+        assert state.done and state.result is not None
+        assert state.result.stdout == "held\n"
+        second.close()
+
+
 def test_a_runner_that_never_comes_up_is_stopped(sandbox: SandboxClient) -> None:
     """start() giving up leaves no runner process behind in the session."""
     from code_exec.exceptions import SandboxTimeoutError

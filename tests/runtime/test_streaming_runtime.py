@@ -247,6 +247,35 @@ def test_a_response_whose_metadata_cannot_be_sent_stops_its_producer_too() -> No
     assert reply.error is not None and reply.error["errorType"] == "PreludeError"
 
 
+def test_a_reader_that_goes_away_while_nothing_is_written_stops_the_producer_at_once() -> None:
+    """The producer is busy (a long command) and the next ping is a minute away: the
+    connection being cut is seen without a write, and ``cancel`` is set for the producer,
+    which then ends; the invocation ends with it."""
+    cancel = threading.Event()
+    ended = threading.Event()
+
+    def events() -> Iterator[bytes]:
+        try:
+            yield frame("n", {"n": 0})
+            cancel.wait(60)  # a long command that watches its request's cancel
+            yield frame("n", {"n": 1})
+        finally:
+            ended.set()
+
+    def handler(event: Any, context: Any) -> StreamedResponse:
+        return sse_response(events(), cancel=cancel, ping_seconds=60)
+
+    with FakeRuntimeApi() as api:
+        thread = _serving(api, handler, 1)
+        pending = api.invoke({})
+        assert next(pending.reply(10).chunks(10)).startswith(b"event: n\n")
+        pending.cancel()
+        assert cancel.wait(10), "the producer was not told that its reader left"
+        assert ended.wait(10)
+        thread.join(15)
+        assert not thread.is_alive()
+
+
 def test_a_handler_that_does_not_load_is_an_init_error(monkeypatch: pytest.MonkeyPatch) -> None:
     with FakeRuntimeApi() as api:
         monkeypatch.setenv("AWS_LAMBDA_RUNTIME_API", api.address)

@@ -1,11 +1,18 @@
 """Running one server tool use in the container's sandbox, into Anthropic's result content.
 
-* ``bash_code_execution`` -> ``executeCommand``;
+* ``bash_code_execution`` -> the command, run as a sandbox task
+  (:func:`code_exec.sandbox.tasks.run_command`);
 * ``text_editor_code_execution`` -> ``sandbox_assets/text_editor.py`` run with ``python3 -c``
-  in the sandbox (one call; the code's own view of the file system);
-* ``code_execution`` -> for 20250522 a kernel cell (``SandboxClient.run_cell``); otherwise a
-  cell of the session's Python runner (:class:`~code_exec.anthropic.relay.CellRelay`), whose
-  globals persist and whose calls to client tools pause it.
+  in the sandbox, as a task too (the code's own view of the file system);
+* ``code_execution`` -> for 20250522 a kernel cell (``SandboxClient.run_cell``) with the
+  request's remaining time as its limit; otherwise a cell of the session's Python runner
+  (:class:`~code_exec.anthropic.relay.CellRelay`), whose globals persist and whose calls to
+  client tools pause it.
+
+Nothing runs past its request: a command is stopped in the sandbox when the request's time
+(``budget``) runs out or the request is cancelled (the function's deadline is near, or the
+client left), and a kernel cell is interrupted in the sandbox when the budget runs out. The
+tool's result is then Anthropic's ``execution_time_exceeded`` error.
 
 Files the code leaves under ``outputs/`` are copied to S3, recorded as downloadable files of
 the key's owner and listed as ``file_id`` s in the result's ``content``. Failures of the
@@ -19,6 +26,8 @@ import base64
 import json
 import logging
 import shlex
+import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,12 +47,16 @@ from code_exec.exceptions import (
 )
 from code_exec.ptc.assets import asset_path
 from code_exec.sandbox import ExecutionResult, SandboxFile
+from code_exec.sandbox.tasks import run_command
 
 __all__ = ["Executor", "OutputSink", "Paused", "sandbox_error_code"]
 
 logger = logging.getLogger(__name__)
 
 _INLINE_ARG_LIMIT = 60_000  # bytes of editor request passed on the command line
+_MIN_BUDGET = 1.0  # seconds a tool that was allowed to start may run, however late it started
+# What the cell runner raises in a kernel cell at its time limit (code_exec/ptc/cell_runner.py).
+_CELL_TIMEOUT = "CellTimeoutError: cell exceeded its time limit"
 
 
 @dataclass
@@ -86,8 +99,11 @@ class Executor:
         version: str,
         outputs: OutputSink,
         relay: Callable[[], CellRelay] | None = None,
+        cancel: threading.Event | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.sandbox, self.session_id = sandbox, session_id
+        self.cancel, self.clock = cancel, clock
         self.version = version
         self.outputs = outputs
         self._relay_factory = relay
@@ -102,12 +118,16 @@ class Executor:
         return self._relay
 
     def run(self, use: ServerUse, *, budget: float) -> dict[str, Any] | Paused:
-        """The result content of ``use``, or :class:`Paused` for a cell that has not finished."""
+        """The result content of ``use``, or :class:`Paused` for a cell that has not finished.
+
+        ``budget``: seconds the tool may run (the request's remaining time).
+        """
+        budget = max(budget, _MIN_BUDGET)
         try:
             if use.name == BASH:
-                return self._bash(use.input)
+                return self._bash(use.input, budget=budget)
             if use.name == EDITOR:
-                return self._editor(use.input)
+                return self._editor(use.input, budget=budget)
             return self._python(use.input, budget=budget)
         except SessionNotFoundError:
             raise  # the container's sandbox is gone: the request fails (404), not the tool
@@ -120,12 +140,22 @@ class Executor:
 
     # --- bash ----------------------------------------------------------------------------
 
-    def _bash(self, tool_input: dict[str, Any]) -> dict[str, Any]:
+    def _bash(self, tool_input: dict[str, Any], *, budget: float) -> dict[str, Any]:
         command = tool_input.get("command")
         if not isinstance(command, str) or not command.strip():
             return run_error(BASH, "invalid_tool_input")
-        result = self.sandbox.execute_command(self.session_id, command)
-        return self._finished(BASH, result)
+        return self._finished(BASH, self._command(command, budget))
+
+    def _command(self, command: str, budget: float) -> ExecutionResult:
+        """Run ``command`` as a task, stopped at the budget's end or on cancel."""
+        return run_command(
+            self.sandbox,
+            self.session_id,
+            command,
+            deadline=self.clock() + budget,
+            cancel=self.cancel,
+            clock=self.clock,
+        )
 
     def _finished(self, name: str, result: ExecutionResult) -> dict[str, Any]:
         code = result.exit_code if result.exit_code is not None else (1 if result.is_error else 0)
@@ -134,7 +164,7 @@ class Executor:
 
     # --- text editor ---------------------------------------------------------------------
 
-    def _editor(self, tool_input: dict[str, Any]) -> dict[str, Any]:
+    def _editor(self, tool_input: dict[str, Any], *, budget: float) -> dict[str, Any]:
         payload = json.dumps(tool_input).encode()
         encoded = base64.b64encode(payload).decode()
         if len(encoded) > _INLINE_ARG_LIMIT:
@@ -145,7 +175,7 @@ class Executor:
             arg = encoded
         source = asset_path("text_editor.py").read_text()
         command = f"python3 -c {shlex.quote(source)} {shlex.quote(arg)}"
-        result = self.sandbox.execute_command(self.session_id, command)
+        result = self._command(command, budget)
         try:
             content = json.loads(result.stdout.strip().splitlines()[-1])["content"]
         except (IndexError, ValueError, KeyError, TypeError):
@@ -160,7 +190,10 @@ class Executor:
         if not isinstance(code, str):
             return run_error(CODE_EXECUTION, "invalid_tool_input")
         if self.version == "20250522":
-            return self._finished(CODE_EXECUTION, self.sandbox.run_cell(self.session_id, code))
+            result = self.sandbox.run_cell(self.session_id, code, timeout_seconds=budget)
+            if result.is_error and _CELL_TIMEOUT in result.stderr:
+                return run_error(CODE_EXECUTION, "execution_time_exceeded")
+            return self._finished(CODE_EXECUTION, result)
         return self._outcome(self.relay.submit(code, budget=budget))
 
     def resume(

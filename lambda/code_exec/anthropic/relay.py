@@ -8,7 +8,10 @@ cell is driven in steps, each of which can end one request and be picked up by t
 * :meth:`CellRelay.resume` delivers results for calls (maybe none) and waits again.
 
 Each wait returns when the cell has called tools that are not answered yet, when it has
-finished, or when the time this request may spend has run out. Everything between two steps
+finished, or when the time this request may spend has run out. A runner whose heartbeat has
+stopped is not taken for gone: a cell holding the GIL (a long call into C) stops it too.
+Only a runner whose task has ended is gone (one ``getTask`` tells); a busy one is waited
+for with a heartbeat patience of :data:`BUSY_PATIENCE`. Everything between two steps
 is in the sandbox (the runner process, its globals, the paused coroutine) and in the
 container record (cell number, pending call ids): nothing in memory.
 
@@ -36,6 +39,7 @@ CALL_TIMEOUT_SECONDS = 270.0  # a tool result that never comes: TimeoutError in 
 _MIN_WAIT = 0.5  # seconds a step waits even when the request's budget is nearly spent
 _MAX_WAIT = 20.0  # the bridge's bounded wait per step
 _GONE = ("lost", "stopped", "absent")
+BUSY_PATIENCE = 600.0  # seconds without a heartbeat tolerated once the task was seen working
 
 
 class RunnerGoneError(RuntimeError):
@@ -113,7 +117,7 @@ class CellRelay:
         """Start a cell and wait (at most ``budget`` s) for its news."""
         self._ensure_started()
         self._runner.wait_seconds = _wait(budget)
-        return self._progress(self._runner.submit(code, timeout_seconds=None))
+        return self._progress(self._runner.submit(code, timeout_seconds=None), known=set())
 
     def resume(
         self,
@@ -137,15 +141,25 @@ class CellRelay:
             state = self._runner.resume(outcomes, known=known)
         else:
             state = self._runner.wait(known=known)
-        return self._progress(state)
+        return self._progress(state, known=known | set(outcomes))
 
-    def _progress(self, state: CellState) -> CellProgress:
+    def _progress(self, state: CellState, *, known: set[str]) -> CellProgress:
+        if state.status == "lost" and self._alive():  # busy, not gone: wait for it again
+            logger.info("the Python runner is busy (no heartbeat); its task still works")
+            state = self._runner.wait(known=known, lost_after=BUSY_PATIENCE)
         if state.status in _GONE:
             raise RunnerGoneError(f"the Python runner is gone ({state.status})")
         cell = self._runner.cell
         if state.done:
             return CellProgress(cell, result=state.result)
         return CellProgress(cell, calls=list(state.pending))
+
+    def _alive(self) -> bool:
+        """The runner's task still works (one ``getTask``)."""
+        task_id = self._runner.task_id
+        if not task_id:
+            return False
+        return not self._runner.sandbox.get_task(self._runner.session_id, task_id).done
 
 
 def _wait(budget: float) -> float:

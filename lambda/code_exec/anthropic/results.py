@@ -5,6 +5,11 @@ The client receives ``bash_code_execution_tool_result`` / ``text_editor_code_exe
 strict validation requires); the model on Bedrock receives the same outcome as the text of a
 ``tool_result``, rendered by :func:`render`. Both come from the one result block, so a history
 the client sends back renders exactly as the model first saw it.
+
+A run's output is the sandbox's, so attacker-controlled: :func:`run_result` caps stdout and
+stderr together at what ``/invoke`` lets the model see of a run
+(:data:`code_exec.loops.toolbox.DEFAULT_OUTPUT_LIMIT`, head and tail kept with a note), so
+neither the client, the container's stored state nor every later model call carries more.
 """
 
 from __future__ import annotations
@@ -13,10 +18,12 @@ from typing import Any
 
 from code_exec.anthropic.ids import bedrock_tool_id
 from code_exec.anthropic.tools import BASH, CODE_EXECUTION, EDITOR
+from code_exec.loops.toolbox import DEFAULT_OUTPUT_LIMIT, truncate
 
 __all__ = [
     "ERROR_CODES",
     "RESULT_TYPES",
+    "cap_output",
     "editor_create",
     "editor_error",
     "editor_str_replace",
@@ -55,8 +62,10 @@ def result_block(name: str, tool_use_id: str, content: dict[str, Any]) -> dict[s
 def run_result(
     name: str, stdout: str, stderr: str, return_code: int, file_ids: list[str]
 ) -> dict[str, Any]:
-    """A finished bash command or Python cell (``content`` lists the files it wrote)."""
+    """A finished bash command or Python cell (``content`` lists the files it wrote); its
+    output capped (:func:`cap_output`)."""
     kind = _RUN_TYPES[name]
+    stdout, stderr = cap_output(stdout, stderr)
     return {
         "type": f"{kind}_result",
         "stdout": stdout,
@@ -64,6 +73,16 @@ def run_result(
         "return_code": return_code,
         "content": [{"type": f"{kind}_output", "file_id": f} for f in file_ids],
     }
+
+
+def cap_output(stdout: str, stderr: str, limit: int = DEFAULT_OUTPUT_LIMIT) -> tuple[str, str]:
+    """``stdout`` and ``stderr`` within ``limit`` characters together (each cut keeps its head
+    and tail, with a note); stderr keeps at least a quarter when both are long."""
+    if len(stdout) + len(stderr) <= limit:
+        return stdout, stderr
+    err_limit = max(limit // 4, limit - len(stdout))
+    out_limit = limit - min(len(stderr), err_limit)  # >= len(stdout) when stdout is short
+    return truncate(stdout, out_limit), truncate(stderr, err_limit)
 
 
 def run_error(name: str, error_code: str) -> dict[str, Any]:

@@ -134,6 +134,8 @@ class _Turn:
                 version=self.plan.version or "20250825",
                 outputs=outputs,
                 relay=self._relay,
+                cancel=self.cancel,
+                clock=self.clock,
             )
         return self._executor
 
@@ -297,9 +299,12 @@ class _Turn:
             blocks, ids, errors = ptc.translate(outcome.calls, self.plan, use_id)
             answered |= set(errors)
             if not blocks:  # only calls the client cannot serve: they fail in the code now
+                budget = 0.0 if self.spent() else self.remaining()
                 outcome = self.executor.resume(
-                    outcome.cell, outcomes=errors, answered=answered, budget=self.remaining()
+                    outcome.cell, outcomes=errors, answered=answered, budget=budget
                 )
+                if budget <= 0 and isinstance(outcome, Paused):  # the continuation waits on
+                    outcome.calls = []  # (the calls it made meanwhile are reported again)
                 continue
             if errors:  # delivered now, next to the calls the client will answer
                 self.executor.resume(

@@ -265,7 +265,9 @@ class StreamedRoutes:
             abandon_at=abandon_at,
             on_abandon=turn.abandon,
         )
-        return StreamedResponse(200, frames, dict(SSE_HEADERS))
+        return StreamedResponse(
+            200, frames, dict(SSE_HEADERS), on_disconnect=lambda: pump.stop("disconnected")
+        )
 
 
 ROUTES: dict[tuple[str, str], Route] = {

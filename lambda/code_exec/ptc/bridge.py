@@ -116,9 +116,10 @@ class BridgedRunner:
 
     def _attach(self) -> bool:
         """One step reads the runner's state; its task confirms it lives (a stopped task
-        may have beaten its heart a moment ago)."""
+        may have beaten its heart a moment ago, and a runner whose cell holds the GIL beats
+        none: ``lost`` is only a stale heartbeat)."""
         state = self._step({"wait": 0})
-        if state.status not in ("idle", "running") or not state.task_id:
+        if state.status not in ("idle", "running", "lost") or not state.task_id:
             return False
         if self.sandbox.get_task(self.session_id, state.task_id).done:
             return False

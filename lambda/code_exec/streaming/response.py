@@ -13,7 +13,7 @@ it was iterated, as :class:`~code_exec.streaming.pump.Body` does.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,12 +31,15 @@ class StreamedResponse:
         body: the body, one chunk per item; empty items are skipped.
         headers: response headers (no ``content-length``: the length is not known).
         cookies: ``Set-Cookie`` values.
+        on_disconnect: asks the body's producer to stop, from any thread, when the reader
+            is seen to leave while the body waits for its next chunk (before a write fails).
     """
 
     status_code: int
     body: Iterable[bytes]
     headers: dict[str, str] = field(default_factory=dict)
     cookies: list[str] = field(default_factory=list)
+    on_disconnect: Callable[[], None] | None = None
 
     def chunks(self) -> Iterator[bytes]:
         """The body's non-empty chunks (an empty chunk would end a chunked body)."""

@@ -12,7 +12,8 @@ client, which cannot stream. ``python -m code_exec.streaming.runtime`` then:
    However the write ends, the response is closed before the next invocation: after a
    failed write (the reader is gone, or the Runtime API refused it, the first write
    included) that stops its producer and waits for its cleanup (leases released, one-shot
-   sandboxes stopped; :meth:`~code_exec.streaming.pump.Pump.close`).
+   sandboxes stopped; :meth:`~code_exec.streaming.pump.Pump.close`). A reader that leaves
+   while the body waits is noticed at once (``on_disconnect``), not at the next write.
 
 One invocation at a time, as Lambda runs them in one execution environment. Locally, the
 same module runs against ``devtools.runtime_api`` (a Runtime API double), so ``make local``
@@ -90,11 +91,14 @@ def handle(api: RuntimeApi, handler: Handler, invocation: Invocation) -> Outcome
         return None
     outcome: Outcome | None = None
     try:
-        outcome = api.stream(invocation.request_id, head, response.chunks())
+        outcome = api.stream(
+            invocation.request_id, head, response.chunks(), on_disconnect=response.on_disconnect
+        )
     finally:
         # Always, and before the next invocation: a body written to its end is already
         # done (closing it is a no-op); any other ending (a failed write, the first one
-        # included, or an error in this loop) stops its producer and waits for its cleanup.
+        # included, a reader gone, or an error in this loop) stops its producer and waits
+        # for its cleanup.
         if outcome is not Outcome.COMPLETE:
             logger.info("invocation %s: response %s", invocation.request_id, outcome)
         response.close()

@@ -12,7 +12,10 @@ from __future__ import annotations
 import http.client
 import json
 import logging
-from collections.abc import Iterator
+import select
+import socket
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import Enum
 
@@ -25,7 +28,14 @@ from code_exec.streaming.framing import (
     last_chunk,
 )
 
-__all__ = ["API_VERSION", "Invocation", "Outcome", "RuntimeApi", "RuntimeApiError"]
+__all__ = [
+    "API_VERSION",
+    "Invocation",
+    "Outcome",
+    "RuntimeApi",
+    "RuntimeApiError",
+    "watch_peer_close",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -92,14 +102,24 @@ class RuntimeApi:
         finally:
             conn.close()
 
-    def stream(self, request_id: str, prelude: bytes, body: Iterator[bytes]) -> Outcome:
+    def stream(
+        self,
+        request_id: str,
+        prelude: bytes,
+        body: Iterator[bytes],
+        *,
+        on_disconnect: Callable[[], None] | None = None,
+    ) -> Outcome:
         """POST the response: ``prelude`` first, then each chunk of ``body`` as it comes.
 
         An exception raised by ``body`` ends the stream with error trailers (``FAILED``);
         a failed write means the reader is gone (``DISCONNECTED``): the caller must then
-        close ``body``'s producer.
+        close ``body``'s producer. ``on_disconnect`` is called (from another thread) as soon
+        as the other end closes the connection while ``body`` is still waiting for its next
+        chunk, so the producer can stop before the next write would fail.
         """
         conn = self._connection()
+        done = threading.Event()
         try:
             conn.putrequest("POST", self._path(f"invocation/{request_id}/response"))
             conn.putheader("Lambda-Runtime-Function-Response-Mode", "streaming")
@@ -108,6 +128,8 @@ class RuntimeApi:
             conn.putheader("Trailer", f"{ERROR_TYPE_TRAILER}, {ERROR_BODY_TRAILER}")
             conn.endheaders()
             conn.send(chunk(prelude))
+            if on_disconnect is not None and conn.sock is not None:
+                watch_peer_close(conn.sock, on_disconnect, done)
             failure: Exception | None = None
             while True:
                 try:
@@ -132,6 +154,7 @@ class RuntimeApi:
             logger.warning("streamed response cut: %s", type(e).__name__)
             return Outcome.DISCONNECTED
         finally:
+            done.set()
             conn.close()
 
     def invocation_error(self, request_id: str, error_type: str, message: str) -> None:
@@ -161,3 +184,32 @@ class RuntimeApi:
                 raise RuntimeApiError(f"{tail} answered {resp.status}")
         finally:
             conn.close()
+
+
+def watch_peer_close(
+    sock: socket.socket, on_close: Callable[[], None], done: threading.Event, poll: float = 0.25
+) -> threading.Thread:
+    """Call ``on_close`` once when the peer closes ``sock`` (EOF or a reset), until ``done``.
+
+    Nobody reads a connection while a response is being written on it, so nothing but the
+    peer's close makes it readable; if data does arrive (an early answer), it is left for
+    its reader and the watch ends.
+    """
+
+    def watch() -> None:
+        while not done.is_set():
+            try:
+                readable, _, _ = select.select([sock], [], [], poll)
+                if not readable:
+                    continue
+                closed = sock.recv(1, socket.MSG_PEEK) == b""
+            except (OSError, ValueError):  # reset, or closed under us
+                closed = True
+            if closed and not done.is_set():
+                logger.info("the reader closed the connection")
+                on_close()
+            return
+
+    thread = threading.Thread(target=watch, name="peer-close-watch", daemon=True)
+    thread.start()
+    return thread

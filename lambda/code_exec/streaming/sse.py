@@ -114,4 +114,5 @@ def sse_response(
             on_error=on_error,
         ),
         {**SSE_HEADERS, **(headers or {})},
+        on_disconnect=lambda: pump.stop("disconnected"),
     )

@@ -258,3 +258,24 @@ def test_tool_choice_naming_code_execution(version: str, sent: dict) -> None:
         )
     )
     assert plan.tool_choice == sent
+
+
+@pytest.mark.parametrize(
+    ("out", "err"),
+    [(100_000, 0), (0, 100_000), (100_000, 100_000), (50, 100_000), (100_000, 30), (10, 10)],
+)
+def test_run_output_is_capped_together_at_the_invoke_limit(out: int, err: int) -> None:
+    """stdout and stderr of one run, as the client, the record and the model get them: at
+    most about ``/invoke``'s limit together, short ones whole, head and tail of long ones."""
+    from code_exec.anthropic.results import run_result
+    from code_exec.loops.toolbox import DEFAULT_OUTPUT_LIMIT
+
+    stdout, stderr = "<" + "o" * out + ">", "[" + "e" * err + "]"
+    content = run_result("bash_code_execution", stdout, stderr, 0, [])
+    got_out, got_err = content["stdout"], content["stderr"]
+    assert len(got_out) + len(got_err) <= DEFAULT_OUTPUT_LIMIT + 200
+    for sent, got in ((stdout, got_out), (stderr, got_err)):
+        if len(sent) + 2 <= DEFAULT_OUTPUT_LIMIT // 4 or len(stdout) + len(stderr) <= 20_000:
+            assert got == sent  # short: whole
+        else:
+            assert got[0] == sent[0] and got[-1] == sent[-1] and "omitted" in got

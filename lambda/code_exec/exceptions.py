@@ -26,6 +26,7 @@ __all__ = [
     "SandboxError",
     "SandboxInternalError",
     "SandboxQuotaExceededError",
+    "SandboxReplyError",
     "SandboxResourceNotFoundError",
     "SandboxThrottledError",
     "SandboxTimeoutError",
@@ -115,6 +116,13 @@ class SandboxQuotaExceededError(SandboxError):
 
 class SandboxInternalError(SandboxError):
     status, code = 502, "SandboxInternalError"
+
+
+class SandboxReplyError(SandboxInternalError):
+    """What came out of the sandbox failed validation (a relay reply a cell rewrote):
+    attacker-controlled output, refused as a whole."""
+
+    code = "SandboxMalformedReply"
 
 
 class SandboxTimeoutError(SandboxError):

@@ -150,11 +150,14 @@ class AnthropicFiles:
         return text
 
     def collect(self, owner: str, container_id: str, sandbox: Any, session_id: str) -> list[str]:
-        """Files the code left under ``outputs/``, as new downloadable files; their ids."""
+        """Files the code left under ``outputs/``, as new downloadable files; their ids.
+
+        Within the output limits (:mod:`code_exec.outputs`); what was left behind is logged.
+        """
         prefix = f"{FILES_KEY_PREFIX}/{owner}/{container_id}/{uuid.uuid4().hex[:12]}"
         outputs = self.s.files.collect_outputs(sandbox, session_id, key_prefix=prefix)
-        ids = []
-        for out in outputs:
+        ids = []  # at most OutputLimits.max_files: one record each
+        for out in outputs.files:
             record = FileRecord(
                 file_id=new_file_id(),
                 owner=owner,

@@ -90,7 +90,7 @@ class _Routes:
         """Run code (or a shell command) in the session's sandbox; no model involved."""
         if (body.code is None) == (body.command is None):
             raise RequestValidationError("give exactly one of code or command", field="code")
-        result, files, duration_ms = self.ops.execute(
+        result, outputs, duration_ms = self.ops.execute(
             session_id,
             code=body.code,
             command=body.command,
@@ -106,7 +106,8 @@ class _Routes:
             is_error=not result.ok,
             execution_time=result.execution_time,
             duration_ms=round(duration_ms, 3),
-            files=files,
+            files=outputs.files,
+            files_skipped=outputs.skipped,
         )
 
     def delete_session(

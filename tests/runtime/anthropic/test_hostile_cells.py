@@ -1,0 +1,138 @@
+"""Hostile cells on ``/v1`` (issue 14, §1.13): the part of the hostile-cell suite that needs the
+Messages API (the rest is ``tests/runtime/test_hostile_cells.py``).
+
+A cell runs in the bridged runner, next to the files the relay reads: it can rewrite
+``.bcx/bridge/state.json`` so that the relay's reply is malformed. The reply must be refused as
+a typed sandbox error that fails the TOOL (Anthropic's ``unavailable`` error result), never
+escape as ``KeyError``/``TypeError`` (a 500); the container is saved and serves the next request.
+"""
+
+from __future__ import annotations
+
+import tracemalloc
+from typing import Any
+
+import pytest
+from anthropic import types
+
+from .conftest import MODEL, Server, fixture, model_turn, text, tool_use
+
+pytestmark = [pytest.mark.sandbox, pytest.mark.filterwarnings("ignore:The model")]
+
+CE = {"type": "code_execution_20260120", "name": "code_execution"}
+MiB = 1024 * 1024
+
+# Rewrites the runner's state while the cell sleeps (the runner writes it only on changes).
+_FORGE = """
+import json, os, time
+path = '.bcx/bridge/state.json'
+state = json.load(open(path))
+state.update({forged})
+open(path + '.x', 'w').write(json.dumps(state))
+os.replace(path + '.x', path)
+time.sleep(4)
+"""
+
+FORGERIES = {
+    # a pending call without an id (KeyError before the fix)
+    "call_without_id": (
+        "{'pending': [{'cell': state['cell'], 'tool': 'lookup', 'input': {}}], "
+        "'submitted': 1, 'blocked': 1}"
+    ),
+    # a finished cell whose output is not text (TypeError before the fix)
+    "output_not_text": "{'last': {'n': state['cell'], 'stdout': 123, 'stderr': ['x']}}",
+    # a call whose input is not an object (ValueError before the fix)
+    "input_not_an_object": (
+        "{'pending': [{'id': 'c1', 'cell': state['cell'], 'tool': 'lookup', 'input': 'x'}], "
+        "'submitted': 1, 'blocked': 1}"
+    ),
+}
+
+
+@pytest.mark.parametrize("forgery", sorted(FORGERIES))
+def test_a_forged_relay_reply_fails_the_tool_not_the_request(server: Server, forgery: str) -> None:
+    code = _FORGE.format(forged=FORGERIES[forgery])
+    turns = fixture(
+        model_turn(tool_use("code_execution", {"code": code}, f"forge{forgery[:6]}" + "a" * 12)),
+        model_turn(
+            text("The code could not run."),
+            expect={"tool_results": [{"contains": ["unavailable"]}]},
+        ),
+        model_turn(tool_use("bash_code_execution", {"command": "echo alive"}, "alive" + "b" * 17)),
+        model_turn(text("Alive."), expect={"tool_results": [{"contains": ["alive"]}]}),
+    )
+    c = server.client()
+    tracemalloc.start()
+    try:
+        with server.replay(turns):
+            r = c.messages.create(
+                model=MODEL,
+                max_tokens=256,
+                tools=[CE],
+                messages=[{"role": "user", "content": "Run it."}],
+            )
+            peak = tracemalloc.get_traced_memory()[1]
+            [result] = [b for b in r.content if isinstance(b, types.CodeExecutionToolResultBlock)]
+            assert isinstance(result.content, types.CodeExecutionToolResultError)
+            assert result.content.error_code == "unavailable"
+            assert r.container is not None
+            # the container was saved and serves the next request
+            again = c.messages.create(
+                model=MODEL,
+                max_tokens=256,
+                tools=[CE],
+                container=r.container.id,
+                messages=[{"role": "user", "content": "Still there?"}],
+            )
+    finally:
+        tracemalloc.stop()
+    print(f"peak {peak / MiB:6.1f} MiB  forged relay reply ({forgery})")
+    outputs: list[Any] = [
+        b for b in again.content if isinstance(b, types.BashCodeExecutionToolResultBlock)
+    ]
+    assert [o.content.stdout for o in outputs] == ["alive\n"]
+
+
+WEATHER = {
+    "name": "get_weather",
+    "description": "Current weather for a location.",
+    "input_schema": {"type": "object", "properties": {"location": {"type": "string"}}},
+    "allowed_callers": ["code_execution_20260120"],
+}
+
+
+def test_a_cell_that_breaks_the_runtime_fails_the_next_binding_as_a_tool_error(
+    server: Server,
+) -> None:
+    """A cell can reach the sandbox runtime the relay binds the client's tools with; the
+    next request's binding then fails: a tool error, not a 500."""
+    c = server.client()
+    sabotage = "import ptc_runtime\nptc_runtime.install = None\nprint('broken')"
+    with server.replay(
+        fixture(
+            model_turn(tool_use("code_execution", {"code": sabotage}, "sabotage" + "c" * 14)),
+            model_turn(text("Done."), expect={"tool_results": [{"contains": ["broken"]}]}),
+        )
+    ):
+        r = c.messages.create(
+            model=MODEL, max_tokens=256, tools=[CE], messages=[{"role": "user", "content": "Go"}]
+        )
+    assert r.container is not None
+    with server.replay(
+        fixture(
+            model_turn(tool_use("code_execution", {"code": "print(1)"}, "afterwards" + "d" * 12)),
+            model_turn(
+                text("It failed."), expect={"tool_results": [{"contains": ["unavailable"]}]}
+            ),
+        )
+    ):
+        r2 = c.messages.create(
+            model=MODEL,
+            max_tokens=256,
+            tools=[CE, WEATHER],  # new tools: the relay binds them in the runner
+            container=r.container.id,
+            messages=[{"role": "user", "content": "Again"}],
+        )
+    [result] = [b for b in r2.content if isinstance(b, types.CodeExecutionToolResultBlock)]
+    assert isinstance(result.content, types.CodeExecutionToolResultError)
+    assert result.content.error_code == "unavailable"

@@ -291,3 +291,136 @@ def _disposition(url: str) -> str:
 
     [value] = parse_qs(urlsplit(url).query)["response-content-disposition"]
     return value
+
+
+# --- forged and hostile calls through the bridge --------------------------------------------
+
+# Rewrites the runner's state.json so the relay reports a call the code never made (the
+# runner writes that file only on changes: it holds while the cell sleeps).
+_FORGE_CALL = """
+import json, os, time
+path = '.bcx/bridge/state.json'
+state = json.load(open(path))
+state.update({{
+    'pending': [{{'id': 'forged1', 'cell': state['cell'], 'tool': {tool!r}, 'input': {input!r}}}],
+    'submitted': 1,
+    'blocked': 1,
+}})
+open(path + '.x', 'w').write(json.dumps(state))
+os.replace(path + '.x', path)
+time.sleep(3)
+print('forged')
+"""
+
+
+@pytest.fixture()
+def bridge(sandbox: Any) -> Iterator[Any]:
+    """A bridged runner whose registry mixes placements, in a session of its own."""
+    from code_exec.ptc import BridgedRunner, ToolRegistry
+
+    from . import hostile_tools
+
+    registry = ToolRegistry()
+    registry.register(hostile_tools.secret_tool, placement="preloaded")
+    registry.register(hostile_tools.lookup, placement="bridged")
+    registry.register(hostile_tools.leaky, placement="bridged")
+    hostile_tools.HOST_CALLS.clear()
+    with sandbox.session(name="hostile-bridge", timeout_seconds=300) as sid:
+        runner = BridgedRunner(sandbox, sid, registry)
+        runner.start()
+        try:
+            yield runner
+        finally:
+            runner.close()
+
+
+def _run(runner: Any, name: str, code: str) -> Any:
+    tracemalloc.start()
+    try:
+        result = runner.run_cell(code, timeout_seconds=60)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    print(f"peak {peak / MiB:6.1f} MiB  {name}")
+    assert peak < PEAK_BOUND, f"peak {peak / MiB:.1f} MiB"
+    return result
+
+
+def test_a_forged_call_of_a_preloaded_tool_never_runs_in_the_lambda(bridge: Any) -> None:
+    from . import hostile_tools
+
+    code = _FORGE_CALL.format(tool="secret_tool", input={"department": "x"})
+    result = _run(bridge, "forged preloaded call", code)
+    assert hostile_tools.HOST_CALLS == []
+    assert result.stdout == "forged\n", result.stderr
+    # the preloaded tool still works where it belongs, in the sandbox
+    inside = bridge.run_cell("print(await secret_tool('engineering'))")
+    assert inside.stdout == "ran\n", inside.stderr
+    assert hostile_tools.HOST_CALLS == []
+
+
+def test_a_forged_call_of_an_unknown_tool_is_refused(bridge: Any) -> None:
+    from . import hostile_tools
+
+    result = _run(bridge, "forged unknown call", _FORGE_CALL.format(tool="os_system", input={}))
+    assert result.stdout == "forged\n", result.stderr
+    assert hostile_tools.HOST_CALLS == []
+
+
+def test_arguments_are_checked_against_the_schema_not_names_only(bridge: Any) -> None:
+    from . import hostile_tools
+
+    code = (
+        "try:\n"
+        "    await lookup({'key': {'$ne': ''}})\n"
+        "except ToolError as e:\n"
+        "    print('refused:', e)\n"
+        "print(await lookup('plain'))\n"
+    )
+    result = _run(bridge, "argument of the wrong type", code)
+    assert result.stdout.splitlines() == [
+        "refused: lookup: argument 'key' is not valid: Input should be a valid string",
+        "str",
+    ], result.stderr
+    assert hostile_tools.HOST_CALLS == [("lookup", "plain")]
+
+
+def test_a_tool_failure_reaches_the_sandbox_as_generic_text(bridge: Any) -> None:
+    code = "try:\n    await leaky('k')\nexcept ToolError as e:\n    print('caught:', e)\n"
+    result = _run(bridge, "tool failure text", code)
+    assert result.stdout.startswith("caught: leaky failed: RuntimeError"), result.stderr
+    assert "arn:aws" not in result.stdout and "secret" not in result.stdout
+
+
+def test_calls_per_round_are_capped(bridge: Any) -> None:
+    from code_exec.ptc.bridge import MAX_CALLS_PER_ROUND
+
+    from . import hostile_tools
+
+    n = MAX_CALLS_PER_ROUND + 200
+    rounds: list[int] = []
+    serve = bridge.serve
+
+    def counted(calls: Any, **kwargs: Any) -> Any:  # a spy: how the relay grouped the calls
+        calls = list(calls)
+        rounds.append(len(calls))
+        return serve(calls, **kwargs)
+
+    bridge.serve = counted
+    code = (
+        "import asyncio\n"
+        f"out = await asyncio.gather(*[lookup(str(i)) for i in range({n})], "
+        "return_exceptions=True)\n"
+        "errors = [str(o) for o in out if isinstance(o, Exception)]\n"
+        "print(len(out) - len(errors), len(errors))\n"
+        "print(errors[0] if errors else '')\n"
+    )
+    result = _run(bridge, f"{n} calls in one round", code)
+    ok, failed = map(int, result.stdout.splitlines()[0].split())
+    assert sum(rounds) == n and max(rounds) > MAX_CALLS_PER_ROUND, rounds
+    assert ok == sum(min(r, MAX_CALLS_PER_ROUND) for r in rounds), result.stderr
+    assert failed == n - ok
+    assert result.stdout.splitlines()[1] == (
+        f"lookup: too many tool calls at once (at most {MAX_CALLS_PER_ROUND} per round)"
+    )
+    assert len(hostile_tools.HOST_CALLS) == ok

@@ -93,6 +93,96 @@ def test_a_forged_relay_reply_fails_the_tool_not_the_request(server: Server, for
     assert [o.content.stdout for o in outputs] == ["alive\n"]
 
 
+def test_thousands_of_files_are_listed_a_page_at_a_time(server: Server) -> None:
+    """A cell's 20k outputs used to come back from ``GET /v1/files`` in one response (past
+    Lambda's 6 MB). Listed as Anthropic does, a page at a time; the SDK's auto-pagination
+    walks every page, newest first, each file once."""
+    from code_exec.anthropic.ids import new_file_id
+    from code_exec.store import FileRecord
+
+    store = server.handler.services.store
+    owner = "pager"
+    from code_exec.store import new_key
+
+    key = new_key()
+    store.put_api_key(key, owner=owner, name="pager-test")
+    n = 2_100
+    made = []
+    for i in range(n):
+        record = FileRecord(
+            file_id=new_file_id(now=1_800_000_000 + i),  # one per second, in order
+            owner=owner,
+            filename=f"f{i}.txt",
+            mime_type="text/plain",
+            size_bytes=1,
+            s3_key=f"files/anthropic/{owner}/x/f{i}.txt",
+            downloadable=True,
+            created_at=1_800_000_000 + i,
+        )
+        store.put_file(record, ttl_seconds=10 * 365 * 86400)
+        made.append(record.file_id)
+    newest_first = made[::-1]
+    sent: list[str] = []
+    c = server.client(api_key=key, http_client=_recording(sent))
+    first = c.beta.files.list()
+    assert [f.id for f in first.data] == newest_first[:20]
+    assert first.next_page == "page_" + newest_first[19]
+    walked = [f.id for f in c.beta.files.list(limit=1000)]  # auto-pagination: every page
+    assert walked == newest_first
+    pages = [u for u in sent if "limit=1000" in u]
+    assert len(pages) == 3 and "page=page_" + newest_first[1999] in pages[-1]
+    assert [f.id for f in c.files.list(limit=1000)] == newest_first  # the GA resource too
+    # the after_id / before_id form (older SDKs' SyncPage), over plain HTTP
+    import httpx
+
+    def page(query: str) -> dict[str, Any]:
+        resp = httpx.get(f"{server.url}/v1/files?{query}", headers={"x-api-key": key})
+        assert resp.status_code == 200, resp.text
+        body: dict[str, Any] = resp.json()
+        return body
+
+    after = page(f"limit=3&after_id={newest_first[9]}")
+    assert [f["id"] for f in after["data"]] == newest_first[10:13]
+    assert (after["has_more"], after["first_id"], after["last_id"]) == (
+        True,
+        newest_first[10],
+        newest_first[12],
+    )
+    back = page(f"limit=5&before_id={newest_first[100]}")  # the page just newer, newest first
+    assert [f["id"] for f in back["data"]] == newest_first[95:100]
+    assert back["has_more"] is True
+    last = page(f"limit=5&after_id={newest_first[-3]}")
+    assert [f["id"] for f in last["data"]] == newest_first[-2:]
+    assert (last["has_more"], last["next_page"]) == (False, None)
+
+
+def test_bad_list_parameters_are_400_naming_the_field(server: Server) -> None:
+    import httpx
+
+    for query, field in (
+        ("limit=0", "limit"),
+        ("limit=x", "limit"),
+        ("after_id=nope", "after_id"),
+        ("page=file_x", "page"),
+    ):
+        resp = httpx.get(
+            f"{server.url}/v1/files?{query}", headers={"x-api-key": server.keys["alice"]}
+        )
+        assert resp.status_code == 400, query
+        assert resp.json()["error"]["type"] == "invalid_request_error"
+        assert field in resp.json()["error"]["message"]
+
+
+def _recording(sent: list[str]) -> Any:
+    """The SDK's own HTTP client type, keeping each request's URL."""
+    import httpx2
+
+    def record(request: httpx2.Request) -> None:
+        sent.append(str(request.url))
+
+    return httpx2.Client(event_hooks={"request": [record]})
+
+
 WEATHER = {
     "name": "get_weather",
     "description": "Current weather for a location.",

@@ -226,3 +226,32 @@ def test_a_cell_that_breaks_the_runtime_fails_the_next_binding_as_a_tool_error(
     [result] = [b for b in r2.content if isinstance(b, types.CodeExecutionToolResultBlock)]
     assert isinstance(result.content, types.CodeExecutionToolResultError)
     assert result.content.error_code == "unavailable"
+
+
+def test_a_command_that_writes_hundreds_of_outputs_gets_a_bounded_number_of_file_ids(
+    server: Server,
+) -> None:
+    """On /v1 every collected output is an S3 object AND a file record: the collection's cap
+    bounds both (the rest is logged, and removed from the container)."""
+    from code_exec.outputs import OutputLimits
+
+    cap = OutputLimits().max_files
+    c = server.client()
+    before = [f.id for f in c.beta.files.list(limit=1000)]
+    command = "mkdir -p outputs && for i in $(seq 1 300); do echo x > outputs/f$i.txt; done"
+    with server.replay(
+        fixture(
+            model_turn(tool_use("bash_code_execution", {"command": command}, "many" + "e" * 18)),
+            model_turn(text("Written.")),
+        )
+    ):
+        r = c.messages.create(
+            model=MODEL,
+            max_tokens=256,
+            tools=[CE],
+            messages=[{"role": "user", "content": "Write them."}],
+        )
+    [result] = [b for b in r.content if isinstance(b, types.BashCodeExecutionToolResultBlock)]
+    assert len(result.content.content) == cap
+    after = [f.id for f in c.beta.files.list(limit=1000)]
+    assert len(after) - len(before) == cap

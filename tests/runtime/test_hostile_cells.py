@@ -141,10 +141,12 @@ def test_the_largest_files_collected_cost_a_bounded_peak(hostile: ApiClient) -> 
     assert m.response.status == 200, m.response.body
     assert [(f["name"], f["size"]) for f in m.response.body["files"]] == [(n, cap) for n in names]
     assert m.sandbox_calls["readFiles"] == len(names)
-    # moto (in this process) keeps every object: what is left is the Lambda's own peak
+    # moto (in this process) keeps every object: without them, the handler's own peak. One
+    # read alone peaks near 5x the file (event bytes, the parsed base64 text, the decoded
+    # bytes); moto's put adds transient copies. Four reads held together would pass 16x.
     own = m.peak - len(names) * cap
-    print(f"peak {own / MiB:6.1f} MiB  the Lambda's own, without moto's copies")
-    assert own < 8 * cap, f"peak {own / MiB:.1f} MiB"
+    print(f"peak {own / MiB:6.1f} MiB  without moto's stored copies")
+    assert own < 10 * cap, f"peak {own / MiB:.1f} MiB"
     _alive(hostile, "hostile-edge")
 
 

@@ -36,6 +36,7 @@ __all__ = [
     "SandboxError",
     "SandboxInternalError",
     "SandboxQuotaExceededError",
+    "SandboxReplyError",
     "SandboxResourceNotFoundError",
     "SandboxThrottledError",
     "SandboxTimeoutError",
@@ -170,6 +171,13 @@ class SandboxInternalError(SandboxError):
     """The code interpreter failed transiently (internal error, no connection) after retries."""
 
     status, code, retry_after = 503, "SandboxInternalError", RETRY_AFTER_SECONDS
+
+
+class SandboxReplyError(SandboxInternalError):
+    """What came out of the sandbox failed validation (a relay reply a cell rewrote):
+    attacker-controlled output, refused as a whole."""
+
+    code = "SandboxMalformedReply"
 
 
 class SandboxTimeoutError(SandboxError):

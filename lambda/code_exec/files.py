@@ -2,11 +2,13 @@
 
 * Input files (inline base64 or a key in the files bucket) are written into the
   sandbox under ``inputs/<name>`` before the turn.
-* ``outputs/`` in the sandbox is an *outbox*: after each request every file the
-  code left there, at any depth (the name keeps its subdirectories), is copied to
+* ``outputs/`` in the sandbox is an *outbox*: after each request the files the
+  code left there (the name keeps its subdirectories) are copied to
   S3 under ``files/sessions/<session>/<run>/<name>``,
   removed from the sandbox (so the next request only returns what it made), and
-  handed back as a presigned GET URL with its name, size and media type.
+  handed back as a presigned GET URL (a download, never rendered inline) with its name,
+  size and media type, within the caps of :mod:`code_exec.outputs` (what is left
+  behind is reported).
 """
 
 from __future__ import annotations
@@ -19,14 +21,23 @@ import posixpath
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import quote
 
 from botocore.exceptions import ClientError
 
 from code_exec.exceptions import RequestValidationError, SandboxError
 from code_exec.models import InputFile, OutputFile
-from code_exec.sandbox import SandboxFile
+from code_exec.outputs import Collected, OutputLimits, collect
+from code_exec.sandbox import FileEntry, SandboxFile
 
-__all__ = ["FILES_PREFIX", "INPUTS_DIR", "OUTPUTS_DIR", "FileStore", "media_type"]
+__all__ = [
+    "FILES_PREFIX",
+    "INPUTS_DIR",
+    "OUTPUTS_DIR",
+    "FileStore",
+    "content_disposition",
+    "media_type",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -64,13 +75,43 @@ def _bad_key(key: str, field: str) -> Iterator[None]:
         raise
 
 
-class FileStore:
-    """Moves files between callers, S3 and the sandbox. ``s3`` is a boto3 S3 client."""
+class _NoOutbox(Exception):
+    """The sandbox has no ``outputs/``: nothing to collect."""
 
-    def __init__(self, s3: Any, bucket: str, *, url_expiry_seconds: int = 3600) -> None:
+
+def content_disposition(filename: str) -> str:
+    """``attachment`` with the file's name (RFC 6266; RFC 5987 ``filename*`` when not ASCII).
+
+    The quoted ``filename`` is an ASCII fallback (anything else, quotes and backslashes
+    become ``_``); ``filename*`` carries the exact name, percent-encoded UTF-8.
+    """
+    fallback = (
+        "".join(c if " " <= c <= "~" and c not in '"\\' else "_" for c in filename) or "download"
+    )
+    value = f'attachment; filename="{fallback}"'
+    if fallback != filename:
+        value += f"; filename*=UTF-8''{quote(filename, safe='')}"
+    return value
+
+
+class FileStore:
+    """Moves files between callers, S3 and the sandbox. ``s3`` is a boto3 S3 client.
+
+    ``limits`` bound what is collected from ``outputs/`` (:class:`~code_exec.outputs.OutputLimits`).
+    """
+
+    def __init__(
+        self,
+        s3: Any,
+        bucket: str,
+        *,
+        url_expiry_seconds: int = 3600,
+        limits: OutputLimits | None = None,
+    ) -> None:
         self._s3 = s3
         self._bucket = bucket
         self._expiry = url_expiry_seconds
+        self.limits = limits or OutputLimits()
 
     # --- inputs ---------------------------------------------------------------------------
 
@@ -140,37 +181,54 @@ class FileStore:
 
     # --- outputs --------------------------------------------------------------------------
 
-    def collect_outputs(
-        self, sandbox: Any, session_id: str, *, key_prefix: str
-    ) -> list[OutputFile]:
-        """Copy every file in the sandbox's ``outputs/`` to S3 and return presigned URLs."""
+    def collect_outputs(self, sandbox: Any, session_id: str, *, key_prefix: str) -> Collected:
+        """Copy the files in the sandbox's ``outputs/`` to S3, within the output limits.
+
+        Returns the files (presigned URLs) and what was not collected, and why
+        (:mod:`code_exec.outputs`: the outbox is attacker-controlled).
+        """
         try:
-            # recursive: files at every level, never a directory (readFiles fails on one)
-            listed = sandbox.list_files(session_id, OUTPUTS_DIR, recursive=True)
+            top = self._outbox(sandbox, session_id)
+        except _NoOutbox:
+            return Collected()
+        prefix = key_prefix.rstrip("/")
+
+        def store(name: str, data: bytes) -> OutputFile:
+            key = f"{prefix}/{name}"
+            mt = media_type(name)
+            self._s3.put_object(Bucket=self._bucket, Key=key, Body=data, ContentType=mt)
+            url = self._s3.generate_presigned_url(
+                "get_object",
+                Params={
+                    "Bucket": self._bucket,
+                    "Key": key,
+                    # never rendered inline on the bucket's domain (an .html, an .svg)
+                    "ResponseContentDisposition": content_disposition(posixpath.basename(name)),
+                },
+                ExpiresIn=self._expiry,
+            )
+            return OutputFile(name=name, size=len(data), media_type=mt, url=url, s3_key=key)
+
+        return collect(
+            sandbox,
+            session_id,
+            OUTPUTS_DIR,
+            limits=self.limits,
+            key_of=lambda name: f"{prefix}/{name}",
+            store=store,
+            top=top,
+        )
+
+    def _outbox(self, sandbox: Any, session_id: str) -> list[FileEntry]:
+        """The entries of ``outputs/``; :class:`_NoOutbox` when the code removed it (or
+        there never was one)."""
+        try:
+            entries: list[FileEntry] = sandbox.list_entries(session_id, OUTPUTS_DIR)
+            return entries
         except SandboxError:
             if any(self._is_outputs(p) for p in sandbox.list_files(session_id, "")):
                 raise
-            return []  # the code removed outputs/ (or never had one): nothing to deliver
-        paths = [self._normalize(p) for p in listed]
-        paths = [p for p in paths if p]
-        if not paths:
-            return []
-        results: list[OutputFile] = []
-        for f in sandbox.read_files(session_id, paths):
-            name = posixpath.relpath(self._normalize(f.path) or f.path, OUTPUTS_DIR)
-            key = f"{key_prefix.rstrip('/')}/{name}"
-            mt = media_type(name)
-            self._s3.put_object(Bucket=self._bucket, Key=key, Body=f.data, ContentType=mt)
-            url = self._s3.generate_presigned_url(
-                "get_object",
-                Params={"Bucket": self._bucket, "Key": key},
-                ExpiresIn=self._expiry,
-            )
-            results.append(
-                OutputFile(name=name, size=len(f.data), media_type=mt, url=url, s3_key=key)
-            )
-        sandbox.remove_files(session_id, paths)
-        return results
+            raise _NoOutbox from None
 
     def prepare(self, sandbox: Any, session_id: str) -> None:
         """Create ``inputs/`` and ``outputs/`` in a new session's workspace."""
@@ -179,14 +237,3 @@ class FileStore:
     @staticmethod
     def _is_outputs(path: str) -> bool:
         return path.rstrip("/").split("/")[-1] == OUTPUTS_DIR
-
-    @staticmethod
-    def _normalize(path: str) -> str:
-        """``outputs/x.png`` from whatever form the sandbox lists (relative, absolute, bare)."""
-        p = path.strip()
-        if not p or p.endswith("/"):
-            return ""
-        marker = f"{OUTPUTS_DIR}/"
-        if marker in p:
-            return marker + p.split(marker, 1)[1]
-        return f"{OUTPUTS_DIR}/{posixpath.basename(p)}"

@@ -20,6 +20,8 @@ __all__ = [
     "LoopName",
     "ModelUsage",
     "OutputFile",
+    "SkipReason",
+    "SkippedFile",
     "ThinkingConfig",
     "ThinkingType",
     "ToolMode",
@@ -106,6 +108,27 @@ class OutputFile(BaseModel):
     s3_key: str
 
 
+SkipReason = Literal[
+    "file_too_large",
+    "total_too_large",
+    "too_many_files",
+    "name_too_long",
+    "unreadable",
+    "too_deep",
+    "too_many_directories",
+    "listing_truncated",
+]
+
+
+class SkippedFile(BaseModel):
+    """A file (or, ending in ``/``, a directory) the code left in ``outputs/`` that was not
+    collected, and why: the caps on sandbox output (``code_exec.outputs.OutputLimits``)."""
+
+    name: str
+    size: int | None = None
+    reason: SkipReason
+
+
 class ModelUsage(BaseModel):
     """Token usage of one model call.
 
@@ -132,5 +155,6 @@ class AgentResult(BaseModel):
     stop_reason: str
     code_runs: list[CodeRun] = Field(default_factory=list)
     files: list[OutputFile] = Field(default_factory=list)
+    files_skipped: list[SkippedFile] = Field(default_factory=list)
     usage: list[ModelUsage] = Field(default_factory=list)
     duration_ms: float = 0.0

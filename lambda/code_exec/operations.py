@@ -34,8 +34,9 @@ from code_exec.exceptions import (
     SessionNotFoundError,
 )
 from code_exec.loops.events import TurnStream
-from code_exec.models import AgentRequest, AgentResult, InputFile, OutputFile
+from code_exec.models import AgentRequest, AgentResult, InputFile
 from code_exec.observability import MetricUnit, metrics
+from code_exec.outputs import Collected
 from code_exec.owners import Owner, request_owner, session_owner
 from code_exec.sandbox import ExecutionResult
 from code_exec.services import Services
@@ -191,7 +192,7 @@ class Operations:
         language: str = "python",
         clear_context: bool = False,
         files: list[InputFile] | None = None,
-    ) -> tuple[ExecutionResult, list[OutputFile], float]:
+    ) -> tuple[ExecutionResult, Collected, float]:
         """Run code or a command in the named session; return the result, files, duration."""
         inputs = self.s.files.load_inputs(files or [])
         with self.session(session_id) as active:
@@ -274,7 +275,11 @@ class Operations:
                 }
         result: AgentResult = run.result
         result = result.model_copy(
-            update={"session_id": request.session_id, "files": [*result.files, *outputs]}
+            update={
+                "session_id": request.session_id,
+                "files": [*result.files, *outputs.files],
+                "files_skipped": [*result.files_skipped, *outputs.skipped],
+            }
         )
         self._record_usage(result)
         return result

@@ -42,6 +42,10 @@ for word in args[:split]:
 prompt = args[split + 1] if split < len(args) else args[args.index("-p") + 1]
 if "SLEEP" in prompt:
     time.sleep(30)
+if "HUGE" in prompt:  # a result text as long as the sandbox likes (a hostile workspace)
+    print(json.dumps({"type": "result", "subtype": "success", "is_error": "FAIL" in prompt,
+                      "result": "y" * 1_000_000, "usage": {}}))
+    sys.exit(1 if "FAIL" in prompt else 0)
 if "GARBAGE" in prompt:
     print("Welcome to Claude Code! <not json>")
     sys.exit(0)
@@ -202,6 +206,20 @@ def test_run_failures_are_typed(fake: ClaudeCodeRunner) -> None:
         fake.run("GARBAGE please")
     with pytest.raises(ClaudeCodeTimeoutError, match="did not finish within 1 s"):
         fake.run("SLEEP please", timeout_seconds=1)
+
+
+def test_hostile_result_text_is_capped(fake: ClaudeCodeRunner) -> None:
+    """Hostile cells (issue 14, §1.13): Claude Code's result text comes out of the sandbox; a
+    failed run's text becomes a job's error, a finished run's the turn's answer: both capped."""
+    from code_exec.claude_code.runner import RESULT_MAX_CHARS
+
+    with pytest.raises(ClaudeCodeRunError) as failed:
+        fake.run("HUGE FAIL please")
+    assert len(failed.value.message) < 2_100
+    assert failed.value.message.endswith("[truncated: 1000000 characters in all]")
+    done = fake.run("HUGE please")
+    assert len(done.result) < RESULT_MAX_CHARS + 100
+    assert done.result.endswith("[truncated: 1000000 characters in all]")
 
 
 def test_a_failed_run_is_not_reported_with_exit_code_0(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -101,8 +101,26 @@ class AnthropicFiles:
             raise NotFoundError(f"file {file_id!r} not found", field="file_id")
         return record
 
-    def list_files(self, owner: str) -> list[FileRecord]:
-        return list(self.s.store.list_files(owner))
+    def list_files(
+        self,
+        owner: str,
+        *,
+        limit: int = 20,
+        after_id: str | None = None,
+        before_id: str | None = None,
+    ) -> dict[str, Any]:
+        """``GET /v1/files``: one page of the owner's files, newest first, as Anthropic's
+        list answers (``data``, ``has_more``, ``first_id``, ``last_id``)."""
+        records, has_more = self.s.store.list_files(
+            owner, limit=limit, after_id=after_id, before_id=before_id
+        )
+        data = [metadata(r) for r in records]
+        return {
+            "data": data,
+            "has_more": has_more,
+            "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None,
+        }
 
     def delete(self, owner: str, file_id: str) -> None:
         self.get(owner, file_id)
@@ -150,11 +168,14 @@ class AnthropicFiles:
         return text
 
     def collect(self, owner: str, container_id: str, sandbox: Any, session_id: str) -> list[str]:
-        """Files the code left under ``outputs/``, as new downloadable files; their ids."""
+        """Files the code left under ``outputs/``, as new downloadable files; their ids.
+
+        Within the output limits (:mod:`code_exec.outputs`); what was left behind is logged.
+        """
         prefix = f"{FILES_KEY_PREFIX}/{owner}/{container_id}/{uuid.uuid4().hex[:12]}"
         outputs = self.s.files.collect_outputs(sandbox, session_id, key_prefix=prefix)
-        ids = []
-        for out in outputs:
+        ids = []  # at most OutputLimits.max_files: one record each
+        for out in outputs.files:
             record = FileRecord(
                 file_id=new_file_id(),
                 owner=owner,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 import string
+import time
 
 __all__ = [
     "bedrock_tool_id",
@@ -23,6 +24,7 @@ __all__ = [
 ]
 
 _ALPHABET = string.ascii_letters + string.digits
+_SORTED = string.digits + string.ascii_uppercase + string.ascii_lowercase  # ASCII order
 SERVER_PREFIX = "srvtoolu_"
 TOOL_PREFIX = "toolu_"
 
@@ -39,8 +41,15 @@ def new_container_id() -> str:
     return f"container_{_token()}"
 
 
-def new_file_id() -> str:
-    return f"file_{_token()}"
+def new_file_id(now: float | None = None) -> str:
+    """``file_`` + the creation time (milliseconds, 8 base-62 digits in ASCII order) + 16
+    random characters: ids sort by creation, so ``GET /v1/files`` pages by a key range."""
+    ms = int((time.time() if now is None else now) * 1000)
+    stamp = ""
+    for _ in range(8):
+        ms, digit = divmod(ms, 62)
+        stamp = _SORTED[digit] + stamp
+    return f"file_{stamp}{_token(16)}"
 
 
 def new_tool_use_id() -> str:

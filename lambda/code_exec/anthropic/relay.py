@@ -28,6 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from code_exec.exceptions import SandboxError
 from code_exec.ptc import BridgedRunner, CellState, PendingCall, ToolRegistry
 from code_exec.sandbox import ExecutionResult, SandboxClient
 
@@ -111,7 +112,7 @@ class CellRelay:
         progress = self.submit(code, budget=max(budget, 5.0))
         if progress.result is None or not progress.result.ok:
             detail = progress.result.stderr[-500:] if progress.result else "timed out"
-            raise RuntimeError(f"could not bind tools in the Python runner: {detail}")
+            raise SandboxError(f"could not bind tools in the Python runner: {detail[-500:]}")
 
     def submit(self, code: str, *, budget: float) -> CellProgress:
         """Start a cell and wait (at most ``budget`` s) for its news."""

@@ -14,6 +14,7 @@ import email.parser
 import email.policy
 import inspect
 import json
+import re
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
@@ -30,6 +31,7 @@ __all__ = ["PREFIX", "header_of", "owner_of", "register", "request_id_of"]
 
 PREFIX = "/v1/"
 _FILE_ID = r"^file_[A-Za-z0-9]{1,64}$"
+_PAGE = r"^page_file_[A-Za-z0-9]{1,64}$"  # GET /v1/files' next_page: the last id of a page
 
 
 def _raw(event: Any) -> Mapping[str, Any]:
@@ -67,6 +69,14 @@ def _json(body: dict[str, Any], rid: str, status: int = 200) -> Response[str]:
         body=json.dumps(body),
         headers={"request-id": rid},
     )
+
+
+def _limit(query: Mapping[str, str]) -> int:
+    """A list's ``limit`` (1-1000, default 20), as Anthropic's lists take it."""
+    raw = query.get("limit") or "20"
+    if not raw.isdigit() or not 1 <= int(raw) <= 1000:
+        raise RequestValidationError("limit must be an integer from 1 to 1000", field="limit")
+    return int(raw)
 
 
 def _upload(event: Any) -> Upload:
@@ -129,17 +139,28 @@ class _Routes:
         return _json(metadata(record), request_id_of(event))
 
     def list_files(self) -> Response[str]:
-        """The caller's files, newest first."""
+        """The caller's files, newest first, a page at a time (``limit`` 1-1000, default
+        20). Both ways Anthropic's SDKs page: ``after_id`` / ``before_id`` with ``has_more``,
+        ``first_id``, ``last_id``; and the opaque ``page`` cursor a response's ``next_page``
+        gives (what the pinned SDK's ``client.beta.files.list`` follows)."""
         event = self.app.current_event
-        records = self.files.list_files(owner_of(event))
-        data = [metadata(r) for r in records]
-        page = {
-            "data": data,
-            "has_more": False,
-            "first_id": data[0]["id"] if data else None,
-            "last_id": data[-1]["id"] if data else None,
-        }
-        return _json(page, request_id_of(event))
+        query = event.query_string_parameters or {}
+        cursors = {k: query.get(k) or None for k in ("after_id", "before_id", "page")}
+        for name, value in cursors.items():
+            pattern = _PAGE if name == "page" else _FILE_ID
+            if value is not None and not re.match(pattern, value):
+                raise RequestValidationError(f"{name} is not a valid cursor", field=name)
+        if sum(v is not None for v in cursors.values()) > 1:
+            raise RequestValidationError(
+                "give one of after_id, before_id or page", field="after_id"
+            )
+        page = cursors.pop("page")
+        if page is not None:
+            cursors["after_id"] = page.removeprefix("page_")
+        listed = self.files.list_files(owner_of(event), limit=_limit(query), **cursors)
+        more_after = listed["has_more"] or cursors["before_id"] is not None
+        listed["next_page"] = f"page_{listed['last_id']}" if more_after and listed["data"] else None
+        return _json(listed, request_id_of(event))
 
     def file(self, file_id: Annotated[str, Path(pattern=_FILE_ID)]) -> Response[str]:
         """A file's metadata."""

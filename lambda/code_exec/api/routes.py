@@ -156,7 +156,7 @@ class _Routes:
             raise RequestValidationError("give exactly one of code or command", field="code")
 
         def execute() -> dict[str, Any]:
-            result, files, duration_ms = self.ops.execute(
+            result, outputs, duration_ms = self.ops.execute(
                 session_id,
                 code=body.code,
                 command=body.command,
@@ -172,7 +172,8 @@ class _Routes:
                 is_error=not result.ok,
                 execution_time=result.execution_time,
                 duration_ms=round(duration_ms, 3),
-                files=files,
+                files=outputs.files,
+                files_skipped=outputs.skipped,
             ).model_dump(mode="json")
 
         outcome = self._once(idempotency_key, body, execute)

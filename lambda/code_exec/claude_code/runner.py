@@ -36,6 +36,8 @@ from code_exec.sandbox import SandboxClient, SandboxFile, TaskStatus
 
 __all__ = [
     "CLAUDE_CODE_VERSION",
+    "ERROR_MAX_CHARS",
+    "RESULT_MAX_CHARS",
     "ClaudeCodeError",
     "ClaudeCodeInstallError",
     "ClaudeCodeNoNetworkError",
@@ -51,6 +53,10 @@ logger = logging.getLogger(__name__)
 CLAUDE_CODE_VERSION = "2.1.328"
 NODE_VERSION = "22.12.0"
 DEFAULT_ALLOWED_TOOLS = ("Read", "Write", "Edit", "Glob", "Grep", "Bash")
+# Claude Code's result text comes out of the sandbox: the answer (a job's stored result,
+# under Step Functions' 256 KB) and a failed run's error are capped.
+RESULT_MAX_CHARS = 100_000
+ERROR_MAX_CHARS = 2_000
 _PREFIX = ".bcx/claude-code"
 _INSTALLER = ".bcx/install_claude_code.sh"
 _TIMEOUT_EXIT = 124
@@ -227,13 +233,14 @@ class ClaudeCodeRunner:
             raise ClaudeCodeInstallError(f"claude is not installed: {status.stderr.strip()[-300:]}")
         if status.exit_code != 0:
             detail = (raw or {}).get("result") or (status.stderr or status.stdout).strip()[-800:]
+            detail = _capped(str(detail), ERROR_MAX_CHARS)  # it becomes a job's error
             raise ClaudeCodeRunError(f"Claude Code exited with {status.exit_code}: {detail}")
         if raw is None:
             raise ClaudeCodeOutputError(
                 f"Claude Code printed no JSON result: {status.stdout.strip()[-300:]!r}"
             )
         return ClaudeCodeResult(
-            result=str(raw.get("result") or ""),
+            result=_capped(str(raw.get("result") or ""), RESULT_MAX_CHARS),
             is_error=bool(raw.get("is_error")) or raw.get("subtype") not in (None, "success"),
             duration_ms=raw.get("duration_ms"),
             num_turns=raw.get("num_turns"),
@@ -299,6 +306,13 @@ class ClaudeCodeRunner:
         names = out.split("\0") if "\0" in out else out.splitlines()
         base = "" if self.workspace == "." else f"{self.workspace}/"
         return sorted(base + n.removeprefix("./") for n in names if n)
+
+
+def _capped(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, saying so (it came out of the sandbox)."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}\n[truncated: {len(text)} characters in all]"
 
 
 def _parse_json_result(stdout: str) -> dict[str, Any] | None:

@@ -47,7 +47,7 @@ from code_exec.ptc.registry import ToolRegistry
 from code_exec.ptc.relay import CellState, PendingCall, parse_reply, step_code
 from code_exec.sandbox import ExecutionResult, SandboxClient, SandboxFile
 
-__all__ = ["BridgedRunner", "ToolHandler"]
+__all__ = ["MAX_CALLS_PER_ROUND", "BridgedRunner", "ToolHandler"]
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +55,8 @@ logger = logging.getLogger(__name__)
 ToolHandler = Callable[[str, dict[str, Any]], Any]
 Outcome = dict[str, Any]  # {"ok": True, "value": v} | {"ok": False, "error": {"type", "message"}}
 
+MAX_CALLS_PER_ROUND = 128  # relayed calls run per round; the rest get a ToolError
+_FAILED = "the tool failed (the details are in the orchestrator's logs)"
 _START_SLICE = 2.0  # seconds per wait while a runner starts (its task is checked between)
 _PATIENCE = 600.0  # seconds without a heartbeat tolerated once the task was seen working
 
@@ -193,10 +195,21 @@ class BridgedRunner:
     def serve(
         self, calls: Iterable[PendingCall], *, timeout: float | None = None
     ) -> dict[str, Outcome]:
-        """Run calls here, all in parallel (no data-plane call); their outcomes by call id."""
+        """Run calls here, in parallel (no data-plane call); their outcomes by call id.
+
+        At most :data:`MAX_CALLS_PER_ROUND` run; the rest of a larger round are refused.
+        """
         calls = list(calls)
         if not calls:
             return {}
+        over = {  # a round past the cap: the rest are refused, not run
+            c.id: _refused(
+                f"{c.tool[:64]}: too many tool calls at once "
+                f"(at most {MAX_CALLS_PER_ROUND} per round)"
+            )
+            for c in calls[MAX_CALLS_PER_ROUND:]
+        }
+        calls = calls[:MAX_CALLS_PER_ROUND]
         pool = ThreadPoolExecutor(
             max_workers=min(len(calls), self.max_workers), thread_name_prefix="ptc-bridge"
         )
@@ -207,7 +220,7 @@ class BridgedRunner:
                 raise SandboxTimeoutError(
                     f"{len(late)} bridged tool call(s) did not finish in time"
                 )
-            return {call_id: f.result() for call_id, f in futures.items()}
+            return {**over, **{call_id: f.result() for call_id, f in futures.items()}}
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
 
@@ -257,20 +270,29 @@ class BridgedRunner:
             return parse_reply(result)
 
     def _run_tool(self, call: PendingCall) -> Outcome:
+        """Run one relayed call here, with this process's role. The call came out of the
+        sandbox: only a *bridged* tool runs (a preloaded one belongs in the sandbox), its
+        input is checked against the tool's parameters, and a failure goes back as generic
+        text (the details, which may name resources, stay in the logs)."""
         try:
-            if call.tool in self.registry:
-                value = self.registry.get(call.tool).invoke(call.input)
-            elif self.handler is not None:
-                value = self.handler(call.tool, call.input)
-            else:
-                raise LookupError(f"no tool named {call.tool!r} is served here")
+            value = self._dispatch(call)
             json.dumps(value)
             return {"ok": True, "value": value}
         except ToolError as e:  # the call itself was refused: its message says why
-            return {"ok": False, "error": {"type": "ToolError", "message": e.message}}
+            return _refused(e.message)
         except Exception as e:
-            logger.info("bridged tool %s raised %s: %s", call.tool, type(e).__name__, e)
-            return {"ok": False, "error": {"type": type(e).__name__, "message": str(e)}}
+            logger.warning("bridged tool %s raised %s", call.tool, type(e).__name__, exc_info=True)
+            return {"ok": False, "error": {"type": type(e).__name__, "message": _FAILED}}
+
+    def _dispatch(self, call: PendingCall) -> Any:
+        if call.tool in self.registry:
+            tool = self.registry.get(call.tool)
+            if tool.placement == "bridged":
+                return tool.invoke(call.input)
+            logger.warning("refused a relayed call of the preloaded tool %s", call.tool)
+        elif self.handler is not None:
+            return self.handler(call.tool, call.input)
+        raise ToolError(f"no tool named {call.tool[:64]!r} is served here")
 
     def _check_alive(self) -> None:
         if not self.task_id:
@@ -282,3 +304,8 @@ class BridgedRunner:
                 f"the bridged runner exited ({status.status}, exit code {status.exit_code}): "
                 f"{(status.stderr or status.stdout)[-800:]}"
             )
+
+
+def _refused(message: str) -> Outcome:
+    """An outcome the code receives as ``ToolError(message)`` (the call was not run)."""
+    return {"ok": False, "error": {"type": "ToolError", "message": message}}

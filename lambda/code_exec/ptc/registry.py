@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from code_exec.exceptions import ToolError
+from code_exec.ptc.validation import check_values
 
 __all__ = [
     "PLACEMENTS",
@@ -276,10 +277,12 @@ class Tool:
         return self._checked(given, shape)
 
     def invoke(self, tool_input: dict[str, Any]) -> Any:
-        """Run the tool with one input object (a relayed call, a model's tool use)."""
+        """Run the tool with one input object (a relayed call, a model's tool use): names
+        and values are checked first (:func:`~code_exec.ptc.validation.check_values`)."""
         if not isinstance(tool_input, dict):
             raise ToolError(f"{self.name}: the input must be an object of arguments")
-        return self.fn(**self._checked(dict(tool_input), self.call_shape()))
+        given = self._checked(dict(tool_input), self.call_shape())
+        return self.fn(**check_values(self.name, self.fn, given))
 
     def _checked(self, given: dict[str, Any], shape: dict[str, Any]) -> dict[str, Any]:
         params: list[str] = shape["params"]

@@ -23,9 +23,11 @@ import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-from code_exec.exceptions import SandboxError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from code_exec.exceptions import SandboxError, SandboxReplyError
 from code_exec.ptc.assets import RUNTIME_DIR, asset_path
 from code_exec.sandbox.types import ExecutionResult
 
@@ -104,12 +106,45 @@ def step_code(request: dict[str, Any]) -> str:
     )
 
 
+class _Call(BaseModel):
+    model_config = ConfigDict(strict=True)
+
+    id: str = Field(min_length=1)
+    tool: str = Field(min_length=1)
+    input: dict[str, Any] | None = None
+
+
+class _Last(BaseModel):
+    model_config = ConfigDict(strict=True)
+
+    stdout: str = ""
+    stderr: str = ""
+    error: Any = None
+    seconds: float | None = Field(default=None, strict=False)  # an int is fine too
+
+
+class _Reply(BaseModel):
+    """The reply line ``ptc_relay.step`` prints. It is built from files the cell can rewrite
+    (``state.json``), so every field is checked, strictly, before any is used."""
+
+    model_config = ConfigDict(strict=True)
+
+    status: Literal["done", "pending", "running", "idle", "lost", "stopped", "absent", "stale"]
+    cell: int = Field(default=0, ge=0)
+    pending: list[_Call] = Field(default_factory=list)
+    last: _Last | None = None
+    task_id: str | None = None
+    token: str | None = None
+    runner: str | None = None
+
+
 def parse_reply(result: ExecutionResult) -> CellState:
     """The :class:`CellState` in a step's output.
 
     A step that printed no reply but was cut short by the service's own limit on a call
     counts as a bounded wait that passed (``running``); any other failure is a
-    :class:`SandboxError`.
+    :class:`SandboxError`, and a reply that is not what the relay prints (a cell rewrote
+    the bridge's files) a :class:`SandboxReplyError`.
     """
     line = next(
         (ln for ln in reversed(result.stdout.splitlines()) if ln.startswith(REPLY_MARKER)), None
@@ -119,28 +154,31 @@ def parse_reply(result: ExecutionResult) -> CellState:
         if result.exit_code == 124 or "timed out" in text.lower():
             return CellState("running")
         raise SandboxError(f"the bridge relay step failed in the sandbox: {text}")
-    reply = json.loads(line[len(REPLY_MARKER) :])
-    last = reply.get("last") or {}
-    failed = bool(last.get("error"))
+    try:
+        reply = _Reply.model_validate_json(line[len(REPLY_MARKER) :])
+    except ValidationError as e:
+        where = "; ".join(
+            f"{'.'.join(map(str, err['loc'])) or 'reply'}: {err['type']}" for err in e.errors()[:3]
+        )
+        raise SandboxReplyError(f"the bridge relay's reply is malformed ({where})") from None
+    last = reply.last or _Last()
     outcome = None
-    if reply.get("status") == "done":
+    if reply.status == "done":
+        failed = bool(last.error)
         outcome = ExecutionResult(
-            stdout=last.get("stdout", ""),
-            stderr=last.get("stderr", ""),
+            stdout=last.stdout,
+            stderr=last.stderr,
             exit_code=1 if failed else 0,
             is_error=failed,
-            execution_time=last.get("seconds"),
-            text=last.get("stdout", "") + last.get("stderr", ""),
+            execution_time=last.seconds,
+            text=last.stdout + last.stderr,
         )
     return CellState(
-        status=str(reply.get("status")),
-        cell=int(reply.get("cell") or 0),
-        pending=tuple(
-            PendingCall(str(c["id"]), str(c["tool"]), dict(c.get("input") or {}))
-            for c in reply.get("pending") or ()
-        ),
+        status=reply.status,
+        cell=reply.cell,
+        pending=tuple(PendingCall(c.id, c.tool, dict(c.input or {})) for c in reply.pending),
         result=outcome,
-        task_id=reply.get("task_id"),
-        token=reply.get("token"),
-        runner=reply.get("runner"),
+        task_id=reply.task_id,
+        token=reply.token,
+        runner=reply.runner,
     )

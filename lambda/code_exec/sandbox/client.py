@@ -281,28 +281,19 @@ class SandboxClient:
         parsed = self._invoke(session_id, "readFiles", {"paths": list(paths)})
         return files_from(parsed, list(paths))
 
-    def list_files(
-        self, session_id: str, directory: str = "", *, recursive: bool = False
-    ) -> list[str]:
-        """Paths of files under ``directory`` (the workspace when empty), as the service names them.
+    def list_files(self, session_id: str, directory: str = "") -> list[str]:
+        """Paths of the entries of ``directory`` (the workspace when empty), as the service
+        names them; like ``listFiles``, not recursive (directories are listed too)."""
+        return [e.path for e in self.list_entries(session_id, directory)]
 
-        Not recursive by default (like ``listFiles``; directories are listed too); with
-        ``recursive=True`` only files are returned, from every level.
+    def list_entries(self, session_id: str, directory: str = "") -> list[FileEntry]:
+        """Like :meth:`list_files`, with whether each entry is a directory and its size.
+
+        One level only: a walk of a tree the sandbox's code made must bound its depth and
+        width itself (see ``code_exec.outputs``), never recurse.
         """
-        entries = self.list_entries(session_id, directory, recursive=recursive)
-        return [e.path for e in entries if not (recursive and e.is_dir)]
-
-    def list_entries(
-        self, session_id: str, directory: str = "", *, recursive: bool = False
-    ) -> list[FileEntry]:
-        """Like :meth:`list_files`, with whether each entry is a directory and its size."""
         parsed = self._invoke(session_id, "listFiles", {"directoryPath": directory})
-        entries: list[FileEntry] = []
-        for entry in entries_from(parsed):
-            entries.append(entry)
-            if recursive and entry.is_dir:
-                entries += self.list_entries(session_id, entry.path, recursive=True)
-        return entries
+        return entries_from(parsed)
 
     def remove_files(self, session_id: str, paths: list[str]) -> None:
         """Remove files."""

@@ -13,9 +13,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from botocore.eventstream import ParserError
 from botocore.exceptions import BotoCoreError, ClientError
 
-from code_exec.exceptions import SandboxError, SandboxInternalError, SandboxResourceNotFoundError
+from code_exec.exceptions import (
+    SandboxError,
+    SandboxInternalError,
+    SandboxReplyError,
+    SandboxResourceNotFoundError,
+)
 from code_exec.sandbox.errors import (
     Attempt,
     client_error_parts,
@@ -91,6 +97,9 @@ def parse_stream(
         raise Attempt(err, retry_safe=not seen and is_retry_safe(code, idempotent)) from e
     except BotoCoreError as e:
         raise Attempt(transport_error(e, tool), retry_safe=idempotent and not seen) from e
+    except ParserError as e:  # a message botocore will not read (one over 24 MB: a huge output)
+        err = SandboxReplyError(f"{tool}: the response could not be read ({type(e).__name__})")
+        raise Attempt(err, retry_safe=False) from e
     finally:
         close = getattr(stream, "close", None)
         if close:

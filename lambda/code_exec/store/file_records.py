@@ -45,7 +45,7 @@ def _record(item: dict[str, Any]) -> FileRecord:
 
 
 class FileRecordStore(TableBase):
-    """File items: put, get, list (newest first), delete."""
+    """File items: put, get, list (newest first, a page at a time), delete."""
 
     def put_file(self, record: FileRecord, *, ttl_seconds: int) -> None:
         self._db.put_item(
@@ -70,23 +70,48 @@ class FileRecordStore(TableBase):
             return None
         return _record(item)
 
-    def list_files(self, owner: str) -> list[FileRecord]:
-        """The owner's files, newest first."""
-        items: list[dict[str, Any]] = []
+    def list_files(
+        self,
+        owner: str,
+        *,
+        limit: int = 20,
+        after_id: str | None = None,
+        before_id: str | None = None,
+    ) -> tuple[list[FileRecord], bool]:
+        """One page of the owner's files, newest first, and whether there are more.
+
+        File ids sort by creation time (:func:`code_exec.anthropic.ids.new_file_id`), so a
+        page is one query read backwards from a cursor: ``after_id`` gives the files created
+        before it, ``before_id`` those created after it (the page next to it). Reads at most
+        ``limit + 1`` live items (and whatever expired items DynamoDB has not removed yet).
+        """
+        forward = before_id is not None and after_id is None
+        cursor = before_id if forward else after_id
         kwargs: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :file)",
             "ExpressionAttributeValues": {":pk": {"S": f"FILES#{owner}"}, ":file": {"S": "FILE#"}},
+            "ScanIndexForward": forward,
+            "Limit": limit + 1,
         }
-        while True:
+        if cursor:
+            kwargs["ExclusiveStartKey"] = _key(owner, cursor)
+        now = self._clock()
+        live: list[FileRecord] = []
+        while len(live) <= limit:
             resp = self._db.query(**kwargs)
-            items += resp.get("Items", [])
+            live += [
+                _record(i)
+                for i in resp.get("Items", [])
+                if float(i.get("expires_at", {}).get("N", "0")) >= now
+            ]
             if "LastEvaluatedKey" not in resp:
                 break
             kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
-        now = self._clock()
-        live = [i for i in items if float(i.get("expires_at", {}).get("N", "0")) >= now]
-        return sorted((_record(i) for i in live), key=lambda r: r.created_at, reverse=True)
+        page = live[:limit]
+        if forward:
+            page.reverse()
+        return page, len(live) > limit
 
     def delete_file(self, owner: str, file_id: str) -> None:
         self._db.delete_item(TableName=self._table, Key=_key(owner, file_id))

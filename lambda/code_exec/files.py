@@ -21,10 +21,10 @@ import posixpath
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import quote
 
 from botocore.exceptions import ClientError
 
+from code_exec.disposition import content_disposition
 from code_exec.exceptions import RequestValidationError, SandboxError
 from code_exec.models import InputFile, OutputFile
 from code_exec.outputs import Collected, OutputLimits, collect
@@ -35,7 +35,6 @@ __all__ = [
     "INPUTS_DIR",
     "OUTPUTS_DIR",
     "FileStore",
-    "content_disposition",
     "media_type",
 ]
 
@@ -77,21 +76,6 @@ def _bad_key(key: str, field: str) -> Iterator[None]:
 
 class _NoOutbox(Exception):
     """The sandbox has no ``outputs/``: nothing to collect."""
-
-
-def content_disposition(filename: str) -> str:
-    """``attachment`` with the file's name (RFC 6266; RFC 5987 ``filename*`` when not ASCII).
-
-    The quoted ``filename`` is an ASCII fallback (anything else, quotes and backslashes
-    become ``_``); ``filename*`` carries the exact name, percent-encoded UTF-8.
-    """
-    fallback = (
-        "".join(c if " " <= c <= "~" and c not in '"\\' else "_" for c in filename) or "download"
-    )
-    value = f'attachment; filename="{fallback}"'
-    if fallback != filename:
-        value += f"; filename*=UTF-8''{quote(filename, safe='')}"
-    return value
 
 
 class FileStore:
@@ -197,16 +181,7 @@ class FileStore:
             key = f"{prefix}/{name}"
             mt = media_type(name)
             self._s3.put_object(Bucket=self._bucket, Key=key, Body=data, ContentType=mt)
-            url = self._s3.generate_presigned_url(
-                "get_object",
-                Params={
-                    "Bucket": self._bucket,
-                    "Key": key,
-                    # never rendered inline on the bucket's domain (an .html, an .svg)
-                    "ResponseContentDisposition": content_disposition(posixpath.basename(name)),
-                },
-                ExpiresIn=self._expiry,
-            )
+            url = self.download_url(key, name)
             return OutputFile(name=name, size=len(data), media_type=mt, url=url, s3_key=key)
 
         return collect(
@@ -218,6 +193,20 @@ class FileStore:
             store=store,
             top=top,
         )
+
+    def download_url(self, key: str, name: str) -> str:
+        """A presigned GET of ``key``, a download named after ``name``: never rendered inline
+        on the bucket's domain (an ``.html``, an ``.svg`` written by the code)."""
+        url: str = self._s3.generate_presigned_url(
+            "get_object",
+            Params={
+                "Bucket": self._bucket,
+                "Key": key,
+                "ResponseContentDisposition": content_disposition(posixpath.basename(name)),
+            },
+            ExpiresIn=self._expiry,
+        )
+        return url
 
     def _outbox(self, sandbox: Any, session_id: str) -> list[FileEntry]:
         """The entries of ``outputs/``; :class:`_NoOutbox` when the code removed it (or

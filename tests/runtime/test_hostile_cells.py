@@ -280,7 +280,7 @@ def test_presigned_urls_download_as_attachments(hostile: ApiClient) -> None:
     assert resp.status == 200, resp.body
     by_name = {f["name"]: f for f in resp.body["files"]}
     page = by_name["page.html"]["url"]
-    assert _disposition(page) == 'attachment; filename="page.html"'
+    assert _disposition(page) == "attachment; filename=\"page.html\"; filename*=UTF-8''page.html"
     assert requests.get(page, timeout=10).headers["content-disposition"] == _disposition(page)
     svg = by_name['r\u00e9sum\u00e9 "x".svg']["url"]
     assert _disposition(svg) == (

@@ -276,15 +276,6 @@ class Idempotency:
         files = body.get("files")
         if not isinstance(files, list):
             return body
-        fresh = [
-            {
-                **f,
-                "url": self.s.s3.generate_presigned_url(
-                    "get_object",
-                    Params={"Bucket": self.s.config.files_bucket, "Key": f["s3_key"]},
-                    ExpiresIn=self.s.config.files_url_expiry_seconds,
-                ),
-            }
-            for f in files
-        ]
+        store = self.s.files
+        fresh = [{**f, "url": store.download_url(f["s3_key"], f["name"])} for f in files]
         return {**body, "files": fresh}

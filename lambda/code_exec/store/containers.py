@@ -103,12 +103,18 @@ class ContainerStore(TableBase):
         )
 
     def acquire_container(
-        self, container_id: str, lease: str, lease_seconds: float
+        self, container_id: str, owner: str, lease: str, lease_seconds: float
     ) -> ContainerRecord | None:
-        """Take the container's lease; None when there is no such container.
+        """Take the lease of ``owner``'s container; None when ``owner`` has no such container.
+
+        The owner is part of the write's condition, so another owner's container is never
+        leased, not even for a moment, and answers exactly as an unknown one does (busy or
+        not: nothing about it can be probed). A failed condition returns the item as it was
+        (``ReturnValuesOnConditionCheckFailure``), which tells unknown, foreign and busy apart
+        without a second read (and without a grant to read the item).
 
         Raises:
-            ConflictError: another request holds the container (409).
+            ConflictError: another request of the owner holds the container (409).
         """
         now = self._clock()
         try:
@@ -117,23 +123,24 @@ class ContainerStore(TableBase):
                 Key=_key(container_id),
                 UpdateExpression="SET lease_owner = :lease, lease_expires_at = :until",
                 ConditionExpression=(
-                    "attribute_exists(pk) AND "
+                    "attribute_exists(pk) AND #owner = :owner AND "
                     "(attribute_not_exists(lease_owner) OR lease_expires_at < :now)"
                 ),
+                ExpressionAttributeNames={"#owner": "owner"},
                 ExpressionAttributeValues={
+                    ":owner": {"S": owner},
                     ":lease": {"S": lease},
                     ":until": {"N": repr(now + lease_seconds)},
                     ":now": {"N": repr(now)},
                 },
                 ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as e:
             if not is_conditional_failure(e):
                 raise
-            item = self._db.get_item(
-                TableName=self._table, Key=_key(container_id), ConsistentRead=True
-            ).get("Item")
-            if item is None:
+            old = e.response.get("Item")
+            if old is None or old.get("owner", {}).get("S") != owner:
                 return None
             raise ConflictError(
                 f"container {container_id} is busy with another request; retry when it ends",

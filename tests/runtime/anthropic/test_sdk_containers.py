@@ -1,0 +1,121 @@
+"""Containers through the real ``anthropic`` SDK: whose they are, and what a turn does to them.
+
+A container is its owner's: another key learns nothing of it (busy, idle and unknown answer
+the same 404) and never touches its lease, so it cannot get in the owner's way.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import anthropic
+import pytest
+
+from .conftest import MODEL, Server, fixture, model_turn, text
+
+pytestmark = [pytest.mark.sandbox, pytest.mark.filterwarnings("ignore:The model")]
+
+CE = {"type": "code_execution_20250825", "name": "code_execution"}
+STATS_PROMPT = (
+    "Use the code execution tool to calculate the mean and standard deviation of "
+    "[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]"
+)
+
+
+def _user(text: str) -> list[dict[str, Any]]:
+    return [{"role": "user", "content": text}]
+
+
+@contextmanager
+def _leases_taken(server: Server, container_id: str) -> Iterator[list[str]]:
+    """The leases written on ``container_id``'s item by the function's own DynamoDB client
+    (an ``UpdateItem`` that sets ``lease_owner`` and succeeded), seen at the botocore layer."""
+    from code_exec.store.containers import _key
+
+    pk = _key(container_id)["pk"]["S"]
+    taken: list[str] = []
+    events = server.services.dynamodb.meta.events
+
+    def params(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        expression = str(params.get("UpdateExpression", ""))
+        if params.get("Key", {}).get("pk", {}).get("S") == pk and "lease_owner =" in expression:
+            context["lease_probe"] = params["ExpressionAttributeValues"][":lease"]["S"]
+
+    def after(http_response: Any, context: dict[str, Any], **_: Any) -> None:
+        if "lease_probe" in context and http_response.status_code == 200:
+            taken.append(context["lease_probe"])
+
+    events.register("provide-client-params.dynamodb.UpdateItem", params, unique_id="probe-p")
+    events.register("after-call.dynamodb.UpdateItem", after, unique_id="probe-a")
+    try:
+        yield taken
+    finally:
+        events.unregister("provide-client-params.dynamodb.UpdateItem", unique_id="probe-p")
+        events.unregister("after-call.dynamodb.UpdateItem", unique_id="probe-a")
+
+
+def _hold_lease(server: Server, container_id: str, lease: str) -> None:
+    """Take the container's lease as a running request of its owner holds it (with a
+    client of the test's own: not one the probe watches)."""
+    import boto3
+    from code_exec.store.containers import _key
+
+    now = server.services.clock()
+    client = boto3.client("dynamodb", region_name=server.services.dynamodb.meta.region_name)
+    client.update_item(
+        TableName=server.services.config.table_name,
+        Key=_key(container_id),
+        UpdateExpression="SET lease_owner = :lease, lease_expires_at = :until",
+        ExpressionAttributeValues={":lease": {"S": lease}, ":until": {"N": repr(now + 600)}},
+    )
+
+
+def _lease_of(server: Server, container_id: str) -> str | None:
+    from code_exec.store.containers import _key
+
+    item = server.services.dynamodb.get_item(
+        TableName=server.services.config.table_name, Key=_key(container_id), ConsistentRead=True
+    )["Item"]
+    return item.get("lease_owner", {}).get("S")
+
+
+def test_a_foreign_key_gets_404_for_a_busy_idle_or_unknown_container_alike(
+    server: Server,
+) -> None:
+    with server.replay("anthropic_bash_stats"):
+        r = server.client("alice").messages.create(
+            model=MODEL, max_tokens=1024, tools=[CE], messages=_user(STATS_PROMPT)
+        )
+    mine = r.container.id
+    bob = server.client("bob")
+
+    def probe(container_id: str) -> dict[str, Any]:
+        with pytest.raises(anthropic.NotFoundError) as err:
+            bob.messages.create(
+                model=MODEL, max_tokens=64, tools=[CE], container=container_id, messages=_user("hi")
+            )
+        body = dict(err.value.body["error"])
+        assert body["message"] == f"container {container_id!r} not found", body
+        return body
+
+    unknown = probe("container_" + uuid.uuid4().hex[:24])
+    with _leases_taken(server, mine) as taken:
+        idle = probe(mine)
+        busy_lease = uuid.uuid4().hex
+        _hold_lease(server, mine, busy_lease)  # alice's request is running
+        busy = probe(mine)
+    assert {unknown["type"], idle["type"], busy["type"]} == {"not_found_error"}
+    assert taken == [], "a foreign request took the owner's lease"
+    assert _lease_of(server, mine) == busy_lease  # alice's running request still holds it
+    server.services.store.release_container(mine, busy_lease)  # alice's request ends
+    # alice's next request succeeds, in the same container
+    answer = fixture(model_turn(text("Still here.")))
+    with server.replay(answer), _leases_taken(server, mine) as taken:
+        r2 = server.client("alice").messages.create(
+            model=MODEL, max_tokens=64, tools=[CE], container=mine, messages=_user("hi")
+        )
+    assert len(taken) == 1, taken  # (the probe sees a lease when one is taken)
+    assert r2.container.id == mine and r2.content[0].text == "Still here."

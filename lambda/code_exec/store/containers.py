@@ -41,6 +41,7 @@ class ContainerRecord:
     runner: dict[str, Any] = field(default_factory=dict)  # tools bound in the Python REPL
     pending: dict[str, Any] | None = None  # a cell paused on client tool calls
     executed: dict[str, Any] = field(default_factory=dict)  # srvtoolu id -> result block
+    placed: dict[str, Any] = field(default_factory=dict)  # uploaded file id -> what it is
     leased_until: float = 0.0  # the lease of the request using it (0: none)
 
     @property
@@ -68,7 +69,7 @@ class ContainerRecord:
             self.executed.pop(next(iter(self.executed)))
 
 
-# What a status read fetches (never runner, pending or executed, which may live in S3).
+# What a status read fetches (never runner, pending, executed or placed: they may be in S3).
 _STATUS = (
     "owner",
     "sandbox_session_id",
@@ -211,6 +212,7 @@ class ContainerStore(TableBase):
             "runner": self._put_json(f"{base}/runner.json", r.runner),
             "pending": self._put_json(f"{base}/pending.json", r.pending),
             "executed": self._put_json(f"{base}/executed.json", r.executed),
+            "placed": self._put_json(f"{base}/placed.json", r.placed),
             # DynamoDB's TTL: a while after the container expires, so an expired id still
             # answers "expired" rather than looking like one that never existed.
             "expires_at": {"N": str(int(r.expires_at) + TOMBSTONE_SECONDS)},
@@ -231,5 +233,6 @@ class ContainerStore(TableBase):
             runner=self._get_json(item.get("runner")) or {},
             pending=self._get_json(item.get("pending")),
             executed=self._get_json(item.get("executed")) or {},
+            placed=self._get_json(item.get("placed")) or {},
             leased_until=num("lease_expires_at"),  # removed when the lease is given back
         )

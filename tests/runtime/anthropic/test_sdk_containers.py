@@ -7,6 +7,7 @@ the same 404) and never touches its lease, so it cannot get in the owner's way.
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import anthropic
 import pytest
 
-from .conftest import MODEL, Server, fixture, model_turn, text
+from .conftest import MODEL, Server, fixture, model_turn, text, tool_use
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.filterwarnings("ignore:The model")]
 
@@ -119,3 +120,91 @@ def test_a_foreign_key_gets_404_for_a_busy_idle_or_unknown_container_alike(
         )
     assert len(taken) == 1, taken  # (the probe sees a lease when one is taken)
     assert r2.container.id == mine and r2.content[0].text == "Still here."
+
+
+@contextmanager
+def _calls(server: Server) -> Iterator[Counter[str]]:
+    """The streaming function's DynamoDB, S3 and sandbox calls while the block runs, counted
+    at the botocore layer: ``GetItem FILES#``, ``GetObject files/anthropic/...``,
+    ``InvokeCodeInterpreter writeFiles``..."""
+    services = server.services
+    counted: Counter[str] = Counter()
+
+    def count(params: dict[str, Any], model: Any, **_: Any) -> None:
+        what = model.name
+        if "Key" in params and isinstance(params["Key"], dict):
+            what += " " + str(params["Key"]["pk"]["S"]).split("#", 1)[0] + "#"
+        elif "Key" in params:
+            what += " " + "/".join(str(params["Key"]).split("/")[:2])
+        if "name" in params:
+            what += " " + str(params["name"])
+        counted[what] += 1
+
+    clients = (services.dynamodb, services.s3, services.agentcore)
+    for client in clients:
+        client.meta.events.register("provide-client-params", count, unique_id="count-calls")
+    try:
+        yield counted
+    finally:
+        for client in clients:
+            client.meta.events.unregister("provide-client-params", unique_id="count-calls")
+
+
+def _bash(command: str, n: int) -> dict[str, Any]:
+    return tool_use("bash_code_execution", {"command": command}, f"upl{n:02d}" + "x" * 17)
+
+
+def test_an_upload_is_placed_once_per_container_and_code_changes_to_it_are_kept(
+    server: Server,
+) -> None:
+    """Every turn resends the whole history, ``container_upload`` blocks included: each file
+    lands in ``inputs/`` on the first turn only. A later turn neither overwrites what the
+    code changed nor reads the file's record or bytes again, so its reads and writes do not
+    grow with the history."""
+    c = server.client()
+    uploaded = c.beta.files.upload(file=("data.csv", b"a,b\n1,2\n", "text/csv"))
+    messages: list[dict[str, Any]] = [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "Append a line to the uploaded CSV."},
+                {"type": "container_upload", "file_id": uploaded.id},
+            ],
+        }
+    ]
+    commands = ["echo changed >> inputs/data.csv; cat inputs/data.csv"]
+    commands += ["cat inputs/data.csv"] * 3
+    container = None
+    per_turn = []
+    for n, command in enumerate(commands):
+        turns = fixture(
+            model_turn(_bash(command, n)),
+            model_turn(
+                text(f"Turn {n}."),
+                expect={"tool_results": [{"is_error": False, "contains": ["a,b\n1,2\nchanged"]}]},
+            ),
+        )
+        with server.replay(turns), _calls(server) as counted:
+            r = c.beta.messages.create(
+                model=MODEL,
+                max_tokens=256,
+                betas=["files-api-2025-04-14"],
+                tools=[CE],
+                container=container,
+                messages=messages,
+            )
+        per_turn.append(counted)
+        assert r.content[-1].text == f"Turn {n}."
+        container = r.container.id
+        messages += [
+            {"role": "assistant", "content": [b.model_dump() for b in r.content]},
+            {"role": "user", "content": "Once more."},
+        ]
+    first, *later = per_turn
+    assert first["GetItem FILES#"] == 1 and first["GetObject files/anthropic"] == 1, first
+    assert first["InvokeCodeInterpreter writeFiles"] == 1, first
+    for counted in later:
+        assert counted["GetItem FILES#"] == 0, counted
+        assert counted["GetObject files/anthropic"] == 0, counted
+        assert counted["InvokeCodeInterpreter writeFiles"] == 0, counted
+    assert later[0] == later[-1], "a turn's calls grew with its history"

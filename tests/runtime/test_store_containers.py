@@ -13,6 +13,7 @@ import boto3
 import pytest
 from code_exec.exceptions import ConflictError
 from code_exec.store import ContainerRecord, Store
+from code_exec.store import base as store_base
 
 from .conftest import BUCKET, REGION, TABLE
 
@@ -68,3 +69,35 @@ def test_a_failed_lease_is_told_apart_without_a_second_read(
         store.acquire_container("container_a", "alice", "l4", 60)  # busy
     assert store.acquire_container("container_a", "bob", "l5", 60) is None  # foreign and busy
     assert calls == Counter(UpdateItem=5)
+
+
+def _json_of(size: int) -> dict[str, Any]:
+    """A JSON value of about ``size`` bytes (under the per-value inline limit)."""
+    return {"blob": "x" * (size - 12)}
+
+
+def test_a_container_item_stays_under_400_kb_whatever_its_state_holds(
+    store: Store, calls: Counter[str]
+) -> None:
+    """Each JSON attribute alone fits inline (under 200 KB), all of them together would not
+    fit an item (400 KB): the largest go to S3 until the item fits, and all read back."""
+    record = _container(store, "container_big", "alice")
+    leased = store.acquire_container("container_big", "alice", "l1", 60)
+    assert leased is not None
+    near = store_base.INLINE_LIMIT_BYTES - 1_000
+    record.runner = _json_of(near)
+    record.pending = _json_of(near)
+    record.executed = {"srvtoolu_1": _json_of(near)}
+    record.placed = {"file_1": _json_of(near)}
+    calls.clear()
+    store.save_container(record, "l1")
+    assert calls["PutObject"] >= 2, calls  # the rest would not fit beside the others
+    store.release_container("container_big", "l1")
+    back = store.acquire_container("container_big", "alice", "l2", 60)
+    assert back is not None
+    assert (back.runner, back.pending, back.executed, back.placed) == (
+        record.runner,
+        record.pending,
+        record.executed,
+        record.placed,
+    )

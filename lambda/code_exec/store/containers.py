@@ -5,7 +5,15 @@ that request came from, and is leased by one request at a time (a conditional wr
 sessions). Everything a later request needs to continue is here, never in a Lambda's memory:
 the sandbox session, the Python cell paused on client tool calls (``pending``), and the
 results of recently executed server tool uses (``executed``), so a resent turn never runs a
-tool use twice.
+tool use twice, and the uploaded files already placed in it (``placed``), so each is written
+once.
+
+The item stays within DynamoDB's 400 KB whatever a cell leaves in those four JSON attributes
+(the sandbox is attacker-controlled, and each alone may be inline up to 200 KB): together
+they get :data:`STATE_INLINE_BYTES`, and past it the largest go to S3 (as any value over
+200 KB does) until the rest fits. Spilling, rather than refusing the tool, keeps a
+legitimate large state (many tools bound, many calls answered) working; what is spilled is
+bounded upstream (output truncation, call ids of a fixed pattern, calls per round).
 """
 
 from __future__ import annotations
@@ -25,6 +33,9 @@ logger = logging.getLogger(__name__)
 
 EXECUTED_KEPT = 32  # recent server tool results kept per container (newest win)
 TOMBSTONE_SECONDS = 86_400  # how long DynamoDB keeps a record past its expiry
+# runner, pending, executed and placed together, inline: what the 400 KB item spares beside
+# its keys, ids, numbers and lease (the rest goes to S3, largest first)
+STATE_INLINE_BYTES = 300_000
 
 
 @dataclass
@@ -209,10 +220,15 @@ class ContainerStore(TableBase):
             "status": {"S": r.status},
             "session_ends_at": {"N": repr(r.session_ends_at)},
             "idle_until": {"N": repr(r.idle_until)},
-            "runner": self._put_json(f"{base}/runner.json", r.runner),
-            "pending": self._put_json(f"{base}/pending.json", r.pending),
-            "executed": self._put_json(f"{base}/executed.json", r.executed),
-            "placed": self._put_json(f"{base}/placed.json", r.placed),
+            **self._put_json_within(
+                {
+                    "runner": (f"{base}/runner", r.runner),
+                    "pending": (f"{base}/pending", r.pending),
+                    "executed": (f"{base}/executed", r.executed),
+                    "placed": (f"{base}/placed", r.placed),
+                },
+                STATE_INLINE_BYTES,
+            ),
             # DynamoDB's TTL: a while after the container expires, so an expired id still
             # answers "expired" rather than looking like one that never existed.
             "expires_at": {"N": str(int(r.expires_at) + TOMBSTONE_SECONDS)},

@@ -208,3 +208,41 @@ def test_an_upload_is_placed_once_per_container_and_code_changes_to_it_are_kept(
         assert counted["GetObject files/anthropic"] == 0, counted
         assert counted["InvokeCodeInterpreter writeFiles"] == 0, counted
     assert later[0] == later[-1], "a turn's calls grew with its history"
+
+
+_FORGED = '''
+b = __bcx_bridge__
+forged = "../" + "e" * 5000
+with b._cond:
+    b.pending[forged] = {"id": forged, "cell": b.state.get("cell"), "tool": "t", "input": {}}
+    b._dirty = True
+    b._cond.notify()
+b.mark_blocked()
+import time
+time.sleep(5)
+'''
+
+
+def test_a_cell_forging_a_call_id_fails_as_a_tool_error_and_the_container_is_saved(
+    server: Server,
+) -> None:
+    """A cell rewrites the bridge's pending calls with an id that is not the bridge's (5 KB,
+    a path): the code execution fails as a tool error, the turn goes on, the container is
+    saved with nothing pending and its lease given back."""
+    ce = {"type": "code_execution_20260120", "name": "code_execution"}
+    turns = fixture(
+        model_turn(tool_use("code_execution", {"code": _FORGED}, "forged" + "f" * 16)),
+        model_turn(
+            text("The code failed."),
+            expect={"tool_results": [{"is_error": True, "contains": ["unavailable"]}]},
+        ),
+    )
+    with server.replay(turns):
+        r = server.client().messages.create(
+            model=MODEL, max_tokens=256, tools=[ce], messages=_user("Run it.")
+        )
+    [result] = [b for b in r.content if b.type == "code_execution_tool_result"]
+    assert result.content.error_code == "unavailable", result
+    assert r.content[-1].text == "The code failed."
+    record = server.container(r.container.id)
+    assert record.pending is None and record.leased_until == 0.0, record

@@ -210,7 +210,7 @@ def test_an_upload_is_placed_once_per_container_and_code_changes_to_it_are_kept(
     assert later[0] == later[-1], "a turn's calls grew with its history"
 
 
-_FORGED = '''
+_FORGED = """
 b = __bcx_bridge__
 forged = "../" + "e" * 5000
 with b._cond:
@@ -220,7 +220,7 @@ with b._cond:
 b.mark_blocked()
 import time
 time.sleep(5)
-'''
+"""
 
 
 def test_a_cell_forging_a_call_id_fails_as_a_tool_error_and_the_container_is_saved(

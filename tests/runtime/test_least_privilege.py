@@ -7,7 +7,10 @@ the function's environment in the template, intrinsics resolved to this test's r
 (``devtools.deployment``). ``least_privilege_drive.STEPS`` then drives every path that calls
 AWS: every loop, preloaded and bridged PTC tools, direct mode, code execution, files in and
 out, sessions, DELETE, jobs through the real state machine definition in moto,
-``POST /invoke/stream`` through the streaming function's own runtime loop, and the sweeper.
+``POST /invoke/stream`` through the streaming function's own runtime loop, and the sweeper;
+``least_privilege_errors.ERROR_STEPS`` then drives their error paths (unknown, foreign, busy
+and expired containers and sessions, 404/409/410/413, throttles and timeouts injected at the
+botocore layer), so a call made only when something fails is a need like any other.
 
 **What is recorded.** Every botocore client created during the run carries a hook that
 records each call (and presigned URL) with the client's owner (``devtools.call_recorder``):

@@ -309,7 +309,17 @@ class AgentStack(Stack):
 
     def _grant_stream(self) -> None:
         """Streaming function: ``/v1/messages`` creates containers and records the files its
-        code writes (new items in those partitions only)."""
+        code writes (new items in those partitions only), and reads the record of a file a
+        ``container_upload`` block places in a container (file items only: a failed container
+        lease returns the old item, so containers are never read)."""
+        self.stream_function.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadUploadedFiles",
+                actions=["dynamodb:GetItem"],
+                resources=[self.storage.table.table_arn],
+                conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["FILES#*"]}},
+            )
+        )
         self.stream_function.role.add_to_policy(
             iam.PolicyStatement(
                 sid="CreateContainersAndFiles",

@@ -7,7 +7,10 @@ the function's environment in the template, intrinsics resolved to this test's r
 (``devtools.deployment``). ``least_privilege_drive.STEPS`` then drives every path that calls
 AWS: every loop, preloaded and bridged PTC tools, direct mode, code execution, files in and
 out, sessions, DELETE, jobs through the real state machine definition in moto,
-``POST /invoke/stream`` through the streaming function's own runtime loop, and the sweeper.
+``POST /invoke/stream`` through the streaming function's own runtime loop, and the sweeper;
+``least_privilege_errors.ERROR_STEPS`` then drives their error paths (unknown, foreign, busy
+and expired containers and sessions, 404/409/410/413, throttles and timeouts injected at the
+botocore layer), so a call made only when something fails is a need like any other.
 
 **What is recorded.** Every botocore client created during the run carries a hook that
 records each call (and presigned URL) with the client's owner (``devtools.call_recorder``):
@@ -58,6 +61,7 @@ from devtools.iam_check import (
 from devtools.lambda_adapter import LambdaAdapter
 
 from .least_privilege_drive import STEPS, TEST_ACTOR, Run, provision
+from .least_privilege_errors import ERROR_STEPS, v1_container_probes
 
 pytestmark = pytest.mark.sandbox
 
@@ -169,7 +173,7 @@ def recorded(emulator_url: str) -> Iterator[Recorded]:
         try:
             with LambdaAdapter(lambdas, region=REGION, account=ACCOUNT, handlers=handlers):
                 run = Run(deployment, recorder, functions, emulator_url)
-                for step in STEPS:
+                for step in [*STEPS, *ERROR_STEPS]:
                     step(run)
                 yield Recorded(run, templates)
         finally:
@@ -421,3 +425,51 @@ def test_a_widened_partition_condition_fails_the_check(
     assert message.startswith(f"{role}: ") and message.endswith(
         f"is broader than the calls need ({kind})"
     )
+
+
+def test_a_call_made_only_on_an_error_path_fails_the_check(recorded: Recorded) -> None:
+    """Issue 14 §1.10, re-introduced: the streaming function reads the container after a
+    failed lease (unknown, foreign or busy), which its role does not allow. The error-path
+    steps take that path, so the check names the read; without it, nothing is missing."""
+    from code_exec.exceptions import ConflictError
+    from code_exec.store.containers import _key
+
+    run = recorded.run
+    stream = run.function(".stream_handler")
+    store = stream.services.store
+    original = store.acquire_container
+
+    def read(container_id: str) -> None:
+        store._db.get_item(TableName=store._table, Key=_key(container_id), ConsistentRead=True)
+
+    def acquire_then_read(container_id: str, *args: Any) -> Any:
+        try:
+            found = original(container_id, *args)
+        except ConflictError:
+            read(container_id)
+            raise
+        if found is None:
+            read(container_id)
+        return found
+
+    def missing_after_probes() -> list[str]:
+        before = len(run.recorder.calls)
+        v1_container_probes(run)
+        return check(run.deployment, run.recorder.calls[before:], {}).all("missing")
+
+    assert missing_after_probes() == []
+    store.acquire_container = acquire_then_read
+    try:
+        missing = missing_after_probes()
+    finally:
+        del store.acquire_container
+    [role] = [
+        r for t in recorded.templates.values() for r in _roles(t) if "StreamFunctionRole" in r
+    ]
+    table = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{_names(recorded)['table']}"
+    assert len(missing) == 4, missing  # unknown, foreign idle, foreign busy, busy
+    assert all(
+        m.startswith(f"{role}: dynamodb:GetItem on {table} when dynamodb:LeadingKeys=CONTAINER#")
+        and m.endswith(f" is not granted (needed by {stream.logical_id} dynamodb.GetItem)")
+        for m in missing
+    ), missing

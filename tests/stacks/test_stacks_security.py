@@ -194,7 +194,7 @@ def test_function_roles_get_exactly_their_actions(agent_template: dict[str, Any]
     assert read["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["APIKEY#*"]}}
     assert _actions(_role_statements(agent_template, "JobFunctionRole")) == job
     stream = _role_statements(agent_template, "StreamFunctionRole")
-    assert _actions(stream) == (job - {"bedrock:InvokeModel", "dynamodb:GetItem"}) | {
+    assert _actions(stream) == (job - {"bedrock:InvokeModel"}) | {
         "bedrock:InvokeModelWithResponseStream",
         "dynamodb:PutItem",
     }
@@ -202,6 +202,9 @@ def test_function_roles_get_exactly_their_actions(agent_template: dict[str, Any]
     assert create["Condition"] == {
         "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["CONTAINER#*", "FILES#*"]}
     }
+    # it reads file items only (container_upload); never a container, session or job
+    [read] = [s for s in stream if "dynamodb:GetItem" in as_list(s["Action"])]
+    assert read["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["FILES#*"]}}
     cleanup = _role_statements(agent_template, "CleanupFunctionRole")
     assert _actions(cleanup) == base | {
         "bedrock-agentcore:StopCodeInterpreterSession",

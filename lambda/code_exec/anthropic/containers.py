@@ -59,10 +59,10 @@ class ContainerSession:
             NotFoundError: no such container for this owner, or it has expired (404).
             ConflictError: another request is using it (409).
         """
-        record = self.s.store.acquire_container(container_id, self.lease, self.lease_seconds)
-        if record is None or record.owner != self.owner:
-            if record is not None:
-                self.s.store.release_container(container_id, self.lease)
+        record = self.s.store.acquire_container(
+            container_id, self.owner, self.lease, self.lease_seconds
+        )
+        if record is None:  # unknown, or another owner's (never leased: nothing to probe)
             raise NotFoundError(f"container {container_id!r} not found", field="container")
         now = self.s.clock()
         if record.status != "ACTIVE" or record.expires_at <= now:

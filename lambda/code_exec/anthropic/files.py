@@ -144,28 +144,45 @@ class AnthropicFiles:
 
     # --- the container side --------------------------------------------------------------
 
-    def place(self, owner: str, file_ids: list[str], sandbox: Any, session_id: str) -> None:
-        """Write ``container_upload`` files into the container's ``inputs/``."""
-        files = []
+    def place(
+        self,
+        owner: str,
+        file_ids: list[str],
+        placed: dict[str, dict[str, Any]],
+        sandbox: Any,
+        session_id: str,
+    ) -> None:
+        """Write the ``container_upload`` files not yet in this container into its ``inputs/``.
+
+        Each file is placed once per container: every turn resends the whole history, and a
+        file the code has changed since must stay as the code left it. ``placed`` (the
+        container record's, file id -> what the model is told of the file) gains the files
+        written here, so a later turn reads neither their records nor their bytes.
+        """
+        files, new = [], {}
         for file_id in dict.fromkeys(file_ids):
+            if file_id in placed:
+                continue
             record = self.get(owner, file_id)
             body = self.s.s3.get_object(Bucket=self.s.config.files_bucket, Key=record.s3_key)
             files.append(SandboxFile(f"{INPUTS_DIR}/{record.filename}", body["Body"].read()))
+            new[file_id] = {
+                "filename": record.filename,
+                "mime_type": record.mime_type,
+                "size_bytes": record.size_bytes,
+            }
         if files:
             sandbox.write_files(session_id, files)
+        placed.update(new)  # only once they are in the container
 
-    def upload_text(self, owner: str) -> Any:
-        """What the model reads for a ``container_upload`` block."""
-
-        def text(file_id: str) -> str:
-            record = self.get(owner, file_id)
-            return (
-                f"[The user uploaded the file {record.filename} ({record.mime_type}, "
-                f"{record.size_bytes} bytes); it is at {INPUTS_DIR}/{record.filename} in the "
-                "container.]"
-            )
-
-        return text
+    @staticmethod
+    def upload_text(placed: dict[str, Any]) -> str:
+        """What the model reads for a ``container_upload`` block of a placed file."""
+        name = placed["filename"]
+        return (
+            f"[The user uploaded the file {name} ({placed['mime_type']}, "
+            f"{placed['size_bytes']} bytes); it is at {INPUTS_DIR}/{name} in the container.]"
+        )
 
     def collect(self, owner: str, container_id: str, sandbox: Any, session_id: str) -> list[str]:
         """Files the code left under ``outputs/``, as new downloadable files; their ids.

@@ -50,6 +50,8 @@ class History:
     programmatic_results: dict[str, wire.ToolResultBlock] = field(default_factory=dict)
     other_last_content: bool = False  # the last user message has more than tool results
     uploads: list[str] = field(default_factory=list)  # container_upload file ids, in order
+    # the text block standing for each container_upload block, by file id
+    _upload_blocks: list[tuple[str, dict[str, Any]]] = field(default_factory=list, repr=False)
 
     @staticmethod
     def open_in(messages: list[dict[str, Any]], index: int) -> set[str]:
@@ -61,6 +63,12 @@ class History:
             for b in messages[index]["content"]
             if b.get("type") == "tool_use" and b.get("name") in SERVER_TOOL_NAMES
         }
+
+    def describe_uploads(self, text: Callable[[str], str]) -> None:
+        """Say what the model reads for each ``container_upload`` block (``text`` of its file
+        id): known only once the files are in the container, after the history is checked."""
+        for file_id, block in self._upload_blocks:
+            block["text"] = text(file_id)
 
     def answer(self, results: list[dict[str, Any]]) -> None:
         """Add ``tool_result`` blocks for the last assistant turn's open tool uses."""
@@ -119,14 +127,14 @@ class _Builder:
         self.messages[-1]["content"].append(block)
 
 
-def convert(
-    messages: list[wire.Message], upload_text: Callable[[str], str] | None = None
-) -> History:
+def convert(messages: list[wire.Message]) -> History:
     """The Bedrock conversation for the client's ``messages`` (see the module docstring).
+
+    A ``container_upload`` block becomes a text block that :meth:`History.describe_uploads`
+    fills in.
 
     Args:
         messages: The request's messages, validated.
-        upload_text: What the model reads for a ``container_upload`` block (by file id).
 
     Raises:
         RequestValidationError: a block that cannot be where it is (naming it).
@@ -148,7 +156,7 @@ def convert(
         for j, block in enumerate(message.blocks()):
             where = f"messages.{i}.content.{j}"
             if message.role == "user":
-                _user_block(block, where, out, history, programmatic, last, upload_text)
+                _user_block(block, where, out, history, programmatic, last)
             else:
                 _assistant_block(block, where, out, history, programmatic, answered)
     last_assistant = max(
@@ -172,7 +180,6 @@ def _user_block(
     history: History,
     programmatic: set[str],
     last: bool,
-    upload_text: Callable[[str], str] | None,
 ) -> None:
     if isinstance(block, wire.ToolResultBlock):
         if block.tool_use_id in programmatic:
@@ -189,8 +196,9 @@ def _user_block(
         out.add("user", _forwarded(block, where))
     elif isinstance(block, wire.ContainerUploadBlock):
         history.uploads.append(block.file_id)
-        text = upload_text(block.file_id) if upload_text else f"[file {block.file_id}]"
-        out.add("user", {"type": "text", "text": text})
+        text = {"type": "text", "text": f"[file {block.file_id}]"}
+        history._upload_blocks.append((block.file_id, text))
+        out.add("user", text)
     else:
         raise RequestValidationError(
             f"a {block.type} block cannot be in a user message", field=f"{where}.type"

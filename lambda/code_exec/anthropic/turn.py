@@ -160,14 +160,13 @@ class _Turn:
     # --- the turn ------------------------------------------------------------------------
 
     def run(self) -> Items:
-        history = convert(self.request.messages, self._upload_text())
+        history = convert(self.request.messages)
         ptc.require_container(history, self.request.container_id)
         if self.request.container_id:
             self.container.open(self.request.container_id)
         try:
             if history.uploads:
-                session = self.container.session_id
-                self.files.place(self.owner, history.uploads, self.s.sandbox, session)
+                self._place_uploads(history)
             stop = yield from self._resume(history)
             if stop is None:
                 stop = yield from self._open_uses(history)
@@ -178,8 +177,12 @@ class _Turn:
         stop_reason, stop_sequence = stop
         return TurnEnd(stop_reason, stop_sequence, self.usage, self.container.wire)
 
-    def _upload_text(self) -> Callable[[str], str]:
-        return self.files.upload_text(self.owner)
+    def _place_uploads(self, history: History) -> None:
+        """Files of ``container_upload`` blocks into the container (once per container)."""
+        placed = self.container.ensure().placed
+        session = self.container.session_id
+        self.files.place(self.owner, history.uploads, placed, self.s.sandbox, session)
+        history.describe_uploads(lambda file_id: self.files.upload_text(placed[file_id]))
 
     def _resume(self, history: History) -> _Steps:
         """Step 2: deliver the client's results to the paused cell and let it run on."""

@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -31,9 +32,17 @@ from code_exec.exceptions import SandboxError, SandboxReplyError
 from code_exec.ptc.assets import RUNTIME_DIR, asset_path
 from code_exec.sandbox.types import ExecutionResult
 
-__all__ = ["REPLY_MARKER", "CellState", "PendingCall", "parse_reply", "step_code"]
+__all__ = [
+    "CALL_ID_PATTERN",
+    "REPLY_MARKER",
+    "CellState",
+    "PendingCall",
+    "parse_reply",
+    "step_code",
+]
 
 REPLY_MARKER = "&bcx-relay& "  # as in sandbox_assets/ptc_relay.py
+CALL_ID_PATTERN = re.compile(r"[0-9a-f]{16}")  # as ptc_bridge.Bridge.call makes them
 _ABSENT = json.dumps({"status": "absent", "cell": 0, "pending": []})
 _STEP = """\
 def __bcx_relay_step__(request, digest):
@@ -60,11 +69,27 @@ del __bcx_relay_step__
 
 @dataclass(frozen=True)
 class PendingCall:
-    """A tool call the cell waits on: run it here and deliver its outcome."""
+    """A tool call the cell waits on: run it here and deliver its outcome.
+
+    Its id comes out of the sandbox, where a cell can rewrite the bridge's state: only the
+    bridge's own pattern (:data:`CALL_ID_PATTERN`, ``uuid4().hex[:16]`` in
+    ``sandbox_assets/ptc_bridge.py``) is accepted, so an id can neither grow the container
+    record nor name a path outside the bridge's ``results/``.
+
+    Raises:
+        SandboxError: an id of any other shape (the reply is not the bridge's).
+    """
 
     id: str
     tool: str
     input: dict[str, Any]
+
+    def __post_init__(self) -> None:
+        if not CALL_ID_PATTERN.fullmatch(self.id):
+            raise SandboxError(
+                f"the bridge relay reported a call id that is not the bridge's "
+                f"({len(self.id)} characters, expected 16 lowercase hex digits)"
+            )
 
 
 @dataclass(frozen=True)

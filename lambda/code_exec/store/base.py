@@ -62,6 +62,32 @@ class TableBase:
         raw = json.dumps(value, default=str)
         if len(raw) <= INLINE_LIMIT_BYTES or self._s3 is None:
             return {"S": raw}
+        return self._put_raw(prefix, raw)
+
+    def _put_json_within(
+        self, values: dict[str, tuple[str, Any]], budget: int
+    ) -> dict[str, dict[str, Any]]:
+        """Attribute values for several JSON values of ONE item, inline only while together
+        they stay within ``budget`` bytes.
+
+        Each value alone may be inline up to :data:`INLINE_LIMIT_BYTES`, but a DynamoDB item
+        holds 400 KB in all: past ``budget`` the largest values go to S3 (as
+        :meth:`_put_json` puts one) until the rest fits. Without S3 every value stays inline.
+
+        Args:
+            values: attribute name -> (S3 prefix, value).
+            budget: the bytes the item can spare for these values together.
+        """
+        raw = {name: json.dumps(value, default=str) for name, (_, value) in values.items()}
+        inline = {n for n, r in raw.items() if len(r) <= INLINE_LIMIT_BYTES or self._s3 is None}
+        while self._s3 is not None and sum(len(raw[n]) for n in inline) > budget:
+            inline.remove(max(inline, key=lambda n: len(raw[n])))
+        return {
+            name: {"S": raw[name]} if name in inline else self._put_raw(prefix, raw[name])
+            for name, (prefix, _) in values.items()
+        }
+
+    def _put_raw(self, prefix: str, raw: str) -> dict[str, Any]:
         s3_key = f"state/{prefix}-{uuid.uuid4().hex}.json"
         self._s3.put_object(
             Bucket=self._bucket, Key=s3_key, Body=raw.encode(), ContentType="application/json"

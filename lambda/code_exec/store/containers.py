@@ -5,7 +5,15 @@ that request came from, and is leased by one request at a time (a conditional wr
 sessions). Everything a later request needs to continue is here, never in a Lambda's memory:
 the sandbox session, the Python cell paused on client tool calls (``pending``), and the
 results of recently executed server tool uses (``executed``), so a resent turn never runs a
-tool use twice.
+tool use twice, and the uploaded files already placed in it (``placed``), so each is written
+once.
+
+The item stays within DynamoDB's 400 KB whatever a cell leaves in those four JSON attributes
+(the sandbox is attacker-controlled, and each alone may be inline up to 200 KB): together
+they get :data:`STATE_INLINE_BYTES`, and past it the largest go to S3 (as any value over
+200 KB does) until the rest fits. Spilling, rather than refusing the tool, keeps a
+legitimate large state (many tools bound, many calls answered) working; what is spilled is
+bounded upstream (output truncation, call ids of a fixed pattern, calls per round).
 """
 
 from __future__ import annotations
@@ -25,6 +33,9 @@ logger = logging.getLogger(__name__)
 
 EXECUTED_KEPT = 32  # recent server tool results kept per container (newest win)
 TOMBSTONE_SECONDS = 86_400  # how long DynamoDB keeps a record past its expiry
+# runner, pending, executed and placed together, inline: what the 400 KB item spares beside
+# its keys, ids, numbers and lease (the rest goes to S3, largest first)
+STATE_INLINE_BYTES = 300_000
 
 
 @dataclass
@@ -41,6 +52,7 @@ class ContainerRecord:
     runner: dict[str, Any] = field(default_factory=dict)  # tools bound in the Python REPL
     pending: dict[str, Any] | None = None  # a cell paused on client tool calls
     executed: dict[str, Any] = field(default_factory=dict)  # srvtoolu id -> result block
+    placed: dict[str, Any] = field(default_factory=dict)  # uploaded file id -> what it is
     leased_until: float = 0.0  # the lease of the request using it (0: none)
 
     @property
@@ -68,7 +80,7 @@ class ContainerRecord:
             self.executed.pop(next(iter(self.executed)))
 
 
-# What a status read fetches (never runner, pending or executed, which may live in S3).
+# What a status read fetches (never runner, pending, executed or placed: they may be in S3).
 _STATUS = (
     "owner",
     "sandbox_session_id",
@@ -103,12 +115,18 @@ class ContainerStore(TableBase):
         )
 
     def acquire_container(
-        self, container_id: str, lease: str, lease_seconds: float
+        self, container_id: str, owner: str, lease: str, lease_seconds: float
     ) -> ContainerRecord | None:
-        """Take the container's lease; None when there is no such container.
+        """Take the lease of ``owner``'s container; None when ``owner`` has no such container.
+
+        The owner is part of the write's condition, so another owner's container is never
+        leased, not even for a moment, and answers exactly as an unknown one does (busy or
+        not: nothing about it can be probed). A failed condition returns the item as it was
+        (``ReturnValuesOnConditionCheckFailure``), which tells unknown, foreign and busy apart
+        without a second read (and without a grant to read the item).
 
         Raises:
-            ConflictError: another request holds the container (409).
+            ConflictError: another request of the owner holds the container (409).
         """
         now = self._clock()
         try:
@@ -117,23 +135,24 @@ class ContainerStore(TableBase):
                 Key=_key(container_id),
                 UpdateExpression="SET lease_owner = :lease, lease_expires_at = :until",
                 ConditionExpression=(
-                    "attribute_exists(pk) AND "
+                    "attribute_exists(pk) AND #owner = :owner AND "
                     "(attribute_not_exists(lease_owner) OR lease_expires_at < :now)"
                 ),
+                ExpressionAttributeNames={"#owner": "owner"},
                 ExpressionAttributeValues={
+                    ":owner": {"S": owner},
                     ":lease": {"S": lease},
                     ":until": {"N": repr(now + lease_seconds)},
                     ":now": {"N": repr(now)},
                 },
                 ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as e:
             if not is_conditional_failure(e):
                 raise
-            item = self._db.get_item(
-                TableName=self._table, Key=_key(container_id), ConsistentRead=True
-            ).get("Item")
-            if item is None:
+            old = e.response.get("Item")
+            if old is None or old.get("owner", {}).get("S") != owner:
                 return None
             raise ConflictError(
                 f"container {container_id} is busy with another request; retry when it ends",
@@ -201,9 +220,15 @@ class ContainerStore(TableBase):
             "status": {"S": r.status},
             "session_ends_at": {"N": repr(r.session_ends_at)},
             "idle_until": {"N": repr(r.idle_until)},
-            "runner": self._put_json(f"{base}/runner.json", r.runner),
-            "pending": self._put_json(f"{base}/pending.json", r.pending),
-            "executed": self._put_json(f"{base}/executed.json", r.executed),
+            **self._put_json_within(
+                {
+                    "runner": (f"{base}/runner", r.runner),
+                    "pending": (f"{base}/pending", r.pending),
+                    "executed": (f"{base}/executed", r.executed),
+                    "placed": (f"{base}/placed", r.placed),
+                },
+                STATE_INLINE_BYTES,
+            ),
             # DynamoDB's TTL: a while after the container expires, so an expired id still
             # answers "expired" rather than looking like one that never existed.
             "expires_at": {"N": str(int(r.expires_at) + TOMBSTONE_SECONDS)},
@@ -224,5 +249,6 @@ class ContainerStore(TableBase):
             runner=self._get_json(item.get("runner")) or {},
             pending=self._get_json(item.get("pending")),
             executed=self._get_json(item.get("executed")) or {},
+            placed=self._get_json(item.get("placed")) or {},
             leased_until=num("lease_expires_at"),  # removed when the lease is given back
         )

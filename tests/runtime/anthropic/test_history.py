@@ -177,10 +177,10 @@ def test_file_sources_are_refused_container_uploads_become_text() -> None:
             )
         )
     history = convert(
-        _messages({"role": "user", "content": [{"type": "container_upload", "file_id": "file_1"}]}),
-        upload_text=lambda f: f"uploaded {f}",
+        _messages({"role": "user", "content": [{"type": "container_upload", "file_id": "file_1"}]})
     )
     assert history.uploads == ["file_1"]
+    history.describe_uploads(lambda f: f"uploaded {f}")
     assert history.messages == [
         {"role": "user", "content": [{"type": "text", "text": "uploaded file_1"}]}
     ]

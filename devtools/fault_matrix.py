@@ -1,0 +1,232 @@
+"""The fault matrix: every external operation the runtime calls x how it can fail → what a
+client sees. One table, read by the tests that inject each cell (``tests/runtime/
+test_fault_matrix.py``) and by the generator of ``docs/faults.md`` (:mod:`devtools.faults_report`).
+
+**Rows** are the operations the runtime calls, derived from its source (:func:`called_operations`:
+every call of a boto3 operation on a client, every operation named to the sandbox client, every
+``InvokeCodeInterpreter`` tool named in the sandbox client); a test fails when the source calls
+an operation that has no row here, or a row names one the source no longer calls. Each row says
+which public entry point drives it (its *drive*, implemented in ``tests/runtime/fault_drive.py``).
+
+**Columns** are :class:`~devtools.fault_injection.Fault`: throttling, a 5xx, a connection reset,
+a read timeout, AccessDenied, and for event streams an error event after the first chunk.
+
+**Cells** give the expected client-visible outcome, from the shared error contract: a throttled
+dependency → 429 with ``Retry-After``; a transient failure (5xx, reset, timeout) → 503 with
+``Retry-After``; AccessDenied → 502 (a deployment error, nothing to retry). Where the runtime
+absorbs the failure (cleanup that the sweeper redoes) the client sees a success.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from devtools.fault_injection import Fault, Target
+
+__all__ = [
+    "COLUMNS",
+    "DRIVES",
+    "ROWS",
+    "Outcome",
+    "Row",
+    "called_operations",
+    "cells",
+    "expected",
+]
+
+RUNTIME = Path(__file__).resolve().parents[1] / "lambda" / "code_exec"
+COLUMNS = tuple(Fault)
+_PLAIN = (
+    Fault.THROTTLING,
+    Fault.SERVER_ERROR,
+    Fault.CONNECTION_RESET,
+    Fault.READ_TIMEOUT,
+    Fault.ACCESS_DENIED,
+)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the client sees: HTTP status (or the streamed error event's), error code, whether
+    ``Retry-After`` is sent, and what the user does about it."""
+
+    status: int
+    code: str | None
+    retry_after: bool
+    action: str
+
+    def seen(self) -> tuple[int, str | None, bool]:
+        return self.status, self.code, self.retry_after
+
+
+# What each public entry point is, for the reader of docs/faults.md.
+DRIVES = {
+    "execute": "POST /sessions/{id}/execute (new named session, an input and an output file)",
+    "execute_again": "POST /sessions/{id}/execute on a session that already runs",
+    "execute_command": "POST /sessions/{id}/execute with a shell command",
+    "execute_s3_input": "POST /sessions/{id}/execute with an input file from the bucket",
+    "delete": "DELETE /sessions/{id}",
+    "invoke_converse": "POST /invoke (loop converse)",
+    "invoke_messages": "POST /invoke (loop messages)",
+    "stream_converse": "POST /invoke/stream (loop converse, streamed)",
+    "stream_v1": "POST /v1/messages with stream: true (streaming function)",
+    "job_submit": "POST /jobs",
+    "job_status": "GET /jobs/{id} while the job runs",
+    "v1_files": "GET /v1/files (the owner's file list)",
+    "v1_file_delete": "DELETE /v1/files/{id}",
+    "sweep": "the sweeper (EventBridge schedule), with one leaked session",
+    "claude_code": "POST /invoke (loop claude_code: a background command in the sandbox)",
+}
+
+
+@dataclass(frozen=True)
+class Row:
+    """One operation, the entry point that drives it, and the faults it is tested with."""
+
+    target: Target
+    drive: str
+    dependency: str  # sandbox, model, dynamodb, s3, stepfunctions
+    # Faults the client never sees (cleanup redone by the sweeper): the outcome is a success.
+    absorbed: tuple[Fault, ...] = ()
+
+    @property
+    def stream(self) -> bool:
+        return self.target.operation in ("ConverseStream", "InvokeModelWithResponseStream")
+
+    @property
+    def faults(self) -> tuple[Fault, ...]:
+        return (*_PLAIN, Fault.MID_STREAM) if self.stream else _PLAIN
+
+
+def _ac(op: str, drive: str, tool: str | None = None, **kw: tuple[Fault, ...]) -> Row:
+    return Row(Target("bedrock-agentcore", op, tool), drive, "sandbox", **kw)
+
+
+def _icp(tool: str, drive: str, **kw: tuple[Fault, ...]) -> Row:
+    return _ac("InvokeCodeInterpreter", drive, tool, **kw)
+
+
+ROWS: tuple[Row, ...] = (
+    _ac("StartCodeInterpreterSession", "execute"),
+    _ac("StopCodeInterpreterSession", "delete"),
+    _ac("GetCodeInterpreterSession", "execute_again"),
+    _ac("ListCodeInterpreterSessions", "sweep"),
+    _icp("executeCode", "execute"),
+    _icp("executeCommand", "execute_command"),
+    _icp("writeFiles", "execute"),
+    _icp("readFiles", "execute"),
+    _icp("listFiles", "execute"),
+    _icp("removeFiles", "execute"),
+    _icp("startCommandExecution", "claude_code"),
+    _icp("getTask", "claude_code"),
+    _icp("stopTask", "claude_code"),
+    Row(Target("bedrock-runtime", "Converse"), "invoke_converse", "model"),
+    Row(Target("bedrock-runtime", "InvokeModel"), "invoke_messages", "model"),
+    Row(Target("bedrock-runtime", "ConverseStream"), "stream_converse", "model"),
+    Row(Target("bedrock-runtime", "InvokeModelWithResponseStream"), "stream_v1", "model"),
+    Row(Target("dynamodb", "GetItem"), "execute_again", "dynamodb"),
+    Row(Target("dynamodb", "PutItem"), "job_submit", "dynamodb"),
+    Row(Target("dynamodb", "UpdateItem"), "execute", "dynamodb"),
+    Row(Target("dynamodb", "DeleteItem"), "v1_file_delete", "dynamodb"),
+    Row(Target("dynamodb", "Query"), "v1_files", "dynamodb"),
+    Row(Target("s3", "PutObject"), "execute", "s3"),
+    Row(Target("s3", "GetObject"), "execute_s3_input", "s3"),
+    Row(Target("s3", "HeadObject"), "execute_s3_input", "s3"),
+    Row(Target("stepfunctions", "StartExecution"), "job_submit", "stepfunctions"),
+    Row(Target("stepfunctions", "DescribeExecution"), "job_status", "stepfunctions"),
+)
+
+_RETRY = "retry after Retry-After seconds"
+_DEPLOY = "fix the deployment's IAM grants (a configuration error): retrying does not help"
+
+
+def _codes(row: Row) -> tuple[str, str, str, str]:
+    """(throttled, unavailable, timed out, denied) error codes of the row's dependency."""
+    if row.dependency == "sandbox":
+        return "SandboxThrottled", "SandboxInternalError", "SandboxTimeout", "SandboxAccessDenied"
+    if row.dependency == "model":
+        return "ModelThrottled", "ModelError", "ModelError", "ModelAccessDenied"
+    return "Throttled", "DependencyUnavailable", "DependencyUnavailable", "DependencyAccessDenied"
+
+
+def expected(row: Row, fault: Fault) -> Outcome:
+    """The contract's client-visible outcome of ``fault`` on ``row``."""
+    if fault in row.absorbed:
+        return Outcome(200, None, False, "nothing: the request succeeds; the sweeper cleans up")
+    throttled, unavailable, timed_out, denied = _codes(row)
+    if fault is Fault.THROTTLING:
+        return Outcome(429, throttled, True, _RETRY)
+    if fault is Fault.ACCESS_DENIED:
+        return Outcome(502, denied, False, _DEPLOY)
+    if fault is Fault.READ_TIMEOUT:
+        return Outcome(503, timed_out, True, _RETRY)
+    if fault is Fault.MID_STREAM:
+        return Outcome(
+            503, unavailable, False, "send the request again (the stream ended in error)"
+        )
+    return Outcome(503, unavailable, True, _RETRY)
+
+
+def cells() -> list[tuple[Row, Fault]]:
+    """Every (row, fault) the matrix tests."""
+    return [(row, fault) for row in ROWS for fault in row.faults]
+
+
+# --- rows derived from the source -----------------------------------------------------------
+
+_SERVICES = ("bedrock-agentcore", "bedrock-runtime", "dynamodb", "s3", "stepfunctions")
+_TOOL_FILE = RUNTIME / "sandbox" / "client.py"
+
+
+def called_operations(root: Path = RUNTIME) -> set[Target]:
+    """Every AWS operation the runtime's source calls (see the module docstring).
+
+    A method call ``<x>.<snake_case_operation>(...)`` on anything but ``self`` counts for the
+    services the runtime uses, and so does a string naming an operation passed to the sandbox
+    client's ``_call``. InvokeCodeInterpreter is split into the tools the sandbox client
+    names (the ``ToolName`` enum of botocore's model).
+    """
+    import botocore.session
+    from botocore import xform_name
+
+    session = botocore.session.get_session()
+    ops: dict[str, tuple[str, str]] = {}
+    tools: set[str] = set()
+    for service in _SERVICES:
+        model = session.get_service_model(service)
+        for name in model.operation_names:
+            ops.setdefault(xform_name(name), (service, name))
+        if service == "bedrock-agentcore":
+            shape = model.operation_model("InvokeCodeInterpreter").input_shape.members["name"]
+            tools = set(shape.enum)
+    found: set[Target] = set()
+    for path in sorted(root.rglob("*.py")):
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            if isinstance(func, ast.Attribute) and func.attr in ops and _on_client(func.value):
+                found.add(Target(*ops[func.attr]))
+            if isinstance(func, ast.Attribute) and func.attr == "_call" and node.args:
+                first = node.args[0]
+                if isinstance(first, ast.Constant) and first.value in ops:
+                    found.add(Target(*ops[str(first.value)]))
+    invoke = Target("bedrock-agentcore", "InvokeCodeInterpreter")
+    if invoke in found:
+        found.discard(invoke)
+        named = set(re.findall(r'"([a-zA-Z]+)"', _TOOL_FILE.read_text())) & tools
+        found |= {Target(invoke.service, invoke.operation, tool) for tool in named}
+    return found
+
+
+def _on_client(value: ast.expr) -> bool:
+    """A receiver that can be a client: not ``self`` itself, nor a repository of ours."""
+    if isinstance(value, ast.Name):
+        return value.id != "self"
+    if isinstance(value, ast.Attribute):
+        return value.attr not in ("sessions", "sandbox", "store", "files", "ops")
+    return True

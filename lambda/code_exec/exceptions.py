@@ -4,6 +4,12 @@ Routes and loops raise these; :mod:`code_exec.api.errors` turns them into JSON r
 place. Vendor errors (botocore ``ClientError``, event-stream exceptions) are
 translated where the vendor is called and raised ``from`` the original, so
 nothing from botocore leaks above the sandbox client or the model call.
+
+The failure contract (``docs/architecture.md``, "Failure contract"): a dependency that
+throttles past the request's retries answers 429, one that failed transiently (5xx,
+connection reset, read timeout) or did not answer before the request's deadline answers 503,
+both with ``retry_after`` (rendered as ``Retry-After``); an AccessDenied answers 502 (a
+configuration error, nothing to retry).
 """
 
 from __future__ import annotations
@@ -12,6 +18,10 @@ __all__ = [
     "AuthenticationError",
     "CodeExecError",
     "ConflictError",
+    "DeadlineExceededError",
+    "DependencyAccessDeniedError",
+    "DependencyThrottledError",
+    "DependencyUnavailableError",
     "ModelAccessDeniedError",
     "ModelError",
     "ModelNotAllowedError",
@@ -37,16 +47,30 @@ __all__ = [
 ]
 
 
+# What a throttled or briefly unavailable caller is told to wait, in seconds (``Retry-After``;
+# the Anthropic SDK and most HTTP clients honour it).
+RETRY_AFTER_SECONDS = 5
+
+
 class CodeExecError(Exception):
-    """Base error. ``status`` is the HTTP status the API answers with."""
+    """Base error. ``status`` is the HTTP status the API answers with.
+
+    ``retry_after`` (seconds, None: not retryable as is) is sent as ``Retry-After``: the
+    class gives a default, an instance may say more precisely when to come back.
+    """
 
     status: int = 500
     code: str = "InternalError"
+    retry_after: int | None = None
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, field: str | None = None, retry_after: int | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        if retry_after is not None:
+            self.retry_after = max(1, int(retry_after))
 
     def to_dict(self) -> dict[str, object]:
         """The JSON error body: a stable code, a message, and the offending field."""
@@ -82,6 +106,35 @@ class PayloadTooLargeError(CodeExecError):
     status, code = 413, "PayloadTooLarge"
 
 
+# --- any dependency (AWS services) ------------------------------------------------------
+
+
+class DependencyThrottledError(CodeExecError):
+    """A dependency (DynamoDB, S3, Step Functions, ...) still throttled once the retries the
+    request's deadline allowed were spent."""
+
+    status, code, retry_after = 429, "Throttled", RETRY_AFTER_SECONDS
+
+
+class DependencyUnavailableError(CodeExecError):
+    """A dependency failed transiently (5xx, connection reset, read timeout) after retries."""
+
+    status, code, retry_after = 503, "DependencyUnavailable", RETRY_AFTER_SECONDS
+
+
+class DeadlineExceededError(DependencyUnavailableError):
+    """The request's deadline came before a dependency answered (:mod:`code_exec.deadline`):
+    answered before API Gateway's limit instead of the gateway's own 504."""
+
+    code = "DeadlineExceeded"
+
+
+class DependencyAccessDeniedError(CodeExecError):
+    """A dependency refused the function's role: a deployment error, not worth retrying."""
+
+    status, code = 502, "DependencyAccessDenied"
+
+
 # --- sandbox (code interpreter data plane) -------------------------------------------
 
 
@@ -106,21 +159,27 @@ class SandboxValidationError(SandboxError):
 
 
 class SandboxThrottledError(SandboxError):
-    status, code = 429, "SandboxThrottled"
+    status, code, retry_after = 429, "SandboxThrottled", RETRY_AFTER_SECONDS
 
 
 class SandboxQuotaExceededError(SandboxError):
-    status, code = 429, "SandboxQuotaExceeded"
+    status, code, retry_after = 429, "SandboxQuotaExceeded", RETRY_AFTER_SECONDS
 
 
 class SandboxInternalError(SandboxError):
-    status, code = 502, "SandboxInternalError"
+    """The code interpreter failed transiently (internal error, no connection) after retries."""
+
+    status, code, retry_after = 503, "SandboxInternalError", RETRY_AFTER_SECONDS
 
 
 class SandboxTimeoutError(SandboxError):
-    """A cell or command ran past its time limit."""
+    """The sandbox did not answer in time (a read timeout, a runner that never started).
 
-    status, code = 504, "SandboxTimeout"
+    503 with ``Retry-After`` on the API's own routes (never a 504, which clients read as
+    API Gateway's); ``/v1`` answers Anthropic's 504 ``timeout_error``.
+    """
+
+    status, code, retry_after = 503, "SandboxTimeout", RETRY_AFTER_SECONDS
 
 
 class SandboxResourceNotFoundError(SandboxError):
@@ -153,15 +212,18 @@ class ModelError(CodeExecError):
 class ModelThrottledError(ModelError):
     """Bedrock throttled the model call (after the client's own retries)."""
 
-    status, code = 429, "ModelThrottled"
+    status, code, retry_after = 429, "ModelThrottled", RETRY_AFTER_SECONDS
 
 
 class ModelOverloadedError(ModelError):
     """Bedrock could not serve the model right now (unavailable, not ready, timed out).
 
-    Same status and code as :class:`ModelError` on the API's own routes; ``/v1`` answers it
-    as Anthropic's 529 ``overloaded_error``.
+    503 with ``Retry-After`` on the API's own routes (code ``ModelError``, so a job keeps
+    its named session as for any model failure); ``/v1`` answers it as Anthropic's 529
+    ``overloaded_error``.
     """
+
+    status, retry_after = 503, RETRY_AFTER_SECONDS
 
 
 class ModelValidationError(ModelError):

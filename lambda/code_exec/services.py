@@ -5,6 +5,9 @@ on first use from :class:`~code_exec.config.RuntimeConfig` (environment variable
 so a Lambda cold start pays only for what the request needs. Tests pass fakes by
 keyword (``Services(sandbox=fake, run_agent=replay)``); local mode only changes
 endpoints (``AWS_ENDPOINT_URL_*``), never the code path.
+
+Every AWS client is made by :mod:`code_exec.clients`: its timeouts and botocore's retries
+end by the deadline of the request it is called for (:mod:`code_exec.deadline`).
 """
 
 from __future__ import annotations
@@ -15,9 +18,9 @@ from collections.abc import Callable
 from functools import cached_property
 from typing import Any
 
-import boto3
 from botocore.config import Config
 
+from code_exec import clients
 from code_exec.agent import run_agent
 from code_exec.anthropic.turn import TurnLimits
 from code_exec.config import RuntimeConfig
@@ -30,10 +33,13 @@ from code_exec.store import Store
 
 __all__ = ["Services"]
 
-_BOTO = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5)
-_BOTO_MODEL = Config(
-    retries={"mode": "adaptive", "max_attempts": 6}, connect_timeout=5, read_timeout=300
-)
+# Attempts in all per call, while the request's deadline allows (botocore standard mode).
+_ATTEMPTS = 5
+_MODEL_ATTEMPTS = 6
+_BOTO = Config(connect_timeout=5)
+# Standard, not adaptive, retries: adaptive's client-side rate limiter sleeps outside any
+# deadline (code_exec/clients.py). A model reply may take minutes on streamed routes.
+_BOTO_MODEL = Config(connect_timeout=5, read_timeout=300)
 
 _INJECTABLE = (
     "config",
@@ -84,19 +90,19 @@ class Services(Injectable):
 
     @cached_property
     def dynamodb(self) -> Any:
-        return boto3.client("dynamodb", config=_BOTO)
+        return clients.make("dynamodb", config=_BOTO, attempts=_ATTEMPTS)
 
     @cached_property
     def s3(self) -> Any:
-        return boto3.client("s3", config=_BOTO)
+        return clients.make("s3", config=_BOTO, attempts=_ATTEMPTS)
 
     @cached_property
     def stepfunctions(self) -> Any:
-        return boto3.client("stepfunctions", config=_BOTO)
+        return clients.make("stepfunctions", config=_BOTO, attempts=_ATTEMPTS)
 
     @cached_property
     def bedrock(self) -> Any:
-        return boto3.client("bedrock-runtime", config=_BOTO_MODEL)
+        return clients.make("bedrock-runtime", config=_BOTO_MODEL, attempts=_MODEL_ATTEMPTS)
 
     @cached_property
     def agentcore(self) -> Any:

@@ -15,11 +15,19 @@ How Bedrock and the sandbox map (our choice; Anthropic documents only its own ca
 | unknown model, container, file             | 404    | ``not_found_error``      |
 | container busy with another request        | 409    | ``invalid_request_error`` |
 | body over the limit                        | 413    | ``request_too_large``    |
-| Bedrock or sandbox throttling              | 429    | ``rate_limit_error`` (+ ``retry-after``) |
-| Bedrock unavailable / model not ready      | 529    | ``overloaded_error``     |
+| Bedrock, sandbox or AWS throttling         | 429    | ``rate_limit_error`` (+ ``retry-after``) |
+| Bedrock unavailable / model not ready      | 529    | ``overloaded_error`` (+ ``retry-after``) |
+| a dependency down, or the deadline first    | 529    | ``overloaded_error`` (+ ``retry-after``) |
 | a sandbox operation timed out             | 504    | ``timeout_error``        |
 | a turn still running at the deadline       | 504    | ``timeout_error`` (an ``error`` event) |
 | anything else                              | 500    | ``api_error``            |
+
+A dependency down after retries (5xx, connection reset, the sandbox's internal error), or the
+request's deadline reached before it answered, is ``overloaded_error``
+rather than ``api_error``: Anthropic documents 529 as "temporarily overloaded", the SDK
+raises ``OverloadedError`` and retries it after ``retry-after``, which is what such a caller
+should do; ``api_error`` means a defect. ``retry-after`` is sent whenever the error carries
+``retry_after`` (:class:`~code_exec.exceptions.CodeExecError`).
 """
 
 from __future__ import annotations
@@ -29,10 +37,13 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from code_exec.exceptions import RETRY_AFTER_SECONDS as _RETRY_AFTER
 from code_exec.exceptions import (
     AuthenticationError,
     CodeExecError,
     ConflictError,
+    DependencyThrottledError,
+    DependencyUnavailableError,
     ModelAccessDeniedError,
     ModelOverloadedError,
     ModelThrottledError,
@@ -41,6 +52,7 @@ from code_exec.exceptions import (
     PayloadTooLargeError,
     RequestValidationError,
     SandboxConflictError,
+    SandboxInternalError,
     SandboxQuotaExceededError,
     SandboxThrottledError,
     SandboxTimeoutError,
@@ -60,7 +72,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-RETRY_AFTER_SECONDS = 5  # what a throttled caller is told to wait (the SDK honours it)
+RETRY_AFTER_SECONDS = _RETRY_AFTER  # what a throttled caller is told to wait (the SDK honours it)
 
 
 class DetailedRequestError(RequestValidationError):
@@ -105,7 +117,10 @@ _TABLE: tuple[tuple[type[CodeExecError], int, str], ...] = (
     (ModelThrottledError, 429, "rate_limit_error"),
     (SandboxThrottledError, 429, "rate_limit_error"),
     (SandboxQuotaExceededError, 429, "rate_limit_error"),
+    (DependencyThrottledError, 429, "rate_limit_error"),
     (ModelOverloadedError, 529, "overloaded_error"),
+    (DependencyUnavailableError, 529, "overloaded_error"),
+    (SandboxInternalError, 529, "overloaded_error"),
     (ModelValidationError, 400, "invalid_request_error"),
     (SandboxValidationError, 400, "invalid_request_error"),
     (SandboxTimeoutError, 504, "timeout_error"),
@@ -121,7 +136,10 @@ def anthropic_error(error: CodeExecError) -> AnthropicError:
     """The Anthropic status, type and headers for one of our errors."""
     for cls, status, kind in _TABLE:
         if isinstance(error, cls):
-            headers = {"retry-after": str(RETRY_AFTER_SECONDS)} if status == 429 else {}
+            retry_after = error.retry_after
+            if retry_after is None and status in (429, 529):
+                retry_after = RETRY_AFTER_SECONDS
+            headers = {} if retry_after is None else {"retry-after": str(retry_after)}
             message = error.message
             field = error.field if isinstance(error, RequestValidationError) else None
             if field and field not in message:
@@ -130,7 +148,8 @@ def anthropic_error(error: CodeExecError) -> AnthropicError:
             return AnthropicError(status, kind, message, headers, details)
     if error.status >= 500:
         logger.error("request failed: %s %s", error.code, error.message)
-    return AnthropicError(500, "api_error", error.message)
+    headers = {} if error.retry_after is None else {"retry-after": str(error.retry_after)}
+    return AnthropicError(500, "api_error", error.message, headers)
 
 
 def error_payload(error: AnthropicError, request_id: str) -> str:

@@ -6,7 +6,9 @@ Powertools' request validation, unknown routes, anything unexpected — into one
 errors; ``error_response`` renders it, in the wire format of the route that failed: ours, or
 on ``/v1/*`` Anthropic's (:mod:`code_exec.anthropic.errors`). Bad input is a 4xx naming the
 offending field (dotted path, e.g. ``files.0.name``); pydantic's own texts, types and URLs are
-never echoed.
+never echoed. An error with ``retry_after`` (throttled 429, unavailable or deadline 503) is sent
+with a ``Retry-After`` header, on every route; a botocore error that escaped its call site is
+classified by :func:`code_exec.dependency_errors.dependency_error`.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from pydantic import BaseModel
 
 from code_exec.anthropic.errors import anthropic_error, error_payload
 from code_exec.anthropic.ids import request_id
+from code_exec.dependency_errors import dependency_error
 from code_exec.exceptions import CodeExecError, NotFoundError, RequestValidationError
 
 __all__ = [
@@ -131,6 +134,9 @@ def to_api_error(exc: Exception) -> CodeExecError:
         error = CodeExecError(str(exc.msg))
         error.status, error.code = exc.status_code, "HttpError"
         return error
+    dependency = dependency_error(exc)
+    if dependency is not None:
+        return dependency
     logger.exception("unhandled error")
     return CodeExecError("internal error; see the function's logs for the request id")
 
@@ -150,7 +156,8 @@ def error_parts(exc: Exception, raw_event: Any = None) -> tuple[int, str, dict[s
         anthropic = anthropic_error(error)
         headers = {"request-id": rid, **anthropic.headers}
         return anthropic.status, error_payload(anthropic, rid), headers
-    return error.status, json.dumps({"error": error.to_dict()}), {}
+    headers = {} if error.retry_after is None else {"Retry-After": str(error.retry_after)}
+    return error.status, json.dumps({"error": error.to_dict()}), headers
 
 
 def error_response(exc: Exception, event: Any = None) -> Response:

@@ -8,7 +8,10 @@
 * ``sweeper_handler`` — EventBridge schedule: stops READY sandbox sessions no live job or
   session holds (:mod:`code_exec.sweeper`)
 
-Clients are built once per container, on first use (``services.py``).
+Clients are built once per container, on first use (``services.py``). Each invocation runs
+under one deadline (:mod:`code_exec.deadline`) that every dependency call and retry reads:
+a buffered route's answers before API Gateway's 29 s, the others before the function's
+timeout.
 """
 
 from __future__ import annotations
@@ -19,6 +22,12 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from code_exec.api.routes import create_app
+from code_exec.deadline import (
+    BUFFERED_BUDGET_SECONDS,
+    BUFFERED_GRACE_SECONDS,
+    Deadline,
+    bound,
+)
 from code_exec.jobs import Jobs
 from code_exec.observability import logger, metrics, tracer
 from code_exec.operations import Operations
@@ -48,28 +57,43 @@ sweeper = Sweeper(services)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def api_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    with bound(_buffered(context)):
+        return app.resolve(event, context)
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def job_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return jobs.run_job(str(event["job_id"]), remaining_seconds=_remaining(context))
+    with bound(Deadline.for_invocation(context, budget=None, grace=_TASK_GRACE_SECONDS)):
+        return jobs.run_job(str(event["job_id"]), remaining_seconds=_remaining(context))
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def cleanup_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return jobs.cleanup(event)
+    with bound(Deadline.for_invocation(context, budget=None)):
+        return jobs.cleanup(event)
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def sweeper_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return sweeper.sweep().as_dict()
+    with bound(Deadline.for_invocation(context, budget=None)):
+        return sweeper.sweep().as_dict()
+
+
+# A job's turn stops 30 s before the function's timeout (jobs.py); its cleanup runs in there.
+_TASK_GRACE_SECONDS = 20.0
+
+
+def _buffered(context: Any) -> Deadline:
+    """A buffered route's deadline: its answer is out before API Gateway's 29 s."""
+    return Deadline.for_invocation(
+        context, budget=BUFFERED_BUDGET_SECONDS, grace=BUFFERED_GRACE_SECONDS
+    )
 
 
 def _remaining(context: Any) -> float | None:

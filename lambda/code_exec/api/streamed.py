@@ -48,6 +48,7 @@ from code_exec.anthropic.messages import respond as respond_messages
 from code_exec.anthropic.wire import MessagesRequest
 from code_exec.api.errors import error_parts, to_api_error, validation_error
 from code_exec.api.resolver import check_body
+from code_exec.deadline import Deadline, bound
 from code_exec.exceptions import (
     CodeExecError,
     NotFoundError,
@@ -315,5 +316,16 @@ routes = StreamedRoutes(operations)
     correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True
 )
 def stream_handler(event: dict[str, Any], context: Any) -> StreamedResponse:
-    """The streaming function's handler (``_HANDLER``), called by the streaming runtime."""
-    return routes.handle(event, context)
+    """The streaming function's handler (``_HANDLER``), called by the streaming runtime.
+
+    The request's deadline (:mod:`code_exec.deadline`) is when the turn is asked to stop
+    (``stop_margin_seconds`` before the function's), with the time until it is abandoned as
+    grace; the producer thread the route starts runs in a copy of this context.
+    """
+    s = routes.settings
+    grace = max(0.0, s.stop_margin_seconds - s.abandon_margin_seconds)
+    limit = Deadline.for_invocation(
+        context, budget=None, grace=grace, margin=s.abandon_margin_seconds
+    )
+    with bound(limit):
+        return routes.handle(event, context)

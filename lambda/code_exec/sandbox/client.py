@@ -32,6 +32,7 @@ from typing import Any
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from code_exec import clients
 from code_exec.exceptions import (
     SandboxConflictError,
     SandboxError,
@@ -80,17 +81,15 @@ def make_client(
 
     ``read_timeout`` must exceed the longest cell (900 s by default, not botocore's 60);
     botocore retries are disabled because :class:`SandboxClient` retries per operation.
+    Both timeouts are cut to the request's deadline at each call (:mod:`code_exec.clients`).
     """
-    import boto3
-
     config = Config(
         read_timeout=read_timeout,
         connect_timeout=connect_timeout,
-        retries={"mode": "standard", "total_max_attempts": 1},
         tcp_keepalive=True,
         user_agent_extra="bedrock-code-execution",
     )
-    return boto3.client("bedrock-agentcore", region_name=region, config=config)
+    return clients.make("bedrock-agentcore", config=config, attempts=1, region_name=region)
 
 
 class SandboxClient:

@@ -8,7 +8,10 @@ helpers here where the vendor is called, and raises the typed error ``from`` the
 Each failed attempt is wrapped in :class:`Attempt` with whether retrying it is safe:
 throttling always (the request was refused), a connection that never opened always, and
 internal failures only for idempotent tools. A cell or command is never re-run once it
-may have executed.
+may have executed. No retry outlives the request: :func:`retrying` never sleeps past the
+request's deadline (:mod:`code_exec.deadline`), and when no retry fits before it the last
+failure is raised at once (throttled: 429, anything else: its own status), with
+``Retry-After``.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from botocore.exceptions import (
     ConnectionError as BotoConnectionError,
 )
 
+from code_exec import deadline
 from code_exec.exceptions import (
     SandboxAccessDeniedError,
     SandboxConflictError,
@@ -138,6 +142,11 @@ def is_unsent(e: BotoCoreError) -> bool:
 def transport_error(e: BotoCoreError, what: str) -> SandboxError:
     """The typed error for a transport failure (no response, no connection, ...)."""
     if isinstance(e, ReadTimeoutError):
+        bound = deadline.current()
+        if bound is not None and bound.expired:
+            return SandboxTimeoutError(
+                f"{what}: no response from the sandbox before the request's deadline"
+            )
         return SandboxTimeoutError(f"{what}: no response from the sandbox before the timeout")
     if isinstance(e, BotoConnectionError):
         return SandboxInternalError(f"{what}: cannot reach the code interpreter endpoint")
@@ -169,6 +178,10 @@ def retrying(
     service refused it over a rate the whole account shares, which clears as its callers
     back off; a deployment's sessions at that rate would otherwise fail requests instead of
     slowing down.
+
+    The request's deadline (:func:`code_exec.deadline.current`) bounds it all: a backoff is
+    drawn only from the time that leaves ``deadline.MIN_ATTEMPT_SECONDS`` for the next attempt,
+    and when even that is gone the failure is raised now (it carries ``retry_after``).
     """
     attempt = 0
     while True:
@@ -180,7 +193,19 @@ def retrying(
             limit = (throttled_attempts or attempts) if throttled else attempts
             if not a.retry_safe or attempt >= limit:
                 raise a.error from (a.__cause__ or None)
-            delay = random.uniform(0, min(cap, base * 2**attempt))
+            window = min(cap, base * 2**attempt)
+            bound = deadline.current()
+            if bound is not None:
+                window = bound.backoff_window(window)
+                if window <= 0:
+                    logger.warning(
+                        "%s failed (%s: %s); no retry fits before the request's deadline",
+                        what,
+                        a.error.code,
+                        a.error.message,
+                    )
+                    raise a.error from (a.__cause__ or None)
+            delay = random.uniform(0, window)
             logger.warning(
                 "%s failed (%s: %s); retry %s/%s in %.2f s",
                 what,

@@ -23,6 +23,7 @@ How a stream ends:
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import queue
 import threading
@@ -74,7 +75,11 @@ class Pump:
         self.stop_signal = cancel if cancel is not None else threading.Event()
         self.reason: str | None = None
         self._queue: queue.Queue[object] = queue.Queue(maxsize=max_pending)
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        # in a copy of the caller's context: the request's deadline (code_exec.deadline)
+        context = contextvars.copy_context()
+        self._thread = threading.Thread(
+            target=context.run, args=(self._run,), name=name, daemon=True
+        )
         self._dropping = False
         self._first: object = _NOTHING
         self._clock = clock

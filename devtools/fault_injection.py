@@ -128,7 +128,7 @@ class _Body:
         pass
 
 
-def error_reply(service: str, fault: Fault, url: str) -> AWSResponse:
+def error_reply(service: str, fault: Fault, url: str, method: str = "POST") -> AWSResponse:
     """The HTTP response ``service`` sends when it refuses a request with ``fault``."""
     protocol, errors = _ERRORS[service]
     status, code = errors[fault]
@@ -148,6 +148,8 @@ def error_reply(service: str, fault: Fault, url: str) -> AWSResponse:
             "<RequestId>FA017000</RequestId><HostId>fault</HostId></Error>"
         ).encode()
         headers["Content-Type"] = "application/xml"
+    if method == "HEAD":  # a HEAD answer has a status and no body
+        body = b""
     headers["Content-Length"] = str(len(body))
     return AWSResponse(url, status, headers, _Body([body]))
 
@@ -258,4 +260,4 @@ class FaultInjector:
             raise ReadTimeoutError(endpoint_url=url)
         if self.fault is Fault.MID_STREAM:
             return _mid_stream_reply(self.target, url)
-        return error_reply(self.target.service, self.fault, url)
+        return error_reply(self.target.service, self.fault, url, request.method)

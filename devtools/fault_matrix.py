@@ -27,6 +27,7 @@ from pathlib import Path
 from devtools.fault_injection import Fault, Target
 
 __all__ = [
+    "ANTHROPIC_DRIVES",
     "COLUMNS",
     "DRIVES",
     "ROWS",
@@ -64,8 +65,8 @@ class Outcome:
 
 # What each public entry point is, for the reader of docs/faults.md.
 DRIVES = {
-    "execute": "POST /sessions/{id}/execute (new named session, an input and an output file)",
-    "execute_again": "POST /sessions/{id}/execute on a session that already runs",
+    "execute": "POST /sessions/{id}/execute (a running session; an input and an output file)",
+    "execute_new": "POST /sessions/{id}/execute (a new named session)",
     "execute_command": "POST /sessions/{id}/execute with a shell command",
     "execute_s3_input": "POST /sessions/{id}/execute with an input file from the bucket",
     "delete": "DELETE /sessions/{id}",
@@ -73,10 +74,9 @@ DRIVES = {
     "invoke_messages": "POST /invoke (loop messages)",
     "stream_converse": "POST /invoke/stream (loop converse, streamed)",
     "stream_v1": "POST /v1/messages with stream: true (streaming function)",
-    "job_submit": "POST /jobs",
+    "job_submit": "POST /jobs (an input file from the bucket)",
     "job_status": "GET /jobs/{id} while the job runs",
     "v1_files": "GET /v1/files (the owner's file list)",
-    "v1_file_delete": "DELETE /v1/files/{id}",
     "sweep": "the sweeper (EventBridge schedule), with one leaked session",
     "claude_code": "POST /invoke (loop claude_code: a background command in the sandbox)",
 }
@@ -91,6 +91,8 @@ class Row:
     dependency: str  # sandbox, model, dynamodb, s3, stepfunctions
     # Faults the client never sees (cleanup redone by the sweeper): the outcome is a success.
     absorbed: tuple[Fault, ...] = ()
+    # Outcomes that differ from the contract's rule for a reason the reader must know.
+    special: tuple[tuple[Fault, Outcome], ...] = ()
 
     @property
     def stream(self) -> bool:
@@ -99,6 +101,22 @@ class Row:
     @property
     def faults(self) -> tuple[Fault, ...]:
         return (*_PLAIN, Fault.MID_STREAM) if self.stream else _PLAIN
+
+
+# S3 answers 403 for a key that does not exist when the caller may not list the bucket, so a
+# refused read of a client-named input is that input's fault: 400 naming ``files.N.s3_key``.
+_DENIED_AS_MISSING = (
+    (
+        Fault.ACCESS_DENIED,
+        Outcome(
+            400,
+            "ValidationError",
+            False,
+            "check the named s3_key exists (S3 answers 403 for a missing key when the role "
+            "may not list the bucket)",
+        ),
+    ),
+)
 
 
 def _ac(op: str, drive: str, tool: str | None = None, **kw: tuple[Fault, ...]) -> Row:
@@ -110,9 +128,9 @@ def _icp(tool: str, drive: str, **kw: tuple[Fault, ...]) -> Row:
 
 
 ROWS: tuple[Row, ...] = (
-    _ac("StartCodeInterpreterSession", "execute"),
+    _ac("StartCodeInterpreterSession", "execute_new"),
     _ac("StopCodeInterpreterSession", "delete"),
-    _ac("GetCodeInterpreterSession", "execute_again"),
+    _ac("GetCodeInterpreterSession", "execute"),
     _ac("ListCodeInterpreterSessions", "sweep"),
     _icp("executeCode", "execute"),
     _icp("executeCommand", "execute_command"),
@@ -127,19 +145,20 @@ ROWS: tuple[Row, ...] = (
     Row(Target("bedrock-runtime", "InvokeModel"), "invoke_messages", "model"),
     Row(Target("bedrock-runtime", "ConverseStream"), "stream_converse", "model"),
     Row(Target("bedrock-runtime", "InvokeModelWithResponseStream"), "stream_v1", "model"),
-    Row(Target("dynamodb", "GetItem"), "execute_again", "dynamodb"),
+    Row(Target("dynamodb", "GetItem"), "delete", "dynamodb"),
     Row(Target("dynamodb", "PutItem"), "job_submit", "dynamodb"),
     Row(Target("dynamodb", "UpdateItem"), "execute", "dynamodb"),
-    Row(Target("dynamodb", "DeleteItem"), "v1_file_delete", "dynamodb"),
+    Row(Target("dynamodb", "DeleteItem"), "delete", "dynamodb"),
     Row(Target("dynamodb", "Query"), "v1_files", "dynamodb"),
     Row(Target("s3", "PutObject"), "execute", "s3"),
-    Row(Target("s3", "GetObject"), "execute_s3_input", "s3"),
-    Row(Target("s3", "HeadObject"), "execute_s3_input", "s3"),
+    Row(Target("s3", "GetObject"), "execute_s3_input", "s3", special=_DENIED_AS_MISSING),
+    Row(Target("s3", "HeadObject"), "job_submit", "s3", special=_DENIED_AS_MISSING),
     Row(Target("stepfunctions", "StartExecution"), "job_submit", "stepfunctions"),
     Row(Target("stepfunctions", "DescribeExecution"), "job_status", "stepfunctions"),
 )
 
 _RETRY = "retry after Retry-After seconds"
+_AGAIN = "send the request again (the stream ended in an error event)"
 _DEPLOY = "fix the deployment's IAM grants (a configuration error): retrying does not help"
 
 
@@ -152,10 +171,40 @@ def _codes(row: Row) -> tuple[str, str, str, str]:
     return "Throttled", "DependencyUnavailable", "DependencyUnavailable", "DependencyAccessDenied"
 
 
+# Entry points that answer in Anthropic's envelope (``error.type``; 529 for "overloaded").
+ANTHROPIC_DRIVES = frozenset({"stream_v1", "v1_files"})
+
+
+def _anthropic(row: Row, fault: Fault) -> Outcome:
+    """``/v1``: Anthropic's statuses and ``error.type`` (``code_exec/anthropic/errors.py``)."""
+    if fault is Fault.THROTTLING:
+        return Outcome(429, "rate_limit_error", True, _RETRY)
+    if fault is Fault.ACCESS_DENIED:
+        if row.dependency == "model":
+            return Outcome(403, "permission_error", False, _DEPLOY)
+        return Outcome(500, "api_error", False, _DEPLOY)
+    if fault is Fault.READ_TIMEOUT and row.dependency == "sandbox":
+        return Outcome(504, "timeout_error", False, "send the request again")
+    if fault is Fault.MID_STREAM:
+        return Outcome(529, "overloaded_error", False, _AGAIN)
+    return Outcome(529, "overloaded_error", True, _RETRY)
+
+
 def expected(row: Row, fault: Fault) -> Outcome:
     """The contract's client-visible outcome of ``fault`` on ``row``."""
     if fault in row.absorbed:
         return Outcome(200, None, False, "nothing: the request succeeds; the sweeper cleans up")
+    for special, outcome in row.special:
+        if special is fault:
+            return outcome
+    outcome = _anthropic(row, fault) if row.drive in ANTHROPIC_DRIVES else _ours(row, fault)
+    if row.stream and outcome.retry_after:  # an error event: the headers went out with 200
+        return Outcome(outcome.status, outcome.code, False, _AGAIN)
+    return outcome
+
+
+def _ours(row: Row, fault: Fault) -> Outcome:
+    """The API's own routes (``{"error": {"code", ...}}``) and the sweeper."""
     throttled, unavailable, timed_out, denied = _codes(row)
     if fault is Fault.THROTTLING:
         return Outcome(429, throttled, True, _RETRY)
@@ -164,9 +213,7 @@ def expected(row: Row, fault: Fault) -> Outcome:
     if fault is Fault.READ_TIMEOUT:
         return Outcome(503, timed_out, True, _RETRY)
     if fault is Fault.MID_STREAM:
-        return Outcome(
-            503, unavailable, False, "send the request again (the stream ended in error)"
-        )
+        return Outcome(503, unavailable, False, _AGAIN)
     return Outcome(503, unavailable, True, _RETRY)
 
 

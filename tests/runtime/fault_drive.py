@@ -28,7 +28,7 @@ from devtools.bedrock_replay import FIXTURES, BedrockReplay
 from devtools.fault_injection import FaultInjector
 from devtools.lambda_adapter import LambdaContext
 
-__all__ = ["DRIVES", "Seen", "World", "on"]
+__all__ = ["DRIVES", "SHARED", "SHARED_DRIVES", "UPLOADED", "Seen", "World", "on"]
 
 JSON = {"Content-Type": "application/json"}
 
@@ -129,39 +129,34 @@ _ANTHROPIC_STATUS = {
     "permission_error": 403,
 }
 
+SHARED = "fm-shared"  # the module's running session (the user's recovery is checked on it)
+SHARED_DRIVES = frozenset({"execute", "execute_command", "execute_s3_input"})
+UPLOADED = "files/uploads/fm-input.txt"  # an object of the files bucket, uploaded by the user
 _WRITE_OUTPUT = "open('outputs/out.txt', 'w').write(open('inputs/in.txt').read())"
 _INPUT = [{"name": "in.txt", "content_base64": base64.b64encode(b"fault matrix").decode()}]
 
 
 def execute(world: World, injector: FaultInjector) -> Seen:
-    session = world.named(world.name("x"))
+    """An input file in, code run, an output file out, on the module's running session."""
     with on(injector):
-        return seen_http(world.execute(session, code=_WRITE_OUTPUT, files=_INPUT))
+        return seen_http(world.execute(SHARED, code=_WRITE_OUTPUT, files=_INPUT))
 
 
-def execute_again(world: World, injector: FaultInjector) -> Seen:
-    session = world.named(world.name("again"))
-    assert world.execute(session, code="x = 1").status_code == 200
+def execute_new(world: World, injector: FaultInjector) -> Seen:
+    session = world.named(world.name("new"))
     with on(injector):
-        return seen_http(world.execute(session, code="print(x)"))
+        return seen_http(world.execute(session, code="x = 1"))
 
 
 def execute_command(world: World, injector: FaultInjector) -> Seen:
-    session = world.named(world.name("cmd"))
-    assert world.execute(session, code="x = 1").status_code == 200
     with on(injector):
-        return seen_http(world.execute(session, command="echo hello"))
+        return seen_http(world.execute(SHARED, command="echo hello"))
 
 
 def execute_s3_input(world: World, injector: FaultInjector) -> Seen:
-    session = world.named(world.name("s3in"))
-    key = f"files/uploads/{session}.txt"
-    world.s3.put_object(Bucket=world.bucket, Key=key, Body=b"from the bucket")
+    files = [{"name": "in.txt", "s3_key": UPLOADED}]
     with on(injector):
-        resp = world.execute(
-            session, command="cat inputs/in.txt", files=[{"name": "in.txt", "s3_key": key}]
-        )
-    return seen_http(resp)
+        return seen_http(world.execute(SHARED, command="cat inputs/in.txt", files=files))
 
 
 def delete(world: World, injector: FaultInjector) -> Seen:
@@ -209,9 +204,11 @@ def v1_files(world: World, injector: FaultInjector) -> Seen:
 
 def job_submit(world: World, injector: FaultInjector) -> Seen:
     replay = world.replay("converse_plain_answer")
+    body = {"prompt": "What is 6 x 7?", "loop": "converse"}
+    body["files"] = [{"name": "in.txt", "s3_key": UPLOADED}]
     try:
         with on(injector):
-            resp = world.post("/jobs", {"prompt": "What is 6 x 7?", "loop": "converse"})
+            resp = world.post("/jobs", body)
         if resp.status_code == 202:
             _job_ended(world, resp.json()["job_id"])
             replay.assert_done()
@@ -316,7 +313,7 @@ DRIVES: dict[str, Callable[[World, FaultInjector], Seen]] = {
     fn.__name__: fn
     for fn in (
         execute,
-        execute_again,
+        execute_new,
         execute_command,
         execute_s3_input,
         delete,

@@ -23,8 +23,9 @@ class RestartableEmulator:
     run's mismatches fail the test that stops it.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, warm_pool: int = 1) -> None:
         self.port = free_port()
+        self.warm_pool = warm_pool
         self._running, self._watch = self._start()
 
     def _start(self) -> tuple[RunningEmulator, Watch]:
@@ -34,7 +35,7 @@ class RestartableEmulator:
             cell_timeout=60,
             interrupt_grace=3,
             max_sessions=16,
-            warm_pool=1,
+            warm_pool=self.warm_pool,
             workspace_mb=64,
             memory_mb=2048,
             max_processes=64,

@@ -33,7 +33,7 @@ from devtools.lambda_adapter import LambdaAdapter
 from devtools.local_server import LocalApi
 
 from .conftest import BUCKET, REGION, TABLE, create_job_machine, replay_bedrock_client
-from .fault_drive import DRIVES, World
+from .fault_drive import DRIVES, SHARED, SHARED_DRIVES, UPLOADED, World
 from .own_emulator import RestartableEmulator
 
 pytestmark = pytest.mark.sandbox
@@ -46,7 +46,7 @@ def emulator() -> Iterator[RestartableEmulator]:
     from tests import plugin_sandbox
 
     plugin_sandbox.require(plugin_sandbox.sandbox_problem())
-    running = RestartableEmulator()
+    running = RestartableEmulator(warm_pool=2)
     try:
         yield running
     finally:
@@ -127,25 +127,39 @@ def _items() -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def keeper(world: World) -> dict[str, Any]:
-    """A named session with state, made before any fault: no cell may touch it."""
-    resp = world.execute(KEEPER, code="kept = 41")
-    assert resp.status_code == 200, resp.text
+    """Made before any fault: a named session no cell uses (its item must never change), the
+    running session most cells use, and the bucket object inputs are read from."""
+    for session, code in ((KEEPER, "kept = 41"), (SHARED, "shared = 7")):
+        resp = world.execute(session, code=code)
+        assert resp.status_code == 200, resp.text
+    world.s3.put_object(Bucket=world.bucket, Key=UPLOADED, Body=b"from the bucket")
     [item] = [i for i in _items() if i["pk"]["S"] == f"SESSION#{KEEPER}"]
     return item
 
 
-def _invariants(world: World, emulator: RestartableEmulator, kept: dict[str, Any]) -> list[str]:
+def _invariants(
+    world: World, emulator: RestartableEmulator, kept: dict[str, Any], *, shared: bool
+) -> list[str]:
+    """No lease held; the keeper's item unchanged; after one sweep no READY session but the
+    two the module keeps; and, when the cell used it, the shared session still answers with
+    its state (the user's retry works)."""
     problems = []
-    held = [i["pk"]["S"] for i in _items() if "lease_owner" in i]
+    items = _items()
+    held = [i["pk"]["S"] for i in items if "lease_owner" in i]
     if held:
         problems.append(f"leases still held: {held}")
-    Sweeper(world.handler.services, grace_seconds=0).sweep()
-    ready = emulator.ready_sessions()
-    if ready != 1:
-        problems.append(f"{ready} READY sandbox sessions after one sweep (the keeper's: 1)")
-    [now] = [i for i in _items() if i["pk"]["S"] == f"SESSION#{KEEPER}"] or [None]
+    [now] = [i for i in items if i["pk"]["S"] == f"SESSION#{KEEPER}"] or [None]
     if now != kept:
         problems.append(f"the keeper session's record changed: {now}")
+    Sweeper(world.handler.services, grace_seconds=0).sweep()
+    ready = emulator.ready_sessions()
+    if ready != 2:
+        problems.append(f"{ready} READY sandbox sessions after one sweep (kept: 2)")
+    if not shared:
+        return problems
+    again = world.execute(SHARED, code="print(shared)")
+    if again.status_code != 200 or again.json().get("stdout") != "7\n":
+        problems.append(f"the shared session did not recover: {again.status_code} {again.text}")
     return problems
 
 
@@ -168,7 +182,7 @@ def test_cell(
         cleanups, world.cleanups = world.cleanups, []
     for cleanup in cleanups:
         cleanup()
-    problems = _invariants(world, emulator, keeper)
+    problems = _invariants(world, emulator, keeper, shared=row.drive in SHARED_DRIVES)
     want = expected(row, fault)
     if not injector.injected:
         problems.append(f"the fault was never reached: {row.drive} does not call {row.target}")

@@ -30,6 +30,7 @@ __all__ = [
     "ANTHROPIC_DRIVES",
     "COLUMNS",
     "DRIVES",
+    "EVENT_DRIVES",
     "ROWS",
     "Outcome",
     "Row",
@@ -171,23 +172,30 @@ def _codes(row: Row) -> tuple[str, str, str, str]:
     return "Throttled", "DependencyUnavailable", "DependencyUnavailable", "DependencyAccessDenied"
 
 
+# Streamed entry points whose stream starts before the model is called (the ``start`` event
+# follows the sandbox's start): a model failure is an ``error`` event, with no header to carry
+# ``Retry-After``. ``/v1/messages`` streams only once the model answered: its early failures
+# are HTTP errors like a buffered route's.
+EVENT_DRIVES = frozenset({"stream_converse"})
 # Entry points that answer in Anthropic's envelope (``error.type``; 529 for "overloaded").
 ANTHROPIC_DRIVES = frozenset({"stream_v1", "v1_files"})
 
 
 def _anthropic(row: Row, fault: Fault) -> Outcome:
-    """``/v1``: Anthropic's statuses and ``error.type`` (``code_exec/anthropic/errors.py``)."""
+    """``/v1``: Anthropic's statuses and ``error.type`` (``code_exec/anthropic/errors.py``):
+    Bedrock's own internal errors are Anthropic's ``api_error`` (its answer to its own 500s),
+    anything that did not answer or is down is ``overloaded_error``."""
     if fault is Fault.THROTTLING:
         return Outcome(429, "rate_limit_error", True, _RETRY)
     if fault is Fault.ACCESS_DENIED:
         if row.dependency == "model":
             return Outcome(403, "permission_error", False, _DEPLOY)
         return Outcome(500, "api_error", False, _DEPLOY)
+    if row.dependency == "model" and fault in (Fault.SERVER_ERROR, Fault.MID_STREAM):
+        return Outcome(500, "api_error", fault is Fault.SERVER_ERROR, _RETRY)
     if fault is Fault.READ_TIMEOUT and row.dependency == "sandbox":
-        return Outcome(504, "timeout_error", False, "send the request again")
-    if fault is Fault.MID_STREAM:
-        return Outcome(529, "overloaded_error", False, _AGAIN)
-    return Outcome(529, "overloaded_error", True, _RETRY)
+        return Outcome(504, "timeout_error", True, _RETRY)
+    return Outcome(529, "overloaded_error", fault is not Fault.MID_STREAM, _RETRY)
 
 
 def expected(row: Row, fault: Fault) -> Outcome:
@@ -198,7 +206,7 @@ def expected(row: Row, fault: Fault) -> Outcome:
         if special is fault:
             return outcome
     outcome = _anthropic(row, fault) if row.drive in ANTHROPIC_DRIVES else _ours(row, fault)
-    if row.stream and outcome.retry_after:  # an error event: the headers went out with 200
+    if outcome.retry_after and row.drive in EVENT_DRIVES:  # the headers went out with 200
         return Outcome(outcome.status, outcome.code, False, _AGAIN)
     return outcome
 

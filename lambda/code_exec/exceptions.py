@@ -27,6 +27,7 @@ __all__ = [
     "ModelNotAllowedError",
     "ModelOverloadedError",
     "ModelThrottledError",
+    "ModelUnavailableError",
     "ModelValidationError",
     "NotFoundError",
     "PayloadTooLargeError",
@@ -226,6 +227,17 @@ class ModelOverloadedError(ModelError):
     status, retry_after = 503, RETRY_AFTER_SECONDS
 
 
+class ModelUnavailableError(ModelError):
+    """Bedrock failed the call on its side (``InternalServerException``, a stream broken by
+    ``ModelStreamErrorException``): Bedrock says "retry your request".
+
+    503 with ``Retry-After`` on the API's own routes (code ``ModelError``); ``/v1`` answers
+    it as Anthropic answers its own internal errors, 500 ``api_error`` (with ``retry-after``).
+    """
+
+    status, retry_after = 503, RETRY_AFTER_SECONDS
+
+
 class ModelValidationError(ModelError):
     """Bedrock rejected the request it was sent (``ValidationException``).
 
@@ -235,9 +247,14 @@ class ModelValidationError(ModelError):
 
 
 class ModelAccessDeniedError(ModelError):
-    """The caller's role may not invoke this model (or the model is not enabled)."""
+    """The deployment's role may not invoke this model (or the model is not enabled).
 
-    status, code = 403, "ModelAccessDenied"
+    A configuration error of the deployment, not of the caller: 502 without ``Retry-After``
+    on the API's own routes, as for any dependency's AccessDenied; ``/v1`` answers it as
+    Anthropic's 403 ``permission_error``.
+    """
+
+    status, code = 502, "ModelAccessDenied"
 
 
 class TurnTimeoutError(CodeExecError):

@@ -14,7 +14,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    ReadTimeoutError,
+)
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from code_exec.exceptions import (
     CodeExecError,
@@ -22,6 +28,7 @@ from code_exec.exceptions import (
     ModelError,
     ModelOverloadedError,
     ModelThrottledError,
+    ModelUnavailableError,
     ModelValidationError,
 )
 from code_exec.loops.events import INTERRUPTED, TurnInterrupted, TurnStream
@@ -146,6 +153,8 @@ class Budget:
 _THROTTLING = {"ThrottlingException", "TooManyRequestsException", "ServiceQuotaExceededException"}
 _ACCESS = {"AccessDeniedException", "UnrecognizedClientException"}
 _UNAVAILABLE = {"ServiceUnavailableException", "ModelNotReadyException", "ModelTimeoutException"}
+# Bedrock's own "retry your request" failures: a 500, and a stream that broke mid-way.
+_INTERNAL = {"InternalServerException", "ModelStreamErrorException"}
 
 
 def model_error(err: ClientError | BotoCoreError, model_id: str) -> CodeExecError:
@@ -170,8 +179,12 @@ def model_error(err: ClientError | BotoCoreError, model_id: str) -> CodeExecErro
             )
         if code in _UNAVAILABLE:
             return ModelOverloadedError(f"{model_id} is not available right now ({code})")
+        if code in _INTERNAL:
+            return ModelUnavailableError(f"the call to {model_id} failed ({code}); retry later")
         return ModelError(f"the call to {model_id} failed ({code})")
     logger.warning("model call failed: model=%s error=%s", model_id, type(err).__name__)
+    if isinstance(err, (BotoConnectionError, ConnectionClosedError, ReadTimeoutError)):
+        return ModelOverloadedError(f"{model_id} did not answer ({type(err).__name__})")
     return ModelError(f"the call to {model_id} failed ({type(err).__name__})")
 
 

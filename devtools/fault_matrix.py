@@ -71,15 +71,16 @@ DRIVES = {
     "execute_command": "POST /sessions/{id}/execute with a shell command",
     "execute_s3_input": "POST /sessions/{id}/execute with an input file from the bucket",
     "delete": "DELETE /sessions/{id}",
-    "invoke_converse": "POST /invoke (loop converse)",
-    "invoke_messages": "POST /invoke (loop messages)",
-    "stream_converse": "POST /invoke/stream (loop converse, streamed)",
+    "invoke_converse": "POST /invoke (loop converse, a running session)",
+    "invoke_messages": "POST /invoke (loop messages, a running session)",
+    "stream_converse": "POST /invoke/stream (loop converse, a running session)",
     "stream_v1": "POST /v1/messages with stream: true (streaming function)",
     "job_submit": "POST /jobs (an input file from the bucket)",
     "job_status": "GET /jobs/{id} while the job runs",
     "v1_files": "GET /v1/files (the owner's file list)",
     "sweep": "the sweeper (EventBridge schedule), with one leaked session",
     "claude_code": "POST /invoke (loop claude_code: a background command in the sandbox)",
+    "v1_bash": "POST /v1/messages: a bash call that outlives the request (stopped at its end)",
 }
 
 
@@ -120,6 +121,17 @@ _DENIED_AS_MISSING = (
 )
 
 
+# A HEAD answer has no body, so S3's SlowDown on HeadObject is a bare 503: the client cannot be
+# told "throttled" apart from "unavailable"; both answers carry Retry-After.
+_HEAD = (
+    *_DENIED_AS_MISSING,
+    (
+        Fault.THROTTLING,
+        Outcome(503, "DependencyUnavailable", True, "retry after Retry-After seconds"),
+    ),
+)
+
+
 def _ac(op: str, drive: str, tool: str | None = None, **kw: tuple[Fault, ...]) -> Row:
     return Row(Target("bedrock-agentcore", op, tool), drive, "sandbox", **kw)
 
@@ -141,7 +153,9 @@ ROWS: tuple[Row, ...] = (
     _icp("removeFiles", "execute"),
     _icp("startCommandExecution", "claude_code"),
     _icp("getTask", "claude_code"),
-    _icp("stopTask", "claude_code"),
+    # Stopping a command at its request's end is cleanup: when the stop fails, the turn still
+    # answers (pause_turn) and the command ends with its container's session at the latest.
+    _icp("stopTask", "v1_bash", absorbed=_PLAIN),
     Row(Target("bedrock-runtime", "Converse"), "invoke_converse", "model"),
     Row(Target("bedrock-runtime", "InvokeModel"), "invoke_messages", "model"),
     Row(Target("bedrock-runtime", "ConverseStream"), "stream_converse", "model"),
@@ -153,7 +167,7 @@ ROWS: tuple[Row, ...] = (
     Row(Target("dynamodb", "Query"), "v1_files", "dynamodb"),
     Row(Target("s3", "PutObject"), "execute", "s3"),
     Row(Target("s3", "GetObject"), "execute_s3_input", "s3", special=_DENIED_AS_MISSING),
-    Row(Target("s3", "HeadObject"), "job_submit", "s3", special=_DENIED_AS_MISSING),
+    Row(Target("s3", "HeadObject"), "job_submit", "s3", special=_HEAD),
     Row(Target("stepfunctions", "StartExecution"), "job_submit", "stepfunctions"),
     Row(Target("stepfunctions", "DescribeExecution"), "job_status", "stepfunctions"),
 )

@@ -14,6 +14,7 @@ user would do afterwards (DELETE of the named session it created).
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import threading
 import time
@@ -24,7 +25,7 @@ from typing import Any
 
 import requests
 
-from devtools.bedrock_replay import FIXTURES, BedrockReplay
+from devtools.bedrock_replay import FIXTURES, BedrockReplay, load_fixture
 from devtools.fault_injection import FaultInjector
 from devtools.lambda_adapter import LambdaContext
 
@@ -57,6 +58,7 @@ class World:
     bucket: str
     api_key: str
     cleanups: list[Callable[[], None]] = field(default_factory=list)
+    kept: set[str] = field(default_factory=set)  # named sessions kept running across cells
     counter: int = 0
 
     def name(self, prefix: str) -> str:
@@ -79,7 +81,7 @@ class World:
         self.cleanups.append(lambda: _deleted(self, session))
         return session
 
-    def replay(self, fixture: str, *, stream: bool | None = None) -> BedrockReplay:
+    def replay(self, fixture: str | dict[str, Any], *, stream: bool | None = None) -> BedrockReplay:
         return BedrockReplay(fixture, stream=stream).attach(self.bedrock)
 
 
@@ -130,7 +132,17 @@ _ANTHROPIC_STATUS = {
 }
 
 SHARED = "fm-shared"  # the module's running session (the user's recovery is checked on it)
-SHARED_DRIVES = frozenset({"execute", "execute_command", "execute_s3_input"})
+SHARED_DRIVES = frozenset(
+    {
+        "execute",
+        "execute_command",
+        "execute_s3_input",
+        "invoke_converse",
+        "invoke_messages",
+        "stream_converse",
+    }
+)
+_ASK = {"prompt": "What is 6 x 7?", "session_id": SHARED}  # a turn in the running session
 UPLOADED = "files/uploads/fm-input.txt"  # an object of the files bucket, uploaded by the user
 _WRITE_OUTPUT = "open('outputs/out.txt', 'w').write(open('inputs/in.txt').read())"
 _INPUT = [{"name": "in.txt", "content_base64": base64.b64encode(b"fault matrix").decode()}]
@@ -168,17 +180,17 @@ def delete(world: World, injector: FaultInjector) -> Seen:
 
 def invoke_converse(world: World, injector: FaultInjector) -> Seen:
     with on(injector):
-        return seen_http(world.post("/invoke", {"prompt": "What is 6 x 7?", "loop": "converse"}))
+        return seen_http(world.post("/invoke", {**_ASK, "loop": "converse"}))
 
 
 def invoke_messages(world: World, injector: FaultInjector) -> Seen:
     with on(injector):
-        return seen_http(world.post("/invoke", {"prompt": "What is 6 x 7?", "loop": "messages"}))
+        return seen_http(world.post("/invoke", {**_ASK, "loop": "messages"}))
 
 
 def stream_converse(world: World, injector: FaultInjector) -> Seen:
     with on(injector):
-        resp = world.post("/invoke/stream", {"prompt": "What is 6 x 7?", "loop": "converse"})
+        resp = world.post("/invoke/stream", {**_ASK, "loop": "converse"})
     return seen_sse(resp)
 
 
@@ -277,36 +289,74 @@ def sweep(world: World, injector: FaultInjector) -> Seen:
     return Seen(200, None, False, json.dumps(report))
 
 
+CLAUDE = "fm-claude"  # the session the stand-in Claude Code is installed in, once
 _CLAUDE = """#!/usr/bin/env bash
-sleep "${FM_SLEEP:-0}"
 mkdir -p outputs
 cat "$(dirname "$0")/../result.json"
 """
 
 
 def claude_code(world: World, injector: FaultInjector) -> Seen:
+    """A Claude Code turn (a stand-in ``claude`` in the sandbox) in a session set up once."""
+    if CLAUDE not in world.kept:
+        assert world.execute(CLAUDE, code=_claude_setup()).status_code == 200
+        world.kept.add(CLAUDE)
+    body: dict[str, Any] = {"prompt": "Say hi.", "loop": "claude_code", "session_id": CLAUDE}
+    with on(injector):
+        return seen_http(world.post("/invoke", body))
+
+
+def _claude_setup() -> str:
     from code_exec.claude_code.runner import CLAUDE_CODE_VERSION
 
     prefix = ".bcx/claude-code"
-    stop_task = injector.target.tool == "stopTask"
-    script = _CLAUDE.replace("${FM_SLEEP:-0}", "5" if stop_task else "0")
     files = {
         f"{prefix}/.installed-{CLAUDE_CODE_VERSION}": b"",
-        f"{prefix}/bin/claude": script.encode(),
+        f"{prefix}/bin/claude": _CLAUDE.encode(),
         f"{prefix}/result.json": (FIXTURES / "claude_code_result.json").read_bytes(),
     }
     setup = "import os\n" + "\n".join(
         f"os.makedirs(os.path.dirname({p!r}), exist_ok=True); open({p!r}, 'wb').write({d!r})"
         for p, d in files.items()
     )
-    setup += f"\nos.chmod({prefix + '/bin/claude'!r}, 0o755)"
-    session = world.named(world.name("cc"))
-    assert world.execute(session, code=setup).status_code == 200
-    body: dict[str, Any] = {"prompt": "Say hi.", "loop": "claude_code", "session_id": session}
-    if stop_task:
-        body["limits"] = {"wall_time_seconds": 1}
-    with on(injector):
-        return seen_http(world.post("/invoke", body))
+    return setup + f"\nos.chmod({prefix + '/bin/claude'!r}, 0o755)"
+
+
+def v1_bash(world: World, injector: FaultInjector) -> Seen:
+    """A /v1 turn whose bash command outlives the request: the command is stopped in the
+    sandbox at the request's end (``stopTask``), in the container the cells share."""
+    from code_exec.anthropic.turn import TurnLimits
+
+    fixture = copy.deepcopy(load_fixture("anthropic_bash_stats"))
+    first = fixture["turns"][0]
+    [call] = [b for b in first["response"]["body"]["content"] if b["type"] == "tool_use"]
+    call["input"] = {"command": "sleep 3"}
+    fixture["turns"] = [first]  # the request ends while the command runs: no second call
+    body: dict[str, Any] = {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 256,
+        "tools": [{"type": "code_execution_20250825", "name": "code_execution"}],
+        "messages": [{"role": "user", "content": fixture["prompt"]}],
+    }
+    container = next((k for k in world.kept if k.startswith("container:")), None)
+    if container:
+        body["container"] = container.removeprefix("container:")
+        first["expect"] = {}  # the container's files are listed to the model this time
+    services = world.streamed.services
+    saved = vars(services).get("turn_limits")
+    services.override(turn_limits=TurnLimits(wall_time_seconds=1.0))
+    replay = world.replay(fixture)
+    try:
+        with on(injector):
+            resp = world.post("/v1/messages", body, {"x-api-key": world.api_key})
+    finally:
+        replay.detach()
+        vars(services).pop("turn_limits", None)
+        if saved is not None:
+            services.override(turn_limits=saved)
+    if resp.status_code == 200 and not container:
+        world.kept.add(f"container:{resp.json()['container']['id']}")
+    return seen_http(resp)
 
 
 DRIVES: dict[str, Callable[[World, FaultInjector], Seen]] = {
@@ -326,5 +376,6 @@ DRIVES: dict[str, Callable[[World, FaultInjector], Seen]] = {
         job_status,
         sweep,
         claude_code,
+        v1_bash,
     )
 }

@@ -8,9 +8,11 @@ then three invariants once the user has cleaned up as they would (DELETE of the 
 session the cell created):
 
 * no lease held: no item of the table has a ``lease_owner``;
-* no READY sandbox session after one sweep but the keeper's (the emulator's own count);
-* no record lost or corrupted: the keeper session's item is unchanged, and every session
-  the cell named answers as a session should (deleted: 404-free DELETE happened above).
+* no READY sandbox session after one sweep but those the module keeps (the emulator's own
+  count): a keeper session no cell uses, the running session most cells use, and the one
+  Claude Code is installed in;
+* no record lost or corrupted: the keeper's item is unchanged, and the running session still
+  answers with its state when the cell used it (the user's retry works).
 
 Retries never sleep for real: backoff sleeps of botocore and of the sandbox client are
 recorded instead (``no_sleep``), so a throttled cell costs its attempts, not their waits.
@@ -133,6 +135,7 @@ def keeper(world: World) -> dict[str, Any]:
         resp = world.execute(session, code=code)
         assert resp.status_code == 200, resp.text
     world.s3.put_object(Bucket=world.bucket, Key=UPLOADED, Body=b"from the bucket")
+    world.kept |= {KEEPER, SHARED}
     [item] = [i for i in _items() if i["pk"]["S"] == f"SESSION#{KEEPER}"]
     return item
 
@@ -141,7 +144,7 @@ def _invariants(
     world: World, emulator: RestartableEmulator, kept: dict[str, Any], *, shared: bool
 ) -> list[str]:
     """No lease held; the keeper's item unchanged; after one sweep no READY session but the
-    two the module keeps; and, when the cell used it, the shared session still answers with
+    ones the module keeps; and, when the cell used it, the shared session still answers with
     its state (the user's retry works)."""
     problems = []
     items = _items()
@@ -153,8 +156,8 @@ def _invariants(
         problems.append(f"the keeper session's record changed: {now}")
     Sweeper(world.handler.services, grace_seconds=0).sweep()
     ready = emulator.ready_sessions()
-    if ready != 2:
-        problems.append(f"{ready} READY sandbox sessions after one sweep (kept: 2)")
+    if ready != len(world.kept):
+        problems.append(f"{ready} READY sandbox sessions after one sweep (kept: {world.kept})")
     if not shared:
         return problems
     again = world.execute(SHARED, code="print(shared)")
@@ -189,3 +192,39 @@ def test_cell(
     if seen.seen() != want.seen():
         problems.append(f"client saw {seen.seen()}, the contract says {want.seen()}: {seen.detail}")
     assert not problems, "\n".join(problems)
+
+
+def test_the_invariants_catch_a_leaked_session_a_held_lease_and_a_changed_record(
+    world: World, emulator: RestartableEmulator, keeper: dict[str, Any]
+) -> None:
+    """What each cell's invariants guard, broken on purpose: a named session the user never
+    deleted whose lease is still held, and an attribute added to the keeper's item."""
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    leaked = world.name("leak")
+    assert world.execute(leaked, code="x = 1").status_code == 200
+    key = {"pk": {"S": f"SESSION#{leaked}"}, "sk": {"S": "SESSION"}}
+    held = {":o": {"S": "a-request"}, ":t": {"N": str(time.time() + 600)}}
+    ddb.update_item(
+        TableName=TABLE,
+        Key=key,
+        UpdateExpression="SET lease_owner = :o, lease_expires_at = :t",
+        ExpressionAttributeValues=held,
+    )
+    keeper_key = {"pk": keeper["pk"], "sk": keeper["sk"]}
+    ddb.update_item(
+        TableName=TABLE,
+        Key=keeper_key,
+        UpdateExpression="SET changed = :c",
+        ExpressionAttributeValues={":c": {"S": "yes"}},
+    )
+    try:
+        problems = _invariants(world, emulator, keeper, shared=False)
+    finally:
+        ddb.update_item(TableName=TABLE, Key=keeper_key, UpdateExpression="REMOVE changed")
+        assert world.delete(leaked).status_code == 200
+    assert [p.split(":")[0].split(" (")[0] for p in problems] == [
+        "leases still held",
+        "the keeper session's record changed",
+        f"{len(world.kept) + 1} READY sandbox sessions after one sweep",
+    ], problems
+    assert _invariants(world, emulator, keeper, shared=True) == []

@@ -197,16 +197,14 @@ ANTHROPIC_DRIVES = frozenset({"stream_v1", "v1_files"})
 
 def _anthropic(row: Row, fault: Fault) -> Outcome:
     """``/v1``: Anthropic's statuses and ``error.type`` (``code_exec/anthropic/errors.py``):
-    Bedrock's own internal errors are Anthropic's ``api_error`` (its answer to its own 500s),
-    anything that did not answer or is down is ``overloaded_error``."""
+    a dependency down or silent is ``overloaded_error`` (the SDK retries it after
+    ``retry-after``)."""
     if fault is Fault.THROTTLING:
         return Outcome(429, "rate_limit_error", True, _RETRY)
     if fault is Fault.ACCESS_DENIED:
         if row.dependency == "model":
             return Outcome(403, "permission_error", False, _DEPLOY)
         return Outcome(500, "api_error", False, _DEPLOY)
-    if row.dependency == "model" and fault in (Fault.SERVER_ERROR, Fault.MID_STREAM):
-        return Outcome(500, "api_error", fault is Fault.SERVER_ERROR, _RETRY)
     if fault is Fault.READ_TIMEOUT and row.dependency == "sandbox":
         return Outcome(504, "timeout_error", True, _RETRY)
     return Outcome(529, "overloaded_error", fault is not Fault.MID_STREAM, _RETRY)

@@ -67,6 +67,9 @@ def bind(client: Any, *, attempts: int) -> Any:
     if retries.get("mode") != "standard" or retries.get("total_max_attempts") != 1:
         raise ValueError("bind() needs a client with standard retries and total_max_attempts=1")
     _bound_timeouts(client)
+    # botocore's own handler (one attempt: it never retries) holds the ``needs-retry`` unique
+    # id, so this call builds a standard handler and registers only its retry-quota release
+    # after each call; ours asks that handler, first in line.
     handler = standard.register_retry_handler(client, max_attempts=max(1, attempts))
     name = client.meta.service_model.service_id.hyphenize()
     client.meta.events.register_first(f"needs-retry.{name}", _DeadlineRetry(handler).needs_retry)

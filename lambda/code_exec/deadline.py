@@ -60,6 +60,9 @@ BUFFERED_GRACE_SECONDS = 3.0
 # A retry is only worth starting with at least this long left before ``at``: time for the call
 # itself; less than that, the caller is better answered now, with ``Retry-After``.
 MIN_ATTEMPT_SECONDS = 1.0
+# Kept from the work time after a cell is cut off by its time limit: its result, the output
+# files, the answer. A cell's limit is what the deadline leaves less this (:meth:`cell_seconds`).
+CELL_MARGIN_SECONDS = 1.5
 _MIN_TIMEOUT = 0.01  # urllib3 reads a timeout of 0 as "do not block"
 
 _CURRENT: ContextVar[Deadline | None] = ContextVar("code_exec_deadline", default=None)
@@ -153,6 +156,14 @@ class Deadline:
         """The part of a backoff ``window`` that leaves :data:`MIN_ATTEMPT_SECONDS` for the
         attempt after it (0 or less: no retry fits)."""
         return min(window, self.remaining() - MIN_ATTEMPT_SECONDS)
+
+    def cell_seconds(self, limit: float | None = None) -> float | None:
+        """A sandbox cell's time limit: ``limit``, cut to the work time left less
+        :data:`CELL_MARGIN_SECONDS` (0 or less: no time for a cell; None: no limit at all)."""
+        if self.at == math.inf:
+            return limit
+        left = self.remaining() - CELL_MARGIN_SECONDS
+        return left if limit is None else min(limit, left)
 
     def call_seconds(self, limit: float) -> float:
         """A dependency call's timeout: ``limit``, cut to the work time left, or, for a call

@@ -27,7 +27,6 @@ __all__ = [
     "ModelNotAllowedError",
     "ModelOverloadedError",
     "ModelThrottledError",
-    "ModelUnavailableError",
     "ModelValidationError",
     "NotFoundError",
     "PayloadTooLargeError",
@@ -222,17 +221,6 @@ class ModelOverloadedError(ModelError):
     503 with ``Retry-After`` on the API's own routes (code ``ModelError``, so a job keeps
     its named session as for any model failure); ``/v1`` answers it as Anthropic's 529
     ``overloaded_error``.
-    """
-
-    status, retry_after = 503, RETRY_AFTER_SECONDS
-
-
-class ModelUnavailableError(ModelError):
-    """Bedrock failed the call on its side (``InternalServerException``, a stream broken by
-    ``ModelStreamErrorException``): Bedrock says "retry your request".
-
-    503 with ``Retry-After`` on the API's own routes (code ``ModelError``); ``/v1`` answers
-    it as Anthropic answers its own internal errors, 500 ``api_error`` (with ``retry-after``).
     """
 
     status, retry_after = 503, RETRY_AFTER_SECONDS

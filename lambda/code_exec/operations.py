@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from code_exec import deadline
 from code_exec.agent import AgentDeps, check_thinking, check_tools, resolve_model_id
 from code_exec.exceptions import (
     RequestValidationError,
@@ -200,7 +201,7 @@ class Operations:
             if command is not None:
                 result = sandbox.execute_command(sb, command)
             elif language == "python" and not clear_context:
-                result = sandbox.run_cell(sb, code or "")
+                result = sandbox.run_cell(sb, code or "", timeout_seconds=_cell_limit())
             else:
                 result = sandbox.execute_code(
                     sb, code or "", language=language, clear_context=clear_context
@@ -338,3 +339,16 @@ class Operations:
         finally:
             ms = (time.perf_counter() - start) * 1000.0
             metrics.add_metric(name=name, unit=MetricUnit.Milliseconds, value=ms)
+
+
+def _cell_limit() -> float | None:
+    """A direct cell's time limit: what the request's deadline leaves for it
+    (:meth:`~code_exec.deadline.Deadline.cell_seconds`), so the cell is interrupted in the
+    sandbox (the session survives, the route answers) rather than cut off by the call's
+    timeout while it runs on. None outside a request with a deadline."""
+    bound = deadline.current()
+    if bound is None:
+        return None
+    bound.check("the cell")
+    limit = bound.cell_seconds()
+    return None if limit is None else max(0.5, limit)

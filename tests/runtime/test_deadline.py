@@ -297,3 +297,50 @@ def test_bind_refuses_a_client_with_botocores_own_retries() -> None:
     plain = boto3.client("dynamodb", region_name="us-east-1", config=Config(retries={}))
     with pytest.raises(ValueError, match="total_max_attempts=1"):
         clients.bind(plain, attempts=3)
+
+
+# --- an agent turn's cells ---------------------------------------------------------------
+
+
+class _Cells:
+    def __init__(self) -> None:
+        self.timeouts: list[float | None] = []
+
+    def run_cell(self, code: str, *, timeout_seconds: float | None = None) -> Any:
+        from code_exec.sandbox import ExecutionResult
+
+        self.timeouts.append(timeout_seconds)
+        return ExecutionResult(stdout="ok\n")
+
+
+def test_a_buffered_turns_cell_is_cut_to_the_requests_deadline() -> None:
+    """/invoke (no stream): the cell's own 60 s limit is cut to what the deadline leaves, less
+    the margin to answer, so the sandbox interrupts it before the call's timeout would."""
+    from code_exec.loops.toolbox import CodeTool
+
+    now = FakeClock()
+    cells = _Cells()
+    tool = CodeTool(cells, cell_timeout_seconds=60, clock=now)
+    with bound(Deadline.after(10.0, clock=now)) as d:
+        assert not tool.run("execute_code", {"code": "print('ok')"}).is_error
+        now.sleep(9.0)  # 1 s left: less than the margin, the cell is not started
+        outcome = tool.run("execute_code", {"code": "print('late')"})
+    assert cells.timeouts == [pytest.approx(10.0 - deadline.CELL_MARGIN_SECONDS)]
+    assert outcome.is_error and "Not run" in outcome.text
+    assert d.remaining() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("name", ["dynamodb", "s3", "stepfunctions", "bedrock", "agentcore"])
+def test_every_client_the_services_build_is_bound_by_the_deadline(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from code_exec.services import Services
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    client = getattr(Services(), name)
+    assert isinstance(client._endpoint.http_session._timeout, clients._DeadlineTimeout)
+    retries = client.meta.config.retries
+    assert (retries["mode"], retries["total_max_attempts"]) == ("standard", 1)
+    with bound(Deadline(at=0.5, clock=lambda: 0.0)):
+        pool = client._endpoint.http_session._manager.connection_from_url("https://x.invalid/")
+        assert pool.timeout.clone().total == 0.5

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from botocore.awsrequest import AWSResponse
-from botocore.exceptions import ClientError, ReadTimeoutError
+from botocore.exceptions import BotoCoreError, ClientError, ReadTimeoutError
 from code_exec import deadline
 from code_exec.anthropic.errors import anthropic_error
 from code_exec.api.errors import error_parts
@@ -169,3 +169,36 @@ def test_dynamodb_access_denied_answers_502_without_retry_after(api: ApiClient) 
     assert resp.status == 502, resp.body
     assert resp.error["code"] == "DependencyAccessDenied"
     assert "Retry-After" not in resp.headers
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        ReadTimeoutError(endpoint_url="https://bedrock-runtime"),
+        _client_error("InternalServerException", 500),
+        _client_error("ServiceUnavailableException", 503),
+    ],
+)
+def test_a_transient_model_failure_is_503_with_retry_after(
+    exc: ClientError | BotoCoreError,
+) -> None:
+    from code_exec.loops.common import model_error
+
+    error = model_error(exc, "m")
+    assert (error.status, error.retry_after) == (503, 5)
+    assert anthropic_error(error).type == "overloaded_error"
+
+
+def test_every_route_of_ours_documents_429_and_503_with_retry_after() -> None:
+    from code_exec.api import create_app, openapi_json
+    from code_exec.services import Services
+
+    paths = json.loads(openapi_json(create_app(Services())))["paths"]
+    ours = {(p, m): op for p, ops in paths.items() for m, op in ops.items() if "/v1/" not in p}
+    assert ("/sessions/{session_id}/execute", "post") in ours
+    for (path, method), op in ours.items():
+        if path == "/invoke/stream":
+            continue  # the streamed route's own document (its errors come as events)
+        for status in ("429", "503"):
+            assert "Retry-After" in op["responses"][status]["headers"], (path, method, status)
+        assert "headers" not in op["responses"]["502"]

@@ -36,16 +36,31 @@ from code_exec.services import Services
 __all__ = ["create_app"]
 
 
+# Every route calls dependencies, so every route may answer the failure contract's statuses
+# (docs/architecture.md, "Deadlines and the failure contract").
+_DEPENDENCY_ERRORS = {
+    429: "a dependency throttled past the retries the request's deadline allowed",
+    502: "a dependency refused the deployment's role (AccessDenied)",
+    503: "a dependency failed transiently, or the request's deadline came first",
+}
+_RETRY_AFTER = {
+    "Retry-After": {"description": "seconds to wait before retrying", "schema": {"type": "integer"}}
+}
+
+
 def _responses(ok: int, model: type[BaseModel], *errors: int) -> Any:
-    """OpenAPI responses: the success model, then ErrorResponse for each error status."""
+    """OpenAPI responses: the success model, then ErrorResponse for each error status and for
+    the dependency failures every route may answer (429 and 503 with ``Retry-After``)."""
     out: dict[int, dict[str, Any]] = {
         ok: {"description": "success", "content": {"application/json": {"model": model}}}
     }
-    for status in errors:
+    for status in sorted({*errors, *_DEPENDENCY_ERRORS}):
         out[status] = {
-            "description": "error",
+            "description": _DEPENDENCY_ERRORS.get(status, "error"),
             "content": {"application/json": {"model": ErrorResponse}},
         }
+        if status in (429, 503):
+            out[status]["headers"] = _RETRY_AFTER
     return out
 
 

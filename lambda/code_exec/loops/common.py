@@ -14,13 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    ConnectionClosedError,
-    ReadTimeoutError,
-)
-from botocore.exceptions import ConnectionError as BotoConnectionError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from code_exec.exceptions import (
     CodeExecError,
@@ -28,7 +22,6 @@ from code_exec.exceptions import (
     ModelError,
     ModelOverloadedError,
     ModelThrottledError,
-    ModelUnavailableError,
     ModelValidationError,
 )
 from code_exec.loops.events import INTERRUPTED, TurnInterrupted, TurnStream
@@ -152,9 +145,13 @@ class Budget:
 
 _THROTTLING = {"ThrottlingException", "TooManyRequestsException", "ServiceQuotaExceededException"}
 _ACCESS = {"AccessDeniedException", "UnrecognizedClientException"}
-_UNAVAILABLE = {"ServiceUnavailableException", "ModelNotReadyException", "ModelTimeoutException"}
-# Bedrock's own "retry your request" failures: a 500, and a stream that broke mid-way.
-_INTERNAL = {"InternalServerException", "ModelStreamErrorException"}
+_UNAVAILABLE = {
+    "ServiceUnavailableException",
+    "ModelNotReadyException",
+    "ModelTimeoutException",
+    "InternalServerException",
+    "ModelStreamErrorException",  # a stream Bedrock broke mid-way: "retry your request"
+}
 
 
 def model_error(err: ClientError | BotoCoreError, model_id: str) -> CodeExecError:
@@ -179,13 +176,10 @@ def model_error(err: ClientError | BotoCoreError, model_id: str) -> CodeExecErro
             )
         if code in _UNAVAILABLE:
             return ModelOverloadedError(f"{model_id} is not available right now ({code})")
-        if code in _INTERNAL:
-            return ModelUnavailableError(f"the call to {model_id} failed ({code}); retry later")
         return ModelError(f"the call to {model_id} failed ({code})")
+    # no answer (read timeout, connection reset): transient, 503 + Retry-After (the contract)
     logger.warning("model call failed: model=%s error=%s", model_id, type(err).__name__)
-    if isinstance(err, (BotoConnectionError, ConnectionClosedError, ReadTimeoutError)):
-        return ModelOverloadedError(f"{model_id} did not answer ({type(err).__name__})")
-    return ModelError(f"the call to {model_id} failed ({type(err).__name__})")
+    return ModelOverloadedError(f"the call to {model_id} failed ({type(err).__name__})")
 
 
 # --- the loop and its wire-independent phases --------------------------------------------

@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from code_exec import deadline
 from code_exec.exceptions import SandboxTimeoutError
 from code_exec.loops.common import ToolOutcome, ToolSpec
 from code_exec.loops.events import (
@@ -217,12 +218,18 @@ def _emit(stream: TurnStream | None, event: LoopEvent) -> None:
 
 
 def _timeout(cell_timeout: float | None, stream: TurnStream | None) -> float | None:
-    """The cell's time limit: its own, cut to the stream's deadline; 0 once stopped."""
-    if stream is None:
-        return cell_timeout
-    if stream.stopped:
-        return 0.0
-    left = stream.seconds_left()
-    if left is None:
-        return cell_timeout
-    return left if cell_timeout is None else min(cell_timeout, left)
+    """The cell's time limit: its own, cut to the stream's deadline and to what the request's
+    deadline leaves for a cell (:mod:`code_exec.deadline`); 0 once stopped or out of time."""
+    limit = cell_timeout
+    if stream is not None:
+        if stream.stopped:
+            return 0.0
+        left = stream.seconds_left()
+        if left is not None:
+            limit = left if limit is None else min(limit, left)
+    bound = deadline.current()
+    if bound is not None:
+        limit = bound.cell_seconds(limit)
+        if limit is not None and limit <= 0:
+            return 0.0
+    return limit

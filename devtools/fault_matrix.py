@@ -173,6 +173,10 @@ ROWS: tuple[Row, ...] = (
 )
 
 _RETRY = "retry after Retry-After seconds"
+_ABSORBED = (
+    "nothing: the request answers as usual; what the failed call left behind ends later "
+    "(the sweeper, or the sandbox session's end)"
+)
 _AGAIN = "send the request again (the stream ended in an error event)"
 _DEPLOY = "fix the deployment's IAM grants (a configuration error): retrying does not help"
 
@@ -207,13 +211,15 @@ def _anthropic(row: Row, fault: Fault) -> Outcome:
         return Outcome(500, "api_error", False, _DEPLOY)
     if fault is Fault.READ_TIMEOUT and row.dependency == "sandbox":
         return Outcome(504, "timeout_error", True, _RETRY)
-    return Outcome(529, "overloaded_error", fault is not Fault.MID_STREAM, _RETRY)
+    if fault is Fault.MID_STREAM:
+        return Outcome(529, "overloaded_error", False, _AGAIN)
+    return Outcome(529, "overloaded_error", True, _RETRY)
 
 
 def expected(row: Row, fault: Fault) -> Outcome:
     """The contract's client-visible outcome of ``fault`` on ``row``."""
     if fault in row.absorbed:
-        return Outcome(200, None, False, "nothing: the request succeeds; the sweeper cleans up")
+        return Outcome(200, None, False, _ABSORBED)
     for special, outcome in row.special:
         if special is fault:
             return outcome

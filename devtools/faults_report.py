@@ -66,13 +66,9 @@ def render() -> str:
     actions: dict[str, str] = {}
     for row, fault in cells():
         outcome = expected(row, fault)
-        actions.setdefault(_cell(outcome).split(" `")[0] + _kind(outcome), outcome.action)
+        actions.setdefault(_cell(outcome), outcome.action)
     table = "\n".join(f"| {k} | {v} |" for k, v in sorted(actions.items()))
     return "\n".join(lines) + "\n" + _USER.format(actions=table)
-
-
-def _kind(outcome: Outcome) -> str:
-    return " + Retry-After" if outcome.retry_after else ""
 
 
 def main() -> int:

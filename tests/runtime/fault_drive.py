@@ -269,6 +269,10 @@ def _job_ended(world: World, job_id: str) -> None:
 
 
 def sweep(world: World, injector: FaultInjector) -> Seen:
+    """The sweeper's handler with one leaked session (a job's, whose job is unknown); what
+    its invoker sees is the typed error it raises, or its report."""
+    from code_exec.exceptions import CodeExecError
+
     sandbox = world.handler.services.sandbox
     leaked = sandbox.start_session(name=f"bcx-job-{world.name('gone')}")
     sweeper = world.handler.sweeper
@@ -276,13 +280,8 @@ def sweep(world: World, injector: FaultInjector) -> Seen:
     try:
         with on(injector):
             report = world.handler.sweeper_handler({}, LambdaContext(function_name="sweeper"))
-    except Exception as e:  # the Lambda invocation fails: EventBridge retries the schedule
-        return Seen(
-            getattr(e, "status", 500),
-            getattr(e, "code", type(e).__name__),
-            bool(getattr(e, "retry_after", None)),
-            str(e),
-        )
+    except CodeExecError as e:  # the invocation fails (typed): EventBridge runs it again
+        return Seen(e.status, e.code, e.retry_after is not None, e.message)
     finally:
         sweeper.grace_seconds = grace
     assert leaked in report["stopped"], report

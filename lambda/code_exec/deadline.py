@@ -118,11 +118,6 @@ class Deadline:
             work, grace = 0.0, max(0.0, total - margin)
         return cls.after(work, grace=grace, clock=clock)
 
-    @staticmethod
-    def none() -> Deadline:
-        """No deadline (a script, a test): every limit stays the caller's own."""
-        return Deadline(math.inf)
-
     def remaining(self) -> float:
         """Seconds of work left (0 once :attr:`expired`; ``inf`` without a deadline)."""
         return max(0.0, self.at - self.clock())

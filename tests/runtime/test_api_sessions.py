@@ -269,8 +269,8 @@ def test_a_session_deleted_during_a_request_stays_deleted(sandbox_api: ApiClient
         def __getattr__(self, name: str) -> Any:
             return getattr(real, name)
 
-        def run_cell(self, session_id: str, code: str) -> Any:
-            result = real.run_cell(session_id, code)
+        def run_cell(self, session_id: str, code: str, **kwargs: Any) -> Any:
+            result = real.run_cell(session_id, code, **kwargs)
             # the cell finished just as DELETE /sessions/killed (another request) ran
             assert sandbox_api.delete("killed").body["stopped"] is True
             return result

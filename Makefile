@@ -11,12 +11,13 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 # jsii warns on every run that Node 20 is past end-of-life; the CLI and jsii still work on it.
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-.PHONY: help setup bwrap synth test lint iam-report openapi local emulator bench load api-key integ clean
+.PHONY: help setup bwrap synth test lint iam-report faults-report openapi local emulator bench load api-key integ clean
 
 help:
 	@echo "make synth       set up, synthesize all stacks into cdk.out/, print a summary"
 	@echo "make test        set up, lint (ruff, mypy) and run the whole test suite"
 	@echo "make iam-report  regenerate docs/iam.md from the synthesized templates"
+	@echo "make faults-report  regenerate docs/faults.md from the fault matrix"
 	@echo "make openapi     regenerate docs/openapi.json from the API's routes"
 	@echo "make local       serve the API on 127.0.0.1 against the local code-interpreter emulator"
 	@echo "make api-key NAME=...  mint a /v1 API key in the deployed stack's table (printed once)"
@@ -71,6 +72,9 @@ lint: $(STAMP)
 iam-report: $(STAMP) node_modules/.installed
 	$(CDK) synth --quiet > /dev/null
 	$(PY) -m devtools.iam_report cdk.out > docs/iam.md
+
+faults-report: $(STAMP)
+	$(PY) -m devtools.faults_report > docs/faults.md
 
 openapi: $(STAMP)
 	$(PY) -m scripts.openapi

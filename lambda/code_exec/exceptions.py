@@ -243,9 +243,14 @@ class ModelValidationError(ModelError):
 
 
 class ModelAccessDeniedError(ModelError):
-    """The caller's role may not invoke this model (or the model is not enabled)."""
+    """The deployment's role may not invoke this model (or the model is not enabled).
 
-    status, code = 403, "ModelAccessDenied"
+    A configuration error of the deployment, not of the caller: 502 without ``Retry-After``
+    on the API's own routes, as for any dependency's AccessDenied; ``/v1`` answers it as
+    Anthropic's 403 ``permission_error``.
+    """
+
+    status, code = 502, "ModelAccessDenied"
 
 
 class TurnTimeoutError(CodeExecError):

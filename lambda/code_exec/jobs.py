@@ -19,6 +19,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from code_exec.dependency_errors import dependency_error
 from code_exec.exceptions import (
     CodeExecError,
     ConflictError,
@@ -78,7 +79,8 @@ class Jobs:
         except (ClientError, BotoCoreError) as e:  # refused, or never answered
             code = _error_code(e)
             logger.error("could not start job %s: %s", job.job_id, code)
-            error = JobsUnavailableError(f"could not start the job ({code})")
+            # throttled: 429, down or silent: 503 (both with Retry-After), denied: 502
+            error = dependency_error(e) or JobsUnavailableError(f"could not start the job ({code})")
             self.s.store.update_job(job.job_id, status=JobStatus.FAILED, error=error.to_dict())
             raise error from e
         job.execution_arn = resp["executionArn"]

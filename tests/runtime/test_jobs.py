@@ -389,10 +389,12 @@ def test_submit_job_fails_the_job_when_step_functions_is_unreachable(api: ApiCli
     services.new_id = lambda: "unreachable-sfn-job"
     try:
         resp = api.submit_job(prompt="hi", loop="converse")
-        assert (resp.status, resp.error["code"]) == (502, "JobsUnavailable"), resp.body
+        # the failure contract: a dependency that never answered is 503 with Retry-After
+        assert (resp.status, resp.error["code"]) == (503, "DependencyUnavailable"), resp.body
+        assert resp.headers.get("Retry-After"), resp.headers
         job = services.store.get_job("unreachable-sfn-job")
         assert job.status == JobStatus.FAILED
-        assert job.error is not None and job.error["code"] == "JobsUnavailable"
+        assert job.error is not None and job.error["code"] == "DependencyUnavailable"
     finally:
         services.new_id = new_id
         services.reset()

@@ -17,10 +17,8 @@ closes), then runs one sweep: the one the schedule runs once the grace period ha
 
 from __future__ import annotations
 
-import json
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -34,66 +32,16 @@ from code_exec.store import JobStatus
 from code_exec.sweeper import Sweeper, SweepReport
 
 from devtools.lambda_adapter import LambdaAdapter, LambdaContext
-from emulators.code_interpreter.spawn import RunningEmulator, free_port, start_emulator
 from tests import plugin_sandbox
-from tests.plugin_conformance import Watch
 
 from .conftest import ACCOUNT, REGION, STATE_MACHINE_NAME, ApiClient, create_job_machine
+from .own_emulator import RestartableEmulator
 
 pytestmark = pytest.mark.sandbox
 
 
 class LambdaKilled(Exception):
     """Unwinds a handler thread the test has declared dead (Lambda would have frozen it)."""
-
-
-class RestartableEmulator:
-    """An emulator on a fixed port, so a restart keeps its URL (as a service endpoint does).
-
-    Like the session's emulator it checks every response against the service model; each
-    run's mismatches fail the test that stops it.
-    """
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self._running, self._watch = self._start()
-
-    def _start(self) -> tuple[RunningEmulator, Watch]:
-        running = start_emulator(
-            port=self.port,
-            die_with_parent=True,
-            cell_timeout=60,
-            interrupt_grace=3,
-            max_sessions=16,
-            warm_pool=1,
-            workspace_mb=64,
-            memory_mb=2048,
-            max_processes=64,
-            unisolated=False,
-            check_responses=True,
-        )
-        watch = Watch(running.url)
-        watch.read()
-        return running, watch
-
-    @property
-    def url(self) -> str:
-        return self._running.url
-
-    def restart(self) -> None:
-        self._watch.fail_on_new()
-        self._running.stop()  # SIGTERM: its sessions end with it, as a crashed host's would
-        self._running, self._watch = self._start()
-
-    def ready_sessions(self) -> int:
-        with urllib.request.urlopen(f"{self.url}/_emulator/health", timeout=10) as resp:
-            return int(json.loads(resp.read())["sessions"])
-
-    def stop(self) -> None:
-        try:
-            self._watch.fail_on_new()
-        finally:
-            self._running.stop()
 
 
 @pytest.fixture(scope="module")

@@ -41,7 +41,7 @@ def test_moved_errors_keep_their_place_and_status() -> None:
     assert issubclass(SandboxResourceNotFoundError, SandboxError)
     assert (ModelThrottledError.status, ModelThrottledError.code) == (429, "ModelThrottled")
     assert (ModelAccessDeniedError.status, ModelAccessDeniedError.code) == (
-        403,
+        502,  # the deployment's role was refused: a dependency's AccessDenied (the contract)
         "ModelAccessDenied",
     )
     assert (SandboxResourceNotFoundError.status, SandboxResourceNotFoundError.code) == (

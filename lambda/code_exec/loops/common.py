@@ -150,6 +150,7 @@ _UNAVAILABLE = {
     "ModelNotReadyException",
     "ModelTimeoutException",
     "InternalServerException",
+    "ModelStreamErrorException",  # a stream Bedrock broke mid-way: "retry your request"
 }
 
 

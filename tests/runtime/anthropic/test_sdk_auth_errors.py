@@ -63,7 +63,8 @@ def test_a_wrong_or_missing_key_is_401_authentication_error(server: Server) -> N
     [
         ("throttled", anthropic.RateLimitError, 429, "rate_limit_error"),
         ("anthropic_error_unavailable", anthropic.OverloadedError, 529, "overloaded_error"),
-        ("anthropic_error_internal", anthropic.InternalServerError, 500, "api_error"),
+        # Bedrock's own 500 is transient (the failure contract): overloaded, retried by the SDK
+        ("anthropic_error_internal", anthropic.OverloadedError, 529, "overloaded_error"),
         ("anthropic_error_invalid", anthropic.BadRequestError, 400, "invalid_request_error"),
     ],
 )
@@ -75,7 +76,7 @@ def test_bedrock_errors_map_to_the_sdk_exceptions(
     assert err.value.status_code == status
     _envelope(err.value.body, kind)
     assert err.value.response.headers["request-id"] == err.value.request_id
-    if status == 429:
+    if status in (429, 529):
         assert int(err.value.response.headers["retry-after"]) > 0
 
 

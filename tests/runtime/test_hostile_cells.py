@@ -12,6 +12,7 @@ The data-plane calls a request makes are counted with a botocore hook on the rea
 
 from __future__ import annotations
 
+import json
 import tracemalloc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -40,13 +41,19 @@ class Measured:
 
 @contextmanager
 def _counting(services: Any) -> Iterator[tuple[dict[str, int], list[str]]]:
-    """Counts ``InvokeCodeInterpreter`` calls by tool name, and S3 ``PutObject`` keys."""
+    """Counts distinct ``InvokeCodeInterpreter`` requests by tool name, and S3 ``PutObject``
+    keys. A request repeated as it was (the client's retry after a throttle: the emulator
+    throttles like the service) counts once: what is bounded is the work asked for."""
     calls: dict[str, int] = {}
+    seen: set[str] = set()
     puts: list[str] = []
 
     def on_invoke(params: dict[str, Any], **_: Any) -> None:
         name = params.get("name", "?")
-        calls[name] = calls.get(name, 0) + 1
+        request = json.dumps(params, sort_keys=True, default=str)
+        if request not in seen:
+            seen.add(request)
+            calls[name] = calls.get(name, 0) + 1
 
     def on_put(params: dict[str, Any], **_: Any) -> None:
         puts.append(params["Key"])
@@ -304,7 +311,9 @@ import json, os, time
 path = '.bcx/bridge/state.json'
 state = json.load(open(path))
 state.update({{
-    'pending': [{{'id': 'forged1', 'cell': state['cell'], 'tool': {tool!r}, 'input': {input!r}}}],
+    'pending': [{{
+        'id': 'f0f0f0f0f0f0f0f1', 'cell': state['cell'], 'tool': {tool!r}, 'input': {input!r},
+    }}],
     'submitted': 1,
     'blocked': 1,
 }})

@@ -210,6 +210,12 @@ class Executor:
         except RunnerGoneError:
             logger.warning("the Python runner of cell %s is gone", cell)
             return run_error(CODE_EXECUTION, "unavailable")
+        except SessionNotFoundError:
+            raise  # the container's sandbox is gone: the request fails (404), as in run()
+        except SandboxError as e:
+            # e.g. a reply the cell rewrote (SandboxReplyError): the tool fails, not the request
+            logger.warning("cell %s failed to resume in %s: %s", cell, self.session_id, e.message)
+            return run_error(CODE_EXECUTION, sandbox_error_code(e))
         return self._outcome(progress)
 
     def _outcome(self, progress: CellProgress) -> dict[str, Any] | Paused:

@@ -77,7 +77,7 @@ class PendingCall:
     record nor name a path outside the bridge's ``results/``.
 
     Raises:
-        SandboxError: an id of any other shape (the reply is not the bridge's).
+        SandboxReplyError: an id of any other shape (the reply is not the bridge's).
     """
 
     id: str
@@ -86,7 +86,7 @@ class PendingCall:
 
     def __post_init__(self) -> None:
         if not CALL_ID_PATTERN.fullmatch(self.id):
-            raise SandboxError(
+            raise SandboxReplyError(
                 f"the bridge relay reported a call id that is not the bridge's "
                 f"({len(self.id)} characters, expected 16 lowercase hex digits)"
             )
@@ -134,7 +134,7 @@ def step_code(request: dict[str, Any]) -> str:
 class _Call(BaseModel):
     model_config = ConfigDict(strict=True)
 
-    id: str = Field(min_length=1)
+    id: str  # its shape is PendingCall's to check (CALL_ID_PATTERN), with its own message
     tool: str = Field(min_length=1)
     input: dict[str, Any] | None = None
 

@@ -207,7 +207,13 @@ def test_an_upload_is_placed_once_per_container_and_code_changes_to_it_are_kept(
         assert counted["GetItem FILES#"] == 0, counted
         assert counted["GetObject files/anthropic"] == 0, counted
         assert counted["InvokeCodeInterpreter writeFiles"] == 0, counted
-    assert later[0] == later[-1], "a turn's calls grew with its history"
+
+    # getTask polls a running command at a backoff, so how many a turn makes depends on how
+    # long its bash command took (the machine's load), not on the history: left out.
+    def work(counted: Counter[str]) -> Counter[str]:
+        return Counter({k: v for k, v in counted.items() if k != "InvokeCodeInterpreter getTask"})
+
+    assert work(later[0]) == work(later[-1]), "a turn's calls grew with its history"
 
 
 _FORGED = """

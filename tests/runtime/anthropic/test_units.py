@@ -279,3 +279,26 @@ def test_run_output_is_capped_together_at_the_invoke_limit(out: int, err: int) -
             assert got == sent  # short: whole
         else:
             assert got[0] == sent[0] and got[-1] == sent[-1] and "omitted" in got
+
+
+class _RewrittenReplyRelay:
+    """A Python runner whose reply a cell rewrote while it waited on a client tool."""
+
+    def resume(self, cell: int, **_: Any) -> Any:
+        from code_exec.exceptions import SandboxReplyError
+
+        raise SandboxReplyError("the bridge relay's reply is malformed (status)")
+
+
+def test_a_malformed_reply_on_resume_fails_the_tool_not_the_request() -> None:
+    from code_exec.anthropic.executor import Executor, OutputSink
+
+    executor = Executor(
+        None,
+        "session",
+        version="20250825",
+        outputs=OutputSink(list),
+        relay=_RewrittenReplyRelay,  # type: ignore[arg-type]
+    )
+    result = executor.resume(1, outcomes={}, answered=set(), budget=10.0)
+    assert result == {"type": "code_execution_tool_result_error", "error_code": "unavailable"}

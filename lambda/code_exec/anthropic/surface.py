@@ -208,7 +208,13 @@ BETAS: tuple[Row, ...] = (
         "`tool-examples-2025-10-29`", A_TOOL_SEARCH),
     Row("claude-code-20250219", "dropped", "sent by Claude Code on every request; "
         + _ANTHROPIC_ONLY, A_CLAUDE_CODE),
-    Row("thinking-token-count-2026-05-13", "dropped", _ANTHROPIC_ONLY, A_BETAS),
+    Row("thinking-token-count-2026-05-13", "dropped", "sent by Claude Code; "
+        + _ANTHROPIC_ONLY, A_BETAS),
+    Row("per-turn-control-2026-07-01", "dropped", "sent by Claude Code; a system message's "
+        "`clear_at` and `output_config` are applied here whatever the header", A_BETAS),
+    Row("mid-conversation-tool-changes-2026-07-01", "dropped", "sent by Claude Code; tool "
+        "additions and removals in system messages are refused (400 naming the message)",
+        A_BETAS),
     Row("computer-use-2024-10-22", "dropped", "Claude 3.5 Sonnet v2's computer use; "
         + _ANTHROPIC_ONLY, A_BETAS),
     Row("output-128k-2025-02-19", "dropped", "Claude 3.7 Sonnet only; " + _ANTHROPIC_ONLY,

@@ -20,34 +20,24 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from code_exec.anthropic.surface import BETAS, split_betas
 from code_exec.anthropic.tools import ToolPlan
 from code_exec.anthropic.wire import MessagesRequest
 from code_exec.loops.messages import ANTHROPIC_VERSION
 
 __all__ = ["ANTHROPIC_VERSION", "BEDROCK_BETAS", "bedrock_betas", "request_body"]
 
-# Betas Bedrock's Anthropic models accept; any other (code-execution-*, files-api-*,
-# advanced-tool-use-*, structured-outputs-*, ...) is Anthropic's own and is dropped.
-BEDROCK_BETAS = frozenset(
-    {
-        "computer-use-2025-01-24",
-        "computer-use-2025-11-24",
-        "context-1m-2025-08-07",
-        "context-management-2025-06-27",
-        "fine-grained-tool-streaming-2025-05-14",
-        "interleaved-thinking-2025-05-14",
-        "token-efficient-tools-2025-02-19",
-        "tool-examples-2025-10-29",
-        "tool-search-tool-2025-10-19",
-    }
-)
+# Betas Bedrock's Anthropic models accept (the request-surface table decides); any other
+# (code-execution-*, files-api-*, advanced-tool-use-*, unknown ones, ...) is dropped.
+BEDROCK_BETAS = frozenset(r.name for r in BETAS if r.disposition == "passed")
 _FORWARDED = ("stop_sequences", "temperature", "top_p", "top_k", "thinking", "output_config")
+# Fields of ``thinking`` done here, not in Bedrock's body.
+_THINKING_HERE = ("display",)
 
 
 def bedrock_betas(header: str | None) -> list[str]:
     """The betas of an ``anthropic-beta`` header that Bedrock is given (in order)."""
-    names = [b.strip() for b in (header or "").split(",") if b.strip()]
-    return [b for b in dict.fromkeys(names) if b in BEDROCK_BETAS]
+    return list(split_betas(header).passed)
 
 
 def request_body(
@@ -75,6 +65,8 @@ def request_body(
         body["tool_choice"] = plan.tool_choice
     for name in _FORWARDED:
         value = getattr(request, name)
+        if name == "thinking" and isinstance(value, dict):
+            value = {k: v for k, v in value.items() if k not in _THINKING_HERE}
         if value is not None:
             body[name] = value
     betas = list(betas)

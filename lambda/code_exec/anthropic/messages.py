@@ -29,13 +29,14 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from code_exec.anthropic.bedrock import bedrock_betas
 from code_exec.anthropic.containers import ContainerSession
+from code_exec.anthropic.context_edits import apply_edits
 from code_exec.anthropic.errors import anthropic_error
 from code_exec.anthropic.ids import new_message_id
 from code_exec.anthropic.models import resolve_model
 from code_exec.anthropic.routes import header_of, owner_of, request_id_of
-from code_exec.anthropic.stream import collect, error_event, message, sse
+from code_exec.anthropic.stream import collect, error_event, message, omit_thinking, sse
+from code_exec.anthropic.surface import DROPPED_HEADER, split_betas
 from code_exec.anthropic.tools import plan_tools
 from code_exec.anthropic.turn import TurnLimits, run_turn
 from code_exec.anthropic.wire import MessagesRequest
@@ -87,6 +88,11 @@ def respond(
     owner = owner_of(event)
     model_id = resolve_model(services.config, request.model)
     plan = plan_tools(request)
+    edited = apply_edits(request)
+    extra: dict[str, Any] = {}
+    if request.context_management is not None:
+        extra["context_management"] = {"applied_edits": edited.applied}
+    betas = split_betas(header_of(event, "anthropic-beta"))
     limits: TurnLimits = services.turn_limits
     wall = deadlines.turn_seconds
     if not request.stream:
@@ -97,28 +103,37 @@ def respond(
     )
     turn = run_turn(
         services,
-        request,
+        request.model_copy(update={"messages": edited.messages}) if edited.applied else request,
         plan,
         model_id=model_id,
-        betas=bedrock_betas(header_of(event, "anthropic-beta")),
+        betas=list(betas.passed),
         owner=owner,
         container=container,
         limits=dataclasses.replace(limits, wall_time_seconds=wall),
         cancel=cancel,
     )
+    if (request.thinking or {}).get("display") == "omitted":
+        turn = omit_thinking(turn)
     message_id = new_message_id()
     headers = {"request-id": rid}
+    if betas.dropped:
+        headers[DROPPED_HEADER] = ",".join(betas.dropped)
     if not request.stream:
         try:
             blocks, end = collect(turn)
         finally:
             _end(turn, container)
-        return json_response(200, message(message_id, request.model, blocks, end), headers)
+        body = message(message_id, request.model, blocks, end, extra)
+        return json_response(200, body, headers)
 
     def frames() -> Iterator[str]:
         try:
             yield from sse(
-                turn, message_id=message_id, model=request.model, container=lambda: container.wire
+                turn,
+                message_id=message_id,
+                model=request.model,
+                container=lambda: container.wire,
+                extra=extra,
             )
         finally:  # ended, failed, or closed because the client left
             _end(turn, container)

@@ -29,15 +29,20 @@ from code_exec.anthropic.sampling import BlockDelta, BlockStart, BlockStop, Item
 from code_exec.anthropic.turn import TurnEnd
 from code_exec.anthropic.usage import Usage
 
-__all__ = ["block_events", "collect", "error_event", "event", "message", "sse"]
+__all__ = ["block_events", "collect", "error_event", "event", "message", "omit_thinking", "sse"]
 
 Turn = Generator[Item, None, TurnEnd]
 
 
 def message(
-    message_id: str, model: str, content: list[dict[str, Any]], end: TurnEnd
+    message_id: str,
+    model: str,
+    content: list[dict[str, Any]],
+    end: TurnEnd,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The non-streamed response body."""
+    """The non-streamed response body (``extra``: top-level fields such as
+    ``context_management``)."""
     body: dict[str, Any] = {
         "id": message_id,
         "type": "message",
@@ -50,7 +55,29 @@ def message(
     }
     if end.container is not None:
         body["container"] = end.container
+    body.update(extra or {})
     return body
+
+
+def omit_thinking(turn: Turn) -> Turn:
+    """The turn as ``thinking: {"display": "omitted"}`` shows it: thinking blocks with empty
+    text and their signature (which carries the full thinking, so the block sent back in a
+    later request is still valid), no ``thinking_delta``. The turn itself keeps the thinking
+    for its own later model calls."""
+    try:
+        while True:
+            try:
+                item = next(turn)
+            except StopIteration as stop:
+                end: TurnEnd = stop.value
+                return end
+            if isinstance(item, BlockDelta) and item.delta.get("type") == "thinking_delta":
+                continue
+            if isinstance(item, (BlockStart, BlockStop)) and item.block.get("type") == "thinking":
+                item = type(item)({**item.block, "thinking": ""})
+            yield item
+    finally:
+        turn.close()
 
 
 def collect(turn: Turn) -> tuple[list[dict[str, Any]], TurnEnd]:
@@ -117,8 +144,12 @@ def sse(
     message_id: str,
     model: str,
     container: Callable[[], dict[str, str] | None],
+    extra: dict[str, Any] | None = None,
 ) -> Iterator[str]:
     """The event sequence of a turn, written as its items come.
+
+    ``extra`` (``context_management``) goes in ``message_delta``, next to ``usage``, where
+    the SDK's accumulator reads it.
 
     ``container`` gives the container known when ``message_start`` is sent. An exception of
     the turn is raised as it is: before the first frame, the route answers an HTTP error; after
@@ -158,5 +189,5 @@ def sse(
     delta: dict[str, Any] = {"stop_reason": step.stop_reason, "stop_sequence": step.stop_sequence}
     if step.container is not None:
         delta["container"] = step.container
-    yield event("message_delta", {"delta": delta, "usage": step.usage.wire()})
+    yield event("message_delta", {"delta": delta, "usage": step.usage.wire(), **(extra or {})})
     yield event("message_stop", {})

@@ -25,6 +25,7 @@ from typing import Any
 
 from code_exec.anthropic.errors import ThreadUnsupportedError
 from code_exec.anthropic.prompts import BASH_TOOL, EDITOR_TOOL, python_tool
+from code_exec.anthropic.surface import FIELDS, refusal, tool_row
 from code_exec.anthropic.wire import MessagesRequest
 from code_exec.exceptions import RequestValidationError
 
@@ -51,10 +52,10 @@ _CUSTOM_FIELDS = {
     "defer_loading", "eager_input_streaming", "input_examples", "strict",
 }  # fmt: skip
 _CALLERS = ("direct", *(f"code_execution_{v}" for v in VERSIONS[1:]))
-# Anthropic's server-side tools other than code execution: nothing on Bedrock runs them.
-_SERVER_ONLY = ("web_search_", "web_fetch_", "tool_search_tool_", "mcp_toolset", "advisor_")
 # What a custom tool keeps on its way to Bedrock (the rest is Anthropic-side metadata).
 _TO_BEDROCK = ("name", "description", "input_schema", "cache_control")
+# What an Anthropic-defined client tool (bash, text editor, ...) loses on its way to Bedrock.
+_NOT_TO_BEDROCK = ("defer_loading", "allowed_callers")
 _NAME = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
 
 
@@ -230,10 +231,10 @@ def plan_tools(request: MessagesRequest) -> ToolPlan:
             version = _version_of(entry, where)
             code_cache = entry.get("cache_control")
             continue
-        if kind.startswith(_SERVER_ONLY):
+        row = tool_row(kind)
+        if row is not None and row.disposition == "refused":
             raise RequestValidationError(
-                f"the server tool {kind!r} is not available on this deployment "
-                "(code execution is the server tool it provides)",
+                f"the tool type {kind!r} is not available on this deployment: {row.why}",
                 field=f"{where}.type",
             )
         if name in names:
@@ -242,7 +243,8 @@ def plan_tools(request: MessagesRequest) -> ToolPlan:
         if kind == "custom":
             clients.append(_client_tool(entry, where))
         else:
-            passthrough.append(entry)  # bash_20250124, text_editor_*, memory_*, ...: client-run
+            # bash_20250124, text_editor_*, memory_*, ...: client-run, Bedrock knows them
+            passthrough.append({k: v for k, v in entry.items() if k not in _NOT_TO_BEDROCK})
     implied = {c for t in clients for c in t.callers}
     if implied and version is None:
         version = max(implied)
@@ -301,6 +303,9 @@ def _refuse_unsupported(request: MessagesRequest) -> None:
             "thread is not supported on this deployment: send the whole conversation in messages",
             field="thread",
         )
-    for name in ("mcp_servers", "context_management"):
-        if getattr(request, name) is not None:
-            raise RequestValidationError(f"{name} is not supported on this deployment", field=name)
+    for row in FIELDS:
+        if row.name == "thread":
+            continue  # refused above, with its own error type (``thread: false`` is fine)
+        message = refusal(row.name)
+        if message is not None and getattr(request, row.name) is not None:
+            raise RequestValidationError(message, field=row.name)

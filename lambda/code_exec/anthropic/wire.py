@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "MAX_BLOCKS",
@@ -152,8 +152,14 @@ Block = Annotated[
 
 
 class Message(_Strict):
-    role: Literal["user", "assistant"]
+    """A message. ``role: system`` is a mid-conversation system message (Claude Code sends
+    one): Bedrock's body takes ``user`` and ``assistant`` messages only, so it reaches the
+    model as user text at its place (:meth:`MessagesRequest._system_messages`)."""
+
+    role: Literal["user", "assistant", "system"]
     content: str | Annotated[list[Block], Field(max_length=MAX_BLOCKS)]
+    clear_at: Literal["next_user_message", "never"] | None = None  # system messages only
+    output_config: dict[str, Any] | None = None  # system messages only: this turn's
 
     def blocks(self) -> list[Any]:
         """The content as blocks (a string is one text block)."""
@@ -199,11 +205,48 @@ class MessagesRequest(_Strict):
     diagnostics: dict[str, Any] | None = None
     user_profile_id: str | None = None
     workspace_id: str | None = None
-    # Recognised, and refused with a clear 400 (see code_exec.anthropic.tools.check_request).
-    mcp_servers: list[dict[str, Any]] | None = None
+    billing_policy: dict[str, Any] | None = None
+    fallback_credit_token: str | dict[str, Any] | None = None
+    # Applied here (code_exec.anthropic.context_edits).
     context_management: dict[str, Any] | None = None
+    # Recognised, and refused with a 400 naming the field: code_exec.anthropic.surface decides
+    # (code_exec.anthropic.tools.plan_tools enforces it).
+    fallbacks: list[Any] | dict[str, Any] | None = None
+    mcp_servers: list[dict[str, Any]] | None = None
+    compaction: dict[str, Any] | None = None
     output_format: dict[str, Any] | None = None
     thread: dict[str, Any] | bool | None = None  # answered with thread_unsupported_request
+
+    @model_validator(mode="after")
+    def _system_messages(self) -> MessagesRequest:
+        """Mid-conversation system messages as the model on Bedrock can see them: text at
+        their place (as user text), gone once a later user message exists if ``clear_at`` is
+        ``next_user_message``; the ``output_config`` of one after the last user message
+        applies to this turn (over the top-level one, key by key)."""
+        users = [i for i, m in enumerate(self.messages) if m.role == "user"]
+        last_user = users[-1] if users else -1
+        kept: list[Message] = []
+        for i, m in enumerate(self.messages):
+            if m.role != "system":
+                if m.clear_at is not None or m.output_config is not None:
+                    raise ValueError(
+                        f"messages.{i}: clear_at and output_config are only permitted on "
+                        "role: system messages"
+                    )
+                kept.append(m)
+                continue
+            if any(not isinstance(b, TextBlock) for b in m.blocks()):
+                raise ValueError(
+                    f"messages.{i}: a system message holds text blocks only here (tool "
+                    "additions and removals are not supported on this deployment)"
+                )
+            if i > last_user and m.output_config:
+                self.output_config = {**(self.output_config or {}), **m.output_config}
+            if m.clear_at == "next_user_message" and i < last_user:
+                continue
+            kept.append(Message(role="user", content=m.content))
+        self.messages = kept
+        return self
 
     @property
     def container_id(self) -> str | None:

@@ -47,7 +47,8 @@ IdempotencyKey = Annotated[
             "body) within 24 hours returns the first answer without running again "
             f"(`{REPLAYED_HEADER}: true`); the same key with another body answers 422, and a "
             "repeat while the first still runs answers 409 with Retry-After. Errors are not "
-            "stored: a retry after an error runs again."
+            "stored: a retry after an error runs again. A failure after the code ran is not "
+            "an error: the answer keeps the result and lists it in `after_run_errors`."
         ),
         json_schema_extra={"pattern": KEY_PATTERN, "maxLength": 255},
     ),
@@ -141,7 +142,7 @@ class _Routes:
             raise RequestValidationError("give exactly one of code or command", field="code")
 
         def execute() -> dict[str, Any]:
-            result, files, duration_ms = self.ops.execute(
+            done = self.ops.execute(
                 session_id,
                 code=body.code,
                 command=body.command,
@@ -149,6 +150,7 @@ class _Routes:
                 clear_context=body.clear_context,
                 files=body.files,
             )
+            result = done.result
             return ExecuteResponse(
                 session_id=session_id,
                 stdout=result.stdout,
@@ -156,8 +158,9 @@ class _Routes:
                 exit_code=result.exit_code,
                 is_error=not result.ok,
                 execution_time=result.execution_time,
-                duration_ms=round(duration_ms, 3),
-                files=files,
+                duration_ms=round(done.duration_ms, 3),
+                files=done.files,
+                after_run_errors=done.after_run_errors,
             ).model_dump(mode="json")
 
         outcome = self._once(idempotency_key, body, execute)

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from code_exec.api.errors import ErrorBody
-from code_exec.models import AgentResult, InputFile, OutputFile
+from code_exec.models import AfterRunError, AgentResult, InputFile, OutputFile
 
 __all__ = [
     "JOB_ID",
@@ -47,6 +47,7 @@ class ExecuteResponse(BaseModel):
     execution_time: float | None = None
     duration_ms: float
     files: list[OutputFile] = Field(default_factory=list)
+    after_run_errors: list[AfterRunError] = Field(default_factory=list)
 
 
 class DeleteSessionResponse(BaseModel):

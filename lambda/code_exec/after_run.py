@@ -40,7 +40,8 @@ logger = logging.getLogger(__name__)
 _CONSEQUENCE = {
     ("outputs", True): "the files stay in the session's outputs/ and the next request on "
     "this session returns them",
-    ("outputs", False): "the files were lost with the one-shot sandbox session",
+    ("outputs", False): "the files were lost with the sandbox session (a one-shot session, "
+    "or one that was stopped or expired)",
     ("session", None): "the code's result above is complete; the session's record was not "
     "updated (its expiry not renewed, a turn's history not kept for the next turn)",
 }

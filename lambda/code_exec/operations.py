@@ -247,7 +247,8 @@ class Operations:
                 self.s.sandbox, active.sandbox_session_id, key_prefix=active.key_prefix
             )
         except Exception as e:
-            kept = active.session_id is not None  # a one-shot session is stopped next
+            # gone with the sandbox session: a one-shot one (stopped next), or one that ended
+            kept = active.session_id is not None and not isinstance(e, SessionNotFoundError)
             problems.append(after_run_error("outputs", e, files_kept=kept))
             return []
 

@@ -25,25 +25,33 @@ too (``docs/architecture.md``).
 from __future__ import annotations
 
 import logging
-from typing import Literal
+from collections.abc import Callable
+from types import TracebackType
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from code_exec.exceptions import CodeExecError
+from code_exec.exceptions import CodeExecError, SessionNotFoundError
 from code_exec.models import AfterRunError
 from code_exec.observability import MetricUnit, metrics
 
-__all__ = ["after_run_error"]
+if TYPE_CHECKING:
+    from code_exec.operations import ActiveSession
+
+__all__ = ["AfterRun", "after_run_error"]
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 _CONSEQUENCE = {
     ("outputs", True): "the files stay in the session's outputs/ and the next request on "
     "this session returns them",
     ("outputs", False): "the files were lost with the sandbox session (a one-shot session, "
     "or one that was stopped or expired)",
-    ("session", None): "the code's result above is complete; the session's record was not "
-    "updated (its expiry not renewed, a turn's history not kept for the next turn)",
+    ("session", None): "the code's result is complete; the session's record was not updated "
+    "(its expiry not renewed, a turn's history not kept for the next turn) or its lease not "
+    "released (the next request may answer 409 until the lease expires)",
 }
 _MAX_DETAIL = 300  # a dependency's message, bounded (it may quote sandbox output)
 
@@ -77,3 +85,45 @@ def after_run_error(
         retry_after=retry_after,
         files_kept=files_kept if step == "outputs" else None,
     )
+
+
+class AfterRun:
+    """Wraps a request's session: once :meth:`ran` is called, a failure is reported, not raised.
+
+    Entered before the session (``with AfterRun() as after, ops.session(...) as active``), it
+    also sees what fails when the session is left (its save, its lease's release).
+    """
+
+    def __init__(self) -> None:
+        self.errors: list[AfterRunError] = []
+        self._ran = False
+
+    def ran(self) -> None:
+        """The code has run: from now on the request's answer is its result."""
+        self._ran = True
+
+    def collect(self, active: ActiveSession, collect: Callable[[], T], nothing: T) -> T:
+        """``collect()`` (the output collection), or ``nothing`` (no files) and an entry in
+        :attr:`errors` when it fails.
+
+        The files stay in ``outputs/`` only if the sandbox session outlives the request: a
+        named session that has not ended (a one-shot session is stopped next).
+        """
+        try:
+            return collect()
+        except Exception as e:
+            named = active.session_id is not None
+            kept = named and not isinstance(e, SessionNotFoundError)
+            self.errors.append(after_run_error("outputs", e, files_kept=kept))
+            return nothing
+
+    def __enter__(self) -> AfterRun:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool:
+        if not self._ran or not isinstance(exc, Exception):
+            return False  # before the code ran (or no error, or an interrupt): as it was
+        self.errors.append(after_run_error("session", exc))
+        return True

@@ -14,6 +14,8 @@ Session rules (documented in the README):
   the request answers **410 SessionExpired** (the session is marked stopped; it
   never silently restarts, which would lose state the caller relies on).
   ``DELETE /sessions/{id}`` clears it, after which the id starts fresh.
+* Once the code has run, nothing after it fails the request: output collection and the
+  session's save report into ``after_run_errors`` (:mod:`code_exec.after_run`).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from code_exec.after_run import after_run_error
+from code_exec.after_run import AfterRun
 from code_exec.agent import AgentDeps, check_thinking, check_tools, resolve_model_id
 from code_exec.exceptions import (
     RequestValidationError,
@@ -41,7 +43,7 @@ from code_exec.sandbox import ExecutionResult
 from code_exec.services import Services
 from code_exec.store import SessionGoneError, SessionRecord
 
-__all__ = ["API_WALL_TIME_SECONDS", "ActiveSession", "Executed", "Operations"]
+__all__ = ["API_WALL_TIME_SECONDS", "ActiveSession", "Operations"]
 
 logger = logging.getLogger(__name__)
 
@@ -63,17 +65,6 @@ class ActiveSession:
     def key_prefix(self) -> str:
         """S3 prefix for this run's output files."""
         return f"files/sessions/{self.session_id or self.sandbox_session_id}/{self.run_id}"
-
-
-@dataclass
-class Executed:
-    """What ``execute`` answers: the run's result, its files, how long it ran, and what failed
-    after it ran (:mod:`code_exec.after_run`)."""
-
-    result: ExecutionResult
-    files: list[OutputFile]
-    duration_ms: float
-    after_run_errors: list[AfterRunError]
 
 
 class Operations:
@@ -202,55 +193,36 @@ class Operations:
         language: str = "python",
         clear_context: bool = False,
         files: list[InputFile] | None = None,
-    ) -> Executed:
-        """Run code or a command in the named session; its result, files and duration.
-
-        Once the code has run, a failure after it is reported in ``after_run_errors``, never
-        raised (:mod:`code_exec.after_run`): the client keeps the result, and its retry does
-        not run the code again.
-        """
+    ) -> tuple[ExecutionResult, list[OutputFile], float, list[AfterRunError]]:
+        """Run code or a command in the named session; its result, files, duration, and what
+        failed after the code ran (reported, never raised: :mod:`code_exec.after_run`)."""
         inputs = self.s.files.load_inputs(files or [])
-        done: Executed | None = None
-        try:
-            with self.session(session_id) as active:
-                sandbox, sb = self.s.sandbox, active.sandbox_session_id
-                self.s.files.write_inputs(sandbox, sb, inputs)
-                start = time.perf_counter()
-                if command is not None:
-                    result = sandbox.execute_command(sb, command)
-                elif language == "python" and not clear_context:
-                    result = sandbox.run_cell(sb, code or "")
-                else:
-                    result = sandbox.execute_code(
-                        sb, code or "", language=language, clear_context=clear_context
-                    )
-                duration_ms = (time.perf_counter() - start) * 1000.0
-                done = Executed(result, [], duration_ms, [])  # from here on: never lost
-                metrics.add_metric(name="CodeRuns", unit=MetricUnit.Count, value=1)
-                metrics.add_metric(
-                    name="SandboxExecLatency", unit=MetricUnit.Milliseconds, value=duration_ms
+        with AfterRun() as after, self.session(session_id) as active:
+            sandbox, sb = self.s.sandbox, active.sandbox_session_id
+            self.s.files.write_inputs(sandbox, sb, inputs)
+            start = time.perf_counter()
+            if command is not None:
+                result = sandbox.execute_command(sb, command)
+            elif language == "python" and not clear_context:
+                result = sandbox.run_cell(sb, code or "")
+            else:
+                result = sandbox.execute_code(
+                    sb, code or "", language=language, clear_context=clear_context
                 )
-                if not result.ok:
-                    metrics.add_metric(name="CodeRunErrors", unit=MetricUnit.Count, value=1)
-                done.files.extend(self._collect(active, done.after_run_errors))
-        except Exception as e:
-            if done is None:
-                raise
-            done.after_run_errors.append(after_run_error("session", e))
-        return done
-
-    def _collect(self, active: ActiveSession, problems: list[AfterRunError]) -> list[OutputFile]:
-        """The run's output files; a failure is appended to ``problems``, not raised (the code
-        has run: :mod:`code_exec.after_run`)."""
-        try:
-            return self.s.files.collect_outputs(
-                self.s.sandbox, active.sandbox_session_id, key_prefix=active.key_prefix
+            duration_ms = (time.perf_counter() - start) * 1000.0
+            after.ran()  # from here on, a failure must not lose the result
+            metrics.add_metric(name="CodeRuns", unit=MetricUnit.Count, value=1)
+            metrics.add_metric(
+                name="SandboxExecLatency", unit=MetricUnit.Milliseconds, value=duration_ms
             )
-        except Exception as e:
-            # gone with the sandbox session: a one-shot one (stopped next), or one that ended
-            kept = active.session_id is not None and not isinstance(e, SessionNotFoundError)
-            problems.append(after_run_error("outputs", e, files_kept=kept))
-            return []
+            if not result.ok:
+                metrics.add_metric(name="CodeRunErrors", unit=MetricUnit.Count, value=1)
+            outputs: list[OutputFile] = after.collect(
+                active,
+                lambda: self.s.files.collect_outputs(sandbox, sb, key_prefix=active.key_prefix),
+                [],
+            )
+        return result, outputs, duration_ms, after.errors
 
     # --- agent turns ----------------------------------------------------------------------
 
@@ -290,36 +262,38 @@ class Operations:
             limits = request.limits.model_copy(update={"wall_time_seconds": int(wall_time_cap)})
             request = request.model_copy(update={"limits": limits})
         inputs = self.s.files.load_inputs(request.files)
-        run: Any = None
-        problems: list[AfterRunError] = []  # once the turn has run: never raised, see execute
-        outputs: list[OutputFile] = []
-        try:
-            with self.session(
+        with (
+            AfterRun() as after,
+            self.session(
                 request.session_id, lease_seconds=lease_seconds, on_started=on_started, owner=owner
-            ) as active:
-                history: list[Any] = []
-                if active.record is not None:
-                    history = self._history_for(active.record, request)
-                self.s.files.write_inputs(self.s.sandbox, active.sandbox_session_id, inputs)
-                run = self._run_agent(request, active, history, stream)
-                outputs = self._collect(active, problems)
-                if active.record is not None:
-                    active.record.history = list(run.history)
-                    active.record.metadata = {
-                        **active.record.metadata,
-                        "loop": request.loop,
-                        "mode": request.mode,
-                    }
-        except Exception as e:
-            if run is None:
-                raise
-            problems.append(after_run_error("session", e))
+            ) as active,
+        ):
+            history: list[Any] = []
+            if active.record is not None:
+                history = self._history_for(active.record, request)
+            self.s.files.write_inputs(self.s.sandbox, active.sandbox_session_id, inputs)
+            run = self._run_agent(request, active, history, stream)
+            after.ran()
+            outputs: list[OutputFile] = after.collect(
+                active,
+                lambda: self.s.files.collect_outputs(
+                    self.s.sandbox, active.sandbox_session_id, key_prefix=active.key_prefix
+                ),
+                [],
+            )
+            if active.record is not None:
+                active.record.history = list(run.history)
+                active.record.metadata = {
+                    **active.record.metadata,
+                    "loop": request.loop,
+                    "mode": request.mode,
+                }
         result: AgentResult = run.result
         result = result.model_copy(
             update={
                 "session_id": request.session_id,
                 "files": [*result.files, *outputs],
-                "after_run_errors": [*result.after_run_errors, *problems],
+                "after_run_errors": [*result.after_run_errors, *after.errors],
             }
         )
         self._record_usage(result)

@@ -142,7 +142,7 @@ class _Routes:
             raise RequestValidationError("give exactly one of code or command", field="code")
 
         def execute() -> dict[str, Any]:
-            done = self.ops.execute(
+            result, files, duration_ms, after_run_errors = self.ops.execute(
                 session_id,
                 code=body.code,
                 command=body.command,
@@ -150,7 +150,6 @@ class _Routes:
                 clear_context=body.clear_context,
                 files=body.files,
             )
-            result = done.result
             return ExecuteResponse(
                 session_id=session_id,
                 stdout=result.stdout,
@@ -158,9 +157,9 @@ class _Routes:
                 exit_code=result.exit_code,
                 is_error=not result.ok,
                 execution_time=result.execution_time,
-                duration_ms=round(done.duration_ms, 3),
-                files=done.files,
-                after_run_errors=done.after_run_errors,
+                duration_ms=round(duration_ms, 3),
+                files=files,
+                after_run_errors=after_run_errors,
             ).model_dump(mode="json")
 
         outcome = self._once(idempotency_key, body, execute)

@@ -197,6 +197,7 @@ class Operations:
         """Run code or a command in the named session; its result, files, duration, and what
         failed after the code ran (reported, never raised: :mod:`code_exec.after_run`)."""
         inputs = self.s.files.load_inputs(files or [])
+        outputs: list[OutputFile] = []  # defined whatever fails after the run
         with AfterRun() as after, self.session(session_id) as active:
             sandbox, sb = self.s.sandbox, active.sandbox_session_id
             self.s.files.write_inputs(sandbox, sb, inputs)
@@ -217,7 +218,7 @@ class Operations:
             )
             if not result.ok:
                 metrics.add_metric(name="CodeRunErrors", unit=MetricUnit.Count, value=1)
-            outputs: list[OutputFile] = after.collect(
+            outputs = after.collect(
                 active,
                 lambda: self.s.files.collect_outputs(sandbox, sb, key_prefix=active.key_prefix),
                 [],
@@ -262,6 +263,7 @@ class Operations:
             limits = request.limits.model_copy(update={"wall_time_seconds": int(wall_time_cap)})
             request = request.model_copy(update={"limits": limits})
         inputs = self.s.files.load_inputs(request.files)
+        outputs: list[OutputFile] = []  # defined whatever fails after the run
         with (
             AfterRun() as after,
             self.session(
@@ -274,7 +276,7 @@ class Operations:
             self.s.files.write_inputs(self.s.sandbox, active.sandbox_session_id, inputs)
             run = self._run_agent(request, active, history, stream)
             after.ran()
-            outputs: list[OutputFile] = after.collect(
+            outputs = after.collect(
                 active,
                 lambda: self.s.files.collect_outputs(
                     self.s.sandbox, active.sandbox_session_id, key_prefix=active.key_prefix

@@ -233,3 +233,43 @@ def test_invoke_outputs_not_collected_still_answer_the_turn_and_a_retry_does_not
     finally:
         services.reset()
         sandbox_api.delete(name)
+
+
+def test_a_one_shot_turn_whose_outputs_are_not_collected_says_they_are_lost(
+    sandbox_api: ApiClient,
+) -> None:
+    """/invoke without session_id: the sandbox session is stopped at the end of the request,
+    so files it still held are gone (``files_kept`` false); the turn's answer is not."""
+    fixture = load_fixture("converse_session_chart")
+    first_call = fixture["calls"][0]
+    fixture = {**fixture, "turns": fixture["turns"][: first_call["turns"]]}
+    services = sandbox_api.handler.services
+    bedrock = replay_bedrock_client()
+    services.override(bedrock=bedrock)
+    body = {"prompt": first_call["prompt"], "loop": "converse"}
+    try:
+        with BedrockReplay(fixture).attach(bedrock):
+            with failing(
+                services.agentcore,
+                "InvokeCodeInterpreter",
+                429,
+                "ThrottlingException",
+                _tool("listFiles"),
+            ) as failed:
+                first = sandbox_api.call("invoke", body=body, headers={KEY: "one-shot-after"})
+            assert failed
+            # a second model call would find no recorded turn left: the replay ran nothing
+            again = sandbox_api.call("invoke", body=body, headers={KEY: "one-shot-after"})
+    finally:
+        services.reset()
+    assert first.status == 200, first.body
+    assert first.body["text"] and first.body["code_runs"] and first.body["files"] == []
+    [problem] = first.body["after_run_errors"]
+    assert (problem["step"], problem["code"], problem["files_kept"]) == (
+        "outputs",
+        "SandboxThrottled",
+        False,
+    )
+    assert "lost" in problem["message"]
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert again.body["after_run_errors"] == first.body["after_run_errors"]

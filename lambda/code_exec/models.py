@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "AfterRunError",
     "AgentRequest",
     "AgentResult",
     "CodeRun",
@@ -129,6 +130,32 @@ class SkippedFile(BaseModel):
     reason: SkipReason
 
 
+class AfterRunError(BaseModel):
+    """A step AFTER the code ran that failed; the run's result in the same answer is complete.
+
+    Once code has run, a failure of what follows (copying its output files, saving the
+    session) is reported here instead of failing the request: an error answer would lose the
+    code's result, and the client's retry would run the code again (see
+    ``docs/architecture.md``, "A failure after the code ran").
+    """
+
+    step: Literal["outputs", "session"] = Field(
+        description="outputs: the run's output files were not copied to S3; session: the "
+        "session could not be saved (its TTL not renewed, a turn's history not kept)"
+    )
+    code: str = Field(description="the failure's error code (as an error answer would name it)")
+    message: str
+    retry_after: int | None = Field(
+        default=None, description="seconds, when the failure was a throttle or an outage"
+    )
+    files_kept: bool | None = Field(
+        default=None,
+        description="step outputs: true when the files are still in the session's outputs/ "
+        "and the next request on this session returns them; false when they were lost with "
+        "a one-shot sandbox session",
+    )
+
+
 class ModelUsage(BaseModel):
     """Token usage of one model call.
 
@@ -158,3 +185,4 @@ class AgentResult(BaseModel):
     files_skipped: list[SkippedFile] = Field(default_factory=list)
     usage: list[ModelUsage] = Field(default_factory=list)
     duration_ms: float = 0.0
+    after_run_errors: list[AfterRunError] = Field(default_factory=list)

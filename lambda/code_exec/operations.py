@@ -14,6 +14,8 @@ Session rules (documented in the README):
   the request answers **410 SessionExpired** (the session is marked stopped; it
   never silently restarts, which would lose state the caller relies on).
   ``DELETE /sessions/{id}`` clears it, after which the id starts fresh.
+* Once the code has run, nothing after it fails the request: output collection and the
+  session's save report into ``after_run_errors`` (:mod:`code_exec.after_run`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from code_exec import deadline
+from code_exec.after_run import AfterRun
 from code_exec.agent import AgentDeps, check_thinking, check_tools, resolve_model_id
 from code_exec.exceptions import (
     RequestValidationError,
@@ -34,7 +37,7 @@ from code_exec.exceptions import (
     SessionNotFoundError,
 )
 from code_exec.loops.events import TurnStream
-from code_exec.models import AgentRequest, AgentResult, InputFile
+from code_exec.models import AfterRunError, AgentRequest, AgentResult, InputFile
 from code_exec.observability import MetricUnit, metrics
 from code_exec.outputs import Collected
 from code_exec.owners import Owner, request_owner, session_owner
@@ -192,10 +195,13 @@ class Operations:
         language: str = "python",
         clear_context: bool = False,
         files: list[InputFile] | None = None,
-    ) -> tuple[ExecutionResult, Collected, float]:
-        """Run code or a command in the named session; return the result, files, duration."""
+    ) -> tuple[ExecutionResult, Collected, float, list[AfterRunError]]:
+        """Run code or a command in the named session; its result, files (and what was not
+        collected), duration, and what failed after the code ran (reported, never raised:
+        :mod:`code_exec.after_run`)."""
         inputs = self.s.files.load_inputs(files or [])
-        with self.session(session_id) as active:
+        outputs = Collected()  # defined whatever fails after the run
+        with AfterRun() as after, self.session(session_id) as active:
             sandbox, sb = self.s.sandbox, active.sandbox_session_id
             self.s.files.write_inputs(sandbox, sb, inputs)
             start = time.perf_counter()
@@ -208,14 +214,19 @@ class Operations:
                     sb, code or "", language=language, clear_context=clear_context
                 )
             duration_ms = (time.perf_counter() - start) * 1000.0
+            after.ran()  # from here on, a failure must not lose the result
             metrics.add_metric(name="CodeRuns", unit=MetricUnit.Count, value=1)
             metrics.add_metric(
                 name="SandboxExecLatency", unit=MetricUnit.Milliseconds, value=duration_ms
             )
             if not result.ok:
                 metrics.add_metric(name="CodeRunErrors", unit=MetricUnit.Count, value=1)
-            outputs = self.s.files.collect_outputs(sandbox, sb, key_prefix=active.key_prefix)
-        return result, outputs, duration_ms
+            outputs = after.collect(
+                active,
+                lambda: self.s.files.collect_outputs(sandbox, sb, key_prefix=active.key_prefix),
+                Collected(),
+            )
+        return result, outputs, duration_ms, after.errors
 
     # --- agent turns ----------------------------------------------------------------------
 
@@ -255,16 +266,25 @@ class Operations:
             limits = request.limits.model_copy(update={"wall_time_seconds": int(wall_time_cap)})
             request = request.model_copy(update={"limits": limits})
         inputs = self.s.files.load_inputs(request.files)
-        with self.session(
-            request.session_id, lease_seconds=lease_seconds, on_started=on_started, owner=owner
-        ) as active:
+        outputs = Collected()  # defined whatever fails after the run
+        with (
+            AfterRun() as after,
+            self.session(
+                request.session_id, lease_seconds=lease_seconds, on_started=on_started, owner=owner
+            ) as active,
+        ):
             history: list[Any] = []
             if active.record is not None:
                 history = self._history_for(active.record, request)
             self.s.files.write_inputs(self.s.sandbox, active.sandbox_session_id, inputs)
             run = self._run_agent(request, active, history, stream)
-            outputs = self.s.files.collect_outputs(
-                self.s.sandbox, active.sandbox_session_id, key_prefix=active.key_prefix
+            after.ran()
+            outputs = after.collect(
+                active,
+                lambda: self.s.files.collect_outputs(
+                    self.s.sandbox, active.sandbox_session_id, key_prefix=active.key_prefix
+                ),
+                Collected(),
             )
             if active.record is not None:
                 active.record.history = list(run.history)
@@ -279,6 +299,7 @@ class Operations:
                 "session_id": request.session_id,
                 "files": [*result.files, *outputs.files],
                 "files_skipped": [*result.files_skipped, *outputs.skipped],
+                "after_run_errors": [*result.after_run_errors, *after.errors],
             }
         )
         self._record_usage(result)

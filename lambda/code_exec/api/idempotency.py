@@ -27,9 +27,14 @@ Rules (the API's contract, also in ``docs/architecture.md``):
   and the next request with that key runs afresh: an error's ``Retry-After`` promises that
   trying again can succeed, which a replayed error would break. Only a route's answer is
   stored, and an executed cell that failed (``is_error``) is such an answer. So a key covers
-  a lost answer, a timed-out client and a retry racing the first request; a request that
-  failed *after* its code ran (its output files could not be copied, its session not saved)
-  reports that failure, and a retry with the same key runs the code again.
+  a lost answer, a timed-out client and a retry racing the first request.
+* **After the code ran, nothing fails the request.** Once a cell has run, a failure of what
+  follows (copying its output files, saving the session) is reported in the answer's
+  ``after_run_errors``, not raised (:mod:`code_exec.after_run`): the answer is stored and a
+  retry with the same key replays it instead of running the code again. If the answer
+  itself cannot be stored (the table or bucket refuses Powertools' final write), the client
+  still gets it; the record stays in progress until the first request's Lambda time is up
+  (a retry until then answers 409), after which a retry runs afresh.
 * **Header.** 1..255 visible ASCII characters (``!``..``~``); anything else is **400**
   naming ``Idempotency-Key``.
 
@@ -41,6 +46,7 @@ bucket under ``state/idempotency/`` (the item keeps a pointer), as large history
 from __future__ import annotations
 
 import json
+import logging
 import re
 import uuid
 from collections.abc import Callable, Mapping
@@ -64,6 +70,7 @@ from aws_lambda_powertools.utilities.idempotency.serialization.base import (
 from botocore.exceptions import BotoCoreError, ClientError
 
 from code_exec.exceptions import CodeExecError, ConflictError, RequestValidationError
+from code_exec.observability import MetricUnit, metrics
 from code_exec.services import Services
 from code_exec.store import base as store_base
 
@@ -78,6 +85,8 @@ __all__ = [
     "Outcome",
     "caller_scope",
 ]
+
+logger = logging.getLogger(__name__)
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -248,8 +257,14 @@ class Idempotency:
             output_serializer=_Offloaded(self.s),
             key_prefix=_SK_PREFIX,
         )
+        answered: list[dict[str, Any]] = []
+
+        def answer() -> dict[str, Any]:
+            answered.append(fn())
+            return answered[-1]
+
         try:
-            out = once(request=request, fn=fn)
+            out = once(request=request, fn=answer)
         except IdempotencyValidationError as e:
             raise IdempotencyKeyReusedError(
                 f"this {HEADER} was used with a different request body; "
@@ -262,6 +277,14 @@ class Idempotency:
                 field=HEADER,
             ) from e
         except IdempotencyPersistenceLayerError as e:
+            if answered:  # the route ran and answered; only storing its answer failed
+                logger.warning(
+                    "answer not stored under its %s; answered anyway", HEADER, exc_info=e
+                )
+                metrics.add_metric(
+                    name="IdempotencyAnswersNotStored", unit=MetricUnit.Count, value=1
+                )
+                return Outcome(body=answered[-1])
             cause = e.__cause__
             if isinstance(cause, ClientError | BotoCoreError):
                 raise cause from e  # a table or bucket failure, classified as such upstream

@@ -47,7 +47,8 @@ IdempotencyKey = Annotated[
             "body) within 24 hours returns the first answer without running again "
             f"(`{REPLAYED_HEADER}: true`); the same key with another body answers 422, and a "
             "repeat while the first still runs answers 409 with Retry-After. Errors are not "
-            "stored: a retry after an error runs again."
+            "stored: a retry after an error runs again. A failure after the code ran is not "
+            "an error: the answer keeps the result and lists it in `after_run_errors`."
         ),
         json_schema_extra={"pattern": KEY_PATTERN, "maxLength": 255},
     ),
@@ -156,7 +157,7 @@ class _Routes:
             raise RequestValidationError("give exactly one of code or command", field="code")
 
         def execute() -> dict[str, Any]:
-            result, outputs, duration_ms = self.ops.execute(
+            result, outputs, duration_ms, after_run_errors = self.ops.execute(
                 session_id,
                 code=body.code,
                 command=body.command,
@@ -174,6 +175,7 @@ class _Routes:
                 duration_ms=round(duration_ms, 3),
                 files=outputs.files,
                 files_skipped=outputs.skipped,
+                after_run_errors=after_run_errors,
             ).model_dump(mode="json")
 
         outcome = self._once(idempotency_key, body, execute)

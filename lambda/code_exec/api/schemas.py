@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from code_exec.api.errors import ErrorBody
-from code_exec.models import AgentResult, InputFile, OutputFile, SkippedFile
+from code_exec.models import AfterRunError, AgentResult, InputFile, OutputFile, SkippedFile
 
 __all__ = [
     "JOB_ID",
@@ -48,6 +48,7 @@ class ExecuteResponse(BaseModel):
     duration_ms: float
     files: list[OutputFile] = Field(default_factory=list)
     files_skipped: list[SkippedFile] = Field(default_factory=list)  # left in outputs/, and why
+    after_run_errors: list[AfterRunError] = Field(default_factory=list)
 
 
 class DeleteSessionResponse(BaseModel):

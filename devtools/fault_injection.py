@@ -19,7 +19,9 @@ from __future__ import annotations
 import base64
 import json
 import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -29,7 +31,7 @@ from botocore.exceptions import ConnectionClosedError, ReadTimeoutError
 
 from emulators.code_interpreter.eventstream import encode_message
 
-__all__ = ["Fault", "FaultInjector", "Target", "error_reply"]
+__all__ = ["Fault", "FaultInjector", "SkippedSleeps", "Target", "error_reply", "sleeps_skipped"]
 
 _NOWHERE = "https://fault-injected.invalid/"
 EVENT_STREAM = "application/vnd.amazon.eventstream"
@@ -261,3 +263,33 @@ class FaultInjector:
         if self.fault is Fault.MID_STREAM:
             return _mid_stream_reply(self.target, url)
         return error_reply(self.target.service, self.fault, url, request.method)
+
+
+class SkippedSleeps:
+    """``time`` for botocore's endpoint and the sandbox client's retries: sleeps are recorded,
+    never slept (an injected clock for the backoff; the attempts still all happen)."""
+
+    def __init__(self) -> None:
+        self.slept: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+
+@contextmanager
+def sleeps_skipped() -> Iterator[SkippedSleeps]:
+    """Retry backoffs of botocore and of the sandbox client recorded instead of slept, so a
+    test of a throttled call costs its attempts, not their waits."""
+    import botocore.endpoint
+    from code_exec.sandbox import errors
+
+    clock = SkippedSleeps()
+    saved = botocore.endpoint.time, errors.time  # type: ignore[attr-defined]
+    botocore.endpoint.time, errors.time = clock, clock  # type: ignore[attr-defined,assignment]
+    try:
+        yield clock
+    finally:
+        botocore.endpoint.time, errors.time = saved  # type: ignore[attr-defined]

@@ -23,6 +23,7 @@ import ast
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from devtools.fault_injection import Fault, Target
 
@@ -95,6 +96,10 @@ class Row:
     absorbed: tuple[Fault, ...] = ()
     # Outcomes that differ from the contract's rule for a reason the reader must know.
     special: tuple[tuple[Fault, Outcome], ...] = ()
+    # Called once the code has run (collecting its outputs): a failure is reported in the
+    # answer's ``after_run_errors`` with the contract's code, never as an error status that
+    # would lose the result and make the client's retry run the code again.
+    after_run: bool = False
 
     @property
     def stream(self) -> bool:
@@ -132,11 +137,11 @@ _HEAD = (
 )
 
 
-def _ac(op: str, drive: str, tool: str | None = None, **kw: tuple[Fault, ...]) -> Row:
+def _ac(op: str, drive: str, tool: str | None = None, **kw: Any) -> Row:
     return Row(Target("bedrock-agentcore", op, tool), drive, "sandbox", **kw)
 
 
-def _icp(tool: str, drive: str, **kw: tuple[Fault, ...]) -> Row:
+def _icp(tool: str, drive: str, **kw: Any) -> Row:
     return _ac("InvokeCodeInterpreter", drive, tool, **kw)
 
 
@@ -148,9 +153,9 @@ ROWS: tuple[Row, ...] = (
     _icp("executeCode", "execute"),
     _icp("executeCommand", "execute_command"),
     _icp("writeFiles", "execute"),
-    _icp("readFiles", "execute"),
-    _icp("listFiles", "execute"),
-    _icp("removeFiles", "execute"),
+    _icp("readFiles", "execute", after_run=True),
+    _icp("listFiles", "execute", after_run=True),
+    _icp("removeFiles", "execute", after_run=True),
     _icp("startCommandExecution", "claude_code"),
     _icp("getTask", "claude_code"),
     # Stopping a command at its request's end is cleanup: when the stop fails, the turn still
@@ -165,7 +170,7 @@ ROWS: tuple[Row, ...] = (
     Row(Target("dynamodb", "UpdateItem"), "execute", "dynamodb"),
     Row(Target("dynamodb", "DeleteItem"), "delete", "dynamodb"),
     Row(Target("dynamodb", "Query"), "v1_files", "dynamodb"),
-    Row(Target("s3", "PutObject"), "execute", "s3"),
+    Row(Target("s3", "PutObject"), "execute", "s3", after_run=True),
     Row(Target("s3", "GetObject"), "execute_s3_input", "s3", special=_DENIED_AS_MISSING),
     Row(Target("s3", "HeadObject"), "job_submit", "s3", special=_HEAD),
     Row(Target("stepfunctions", "StartExecution"), "job_submit", "stepfunctions"),
@@ -179,6 +184,11 @@ _ABSORBED = (
 )
 _AGAIN = "send the request again (the stream ended in an error event)"
 _DEPLOY = "fix the deployment's IAM grants (a configuration error): retrying does not help"
+_AFTER_RUN = (
+    "nothing to redo: the answer has the code's result, and after_run_errors names the "
+    "failure (its code; retry_after in the entry); files not collected stay in outputs/ and "
+    "the next request on the session returns them"
+)
 
 
 def _codes(row: Row) -> tuple[str, str, str, str]:
@@ -224,6 +234,8 @@ def expected(row: Row, fault: Fault) -> Outcome:
         if special is fault:
             return outcome
     outcome = _anthropic(row, fault) if row.drive in ANTHROPIC_DRIVES else _ours(row, fault)
+    if row.after_run:
+        return Outcome(200, outcome.code, False, _AFTER_RUN)
     if outcome.retry_after and row.drive in EVENT_DRIVES:  # the headers went out with 200
         return Outcome(outcome.status, outcome.code, False, _AGAIN)
     return outcome

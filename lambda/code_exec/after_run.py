@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Literal, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from code_exec.dependency_errors import dependency_error
 from code_exec.exceptions import CodeExecError, SessionNotFoundError
 from code_exec.models import AfterRunError
 from code_exec.observability import MetricUnit, metrics
@@ -57,7 +58,13 @@ _MAX_DETAIL = 300  # a dependency's message, bounded (it may quote sandbox outpu
 
 
 def _describe(exc: Exception) -> tuple[str, str, int | None]:
-    """(code, message, retry_after) of a failure, in the words an error answer would use."""
+    """(code, message, retry_after) of a failure, in the words an error answer would use: a
+    dependency's botocore error is classified by the failure contract first
+    (:func:`~code_exec.dependency_errors.dependency_error`: ``Throttled``, ``DependencyUnavailable``
+    ... with their ``retry_after``), as the error answer would have been."""
+    contract = dependency_error(exc)
+    if contract is not None:
+        exc = contract
     if isinstance(exc, CodeExecError):
         return exc.code, exc.message, exc.retry_after
     if isinstance(exc, ClientError):

@@ -99,10 +99,17 @@ def on(injector: FaultInjector) -> Iterator[None]:
         injector.on = False
 
 
+def _is_json(resp: Any) -> bool:
+    return "json" in resp.headers.get("content-type", "") and resp.text.startswith("{")
+
+
 def seen_http(resp: Any) -> Seen:
     """A buffered answer (or a stream refused before its first byte)."""
     if resp.status_code < 400:
-        return Seen(resp.status_code, None, "retry-after" in resp.headers, resp.text[:300])
+        # a failure after the code ran is reported in the answer, not as an error status
+        reported = resp.json().get("after_run_errors") if _is_json(resp) else None
+        code = reported[0]["code"] if reported else None
+        return Seen(resp.status_code, code, "retry-after" in resp.headers, resp.text[:300])
     error = resp.json()["error"]
     code = error.get("code") or error.get("type")
     return Seen(resp.status_code, code, "retry-after" in resp.headers, error.get("message", ""))

@@ -16,6 +16,7 @@ import pytest
 import requests
 
 from devtools.bedrock_replay import BedrockReplay, load_fixture
+from devtools.fault_injection import sleeps_skipped
 
 from .conftest import ApiClient, replay_bedrock_client
 from .test_api_idempotency import KEY, _execute, _runs, _sandbox_session, session
@@ -23,6 +24,14 @@ from .test_api_idempotency import KEY, _execute, _runs, _sandbox_session, sessio
 pytestmark = pytest.mark.sandbox
 
 __all__ = ["session"]  # the named-session fixture, shared with test_api_idempotency
+
+
+@pytest.fixture(autouse=True)
+def _no_backoff_waits() -> Iterator[None]:
+    """Throttled calls are retried here as in the Lambda; their backoff waits are skipped."""
+    with sleeps_skipped():
+        yield
+
 
 COUNT_AND_WRITE = (
     "n = globals().get('n', 0) + 1\nopen('outputs/r%d.txt' % n, 'w').write('kept %d' % n)\nprint(n)"

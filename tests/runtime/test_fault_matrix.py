@@ -29,7 +29,7 @@ import pytest
 from code_exec.store import ApiKeyStore, new_key
 from code_exec.sweeper import Sweeper
 
-from devtools.fault_injection import Fault, FaultInjector
+from devtools.fault_injection import Fault, FaultInjector, SkippedSleeps, sleeps_skipped
 from devtools.fault_matrix import Row, cells, expected
 from devtools.lambda_adapter import LambdaAdapter
 from devtools.local_server import LocalApi
@@ -55,29 +55,9 @@ def emulator() -> Iterator[RestartableEmulator]:
         running.stop()
 
 
-class _NoSleep:
-    """``time`` for botocore's endpoint and the sandbox client's retries: sleeps are recorded,
-    never slept (an injected clock for the backoff; the attempts still all happen)."""
-
-    def __init__(self) -> None:
-        self.slept: list[float] = []
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(time, name)
-
-
 @pytest.fixture(scope="module")
-def no_sleep() -> Iterator[_NoSleep]:
-    import botocore.endpoint
-    from code_exec.sandbox import errors
-
-    clock = _NoSleep()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(botocore.endpoint, "time", clock)
-        mp.setattr(errors, "time", clock)
+def no_sleep() -> Iterator[SkippedSleeps]:
+    with sleeps_skipped() as clock:
         yield clock
 
 

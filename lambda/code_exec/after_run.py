@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import Literal, Protocol, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -36,14 +36,20 @@ from code_exec.exceptions import CodeExecError, SessionNotFoundError
 from code_exec.models import AfterRunError
 from code_exec.observability import MetricUnit, metrics
 
-if TYPE_CHECKING:
-    from code_exec.operations import ActiveSession
-
 __all__ = ["AfterRun", "after_run_error"]
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+
+class _Session(Protocol):
+    """What :meth:`AfterRun.collect` reads of the request's session
+    (:class:`~code_exec.operations.ActiveSession`, which imports this module)."""
+
+    @property
+    def session_id(self) -> str | None: ...
+
 
 _CONSEQUENCE = {
     ("outputs", True): "the files stay in the session's outputs/ and the next request on "
@@ -109,7 +115,7 @@ class AfterRun:
         """The code has run: from now on the request's answer is its result."""
         self._ran = True
 
-    def collect(self, active: ActiveSession, collect: Callable[[], T], nothing: T) -> T:
+    def collect(self, active: _Session, collect: Callable[[], T], nothing: T) -> T:
         """``collect()`` (the output collection), or ``nothing`` (no files) and an entry in
         :attr:`errors` when it fails.
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -53,10 +54,16 @@ def test_a_cell_longer_than_the_deadline_is_cut_off_and_the_session_stays_usable
 
 
 def test_a_throttled_sandbox_near_the_deadline_answers_429_with_retry_after(
-    sandbox_api: ApiClient,
+    sandbox_api: ApiClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Every data-plane call is refused; with 6.5 s left (2 s of work) the route answers 429
-    after the retries that fit (counted), not after the ten a quiet request gets."""
+    after the retries that fit (counted), not after the ten a quiet request gets.
+
+    Each backoff is drawn at the top of its jitter window (full jitter may draw near 0, and
+    ten near-0 draws fit anywhere): the count then depends on the deadline, not on chance."""
+    from code_exec.sandbox import errors
+
+    monkeypatch.setattr(errors, "random", SimpleNamespace(uniform=lambda low, high: high))
     assert _execute(sandbox_api, "throttled", "y = 1", remaining_ms=29_000).status == 200
     agentcore = sandbox_api.handler.services.agentcore
     sent: list[str] = []

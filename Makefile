@@ -62,7 +62,7 @@ synth: $(STAMP) node_modules/.installed
 	$(PY) -m devtools.synth_summary cdk.out
 
 test: setup lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 3 --dist loadfile
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -17,9 +17,7 @@ calls go to a host only a Bedrock replay answers.
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,6 +27,7 @@ from typing import Any
 
 from devtools.call_recorder import CallRecorder
 from devtools.deployment import Deployment, Resource
+from devtools.handler_copies import handler_copy
 
 __all__ = ["Function", "load_functions"]
 
@@ -67,7 +66,7 @@ def load_functions(
         variables = res.props.get("Environment", {}).get("Variables", {})
         environment = {k: str(v) for k, v in deployment.resolve(variables, res.stack).items()}
         module_name, attr = res.props["Handler"].rsplit(".", 1)
-        module = _private_copy(module_name, f"{module_name}<{res.logical_id}>")
+        module = handler_copy(module_name, f"{module_name}<{res.logical_id}>")
         services = getattr(module, "services", None)
         if services is None:
             raise TypeError(f"{module_name} has no module-level `services` to configure")
@@ -81,24 +80,6 @@ def load_functions(
 
 def _buildable(services: Any) -> list[str]:
     return [n for n, v in vars(type(services)).items() if isinstance(v, cached_property)]
-
-
-def _private_copy(module_name: str, alias: str) -> ModuleType:
-    spec = importlib.util.find_spec(module_name)
-    if spec is None or spec.origin is None:
-        raise ModuleNotFoundError(module_name)
-    copy_spec = importlib.util.spec_from_file_location(alias, spec.origin)
-    assert copy_spec is not None and copy_spec.loader is not None
-    module = importlib.util.module_from_spec(copy_spec)
-    # Under its own alias (never the shared name): a module defining dataclasses must be
-    # in sys.modules while it runs (dataclasses resolve string annotations through it).
-    sys.modules[alias] = module
-    try:
-        copy_spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[alias]
-        raise
-    return module
 
 
 @contextmanager

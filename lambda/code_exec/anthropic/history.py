@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from code_exec.anthropic import wire
+from code_exec.anthropic import tool_search, wire
 from code_exec.anthropic.ids import bedrock_tool_id, server_tool_id
 from code_exec.anthropic.results import model_result
 from code_exec.anthropic.tools import SERVER_TOOL_NAMES
@@ -94,7 +94,12 @@ def _text(block: wire.TextBlock) -> dict[str, Any]:
 
 def _tool_result(block: wire.ToolResultBlock) -> dict[str, Any]:
     out: dict[str, Any] = {"type": "tool_result", "tool_use_id": block.tool_use_id}
-    if block.content is not None:
+    if isinstance(block.content, list):  # a client's own tool search: references as text
+        out["content"] = [
+            tool_search.tool_reference_text(b) if b.get("type") == "tool_reference" else b
+            for b in block.content
+        ]
+    elif block.content is not None:
         out["content"] = block.content
     if block.is_error:
         out["is_error"] = True

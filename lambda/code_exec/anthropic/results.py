@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from code_exec.anthropic import tool_search
 from code_exec.anthropic.ids import bedrock_tool_id
 from code_exec.anthropic.tools import BASH, CODE_EXECUTION, EDITOR
 from code_exec.loops.toolbox import DEFAULT_OUTPUT_LIMIT, truncate
@@ -39,6 +40,7 @@ RESULT_TYPES = {
     BASH: "bash_code_execution_tool_result",
     EDITOR: "text_editor_code_execution_tool_result",
     CODE_EXECUTION: "code_execution_tool_result",
+    **dict.fromkeys(tool_search.NAMES, "tool_search_tool_result"),
 }
 _RUN_TYPES = {BASH: "bash_code_execution", CODE_EXECUTION: "code_execution"}
 _COMMON_ERRORS = (
@@ -162,6 +164,8 @@ def render(block: dict[str, Any]) -> tuple[str, bool]:
         if content.get("return_code"):
             parts.append(f"return code: {content['return_code']}")
         return "\n".join(parts) or "(no output; return code 0)", False
+    if kind == "tool_search_tool_search_result":
+        return tool_search.render(content), False
     if kind == "text_editor_code_execution_view_result":
         if content.get("file_type", "text") != "text":
             return f"({content.get('file_type')} file; its content is not shown as text)", False

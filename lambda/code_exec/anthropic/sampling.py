@@ -106,7 +106,7 @@ def client_block(block: dict[str, Any], plan: ToolPlan) -> dict[str, Any]:
     kind = block.get("type")
     if kind == "tool_use":
         out: dict[str, Any] = {k: block[k] for k in ("type", "id", "name", "input") if k in block}
-        if block.get("name") in plan.server_tools:
+        if block.get("name") in plan.stand_ins:
             out["type"], out["id"] = "server_tool_use", server_tool_id(block["id"])
         if plan.programmatic:
             out["caller"] = {"type": "direct"}

@@ -110,6 +110,14 @@ class Row:
 
 
 _IGNORED = "Anthropic's own accounting or routing; Bedrock bills and routes by its own rules"
+_TOOL_SEARCH_HERE = (
+    "Bedrock runs tool search on InvokeModel for some Claude models only (Anthropic's page: "
+    "Claude Opus 4.5 at first, beta `tool-search-tool-2025-10-19`), and not over the tools "
+    "this deployment gives the model (code execution's stand-ins, tools callable from code); "
+    "so it is done here for every model: the model is given a stand-in search tool, the "
+    "regex or BM25 search runs here over the deferred tools, and the tools its "
+    "`tool_reference` blocks name join the model's tool list (`anthropic/tool_search.py`)"
+)
 
 FIELDS: tuple[Row, ...] = (
     Row("model", "implemented", "resolved to a Bedrock model id the deployment may invoke "
@@ -162,8 +170,9 @@ FIELDS: tuple[Row, ...] = (
 
 TOOLS: tuple[Row, ...] = (
     Row("custom", "passed", "sent as name, description, input_schema and cache_control; "
-        "`defer_loading` is accepted and the tool is loaded (tool search is not available), "
-        "`allowed_callers` is implemented (programmatic tool calling)", BR_BODY),
+        "`defer_loading` is implemented here (the tool reaches the model once a "
+        "`tool_reference` in the history discovers it), `allowed_callers` too (programmatic "
+        "tool calling)", BR_BODY),
     Row("code_execution_*", "implemented", "emulated: the model is given client stand-in "
         "tools, the code runs in the sandbox", A_CODE_EXECUTION),
     Row("bash_*", "passed", "an Anthropic-defined client tool: the client runs it", BR_BODY),
@@ -174,8 +183,7 @@ TOOLS: tuple[Row, ...] = (
     Row("memory_*", "passed", "an Anthropic-defined client tool: the client runs it", A_MEMORY),
     Row("web_search_*", "refused", "a server tool nothing on Bedrock runs", A_WEB_SEARCH),
     Row("web_fetch_*", "refused", "a server tool nothing on Bedrock runs", A_WEB_FETCH),
-    Row("tool_search_tool_*", "refused", "tool search is not available on this deployment "
-        "yet (`defer_loading` alone is accepted)", A_TOOL_SEARCH),
+    Row("tool_search_tool_*", "implemented", _TOOL_SEARCH_HERE, A_TOOL_SEARCH),
     Row("mcp_toolset", "refused", "the MCP connector is not available on this deployment",
         A_MCP),
     Row("advisor_*", "refused", "a server tool nothing on Bedrock runs", A_ADVISOR),
@@ -196,16 +204,18 @@ BETAS: tuple[Row, ...] = (
     Row("interleaved-thinking-2025-05-14", "passed", _PASSED, BR_THINKING),
     Row("token-efficient-tools-2025-02-19", "passed", _PASSED, BR_BODY),
     Row("tool-examples-2025-10-29", "passed", _PASSED, A_ON_BEDROCK),
-    Row("tool-search-tool-2025-10-19", "passed", _PASSED, A_TOOL_SEARCH),
+    Row("tool-search-tool-2025-10-19", "implemented", "tool search is done here whatever "
+        "the header (Bedrock's beta name for it; not sent: no tool search reaches Bedrock)",
+        A_TOOL_SEARCH),
     Row("code-execution-2025-05-22", "implemented", "code execution is emulated",
         A_CODE_EXECUTION),
     Row("code-execution-2025-08-25", "implemented", "code execution is emulated",
         A_CODE_EXECUTION),
     Row("files-api-2025-04-14", "implemented", "`/v1/files` is served here", A_FILES),
-    Row("advanced-tool-use-2025-11-20", "dropped", "Anthropic's name for tool search, "
-        "programmatic tool calling and tool examples; PTC is implemented whatever the "
-        "header, Bedrock's own names are `tool-search-tool-2025-10-19` and "
-        "`tool-examples-2025-10-29`", A_TOOL_SEARCH),
+    Row("advanced-tool-use-2025-11-20", "implemented", "Anthropic's name for tool search, "
+        "programmatic tool calling and tool examples: the first two are done here whatever "
+        "the header; not sent to Bedrock, whose own names are `tool-search-tool-2025-10-19` "
+        "and `tool-examples-2025-10-29`", A_TOOL_SEARCH),
     Row("claude-code-20250219", "dropped", "sent by Claude Code on every request; "
         + _ANTHROPIC_ONLY, A_CLAUDE_CODE),
     Row("thinking-token-count-2026-05-13", "dropped", "sent by Claude Code; "

@@ -19,10 +19,13 @@ listed (Anthropic's API accepts that too).
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from code_exec.anthropic import tool_search
 from code_exec.anthropic.errors import ThreadUnsupportedError
 from code_exec.anthropic.prompts import BASH_TOOL, EDITOR_TOOL, python_tool
 from code_exec.anthropic.surface import FIELDS, refusal, tool_row
@@ -44,7 +47,8 @@ VERSIONS = ("20250522", "20250825", "20260120", "20260521")
 CODE_EXECUTION = "code_execution"
 BASH = "bash_code_execution"
 EDITOR = "text_editor_code_execution"
-SERVER_TOOL_NAMES = frozenset({CODE_EXECUTION, BASH, EDITOR})
+CODE_EXECUTION_TOOLS = frozenset({CODE_EXECUTION, BASH, EDITOR})
+SERVER_TOOL_NAMES = CODE_EXECUTION_TOOLS | tool_search.NAMES
 _CE_TYPE = re.compile(r"^code_execution_(\d{8})$")
 _CE_FIELDS = {"type", "name", "allowed_callers", "cache_control", "defer_loading", "strict"}
 _CUSTOM_FIELDS = {
@@ -86,6 +90,36 @@ class ToolPlan:
     code_cache: dict[str, Any] | None = None  # cache_control on the code execution entry
     tool_choice: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    searches: tuple[dict[str, Any], ...] = ()  # tool search entries, as sent
+    deferred: frozenset[str] = frozenset()  # names of the tools with defer_loading: true
+    loaded: frozenset[str] = frozenset()  # deferred tools discovered so far
+
+    def visible(self, name: str) -> bool:
+        """Whether the model is given tool ``name`` (not deferred, or discovered)."""
+        return name not in self.deferred or name in self.loaded
+
+    def with_loaded(self, names: Iterable[str]) -> ToolPlan:
+        """The plan once the tools ``names`` are discovered (a tool search result)."""
+        return dataclasses.replace(self, loaded=self.loaded | frozenset(names))
+
+    @property
+    def stand_ins(self) -> tuple[str, ...]:
+        """The names of the tools the model calls that this endpoint answers (server tools)."""
+        return (*self.server_tools, *(str(s["name"]) for s in self.searches))
+
+    def catalog(self) -> list[tool_search.Searchable]:
+        """The deferred tools not discovered yet, as tool search searches them."""
+        out = []
+        if self.version is not None and not self.visible(CODE_EXECUTION):
+            texts = [str(t.get("description", "")) for t in self._code_tools()]
+            out.append(tool_search.Searchable.of(CODE_EXECUTION, "\n".join(texts)))
+        for t in self.client_tools:
+            if not self.visible(t.name):
+                out.append(tool_search.Searchable.of(t.name, t.description, t.input_schema))
+        for p in self.passthrough:
+            if not self.visible(str(p.get("name"))):
+                out.append(tool_search.Searchable.of(str(p.get("name")), str(p.get("type"))))
+        return out
 
     @property
     def code_execution(self) -> bool:
@@ -121,8 +155,7 @@ class ToolPlan:
     def tool(self, name: str) -> ClientTool | None:
         return next((t for t in self.client_tools if t.name == name), None)
 
-    def bedrock_tools(self) -> list[dict[str, Any]]:
-        """The tool list Bedrock is sent: the stand-ins first, then direct client tools."""
+    def _code_tools(self) -> list[dict[str, Any]]:
         tools: list[dict[str, Any]] = []
         for name in self.server_tools:
             if name == BASH:
@@ -130,11 +163,24 @@ class ToolPlan:
             elif name == EDITOR:
                 tools.append(dict(EDITOR_TOOL))
             else:
-                tools.append(python_tool(self.version or "", self.programmatic))
+                callable_ = [t for t in self.programmatic if self.visible(t.name)]
+                tools.append(python_tool(self.version or "", callable_))
+        return tools
+
+    def bedrock_tools(self) -> list[dict[str, Any]]:
+        """The tool list Bedrock is sent: the stand-ins first, then direct client tools (the
+        deferred ones once discovered, :mod:`.tool_search`)."""
+        tools = self._code_tools() if self.visible(CODE_EXECUTION) else []
         if tools and self.code_cache:
             tools[-1]["cache_control"] = self.code_cache
-        tools += [dict(t.bedrock) for t in self.client_tools if t.direct]
-        tools += [dict(t) for t in self.passthrough]
+        deferred = len(self.catalog()) if self.searches else 0
+        for entry in self.searches:
+            if self.visible(str(entry["name"])):
+                tools.append(tool_search.stand_in(str(entry["name"]), deferred))
+                if entry.get("cache_control"):
+                    tools[-1]["cache_control"] = entry["cache_control"]
+        tools += [dict(t.bedrock) for t in self.client_tools if t.direct and self.visible(t.name)]
+        tools += [dict(t) for t in self.passthrough if self.visible(str(t.get("name")))]
         return tools
 
 
@@ -220,11 +266,15 @@ def plan_tools(request: MessagesRequest) -> ToolPlan:
     code_cache: dict[str, Any] | None = None
     clients: list[ClientTool] = []
     passthrough: list[dict[str, Any]] = []
+    searches: list[dict[str, Any]] = []
     names: set[str] = set()
+    deferred: set[str] = set()
     for i, entry in enumerate(request.tools or []):
         where = f"tools.{i}"
         kind = str(entry.get("type") or "custom")
         name = entry.get("name")
+        if entry.get("defer_loading") is True:
+            deferred.add(str(name))
         if kind.startswith("code_execution_"):
             if version is not None:
                 raise RequestValidationError("only one code execution tool is allowed", field=where)
@@ -240,7 +290,10 @@ def plan_tools(request: MessagesRequest) -> ToolPlan:
         if name in names:
             raise RequestValidationError(f"tool names must be unique: {name!r}", field=where)
         names.add(str(name))
-        if kind == "custom":
+        if kind.startswith("tool_search_tool_"):
+            tool_search.search_tool(entry, where)
+            searches.append(entry)
+        elif kind == "custom":
             clients.append(_client_tool(entry, where))
         else:
             # bash_20250124, text_editor_*, memory_*, ...: client-run, Bedrock knows them
@@ -253,7 +306,17 @@ def plan_tools(request: MessagesRequest) -> ToolPlan:
             "tools callable from code need code_execution_20250825 or later",
             field="tools",
         )
-    plan = ToolPlan(version, tuple(clients), tuple(passthrough), code_cache)
+    plan = ToolPlan(
+        version,
+        tuple(clients),
+        tuple(passthrough),
+        code_cache,
+        searches=tuple(searches),
+        deferred=frozenset(deferred),
+        loaded=tool_search.discovered(
+            request, names | ({CODE_EXECUTION} if version else set()), deferred
+        ),
+    )
     return _with_tool_choice(plan, request)
 
 
@@ -272,8 +335,8 @@ def _with_tool_choice(plan: ToolPlan, request: MessagesRequest) -> ToolPlan:
                 field="tool_choice.name",
             )
         forces_code = choice.name == CODE_EXECUTION and plan.code_execution
-        if tool is None and choice.name not in plan.server_tools and not forces_code:
-            known = [t.name for t in plan.client_tools if t.direct] + list(plan.server_tools)
+        if tool is None and choice.name not in plan.stand_ins and not forces_code:
+            known = [t.name for t in plan.client_tools if t.direct] + list(plan.stand_ins)
             if choice.name not in {str(t.get("name")) for t in plan.passthrough}:
                 raise RequestValidationError(
                     f"tool_choice names {choice.name!r}, which is not a tool of this request "
@@ -292,9 +355,7 @@ def _with_tool_choice(plan: ToolPlan, request: MessagesRequest) -> ToolPlan:
         and CODE_EXECUTION not in (plan.server_tools)
     ):
         data = {"type": "any", **({k: v for k, v in data.items() if k not in ("type", "name")})}
-    return ToolPlan(
-        plan.version, plan.client_tools, plan.passthrough, plan.code_cache, data, plan.extra
-    )
+    return dataclasses.replace(plan, tool_choice=data)
 
 
 def _refuse_unsupported(request: MessagesRequest) -> None:

@@ -29,7 +29,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
-from code_exec.anthropic import ptc
+from code_exec.anthropic import ptc, tool_search
 from code_exec.anthropic.bedrock import request_body
 from code_exec.anthropic.containers import ContainerSession
 from code_exec.anthropic.executor import Executor, OutputSink, Paused
@@ -233,7 +233,8 @@ class _Turn:
             content = record.executed.get(use.id) if record and reuse else None
             if content is None:
                 if self.spent():  # the continuation runs it, in this container
-                    self.container.ensure()
+                    if _sandboxed([use]):
+                        self.container.ensure()
                     return "pause_turn", None
                 step = self._execute(use)
                 yield from step.blocks
@@ -261,12 +262,13 @@ class _Turn:
             history.messages.append(reply.message)
             uses, client_calls = reply.uses, reply.client_calls
             stop_reason = reply.stop_reason or ("tool_use" if client_calls else "pause_turn")
-            if uses and (stop_reason != "tool_use" or client_calls):
+            if _sandboxed(uses) and (stop_reason != "tool_use" or client_calls):
                 self.container.ensure()  # the next request runs them in this container
             if stop_reason != "tool_use" or not uses or client_calls:
                 return stop_reason, reply.stop_sequence
             if iterations >= self.limits.max_iterations or self.spent():
-                self.container.ensure()
+                if _sandboxed(uses):
+                    self.container.ensure()
                 return "pause_turn", None
             history.unanswered = list(uses)
             stop = yield from self._open_uses(history, reuse=False)
@@ -276,6 +278,8 @@ class _Turn:
     # --- server tool uses ----------------------------------------------------------------
 
     def _execute(self, use: ServerUse) -> _Step:
+        if use.name in tool_search.NAMES:  # answered here: no sandbox
+            return _Step([], result=tool_search.search(use.name, use.input, self.plan.catalog()))
         self.usage.code_execution_requests += 1
         outcome = self.executor.run(use, budget=self.remaining())
         if isinstance(outcome, Paused):
@@ -325,10 +329,16 @@ class _Turn:
     ) -> Generator[dict[str, Any], None, dict[str, Any]]:
         """Emit the result block of ``use``; return the ``tool_result`` the model reads."""
         block = result_block(use.name, use.id, content)
+        self.plan = self.plan.with_loaded(tool_search.loaded_by(content))  # from the next call
         if self.container.record is not None:
             self.container.record.remember(use.id, content)
         yield block
         return model_result(block)
+
+
+def _sandboxed(uses: list[ServerUse]) -> bool:
+    """Whether any of ``uses`` runs in the container (tool search runs here)."""
+    return any(u.name not in tool_search.NAMES for u in uses)
 
 
 def run_turn(services: Any, request: MessagesRequest, plan: ToolPlan, **kwargs: Any) -> Items:

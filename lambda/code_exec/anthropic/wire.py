@@ -117,12 +117,13 @@ class ServerToolUseBlock(_Strict):
 
 
 class ServerResultBlock(_Strict):
-    """A code execution result block an earlier response carried, echoed back."""
+    """A server tool's result block an earlier response carried, echoed back."""
 
     type: Literal[
         "code_execution_tool_result",
         "bash_code_execution_tool_result",
         "text_editor_code_execution_tool_result",
+        "tool_search_tool_result",
     ]
     tool_use_id: str = Field(min_length=1, max_length=256)
     content: dict[str, Any]

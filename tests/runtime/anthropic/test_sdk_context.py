@@ -84,7 +84,7 @@ def test_claude_codes_request_streams_with_thinking_omitted(server: Server) -> N
             final = stream.get_final_message()
             headers = stream.response.headers
         assert headers["anthropic-beta-dropped"] == (
-            "claude-code-20250219,thinking-token-count-2026-05-13,advanced-tool-use-2025-11-20"
+            "claude-code-20250219,thinking-token-count-2026-05-13"
         )
         [thinking, answer] = final.content
         assert isinstance(thinking, beta_types.BetaThinkingBlock)
@@ -108,7 +108,7 @@ def test_claude_codes_request_streams_with_thinking_omitted(server: Server) -> N
         "context-management-2025-06-27",
     ]
     assert sent["thinking"] == {"type": "enabled", "budget_tokens": 31999}
-    assert [t["name"] for t in sent["tools"]] == ["Bash", "WebFetch"]
+    assert [t["name"] for t in sent["tools"]] == ["Bash"]  # WebFetch is deferred
     assert all("defer_loading" not in t for t in sent["tools"])
     for key in ("metadata", "context_management", "betas"):
         assert key not in sent
@@ -313,7 +313,6 @@ def test_claude_codes_captured_first_request_is_answered(server: Server) -> None
         "per-turn-control-2026-07-01",
         "mid-conversation-tool-changes-2026-07-01",
         "thinking-token-count-2026-05-13",
-        "advanced-tool-use-2025-11-20",
         "effort-2025-11-24",
     ]
     sent = replay.exchanges[0].request
@@ -321,4 +320,10 @@ def test_claude_codes_captured_first_request_is_answered(server: Server) -> None
     assert sent["output_config"] == {"effort": "medium"}
     assert [m["role"] for m in sent["messages"]] == ["user"]
     assert all("defer_loading" not in t for t in sent["tools"])
-    assert len(sent["tools"]) == len(body["tools"])
+    # every tool but the deferred one (Claude Code's own ToolSearch returns tool_reference
+    # blocks that load it: tool_search.py)
+    deferred = [t["name"] for t in body["tools"] if t.get("defer_loading")]
+    assert deferred == ["DeferredToolPlaceholder"]
+    assert [t["name"] for t in sent["tools"]] == [
+        t["name"] for t in body["tools"] if not t.get("defer_loading")
+    ]

@@ -66,11 +66,8 @@ def test_every_row_cites_its_documentation() -> None:
 def test_claude_codes_betas_are_split_and_none_is_refused() -> None:
     betas = surface.split_betas(CLAUDE_CODE_BETAS)
     assert betas.passed == ("interleaved-thinking-2025-05-14", "context-management-2025-06-27")
-    assert betas.dropped == (
-        "claude-code-20250219",
-        "thinking-token-count-2026-05-13",
-        "advanced-tool-use-2025-11-20",
-    )
+    assert betas.dropped == ("claude-code-20250219", "thinking-token-count-2026-05-13")
+    assert betas.implemented == ("advanced-tool-use-2025-11-20",)  # tool search and PTC
     assert bedrock_betas(CLAUDE_CODE_BETAS) == list(betas.passed)
 
 
@@ -105,7 +102,7 @@ def test_a_refused_field_is_a_400_naming_it_and_why(name: str, value: typing.Any
     assert surface.field_row(name).why in e.value.message
 
 
-@pytest.mark.parametrize("kind", ["web_search_20250305", "tool_search_tool_bm25_20251119"])
+@pytest.mark.parametrize("kind", ["web_search_20250305", "mcp_toolset"])
 def test_a_refused_tool_type_is_a_400_naming_it(kind: str) -> None:
     with pytest.raises(RequestValidationError) as e:
         plan_tools(_request(tools=[{"type": kind, "name": "x"}]))
@@ -128,15 +125,14 @@ def test_defer_loading_and_display_never_reach_bedrock() -> None:
         tools=[
             {"name": "t", "input_schema": {"type": "object"}, "defer_loading": True},
             {"type": "bash_20250124", "name": "bash", "defer_loading": True},
+            {"name": "u", "input_schema": {"type": "object"}, "defer_loading": False},
         ],
         thinking={"type": "enabled", "budget_tokens": 2000, "display": "omitted"},
     )
     body = request_body(request, plan_tools(request), [{"role": "user", "content": "hi"}])
     assert body["thinking"] == {"type": "enabled", "budget_tokens": 2000}
-    assert body["tools"] == [
-        {"name": "t", "input_schema": {"type": "object"}},
-        {"type": "bash_20250124", "name": "bash"},
-    ]
+    # deferred and not discovered: not given to the model at all (tool_search.py)
+    assert body["tools"] == [{"name": "u", "input_schema": {"type": "object"}}]
 
 
 def test_docs_request_surface_is_current() -> None:

@@ -168,20 +168,21 @@ class ToolPlan:
         return tools
 
     def bedrock_tools(self) -> list[dict[str, Any]]:
-        """The tool list Bedrock is sent: the stand-ins first, then direct client tools (the
-        deferred ones once discovered, :mod:`.tool_search`)."""
-        tools = self._code_tools() if self.visible(CODE_EXECUTION) else []
+        """The tool list Bedrock is sent: the stand-ins first, then direct client tools; the
+        deferred ones once discovered (:mod:`.tool_search`), after the others, so that a
+        cache point on the tools stays where it was."""
+        tools = [(CODE_EXECUTION, t) for t in self._code_tools()]
         if tools and self.code_cache:
-            tools[-1]["cache_control"] = self.code_cache
+            tools[-1][1]["cache_control"] = self.code_cache
         deferred = len(self.catalog()) if self.searches else 0
         for entry in self.searches:
-            if self.visible(str(entry["name"])):
-                tools.append(tool_search.stand_in(str(entry["name"]), deferred))
-                if entry.get("cache_control"):
-                    tools[-1]["cache_control"] = entry["cache_control"]
-        tools += [dict(t.bedrock) for t in self.client_tools if t.direct and self.visible(t.name)]
-        tools += [dict(t) for t in self.passthrough if self.visible(str(t.get("name")))]
-        return tools
+            tools.append((str(entry["name"]), tool_search.stand_in(entry["name"], deferred)))
+            if entry.get("cache_control"):
+                tools[-1][1]["cache_control"] = entry["cache_control"]
+        tools += [(t.name, dict(t.bedrock)) for t in self.client_tools if t.direct]
+        tools += [(str(t.get("name")), dict(t)) for t in self.passthrough]
+        shown = [(name in self.deferred, t) for name, t in tools if self.visible(name)]
+        return [t for later, t in shown if not later] + [t for later, t in shown if later]
 
 
 def _version_of(entry: dict[str, Any], where: str) -> str:

@@ -285,8 +285,6 @@ def test_anthropics_documented_400s(
     server: Server, tools: list[Any], messages: list[Any], message: str, field: str
 ) -> None:
     with pytest.raises(anthropic.BadRequestError) as e:
-        server.client().messages.create(
-            model=MODEL, max_tokens=64, tools=tools, messages=messages
-        )
+        server.client().messages.create(model=MODEL, max_tokens=64, tools=tools, messages=messages)
     assert e.value.body["error"]["type"] == "invalid_request_error"
     assert e.value.body["error"]["message"] == f"{field}{message}"

@@ -579,6 +579,11 @@ def anthropic_api(run: Run) -> None:
     download["pathParameters"] = {"file_id": chart_file}
     raw = handler(download, LambdaContext())
     assert raw["statusCode"] == 200 and base64.b64decode(raw["body"]).startswith(b"\x89PNG")
+    count = json.dumps({k: v for k, v in body.items() if k != "max_tokens"}).encode()
+    counted = {"name": "lp_count", "turns": [{"response": {"body": {"inputTokens": 321}}}]}
+    with run.replay(counted, ".api_handler"):
+        raw = handler(_v1_event("/v1/messages/count_tokens", "POST", count, JSON), LambdaContext())
+    assert raw["statusCode"] == 200 and json.loads(raw["body"]) == {"input_tokens": 321}, raw
 
 
 JSON = "application/json"

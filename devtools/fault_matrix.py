@@ -79,6 +79,7 @@ DRIVES = {
     "job_submit": "POST /jobs (an input file from the bucket)",
     "job_status": "GET /jobs/{id} while the job runs",
     "v1_files": "GET /v1/files (the owner's file list)",
+    "v1_count_tokens": "POST /v1/messages/count_tokens (API function)",
     "sweep": "the sweeper (EventBridge schedule), with one leaked session",
     "claude_code": "POST /invoke (loop claude_code: a background command in the sandbox)",
     "v1_bash": "POST /v1/messages: a bash call that outlives the request (stopped at its end)",
@@ -165,6 +166,7 @@ ROWS: tuple[Row, ...] = (
     Row(Target("bedrock-runtime", "InvokeModel"), "invoke_messages", "model"),
     Row(Target("bedrock-runtime", "ConverseStream"), "stream_converse", "model"),
     Row(Target("bedrock-runtime", "InvokeModelWithResponseStream"), "stream_v1", "model"),
+    Row(Target("bedrock-runtime", "CountTokens"), "v1_count_tokens", "model"),
     Row(Target("dynamodb", "GetItem"), "delete", "dynamodb"),
     Row(Target("dynamodb", "PutItem"), "job_submit", "dynamodb"),
     Row(Target("dynamodb", "UpdateItem"), "execute", "dynamodb"),
@@ -206,7 +208,7 @@ def _codes(row: Row) -> tuple[str, str, str, str]:
 # are HTTP errors like a buffered route's.
 EVENT_DRIVES = frozenset({"stream_converse"})
 # Entry points that answer in Anthropic's envelope (``error.type``; 529 for "overloaded").
-ANTHROPIC_DRIVES = frozenset({"stream_v1", "v1_files"})
+ANTHROPIC_DRIVES = frozenset({"stream_v1", "v1_files", "v1_count_tokens"})
 
 
 def _anthropic(row: Row, fault: Fault) -> Outcome:

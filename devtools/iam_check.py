@@ -78,6 +78,7 @@ IAM_ACTIONS: dict[tuple[str, str], str] = {
     ("bedrock-runtime", "InvokeModel"): "bedrock:InvokeModel",
     ("bedrock-runtime", "ConverseStream"): "bedrock:InvokeModelWithResponseStream",
     ("bedrock-runtime", "InvokeModelWithResponseStream"): "bedrock:InvokeModelWithResponseStream",
+    ("bedrock-runtime", "CountTokens"): "bedrock:CountTokens",
     (_AC, "StartCodeInterpreterSession"): f"{_AC}:StartCodeInterpreterSession",
     (_AC, "InvokeCodeInterpreter"): f"{_AC}:InvokeCodeInterpreter",
     (_AC, "StopCodeInterpreterSession"): f"{_AC}:StopCodeInterpreterSession",

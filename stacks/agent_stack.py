@@ -23,6 +23,7 @@ from stacks.nag import acknowledge
 from stacks.policies import (
     INTERPRETER_ACTIONS,
     LIST_SESSIONS_ACTION,
+    count_tokens_statement,
     interpreter_statement,
     model_invoke_statements,
 )
@@ -254,6 +255,8 @@ class AgentStack(Stack):
                 self, models, streaming=streams, buffered=not streams
             ):
                 role.add_to_policy(statement)
+            if fn is self.api_function:  # POST /v1/messages/count_tokens
+                role.add_to_policy(count_tokens_statement(models))
             actions = _TABLE_ACTIONS + (_API_TABLE_ACTIONS if fn is self.api_function else ())
             if fn is self.stream_function:
                 actions = _STREAM_TABLE_ACTIONS

@@ -40,6 +40,7 @@ ROUTES = (
 KEY_ROUTES = (
     ("GET", "/v1/models"),
     ("GET", "/v1/models/{id}"),
+    ("POST", "/v1/messages/count_tokens"),
     ("POST", "/v1/files"),
     ("GET", "/v1/files"),
     ("GET", "/v1/files/{id}"),

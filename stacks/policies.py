@@ -10,10 +10,12 @@ from aws_cdk import aws_iam as iam
 from stacks.settings import ModelTarget
 
 __all__ = [
+    "COUNT_TOKENS_ACTION",
     "INTERPRETER_ACTIONS",
     "LIST_SESSIONS_ACTION",
     "MODEL_INVOKE_ACTIONS",
     "MODEL_STREAM_ACTIONS",
+    "count_tokens_statement",
     "foundation_model_arns",
     "interpreter_statement",
     "model_invoke_statements",
@@ -23,6 +25,9 @@ __all__ = [
 
 MODEL_INVOKE_ACTIONS = ("bedrock:InvokeModel",)  # InvokeModel and Converse
 MODEL_STREAM_ACTIONS = ("bedrock:InvokeModelWithResponseStream",)  # and ConverseStream
+# POST /v1/messages/count_tokens (the API function). CountTokens takes a bare foundation-model
+# id in the caller's region (profile ids are refused by the service).
+COUNT_TOKENS_ACTION = "bedrock:CountTokens"
 INTERPRETER_ACTIONS = (
     "bedrock-agentcore:StartCodeInterpreterSession",
     "bedrock-agentcore:InvokeCodeInterpreter",
@@ -104,6 +109,17 @@ def model_invoke_statements(
             )
         )
     return statements
+
+
+def count_tokens_statement(targets: Iterable[ModelTarget]) -> iam.PolicyStatement:
+    """``bedrock:CountTokens`` on the foundation models behind ``targets``, in this region:
+    the runtime counts with the foundation model a profile names
+    (:func:`code_exec.anthropic.count_tokens.foundation_model_id`)."""
+    models = _dedupe(
+        f"arn:{Aws.PARTITION}:bedrock:{Aws.REGION}::foundation-model/{t.foundation_model}"
+        for t in _unique(targets)
+    )
+    return iam.PolicyStatement(sid="CountTokens", actions=[COUNT_TOKENS_ACTION], resources=models)
 
 
 def profile_read_statements(

@@ -31,6 +31,7 @@ _OPERATIONS = {
     "converse": "Converse",
     "invoke-with-response-stream": "InvokeModelWithResponseStream",
     "converse-stream": "ConverseStream",
+    "count-tokens": "CountTokens",
 }
 # A streamed operation and the buffered one whose request (and recorded reply) it shares.
 BUFFERED = {"InvokeModelWithResponseStream": "InvokeModel", "ConverseStream": "Converse"}

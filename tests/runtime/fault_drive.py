@@ -221,6 +221,18 @@ def v1_files(world: World, injector: FaultInjector) -> Seen:
     return seen_http(resp)
 
 
+def v1_count_tokens(world: World, injector: FaultInjector) -> Seen:
+    body = {"model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": "hi"}]}
+    with on(injector):
+        resp = requests.post(
+            f"{world.url}/v1/messages/count_tokens",
+            json=body,
+            headers={"x-api-key": world.api_key},
+            timeout=60,
+        )
+    return seen_http(resp)
+
+
 def job_submit(world: World, injector: FaultInjector) -> Seen:
     replay = world.replay("converse_plain_answer")
     body = {"prompt": "What is 6 x 7?", "loop": "converse"}
@@ -378,6 +390,7 @@ DRIVES: dict[str, Callable[[World, FaultInjector], Seen]] = {
         stream_converse,
         stream_v1,
         v1_files,
+        v1_count_tokens,
         job_submit,
         job_status,
         sweep,

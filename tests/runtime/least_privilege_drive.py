@@ -426,6 +426,13 @@ def every_allowed_model(run: Run) -> None:
             assert accepted.status == 202, accepted.body
             done = run.wait_job(accepted.body["job_id"])
         assert done["status"] == "SUCCEEDED" and done["result"]["model_id"] == model_id, done
+        # POST /v1/messages/count_tokens counts with the model's foundation model
+        count = {"model": model_id, "messages": [{"role": "user", "content": "hi"}]}
+        event = _v1_event("/v1/messages/count_tokens", "POST", json.dumps(count).encode(), JSON)
+        counted = {"name": "lp_count", "turns": [{"response": {"body": {"inputTokens": 9}}}]}
+        with run.replay(counted, ".api_handler"):
+            raw = run.function(".api_handler").handler(event, LambdaContext())
+        assert raw["statusCode"] == 200 and json.loads(raw["body"])["input_tokens"] == 9, raw
 
 
 def _stream_event(body: dict[str, Any]) -> dict[str, Any]:

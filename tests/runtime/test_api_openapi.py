@@ -35,6 +35,7 @@ def test_openapi_document_covers_every_route() -> None:
         ("/sessions/{session_id}/execute", "post"),
         ("/sessions/{session_id}", "delete"),
         ("/v1/messages", "post"),
+        ("/v1/messages/count_tokens", "post"),
         ("/v1/models", "get"),
         ("/v1/models/{model_id}", "get"),
         ("/v1/files", "post"),

@@ -19,11 +19,13 @@ from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 
+from code_exec.anthropic.count_tokens import CountTokensRequest, count_tokens
 from code_exec.anthropic.files import AnthropicFiles, Upload, metadata
 from code_exec.anthropic.ids import request_id
 from code_exec.anthropic.models import list_models, model_info
+from code_exec.anthropic.surface import DROPPED_HEADER, split_betas
 from code_exec.disposition import content_disposition
 from code_exec.exceptions import AuthenticationError, RequestValidationError
 
@@ -130,6 +132,21 @@ class _Routes:
         event = self.app.current_event
         return _json(model_info(self.s.config, model_id), request_id_of(event))
 
+    # --- token counting ------------------------------------------------------------------
+
+    def count(self, body: Annotated[CountTokensRequest, Body()]) -> Response[str]:
+        """Count the input tokens of a Messages request as the model would receive it
+        (the stand-in tools and prompts this deployment adds included), with Bedrock's
+        ``CountTokens``."""
+        event = self.app.current_event
+        beta = header_of(event, "anthropic-beta")
+        answer = count_tokens(self.s, body, owner=owner_of(event), beta_header=beta)
+        response = _json(answer, request_id_of(event))
+        dropped = split_betas(beta).dropped
+        if dropped:
+            response.headers[DROPPED_HEADER] = ",".join(dropped)
+        return response
+
     # --- files ---------------------------------------------------------------------------
 
     def upload(self) -> Response[str]:
@@ -220,6 +237,12 @@ def register(app: APIGatewayRestResolver, services: Any) -> None:
     app.get(
         "/v1/models/<model_id>", summary="One model", responses=_responses(401, 404), tags=tags
     )(r.model)
+    app.post(
+        "/v1/messages/count_tokens",
+        summary="Count a Messages request's input tokens",
+        responses=_responses(400, 401, 404, 429, 529),
+        tags=tags,
+    )(r.count)
     app.post("/v1/files", summary="Upload a file", responses=_responses(400, 401, 413), tags=tags)(
         r.upload
     )

@@ -26,7 +26,7 @@ from typing import Any
 
 from devtools.claude_cli import CLIS, run_claude
 
-__all__ = ["Capture", "as_fixture", "capturing_server", "main", "sse_answer"]
+__all__ = ["Capture", "as_fixture", "capturing_server", "main", "sse_answer", "variant_of"]
 
 logger = logging.getLogger(__name__)
 
@@ -160,6 +160,17 @@ def as_fixture(request: dict[str, Any], version: str) -> dict[str, Any]:
         "path": request["path"],
         "headers": headers,
         "body": body,
+    }
+
+
+def variant_of(first: dict[str, Any], retry: dict[str, Any]) -> dict[str, Any]:
+    """How ``retry`` differs from ``first``: its ``anthropic-beta`` header, the top-level body
+    fields it sets (cut) and those it leaves out; a fixture's form of a retry variant."""
+    a, b = first["body"], retry["body"]
+    return {
+        "anthropic-beta": retry["headers"].get("anthropic-beta", ""),
+        "set": {k: _cut(v) for k, v in b.items() if a.get(k) != v and k != "metadata"},
+        "unset": sorted(k for k in a if k not in b),
     }
 
 

@@ -9,12 +9,13 @@ is in test_claude_code_task.py.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from .claude_code import run_against
-from .conftest import Server
+from .conftest import MODEL, Server, fixture
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.filterwarnings("ignore:The model")]
 
@@ -39,3 +40,39 @@ def test_claude_code_headless_completes_its_first_request(server: Server, tmp_pa
     assert event["path"] == "/v1/messages"
     assert event["queryStringParameters"] == {"beta": "true"}
     assert "claude-cli/2.1.328" in event["headers"]["User-Agent"]
+
+
+def test_claude_codes_sonnet_alias_is_mapped_to_the_deployments_model(
+    server: Server, tmp_path: Path
+) -> None:
+    """``ANTHROPIC_MODEL=sonnet`` alone asks for Claude Code's own Sonnet name (2.1.328:
+    ``claude-sonnet-5-5``); ``ANTHROPIC_DEFAULT_SONNET_MODEL`` maps the alias to a model this
+    deployment serves."""
+    env = {"ANTHROPIC_MODEL": "sonnet", "ANTHROPIC_DEFAULT_SONNET_MODEL": MODEL}
+    before = len(server.events)
+    with server.replay("claude_code_hello"):
+        run = run_against(server, "2.1.328", tmp_path, "Say hello", env=env)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.result()["result"] == "Hello! How can I help you today?"
+    [event] = server.events[before:]
+    assert json.loads(event["body"])["model"] == MODEL
+
+
+def test_claude_codes_default_model_is_a_404_it_reports(server: Server, tmp_path: Path) -> None:
+    """Without ``ANTHROPIC_MODEL`` Claude Code asks for its own default model, which this
+    deployment does not serve (unless its ``modelAliases`` names it): the 404 names the model,
+    and the CLI tries once more, then reports it as its result."""
+    env = {"ANTHROPIC_MODEL": "", "ANTHROPIC_SMALL_FAST_MODEL": ""}
+    before = len(server.events)
+    with server.replay(fixture()) as replay:
+        run = run_against(server, "2.1.328", tmp_path, "Say hello", env=env)
+    assert run.returncode == 1
+    result = run.result()
+    assert result["is_error"] is True
+    assert result["result"].startswith(
+        "There's an issue with the selected model (claude-opus-5-5). It may not exist"
+    )
+    sent = server.events[before:]
+    assert len(sent) == 2  # the same request once more, then it gives up
+    assert [json.loads(e["body"])["model"] for e in sent] == ["claude-opus-5-5"] * 2
+    assert replay.exchanges == []

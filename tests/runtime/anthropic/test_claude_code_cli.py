@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from .claude_code import run_against
-from .conftest import MODEL, Server, fixture
+from .conftest import MODEL, Server, fixture, model_turn, text
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.filterwarnings("ignore:The model")]
 
@@ -76,3 +76,32 @@ def test_claude_codes_default_model_is_a_404_it_reports(server: Server, tmp_path
     assert len(sent) == 2  # the same request once more, then it gives up
     assert [json.loads(e["body"])["model"] for e in sent] == ["claude-opus-5-5"] * 2
     assert replay.exchanges == []
+
+
+def test_claude_code_retries_a_refused_model_call_and_completes(
+    server: Server, tmp_path: Path
+) -> None:
+    """Bedrock refuses the first model call (a ValidationException, as for a beta it does not
+    know); the gateway answers 400 with Bedrock's message, Claude Code retries with one beta
+    fewer (one of its retry variants, tests/fixtures/claude_code/retry_variants_2.1.328.json),
+    and the retry completes."""
+    refused = {
+        "expect": {"operation": "InvokeModel"},
+        "response": {
+            "status": 400,
+            "headers": {
+                "x-amzn-ErrorType": "ValidationException:http://internal.amazon.com/coral/",
+                "Content-Type": "application/json",
+            },
+            "body": {"message": "invalid beta flag"},
+        },
+    }
+    answer = model_turn(text("Hello after a retry."))
+    before = len(server.events)
+    with server.replay(fixture(refused, answer)) as replay:
+        run = run_against(server, "2.1.328", tmp_path, "Say hello")
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.result()["result"] == "Hello after a retry."
+    assert len(replay.exchanges) == 2
+    first, retry = (e["headers"]["anthropic-beta"].split(",") for e in server.events[before:])
+    assert [b for b in first if b not in retry] == ["thinking-token-count-2026-05-13"]

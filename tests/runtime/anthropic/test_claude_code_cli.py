@@ -47,8 +47,13 @@ def test_claude_codes_sonnet_alias_is_mapped_to_the_deployments_model(
 ) -> None:
     """``ANTHROPIC_MODEL=sonnet`` alone asks for Claude Code's own Sonnet name (2.1.328:
     ``claude-sonnet-5-5``); ``ANTHROPIC_DEFAULT_SONNET_MODEL`` maps the alias to a model this
-    deployment serves."""
-    env = {"ANTHROPIC_MODEL": "sonnet", "ANTHROPIC_DEFAULT_SONNET_MODEL": MODEL}
+    deployment serves. The key goes as ``ANTHROPIC_AUTH_TOKEN`` here."""
+    env = {
+        "ANTHROPIC_MODEL": "sonnet",
+        "ANTHROPIC_DEFAULT_SONNET_MODEL": MODEL,
+        "ANTHROPIC_API_KEY": "",
+        "ANTHROPIC_AUTH_TOKEN": server.keys["alice"],  # sent as Authorization: Bearer
+    }
     before = len(server.events)
     with server.replay("claude_code_hello"):
         run = run_against(server, "2.1.328", tmp_path, "Say hello", env=env)
@@ -56,6 +61,9 @@ def test_claude_codes_sonnet_alias_is_mapped_to_the_deployments_model(
     assert run.result()["result"] == "Hello! How can I help you today?"
     [event] = server.events[before:]
     assert json.loads(event["body"])["model"] == MODEL
+    headers = {k.lower(): v for k, v in event["headers"].items()}
+    assert headers["authorization"] == f"Bearer {server.keys['alice']}"
+    assert "x-api-key" not in headers
 
 
 def test_claude_codes_default_model_is_a_404_it_reports(server: Server, tmp_path: Path) -> None:

@@ -16,12 +16,14 @@ import httpx
 import pytest
 from code_exec.anthropic import surface
 
+from devtools.claude_cli import CLIS, ROOT
+
 from .conftest import MODEL, Server, fixture, model_turn, text
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.filterwarnings("ignore:The model")]
 
 CAPTURES = Path(__file__).resolve().parents[2] / "fixtures" / "claude_code"
-VERSIONS = ["2.1.328", "2.1.332"]
+VERSIONS = sorted(CLIS)
 SIGNATURE = "EqQBCgIYAhIMcmV0cnktdmFyaWFudA=="
 VARIANTS = json.loads((CAPTURES / "retry_variants_2.1.328.json").read_text())["variants"]
 # Keys of Claude Code's tool definitions (all custom tools): what the custom row covers.
@@ -31,6 +33,16 @@ TOOL_KEYS = {"name", "description", "input_schema", "defer_loading", "cache_cont
 def _first(version: str) -> dict[str, Any]:
     captured: dict[str, Any] = json.loads((CAPTURES / f"first_request_{version}.json").read_text())
     return captured
+
+
+def test_the_clis_run_are_the_versions_package_json_pins() -> None:
+    pins = json.loads((ROOT / "package.json").read_text())["devDependencies"]
+    assert pins["@anthropic-ai/claude-code"] == "2.1.328"
+    assert pins["claude-code-latest"] == "npm:@anthropic-ai/claude-code@2.1.332"
+    for version, binary in CLIS.items():
+        installed = json.loads((binary.parent.parent / "package.json").read_text())
+        assert installed["version"] == version
+        assert (CAPTURES / f"first_request_{version}.json").exists()
 
 
 @pytest.mark.parametrize("version", VERSIONS)

@@ -135,7 +135,9 @@ FIELDS: tuple[Row, ...] = (
     Row("tools", "implemented", "each tool type as the tool table says", BR_BODY),
     Row("thinking", "passed", "`display` is implemented here (Bedrock's body has no such "
         "field): `omitted` returns each thinking block with empty text and its signature, "
-        "which carries the full thinking", BR_THINKING),
+        "which carries the full thinking; `summarized` and `updates` (which Claude Code "
+        "2.1.332 asks for with non-default models) return the thinking as Bedrock writes it",
+        BR_THINKING),
     Row("output_config", "passed", "", BR_STRUCTURED),
     Row("stream", "implemented", "every Bedrock call streams; a whole response is added up",
         BR_INVOKE),

@@ -19,6 +19,7 @@ listed (Anthropic's API accepts that too).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,7 @@ from typing import Any
 from code_exec.anthropic.errors import ThreadUnsupportedError
 from code_exec.anthropic.prompts import BASH_TOOL, EDITOR_TOOL, python_tool
 from code_exec.anthropic.surface import FIELDS, refusal, tool_row
+from code_exec.anthropic.web_tools import WebTool, parse_web_tool
 from code_exec.anthropic.wire import MessagesRequest
 from code_exec.exceptions import RequestValidationError
 
@@ -86,6 +88,12 @@ class ToolPlan:
     code_cache: dict[str, Any] | None = None  # cache_control on the code execution entry
     tool_choice: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    web: tuple[WebTool, ...] = ()  # web_search_* / web_fetch_* entries (anthropic/web_tools.py)
+
+    @property
+    def direct_web(self) -> tuple[WebTool, ...]:
+        """Web tools the model calls itself (their stand-ins are in its tool list)."""
+        return tuple(t for t in self.web if t.direct)
 
     @property
     def code_execution(self) -> bool:
@@ -133,6 +141,7 @@ class ToolPlan:
                 tools.append(python_tool(self.version or "", self.programmatic))
         if tools and self.code_cache:
             tools[-1]["cache_control"] = self.code_cache
+        tools += [t.bedrock() for t in self.direct_web]
         tools += [dict(t.bedrock) for t in self.client_tools if t.direct]
         tools += [dict(t) for t in self.passthrough]
         return tools
@@ -221,10 +230,17 @@ def plan_tools(request: MessagesRequest) -> ToolPlan:
     clients: list[ClientTool] = []
     passthrough: list[dict[str, Any]] = []
     names: set[str] = set()
+    web: list[WebTool] = []
     for i, entry in enumerate(request.tools or []):
         where = f"tools.{i}"
         kind = str(entry.get("type") or "custom")
         name = entry.get("name")
+        if kind.startswith(("web_search_", "web_fetch_")):
+            if name in names:
+                raise RequestValidationError(f"tool names must be unique: {name!r}", field=where)
+            names.add(str(name))
+            web.append(parse_web_tool(entry, where))
+            continue
         if kind.startswith("code_execution_"):
             if version is not None:
                 raise RequestValidationError("only one code execution tool is allowed", field=where)
@@ -253,7 +269,7 @@ def plan_tools(request: MessagesRequest) -> ToolPlan:
             "tools callable from code need code_execution_20250825 or later",
             field="tools",
         )
-    plan = ToolPlan(version, tuple(clients), tuple(passthrough), code_cache)
+    plan = ToolPlan(version, tuple(clients), tuple(passthrough), code_cache, web=tuple(web))
     return _with_tool_choice(plan, request)
 
 
@@ -272,8 +288,9 @@ def _with_tool_choice(plan: ToolPlan, request: MessagesRequest) -> ToolPlan:
                 field="tool_choice.name",
             )
         forces_code = choice.name == CODE_EXECUTION and plan.code_execution
-        if tool is None and choice.name not in plan.server_tools and not forces_code:
-            known = [t.name for t in plan.client_tools if t.direct] + list(plan.server_tools)
+        servers = [*plan.server_tools, *(t.name for t in plan.direct_web)]
+        if tool is None and choice.name not in servers and not forces_code:
+            known = [t.name for t in plan.client_tools if t.direct] + servers
             if choice.name not in {str(t.get("name")) for t in plan.passthrough}:
                 raise RequestValidationError(
                     f"tool_choice names {choice.name!r}, which is not a tool of this request "
@@ -292,9 +309,7 @@ def _with_tool_choice(plan: ToolPlan, request: MessagesRequest) -> ToolPlan:
         and CODE_EXECUTION not in (plan.server_tools)
     ):
         data = {"type": "any", **({k: v for k, v in data.items() if k not in ("type", "name")})}
-    return ToolPlan(
-        plan.version, plan.client_tools, plan.passthrough, plan.code_cache, data, plan.extra
-    )
+    return dataclasses.replace(plan, tool_choice=data)
 
 
 def _refuse_unsupported(request: MessagesRequest) -> None:

@@ -218,3 +218,32 @@ def test_an_unknown_version_is_a_400_listing_the_known_ones(server: Server) -> N
 def test_the_recording_answers_only_stand_in_tools() -> None:
     data = load_fixture("anthropic_web_search")
     assert data["turns"][0]["expect"]["tools"] == ["web_search"]
+
+
+def test_claude_codes_web_search_entry_is_accepted() -> None:
+    """What Claude Code 2.1.328's WebSearch tool sends in its sub-request (read from the pinned
+    CLI): ``max_uses: 8``, the domain lists when set, ``search_profile`` when set."""
+    from code_exec.anthropic.tools import plan_tools
+    from code_exec.anthropic.wire import MessagesRequest
+
+    entry = {
+        "type": "web_search_20250305",
+        "name": "web_search",
+        "allowed_domains": ["docs.example.com"],
+        "max_uses": 8,
+        "search_profile": "fast",
+    }
+    request = MessagesRequest.model_validate(
+        {
+            "model": MODEL,
+            "max_tokens": 10,
+            "messages": [{"role": "user", "content": "Perform a web search for the query: x"}],
+            "tools": [entry],
+            "tool_choice": {"type": "tool", "name": "web_search"},
+        }
+    )
+    plan = plan_tools(request)
+    [tool] = plan.direct_web
+    assert tool.max_uses == 8 and tool.domains("allowed") == ("docs.example.com",)
+    assert [t["name"] for t in plan.bedrock_tools()] == ["web_search"]
+    assert "search_profile" not in str(plan.bedrock_tools())

@@ -75,3 +75,27 @@ def test_claude_codes_web_search_runs_through_the_gateway(server: Server, tmp_pa
     sub = replay.exchanges[1].request
     assert [t["name"] for t in sub["tools"]] == ["web_search"]
     assert len(replay.exchanges) == 4
+
+
+def test_claude_codes_web_fetch_is_not_a_server_tool_and_fails_offline(
+    server: Server, tmp_path: Path
+) -> None:
+    """WebFetch: the CLI fetches by itself (never through web_fetch on the gateway); in the
+    loopback-only namespace its domain preflight cannot reach api.anthropic.com, and the model
+    is told so in the tool result. Nothing reaches the gateway's fetcher."""
+    _, fetcher = install(server)
+    turns = fixture(
+        model_turn(tool_use("WebFetch", {"url": URL, "prompt": "What does it return?"}, "F1")),
+        model_turn(text("I could not fetch the page."), expect={"body_lacks": ['"web_fetch"']}),
+    )
+    with server.replay(turns) as replay:
+        result = _run_cli(server, tmp_path, f"Read {URL}", args="--allowedTools WebFetch")
+    assert result["result"] == "I could not fetch the page."
+    assert fetcher.fetched == [] and len(replay.exchanges) == 2
+    [answer] = [
+        b
+        for b in replay.exchanges[1].request["messages"][-1]["content"]
+        if b["type"] == "tool_result"
+    ]
+    assert answer.get("is_error") is True
+    assert answer["content"].startswith("Unable to verify if domain docs.example.com is safe")

@@ -6,6 +6,7 @@ model's turns are recorded (inline); every connect is checked to stay on loopbac
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 from collections.abc import Iterator
 
@@ -70,3 +71,31 @@ def test_search_then_fetch_over_the_emulator_and_the_corpus(
         r.usage.server_tool_use.web_search_requests,
         r.usage.server_tool_use.web_fetch_requests,
     ) == (1, 1)
+
+
+def test_a_pdf_is_a_base64_document_for_the_client_and_the_model(
+    server: Server, corpus: CorpusServer
+) -> None:
+    pdf = "https://northwind-analytics.test/investors/annual-report-2025.pdf"
+    turns = fixture(
+        model_turn(tool_use("web_fetch", {"url": pdf}, "P")),
+        model_turn(
+            text("The report is attached."),
+            expect={"body_contains": ['"application/pdf"', '"document"']},
+        ),
+    )
+    with server.replay(turns) as replay:
+        r = server.client().beta.messages.create(
+            model=MODEL,
+            max_tokens=1024,
+            tools=[
+                {"type": "web_fetch_20260309", "name": "web_fetch", "allowed_callers": ["direct"]}
+            ],
+            messages=[{"role": "user", "content": f"Summarise {pdf}"}],
+        )
+    [fetched] = [b for b in r.content if b.type == "web_fetch_tool_result"]
+    source = fetched.content.content.source  # type: ignore[union-attr]
+    assert (source.type, source.media_type) == ("base64", "application/pdf")
+    assert base64.b64decode(source.data).startswith(b"%PDF")
+    [result] = replay.exchanges[1].request["messages"][-1]["content"]
+    assert result["content"][0]["source"]["data"] == source.data

@@ -247,3 +247,32 @@ def test_claude_codes_web_search_entry_is_accepted() -> None:
     assert tool.max_uses == 8 and tool.domains("allowed") == ("docs.example.com",)
     assert [t["name"] for t in plan.bedrock_tools()] == ["web_search"]
     assert "search_profile" not in str(plan.bedrock_tools())
+
+
+def test_an_encrypted_content_this_deployment_did_not_write_is_a_400(server: Server) -> None:
+    hit = {"type": "web_search_result", "url": "https://a.test/", "title": "A"}
+    history = [
+        {"role": "user", "content": PROMPT},
+        {
+            "role": "assistant",
+            "content": [
+                {
+                    "type": "server_tool_use",
+                    "id": "srvtoolu_01x",
+                    "name": "web_search",
+                    "input": {"query": "q"},
+                },
+                {
+                    "type": "web_search_tool_result",
+                    "tool_use_id": "srvtoolu_01x",
+                    "content": [{**hit, "encrypted_content": "Eo8BCioIAhgBIiQ"}],
+                },
+            ],
+        },
+        {"role": "user", "content": "and?"},
+    ]
+    with pytest.raises(anthropic.BadRequestError) as err:
+        server.client().messages.create(
+            model=MODEL, max_tokens=10, tools=[_tool("20250305")], messages=history
+        )
+    assert "messages.1.content.1.content.0.encrypted_content" in err.value.message

@@ -276,3 +276,43 @@ def test_an_encrypted_content_this_deployment_did_not_write_is_a_400(server: Ser
             model=MODEL, max_tokens=10, tools=[_tool("20250305")], messages=history
         )
     assert "messages.1.content.1.content.0.encrypted_content" in err.value.message
+
+
+def test_a_search_left_unanswered_runs_in_the_continuation_without_a_container(
+    server: Server,
+) -> None:
+    """A ``pause_turn`` (or a turn that ended on a client tool) can leave a search unanswered;
+    the client sends the turn back and the gateway runs it first, then calls the model."""
+    search, _ = install(server)
+    history = [
+        {"role": "user", "content": PROMPT},
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "text", "text": "I'll search for that."},
+                {
+                    "type": "server_tool_use",
+                    "id": "srvtoolu_bdrk_01PAUSED",
+                    "name": "web_search",
+                    "input": {"query": "AgentCore web search"},
+                },
+            ],
+        },
+    ]
+    with server.replay("anthropic_web_search", turns=slice(1, 2)) as replay:
+        r = server.client().messages.create(
+            model=MODEL, max_tokens=1024, tools=[_tool("20250305")], messages=history
+        )
+    assert r.content[0].type == "web_search_tool_result"
+    assert r.content[0].tool_use_id == "srvtoolu_bdrk_01PAUSED"
+    assert [q.query for q in search.requests] == ["AgentCore web search"]
+    assert r.container is None and r.usage.server_tool_use is not None
+    assert r.usage.server_tool_use.web_search_requests == 1
+    sent = replay.exchanges[0].request["messages"]
+    assert sent[1]["content"][1] == {
+        "type": "tool_use",
+        "id": "toolu_bdrk_01PAUSED",
+        "name": "web_search",
+        "input": {"query": "AgentCore web search"},
+    }
+    assert sent[2]["content"][0]["tool_use_id"] == "toolu_bdrk_01PAUSED"

@@ -316,3 +316,41 @@ def test_a_search_left_unanswered_runs_in_the_continuation_without_a_container(
         "input": {"query": "AgentCore web search"},
     }
     assert sent[2]["content"][0]["tool_use_id"] == "toolu_bdrk_01PAUSED"
+
+
+def test_web_search_next_to_code_execution(server: Server) -> None:
+    """Both server tools in one request: the model sees both sets of stand-ins; the search
+    runs here, the command in the container, and usage counts each."""
+    install(server)
+    turns = fixture(
+        model_turn(
+            tool_use("web_search", {"query": "AgentCore limits"}, "W"),
+            expect={"tools": ["bash_code_execution", "text_editor_code_execution", "web_search"]},
+        ),
+        model_turn(tool_use("bash_code_execution", {"command": "echo $((200 / 8))"}, "B")),
+        model_turn(text("25 per search."), expect={"body_contains": ["25"]}),
+    )
+    with server.replay(turns):
+        r = server.client().beta.messages.create(
+            model=MODEL,
+            max_tokens=1024,
+            tools=[
+                {"type": "code_execution_20250825", "name": "code_execution"},
+                _tool("20260209"),
+            ],
+            betas=["code-execution-2025-08-25"],
+            messages=[{"role": "user", "content": PROMPT}],
+        )
+    kinds = [b.type for b in r.content]
+    assert kinds == [
+        "server_tool_use",
+        "web_search_tool_result",
+        "server_tool_use",
+        "bash_code_execution_tool_result",
+        "text",
+    ]
+    assert r.content[3].content.stdout == "25\n"  # type: ignore[union-attr]
+    assert r.container is not None
+    usage = r.usage.server_tool_use
+    assert usage is not None and usage.web_search_requests == 1
+    assert usage.model_extra == {"code_execution_requests": 1}

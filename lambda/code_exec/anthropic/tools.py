@@ -29,6 +29,7 @@ from code_exec.anthropic import tool_search
 from code_exec.anthropic.errors import ThreadUnsupportedError
 from code_exec.anthropic.prompts import BASH_TOOL, EDITOR_TOOL, python_tool
 from code_exec.anthropic.surface import FIELDS, refusal, tool_row
+from code_exec.anthropic.web_tools import WebTool, parse_web_tool
 from code_exec.anthropic.wire import MessagesRequest
 from code_exec.exceptions import RequestValidationError
 
@@ -93,6 +94,7 @@ class ToolPlan:
     searches: tuple[dict[str, Any], ...] = ()  # tool search entries, as sent
     deferred: frozenset[str] = frozenset()  # names of the tools with defer_loading: true
     loaded: frozenset[str] = frozenset()  # deferred tools discovered so far
+    web: tuple[WebTool, ...] = ()  # web_search_* / web_fetch_* entries (anthropic/web_tools.py)
 
     def visible(self, name: str) -> bool:
         """Whether the model is given tool ``name`` (not deferred, or discovered)."""
@@ -105,7 +107,11 @@ class ToolPlan:
     @property
     def stand_ins(self) -> tuple[str, ...]:
         """The names of the tools the model calls that this endpoint answers (server tools)."""
-        return (*self.server_tools, *(str(s["name"]) for s in self.searches))
+        return (
+            *self.server_tools,
+            *(str(s["name"]) for s in self.searches),
+            *(t.name for t in self.direct_web),
+        )
 
     def catalog(self) -> list[tool_search.Searchable]:
         """The deferred tools not discovered yet, as tool search searches them."""
@@ -119,7 +125,16 @@ class ToolPlan:
         for p in self.passthrough:
             if not self.visible(str(p.get("name"))):
                 out.append(tool_search.Searchable.of(str(p.get("name")), str(p.get("type"))))
+        for w in self.direct_web:
+            if not self.visible(w.name):
+                stand_in = w.bedrock()
+                out.append(tool_search.Searchable.of(w.name, str(stand_in.get("description", ""))))
         return out
+
+    @property
+    def direct_web(self) -> tuple[WebTool, ...]:
+        """Web tools the model calls itself (their stand-ins are in its tool list)."""
+        return tuple(t for t in self.web if t.direct)
 
     @property
     def code_execution(self) -> bool:
@@ -179,6 +194,7 @@ class ToolPlan:
             tools.append((str(entry["name"]), tool_search.stand_in(entry["name"], deferred)))
             if entry.get("cache_control"):
                 tools[-1][1]["cache_control"] = entry["cache_control"]
+        tools += [(t.name, t.bedrock()) for t in self.direct_web]
         tools += [(t.name, dict(t.bedrock)) for t in self.client_tools if t.direct]
         tools += [(str(t.get("name")), dict(t)) for t in self.passthrough]
         shown = [(name in self.deferred, t) for name, t in tools if self.visible(name)]
@@ -270,12 +286,19 @@ def plan_tools(request: MessagesRequest) -> ToolPlan:
     searches: list[dict[str, Any]] = []
     names: set[str] = set()
     deferred: set[str] = set()
+    web: list[WebTool] = []
     for i, entry in enumerate(request.tools or []):
         where = f"tools.{i}"
         kind = str(entry.get("type") or "custom")
         name = entry.get("name")
         if entry.get("defer_loading") is True:
             deferred.add(str(name))
+        if kind.startswith(("web_search_", "web_fetch_")):
+            if name in names:
+                raise RequestValidationError(f"tool names must be unique: {name!r}", field=where)
+            names.add(str(name))
+            web.append(parse_web_tool(entry, where))
+            continue
         if kind.startswith("code_execution_"):
             if version is not None:
                 raise RequestValidationError("only one code execution tool is allowed", field=where)
@@ -314,6 +337,7 @@ def plan_tools(request: MessagesRequest) -> ToolPlan:
         code_cache,
         searches=tuple(searches),
         deferred=frozenset(deferred),
+        web=tuple(web),
         loaded=tool_search.discovered(
             request, names | ({CODE_EXECUTION} if version else set()), deferred
         ),

@@ -40,6 +40,10 @@ from code_exec.anthropic.results import model_result, result_block, run_error
 from code_exec.anthropic.sampling import Item, Reply, sample
 from code_exec.anthropic.tools import CODE_EXECUTION, ToolPlan
 from code_exec.anthropic.usage import Usage
+from code_exec.anthropic.web_direct import DirectWeb
+from code_exec.anthropic.web_direct import model_result as web_model_result
+from code_exec.anthropic.web_tools import RESULT_TYPES as WEB_RESULT_TYPES
+from code_exec.anthropic.web_tools import WEB_NAMES
 from code_exec.anthropic.wire import MessagesRequest
 from code_exec.exceptions import RequestValidationError, SessionNotFoundError
 
@@ -104,6 +108,13 @@ class _Turn:
         self.usage = Usage()
         self.files = AnthropicFiles(services)
         self._executor: Executor | None = None
+        self.direct_web = DirectWeb(
+            plan.direct_web,
+            request.messages,
+            self.usage,
+            search=lambda: services.web_search,
+            fetcher=lambda: services.web_fetcher,
+        )
 
     # --- budget --------------------------------------------------------------------------
 
@@ -280,6 +291,14 @@ class _Turn:
     def _execute(self, use: ServerUse) -> _Step:
         if use.name in tool_search.NAMES:  # answered here: no sandbox
             return _Step([], result=tool_search.search(use.name, use.input, self.plan.catalog()))
+        if use.name in WEB_NAMES:  # web search / fetch called directly (web_direct)
+            if use.name not in self.direct_web.names:
+                raise RequestValidationError(
+                    f"server_tool_use {use.id!r} calls {use.name}, which this request's tools "
+                    "do not have",
+                    field="tools",
+                )
+            return _Step([], result={"web": self.direct_web.run(use.name, use.input)})
         self.usage.code_execution_requests += 1
         outcome = self.executor.run(use, budget=self.remaining())
         if isinstance(outcome, Paused):
@@ -328,6 +347,14 @@ class _Turn:
         self, use: ServerUse, content: dict[str, Any]
     ) -> Generator[dict[str, Any], None, dict[str, Any]]:
         """Emit the result block of ``use``; return the ``tool_result`` the model reads."""
+        if use.name in WEB_NAMES:  # not remembered: a rerun of a search or fetch is harmless
+            web = {
+                "type": WEB_RESULT_TYPES[use.name],
+                "tool_use_id": use.id,
+                "content": content["web"],
+            }
+            yield web
+            return web_model_result(web)
         block = result_block(use.name, use.id, content)
         self.plan = self.plan.with_loaded(tool_search.loaded_by(content))  # from the next call
         if self.container.record is not None:
@@ -337,8 +364,8 @@ class _Turn:
 
 
 def _sandboxed(uses: list[ServerUse]) -> bool:
-    """Whether any of ``uses`` runs in the container (tool search runs here)."""
-    return any(u.name not in tool_search.NAMES for u in uses)
+    """Whether any of ``uses`` runs in the container (tool search and web tools do not)."""
+    return any(u.name not in tool_search.NAMES and u.name not in WEB_NAMES for u in uses)
 
 
 def run_turn(services: Any, request: MessagesRequest, plan: ToolPlan, **kwargs: Any) -> Items:

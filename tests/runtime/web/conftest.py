@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 
 import pytest
@@ -27,16 +28,22 @@ STUB_DNS: dict[str, list[str]] = {
     "ula.attacker.test": ["fd12:3456::1"],
 }
 CONNECTS: list[tuple[str, int]] = []
+_AUDITING = threading.Event()  # set while a test that uses ``canary`` runs
 
 
 def _audit(event: str, args: tuple[object, ...]) -> None:
-    if event == "socket.connect" and CONNECTS is not None:
+    if event == "socket.connect" and _AUDITING.is_set():
         address = args[1]
         if isinstance(address, tuple) and len(address) >= 2:
             CONNECTS.append((str(address[0]), int(address[1])))  # type: ignore[call-overload]
 
 
 sys.addaudithook(_audit)
+
+
+def connects() -> list[tuple[str, int]]:
+    """Every (address, port) a socket of the current test connected to."""
+    return list(CONNECTS)
 
 
 def stub_resolver(host: str, port: int) -> Sequence[str]:
@@ -57,7 +64,11 @@ def canary(corpus: CorpusServer) -> Iterator[CorpusServer]:
     to go to loopback only."""
     corpus.requests.clear()
     CONNECTS.clear()
-    yield corpus
+    _AUDITING.set()
+    try:
+        yield corpus
+    finally:
+        _AUDITING.clear()
     outside = [a for a in CONNECTS if not ipaddress.ip_address(a[0].split("%")[0]).is_loopback]
     assert outside == [], f"a connect left loopback: {outside}"
 

@@ -14,6 +14,8 @@ from code_exec.web.types import WebToolError
 
 from emulators.web_corpus import CorpusServer
 
+from .conftest import connects
+
 PORT = "{port}"  # the canary's port, filled in per test
 
 HOSTILE: list[tuple[str, str]] = [
@@ -97,6 +99,7 @@ def test_a_hostile_url_is_refused_and_nothing_is_fetched(
 ) -> None:
     assert _refused(fetcher, url.format(port=canary.port)) == code
     assert canary.requests == []
+    assert connects() == []  # refused before any socket was opened
 
 
 REDIRECT_TARGETS = [
@@ -122,9 +125,11 @@ def test_a_redirect_to_a_hostile_url_is_refused_after_the_one_intended_request(
     assert [(h, p.split("?")[0]) for h, _, p in canary.requests] == [
         ("openclimate-data.test", "/_redirect")
     ]
+    assert connects() == [("127.0.0.1", canary.port)]  # one connection: the redirecting page
 
 
 def test_the_canary_does_record_a_request(fetcher: Fetcher, canary: CorpusServer) -> None:
     """The proof above is only worth something if the canary sees what is fetched."""
     fetcher.fetch("https://pyforge.test/guides/regex")
     assert canary.requests == [("pyforge.test", "GET", "/guides/regex")]
+    assert connects() == [("127.0.0.1", canary.port)]  # and the connect audit sees connects

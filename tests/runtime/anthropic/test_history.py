@@ -156,7 +156,7 @@ def test_an_unanswered_server_tool_use_before_the_last_turn_is_400() -> None:
     ("block", "field"),
     [
         (
-            {"type": "server_tool_use", "id": "s", "name": "tool_search_tool_regex", "input": {}},
+            {"type": "server_tool_use", "id": "s", "name": "advisor", "input": {}},
             "name",
         ),
         ({"type": "tool_use", "id": "t", "name": "x", "input": {}}, "type"),

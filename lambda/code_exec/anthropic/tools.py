@@ -86,6 +86,7 @@ class ToolPlan:
     code_cache: dict[str, Any] | None = None  # cache_control on the code execution entry
     tool_choice: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    skills_text: str = ""  # the container's skills, told in the first stand-in's description
 
     @property
     def code_execution(self) -> bool:
@@ -131,6 +132,8 @@ class ToolPlan:
                 tools.append(dict(EDITOR_TOOL))
             else:
                 tools.append(python_tool(self.version or "", self.programmatic))
+        if tools and self.skills_text:
+            tools[0]["description"] += self.skills_text
         if tools and self.code_cache:
             tools[-1]["cache_control"] = self.code_cache
         tools += [dict(t.bedrock) for t in self.client_tools if t.direct]

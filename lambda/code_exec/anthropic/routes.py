@@ -232,9 +232,7 @@ def error_responses(*errors: int) -> Any:
 
 
 def register(app: APIGatewayRestResolver, services: Any) -> None:
-    """Add the buffered ``/v1/*`` routes to ``app`` (Skills' from :mod:`.skills_routes`)."""
-    from code_exec.anthropic.skills_routes import register_skills  # it imports this module
-
+    """Add the buffered ``/v1/*`` routes to ``app`` (Skills': :mod:`.skills_routes`)."""
     r = _Routes(app, services)
     tags = ["anthropic"]
     app.get("/v1/models", summary="Models", responses=error_responses(401), tags=tags)(r.models)
@@ -265,4 +263,3 @@ def register(app: APIGatewayRestResolver, services: Any) -> None:
         responses=error_responses(401, 404),
         tags=tags,
     )(r.delete_file)
-    register_skills(app, services)

@@ -250,8 +250,9 @@ class AnthropicSkills:
         """Delete a version (its zip too); the skill's latest becomes the next newest."""
         record = self.get(owner, skill_id)
         found = self.version(owner, skill_id, version)
-        self.s.store.delete_skill_version(owner, skill_id, found.version)
+        # The zip first: a failure leaves the version whole, and deleting it again finishes.
         self.s.s3.delete_object(Bucket=self.s.config.files_bucket, Key=found.s3_key)
+        self.s.store.delete_skill_version(owner, skill_id, found.version)
         if record.latest_version == found.version:
             newest, _ = self.s.store.list_skill_versions(owner, skill_id, limit=1)
             latest = newest[0].version if newest else None

@@ -616,8 +616,8 @@ def _v1(handler: Any, path: str, method: str, body: bytes = b"", **params: str) 
 def anthropic_skills(run: Run) -> None:
     """Agent Skills: on the API function, a skill created, listed, given a second version,
     downloaded; used in a /v1/messages turn on the streaming function (container.skills: the
-    skill's zip placed in the container) and in an /invoke turn; then its versions and the
-    skill deleted, as Anthropic's API asks."""
+    skill's zip placed in the container), in an /invoke turn and in a job; then its versions
+    and the skill deleted, as Anthropic's API asks."""
     handler = run.function(".api_handler").handler
     skill = _v1(handler, "/v1/skills", "POST", _skill_form())
     one = f"/v1/skills/{skill['id']}"
@@ -656,6 +656,13 @@ def anthropic_skills(run: Run) -> None:
             prompt="Greet Ada in the house style.", skills=refs, skills_owner="alice"
         )
     assert resp.status == 200 and "Ahoy, Ada!" in resp.body["text"], resp.body
+    with run.replay("invoke_skill_greeting", ".job_handler"):
+        accepted = run.api.submit_job(
+            prompt="Greet Ada in the house style.", skills=refs, skills_owner="alice"
+        )
+        assert accepted.status == 202, accepted.body
+        done = run.wait_job(accepted.body["job_id"])
+    assert done["status"] == "SUCCEEDED", done
     for v in _v1(handler, f"{one}/versions", "GET", skill_id=skill["id"])["data"]:
         _v1(handler, f"{one}/versions/{v['id']}", "DELETE", skill_id=skill["id"], version=v["id"])
     assert _v1(handler, one, "DELETE", skill_id=skill["id"])["type"] == "skill_deleted"

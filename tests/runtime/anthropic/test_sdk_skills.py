@@ -6,6 +6,7 @@ for real in the emulator), 404 once deleted and for another owner, 400 for a bad
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pytest
 from anthropic.lib import files_from_dir
 from anthropic.types import beta as beta_types
 
-from .conftest import MODEL, Server
+from .conftest import MODEL, Server, fixture, model_turn, text
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.filterwarnings("ignore:The model")]
 
@@ -176,6 +177,23 @@ def test_skill_used_in_a_messages_turn_then_deleted(server: Server, tmp_path: Pa
     assert r.container is not None and r.container.skills is not None
     [used] = r.container.skills
     assert (used.skill_id, used.type, used.version) == (skill.id, "custom", skill.latest_version_id)
+    # placed once per container: the record remembers it, a later turn re-reads nothing
+    placed = server.container(r.container.id).placed
+    assert placed[f"skill:{skill.id}"]["version"] == skill.latest_version_id
+    again = fixture(model_turn(text("Ahoy again.")))
+    s3_reads: list[str] = []
+    s3 = server.services.s3
+    s3.meta.events.register("before-call.s3.GetObject", lambda **kw: s3_reads.append("get"))
+    try:
+        with server.replay(again) as replay:
+            r2 = c.beta.messages.create(
+                container={"id": r.container.id, **container},  # type: ignore[arg-type]
+                **request,  # type: ignore[arg-type]
+            )
+    finally:
+        s3.meta.events.unregister("before-call.s3.GetObject")
+    assert s3_reads == [] and r2.container is not None and r2.container.skills
+    assert "house-greeting" in json.dumps(replay.exchanges[0].request["tools"])
     # once deleted, a request naming it is 404 (Anthropic's not_found_error)
     c.beta.skills.versions.delete(skill.latest_version_id, skill_id=skill.id)
     c.beta.skills.delete(skill.id)
@@ -198,10 +216,10 @@ def test_container_skills_refusals(server: Server, tmp_path: Path) -> None:
         ([{"type": "custom", "skill_id": f"skill_{i:02d}x"} for i in range(9)], 400, "at most 8"),
         ([{"type": "custom", "skill_id": skill.id, "version": "v1"}], 400, "version"),
     ]
-    for skills, status, text in cases:
+    for skills, status, words in cases:
         with pytest.raises(anthropic.APIStatusError) as err:
             c.beta.messages.create(container={"skills": skills}, **request)  # type: ignore[arg-type]
-        assert err.value.status_code == status and text in err.value.body["error"]["message"]
+        assert err.value.status_code == status and words in err.value.body["error"]["message"]
     # another owner's skill is 404, as an unknown one
     with pytest.raises(anthropic.NotFoundError):
         server.client("bob").beta.messages.create(

@@ -80,6 +80,7 @@ DRIVES = {
     "job_status": "GET /jobs/{id} while the job runs",
     "v1_files": "GET /v1/files (the owner's file list)",
     "v1_count_tokens": "POST /v1/messages/count_tokens (API function)",
+    "v1_skill_version_delete": "DELETE /v1/skills/{id}/versions/{version} (its zip, then its item)",
     "sweep": "the sweeper (EventBridge schedule), with one leaked session",
     "claude_code": "POST /invoke (loop claude_code: a background command in the sandbox)",
     "v1_bash": "POST /v1/messages: a bash call that outlives the request (stopped at its end)",
@@ -191,6 +192,7 @@ ROWS: tuple[Row, ...] = (
     Row(Target("s3", "PutObject"), "execute", "s3", after_run=True),
     Row(Target("s3", "GetObject"), "execute_s3_input", "s3", special=_DENIED_AS_MISSING),
     Row(Target("s3", "HeadObject"), "job_submit", "s3", special=_HEAD),
+    Row(Target("s3", "DeleteObject"), "v1_skill_version_delete", "s3"),
     Row(Target("stepfunctions", "StartExecution"), "job_submit", "stepfunctions"),
     Row(Target("stepfunctions", "DescribeExecution"), "job_status", "stepfunctions"),
 )
@@ -224,7 +226,9 @@ def _codes(row: Row) -> tuple[str, str, str, str]:
 # are HTTP errors like a buffered route's.
 EVENT_DRIVES = frozenset({"stream_converse"})
 # Entry points that answer in Anthropic's envelope (``error.type``; 529 for "overloaded").
-ANTHROPIC_DRIVES = frozenset({"stream_v1", "v1_files", "v1_count_tokens"})
+ANTHROPIC_DRIVES = frozenset(
+    {"stream_v1", "v1_files", "v1_count_tokens", "v1_skill_version_delete"}
+)
 
 
 def _anthropic(row: Row, fault: Fault) -> Outcome:

@@ -71,6 +71,7 @@ IAM_ACTIONS: dict[tuple[str, str], str] = {
     ("s3", "GetObject"): "s3:GetObject",  # also presigned GET URLs
     ("s3", "HeadObject"): "s3:GetObject",  # HEAD needs read permission on the object
     ("s3", "PutObject"): "s3:PutObject",
+    ("s3", "DeleteObject"): "s3:DeleteObject",
     ("sfn", "StartExecution"): "states:StartExecution",
     ("sfn", "DescribeExecution"): "states:DescribeExecution",
     ("lambda", "Invoke"): "lambda:InvokeFunction",

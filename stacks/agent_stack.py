@@ -29,7 +29,7 @@ from stacks.policies import (
 )
 from stacks.runtime_env import RuntimeWiring, runtime_environment, streaming_environment
 from stacks.settings import Settings
-from stacks.storage import LAMBDA_PREFIXES, STATE_PREFIX, Storage
+from stacks.storage import LAMBDA_PREFIXES, SKILLS_PREFIX, STATE_PREFIX, Storage
 
 __all__ = [
     "API_HANDLER",
@@ -270,7 +270,21 @@ class AgentStack(Stack):
                     sid="Files", actions=list(_OBJECT_ACTIONS), resources=object_arns
                 )
             )
-            _acknowledge_object_prefixes(role, bucket_id=bucket_id)
+            # Skills named by a turn (container.skills, /invoke skills) are read where it runs;
+            # only the API (POST/DELETE /v1/skills...) writes and deletes them.
+            skill_actions = ["s3:GetObject"]
+            if fn is self.api_function:
+                skill_actions += ["s3:PutObject", "s3:DeleteObject"]
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    sid="Skills",
+                    actions=skill_actions,
+                    resources=[bucket.arn_for_objects(f"{SKILLS_PREFIX}*")],
+                )
+            )
+            _acknowledge_object_prefixes(
+                role, bucket_id=bucket_id, prefixes=(*LAMBDA_PREFIXES, SKILLS_PREFIX)
+            )
             acknowledge_region_wildcards(role, settings, settings.lambda_model_ids)
             # The web_search server tool and built-in (issue 17): one AWS-managed search tool.
             role.add_to_policy(
@@ -282,14 +296,17 @@ class AgentStack(Stack):
             )
 
     def _grant_api(self, machine_name: str, machine_arn: str) -> None:
-        """API function: start job executions and read their status; list a key owner's files."""
+        """API function: start job executions and read their status; list a key owner's files
+        and skills."""
         role = self.api_function.role
         role.add_to_policy(
             iam.PolicyStatement(
                 sid="ListOwnersFiles",
                 actions=["dynamodb:Query"],
                 resources=[self.storage.table.table_arn],
-                conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["FILES#*"]}},
+                conditions={
+                    "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["FILES#*", "SKILLS#*"]}
+                },
             )
         )
         role.add_to_policy(
@@ -321,14 +338,17 @@ class AgentStack(Stack):
     def _grant_stream(self) -> None:
         """Streaming function: ``/v1/messages`` creates containers and records the files its
         code writes (new items in those partitions only), and reads the record of a file a
-        ``container_upload`` block places in a container (file items only: a failed container
-        lease returns the old item, so containers are never read)."""
+        ``container_upload`` block places in a container and the skills a turn names (file and
+        skill items only: a failed container lease returns the old item, so containers are
+        never read)."""
         self.stream_function.role.add_to_policy(
             iam.PolicyStatement(
-                sid="ReadUploadedFiles",
+                sid="ReadUploadedFilesAndSkills",
                 actions=["dynamodb:GetItem"],
                 resources=[self.storage.table.table_arn],
-                conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["FILES#*"]}},
+                conditions={
+                    "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["FILES#*", "SKILLS#*"]}
+                },
             )
         )
         self.stream_function.role.add_to_policy(

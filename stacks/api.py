@@ -46,6 +46,15 @@ KEY_ROUTES = (
     ("GET", "/v1/files/{id}"),
     ("DELETE", "/v1/files/{id}"),
     ("GET", "/v1/files/{id}/content"),
+    ("POST", "/v1/skills"),
+    ("GET", "/v1/skills"),
+    ("GET", "/v1/skills/{id}"),
+    ("DELETE", "/v1/skills/{id}"),
+    ("POST", "/v1/skills/{id}/versions"),
+    ("GET", "/v1/skills/{id}/versions"),
+    ("GET", "/v1/skills/{id}/versions/{version}"),
+    ("DELETE", "/v1/skills/{id}/versions/{version}"),
+    ("GET", "/v1/skills/{id}/versions/{version}/content"),
 )
 # (method, path) of every route the streaming Lambda serves (the runtime's
 # ``code_exec.api.streamed.ROUTES``; a test asserts they agree). Auth follows the path: IAM,

@@ -7,13 +7,23 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-__all__ = ["FILES_PREFIX", "LAMBDA_PREFIXES", "STATE_PREFIX", "TTL_ATTRIBUTE", "Storage"]
+__all__ = [
+    "FILES_PREFIX",
+    "LAMBDA_PREFIXES",
+    "SKILLS_PREFIX",
+    "STATE_PREFIX",
+    "TTL_ATTRIBUTE",
+    "Storage",
+]
 
 # Object key prefixes, granted per role. The functions read and write caller files under
 # files/ and stored JSON (history, results) under state/; the sandbox role has no S3 access.
 FILES_PREFIX = "files/"
 STATE_PREFIX = "state/"
 LAMBDA_PREFIXES = (FILES_PREFIX, STATE_PREFIX)
+# /v1/skills: one zip per skill version, per owner. No lifecycle rule covers it: a skill lives
+# until its owner deletes it. The API writes and deletes; every function that runs turns reads.
+SKILLS_PREFIX = "skills/"
 TTL_ATTRIBUTE = "expires_at"
 
 

@@ -7,7 +7,7 @@ asks which backend produced it.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -83,6 +83,10 @@ class AgentRequest(_Strict):
     session_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_\-]{1,64}$")
     system: str | None = Field(default=None, max_length=50_000)
     files: list[InputFile] = Field(default_factory=list, max_length=20)
+    # Custom skills uploaded with /v1/skills, as container.skills names them ({type: custom,
+    # skill_id, version}); skills_owner is the API key owner whose skills they are.
+    skills: list[dict[str, Any]] = Field(default_factory=list, max_length=8)
+    skills_owner: str | None = Field(default=None, min_length=1, max_length=256)
     limits: Limits = Field(default_factory=Limits)
     prompt_caching: bool = True
     thinking: ThinkingConfig | None = None  # None: nothing is sent, the model's default applies

@@ -233,6 +233,26 @@ def v1_count_tokens(world: World, injector: FaultInjector) -> Seen:
     return seen_http(resp)
 
 
+def v1_skill_version_delete(world: World, injector: FaultInjector) -> Seen:
+    key = {"x-api-key": world.api_key}
+    skill_md = b"---\nname: fault-skill\ndescription: A skill to delete.\n---\n"
+    made = requests.post(
+        f"{world.url}/v1/skills",
+        files=[("files[]", ("fault-skill/SKILL.md", skill_md, "text/markdown"))],
+        headers=key,
+        timeout=60,
+    )
+    assert made.status_code == 200, made.text
+    skill = made.json()
+    with on(injector):
+        resp = requests.delete(
+            f"{world.url}/v1/skills/{skill['id']}/versions/{skill['latest_version_id']}",
+            headers=key,
+            timeout=60,
+        )
+    return seen_http(resp)
+
+
 def job_submit(world: World, injector: FaultInjector) -> Seen:
     replay = world.replay("converse_plain_answer")
     body = {"prompt": "What is 6 x 7?", "loop": "converse"}
@@ -407,6 +427,7 @@ DRIVES: dict[str, Callable[[World, FaultInjector], Seen]] = {
         stream_v1,
         v1_files,
         v1_count_tokens,
+        v1_skill_version_delete,
         job_submit,
         job_status,
         sweep,

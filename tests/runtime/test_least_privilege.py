@@ -292,7 +292,12 @@ def test_an_unused_action_fails_the_check(recorded: Recorded) -> None:
 
 
 _TABLE = "arn:aws:dynamodb:{region}:{account}:table/"
-_OBJECTS = ["arn:aws:s3:::{bucket}/files/*", "arn:aws:s3:::{bucket}/state/*"]
+# (a widened Files statement also covers the skills/ prefix, which its own statement grants)
+_OBJECTS = [
+    "arn:aws:s3:::{bucket}/files/*",
+    "arn:aws:s3:::{bucket}/skills/*",
+    "arn:aws:s3:::{bucket}/state/*",
+]
 
 
 @pytest.mark.parametrize(
@@ -412,13 +417,14 @@ def test_a_role_nothing_exercises_fails_the_check(recorded: Recorded) -> None:
     ("role_prefix", "sid", "kind"),
     [
         ("AuthorizerFunctionRole", "ReadApiKeys", "APIKEY#*"),
-        ("ApiFunctionRole", "ListOwnersFiles", "FILES#*"),
+        ("ApiFunctionRole", "ListOwnersFiles", "FILES#*, SKILLS#*"),
     ],
 )
 def test_a_widened_partition_condition_fails_the_check(
     recorded: Recorded, role_prefix: str, sid: str, kind: str
 ) -> None:
-    """The authorizer reads API key items only, the API queries file partitions only."""
+    """The authorizer reads API key items only, the API queries file and skill partitions
+    only."""
     templates = copy.deepcopy(recorded.templates)
     role, statements = _statements(templates, role_prefix)
     [statement] = [s for s in statements if s.get("Sid") == sid]

@@ -273,7 +273,7 @@ BETAS: tuple[Row, ...] = (
     Row("pdfs-2024-09-25", "dropped", "PDF support is GA", A_BETAS),
     Row("token-counting-2024-11-01", "dropped", "token counting is GA", A_BETAS),
     Row("message-batches-2024-09-24", "dropped", "batches are not served here", A_BETAS),
-    Row("skills-2025-10-02", "dropped", "skills are not available here", A_BETAS),
+    Row("skills-2025-10-02", "dropped", "served here: /v1/skills, container.skills", A_BETAS),
     Row("effort-2025-11-24", "dropped", "effort is GA (`output_config.effort`)", A_BETAS),
     Row("*", "dropped", "any other beta: " + _ANTHROPIC_ONLY, A_BETAS),
 )  # fmt: skip

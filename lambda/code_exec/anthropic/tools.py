@@ -95,6 +95,7 @@ class ToolPlan:
     deferred: frozenset[str] = frozenset()  # names of the tools with defer_loading: true
     loaded: frozenset[str] = frozenset()  # deferred tools discovered so far
     web: tuple[WebTool, ...] = ()  # web_search_* / web_fetch_* entries (anthropic/web_tools.py)
+    skills_text: str = ""  # the container's skills, told in the first stand-in's description
 
     def visible(self, name: str) -> bool:
         """Whether the model is given tool ``name`` (not deferred, or discovered)."""
@@ -180,6 +181,8 @@ class ToolPlan:
             else:
                 callable_ = [t for t in self.programmatic if self.visible(t.name)]
                 tools.append(python_tool(self.version or "", callable_))
+        if tools and self.skills_text:
+            tools[0]["description"] += self.skills_text
         return tools
 
     def bedrock_tools(self) -> list[dict[str, Any]]:

@@ -13,11 +13,11 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "18,20")
 from aws_cdk import App, Stage, Tags
 from aws_cdk import aws_lambda as lambda_
 
-from stacks.agent_stack import AgentStack
-from stacks.bundling import LambdaAsset, lambda_code_asset
-from stacks.code_interpreter_stack import CodeInterpreterStack
-from stacks.runtime_env import STREAM_BOOTSTRAP
-from stacks.settings import Settings, SettingsError
+from bedrock_code_execution.code_execution import AgentStack
+from bedrock_code_execution.bundling import LambdaAsset, lambda_code_asset
+from bedrock_code_execution.interpreter import CodeInterpreterStack
+from bedrock_code_execution.runtime_env import STREAM_BOOTSTRAP
+from bedrock_code_execution.props import Settings, SettingsError
 
 __all__ = ["REPO_ROOT", "AppStacks", "Settings", "SettingsError", "build_app", "lambda_asset"]
 

@@ -29,9 +29,9 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import integ_tests_alpha as integ
 from constructs import Construct
 
-from stacks.agent_stack import AgentStack
-from stacks.functions import FunctionSpec, ServiceFunction
-from stacks.settings import Settings
+from bedrock_code_execution.code_execution import AgentStack
+from bedrock_code_execution.functions import FunctionSpec, ServiceFunction
+from bedrock_code_execution.props import Settings
 
 __all__ = ["PROBE_CHECKS", "PROBE_DIR", "ProbeStack", "add_assertions"]
 

@@ -27,7 +27,7 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     import aws_cdk as cdk
 
     from stacks import Settings, build_app
-    from stacks.nag import add_checks
+    from bedrock_code_execution.nag import add_checks
 
     outdir = tmp_path_factory.mktemp("cdk.out")
     context = cdk_json_context()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from stacks.bundling import LambdaAsset
+from bedrock_code_execution.bundling import LambdaAsset
 
 
 @pytest.fixture
@@ -78,7 +78,7 @@ def test_executables_get_mode_755_in_the_asset_whatever_the_checkout_gave(tree: 
 
 
 def test_a_missing_executable_fails_bundling_naming_it(tree: Path) -> None:
-    from stacks.bundling import BundlingError
+    from bedrock_code_execution.bundling import BundlingError
 
     asset = LambdaAsset(**{**_asset(tree).__dict__, "executables": ("code_exec/nope",)})
     _with_cached_deps(asset)

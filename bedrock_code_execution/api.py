@@ -13,7 +13,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from stacks.nag import acknowledge
+from bedrock_code_execution.nag import acknowledge
 
 __all__ = [
     "BINARY_MEDIA_TYPES",

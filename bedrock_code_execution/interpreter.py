@@ -10,9 +10,9 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from stacks.nag import acknowledge
-from stacks.policies import model_invoke_statements, profile_read_statements
-from stacks.settings import Settings
+from bedrock_code_execution.nag import acknowledge
+from bedrock_code_execution.policies import model_invoke_statements, profile_read_statements
+from bedrock_code_execution.props import Settings
 
 __all__ = ["AGENTCORE_PRINCIPAL", "CodeInterpreterStack", "execution_role"]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from stacks.settings import Settings
+from bedrock_code_execution.props import Settings
 
 __all__ = [
     "EXEC_WRAPPER",

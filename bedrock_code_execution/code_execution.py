@@ -13,22 +13,22 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from stacks.api import AgentApi
-from stacks.code_interpreter_stack import acknowledge_region_wildcards
-from stacks.functions import FunctionSpec, ServiceFunction, retention
-from stacks.housekeeping import Housekeeping
-from stacks.jobs import CLEANUP_TIMEOUT, JobStateMachine
-from stacks.monitoring import Monitoring
-from stacks.nag import acknowledge
-from stacks.policies import (
+from bedrock_code_execution.api import AgentApi
+from bedrock_code_execution.interpreter import acknowledge_region_wildcards
+from bedrock_code_execution.functions import FunctionSpec, ServiceFunction, retention
+from bedrock_code_execution.housekeeping import Housekeeping
+from bedrock_code_execution.jobs import CLEANUP_TIMEOUT, JobStateMachine
+from bedrock_code_execution.monitoring import Monitoring
+from bedrock_code_execution.nag import acknowledge
+from bedrock_code_execution.policies import (
     INTERPRETER_ACTIONS,
     LIST_SESSIONS_ACTION,
     interpreter_statement,
     model_invoke_statements,
 )
-from stacks.runtime_env import RuntimeWiring, runtime_environment, streaming_environment
-from stacks.settings import Settings
-from stacks.storage import LAMBDA_PREFIXES, STATE_PREFIX, Storage
+from bedrock_code_execution.runtime_env import RuntimeWiring, runtime_environment, streaming_environment
+from bedrock_code_execution.props import Settings
+from bedrock_code_execution.storage import LAMBDA_PREFIXES, STATE_PREFIX, Storage
 
 __all__ = [
     "API_HANDLER",

@@ -1,0 +1,1 @@
+"""bedrock-code-execution as a CDK construct library."""

@@ -12,9 +12,9 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "18,20")
 
 import aws_cdk as cdk
 
-from stacks import Settings, SettingsError, build_app
 from bedrock_code_execution.nag import add_checks
-from bedrock_code_execution.props import check_context_keys
+from stacks import Settings, SettingsError, build_app
+from stacks.settings import check_context_keys
 
 
 def main() -> None:

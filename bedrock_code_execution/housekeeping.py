@@ -9,7 +9,8 @@
 
 An event EventBridge could not deliver to either function (throttled, the function's
 permission gone, retries or event age exhausted) goes to a dead-letter queue instead of
-being dropped; an alarm on that queue notifies the alarm topic (:mod:`bedrock_code_execution.monitoring`).
+being dropped; an alarm on that queue notifies the alarm topic
+(:mod:`bedrock_code_execution.monitoring`).
 """
 
 from __future__ import annotations

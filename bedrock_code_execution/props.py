@@ -1,56 +1,47 @@
-"""Typed deployment settings, read once from CDK context (defaults live in ``cdk.json``).
+"""The construct's props: one typed, documented, validated object (:class:`CodeExecutionProps`).
 
-``app.py`` is the only caller of :meth:`Settings.from_context`; constructs and stacks receive a
-:class:`Settings` instance and never read context themselves. A bad value raises
-:class:`SettingsError` whose message names the context key and the allowed values, so
-``cdk synth`` fails before any resource is built.
-
-Values come from ``cdk.json`` (JSON types) or ``cdk synth -c key=value`` (always strings), so
-every reader accepts both forms: ``-c requireApiKey=true``, ``-c subnetIds=subnet-a,subnet-b``.
+Every setting a deployment can change is a field here with its default. A bad value fails when
+the props are built (so before any resource is), with a :class:`PropsError` that names the
+prop and what is allowed. The repository's own app reads the same settings from CDK context
+(``stacks.settings.Settings`` extends these props with ``from_context``; its errors name the
+context key instead).
 """
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import ClassVar
 
-from bedrock_code_execution.context import (
-    SettingsError,
-    read_aliases,
-    read_bool,
-    read_choice,
-    read_int,
-    read_int_choice,
-    read_opt_int,
-    read_profile_regions,
-    read_str,
-    read_str_list,
+from bedrock_code_execution.checks import (
+    ARCHITECTURES,
+    CHOICES,
+    INT_RANGES,
+    LOG_RETENTION_DAYS,
+    NETWORK_MODES,
+    PYTHON_VERSIONS,
+    PropsError,
+    check_types,
 )
+from bedrock_code_execution.tools import ToolModule, check_tool_modules
 
 __all__ = [
     "ARCHITECTURES",
+    "CHOICES",
+    "DEFAULT_ALLOWED_MODEL_IDS",
+    "DEFAULT_MODEL_ID",
+    "DEFAULT_PROFILE_REGIONS",
+    "INT_RANGES",
     "LOG_RETENTION_DAYS",
     "NETWORK_MODES",
     "PYTHON_VERSIONS",
-    "SETTING_KEYS",
+    "CodeExecutionProps",
     "ModelTarget",
-    "Settings",
-    "SettingsError",
-    "check_context_keys",
+    "PropsError",
 ]
 
-NETWORK_MODES = ("PUBLIC", "SANDBOX", "VPC")
-ARCHITECTURES = ("x86_64", "arm64")
-PYTHON_VERSIONS = ("3.14", "3.13")
-# The values CloudWatch Logs accepts for a retention period (aws_logs.RetentionDays).
-LOG_RETENTION_DAYS = (
-    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545,
-    731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
-)  # fmt: skip
 # Claude Sonnet 5 through its global cross-region inference profile: the newest Sonnet whose
 # Bedrock id the Amazon Bedrock user guide lists (docs/architecture.md names the sources).
 DEFAULT_MODEL_ID = "global.anthropic.claude-sonnet-5"
@@ -73,7 +64,6 @@ DEFAULT_PROFILE_REGIONS: dict[str, tuple[str, ...]] = {
 
 _INTERPRETER_NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9_]{0,47}$")
 _MODEL_ID = re.compile(r"^[a-z0-9-]+(\.[a-zA-Z0-9-]+)+(:\d+)?(:[a-z0-9]+)?$")
-_STACK_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,63}$")
 _SUBNET = re.compile(r"^subnet-[0-9a-f]{8,17}$")
 _SECURITY_GROUP = re.compile(r"^sg-[0-9a-f]{8,17}$")
 _VPC = re.compile(r"^vpc-[0-9a-f]{8,17}$")
@@ -91,43 +81,6 @@ _KMS_KEY_ARN = re.compile(
 # TOMBSTONE_SECONDS), and the longest lease a request takes (a streamed turn: 15 minutes).
 _RECORD_TOMBSTONE_SECONDS = 86_400
 _LONGEST_LEASE_SECONDS = 900
-
-
-# Every context key Settings.from_context reads (a test keeps the two in step).
-SETTING_KEYS = frozenset(
-    {
-        "stackPrefix", "modelId", "allowedModelIds", "sandboxModelIds",
-        "inferenceProfileRegions", "interpreterName", "networkMode", "vpcId", "subnetIds",
-        "securityGroupIds", "sessionTimeoutSeconds", "sessionTtlSeconds",
-        "filesUrlExpirySeconds", "filesExpirationDays", "lambdaArchitecture",
-        "lambdaPythonVersion", "logRetentionDays", "requireApiKey", "reservedConcurrency",
-        "apiThrottleRateLimit", "apiThrottleBurstLimit", "jobTimeoutSeconds", "alarmEmail",
-        "apiGatewayCloudWatchRole", "modelAliases", "containerIdleSeconds",
-        "sweepIntervalMinutes", "sweepGraceSeconds", "alarmTopicKmsKeyArn",
-    }
-)  # fmt: skip
-# Our settings are camelCase words; CDK's own keys carry ':' or start with '@'.
-_SETTING_LIKE = re.compile(r"^[a-z][A-Za-z0-9]*$")
-
-
-def check_context_keys(keys: Iterable[str]) -> None:
-    """Refuse a setting-like context key that is not a setting.
-
-    A typo (``networkmode``) would otherwise be ignored and the default deployed.
-
-    Raises:
-        SettingsError: naming the key, the closest setting and every allowed key.
-    """
-    for key in sorted(keys):
-        if _SETTING_LIKE.match(key) and key not in SETTING_KEYS:
-            close = difflib.get_close_matches(key, SETTING_KEYS, n=1, cutoff=0.6)
-            if not close:
-                close = [k for k in SETTING_KEYS if k.lower() == key.lower()]
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise SettingsError(
-                f"context key {key!r} is not a setting{hint} "
-                f"(settings: {', '.join(sorted(SETTING_KEYS))})"
-            )
 
 
 @dataclass(frozen=True)
@@ -152,13 +105,61 @@ class ModelTarget:
 
 
 @dataclass(frozen=True)
-class Settings:
-    """Everything a deployment can change. Defaults match ``cdk.json``."""
+class CodeExecutionProps:
+    """Everything a deployment of :class:`~bedrock_code_execution.CodeExecution` can change.
 
-    stack_prefix: str = "BedrockCodeExec"
+    Lists may be given as lists or tuples; they are kept as tuples.
+
+    Attributes:
+        model_id: the default model of ``/invoke`` and jobs (a Bedrock model or inference
+            profile id). Default: Claude Sonnet 5 through its global inference profile.
+        allowed_model_ids: every model a request may pick; ``model_id`` is added first when
+            missing. Default: Claude Sonnet 5, 5.5 and 4.5.
+        sandbox_model_ids: the models Claude Code may call inside the sandbox (the first is
+            its main model, the second its small one). Default: ``(model_id,)``.
+        inference_profile_regions: inference profile prefix -> the regions it routes to
+            (IAM names each region's foundation model). Default: us, eu, apac, global.
+        interpreter_name: name of the code interpreter created when none is passed in.
+            Default ``bedrock_code_execution``.
+        network_mode: the sandbox's network: ``PUBLIC`` (default), ``SANDBOX`` or ``VPC``.
+        vpc_id, subnet_ids, security_group_ids: the sandbox's VPC (``VPC`` mode only, and
+            then required).
+        session_timeout_seconds: a sandbox session's timeout (60..28800, default 900).
+        session_ttl_seconds: how long a session record lives after its last use
+            (60..2592000, default 3600).
+        files_url_expiry_seconds: lifetime of presigned file URLs (60..604800, default 3600).
+        files_expiration_days: days the bucket keeps caller files (1..3650, default 7).
+        lambda_architecture: ``x86_64`` (default) or ``arm64``.
+        lambda_python_version: ``3.14`` (default) or ``3.13``.
+        log_retention_days: CloudWatch Logs retention (a value Logs accepts, default 30).
+        require_api_key: require an API Gateway API key on the IAM routes (default False).
+        reserved_concurrency: reserved concurrency of each function (1..1000, default None).
+        api_throttle_rate_limit, api_throttle_burst_limit: the stage's throttling
+            (1..10000 and 1..5000, burst >= rate; default 10 and 20).
+        job_timeout_seconds: a job's timeout (60..900, default 900).
+        model_aliases: extra Anthropic model name -> allowed Bedrock id for ``/v1/messages``.
+        container_idle_seconds: idle time before a ``/v1`` container's session stops
+            (60..28800, default 300).
+        sweep_interval_minutes: how often the sweeper runs (1..60, default 5).
+        sweep_grace_seconds: sessions younger than this are never swept (60..28800, 300).
+        alarm_email: one address subscribed to the alarm topic (default: none).
+        api_gateway_cloud_watch_role: create API Gateway's account-wide CloudWatch role
+            (default True; False when the account already has one).
+        alarm_topic_kms_key_arn: a customer-managed KMS key for the alarm topic (default:
+            the AWS-managed key).
+        tools: the deployment's own PTC tool modules (:class:`ToolModule`), each with its
+            placement; their names must not repeat.
+        resource_name_prefix: prefix of the state machine, API and dashboard names. Default:
+            the stack's name (set it when one stack holds two of these constructs).
+    """
+
+    # The error a bad value raises, and how a message names a field (the context-backed
+    # settings of stacks/settings.py name the context key instead).
+    _ERROR: ClassVar[type[PropsError]] = PropsError
+
     model_id: str = DEFAULT_MODEL_ID
     allowed_model_ids: tuple[str, ...] = DEFAULT_ALLOWED_MODEL_IDS
-    sandbox_model_ids: tuple[str, ...] = (DEFAULT_MODEL_ID,)
+    sandbox_model_ids: tuple[str, ...] = None  # type: ignore[assignment]  # -> (model_id,)
     inference_profile_regions: Mapping[str, tuple[str, ...]] = field(
         default_factory=lambda: dict(DEFAULT_PROFILE_REGIONS)
     )
@@ -186,148 +187,127 @@ class Settings:
     api_gateway_cloud_watch_role: bool = True
     sweep_interval_minutes: int = 5
     alarm_topic_kms_key_arn: str = ""
+    tools: tuple[ToolModule, ...] = ()
+    resource_name_prefix: str | None = None
+
+    def __post_init__(self) -> None:
+        """Lists to tuples, the defaults that follow ``model_id``, then :meth:`validate`."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, list):
+                object.__setattr__(self, f.name, tuple(value))
+        if self.sandbox_model_ids is None:
+            object.__setattr__(self, "sandbox_model_ids", (self.model_id,))
+        check_types(self, self._label, self._ERROR)
+        if self.model_id not in self.allowed_model_ids:
+            object.__setattr__(self, "allowed_model_ids", (self.model_id, *self.allowed_model_ids))
+        self.validate()
 
     @classmethod
-    def from_context(cls, get: Callable[[str], Any]) -> Settings:
-        """Build settings from a context getter such as ``app.node.try_get_context``.
+    def _key(cls, name: str) -> str:
+        """How messages name the field ``name``."""
+        return name
 
-        Args:
-            get: returns the raw context value for a key, or None when unset.
+    @classmethod
+    def _label(cls, name: str) -> str:
+        """``CodeExecutionProps.<name>``, the subject of an error message."""
+        return f"{cls.__name__}.{name}"
 
-        Raises:
-            SettingsError: a value is malformed or not allowed; the message names the key.
-        """
-        d = cls()
-        model_id = read_str(get, "modelId", d.model_id)
-        allowed = read_str_list(get, "allowedModelIds", (model_id,))
-        if model_id not in allowed:
-            allowed = (model_id, *allowed)
-        regions = read_profile_regions(get, "inferenceProfileRegions", d.inference_profile_regions)
-        settings = cls(
-            stack_prefix=read_str(get, "stackPrefix", d.stack_prefix),
-            model_id=model_id,
-            allowed_model_ids=allowed,
-            sandbox_model_ids=read_str_list(get, "sandboxModelIds", (model_id,)),
-            inference_profile_regions=regions,
-            interpreter_name=read_str(get, "interpreterName", d.interpreter_name),
-            network_mode=read_choice(get, "networkMode", d.network_mode, NETWORK_MODES, upper=True),
-            vpc_id=read_str(get, "vpcId", d.vpc_id),
-            subnet_ids=read_str_list(get, "subnetIds", d.subnet_ids),
-            security_group_ids=read_str_list(get, "securityGroupIds", d.security_group_ids),
-            session_timeout_seconds=read_int(get, "sessionTimeoutSeconds", 900, 60, 28800),
-            session_ttl_seconds=read_int(get, "sessionTtlSeconds", 3600, 60, 30 * 86400),
-            files_url_expiry_seconds=read_int(get, "filesUrlExpirySeconds", 3600, 60, 604800),
-            files_expiration_days=read_int(get, "filesExpirationDays", 7, 1, 3650),
-            lambda_architecture=read_choice(
-                get, "lambdaArchitecture", d.lambda_architecture, ARCHITECTURES
-            ),
-            lambda_python_version=read_choice(
-                get, "lambdaPythonVersion", d.lambda_python_version, PYTHON_VERSIONS
-            ),
-            log_retention_days=read_int_choice(get, "logRetentionDays", 30, LOG_RETENTION_DAYS),
-            require_api_key=read_bool(get, "requireApiKey", d.require_api_key),
-            reserved_concurrency=read_opt_int(get, "reservedConcurrency", 1, 1000),
-            api_throttle_rate_limit=read_int(get, "apiThrottleRateLimit", 10, 1, 10000),
-            api_throttle_burst_limit=read_int(get, "apiThrottleBurstLimit", 20, 1, 5000),
-            job_timeout_seconds=read_int(get, "jobTimeoutSeconds", 900, 60, 900),
-            model_aliases=read_aliases(get, "modelAliases"),
-            container_idle_seconds=read_int(get, "containerIdleSeconds", 300, 60, 28800),
-            alarm_email=read_str(get, "alarmEmail", d.alarm_email),
-            api_gateway_cloud_watch_role=read_bool(
-                get, "apiGatewayCloudWatchRole", d.api_gateway_cloud_watch_role
-            ),
-            # A session leaks for at most interval + grace; an hour bounds that.
-            sweep_interval_minutes=read_int(get, "sweepIntervalMinutes", 5, 1, 60),
-            # At least a minute: longer than any owner takes between starting a session and
-            # recording it (a buffered request ends at API Gateway's 29 s). The runtime reads
-            # it as SWEEP_GRACE_SECONDS with the same range.
-            sweep_grace_seconds=read_int(get, "sweepGraceSeconds", 300, 60, 28800),
-            alarm_topic_kms_key_arn=read_str(get, "alarmTopicKmsKeyArn", d.alarm_topic_kms_key_arn),
-        )
-        settings.validate()
-        return settings
+    @classmethod
+    def _labels(cls, *names: str) -> str:
+        return ", ".join(cls._label(n) for n in names)
+
+    @classmethod
+    def _example(cls, name: str, example: str) -> str:
+        """How to set ``name`` to ``example``."""
+        single = name == "vpc_id"
+        return f"{name}={example!r}" if single else f"{name}=[{example!r}]"
 
     def validate(self) -> None:
-        """Check cross-field rules. Raises SettingsError naming the offending key."""
-        if not _STACK_PREFIX.match(self.stack_prefix):
-            raise SettingsError(
-                f"context key 'stackPrefix': {self.stack_prefix!r} is not allowed; "
-                "allowed: a letter then up to 63 letters, digits or hyphens"
-            )
+        """Check values and cross-field rules. Raises the error naming the offending prop."""
+        error = self._ERROR
         if not _INTERPRETER_NAME.match(self.interpreter_name):
-            raise SettingsError(
-                f"context key 'interpreterName': {self.interpreter_name!r} is not allowed; "
+            raise error(
+                f"{self._label('interpreter_name')}: {self.interpreter_name!r} is not allowed; "
                 "allowed: ^[a-zA-Z][a-zA-Z0-9_]{0,47}$ (a letter, then up to 47 letters, "
                 "digits or underscores)"
             )
         for key, ids in (
-            ("modelId", (self.model_id,)),
-            ("allowedModelIds", self.allowed_model_ids),
-            ("sandboxModelIds", self.sandbox_model_ids),
+            ("model_id", (self.model_id,)),
+            ("allowed_model_ids", self.allowed_model_ids),
+            ("sandbox_model_ids", self.sandbox_model_ids),
         ):
             if not ids:
-                raise SettingsError(f"context key {key!r}: at least one model id is required")
+                raise error(f"{self._label(key)}: at least one model id is required")
             for model_id in ids:
                 if not _MODEL_ID.match(model_id):
-                    raise SettingsError(
-                        f"context key {key!r}: {model_id!r} is not a Bedrock model id; allowed: "
+                    raise error(
+                        f"{self._label(key)}: {model_id!r} is not a Bedrock model id; allowed: "
                         "a foundation model id (anthropic.claude-...-v1:0) or an inference "
                         f"profile id with a prefix in {sorted(self.inference_profile_regions)}"
                     )
         if self.network_mode == "VPC":
             self._validate_vpc()
         elif self.subnet_ids or self.security_group_ids or self.vpc_id:
-            raise SettingsError(
-                "context keys 'vpcId', 'subnetIds', 'securityGroupIds' are only allowed with "
-                f"networkMode VPC (networkMode is {self.network_mode}); allowed networkMode "
+            mode = self._key("network_mode")
+            raise error(
+                f"{self._labels('vpc_id', 'subnet_ids', 'security_group_ids')} are only "
+                f"allowed with {mode} VPC ({mode} is {self.network_mode}); allowed {mode} "
                 f"values: {', '.join(NETWORK_MODES)}"
             )
         for alias, target in self.model_aliases.items():
             if not _ALIAS.match(alias):
-                raise SettingsError(
-                    f"context key 'modelAliases': {alias!r} is not an Anthropic model name; "
+                raise error(
+                    f"{self._label('model_aliases')}: {alias!r} is not an Anthropic model name; "
                     "allowed: lowercase letters, digits, '-', '.', '_' (e.g. claude-sonnet-4-5)"
                 )
             if target not in self.allowed_model_ids:
-                raise SettingsError(
-                    f"context key 'modelAliases': {alias!r} maps to {target!r}, which is not in "
-                    f"allowedModelIds; allowed targets: {', '.join(self.allowed_model_ids)}"
+                raise error(
+                    f"{self._label('model_aliases')}: {alias!r} maps to {target!r}, which is "
+                    f"not in {self._key('allowed_model_ids')}; allowed targets: "
+                    f"{', '.join(self.allowed_model_ids)}"
                 )
         if self.alarm_email and not _EMAIL.match(self.alarm_email):
-            raise SettingsError(
-                f"context key 'alarmEmail': {self.alarm_email!r} is not an email address; "
+            raise error(
+                f"{self._label('alarm_email')}: {self.alarm_email!r} is not an email address; "
                 "allowed: empty (alarms go to the SNS topic only) or one address such as "
                 "ops@example.com"
             )
         if self.alarm_topic_kms_key_arn and not _KMS_KEY_ARN.match(self.alarm_topic_kms_key_arn):
-            raise SettingsError(
-                f"context key 'alarmTopicKmsKeyArn': {self.alarm_topic_kms_key_arn!r} is not a "
-                "KMS key ARN; allowed: empty (no customer-managed key) or a key ARN such as "
+            raise error(
+                f"{self._label('alarm_topic_kms_key_arn')}: {self.alarm_topic_kms_key_arn!r} is "
+                "not a KMS key ARN; allowed: empty (no customer-managed key) or a key ARN such as "
                 "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
             )
         if self.api_throttle_burst_limit < self.api_throttle_rate_limit:
-            raise SettingsError(
-                "context key 'apiThrottleBurstLimit' must be >= 'apiThrottleRateLimit' "
+            raise error(
+                f"{self._label('api_throttle_burst_limit')} must be >= "
+                f"{self._key('api_throttle_rate_limit')!r} "
                 f"({self.api_throttle_burst_limit} < {self.api_throttle_rate_limit})"
             )
+        check_tool_modules(self.tools, self._label("tools"), error)
 
     def _validate_vpc(self) -> None:
         checks = (
-            ("vpcId", (self.vpc_id,) if self.vpc_id else (), _VPC, "vpc-0123456789abcdef0"),
-            ("subnetIds", self.subnet_ids, _SUBNET, "subnet-0123456789abcdef0"),
-            ("securityGroupIds", self.security_group_ids, _SECURITY_GROUP, "sg-0123456789abcdef0"),
+            ("vpc_id", (self.vpc_id,) if self.vpc_id else (), _VPC, "vpc-0123456789abcdef0"),
+            ("subnet_ids", self.subnet_ids, _SUBNET, "subnet-0123456789abcdef0"),
+            (
+                "security_group_ids",
+                self.security_group_ids,
+                _SECURITY_GROUP,
+                "sg-0123456789abcdef0",
+            ),
         )
         for key, values, pattern, example in checks:
             if not values:
-                raise SettingsError(
-                    f"context key {key!r} is required when networkMode is VPC "
-                    f"(e.g. -c {key}={example})"
+                raise self._ERROR(
+                    f"{self._label(key)} is required when {self._key('network_mode')} is "
+                    f"VPC (e.g. {self._example(key, example)})"
                 )
             for value in values:
                 if not pattern.match(value):
-                    raise SettingsError(
-                        f"context key {key!r}: {value!r} is not allowed; allowed: ids like "
-                        f"{example}"
+                    raise self._ERROR(
+                        f"{self._label(key)}: {value!r} is not allowed; allowed: ids like {example}"
                     )
 
     def model_target(self, model_id: str) -> ModelTarget:

@@ -34,6 +34,9 @@ class ENV:
     CONTAINER_IDLE_SECONDS = "CONTAINER_IDLE_SECONDS"
     FILES_EXPIRATION_DAYS = "FILES_EXPIRATION_DAYS"
     SWEEP_GRACE_SECONDS = "SWEEP_GRACE_SECONDS"  # the sweeper leaves sessions this young alone
+    # JSON list of the deployment's own tool modules: [{"path", "placement"}], paths relative
+    # to the bundle root (the construct's ``tools``); read by code_exec.ptc.assets.
+    PTC_TOOL_MODULES = "PTC_TOOL_MODULES"
 
     ALL = (
         CODE_INTERPRETER_ID,
@@ -51,6 +54,7 @@ class ENV:
         CONTAINER_IDLE_SECONDS,
         FILES_EXPIRATION_DAYS,
         SWEEP_GRACE_SECONDS,
+        PTC_TOOL_MODULES,
     )
 
 

@@ -25,9 +25,8 @@ def _synth(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
     import aws_cdk as cdk
     from aws_cdk import aws_lambda as lambda_
 
-    from bedrock_code_execution.code_execution import AgentStack
-    from bedrock_code_execution.interpreter import CodeInterpreterStack
     from bedrock_code_execution.nag import add_checks
+    from stacks.app_stacks import AgentStack, CodeInterpreterStack
 
     code_dir = tmp_path / "code"
     code_dir.mkdir()

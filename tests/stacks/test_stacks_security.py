@@ -581,8 +581,8 @@ def test_streamed_routes_agree_with_the_runtime() -> None:
 def test_refused_keys_answer_in_anthropics_envelope(agent_template: dict[str, Any]) -> None:
     """API Gateway's own 401/403 bodies are Anthropic's envelope (and our error shape), and
     the local HTTP adapter answers with the same ones."""
-    from devtools.http_adapter import GATEWAY_ERRORS as LOCAL
     from bedrock_code_execution.api import GATEWAY_ERRORS
+    from devtools.http_adapter import GATEWAY_ERRORS as LOCAL
 
     assert LOCAL == GATEWAY_ERRORS
     responses = {

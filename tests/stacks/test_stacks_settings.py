@@ -210,7 +210,7 @@ def test_vpc_mode_synthesizes_the_vpc_network_shape() -> None:
     import aws_cdk as cdk
     from aws_cdk.assertions import Match, Template
 
-    from bedrock_code_execution.interpreter import CodeInterpreterStack
+    from stacks.app_stacks import CodeInterpreterStack
 
     s = _settings(
         networkMode="VPC",

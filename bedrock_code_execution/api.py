@@ -24,6 +24,7 @@ __all__ = [
     "STAGE_NAME",
     "STREAM_ROUTES",
     "AgentApi",
+    "iam_route_arns",
 ]
 
 STAGE_NAME = "prod"
@@ -271,3 +272,14 @@ class AgentApi(Construct):
                 else "Callers authenticate with IAM (SigV4); a Cognito user pool is not part of "
                 "this deployment.",
             )
+
+
+def iam_route_arns(api: apigw.RestApi) -> list[str]:
+    """``execute-api`` ARNs of the IAM-authorized routes in the stage (``{id}`` -> ``*``)."""
+    return [
+        api.arn_for_execute_api(
+            method, "/".join("*" if p.startswith("{") else p for p in path.split("/")), STAGE_NAME
+        )
+        for method, path in (*ROUTES, *STREAM_ROUTES)
+        if not path.startswith(KEY_PREFIX)
+    ]

@@ -7,9 +7,8 @@ dependencies as keyword arguments. Outputs are the app's to add (``stacks/app_st
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 from aws_cdk import ArnFormat, CfnElement, Duration, Stack
 from aws_cdk import aws_apigateway as apigw
@@ -20,11 +19,15 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from bedrock_code_execution.api import KEY_PREFIX, ROUTES, STAGE_NAME, STREAM_ROUTES, AgentApi
+from bedrock_code_execution.api import AgentApi, iam_route_arns
 from bedrock_code_execution.bundling import REPO_ROOT, lambda_asset, lambda_code_asset
 from bedrock_code_execution.functions import FunctionSpec, ServiceFunction, retention
 from bedrock_code_execution.housekeeping import Housekeeping
-from bedrock_code_execution.interpreter import SandboxInterpreter, acknowledge_region_wildcards
+from bedrock_code_execution.interpreter import (
+    InterpreterLike,
+    SandboxInterpreter,
+    acknowledge_region_wildcards,
+)
 from bedrock_code_execution.jobs import CLEANUP_TIMEOUT, JobStateMachine
 from bedrock_code_execution.monitoring import Monitoring
 from bedrock_code_execution.nag import acknowledge
@@ -51,8 +54,6 @@ __all__ = [
     "STREAM_HANDLER",
     "SWEEPER_HANDLER",
     "CodeExecution",
-    "InterpreterIds",
-    "InterpreterLike",
 ]
 
 API_HANDLER = "code_exec.api.handler.api_handler"
@@ -74,25 +75,6 @@ _STREAM_TABLE_ACTIONS = ("dynamodb:UpdateItem",)
 _OBJECT_ACTIONS = ("s3:GetObject", "s3:PutObject")
 
 
-class InterpreterLike(Protocol):
-    """What the construct reads of the code interpreter it drives (an
-    ``aws_bedrockagentcore.ICodeInterpreterCustom`` has both)."""
-
-    @property
-    def code_interpreter_id(self) -> str: ...
-
-    @property
-    def code_interpreter_arn(self) -> str: ...
-
-
-@dataclass(frozen=True)
-class InterpreterIds:
-    """A code interpreter known by its id and ARN (tokens or literals)."""
-
-    code_interpreter_id: str
-    code_interpreter_arn: str
-
-
 class CodeExecution(Construct):
     """Code execution and programmatic tool calling for Amazon Bedrock, as one construct (L3).
 
@@ -107,6 +89,9 @@ class CodeExecution(Construct):
         interpreter: the AgentCore code interpreter the sandbox sessions run in.
         table, files_bucket: the DynamoDB table (sessions, jobs, API keys) and the files bucket.
         alarm_topic: the SNS topic every alarm notifies.
+        state_machine: the job state machine (``POST /jobs``).
+        props: the props it was built with; sandbox: the :class:`SandboxInterpreter` it
+            created (None when given an interpreter).
         tools_grantable: grant to it what the bridged tools need (``table.grant_read_data(
             code_execution.tools_grantable)``); the functions that run them get it.
         storage: bucket + table.
@@ -318,14 +303,8 @@ class CodeExecution(Construct):
     def grant_invoke(self, grantee: iam.IGrantable) -> iam.Grant:
         """Let ``grantee`` call the API's IAM-authorized (SigV4) routes: ``execute-api:Invoke``
         on each of them in the deployed stage (the ``/v1`` routes take API keys instead)."""
-        routes = [(m, p) for m, p in (*ROUTES, *STREAM_ROUTES) if not p.startswith(KEY_PREFIX)]
         return iam.Grant.add_to_principal(
-            grantee=grantee,
-            actions=["execute-api:Invoke"],
-            resource_arns=[
-                self.api.arn_for_execute_api(method, _arn_path(path), STAGE_NAME)
-                for method, path in routes
-            ],
+            grantee=grantee, actions=["execute-api:Invoke"], resource_arns=iam_route_arns(self.api)
         )
 
     def add_to_tools_policy(self, statement: iam.PolicyStatement) -> None:
@@ -503,8 +482,3 @@ def _acknowledge_object_prefixes(
             f"Objects under the {prefix} prefix of the files bucket are created at run time "
             "with generated keys; access stays within that prefix.",
         )
-
-
-def _arn_path(path: str) -> str:
-    """``/sessions/{id}/execute`` -> ``/sessions/*/execute``: a route as IAM names it."""
-    return "/".join("*" if part.startswith("{") else part for part in path.split("/"))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Protocol
+
 from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_bedrockagentcore as agentcore
 from aws_cdk import aws_ec2 as ec2
@@ -12,9 +15,34 @@ from bedrock_code_execution.nag import acknowledge
 from bedrock_code_execution.policies import model_invoke_statements, profile_read_statements
 from bedrock_code_execution.props import CodeExecutionProps
 
-__all__ = ["AGENTCORE_PRINCIPAL", "SandboxInterpreter", "execution_role"]
+__all__ = [
+    "AGENTCORE_PRINCIPAL",
+    "InterpreterIds",
+    "InterpreterLike",
+    "SandboxInterpreter",
+    "execution_role",
+]
 
 AGENTCORE_PRINCIPAL = "bedrock-agentcore.amazonaws.com"
+
+
+class InterpreterLike(Protocol):
+    """What the construct reads of the code interpreter it drives (an
+    ``aws_bedrockagentcore.ICodeInterpreterCustom`` has both)."""
+
+    @property
+    def code_interpreter_id(self) -> str: ...
+
+    @property
+    def code_interpreter_arn(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class InterpreterIds:
+    """A code interpreter known by its id and ARN (tokens or literals)."""
+
+    code_interpreter_id: str
+    code_interpreter_arn: str
 
 
 def execution_role(scope: Construct, construct_id: str) -> iam.Role:

@@ -1,6 +1,6 @@
 """Runtime settings, read from environment variables named in one place.
 
-The CDK stack sets these on the Lambda functions (see ``stacks/runtime_env.py``,
+The CDK stack sets these on the Lambda functions (see ``bedrock_code_execution/runtime_env.py``,
 which mirrors :data:`ENV`); a test asserts both sides agree. Order of resolution:
 explicit argument, then environment variable, then default. A bad value raises
 :class:`ConfigError` naming the variable.

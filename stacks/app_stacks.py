@@ -17,7 +17,7 @@ from constructs import Construct
 
 from bedrock_code_execution import CodeExecution, SandboxInterpreter
 from bedrock_code_execution.bundling import REPO_ROOT
-from bedrock_code_execution.code_execution import InterpreterIds
+from bedrock_code_execution.interpreter import InterpreterIds
 from stacks.settings import Settings
 
 __all__ = ["AgentStack", "CodeInterpreterStack"]

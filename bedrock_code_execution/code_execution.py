@@ -37,7 +37,7 @@ from bedrock_code_execution.policies import (
     interpreter_statement,
     model_invoke_statements,
 )
-from bedrock_code_execution.props import CodeExecutionProps
+from bedrock_code_execution.props import CodeExecutionProps, PropsError
 from bedrock_code_execution.runtime_env import (
     RuntimeWiring,
     runtime_environment,
@@ -128,6 +128,10 @@ class CodeExecution(Construct):
         """
         super().__init__(scope, construct_id)
         settings = props if props is not None else CodeExecutionProps()
+        if not isinstance(settings, CodeExecutionProps):
+            raise PropsError(
+                f"CodeExecution props must be a CodeExecutionProps, got {type(settings).__name__}"
+            )
         stack = Stack.of(self)
         self.props = settings
         if interpreter is None:

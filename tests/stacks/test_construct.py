@@ -94,6 +94,12 @@ def test_invalid_props_fail_at_construction_naming_the_prop(
     assert allowed in message, message
 
 
+def test_props_of_another_type_fail_at_construction() -> None:
+    stack = cdk.Stack(cdk.App(), "Mine")
+    with pytest.raises(PropsError, match="must be a CodeExecutionProps, got dict"):
+        CodeExecution(stack, "CodeExecution", props={"model_id": "x"})  # type: ignore[arg-type]
+
+
 def test_a_preloaded_tool_module_is_one_file(tmp_path: Path) -> None:
     package = tmp_path / "orders"
     package.mkdir()

@@ -1,6 +1,6 @@
 """Runtime settings, read from environment variables named in one place.
 
-The CDK stack sets these on the Lambda functions (see ``stacks/runtime_env.py``,
+The CDK stack sets these on the Lambda functions (see ``bedrock_code_execution/runtime_env.py``,
 which mirrors :data:`ENV`); a test asserts both sides agree. Order of resolution:
 explicit argument, then environment variable, then default. A bad value raises
 :class:`ConfigError` naming the variable.
@@ -36,6 +36,9 @@ class ENV:
     FILES_EXPIRATION_DAYS = "FILES_EXPIRATION_DAYS"
     SWEEP_GRACE_SECONDS = "SWEEP_GRACE_SECONDS"  # the sweeper leaves sessions this young alone
     WEB_SEARCH_ID = "WEB_SEARCH_ID"  # the InvokeWebSearch tool (AWS-managed: web-search.v1)
+    # JSON list of the deployment's own tool modules: [{"path", "placement"}], paths relative
+    # to the bundle root (the construct's ``tools``); read by code_exec.ptc.assets.
+    PTC_TOOL_MODULES = "PTC_TOOL_MODULES"
 
     ALL = (
         CODE_INTERPRETER_ID,
@@ -54,6 +57,7 @@ class ENV:
         FILES_EXPIRATION_DAYS,
         SWEEP_GRACE_SECONDS,
         WEB_SEARCH_ID,
+        PTC_TOOL_MODULES,
     )
 
 

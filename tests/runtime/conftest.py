@@ -242,7 +242,7 @@ def synth_agent_template() -> dict[str, Any]:
     from aws_cdk import aws_lambda as lambda_
 
     from stacks import Settings
-    from stacks.agent_stack import AgentStack
+    from stacks.app_stacks import AgentStack
 
     root = Path(__file__).resolve().parents[2]
     context = json.loads((root / "cdk.json").read_text())["context"]

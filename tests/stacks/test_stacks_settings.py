@@ -218,7 +218,7 @@ def test_vpc_mode_synthesizes_the_vpc_network_shape() -> None:
     import aws_cdk as cdk
     from aws_cdk.assertions import Match, Template
 
-    from stacks.code_interpreter_stack import CodeInterpreterStack
+    from stacks.app_stacks import CodeInterpreterStack
 
     s = _settings(
         networkMode="VPC",

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from aws_cdk import Aws, Stack
 from aws_cdk import aws_iam as iam
 
-from stacks.settings import ModelTarget
+from bedrock_code_execution.props import ModelTarget
 
 __all__ = [
     "COUNT_TOKENS_ACTION",

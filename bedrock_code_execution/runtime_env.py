@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from stacks.settings import Settings
+from bedrock_code_execution.props import CodeExecutionProps
+from bedrock_code_execution.tools import tool_modules_environment
 
 __all__ = [
     "EXEC_WRAPPER",
@@ -35,8 +36,8 @@ class RuntimeWiring:
     job_state_machine_arn: str
 
 
-def runtime_environment(settings: Settings, wiring: RuntimeWiring) -> dict[str, str]:
-    """Environment variables for every Lambda function of the agent stack."""
+def runtime_environment(settings: CodeExecutionProps, wiring: RuntimeWiring) -> dict[str, str]:
+    """Environment variables for every Lambda function of the construct."""
     return {
         "CODE_INTERPRETER_ID": wiring.code_interpreter_id,
         "FILES_BUCKET": wiring.files_bucket,
@@ -54,6 +55,7 @@ def runtime_environment(settings: Settings, wiring: RuntimeWiring) -> dict[str, 
         "FILES_EXPIRATION_DAYS": str(settings.files_expiration_days),
         "SWEEP_GRACE_SECONDS": str(settings.sweep_grace_seconds),
         "WEB_SEARCH_ID": settings.web_search_id,
+        "PTC_TOOL_MODULES": tool_modules_environment(settings.tools),
     }
 
 

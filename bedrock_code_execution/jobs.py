@@ -25,7 +25,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from stacks.nag import acknowledge
+from bedrock_code_execution.nag import acknowledge
 
 __all__ = ["CLEANUP_TIMEOUT", "LOG_GROUP_PREFIX", "JobStateMachine"]
 

@@ -13,7 +13,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from stacks.nag import acknowledge
+from bedrock_code_execution.nag import acknowledge
 
 __all__ = [
     "BINARY_MEDIA_TYPES",
@@ -24,6 +24,7 @@ __all__ = [
     "STAGE_NAME",
     "STREAM_ROUTES",
     "AgentApi",
+    "iam_route_arns",
 ]
 
 STAGE_NAME = "prod"
@@ -281,3 +282,14 @@ class AgentApi(Construct):
                 else "Callers authenticate with IAM (SigV4); a Cognito user pool is not part of "
                 "this deployment.",
             )
+
+
+def iam_route_arns(api: apigw.RestApi) -> list[str]:
+    """``execute-api`` ARNs of the IAM-authorized routes in the stage (``{id}`` -> ``*``)."""
+    return [
+        api.arn_for_execute_api(
+            method, "/".join("*" if p.startswith("{") else p for p in path.split("/")), STAGE_NAME
+        )
+        for method, path in (*ROUTES, *STREAM_ROUTES)
+        if not path.startswith(KEY_PREFIX)
+    ]

@@ -33,7 +33,13 @@ import jsii
 from aws_cdk import BundlingOptions, DockerImage, ILocalBundling
 from aws_cdk import aws_lambda as lambda_
 
-__all__ = ["BundlingError", "LambdaAsset", "lambda_code_asset"]
+from bedrock_code_execution.props import CodeExecutionProps
+from bedrock_code_execution.runtime_env import STREAM_BOOTSTRAP
+
+__all__ = ["REPO_ROOT", "BundlingError", "LambdaAsset", "lambda_asset", "lambda_code_asset"]
+
+# The checkout this package is installed from (editable): lambda/ and sandbox_assets/ live here.
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # Bump when the layout of the bundle changes, so every cached asset is rebuilt.
 _BUNDLE_FORMAT = "1"
@@ -57,6 +63,7 @@ class LambdaAsset:
         architecture: ``x86_64`` or ``arm64``.
         python_version: Lambda runtime Python version, e.g. ``3.14``.
         executables: paths inside the asset that must be executable (mode 0755).
+        extras: (file or directory, its path in the asset): the deployment's tool modules.
     """
 
     code_root: Path
@@ -65,6 +72,7 @@ class LambdaAsset:
     architecture: str
     python_version: str
     executables: tuple[str, ...] = ()
+    extras: tuple[tuple[Path, str], ...] = ()
 
     @property
     def requirements(self) -> Path:
@@ -88,6 +96,13 @@ class LambdaAsset:
         for package in self.packages:
             for path in _files(package):
                 h.update(str(path.relative_to(package.parent)).encode())
+                h.update(b"\0")
+                h.update(path.read_bytes())
+                h.update(b"\0")
+        for source, dest in self.extras:
+            for path in _files(source) if source.is_dir() else [source]:
+                rel = f"{dest}/{path.relative_to(source)}" if source.is_dir() else dest
+                h.update(rel.encode())
                 h.update(b"\0")
                 h.update(path.read_bytes())
                 h.update(b"\0")
@@ -140,11 +155,35 @@ class LambdaAsset:
                 out = dest / path.relative_to(package)
                 out.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(path, out)
+        for source, dest in self.extras:
+            if source.is_dir():
+                for path in _files(source):
+                    out = output_dir / dest / path.relative_to(source)
+                    out.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(path, out)
+            else:
+                (output_dir / dest).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, output_dir / dest)
         for name in self.executables:
             target = output_dir / name
             if not target.is_file():
                 raise BundlingError(f"{name} should be executable in the asset but is not in it")
             target.chmod(0o755)
+
+
+def lambda_asset(settings: CodeExecutionProps, root: Path = REPO_ROOT) -> LambdaAsset:
+    """What goes into the Lambda code asset for these settings (their tool modules too)."""
+    return LambdaAsset(
+        code_root=root / "lambda",
+        packages=tuple(
+            p for p in (root / "lambda" / "code_exec", root / "sandbox_assets") if p.is_dir()
+        ),
+        build_dir=root / ".build",
+        architecture=settings.lambda_architecture,
+        python_version=settings.lambda_python_version,
+        executables=(STREAM_BOOTSTRAP,),
+        extras=tuple((m.source, m.asset_path) for m in settings.tools),
+    )
 
 
 @jsii.implements(ILocalBundling)

@@ -2,21 +2,47 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Protocol
 
-from aws_cdk import ArnFormat, CfnOutput, Stack
+from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_bedrockagentcore as agentcore
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from stacks.nag import acknowledge
-from stacks.policies import model_invoke_statements, profile_read_statements
-from stacks.settings import Settings
+from bedrock_code_execution.nag import acknowledge
+from bedrock_code_execution.policies import model_invoke_statements, profile_read_statements
+from bedrock_code_execution.props import CodeExecutionProps
 
-__all__ = ["AGENTCORE_PRINCIPAL", "CodeInterpreterStack", "execution_role"]
+__all__ = [
+    "AGENTCORE_PRINCIPAL",
+    "InterpreterIds",
+    "InterpreterLike",
+    "SandboxInterpreter",
+    "execution_role",
+]
 
 AGENTCORE_PRINCIPAL = "bedrock-agentcore.amazonaws.com"
+
+
+class InterpreterLike(Protocol):
+    """What the construct reads of the code interpreter it drives (an
+    ``aws_bedrockagentcore.ICodeInterpreterCustom`` has both)."""
+
+    @property
+    def code_interpreter_id(self) -> str: ...
+
+    @property
+    def code_interpreter_arn(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class InterpreterIds:
+    """A code interpreter known by its id and ARN (tokens or literals)."""
+
+    code_interpreter_id: str
+    code_interpreter_arn: str
 
 
 def execution_role(scope: Construct, construct_id: str) -> iam.Role:
@@ -53,7 +79,7 @@ def execution_role(scope: Construct, construct_id: str) -> iam.Role:
     )
 
 
-class CodeInterpreterStack(Stack):
+class SandboxInterpreter(Construct):
     """One ``AWS::BedrockAgentCore::CodeInterpreterCustom`` and its execution role.
 
     The role's trust policy is AgentCore's documented one (:func:`execution_role`). The role
@@ -67,9 +93,9 @@ class CodeInterpreterStack(Stack):
     """
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, settings: Settings, **kwargs: Any
+        self, scope: Construct, construct_id: str, *, settings: CodeExecutionProps
     ) -> None:
-        super().__init__(scope, construct_id, **kwargs)
+        super().__init__(scope, construct_id)
         self.execution_role: iam.IRole = execution_role(self, "ExecutionRole")
         self.interpreter = agentcore.CodeInterpreterCustom(
             self,
@@ -85,8 +111,8 @@ class CodeInterpreterStack(Stack):
             "SandboxModelAccess",
             statements=[
                 # Claude Code streams its model calls.
-                *model_invoke_statements(self, targets, streaming=True),
-                *profile_read_statements(self, targets),
+                *model_invoke_statements(Stack.of(self), targets, streaming=True),
+                *profile_read_statements(Stack.of(self), targets),
             ],
         )
         policy.attach_to_role(self.execution_role)
@@ -99,18 +125,19 @@ class CodeInterpreterStack(Stack):
         if any(settings.model_target(m).is_profile for m in settings.sandbox_model_ids):
             acknowledge_region_wildcards(policy, settings, settings.sandbox_model_ids)
 
-        CfnOutput(self, "CodeInterpreterId", value=self.interpreter.code_interpreter_id)
-        CfnOutput(self, "CodeInterpreterArn", value=self.interpreter.code_interpreter_arn)
-        CfnOutput(self, "ExecutionRoleArn", value=self.execution_role.role_arn)
-
-    def _network(self, settings: Settings) -> agentcore.CodeInterpreterNetworkConfiguration:
+    def _network(
+        self, settings: CodeExecutionProps
+    ) -> agentcore.CodeInterpreterNetworkConfiguration:
         net = agentcore.CodeInterpreterNetworkConfiguration
         if settings.network_mode == "PUBLIC":
             return net.using_public_network()
         if settings.network_mode == "SANDBOX":
             return net.using_sandbox_network()
         vpc = ec2.Vpc.from_vpc_attributes(
-            self, "Vpc", vpc_id=settings.vpc_id, availability_zones=self.availability_zones
+            self,
+            "Vpc",
+            vpc_id=settings.vpc_id,
+            availability_zones=Stack.of(self).availability_zones,
         )
         return net.using_vpc(
             self,
@@ -129,7 +156,7 @@ class CodeInterpreterStack(Stack):
 
 
 def acknowledge_region_wildcards(
-    policy: Construct, settings: Settings, model_ids: tuple[str, ...]
+    policy: Construct, settings: CodeExecutionProps, model_ids: tuple[str, ...]
 ) -> None:
     """Acknowledge the ``bedrock:*::foundation-model/...`` ARNs of global profiles (if any)."""
     for model_id in model_ids:

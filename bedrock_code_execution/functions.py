@@ -11,8 +11,8 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from stacks.nag import acknowledge
-from stacks.settings import LOG_RETENTION_DAYS
+from bedrock_code_execution.nag import acknowledge
+from bedrock_code_execution.props import LOG_RETENTION_DAYS
 
 __all__ = ["LATEST_PYTHON", "FunctionSpec", "ServiceFunction", "retention", "runtime_for"]
 

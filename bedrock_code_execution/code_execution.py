@@ -1,35 +1,51 @@
-"""Agent stack: Lambda functions, job state machine, storage and the REST API, wired together.
+"""The ``CodeExecution`` construct: Lambda functions, job state machine, storage and the REST
+API, wired together, on a code interpreter it creates or is given.
 
-The stack does all the wiring (grants, environment, outputs); the constructs beside it take
-their dependencies as keyword arguments.
+The construct does all the wiring (grants, environment); the constructs beside it take their
+dependencies as keyword arguments. Outputs are the app's to add (``stacks/app_stacks.py``).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, cast
 
-from aws_cdk import ArnFormat, CfnElement, CfnOutput, Duration, Stack
+from aws_cdk import ArnFormat, CfnElement, Duration, Stack
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from stacks.api import AgentApi
-from stacks.code_interpreter_stack import acknowledge_region_wildcards
-from stacks.functions import FunctionSpec, ServiceFunction, retention
-from stacks.housekeeping import Housekeeping
-from stacks.jobs import CLEANUP_TIMEOUT, JobStateMachine
-from stacks.monitoring import Monitoring
-from stacks.nag import acknowledge
-from stacks.policies import (
+from bedrock_code_execution.api import AgentApi, iam_route_arns
+from bedrock_code_execution.bundling import REPO_ROOT, lambda_asset, lambda_code_asset
+from bedrock_code_execution.functions import FunctionSpec, ServiceFunction, retention
+from bedrock_code_execution.housekeeping import Housekeeping
+from bedrock_code_execution.interpreter import (
+    InterpreterLike,
+    SandboxInterpreter,
+    acknowledge_region_wildcards,
+)
+from bedrock_code_execution.jobs import CLEANUP_TIMEOUT, JobStateMachine
+from bedrock_code_execution.monitoring import Monitoring
+from bedrock_code_execution.nag import acknowledge
+from bedrock_code_execution.policies import (
     INTERPRETER_ACTIONS,
     LIST_SESSIONS_ACTION,
     count_tokens_statement,
     interpreter_statement,
     model_invoke_statements,
 )
-from stacks.runtime_env import RuntimeWiring, runtime_environment, streaming_environment
-from stacks.settings import Settings
-from stacks.storage import LAMBDA_PREFIXES, SKILLS_PREFIX, STATE_PREFIX, Storage
+from bedrock_code_execution.props import CodeExecutionProps, PropsError
+from bedrock_code_execution.runtime_env import (
+    RuntimeWiring,
+    runtime_environment,
+    streaming_environment,
+)
+from bedrock_code_execution.storage import LAMBDA_PREFIXES, SKILLS_PREFIX, STATE_PREFIX, Storage
+from bedrock_code_execution.tools_access import ToolsGrantable
 
 __all__ = [
     "API_HANDLER",
@@ -38,7 +54,7 @@ __all__ = [
     "JOB_HANDLER",
     "STREAM_HANDLER",
     "SWEEPER_HANDLER",
-    "AgentStack",
+    "CodeExecution",
 ]
 
 API_HANDLER = "code_exec.api.handler.api_handler"
@@ -60,10 +76,25 @@ _STREAM_TABLE_ACTIONS = ("dynamodb:UpdateItem",)
 _OBJECT_ACTIONS = ("s3:GetObject", "s3:PutObject")
 
 
-class AgentStack(Stack):
-    """Everything that runs the agent, given the code interpreter it drives.
+class CodeExecution(Construct):
+    """Code execution and programmatic tool calling for Amazon Bedrock, as one construct (L3).
+
+    Everything that runs the agent, on the code interpreter it creates (or is given).
+    Settings come from ``props`` (:class:`~bedrock_code_execution.CodeExecutionProps`, validated
+    when built); the user's own tool modules are ``props.tools``, and bridged tools get their
+    AWS access through :attr:`tools_grantable`. Nothing is created outside this scope.
 
     Attributes:
+        api: the REST API (``api_url`` its stage's URL; :meth:`grant_invoke` lets a principal
+            call its IAM-authorized routes).
+        interpreter: the AgentCore code interpreter the sandbox sessions run in.
+        table, files_bucket: the DynamoDB table (sessions, jobs, API keys) and the files bucket.
+        alarm_topic: the SNS topic every alarm notifies.
+        state_machine: the job state machine (``POST /jobs``).
+        props: the props it was built with; sandbox: the :class:`SandboxInterpreter` it
+            created (None when given an interpreter).
+        tools_grantable: grant to it what the bridged tools need (``table.grant_read_data(
+            code_execution.tools_grantable)``); the functions that run them get it.
         storage: bucket + table.
         api_function, job_function, cleanup_function, sweeper_function: the buffered API,
             the job runner, the job cleanup and the sweeper of leaked sandbox sessions.
@@ -72,7 +103,7 @@ class AgentStack(Stack):
         authorizer_function: the ``/v1/*`` API-key authorizer.
         jobs: the job state machine.
         housekeeping: the sweeper's schedule and the failed-executions rule.
-        api: the REST API.
+        agent_api: the REST API and its authorizer, access logs and API key.
         monitoring: alarms, their SNS topic and the dashboard.
     """
 
@@ -81,13 +112,41 @@ class AgentStack(Stack):
         scope: Construct,
         construct_id: str,
         *,
-        settings: Settings,
-        code: lambda_.Code,
-        interpreter_id: str,
-        interpreter_arn: str,
-        **kwargs: Any,
+        props: CodeExecutionProps | None = None,
+        interpreter: InterpreterLike | None = None,
+        code: lambda_.Code | None = None,
+        source_root: Path = REPO_ROOT,
     ) -> None:
-        super().__init__(scope, construct_id, **kwargs)
+        """Build everything in ``scope``.
+
+        Args:
+            props: the settings (default: every default of :class:`CodeExecutionProps`).
+            interpreter: a code interpreter to drive (an ``ICodeInterpreterCustom``, or
+                :class:`InterpreterIds`); by default one is created here (``Interpreter``),
+                with its execution role.
+            code: replaces the bundled Lambda asset (tests that need the templates only).
+            source_root: the checkout holding ``lambda/`` and ``sandbox_assets/``.
+        """
+        super().__init__(scope, construct_id)
+        settings = props if props is not None else CodeExecutionProps()
+        if not isinstance(settings, CodeExecutionProps):
+            raise PropsError(
+                f"CodeExecution props must be a CodeExecutionProps, got {type(settings).__name__}"
+            )
+        stack = Stack.of(self)
+        self.props = settings
+        if interpreter is None:
+            self.sandbox: SandboxInterpreter | None = SandboxInterpreter(
+                self, "Interpreter", settings=settings
+            )
+            interpreter = self.sandbox.interpreter
+        else:
+            self.sandbox = None
+        self.interpreter: InterpreterLike = interpreter
+        interpreter_id = interpreter.code_interpreter_id
+        interpreter_arn = interpreter.code_interpreter_arn
+        code = code or lambda_code_asset(lambda_asset(settings, source_root))
+        name = settings.resource_name_prefix or stack.stack_name
         self.storage = Storage(
             self,
             "Storage",
@@ -95,12 +154,12 @@ class AgentStack(Stack):
             state_expiration_days=settings.state_expiration_days,
         )
         bucket, table = self.storage.bucket, self.storage.table
-        bucket_id = self.get_logical_id(cast(CfnElement, bucket.node.default_child))
+        bucket_id = stack.get_logical_id(cast(CfnElement, bucket.node.default_child))
 
         # A fixed name lets every function know the machine's ARN without a reference cycle
         # (the machine invokes the job and cleanup functions).
-        machine_name = f"{self.stack_name}-jobs"
-        machine_arn = self.format_arn(
+        machine_name = f"{name}-jobs"
+        machine_arn = stack.format_arn(
             service="states",
             resource="stateMachine",
             resource_name=machine_name,
@@ -188,10 +247,10 @@ class AgentStack(Stack):
             # The sweeper leaves sessions younger than sweepGraceSeconds (SWEEP_GRACE_SECONDS).
             sweep_every=Duration.minutes(settings.sweep_interval_minutes),
         )
-        self.api = AgentApi(
+        self.agent_api = AgentApi(
             self,
             "Api",
-            name=f"{self.stack_name}-api",
+            name=f"{name}-api",
             handler=self.api_function.function,
             stream_handler=self.stream_function.function,
             stream_timeout=STREAM_TIMEOUT,
@@ -209,11 +268,20 @@ class AgentStack(Stack):
         self._grant_cleanup(interpreter_arn, bucket_id)
         self._grant_authorizer()
         self._grant_sweeper(interpreter_arn)
+        workers = (self.api_function, self.stream_function, self.job_function)
+        # Bridged tools run in these three functions: what they need is granted to all three.
+        self.tools_grantable = ToolsGrantable(
+            self, "ToolsAccess", roles=[fn.role for fn in workers]
+        )
+        for module in settings.tools:
+            for key, value in module.environment.items():
+                for fn in workers:
+                    fn.function.add_environment(key, value)
 
         self.monitoring = Monitoring(
             self,
             "Monitoring",
-            stage=self.api.api.deployment_stage,
+            stage=self.agent_api.api.deployment_stage,
             functions={
                 "Api": self.api_function.function,
                 "Stream": self.stream_function.function,
@@ -224,22 +292,34 @@ class AgentStack(Stack):
             },
             state_machine=self.jobs.state_machine,
             alarm_email=settings.alarm_email or None,
-            dashboard_name=self.stack_name,
+            dashboard_name=name,
             dead_letter_queues={"Housekeeping": self.housekeeping.dead_letters},
             topic_key_arn=settings.alarm_topic_kms_key_arn or None,
         )
 
-        self.api.api.node.try_remove_child("Endpoint")  # replaced by ApiUrl below
-        CfnOutput(self, "ApiUrl", value=self.api.api.url)
-        CfnOutput(self, "FilesBucketName", value=bucket.bucket_name)
-        CfnOutput(self, "TableName", value=table.table_name)
-        CfnOutput(self, "JobStateMachineArn", value=self.jobs.state_machine.state_machine_arn)
-        CfnOutput(self, "AlarmTopicArn", value=self.monitoring.topic.topic_arn)
-        CfnOutput(self, "DashboardName", value=self.stack_name)
-        if self.api.api_key is not None:
-            CfnOutput(self, "ApiKeyId", value=self.api.api_key.key_id)
+        self.agent_api.api.node.try_remove_child("Endpoint")  # outputs are the app's to add
+        self.api: apigw.RestApi = self.agent_api.api
+        self.api_url: str = self.api.url
+        self.table: dynamodb.Table = self.storage.table
+        self.files_bucket: s3.Bucket = self.storage.bucket
+        self.alarm_topic: sns.Topic = self.monitoring.topic
+        self.state_machine = self.jobs.state_machine
 
-    def _grant_workers(self, settings: Settings, interpreter_arn: str, bucket_id: str) -> None:
+    def grant_invoke(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Let ``grantee`` call the API's IAM-authorized (SigV4) routes: ``execute-api:Invoke``
+        on each of them in the deployed stage (the ``/v1`` routes take API keys instead)."""
+        return iam.Grant.add_to_principal(
+            grantee=grantee, actions=["execute-api:Invoke"], resource_arns=iam_route_arns(self.api)
+        )
+
+    def add_to_tools_policy(self, statement: iam.PolicyStatement) -> None:
+        """Let the bridged tools do what ``statement`` allows (the same as granting
+        :attr:`tools_grantable`)."""
+        self.tools_grantable.grant_principal.add_to_principal_policy(statement)
+
+    def _grant_workers(
+        self, settings: CodeExecutionProps, interpreter_arn: str, bucket_id: str
+    ) -> None:
         """API, stream and job functions: the interpreter, the models, the table, their S3
         prefixes."""
         bucket, table = self.storage.bucket, self.storage.table
@@ -252,7 +332,7 @@ class AgentStack(Stack):
             # InvokeModelWithResponseStream / ConverseStream.
             streams = fn is self.stream_function
             for statement in model_invoke_statements(
-                self, models, streaming=streams, buffered=not streams
+                Stack.of(self), models, streaming=streams, buffered=not streams
             ):
                 role.add_to_policy(statement)
             if fn is self.api_function:  # POST /v1/messages/count_tokens
@@ -314,7 +394,7 @@ class AgentStack(Stack):
                 sid="StartJobs", actions=["states:StartExecution"], resources=[machine_arn]
             )
         )
-        executions = self.format_arn(
+        executions = Stack.of(self).format_arn(
             service="states",
             resource="execution",
             resource_name=f"{machine_name}:*",

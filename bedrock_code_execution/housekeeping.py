@@ -9,7 +9,8 @@
 
 An event EventBridge could not deliver to either function (throttled, the function's
 permission gone, retries or event age exhausted) goes to a dead-letter queue instead of
-being dropped; an alarm on that queue notifies the alarm topic (:mod:`stacks.monitoring`).
+being dropped; an alarm on that queue notifies the alarm topic
+(:mod:`bedrock_code_execution.monitoring`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from stacks.nag import acknowledge
+from bedrock_code_execution.nag import acknowledge
 
 __all__ = ["ENDED_BADLY", "Housekeeping"]
 

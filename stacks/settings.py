@@ -65,7 +65,7 @@ SETTING_KEYS = frozenset(
         "lambdaPythonVersion", "logRetentionDays", "requireApiKey", "reservedConcurrency",
         "apiThrottleRateLimit", "apiThrottleBurstLimit", "jobTimeoutSeconds", "alarmEmail",
         "apiGatewayCloudWatchRole", "modelAliases", "containerIdleSeconds",
-        "sweepIntervalMinutes", "sweepGraceSeconds", "alarmTopicKmsKeyArn",
+        "sweepIntervalMinutes", "sweepGraceSeconds", "alarmTopicKmsKeyArn", "webSearchId",
     }
 )  # fmt: skip
 # Our settings are camelCase words; CDK's own keys carry ':' or start with '@'.

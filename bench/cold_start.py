@@ -3,8 +3,9 @@
 Each function's handler module is imported in a fresh interpreter (what Lambda's INIT phase
 does), and the new entries of ``sys.modules`` are split into ours (``code_exec``),
 third-party and the standard library. The import time is the median of ``--runs`` fresh
-subprocess imports on this machine (times are machine-dependent; module counts are not,
-and ``tests/bench/test_cold_start.py`` asserts those).
+subprocess imports on this machine, wall clock and the process's CPU time (times depend on
+the machine and on how busy it is; module counts do not, and ``tests/bench/test_cold_start.py``
+asserts those).
 
     .venv/bin/python -m bench.cold_start [--runs 5] [--lambda-env] [name=module.handler ...]
 
@@ -45,11 +46,12 @@ _PROBE = """
 import importlib, json, sys, time
 module_name, attr = sys.argv[1].rsplit(".", 1)
 before = set(sys.modules)
-started = time.perf_counter()
+started, cpu = time.perf_counter(), time.process_time()
 handler = getattr(importlib.import_module(module_name), attr)
-seconds = time.perf_counter() - started
+seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
 assert callable(handler), sys.argv[1]
-print(json.dumps({"seconds": seconds, "modules": sorted(set(sys.modules) - before)}))
+out = {"seconds": seconds, "cpu_seconds": cpu, "modules": sorted(set(sys.modules) - before)}
+print(json.dumps(out))
 """
 
 # What Lambda sets that changes what an import does (Powertools' tracer turns on).
@@ -66,7 +68,8 @@ class Loaded:
 
     handler: str
     modules: tuple[str, ...]
-    seconds: float
+    seconds: float  # wall clock
+    cpu_seconds: float = 0.0  # the process's CPU time: less skewed by a busy machine
 
     @property
     def ours(self) -> list[str]:
@@ -102,13 +105,18 @@ def load(handler: str, *, env: Mapping[str, str] | None = None) -> Loaded:
     if proc.returncode:
         raise RuntimeError(f"importing {handler} failed:\n{proc.stderr[-2000:]}")
     out = json.loads(proc.stdout.strip().splitlines()[-1])
-    return Loaded(handler, tuple(out["modules"]), float(out["seconds"]))
+    return Loaded(handler, tuple(out["modules"]), float(out["seconds"]), float(out["cpu_seconds"]))
 
 
 def measure(handler: str, *, runs: int, env: Mapping[str, str] | None = None) -> Loaded:
-    """``runs`` fresh imports: the modules of the first, the median of the times."""
+    """``runs`` fresh imports: the modules of the first, the medians of the times."""
     loads = [load(handler, env=env) for _ in range(runs)]
-    return Loaded(handler, loads[0].modules, statistics.median(x.seconds for x in loads))
+    return Loaded(
+        handler,
+        loads[0].modules,
+        statistics.median(x.seconds for x in loads),
+        statistics.median(x.cpu_seconds for x in loads),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -124,7 +132,10 @@ def main(argv: list[str] | None = None) -> int:
         f"cold start: new sys.modules per handler import, median of {args.runs} fresh "
         f"imports ({'Lambda environment' if args.lambda_env else 'tracing off'})"
     )
-    print(f"{'function':12}{'ours':>6}{'3rd-party':>11}{'stdlib':>8}{'total':>7}{'import s':>10}")
+    print(
+        f"{'function':12}{'ours':>6}{'3rd-party':>11}{'stdlib':>8}{'total':>7}"
+        f"{'import s':>10}{'cpu s':>8}"
+    )
     rows = []
     for name, handler in functions.items():
         got = measure(handler, runs=args.runs, env=env)
@@ -136,11 +147,12 @@ def main(argv: list[str] | None = None) -> int:
             "stdlib": len(got.stdlib),
             "total": len(got.modules),
             "seconds": round(got.seconds, 3),
+            "cpu_seconds": round(got.cpu_seconds, 3),
         }
         rows.append(row)
         print(
             f"{name:12}{row['ours']:>6}{row['third_party']:>11}{row['stdlib']:>8}"
-            f"{row['total']:>7}{got.seconds:>10.3f}",
+            f"{row['total']:>7}{got.seconds:>10.3f}{got.cpu_seconds:>8.3f}",
             flush=True,
         )
     if args.json:

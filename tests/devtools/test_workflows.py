@@ -65,6 +65,10 @@ def test_tokens_are_read_only_unless_a_job_says_why(path: Path) -> None:
         granted = job.get("permissions", {})
         writes = {k for k, v in granted.items() if v == "write"}
         assert writes <= {"pull-requests"}, writes
+        if writes:  # a job that may write runs no code from the pull request
+            uses = [step.get("uses", "") for step in job["steps"]]
+            assert not any(u.startswith("actions/checkout@") for u in uses)
+            assert not any("run" in step for step in job["steps"])
 
 
 def test_ci_runs_make_test_on_pull_requests_and_pushes() -> None:

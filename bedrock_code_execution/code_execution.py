@@ -59,10 +59,10 @@ __all__ = [
 
 API_HANDLER = "code_exec.api.handler.api_handler"
 STREAM_HANDLER = "code_exec.api.streamed.stream_handler"
-JOB_HANDLER = "code_exec.api.handler.job_handler"
-CLEANUP_HANDLER = "code_exec.api.handler.cleanup_handler"
+JOB_HANDLER = "code_exec.functions.job_function.job_handler"
+CLEANUP_HANDLER = "code_exec.functions.cleanup_function.cleanup_handler"
 AUTHORIZER_HANDLER = "code_exec.anthropic.authorizer.handler"
-SWEEPER_HANDLER = "code_exec.api.handler.sweeper_handler"
+SWEEPER_HANDLER = "code_exec.functions.sweeper_function.sweeper_handler"
 # Streamed turns run up to API Gateway's 15-minute stream limit; the function's timeout
 # matches (the turn itself ends shortly before it, see code_exec.api.streamed).
 STREAM_TIMEOUT = Duration.minutes(15)

@@ -311,14 +311,15 @@ def sweep(world: World, injector: FaultInjector) -> Seen:
     """The sweeper's handler with one leaked session (a job's, whose job is unknown); what
     its invoker sees is the typed error it raises, or its report."""
     from code_exec.exceptions import CodeExecError
+    from code_exec.functions import sweeper_function  # on the API's services (conftest)
 
     sandbox = world.handler.services.sandbox
     leaked = sandbox.start_session(name=f"bcx-job-{world.name('gone')}")
-    sweeper = world.handler.sweeper
+    sweeper = sweeper_function.sweeper
     grace, sweeper.grace_seconds = sweeper.grace_seconds, 0.0
     try:
         with on(injector):
-            report = world.handler.sweeper_handler({}, LambdaContext(function_name="sweeper"))
+            report = sweeper_function.sweeper_handler({}, LambdaContext(function_name="sweeper"))
     except CodeExecError as e:  # the invocation fails (typed): EventBridge runs it again
         return Seen(e.status, e.code, e.retry_after is not None, e.message)
     finally:

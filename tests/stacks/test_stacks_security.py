@@ -29,10 +29,10 @@ STAR_RESOURCE_ACTIONS = {
 HANDLERS = {
     "code_exec.api.handler.api_handler",
     "code_exec.api.streamed.stream_handler",
-    "code_exec.api.handler.job_handler",
-    "code_exec.api.handler.cleanup_handler",
+    "code_exec.functions.job_function.job_handler",
+    "code_exec.functions.cleanup_function.cleanup_handler",
     "code_exec.anthropic.authorizer.handler",
-    "code_exec.api.handler.sweeper_handler",
+    "code_exec.functions.sweeper_function.sweeper_handler",
 }
 STREAM_HANDLER = "code_exec.api.streamed.stream_handler"
 
@@ -342,9 +342,9 @@ def test_the_functions_share_one_asset_with_tracing_and_new_python(
         assert props["LoggingConfig"]["LogGroup"]
     timeouts = {f["Properties"]["Handler"]: f["Properties"]["Timeout"] for f in functions.values()}
     assert timeouts["code_exec.api.handler.api_handler"] == 29
-    assert timeouts["code_exec.api.handler.job_handler"] <= 900
+    assert timeouts["code_exec.functions.job_function.job_handler"] <= 900
     assert timeouts[STREAM_HANDLER] == 900  # API Gateway streams for up to 15 minutes
-    assert timeouts["code_exec.api.handler.sweeper_handler"] <= 300
+    assert timeouts["code_exec.functions.sweeper_function.sweeper_handler"] <= 300
 
 
 def test_only_the_streaming_function_starts_through_the_exec_wrapper(

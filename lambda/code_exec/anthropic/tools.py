@@ -19,6 +19,7 @@ listed (Anthropic's API accepts that too).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,7 @@ from typing import Any
 from code_exec.anthropic.errors import ThreadUnsupportedError
 from code_exec.anthropic.prompts import BASH_TOOL, EDITOR_TOOL, python_tool
 from code_exec.anthropic.surface import FIELDS, refusal, tool_row
+from code_exec.anthropic.web_code import WebTool, parse_web_tool
 from code_exec.anthropic.wire import MessagesRequest
 from code_exec.exceptions import RequestValidationError
 
@@ -86,6 +88,12 @@ class ToolPlan:
     code_cache: dict[str, Any] | None = None  # cache_control on the code execution entry
     tool_choice: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    web: tuple[WebTool, ...] = ()  # web_search_* / web_fetch_* entries (anthropic/web_code.py)
+
+    @property
+    def code_web(self) -> tuple[WebTool, ...]:
+        """Web tools callable from code (dynamic filtering): served by the turn itself."""
+        return tuple(t for t in self.web if t.callers)
 
     @property
     def code_execution(self) -> bool:
@@ -106,7 +114,7 @@ class ToolPlan:
     def python_repl(self) -> bool:
         """Python cells keep their state (20260120 and later, or code that calls tools)."""
         return self.version in ("20260120", "20260521") or (
-            self.version == "20250825" and bool(self.programmatic)
+            self.version == "20250825" and bool(self.programmatic or self.code_web)
         )
 
     @property
@@ -130,7 +138,7 @@ class ToolPlan:
             elif name == EDITOR:
                 tools.append(dict(EDITOR_TOOL))
             else:
-                tools.append(python_tool(self.version or "", self.programmatic))
+                tools.append(python_tool(self.version or "", [*self.programmatic, *self.code_web]))
         if tools and self.code_cache:
             tools[-1]["cache_control"] = self.code_cache
         tools += [dict(t.bedrock) for t in self.client_tools if t.direct]
@@ -221,10 +229,25 @@ def plan_tools(request: MessagesRequest) -> ToolPlan:
     clients: list[ClientTool] = []
     passthrough: list[dict[str, Any]] = []
     names: set[str] = set()
+    web: list[WebTool] = []
     for i, entry in enumerate(request.tools or []):
         where = f"tools.{i}"
         kind = str(entry.get("type") or "custom")
         name = entry.get("name")
+        if kind.startswith(("web_search_", "web_fetch_")):
+            tool = parse_web_tool(entry, where)
+            row = tool_row(kind)
+            if not tool.callers and row is not None and row.disposition == "refused":
+                raise RequestValidationError(
+                    f"the tool type {kind!r} is available here only callable from code "
+                    "(allowed_callers naming a code_execution version)",
+                    field=f"{where}.type",
+                )
+            if name in names:
+                raise RequestValidationError(f"tool names must be unique: {name!r}", field=where)
+            names.add(str(name))
+            web.append(tool)
+            continue
         if kind.startswith("code_execution_"):
             if version is not None:
                 raise RequestValidationError("only one code execution tool is allowed", field=where)
@@ -245,7 +268,7 @@ def plan_tools(request: MessagesRequest) -> ToolPlan:
         else:
             # bash_20250124, text_editor_*, memory_*, ...: client-run, Bedrock knows them
             passthrough.append({k: v for k, v in entry.items() if k not in _NOT_TO_BEDROCK})
-    implied = {c for t in clients for c in t.callers}
+    implied = {c for t in (*clients, *web) for c in t.callers}
     if implied and version is None:
         version = max(implied)
     if implied and version == "20250522":
@@ -253,7 +276,7 @@ def plan_tools(request: MessagesRequest) -> ToolPlan:
             "tools callable from code need code_execution_20250825 or later",
             field="tools",
         )
-    plan = ToolPlan(version, tuple(clients), tuple(passthrough), code_cache)
+    plan = ToolPlan(version, tuple(clients), tuple(passthrough), code_cache, web=tuple(web))
     return _with_tool_choice(plan, request)
 
 
@@ -292,9 +315,7 @@ def _with_tool_choice(plan: ToolPlan, request: MessagesRequest) -> ToolPlan:
         and CODE_EXECUTION not in (plan.server_tools)
     ):
         data = {"type": "any", **({k: v for k, v in data.items() if k not in ("type", "name")})}
-    return ToolPlan(
-        plan.version, plan.client_tools, plan.passthrough, plan.code_cache, data, plan.extra
-    )
+    return dataclasses.replace(plan, tool_choice=data)
 
 
 def _refuse_unsupported(request: MessagesRequest) -> None:

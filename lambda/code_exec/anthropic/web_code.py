@@ -1,0 +1,370 @@
+"""Dynamic filtering: ``web_search`` / ``web_fetch`` called from code execution, served here.
+
+Anthropic's ``web_search_20260209`` / ``20260318`` and ``web_fetch_20260209`` / ``20260309`` /
+``20260318`` let Claude write code in the code execution container that calls the web tools;
+the raw results stay in the container and only what the code prints enters the context. Here
+that is programmatic tool calling with the gateway as the tool's server: the tools are async
+functions in the container's Python runner (bridged, :mod:`code_exec.anthropic.relay`); a
+cell that awaits one pauses, and instead of answering ``tool_use`` to the client the turn runs
+the call itself (:class:`CodeWeb`, over :class:`~code_exec.ptc.web_tools.WebSession`), hands
+the result to the cell as a JSON string and lets it run on.
+
+The response shows each call as a ``server_tool_use`` block whose ``caller`` names the code
+execution use (``{"type": "code_execution_20260120", "tool_id": <srvtoolu id>}``), followed by
+its ``web_search_tool_result`` / ``web_fetch_tool_result`` (with the same ``caller``), before
+the code execution result; a tool with ``response_inclusion: "excluded"`` (the ``20260318``
+versions) has that pair dropped once the code execution call completed in the same response.
+``usage.server_tool_use`` counts the requests. The fetch rule holds: a URL may be fetched when
+it appeared in a user message or in a web tool result of the conversation, or was returned by a
+search or fetch of this request (URLs the model itself wrote do not count).
+
+A version callable from code defaults to ``allowed_callers: ["direct",
+"code_execution_20260120"]`` (the older ones to ``["direct"]``); a request whose web tools may
+be called from code and that has no code execution entry runs ``code_execution_20260120``, as
+Anthropic runs code for dynamic filtering without one.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import re
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from code_exec.anthropic.ids import SERVER_PREFIX, _token
+from code_exec.exceptions import RequestValidationError
+from code_exec.ptc import PendingCall
+from code_exec.ptc.web_tools import (
+    FETCH,
+    SEARCH,
+    UrlLedger,
+    Use,
+    WebLimits,
+    WebSession,
+    fetch_value,
+    search_value,
+)
+
+__all__ = [
+    "DYNAMIC_VERSIONS",
+    "CodeWeb",
+    "Served",
+    "WebTool",
+    "parse_web_tool",
+    "seen_urls",
+]
+
+logger = logging.getLogger(__name__)
+
+WEB_VERSIONS = {
+    SEARCH: ("20250305", "20260209", "20260318"),
+    FETCH: ("20250910", "20260209", "20260309", "20260318"),
+}
+DYNAMIC_VERSIONS = {SEARCH: ("20260209", "20260318"), FETCH: ("20260209", "20260309", "20260318")}
+_TYPE = re.compile(r"^(web_search|web_fetch)_(\d{8})$")
+_COMMON = {
+    "type", "name", "allowed_callers", "allowed_domains", "blocked_domains", "cache_control",
+    "defer_loading", "max_uses", "strict",
+}  # fmt: skip
+_SEARCH_FIELDS = {*_COMMON, "user_location"}
+_FETCH_FIELDS = {*_COMMON, "citations", "max_content_tokens", "url_sources"}
+_CALLERS = ("direct", "code_execution_20250825", "code_execution_20260120", "code_execution_20260521")
+_MAX_RESULT_TEXT = 2_000  # characters of a search hit kept in its opaque encrypted_content
+_DESCRIPTIONS = {
+    SEARCH: (
+        "Search the web. Returns a JSON list of results, best first: {title, url, text "
+        "(an extract of the page), page_age}. max_results: 1 to 25 (default 5)."
+    ),
+    FETCH: (
+        "Fetch a web page whose URL appeared in the conversation or in a web_search or "
+        "web_fetch result. Returns JSON {url, title, media_type, text (the page as plain "
+        "text), data_base64 (PDFs), retrieved_at}. Filter the text in code and print only "
+        "what the answer needs."
+    ),
+}
+_SCHEMAS = {
+    SEARCH: {
+        "type": "object",
+        "properties": {"query": {"type": "string"}, "max_results": {"type": "integer"}},
+        "required": ["query"],
+    },
+    FETCH: {
+        "type": "object",
+        "properties": {"url": {"type": "string"}},
+        "required": ["url"],
+    },
+}
+
+
+@dataclass(frozen=True)
+class WebTool:
+    """A ``web_search_*`` / ``web_fetch_*`` entry of the request's ``tools``."""
+
+    name: str  # web_search | web_fetch
+    version: str
+    direct: bool
+    callers: frozenset[str]  # code execution versions that may call it from code
+    entry: dict[str, Any]  # as sent
+
+    @property
+    def description(self) -> str:
+        return _DESCRIPTIONS[self.name]
+
+    @property
+    def input_schema(self) -> dict[str, Any]:
+        return _SCHEMAS[self.name]
+
+    @property
+    def dynamic(self) -> bool:
+        return self.version in DYNAMIC_VERSIONS[self.name]
+
+    @property
+    def excluded(self) -> bool:
+        """Its nested pairs are dropped once the code execution call completed."""
+        return self.entry.get("response_inclusion") == "excluded"
+
+    def domains(self, kind: str) -> tuple[str, ...]:
+        return tuple(self.entry.get(f"{kind}_domains") or ())
+
+
+def parse_web_tool(entry: dict[str, Any], where: str) -> WebTool:
+    """Check one web tool entry against its version's fields (the SDK's types).
+
+    Raises:
+        RequestValidationError: naming ``<where>.<field>`` (400).
+    """
+    kind = str(entry.get("type", ""))
+    m = _TYPE.match(kind)
+    if not m or m.group(2) not in WEB_VERSIONS[m.group(1)]:
+        known = [f"{n}_{v}" for n, vs in WEB_VERSIONS.items() for v in vs]
+        raise RequestValidationError(
+            f"unknown web tool type {kind!r}; allowed: {', '.join(known)}", field=f"{where}.type"
+        )
+    name, version = m.group(1), m.group(2)
+    allowed = set(_SEARCH_FIELDS if name == SEARCH else _FETCH_FIELDS)
+    if name == FETCH and version >= "20260309":
+        allowed.add("use_cache")
+    if version == "20260318":
+        allowed.add("response_inclusion")
+    extra = sorted(set(entry) - allowed)
+    if extra:
+        raise RequestValidationError(
+            f"{where}.{extra[0]}: Extra inputs are not permitted", field=f"{where}.{extra[0]}"
+        )
+    if entry.get("name") != name:
+        raise RequestValidationError(f"the tool's name must be {name!r}", field=f"{where}.name")
+    if entry.get("allowed_domains") and entry.get("blocked_domains"):
+        raise RequestValidationError(
+            "allowed_domains and blocked_domains cannot both be set", field=where
+        )
+    uses = entry.get("max_uses")
+    if uses is not None and (not isinstance(uses, int) or isinstance(uses, bool) or uses < 1):
+        raise RequestValidationError(
+            "max_uses must be a positive integer", field=f"{where}.max_uses"
+        )
+    if entry.get("response_inclusion", "full") not in ("full", "excluded"):
+        raise RequestValidationError(
+            "response_inclusion must be 'full' or 'excluded'", field=f"{where}.response_inclusion"
+        )
+    dynamic = version in DYNAMIC_VERSIONS[name]
+    callers = entry.get("allowed_callers")
+    if callers is None:
+        callers = ["direct", "code_execution_20260120"] if dynamic else ["direct"]
+    if not isinstance(callers, list) or not callers or any(c not in _CALLERS for c in callers):
+        raise RequestValidationError(
+            f"allowed_callers must be a non-empty list of {', '.join(_CALLERS)}",
+            field=f"{where}.allowed_callers",
+        )
+    code = frozenset(c.removeprefix("code_execution_") for c in callers if c != "direct")
+    return WebTool(name, version, "direct" in callers, code, dict(entry))
+
+
+def seen_urls(messages: Iterable[Any], system: Any = None) -> UrlLedger:
+    """The URLs the conversation showed: in user messages (text, tool results, documents) and
+    in web tool results; never in what the model wrote (its text, code or tool input)."""
+    ledger = UrlLedger()
+    if system is not None:
+        ledger.add_text(json.dumps(system, default=str))
+    for message in messages:
+        for block in message.blocks():
+            data = block.model_dump(exclude_none=True)
+            if message.role == "user" or str(data.get("type", "")).startswith("web_"):
+                ledger.add_text(json.dumps(data, default=str))
+    return ledger
+
+
+@dataclass
+class Served:
+    """What serving a round's web calls gave: blocks for the response, outcomes for the cell
+    (call id -> outcome), and the calls left for the client."""
+
+    blocks: list[dict[str, Any]] = field(default_factory=list)
+    outcomes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rest: list[PendingCall] = field(default_factory=list)
+
+
+class CodeWeb:
+    """The web tools callable from code in one request (see the module docstring)."""
+
+    def __init__(
+        self,
+        tools: Iterable[WebTool],
+        *,
+        caller_type: str,
+        search: Callable[[], Any],
+        fetcher: Callable[[], Any],
+        ledger: UrlLedger,
+    ) -> None:
+        self.tools = {t.name: t for t in tools}
+        self.caller_type = caller_type
+        search_tool, fetch_tool = self.tools.get(SEARCH), self.tools.get(FETCH)
+        limits = WebLimits(
+            search_max_uses=search_tool.entry.get("max_uses") if search_tool else None,
+            fetch_max_uses=fetch_tool.entry.get("max_uses") if fetch_tool else None,
+            allowed_domains=fetch_tool.domains("allowed") if fetch_tool else (),
+            blocked_domains=fetch_tool.domains("blocked") if fetch_tool else (),
+            search_allowed_domains=search_tool.domains("allowed") if search_tool else None,
+            search_blocked_domains=search_tool.domains("blocked") if search_tool else None,
+            user_location=search_tool.entry.get("user_location") if search_tool else None,
+        )
+        self.session = WebSession(
+            search_backend=search_tool and _Lazy(search),
+            fetch_backend=fetch_tool and _Lazy(fetcher),
+            limits=limits,
+            ledger=ledger,
+        )
+        self._excluded: set[str] = set()  # ids of nested blocks to drop once the cell ends
+
+    @property
+    def search_requests(self) -> int:
+        return self.session.search_requests
+
+    @property
+    def fetch_requests(self) -> int:
+        return self.session.fetch_requests
+
+    def serve(self, calls: list[PendingCall], use_id: str) -> Served:
+        """Run the round's web calls (in parallel); leave the client's calls for the client."""
+        served = Served(rest=[c for c in calls if c.tool not in self.tools])
+        mine = [c for c in calls if c.tool in self.tools]
+        if not mine:
+            return served
+        with ThreadPoolExecutor(max_workers=min(len(mine), 8), thread_name_prefix="web") as pool:
+            results = list(pool.map(self._run, mine))
+        for call, (outcome, use) in zip(mine, results, strict=True):
+            served.outcomes[call.id] = outcome
+            blocks = self._blocks(use, use_id)
+            if self.tools[call.tool].excluded:
+                self._excluded.update(b.get("id") or b["tool_use_id"] for b in blocks)
+            served.blocks += blocks
+        return served
+
+    def completed(self, blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``blocks`` without the nested pairs of ``response_inclusion: "excluded"`` tools (the
+        code execution call they served has completed)."""
+        return [b for b in blocks if (b.get("id") or b.get("tool_use_id")) not in self._excluded]
+
+    def _run(self, call: PendingCall) -> tuple[dict[str, Any], Use]:
+        """One call: its outcome for the cell (the value as a JSON string, or a
+        ``ToolError`` naming the error code) and its :class:`Use` for the blocks."""
+        args = dict(call.input)
+        if call.tool == SEARCH:
+            query, count = args.pop("query", None), args.pop("max_results", 5)
+            if isinstance(query, str) and _is_int(count) and not args:
+                use = self.session.search_use(query, count)
+            else:
+                use = Use(SEARCH, dict(call.input), error_code="invalid_tool_input")
+            value: Any = None if use.error_code else search_value(use)
+        else:
+            url = args.pop("url", None)
+            if isinstance(url, str) and not args:
+                use = self.session.fetch_use(url)
+            else:
+                use = Use(FETCH, dict(call.input), error_code="invalid_tool_input")
+            value = None if use.error_code else fetch_value(use)
+        if use.error_code:
+            message = f"{use.tool}: {use.error_code}"
+            return {"ok": False, "error": {"type": "ToolError", "message": message}}, use
+        return {"ok": True, "value": json.dumps(value)}, use
+
+    def _blocks(self, use: Use, use_id: str) -> list[dict[str, Any]]:
+        caller = {"type": self.caller_type, "tool_id": use_id}
+        block_id = SERVER_PREFIX + _token()
+        call = {"type": "server_tool_use", "id": block_id, "name": use.tool, "input": use.input}
+        if use.tool == SEARCH:
+            content: Any = (
+                {"type": "web_search_tool_result_error", "error_code": use.error_code}
+                if use.error_code
+                else [_hit(h) for h in use.value]
+            )
+        else:
+            content = (
+                {"type": "web_fetch_tool_result_error", "error_code": use.error_code}
+                if use.error_code
+                else self._document(use.value)
+            )
+        result = {
+            "type": f"{use.tool}_tool_result",
+            "tool_use_id": block_id,
+            "content": content,
+            "caller": caller,
+        }
+        return [{**call, "caller": caller}, result]
+
+    def _document(self, doc: Any) -> dict[str, Any]:
+        tool = self.tools[FETCH]
+        if doc.media_type == "application/pdf":
+            source = {"type": "base64", "media_type": "application/pdf", "data": doc.data_base64}
+        else:
+            text = doc.text or ""
+            cap = tool.entry.get("max_content_tokens")
+            if isinstance(cap, int) and cap > 0:
+                text = text[: cap * 4]  # about 4 characters a token
+            source = {"type": "text", "media_type": "text/plain", "data": text}
+        document: dict[str, Any] = {"type": "document", "source": source, "title": doc.title}
+        citations = tool.entry.get("citations")
+        if isinstance(citations, dict) and "enabled" in citations:
+            document["citations"] = {"enabled": bool(citations["enabled"])}
+        return {
+            "type": "web_fetch_result",
+            "url": doc.url,
+            "retrieved_at": doc.retrieved_at,
+            "content": document,
+        }
+
+
+class _Lazy:
+    """A backend made on first use (a request that never calls it builds no client)."""
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self._make, self._made = make, None
+
+    def _get(self) -> Any:
+        if self._made is None:
+            self._made = self._make()
+        return self._made
+
+    def search(self, request: Any) -> Any:
+        return self._get().search(request)
+
+    def fetch(self, url: str, **kwargs: Any) -> Any:
+        return self._get().fetch(url, **kwargs)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _hit(hit: Any) -> dict[str, Any]:
+    opaque = json.dumps({"url": hit.url, "text": hit.text[:_MAX_RESULT_TEXT]})
+    return {
+        "type": "web_search_result",
+        "url": hit.url,
+        "title": hit.title,
+        "page_age": hit.page_age,
+        "encrypted_content": base64.b64encode(opaque.encode()).decode(),
+    }

@@ -1,0 +1,237 @@
+"""Dynamic filtering through the real ``anthropic`` SDK (strict response validation).
+
+``web_search_20260209`` / ``web_fetch_20260209`` (and the ``20260318`` versions with
+``response_inclusion``) are callable from the code execution container: the model's cell awaits
+``web_search`` / ``web_fetch``, the gateway serves each call (the web backends are a small
+in-memory site: no packet leaves the machine), and only what the cell prints reaches the model.
+The response shows each call as a nested ``server_tool_use`` whose ``caller`` is the code
+execution use, with its result block; ``usage.server_tool_use`` counts them. The model's turns
+are recorded (Bedrock's wire shape); the code runs for real in the emulator.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import anthropic
+import pytest
+from anthropic.types import (
+    CodeExecutionToolResultBlock,
+    ServerToolUseBlock,
+    TextBlock,
+    WebFetchToolResultBlock,
+    WebSearchToolResultBlock,
+)
+
+from ..web_site import FILLER, Site
+from .conftest import MODEL, Server, fixture, model_turn, text, tool_use
+
+pytestmark = pytest.mark.sandbox
+
+CELL = (
+    "import asyncio, json\n"
+    "hits = json.loads(await web_search({'query': 'Bergen-Stavanger Oslo-Kiel'}))\n"
+    "pages = await asyncio.gather(*[web_fetch({'url': h['url']}) for h in hits])\n"
+    "rows = sorted(ln.strip('| ').replace(' | ', '=') for p in pages\n"
+    "              for ln in json.loads(p)['text'].splitlines() if ln.count('|') == 3 and ':' in ln)\n"
+    "print(len(pages), 'pages;', ' '.join(rows))\n"
+    "try:\n"
+    "    await web_fetch(url='https://elsewhere.example/secret')\n"
+    "except ToolError as e:\n"
+    "    print('refused:', e)\n"
+)
+PRINTED = "2 pages; Bergen-Stavanger=07:30 Oslo-Kiel=14:00"
+ANSWER = "Bergen-Stavanger leaves at 07:30 and Oslo-Kiel at 14:00."
+PROMPT = "When do the Bergen and Oslo ferries leave?"
+
+
+def _recording() -> dict[str, Any]:
+    return fixture(
+        model_turn(
+            text("I'll search and keep only the timetable rows."),
+            tool_use("code_execution", {"code": CELL}, "webcell"),
+            expect={
+                "tools": ["bash_code_execution", "text_editor_code_execution", "code_execution"],
+                "body_contains": [
+                    "async def web_search(input: dict) -> str",
+                    "async def web_fetch(input: dict) -> str",
+                ],
+                "body_lacks": ["web_search_2026", "web_fetch_2026", "response_inclusion"],
+            },
+        ),
+        model_turn(
+            text(ANSWER),
+            expect={
+                "tool_results": [
+                    {
+                        "is_error": False,
+                        "contains": [PRINTED, "refused: web_fetch: url_not_in_prior_context"],
+                    }
+                ],
+                "body_lacks": ["FILLER-PARAGRAPH"],  # the pages stayed in the container
+            },
+        ),
+        name="anthropic_web_filtering",
+    )
+
+
+@pytest.fixture
+def site(server: Server) -> Iterator[Site]:
+    site = Site()
+    server.services.override(web_search=site, web_fetcher=site)
+    try:
+        yield site
+    finally:
+        server.services.reset()
+        server.services.override(bedrock=server.bedrock)
+
+
+def _tools(search: str, fetch: str, **extra: Any) -> list[dict[str, Any]]:
+    return [
+        {"type": search, "name": "web_search", **extra},
+        {"type": fetch, "name": "web_fetch", **extra},
+    ]
+
+
+def _nested(content: list[Any], code_use: ServerToolUseBlock) -> list[Any]:
+    return [b for b in content if getattr(b, "caller", None) is not None]
+
+
+def test_code_calls_web_tools_and_only_its_printout_reaches_the_model(server, site):
+    client = server.client()
+    with server.replay(_recording()) as replay:
+        r = client.messages.create(
+            model=MODEL,
+            max_tokens=2048,
+            tools=_tools("web_search_20260209", "web_fetch_20260209"),
+            messages=[{"role": "user", "content": PROMPT}],
+        )
+    replay.assert_done()
+    code_use = next(b for b in r.content if isinstance(b, ServerToolUseBlock))
+    assert code_use.name == "code_execution" and code_use.caller is None
+    nested = _nested(r.content, code_use)
+    assert [b.type for b in nested] == ["server_tool_use", "web_search_tool_result"] + [
+        "server_tool_use",
+        "web_fetch_tool_result",
+    ] * 3
+    for block in nested:
+        assert block.caller.type == "code_execution_20260120"
+        assert block.caller.tool_id == code_use.id
+    uses = {b.id: b for b in nested if isinstance(b, ServerToolUseBlock)}
+    results = [b for b in nested if not isinstance(b, ServerToolUseBlock)]
+    assert all(res.tool_use_id in uses for res in results)
+    search = next(b for b in results if isinstance(b, WebSearchToolResultBlock))
+    assert uses[search.tool_use_id].input == {"query": "Bergen-Stavanger Oslo-Kiel"}
+    assert sorted(hit.url for hit in search.content) == [
+        "https://ferries.example/bergen",
+        "https://ferries.example/oslo",
+    ]
+    fetched = [b for b in results if isinstance(b, WebFetchToolResultBlock)]
+    pages = [b.content for b in fetched if b.content.type == "web_fetch_result"]
+    assert sorted(p.url for p in pages) == sorted(h.url for h in search.content)
+    assert all(FILLER in p.content.source.data for p in pages)  # raw pages: in the response
+    refused = [b.content for b in fetched if b.content.type == "web_fetch_tool_result_error"]
+    assert [e.error_code for e in refused] == ["url_not_in_prior_context"]
+    outcome = next(b for b in r.content if isinstance(b, CodeExecutionToolResultBlock))
+    assert outcome.tool_use_id == code_use.id and PRINTED in outcome.content.stdout
+    # the nested blocks come between the code execution use and its result
+    order = [id(b) for b in r.content]
+    assert order.index(id(code_use)) < order.index(id(nested[0]))
+    assert order.index(id(nested[-1])) < order.index(id(outcome))
+    assert isinstance(r.content[-1], TextBlock) and r.content[-1].text == ANSWER
+    assert r.usage.server_tool_use.web_search_requests == 1
+    assert r.usage.server_tool_use.web_fetch_requests == 2
+    assert sorted(site.fetched) == ["https://ferries.example/bergen", "https://ferries.example/oslo"]
+
+    # the response goes back as history: the nested blocks validate, and never reach the model
+    follow_up = fixture(
+        model_turn(
+            text("Yes: both leave daily."),
+            expect={"contains": [PRINTED, ANSWER], "body_lacks": ["FILLER-PARAGRAPH"]},
+        )
+    )
+    with server.replay(follow_up) as replay:
+        again = client.messages.create(
+            model=MODEL,
+            max_tokens=2048,
+            container=r.container.id,
+            tools=_tools("web_search_20260209", "web_fetch_20260209"),
+            messages=[
+                {"role": "user", "content": PROMPT},
+                {"role": "assistant", "content": [b.model_dump() for b in r.content]},
+                {"role": "user", "content": "Daily?"},
+            ],
+        )
+    replay.assert_done()
+    assert again.content[-1].text == "Yes: both leave daily."
+    assert again.usage.server_tool_use.web_fetch_requests == 0
+
+
+def test_response_inclusion_excluded_drops_the_nested_pairs_when_the_stream_completes(
+    server, site
+):
+    client = server.client()
+    with server.replay(_recording()) as replay:
+        with client.messages.stream(
+            model=MODEL,
+            max_tokens=2048,
+            tools=_tools(
+                "web_search_20260318", "web_fetch_20260318", response_inclusion="excluded"
+            ),
+            messages=[{"role": "user", "content": PROMPT}],
+        ) as stream:
+            events = list(stream)
+            final = stream.get_final_message()
+    replay.assert_done()
+    assert [b.type for b in final.content] == [
+        "text",
+        "server_tool_use",
+        "code_execution_tool_result",
+        "text",
+    ]
+    assert PRINTED in final.content[2].content.stdout
+    started = [e.content_block.type for e in events if e.type == "content_block_start"]
+    assert "web_fetch_tool_result" not in started and "web_search_tool_result" not in started
+    assert final.usage.server_tool_use.web_search_requests == 1
+    assert final.usage.server_tool_use.web_fetch_requests == 2
+
+
+def test_full_inclusion_streams_the_nested_blocks_whole(server, site):
+    client = server.client()
+    with server.replay(_recording()) as replay:
+        with client.beta.messages.stream(
+            model=MODEL,
+            max_tokens=2048,
+            tools=_tools("web_search_20260318", "web_fetch_20260309"),
+            messages=[{"role": "user", "content": PROMPT}],
+        ) as stream:
+            final = stream.get_final_message()
+    replay.assert_done()
+    kinds = [b.type for b in final.content]
+    assert kinds.count("web_fetch_tool_result") == 3 and kinds.count("web_search_tool_result") == 1
+    nested = [b for b in final.content if getattr(b, "caller", None) is not None]
+    assert {b.caller.type for b in nested} == {"code_execution_20260120"}
+
+
+def test_a_web_tool_entry_is_validated_like_anthropics(server):
+    client = server.client()
+    bad = [
+        ({"type": "web_search_20260209", "name": "web_search", "response_inclusion": "full"},
+         "response_inclusion"),
+        ({"type": "web_fetch_20260209", "name": "web_fetch", "use_cache": False}, "use_cache"),
+        ({"type": "web_search_20260209", "name": "web_search", "allowed_domains": ["a.com"],
+          "blocked_domains": ["b.com"]}, "cannot both be set"),
+        ({"type": "web_search_20260209", "name": "web_search", "max_uses": 0}, "max_uses"),
+        ({"type": "web_search_20260101", "name": "web_search"}, "unknown web tool type"),
+    ]  # fmt: skip
+    for tool, why in bad:
+        with pytest.raises(anthropic.BadRequestError) as e:
+            client.messages.create(
+                model=MODEL,
+                max_tokens=64,
+                tools=[tool],
+                messages=[{"role": "user", "content": "hi"}],
+            )
+        assert why in json.dumps(e.value.body), (tool, e.value.body)

@@ -30,6 +30,8 @@ from code_exec.sandbox import SandboxClient, make_client
 from code_exec.sandbox.errors import THROTTLED_ATTEMPTS
 from code_exec.sandbox.sessions import SessionsClient
 from code_exec.store import Store
+from code_exec.web.fetch import WebFetcher
+from code_exec.web.search import AgentCoreWebSearch, WebSearch, make_search_client
 
 __all__ = ["Services"]
 
@@ -55,6 +57,8 @@ _INJECTABLE = (
     "run_agent",
     "registry",
     "turn_limits",
+    "web_search",
+    "web_fetcher",
 )
 
 
@@ -66,7 +70,7 @@ class Services(Injectable):
         new_id: id factory for jobs, runs and lease owners.
         **overrides: any of ``config``, ``dynamodb``, ``s3``, ``stepfunctions``,
             ``bedrock``, ``agentcore``, ``sandbox``, ``sessions``, ``store``, ``files``,
-            ``run_agent``, ``registry``, ``turn_limits``.
+            ``run_agent``, ``registry``, ``turn_limits``, ``web_search``, ``web_fetcher``.
     """
 
     INJECTABLE = _INJECTABLE
@@ -160,3 +164,17 @@ class Services(Injectable):
     def turn_limits(self) -> TurnLimits:
         """Iterations and wall time of one ``/v1/messages`` request (tests lower them)."""
         return TurnLimits()
+
+    # --- web tools (issue 17) ---------------------------------------------------------------
+
+    @cached_property
+    def web_search(self) -> WebSearch:
+        """Web search over AgentCore ``InvokeWebSearch`` (its own deadline-bound client)."""
+        return AgentCoreWebSearch(make_search_client(), web_search_id=self.config.web_search_id)
+
+    @cached_property
+    def web_fetcher(self) -> WebFetcher:
+        """The SSRF-guarded web fetcher (:mod:`code_exec.web.fetcher`)."""
+        from code_exec.web.fetcher import make_fetcher  # lazy: HTML extraction is heavy
+
+        return make_fetcher()

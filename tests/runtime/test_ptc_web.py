@@ -28,7 +28,9 @@ from .web_site import PAGES, Site
 
 def test_fetch_names_only_urls_seen_in_the_conversation_or_in_results():
     site = Site()
-    web = WebSession(site, site, ledger=UrlLedger(["see https://ferries.example/oslo."]))
+    ledger = UrlLedger()
+    ledger.add_text("The timetable is at https://ferries.example/oslo.")  # the prompt
+    web = WebSession(site, site, ledger=ledger)
     with pytest.raises(ToolError, match="web_fetch: url_not_in_prior_context"):
         web.fetch("https://ferries.example/bergen")
     assert web.fetch("https://ferries.example/oslo")["title"] == "Oslo ferries"  # from the prompt
@@ -164,8 +166,12 @@ FIXTURE = {
     "calls": [{"prompt": "When do the Bergen and Oslo ferries leave?", "mode": "ptc"}],
     "turns": [
         _turn(
-            {"type": "tool_use", "id": "toolu_bdrk_01web", "name": "execute_code",
-             "input": {"code": CELL}},  # fmt: skip
+            {
+                "type": "tool_use",
+                "id": "toolu_bdrk_01web",
+                "name": "execute_code",
+                "input": {"code": CELL},
+            },
             expect={
                 "tools": ["execute_code"],
                 "system_contains": [
@@ -207,7 +213,10 @@ def test_a_cell_searches_fetches_and_filters_and_only_its_print_reaches_the_mode
     sandbox.stop_session(played.session_id)
     result = played.runs[0].result
     assert result.text == "Bergen-Stavanger leaves 07:30, Oslo-Kiel 14:00."
-    assert sorted(site.fetched) == ["https://ferries.example/bergen", "https://ferries.example/oslo"]
+    assert sorted(site.fetched) == [
+        "https://ferries.example/bergen",
+        "https://ferries.example/oslo",
+    ]
     assert [s.query for s in site.searches] == ["Bergen-Stavanger Oslo-Kiel"]
     # the pages (tens of kilobytes) never reached the model: its second request is small
     assert len(played.replay.exchanges[1].body) < len(PAGES["https://ferries.example/oslo"][1])

@@ -46,7 +46,8 @@ class Site:
     def fetch(self, url: str, **_: Any) -> FetchedDocument:
         with self._lock:
             self.fetched.append(url)
-        if url not in PAGES:
+        page = url.partition("#")[0]  # a fragment is not sent (as HTTP clients do)
+        if page not in PAGES:
             raise WebToolError("url_not_accessible", "no such page")
-        title, text = PAGES[url]
-        return FetchedDocument(url, title, "text/plain", text, None, "2026-12-07T00:00:00Z")
+        title, text = PAGES[page]
+        return FetchedDocument(page, title, "text/plain", text, None, "2026-12-07T00:00:00Z")

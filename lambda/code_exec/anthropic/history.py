@@ -229,7 +229,8 @@ def _assistant_block(
             use["cache_control"] = block.cache_control.model_dump(exclude_none=True)
         out.add("assistant", use)
     elif isinstance(block, wire.ServerToolUseBlock | wire.WebResultBlock) and (
-        getattr(block, "id", None) in programmatic or getattr(block, "tool_use_id", None) in programmatic
+        getattr(block, "id", None) in programmatic
+        or getattr(block, "tool_use_id", None) in programmatic
     ):
         return  # a web tool called from code (dynamic filtering): only its printout counts
     elif isinstance(block, wire.ServerToolUseBlock):

@@ -268,7 +268,7 @@ def plan_tools(request: MessagesRequest) -> ToolPlan:
         else:
             # bash_20250124, text_editor_*, memory_*, ...: client-run, Bedrock knows them
             passthrough.append({k: v for k, v in entry.items() if k not in _NOT_TO_BEDROCK})
-    implied = {c for t in (*clients, *web) for c in t.callers}
+    implied = {c for t in clients for c in t.callers} | {c for t in web for c in t.callers}
     if implied and version is None:
         version = max(implied)
     if implied and version == "20250522":

@@ -159,10 +159,8 @@ class _Turn:
         )
         record = self.container.ensure()
         specs = sorted(
-            (
-                tool_spec(t.name, t.description, t.input_schema)
-                for t in (*self.plan.programmatic, *self.plan.code_web)
-            ),
+            [tool_spec(t.name, t.description, t.input_schema) for t in self.plan.programmatic]
+            + [tool_spec(t.name, t.description, t.input_schema) for t in self.plan.code_web],
             key=lambda s: str(s["name"]),
         )
         wanted = {"runner": relay.runner_id, "tools": specs}

@@ -72,7 +72,12 @@ _COMMON = {
 }  # fmt: skip
 _SEARCH_FIELDS = {*_COMMON, "user_location"}
 _FETCH_FIELDS = {*_COMMON, "citations", "max_content_tokens", "url_sources"}
-_CALLERS = ("direct", "code_execution_20250825", "code_execution_20260120", "code_execution_20260521")
+_CALLERS = (
+    "direct",
+    "code_execution_20250825",
+    "code_execution_20260120",
+    "code_execution_20260521",
+)
 _MAX_RESULT_TEXT = 2_000  # characters of a search hit kept in its opaque encrypted_content
 _DESCRIPTIONS = {
     SEARCH: (

@@ -162,8 +162,8 @@ class DirectTools:
     """Direct mode: registered tools called one at a time by the orchestrator.
 
     ``tools`` are ``ptc.Tool`` objects (``name``, ``description``, ``parameters``: the
-    JSON schema, ``runner``: what runs a call); async tool functions are awaited. A tool's return value is passed to
-    the model as is when it is a string, else as JSON.
+    JSON schema, ``runner``: what runs a call); async tool functions are awaited. A tool's
+    return value is passed to the model as is when it is a string, else as JSON.
     """
 
     def __init__(

@@ -34,8 +34,9 @@ CELL = (
     "import asyncio, json\n"
     "hits = json.loads(await web_search({'query': 'Bergen-Stavanger Oslo-Kiel'}))\n"
     "pages = await asyncio.gather(*[web_fetch({'url': h['url']}) for h in hits])\n"
-    "rows = sorted(ln.strip('| ').replace(' | ', '=') for p in pages\n"
-    "              for ln in json.loads(p)['text'].splitlines() if ln.count('|') == 3 and ':' in ln)\n"
+    "texts = [json.loads(p)['text'] for p in pages]\n"
+    "rows = sorted(ln.strip('| ').replace(' | ', '=') for t in texts\n"
+    "              for ln in t.splitlines() if ln.count('|') == 3 and ':' in ln)\n"
     "print(len(pages), 'pages;', ' '.join(rows))\n"
     "try:\n"
     "    await web_fetch(url='https://elsewhere.example/secret')\n"
@@ -143,7 +144,10 @@ def test_code_calls_web_tools_and_only_its_printout_reaches_the_model(server, si
     assert isinstance(r.content[-1], TextBlock) and r.content[-1].text == ANSWER
     assert r.usage.server_tool_use.web_search_requests == 1
     assert r.usage.server_tool_use.web_fetch_requests == 2
-    assert sorted(site.fetched) == ["https://ferries.example/bergen", "https://ferries.example/oslo"]
+    assert sorted(site.fetched) == [
+        "https://ferries.example/bergen",
+        "https://ferries.example/oslo",
+    ]
 
     # the response goes back as history: the nested blocks validate, and never reach the model
     follow_up = fixture(
@@ -169,21 +173,21 @@ def test_code_calls_web_tools_and_only_its_printout_reaches_the_model(server, si
     assert again.usage.server_tool_use.web_fetch_requests == 0
 
 
-def test_response_inclusion_excluded_drops_the_nested_pairs_when_the_stream_completes(
-    server, site
-):
+def test_response_inclusion_excluded_drops_the_nested_pairs_when_the_stream_completes(server, site):
     client = server.client()
-    with server.replay(_recording()) as replay:
-        with client.messages.stream(
+    with (
+        server.replay(_recording()) as replay,
+        client.messages.stream(
             model=MODEL,
             max_tokens=2048,
             tools=_tools(
                 "web_search_20260318", "web_fetch_20260318", response_inclusion="excluded"
             ),
             messages=[{"role": "user", "content": PROMPT}],
-        ) as stream:
-            events = list(stream)
-            final = stream.get_final_message()
+        ) as stream,
+    ):
+        events = list(stream)
+        final = stream.get_final_message()
     replay.assert_done()
     assert [b.type for b in final.content] == [
         "text",
@@ -200,14 +204,16 @@ def test_response_inclusion_excluded_drops_the_nested_pairs_when_the_stream_comp
 
 def test_full_inclusion_streams_the_nested_blocks_whole(server, site):
     client = server.client()
-    with server.replay(_recording()) as replay:
-        with client.beta.messages.stream(
+    with (
+        server.replay(_recording()) as replay,
+        client.beta.messages.stream(
             model=MODEL,
             max_tokens=2048,
             tools=_tools("web_search_20260318", "web_fetch_20260309"),
             messages=[{"role": "user", "content": PROMPT}],
-        ) as stream:
-            final = stream.get_final_message()
+        ) as stream,
+    ):
+        final = stream.get_final_message()
     replay.assert_done()
     kinds = [b.type for b in final.content]
     assert kinds.count("web_fetch_tool_result") == 3 and kinds.count("web_search_tool_result") == 1

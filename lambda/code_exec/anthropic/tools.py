@@ -27,7 +27,7 @@ from typing import Any
 from code_exec.anthropic.errors import ThreadUnsupportedError
 from code_exec.anthropic.prompts import BASH_TOOL, EDITOR_TOOL, python_tool
 from code_exec.anthropic.surface import FIELDS, refusal, tool_row
-from code_exec.anthropic.web_code import WebTool, parse_web_tool
+from code_exec.anthropic.web_code import WebTool, callable_from_code, parse_web_tool
 from code_exec.anthropic.wire import MessagesRequest
 from code_exec.exceptions import RequestValidationError
 
@@ -235,9 +235,8 @@ def plan_tools(request: MessagesRequest) -> ToolPlan:
         kind = str(entry.get("type") or "custom")
         name = entry.get("name")
         if kind.startswith(("web_search_", "web_fetch_")):
-            tool = parse_web_tool(entry, where)
             row = tool_row(kind)
-            if not tool.callers and row is not None and row.disposition == "refused":
+            if not callable_from_code(entry) and row is not None and row.disposition == "refused":
                 raise RequestValidationError(
                     f"the tool type {kind!r} is available here only callable from code "
                     "(allowed_callers naming a code_execution version)",
@@ -246,7 +245,7 @@ def plan_tools(request: MessagesRequest) -> ToolPlan:
             if name in names:
                 raise RequestValidationError(f"tool names must be unique: {name!r}", field=where)
             names.add(str(name))
-            web.append(tool)
+            web.append(parse_web_tool(entry, where))
             continue
         if kind.startswith("code_execution_"):
             if version is not None:

@@ -54,6 +54,7 @@ __all__ = [
     "CodeWeb",
     "Served",
     "WebTool",
+    "callable_from_code",
     "parse_web_tool",
     "seen_urls",
 ]
@@ -134,6 +135,16 @@ class WebTool:
 
     def domains(self, kind: str) -> tuple[str, ...]:
         return tuple(self.entry.get(f"{kind}_domains") or ())
+
+
+def callable_from_code(entry: dict[str, Any]) -> bool:
+    """Whether the entry (checked or not) lets code call the tool: its ``allowed_callers``, or
+    by default its version (the dynamic-filtering versions)."""
+    callers = entry.get("allowed_callers")
+    if callers is None:
+        m = _TYPE.match(str(entry.get("type", "")))
+        return bool(m) and m.group(2) in DYNAMIC_VERSIONS.get(m.group(1), ())
+    return isinstance(callers, list) and any(c != "direct" for c in callers)
 
 
 def parse_web_tool(entry: dict[str, Any], where: str) -> WebTool:

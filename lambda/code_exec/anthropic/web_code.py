@@ -143,7 +143,7 @@ def callable_from_code(entry: dict[str, Any]) -> bool:
     callers = entry.get("allowed_callers")
     if callers is None:
         m = _TYPE.match(str(entry.get("type", "")))
-        return bool(m) and m.group(2) in DYNAMIC_VERSIONS.get(m.group(1), ())
+        return m is not None and m.group(2) in DYNAMIC_VERSIONS.get(m.group(1), ())
     return isinstance(callers, list) and any(c != "direct" for c in callers)
 
 

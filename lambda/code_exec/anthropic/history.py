@@ -29,6 +29,8 @@ from code_exec.anthropic import wire
 from code_exec.anthropic.ids import bedrock_tool_id, server_tool_id
 from code_exec.anthropic.results import model_result
 from code_exec.anthropic.tools import SERVER_TOOL_NAMES
+from code_exec.anthropic.web_direct import model_result as web_model_result
+from code_exec.anthropic.web_tools import WEB_NAMES, bedrock_citation
 from code_exec.exceptions import RequestValidationError
 
 __all__ = ["History", "ServerUse", "convert"]
@@ -63,7 +65,7 @@ class History:
         return {
             server_tool_id(b["id"])
             for b in messages[index]["content"]
-            if b.get("type") == "tool_use" and b.get("name") in SERVER_TOOL_NAMES
+            if b.get("type") == "tool_use" and b.get("name") in SERVER_TOOL_NAMES | WEB_NAMES
         }
 
     def describe_uploads(self, text: Callable[[str], str]) -> None:
@@ -87,10 +89,14 @@ def _dump(block: Any) -> dict[str, Any]:
     return dict(block.model_dump(exclude_none=True))
 
 
-def _text(block: wire.TextBlock) -> dict[str, Any]:
+def _text(block: wire.TextBlock, where: str = "messages") -> dict[str, Any]:
     out = _dump(block)
     if not out.get("citations"):
         out.pop("citations", None)
+    else:  # web search citations back in the shape the model wrote them
+        out["citations"] = [
+            bedrock_citation(c, f"{where}.citations.{i}") for i, c in enumerate(out["citations"])
+        ]
     return out
 
 
@@ -151,7 +157,10 @@ def convert(messages: list[wire.Message]) -> History:
         and b.caller.type != "direct"
     }
     answered = {
-        b.tool_use_id for m in messages for b in m.blocks() if isinstance(b, wire.ServerResultBlock)
+        b.tool_use_id
+        for m in messages
+        for b in m.blocks()
+        if isinstance(b, wire.ServerResultBlock | wire.WebResultBlock)
     }
     history = History()
     out = _Builder()
@@ -218,7 +227,7 @@ def _assistant_block(
     answered: set[str],
 ) -> None:
     if isinstance(block, wire.TextBlock):
-        out.add("assistant", _text(block))
+        out.add("assistant", _text(block, where))
     elif isinstance(block, wire.ThinkingBlock | wire.RedactedThinkingBlock):
         out.add("assistant", _dump(block))
     elif isinstance(block, wire.ToolUseBlock):
@@ -234,7 +243,7 @@ def _assistant_block(
     ):
         return  # a web tool called from code (dynamic filtering): only its printout counts
     elif isinstance(block, wire.ServerToolUseBlock):
-        if block.name not in SERVER_TOOL_NAMES:
+        if block.name not in SERVER_TOOL_NAMES | WEB_NAMES:
             raise RequestValidationError(
                 f"server tool {block.name!r} is not available on this deployment",
                 field=f"{where}.name",
@@ -250,6 +259,8 @@ def _assistant_block(
             history.unanswered.append(ServerUse(block.id, block.name, block.input))
     elif isinstance(block, wire.ServerResultBlock):
         out.add("user", model_result(_dump(block)))
+    elif isinstance(block, wire.WebResultBlock):
+        out.add("user", web_model_result(_dump(block), where))
     elif isinstance(block, wire.ContainerUploadBlock):
         return  # an echo of an upload: the file is already in the container
     else:

@@ -33,6 +33,7 @@ from typing import Any
 from code_exec.anthropic.history import ServerUse
 from code_exec.anthropic.ids import server_tool_id
 from code_exec.anthropic.tools import ToolPlan
+from code_exec.anthropic.web_tools import client_citation
 from code_exec.exceptions import ModelError
 from code_exec.loops.model_stream import AnthropicReader, anthropic_events
 
@@ -106,13 +107,16 @@ def client_block(block: dict[str, Any], plan: ToolPlan) -> dict[str, Any]:
     kind = block.get("type")
     if kind == "tool_use":
         out: dict[str, Any] = {k: block[k] for k in ("type", "id", "name", "input") if k in block}
-        if block.get("name") in plan.server_tools:
+        if block.get("name") in (*plan.server_tools, *(t.name for t in plan.direct_web)):
             out["type"], out["id"] = "server_tool_use", server_tool_id(block["id"])
         if plan.programmatic:
             out["caller"] = {"type": "direct"}
         return out
     if kind == "text":
-        return {**block, "text": block.get("text", "")}
+        out = {**block, "text": block.get("text", "")}
+        if block.get("citations") and plan.direct_web:  # web search hits cited
+            out["citations"] = [client_citation(c) for c in block["citations"]]
+        return out
     if kind == "thinking":
         thinking, signature = block.get("thinking", ""), block.get("signature", "")
         return {**block, "thinking": thinking, "signature": signature}
@@ -151,7 +155,10 @@ def sample(
                 opening = client_block(copy.deepcopy(reader.block(int(event["index"]))), plan)
                 yield BlockStart(opening)
             elif kind == "content_block_delta":
-                yield BlockDelta(dict(event["delta"]))
+                delta = dict(event["delta"])
+                if delta.get("type") == "citations_delta" and plan.direct_web:
+                    delta["citation"] = client_citation(dict(delta.get("citation") or {}))
+                yield BlockDelta(delta)
             elif kind == "content_block_stop":
                 block = client_block(reader.block(int(event["index"])), plan)
                 if block["type"] == "server_tool_use":

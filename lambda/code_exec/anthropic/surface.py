@@ -160,6 +160,22 @@ FIELDS: tuple[Row, ...] = (
         "conversation in messages", A_CREATE),
 )  # fmt: skip
 
+# Web search and web fetch: Anthropic's docs say neither is available on Amazon Bedrock; here
+# the model is given stand-in tools and the gateway runs them (code_exec.anthropic.web_tools).
+_WEB_SEARCH = (
+    "emulated (not available on Amazon Bedrock, per Anthropic): the model is given a "
+    "stand-in tool, the search runs on AgentCore InvokeWebSearch; results, errors, "
+    "citations and usage in Anthropic's shapes"
+)
+_WEB_FETCH = (
+    "emulated (not available on Amazon Bedrock, per Anthropic): the model is given a "
+    "stand-in tool, the gateway fetches (SSRF-guarded) only URLs already in the "
+    "conversation"
+)
+_DYNAMIC = "; direct calls as the first version, calls from code execution (dynamic filtering)"
+_DYNAMIC_318 = _DYNAMIC + " with `response_inclusion`"
+_USE_CACHE = "; `use_cache` accepted (nothing is cached: every fetch is fresh)"
+
 TOOLS: tuple[Row, ...] = (
     Row("custom", "passed", "sent as name, description, input_schema and cache_control; "
         "`defer_loading` is accepted and the tool is loaded (tool search is not available), "
@@ -172,8 +188,23 @@ TOOLS: tuple[Row, ...] = (
     Row("computer_2*", "passed", "an Anthropic-defined client tool: the client runs it",
         BR_BODY),
     Row("memory_*", "passed", "an Anthropic-defined client tool: the client runs it", A_MEMORY),
-    Row("web_search_*", "refused", "a server tool nothing on Bedrock runs", A_WEB_SEARCH),
-    Row("web_fetch_*", "refused", "a server tool nothing on Bedrock runs", A_WEB_FETCH),
+    *(
+        Row(f"web_search_{v}", "implemented", _WEB_SEARCH + why, A_WEB_SEARCH)
+        for v, why in (("20250305", ""), ("20260209", _DYNAMIC), ("20260318", _DYNAMIC_318))
+    ),
+    *(
+        Row(f"web_fetch_{v}", "implemented", _WEB_FETCH + why, A_WEB_FETCH)
+        for v, why in (
+            ("20250910", ""),
+            ("20260209", _DYNAMIC),
+            ("20260309", _USE_CACHE + _DYNAMIC),
+            ("20260318", _USE_CACHE + _DYNAMIC_318),
+        )
+    ),
+    Row("web_search_*", "refused", "an unknown web search version (the versions above are "
+        "implemented)", A_WEB_SEARCH),
+    Row("web_fetch_*", "refused", "an unknown web fetch version (the versions above are "
+        "implemented)", A_WEB_FETCH),
     Row("tool_search_tool_*", "refused", "tool search is not available on this deployment "
         "yet (`defer_loading` alone is accepted)", A_TOOL_SEARCH),
     Row("mcp_toolset", "refused", "the MCP connector is not available on this deployment",

@@ -27,7 +27,8 @@ from typing import Any
 from code_exec.anthropic.errors import ThreadUnsupportedError
 from code_exec.anthropic.prompts import BASH_TOOL, EDITOR_TOOL, python_tool
 from code_exec.anthropic.surface import FIELDS, refusal, tool_row
-from code_exec.anthropic.web_code import WebTool, callable_from_code, parse_web_tool
+from code_exec.anthropic.web_code import code_functions
+from code_exec.anthropic.web_tools import WebTool, parse_web_tool
 from code_exec.anthropic.wire import MessagesRequest
 from code_exec.exceptions import RequestValidationError
 
@@ -88,11 +89,17 @@ class ToolPlan:
     code_cache: dict[str, Any] | None = None  # cache_control on the code execution entry
     tool_choice: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
-    web: tuple[WebTool, ...] = ()  # web_search_* / web_fetch_* entries (anthropic/web_code.py)
+    web: tuple[WebTool, ...] = ()  # web_search_* / web_fetch_* entries (anthropic/web_tools.py)
+
+    @property
+    def direct_web(self) -> tuple[WebTool, ...]:
+        """Web tools the model calls itself (their stand-ins are in its tool list)."""
+        return tuple(t for t in self.web if t.direct)
 
     @property
     def code_web(self) -> tuple[WebTool, ...]:
-        """Web tools callable from code (dynamic filtering): served by the turn itself."""
+        """Web tools callable from code (dynamic filtering, ``anthropic/web_code.py``): the
+        turn serves their calls itself."""
         return tuple(t for t in self.web if t.callers)
 
     @property
@@ -138,9 +145,11 @@ class ToolPlan:
             elif name == EDITOR:
                 tools.append(dict(EDITOR_TOOL))
             else:
-                tools.append(python_tool(self.version or "", [*self.programmatic, *self.code_web]))
+                functions: list[Any] = [*self.programmatic, *code_functions(self.code_web)]
+                tools.append(python_tool(self.version or "", functions))
         if tools and self.code_cache:
             tools[-1]["cache_control"] = self.code_cache
+        tools += [t.bedrock() for t in self.direct_web]
         tools += [dict(t.bedrock) for t in self.client_tools if t.direct]
         tools += [dict(t) for t in self.passthrough]
         return tools
@@ -235,13 +244,6 @@ def plan_tools(request: MessagesRequest) -> ToolPlan:
         kind = str(entry.get("type") or "custom")
         name = entry.get("name")
         if kind.startswith(("web_search_", "web_fetch_")):
-            row = tool_row(kind)
-            if not callable_from_code(entry) and row is not None and row.disposition == "refused":
-                raise RequestValidationError(
-                    f"the tool type {kind!r} is available here only callable from code "
-                    "(allowed_callers naming a code_execution version)",
-                    field=f"{where}.type",
-                )
             if name in names:
                 raise RequestValidationError(f"tool names must be unique: {name!r}", field=where)
             names.add(str(name))
@@ -294,8 +296,9 @@ def _with_tool_choice(plan: ToolPlan, request: MessagesRequest) -> ToolPlan:
                 field="tool_choice.name",
             )
         forces_code = choice.name == CODE_EXECUTION and plan.code_execution
-        if tool is None and choice.name not in plan.server_tools and not forces_code:
-            known = [t.name for t in plan.client_tools if t.direct] + list(plan.server_tools)
+        servers = [*plan.server_tools, *(t.name for t in plan.direct_web)]
+        if tool is None and choice.name not in servers and not forces_code:
+            known = [t.name for t in plan.client_tools if t.direct] + servers
             if choice.name not in {str(t.get("name")) for t in plan.passthrough}:
                 raise RequestValidationError(
                     f"tool_choice names {choice.name!r}, which is not a tool of this request "

@@ -41,6 +41,10 @@ from code_exec.anthropic.sampling import Item, Reply, sample
 from code_exec.anthropic.tools import CODE_EXECUTION, ToolPlan
 from code_exec.anthropic.usage import Usage
 from code_exec.anthropic.web_code import CodeWeb, seen_urls
+from code_exec.anthropic.web_direct import DirectWeb
+from code_exec.anthropic.web_direct import model_result as web_model_result
+from code_exec.anthropic.web_tools import RESULT_TYPES as WEB_RESULT_TYPES
+from code_exec.anthropic.web_tools import WEB_NAMES
 from code_exec.anthropic.wire import MessagesRequest
 from code_exec.exceptions import RequestValidationError, SessionNotFoundError
 
@@ -105,13 +109,20 @@ class _Turn:
         self.usage = Usage()
         self.files = AnthropicFiles(services)
         self._executor: Executor | None = None
-        self.web = (
+        self.direct_web = DirectWeb(
+            plan.direct_web,
+            request.messages,
+            self.usage,
+            search=lambda: services.web_search,
+            fetcher=lambda: services.web_fetcher,
+        )
+        self.web = (  # web tools called from code (dynamic filtering)
             CodeWeb(
                 plan.code_web,
                 caller_type=plan.caller_type,
                 search=lambda: services.web_search,
                 fetcher=lambda: services.web_fetcher,
-                ledger=seen_urls(request.messages, request.system),
+                ledger=seen_urls(request.messages, plan.code_web),
             )
             if plan.code_web
             else None
@@ -188,9 +199,9 @@ class _Turn:
         except SessionNotFoundError as e:
             raise self.container.sandbox_gone() from e
         finally:
-            if self.web is not None:
-                self.usage.web_search_requests = self.web.search_requests
-                self.usage.web_fetch_requests = self.web.fetch_requests
+            if self.web is not None:  # the direct calls' are counted as they run
+                self.usage.web_search_requests += self.web.search_requests
+                self.usage.web_fetch_requests += self.web.fetch_requests
         stop_reason, stop_sequence = stop
         return TurnEnd(stop_reason, stop_sequence, self.usage, self.container.wire)
 
@@ -250,7 +261,8 @@ class _Turn:
             content = record.executed.get(use.id) if record and reuse else None
             if content is None:
                 if self.spent():  # the continuation runs it, in this container
-                    self.container.ensure()
+                    if _sandboxed([use]):
+                        self.container.ensure()
                     return "pause_turn", None
                 step = self._execute(use)
                 yield from step.blocks
@@ -278,12 +290,13 @@ class _Turn:
             history.messages.append(reply.message)
             uses, client_calls = reply.uses, reply.client_calls
             stop_reason = reply.stop_reason or ("tool_use" if client_calls else "pause_turn")
-            if uses and (stop_reason != "tool_use" or client_calls):
+            if _sandboxed(uses) and (stop_reason != "tool_use" or client_calls):
                 self.container.ensure()  # the next request runs them in this container
             if stop_reason != "tool_use" or not uses or client_calls:
                 return stop_reason, reply.stop_sequence
             if iterations >= self.limits.max_iterations or self.spent():
-                self.container.ensure()
+                if _sandboxed(uses):
+                    self.container.ensure()
                 return "pause_turn", None
             history.unanswered = list(uses)
             stop = yield from self._open_uses(history, reuse=False)
@@ -293,6 +306,14 @@ class _Turn:
     # --- server tool uses ----------------------------------------------------------------
 
     def _execute(self, use: ServerUse) -> _Step:
+        if use.name in WEB_NAMES:  # web search / fetch called directly (web_direct)
+            if use.name not in self.direct_web.names:
+                raise RequestValidationError(
+                    f"server_tool_use {use.id!r} calls {use.name}, which this request's tools "
+                    "do not have",
+                    field="tools",
+                )
+            return _Step([], result={"web": self.direct_web.run(use.name, use.input)})
         self.usage.code_execution_requests += 1
         outcome = self.executor.run(use, budget=self.remaining())
         if isinstance(outcome, Paused):
@@ -350,11 +371,24 @@ class _Turn:
         self, use: ServerUse, content: dict[str, Any]
     ) -> Generator[dict[str, Any], None, dict[str, Any]]:
         """Emit the result block of ``use``; return the ``tool_result`` the model reads."""
+        if use.name in WEB_NAMES:  # not remembered: a rerun of a search or fetch is harmless
+            web = {
+                "type": WEB_RESULT_TYPES[use.name],
+                "tool_use_id": use.id,
+                "content": content["web"],
+            }
+            yield web
+            return web_model_result(web)
         block = result_block(use.name, use.id, content)
         if self.container.record is not None:
             self.container.record.remember(use.id, content)
         yield block
         return model_result(block)
+
+
+def _sandboxed(uses: list[ServerUse]) -> bool:
+    """Whether any of ``uses`` runs in the container (web tools do not)."""
+    return any(u.name not in WEB_NAMES for u in uses)
 
 
 def run_turn(services: Any, request: MessagesRequest, plan: ToolPlan, **kwargs: Any) -> Items:

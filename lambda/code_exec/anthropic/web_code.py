@@ -26,17 +26,16 @@ Anthropic runs code for dynamic filtering without one.
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
-import re
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from code_exec.anthropic.ids import SERVER_PREFIX, _token
-from code_exec.exceptions import RequestValidationError
+from code_exec.anthropic.web_direct import seen_urls as direct_seen_urls
+from code_exec.anthropic.web_tools import WebTool, encode
 from code_exec.ptc import PendingCall
 from code_exec.ptc.web_tools import (
     FETCH,
@@ -49,37 +48,10 @@ from code_exec.ptc.web_tools import (
     search_value,
 )
 
-__all__ = [
-    "DYNAMIC_VERSIONS",
-    "CodeWeb",
-    "Served",
-    "WebTool",
-    "callable_from_code",
-    "parse_web_tool",
-    "seen_urls",
-]
+__all__ = ["CodeFunction", "CodeWeb", "Served", "code_functions", "seen_urls"]
 
 logger = logging.getLogger(__name__)
 
-WEB_VERSIONS = {
-    SEARCH: ("20250305", "20260209", "20260318"),
-    FETCH: ("20250910", "20260209", "20260309", "20260318"),
-}
-DYNAMIC_VERSIONS = {SEARCH: ("20260209", "20260318"), FETCH: ("20260209", "20260309", "20260318")}
-_TYPE = re.compile(r"^(web_search|web_fetch)_(\d{8})$")
-_COMMON = {
-    "type", "name", "allowed_callers", "allowed_domains", "blocked_domains", "cache_control",
-    "defer_loading", "max_uses", "strict",
-}  # fmt: skip
-_SEARCH_FIELDS = {*_COMMON, "user_location"}
-_FETCH_FIELDS = {*_COMMON, "citations", "max_content_tokens", "url_sources"}
-_CALLERS = (
-    "direct",
-    "code_execution_20250825",
-    "code_execution_20260120",
-    "code_execution_20260521",
-)
-_MAX_RESULT_TEXT = 2_000  # characters of a search hit kept in its opaque encrypted_content
 _DESCRIPTIONS = {
     SEARCH: (
         "Search the web. Returns a JSON list of results, best first: {title, url, text "
@@ -107,110 +79,31 @@ _SCHEMAS = {
 
 
 @dataclass(frozen=True)
-class WebTool:
-    """A ``web_search_*`` / ``web_fetch_*`` entry of the request's ``tools``."""
+class CodeFunction:
+    """A web tool as the code execution tool's description lists it (an async function)."""
 
-    name: str  # web_search | web_fetch
-    version: str
-    direct: bool
-    callers: frozenset[str]  # code execution versions that may call it from code
-    entry: dict[str, Any]  # as sent
-
-    @property
-    def description(self) -> str:
-        return _DESCRIPTIONS[self.name]
-
-    @property
-    def input_schema(self) -> dict[str, Any]:
-        return _SCHEMAS[self.name]
-
-    @property
-    def dynamic(self) -> bool:
-        return self.version in DYNAMIC_VERSIONS[self.name]
-
-    @property
-    def excluded(self) -> bool:
-        """Its nested pairs are dropped once the code execution call completed."""
-        return self.entry.get("response_inclusion") == "excluded"
-
-    def domains(self, kind: str) -> tuple[str, ...]:
-        return tuple(self.entry.get(f"{kind}_domains") or ())
+    name: str
+    description: str
+    input_schema: dict[str, Any]
 
 
-def callable_from_code(entry: dict[str, Any]) -> bool:
-    """Whether the entry (checked or not) lets code call the tool: its ``allowed_callers``, or
-    by default its version (the dynamic-filtering versions)."""
-    callers = entry.get("allowed_callers")
-    if callers is None:
-        m = _TYPE.match(str(entry.get("type", "")))
-        return m is not None and m.group(2) in DYNAMIC_VERSIONS.get(m.group(1), ())
-    return isinstance(callers, list) and any(c != "direct" for c in callers)
+def code_functions(tools: Iterable[WebTool]) -> list[CodeFunction]:
+    """The functions the model's code may call for ``tools`` (callable from code)."""
+    return [CodeFunction(t.name, _DESCRIPTIONS[t.name], _SCHEMAS[t.name]) for t in tools]
 
 
-def parse_web_tool(entry: dict[str, Any], where: str) -> WebTool:
-    """Check one web tool entry against its version's fields (the SDK's types).
-
-    Raises:
-        RequestValidationError: naming ``<where>.<field>`` (400).
-    """
-    kind = str(entry.get("type", ""))
-    m = _TYPE.match(kind)
-    if not m or m.group(2) not in WEB_VERSIONS[m.group(1)]:
-        known = [f"{n}_{v}" for n, vs in WEB_VERSIONS.items() for v in vs]
-        raise RequestValidationError(
-            f"unknown web tool type {kind!r}; allowed: {', '.join(known)}", field=f"{where}.type"
-        )
-    name, version = m.group(1), m.group(2)
-    allowed = set(_SEARCH_FIELDS if name == SEARCH else _FETCH_FIELDS)
-    if name == FETCH and version >= "20260309":
-        allowed.add("use_cache")
-    if version == "20260318":
-        allowed.add("response_inclusion")
-    extra = sorted(set(entry) - allowed)
-    if extra:
-        raise RequestValidationError(
-            f"{where}.{extra[0]}: Extra inputs are not permitted", field=f"{where}.{extra[0]}"
-        )
-    if entry.get("name") != name:
-        raise RequestValidationError(f"the tool's name must be {name!r}", field=f"{where}.name")
-    if entry.get("allowed_domains") and entry.get("blocked_domains"):
-        raise RequestValidationError(
-            "allowed_domains and blocked_domains cannot both be set", field=where
-        )
-    uses = entry.get("max_uses")
-    if uses is not None and (not isinstance(uses, int) or isinstance(uses, bool) or uses < 1):
-        raise RequestValidationError(
-            "max_uses must be a positive integer", field=f"{where}.max_uses"
-        )
-    if entry.get("response_inclusion", "full") not in ("full", "excluded"):
-        raise RequestValidationError(
-            "response_inclusion must be 'full' or 'excluded'", field=f"{where}.response_inclusion"
-        )
-    dynamic = version in DYNAMIC_VERSIONS[name]
-    callers = entry.get("allowed_callers")
-    if callers is None:
-        callers = ["direct", "code_execution_20260120"] if dynamic else ["direct"]
-    if not isinstance(callers, list) or not callers or any(c not in _CALLERS for c in callers):
-        raise RequestValidationError(
-            f"allowed_callers must be a non-empty list of {', '.join(_CALLERS)}",
-            field=f"{where}.allowed_callers",
-        )
-    code = frozenset(c.removeprefix("code_execution_") for c in callers if c != "direct")
-    return WebTool(name, version, "direct" in callers, code, dict(entry))
+def _excluded(tool: WebTool) -> bool:
+    """Its nested pairs are dropped once the code execution call completed."""
+    return tool.entry.get("response_inclusion") == "excluded"
 
 
-def seen_urls(messages: Iterable[Any], system: Any = None) -> UrlLedger:
-    """The URLs the conversation showed: in user messages (text, tool results, documents) and
-    in web tool results; never in what the model wrote (its text, code or tool input)."""
-    ledger = UrlLedger()
-    if system is not None:
-        ledger.add_text(json.dumps(system, default=str))
-    for message in messages:
-        for block in message.blocks():
-            data = block.model_dump(exclude_none=True)
-            if message.role == "user" or str(data.get("type", "")).startswith("web_"):
-                ledger.add_text(json.dumps(data, default=str))
-    return ledger
+def seen_urls(messages: list[Any], tools: Iterable[WebTool]) -> UrlLedger:
+    """The URLs a fetch from code may name at the start: those the conversation showed, from
+    the sources the fetch tool's ``url_sources`` allows (:func:`.web_direct.seen_urls`: user
+    messages, tool results, web results; never what the model wrote)."""
+    fetch = next((t for t in tools if t.name == FETCH), None)
+    sources = fetch.entry.get("url_sources") if fetch is not None else None
+    return UrlLedger(direct_seen_urls(messages, sources))
 
 
 @dataclass
@@ -274,7 +167,7 @@ class CodeWeb:
         for call, (outcome, use) in zip(mine, results, strict=True):
             served.outcomes[call.id] = outcome
             blocks = self._blocks(use, use_id)
-            if self.tools[call.tool].excluded:
+            if _excluded(self.tools[call.tool]):
                 self._excluded.update(b.get("id") or b["tool_use_id"] for b in blocks)
             served.blocks += blocks
         return served
@@ -376,11 +269,11 @@ def _is_int(value: Any) -> bool:
 
 
 def _hit(hit: Any) -> dict[str, Any]:
-    opaque = json.dumps({"url": hit.url, "text": hit.text[:_MAX_RESULT_TEXT]})
+    """A search hit in Anthropic's shape (``encrypted_content`` as :mod:`.web_tools` encodes it)."""
     return {
         "type": "web_search_result",
         "url": hit.url,
         "title": hit.title,
         "page_age": hit.page_age,
-        "encrypted_content": base64.b64encode(opaque.encode()).decode(),
+        "encrypted_content": encode({"text": hit.text}, compress=True),
     }

@@ -1,0 +1,220 @@
+"""Web search called directly by the model, through the real ``anthropic`` SDK under strict
+response validation: every ``web_search_*`` version, whole and streamed, the history sent
+back, ``max_uses``, domain rules, citations and usage.
+
+The model's turns are replayed (``anthropic_web_search.json``, written by
+``tests/fixtures/bedrock/_author_web.py``); the search runs on an in-test backend
+(:mod:`.web_fakes`) injected as the function's ``web_search`` service.
+"""
+
+from __future__ import annotations
+
+import anthropic
+import pytest
+from anthropic import types
+from anthropic.types import beta as beta_types
+
+from devtools.bedrock_replay import load_fixture
+
+from .conftest import MODEL, Server, fixture, model_turn, text, tool_use
+from .web_fakes import PAGES, install
+
+pytestmark = [pytest.mark.sandbox, pytest.mark.filterwarnings("ignore:The model")]
+
+VERSIONS = ("20250305", "20260209", "20260318")
+PROMPT = "What does AgentCore web search return? Search the web."
+
+
+def _tool(version: str, **options: object) -> dict:
+    # allowed_callers "direct": the dynamic-filtering versions' calls from code are tested
+    # in test_sdk_web_filtering.py
+    callers = {} if version == "20250305" else {"allowed_callers": ["direct"]}
+    return {"type": f"web_search_{version}", "name": "web_search", **callers, **options}
+
+
+def _create(server: Server, version: str, **kwargs: object) -> types.Message:
+    client = server.client()
+    if version == "20250305":
+        return client.messages.create(model=MODEL, max_tokens=1024, **kwargs)  # type: ignore[call-overload]
+    message = client.beta.messages.create(model=MODEL, max_tokens=1024, **kwargs)  # type: ignore[call-overload]
+    return message  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_search_results_citations_and_usage_in_anthropics_shapes(
+    server: Server, version: str
+) -> None:
+    search, _ = install(server)
+    with server.replay("anthropic_web_search", turns=slice(0, 2)) as replay:
+        r = _create(
+            server,
+            version,
+            tools=[_tool(version, user_location={"type": "approximate", "country": "DE"})],
+            messages=[{"role": "user", "content": PROMPT}],
+        )
+    use, result, answer = r.content[1], r.content[2], r.content[4]
+    assert use.type == "server_tool_use" and use.name == "web_search"
+    assert use.id.startswith("srvtoolu_") and use.input == {"query": "AgentCore web search"}
+    assert result.type == "web_search_tool_result" and result.tool_use_id == use.id
+    assert isinstance(result.content, list) and len(result.content) == len(PAGES)
+    assert [h.url for h in result.content] == list(PAGES)
+    assert {h.page_age for h in result.content} == {"2026-11-30"}
+    assert all(h.encrypted_content.startswith("bcx1.") for h in result.content)
+    assert answer.type == "text" and answer.citations
+    [cite] = answer.citations
+    assert cite.type == "web_search_result_location"
+    assert cite.url == "https://docs.example.com/agentcore/web-search"
+    assert cite.cited_text.startswith("InvokeWebSearch returns up to 25 results")
+    assert r.stop_reason == "end_turn" and r.container is None  # no sandbox for a search
+    assert r.usage.server_tool_use is not None
+    assert r.usage.server_tool_use.web_search_requests == 1
+    assert r.usage.server_tool_use.web_fetch_requests == 0
+    [request] = search.requests
+    assert request.query == "AgentCore web search" and request.user_location == {
+        "type": "approximate",
+        "country": "DE",
+    }
+    sent = replay.exchanges[1].request
+    [results] = [b for b in sent["messages"][-1]["content"] if b["type"] == "tool_result"]
+    hits = results["content"]
+    assert [h["type"] for h in hits] == ["search_result"] * 3
+    assert hits[0]["source"] == "https://docs.example.com/agentcore/web-search"
+    assert hits[0]["content"][0]["text"].startswith(PAGES[hits[0]["source"]][1])
+
+
+def test_streamed_search_events_add_up_to_the_same_message(server: Server) -> None:
+    install(server)
+    with (
+        server.replay("anthropic_web_search", turns=slice(0, 2)),
+        server.client().messages.stream(
+            model=MODEL,
+            max_tokens=1024,
+            tools=[_tool("20250305")],
+            messages=[{"role": "user", "content": PROMPT}],
+        ) as stream,
+    ):
+        events = list(stream)
+        final = stream.get_final_message()
+    starts = [e.content_block.type for e in events if e.type == "content_block_start"]
+    assert starts == ["text", "server_tool_use", "web_search_tool_result", "text", "text"]
+    deltas = [e.delta.type for e in events if e.type == "content_block_delta"]
+    assert "citations_delta" in deltas and "input_json_delta" in deltas
+    cite = next(e for e in events if e.type == "citation")
+    assert cite.citation.type == "web_search_result_location"
+    assert isinstance(final.content[2], types.WebSearchToolResultBlock)
+    assert final.content[4].citations is not None
+    assert final.content[4].citations[0].type == "web_search_result_location"
+    assert final.usage.server_tool_use is not None
+    assert final.usage.server_tool_use.web_search_requests == 1
+
+
+def test_the_history_sent_back_rebuilds_what_the_model_saw(server: Server) -> None:
+    """The gateway keeps nothing: the results and citations the client sends back become the
+    search results and citations the model first saw (turn 3 checks the request)."""
+    install(server)
+    client = server.client()
+    messages: list = [{"role": "user", "content": PROMPT}]
+    with server.replay("anthropic_web_search", turns=slice(0, 3)) as replay:
+        first = client.messages.create(
+            model=MODEL, max_tokens=1024, tools=[_tool("20250305")], messages=messages
+        )
+        messages += [
+            {
+                "role": "assistant",
+                "content": [b.model_dump(exclude_none=True) for b in first.content],
+            },
+            {"role": "user", "content": "Thanks. How long can a query be?"},
+        ]
+        second = client.messages.create(
+            model=MODEL, max_tokens=1024, tools=[_tool("20250305")], messages=messages
+        )
+    assert second.content[0].type == "text" and "200 characters" in second.content[0].text
+    seen, again = replay.exchanges[1].request["messages"], replay.exchanges[2].request["messages"]
+    assert again[: len(seen)] == seen  # the same turns, rebuilt from the client's copy
+    cited = again[len(seen)]["content"][1]["citations"][0]
+    assert cited == replay.turns[1]["response"]["body"]["content"][1]["citations"][0]
+
+
+def test_max_uses_past_the_limit_is_an_error_result(server: Server) -> None:
+    search, _ = install(server)
+    turns = fixture(
+        model_turn(
+            tool_use("web_search", {"query": "one"}, "A"),
+            tool_use("web_search", {"query": "two"}, "B"),
+            expect={"tools": ["web_search"]},
+        ),
+        model_turn(
+            text("Only one search was allowed."), expect={"body_contains": ["max_uses_exceeded"]}
+        ),
+    )
+    with server.replay(turns):
+        r = server.client().messages.create(
+            model=MODEL,
+            max_tokens=1024,
+            tools=[_tool("20250305", max_uses=1)],
+            messages=[{"role": "user", "content": PROMPT}],
+        )
+    results = [b for b in r.content if isinstance(b, types.WebSearchToolResultBlock)]
+    assert isinstance(results[0].content, list)
+    assert isinstance(results[1].content, types.WebSearchToolResultErrorObject)
+    assert results[1].content.error_code == "max_uses_exceeded"
+    assert len(search.requests) == 1
+    assert r.usage.server_tool_use is not None
+    assert r.usage.server_tool_use.web_search_requests == 1
+
+
+def test_domain_rules_reach_the_backend(server: Server) -> None:
+    search, _ = install(server)
+    turns = fixture(
+        model_turn(tool_use("web_search", {"query": "news"}, "C")),
+        model_turn(text("Done."), expect={"body_lacks": ["docs.example.com"]}),
+    )
+    with server.replay(turns):
+        r = server.client().beta.messages.create(
+            model=MODEL,
+            max_tokens=1024,
+            tools=[_tool("20260318", blocked_domains=["example.com"])],
+            messages=[{"role": "user", "content": "news?"}],
+        )
+    result = r.content[1]
+    assert isinstance(result, beta_types.BetaWebSearchToolResultBlock)
+    assert isinstance(result.content, list)
+    assert [h.url for h in result.content] == ["https://blog.other.org/search-news"]
+    assert search.requests[0].blocked_domains == ("example.com",)
+
+
+@pytest.mark.parametrize(
+    ("tool", "field"),
+    [
+        ({"allowed_domains": ["a.com"], "blocked_domains": ["b.com"]}, "tools.0"),
+        ({"max_uses": 0}, "tools.0.max_uses"),
+        ({"user_location": {"type": "exact"}}, "tools.0.user_location"),
+        ({"citations": {"enabled": True}}, "tools.0.citations"),
+        ({"name": "search"}, "tools.0.name"),
+    ],
+)
+def test_bad_tool_entries_are_400s_naming_the_field(server: Server, tool: dict, field: str) -> None:
+    with pytest.raises(anthropic.BadRequestError) as err:
+        server.client().messages.create(
+            model=MODEL,
+            max_tokens=10,
+            tools=[{**_tool("20250305"), **tool}],  # type: ignore[list-item]
+            messages=[{"role": "user", "content": "hi"}],
+        )
+    assert field in err.value.message
+
+
+def test_an_unknown_version_is_a_400_listing_the_known_ones(server: Server) -> None:
+    with pytest.raises(anthropic.BadRequestError) as err:
+        server.client().messages.create(
+            model=MODEL,
+            max_tokens=10,
+            tools=[{"type": "web_search_20990101", "name": "web_search"}],  # type: ignore[list-item]
+            messages=[{"role": "user", "content": "hi"}],
+        )
+    assert "web_search_20250305" in err.value.message and "tools.0.type" in err.value.message
+
+
+def test_the_recording_answers_only_stand_in_tools() -> None:
+    data = load_fixture("anthropic_web_search")
+    assert data["turns"][0]["expect"]["tools"] == ["web_search"]

@@ -28,7 +28,7 @@ from anthropic.types import (
 from ..web_site import FILLER, Site
 from .conftest import MODEL, Server, fixture, model_turn, text, tool_use
 
-pytestmark = pytest.mark.sandbox
+pytestmark = [pytest.mark.sandbox, pytest.mark.filterwarnings("ignore:The model")]
 
 CELL = (
     "import asyncio, json\n"
@@ -54,7 +54,14 @@ def _recording() -> dict[str, Any]:
             text("I'll search and keep only the timetable rows."),
             tool_use("code_execution", {"code": CELL}, "webcell"),
             expect={
-                "tools": ["bash_code_execution", "text_editor_code_execution", "code_execution"],
+                # the default allowed_callers: from code, and directly (the stand-ins)
+                "tools": [
+                    "bash_code_execution",
+                    "text_editor_code_execution",
+                    "code_execution",
+                    "web_search",
+                    "web_fetch",
+                ],
                 "body_contains": [
                     "async def web_search(input: dict) -> str",
                     "async def web_fetch(input: dict) -> str",

@@ -82,6 +82,8 @@ DRIVES = {
     "sweep": "the sweeper (EventBridge schedule), with one leaked session",
     "claude_code": "POST /invoke (loop claude_code: a background command in the sandbox)",
     "v1_bash": "POST /v1/messages: a bash call that outlives the request (stopped at its end)",
+    "web_search": "services.web_search.search (the backend of the web_search tools; a route "
+    "drives it once one calls it): status 200 = the turn goes on, the model sees the code",
 }
 
 
@@ -145,6 +147,19 @@ def _icp(tool: str, drive: str, **kw: Any) -> Row:
     return _ac("InvokeCodeInterpreter", drive, tool, **kw)
 
 
+_MODEL_SEES = (
+    "nothing: the model sees a web_search_tool_result_error with this code and may search "
+    "again or answer without it; the turn goes on"
+)
+# A failed search is a tool result the model reads (Anthropic's error codes), not an HTTP
+# error; only AccessDenied (a deployment error) ends the turn.
+_WEB_SEARCH = (
+    (Fault.THROTTLING, Outcome(200, "too_many_requests", False, _MODEL_SEES)),
+    (Fault.SERVER_ERROR, Outcome(200, "unavailable", False, _MODEL_SEES)),
+    (Fault.CONNECTION_RESET, Outcome(200, "unavailable", False, _MODEL_SEES)),
+    (Fault.READ_TIMEOUT, Outcome(200, "unavailable", False, _MODEL_SEES)),
+)
+
 ROWS: tuple[Row, ...] = (
     _ac("StartCodeInterpreterSession", "execute_new"),
     _ac("StopCodeInterpreterSession", "delete"),
@@ -161,6 +176,7 @@ ROWS: tuple[Row, ...] = (
     # Stopping a command at its request's end is cleanup: when the stop fails, the turn still
     # answers (pause_turn) and the command ends with its container's session at the latest.
     _icp("stopTask", "v1_bash", absorbed=_PLAIN),
+    Row(Target("bedrock-agentcore", "InvokeWebSearch"), "web_search", "web", special=_WEB_SEARCH),
     Row(Target("bedrock-runtime", "Converse"), "invoke_converse", "model"),
     Row(Target("bedrock-runtime", "InvokeModel"), "invoke_messages", "model"),
     Row(Target("bedrock-runtime", "ConverseStream"), "stream_converse", "model"),

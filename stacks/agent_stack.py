@@ -269,6 +269,14 @@ class AgentStack(Stack):
             )
             _acknowledge_object_prefixes(role, bucket_id=bucket_id)
             acknowledge_region_wildcards(role, settings, settings.lambda_model_ids)
+            # The web_search server tool and built-in (issue 17): one AWS-managed search tool.
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    sid="WebSearch",
+                    actions=["bedrock-agentcore:InvokeWebSearch"],
+                    resources=[web_search_arn(self, settings.web_search_id)],
+                )
+            )
 
     def _grant_api(self, machine_name: str, machine_arn: str) -> None:
         """API function: start job executions and read their status; list a key owner's files."""
@@ -406,3 +414,11 @@ def _acknowledge_object_prefixes(
             f"Objects under the {prefix} prefix of the files bucket are created at run time "
             "with generated keys; access stays within that prefix.",
         )
+
+
+def web_search_arn(scope: Stack, web_search_id: str) -> str:
+    """``arn:${Partition}:bedrock-agentcore:${Region}:aws:tool/<id>``: an AWS-owned resource
+    (account ``aws``), as the InvokeWebSearch documentation names it."""
+    return Stack.of(scope).format_arn(
+        service="bedrock-agentcore", account="aws", resource="tool", resource_name=web_search_id
+    )

@@ -53,6 +53,7 @@ def runtime_environment(settings: Settings, wiring: RuntimeWiring) -> dict[str, 
         "CONTAINER_IDLE_SECONDS": str(settings.container_idle_seconds),
         "FILES_EXPIRATION_DAYS": str(settings.files_expiration_days),
         "SWEEP_GRACE_SECONDS": str(settings.sweep_grace_seconds),
+        "WEB_SEARCH_ID": settings.web_search_id,
     }
 
 

@@ -103,9 +103,10 @@ SETTING_KEYS = frozenset(
         "lambdaPythonVersion", "logRetentionDays", "requireApiKey", "reservedConcurrency",
         "apiThrottleRateLimit", "apiThrottleBurstLimit", "jobTimeoutSeconds", "alarmEmail",
         "apiGatewayCloudWatchRole", "modelAliases", "containerIdleSeconds",
-        "sweepIntervalMinutes", "sweepGraceSeconds", "alarmTopicKmsKeyArn",
+        "sweepIntervalMinutes", "sweepGraceSeconds", "alarmTopicKmsKeyArn", "webSearchId",
     }
 )  # fmt: skip
+_WEB_SEARCH_ID = re.compile(r"[a-z0-9]+([.-][a-z0-9]+)*")
 # Our settings are camelCase words; CDK's own keys carry ':' or start with '@'.
 _SETTING_LIKE = re.compile(r"^[a-z][A-Za-z0-9]*$")
 
@@ -186,6 +187,7 @@ class Settings:
     api_gateway_cloud_watch_role: bool = True
     sweep_interval_minutes: int = 5
     alarm_topic_kms_key_arn: str = ""
+    web_search_id: str = "web-search.v1"  # InvokeWebSearch tool (WEB_SEARCH_ID; AWS-managed)
 
     @classmethod
     def from_context(cls, get: Callable[[str], Any]) -> Settings:
@@ -243,12 +245,14 @@ class Settings:
             # it as SWEEP_GRACE_SECONDS with the same range.
             sweep_grace_seconds=read_int(get, "sweepGraceSeconds", 300, 60, 28800),
             alarm_topic_kms_key_arn=read_str(get, "alarmTopicKmsKeyArn", d.alarm_topic_kms_key_arn),
+            web_search_id=read_str(get, "webSearchId", d.web_search_id),
         )
         settings.validate()
         return settings
 
     def validate(self) -> None:
         """Check cross-field rules. Raises SettingsError naming the offending key."""
+        self._validate_web_search()
         if not _STACK_PREFIX.match(self.stack_prefix):
             raise SettingsError(
                 f"context key 'stackPrefix': {self.stack_prefix!r} is not allowed; "
@@ -309,6 +313,14 @@ class Settings:
             raise SettingsError(
                 "context key 'apiThrottleBurstLimit' must be >= 'apiThrottleRateLimit' "
                 f"({self.api_throttle_burst_limit} < {self.api_throttle_rate_limit})"
+            )
+
+    def _validate_web_search(self) -> None:
+        # InvokeWebSearch's WebSearchId shape (botocore's bedrock-agentcore model)
+        if len(self.web_search_id) > 100 or not _WEB_SEARCH_ID.fullmatch(self.web_search_id):
+            raise SettingsError(
+                f"context key 'webSearchId': {self.web_search_id!r} is not allowed; allowed: "
+                "a web search tool id such as web-search.v1"
             )
 
     def _validate_vpc(self) -> None:

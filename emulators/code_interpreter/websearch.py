@@ -231,6 +231,8 @@ def invoke_web_search(backend: CodeInterpreterBackend, req: Request) -> Response
     if not isinstance(filters, dict):
         raise ValidationException("filters must be an object", field="filters")
     domain = filters.get("domainFilter") or {}
+    if not isinstance(domain, dict):
+        raise ValidationException("domainFilter must be an object", field="filters.domainFilter")
     include = (
         _domains(domain["include"], "filters.domainFilter.include") if "include" in domain else None
     )

@@ -3,13 +3,15 @@
 Pages are chosen by the request's ``Host`` header and path (the fetcher connects to
 127.0.0.1:port and sends the page's own host name), so one server serves every corpus
 domain. Besides the pages, a few test paths exist on every host: ``/_redirect?to=URL&code=N``
-answers a redirect, ``/_big?bytes=N`` a body of N bytes, ``/_type?ct=TYPE`` an empty body of
-that content type, ``/_slow?seconds=S`` waits before answering. Every request is recorded
+answers a redirect, ``/_big?bytes=N`` a body of N bytes, ``/_gzip?bytes=N`` N bytes gzipped,
+``/_type?ct=TYPE`` a short binary body of that content type, ``/_slow?seconds=S`` waits
+before answering. Every request is recorded
 (:attr:`CorpusServer.requests`), so a test can prove what was, and was not, fetched.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import threading
 import time
@@ -78,6 +80,9 @@ class CorpusServer:
             return int(query.get("code", "302")), {"Location": query.get("to", target)}, b""
         if parts.path == "/_big":
             return 200, {"Content-Type": "text/plain"}, b"x" * int(query.get("bytes", "0"))
+        if parts.path == "/_gzip":
+            body = gzip.compress(b"a" * int(query.get("bytes", "0")))
+            return 200, {"Content-Type": "text/plain", "Content-Encoding": "gzip"}, body
         if parts.path == "/_type":
             return 200, {"Content-Type": query.get("ct", "")}, b"\x00\x01binary"
         if parts.path == "/_slow":

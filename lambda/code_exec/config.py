@@ -53,6 +53,7 @@ class ENV:
         CONTAINER_IDLE_SECONDS,
         FILES_EXPIRATION_DAYS,
         SWEEP_GRACE_SECONDS,
+        WEB_SEARCH_ID,
     )
 
 

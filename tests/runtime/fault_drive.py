@@ -365,6 +365,22 @@ def v1_bash(world: World, injector: FaultInjector) -> Seen:
     return seen_http(resp)
 
 
+def web_search(world: World, injector: FaultInjector) -> Seen:
+    """The search backend as a web_search tool calls it: a ``WebToolError`` is what the model
+    sees (status 200: the turn goes on); a turn-ending error is rendered as the API would."""
+    from code_exec.exceptions import CodeExecError
+    from code_exec.web.types import SearchRequest, WebToolError
+
+    with on(injector):
+        try:
+            hits = world.handler.services.web_search.search(SearchRequest("harbor city"))
+        except WebToolError as e:
+            return Seen(200, e.error_code, False, e.message)
+        except CodeExecError as e:
+            return Seen(e.status, e.code, e.retry_after is not None, e.message)
+    return Seen(200, None, False, f"{len(hits)} hits")
+
+
 DRIVES: dict[str, Callable[[World, FaultInjector], Seen]] = {
     fn.__name__: fn
     for fn in (
@@ -383,5 +399,6 @@ DRIVES: dict[str, Callable[[World, FaultInjector], Seen]] = {
         sweep,
         claude_code,
         v1_bash,
+        web_search,
     )
 }

@@ -596,6 +596,17 @@ def _v1_event(path: str, method: str, body: bytes, content_type: str) -> dict[st
     return event
 
 
+def web_search_from_every_worker(run: Run) -> None:
+    """``InvokeWebSearch`` (issue 17's web_search server tool and built-in) from each function
+    that runs model turns: the API, the streaming and the job function, through their own
+    ``services.web_search`` (the emulator searches its corpus fixture)."""
+    from code_exec.web.types import SearchRequest
+
+    for handler in (".api_handler", ".stream_handler", ".job_handler"):
+        hits = run.function(handler).services.web_search.search(SearchRequest("harbor city"))
+        assert hits and hits[0].url.startswith("https://"), (handler, hits)
+
+
 STEPS: list[Callable[[Run], None]] = [
     execute_with_files,
     execute_idempotent,
@@ -611,4 +622,5 @@ STEPS: list[Callable[[Run], None]] = [
     stream_in_session_and_one_shot,
     anthropic_api,
     sweep_a_leaked_session,
+    web_search_from_every_worker,
 ]

@@ -81,12 +81,13 @@ def allowed(
     url: str, allowed_rules: Iterable[DomainRule], blocked_rules: Iterable[DomainRule]
 ) -> bool:
     """Whether ``url`` passes the rules: blocked by any blocked rule, and, when there are
-    allowed rules, allowed only by one of them."""
+    allowed rules, allowed only by one of them. A host that is no domain name (an IPv6
+    literal) matches no rule."""
     parts = urlsplit(url)
     try:
         host = normalize_host(parts.hostname or "")
     except ValueError:
-        return False
+        host = (parts.hostname or "").lower()
     path = parts.path or "/"
     if any(rule.matches(host, path) for rule in blocked_rules):
         return False

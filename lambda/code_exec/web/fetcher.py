@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from urllib.parse import urljoin
 
 import urllib3
+from botocore.httpsession import get_cert_path
 from urllib3.exceptions import HTTPError
 
 from code_exec import deadline
@@ -98,8 +99,10 @@ class Fetcher:
         current = url
         for _ in range(MAX_REDIRECTS + 1):
             target = self.guard.check(current, allow, block)
-            response = self._request(target, ends)
+            pool = _pool(target, self._left(ends))
+            response = None
             try:
+                response = self._request(pool, target, ends)
                 if response.status in _REDIRECTS:
                     location = response.headers.get("Location")
                     if not location:
@@ -111,11 +114,13 @@ class Fetcher:
                 if response.status != 200:
                     raise WebToolError("url_not_accessible", f"unexpected HTTP {response.status}")
                 body = self._read(response, limit, ends)
+                content_type = response.headers.get("Content-Type")
             finally:
-                response.release_conn()
-                response.close()
+                if response is not None:
+                    response.close()
+                pool.close()  # one connection per hop, never reused
             stamp = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-            return document(current, response.headers.get("Content-Type"), body, stamp)
+            return document(current, content_type, body, stamp)
         raise WebToolError("url_not_accessible", f"more than {MAX_REDIRECTS} redirects")
 
     def _budget(self) -> float:
@@ -134,25 +139,9 @@ class Fetcher:
             raise WebToolError("url_not_accessible", "the fetch timed out")
         return left
 
-    def _request(self, target: Target, ends: float) -> urllib3.BaseHTTPResponse:
-        left = self._left(ends)
-        timeout = urllib3.Timeout(connect=min(CONNECT_SECONDS, left), read=left)
-        pool: urllib3.HTTPConnectionPool
-        if target.tls:
-            pool = urllib3.HTTPSConnectionPool(
-                target.address,
-                target.port,
-                timeout=timeout,
-                maxsize=1,
-                retries=False,
-                server_hostname=target.host,
-                assert_hostname=target.host,
-                cert_reqs="CERT_REQUIRED",
-            )
-        else:
-            pool = urllib3.HTTPConnectionPool(
-                target.address, target.port, timeout=timeout, maxsize=1, retries=False
-            )
+    def _request(
+        self, pool: urllib3.HTTPConnectionPool, target: Target, ends: float
+    ) -> urllib3.BaseHTTPResponse:
         headers = {
             "Host": target.host_header,
             "User-Agent": USER_AGENT,
@@ -185,7 +174,7 @@ class Fetcher:
         while True:
             self._left(ends)
             try:
-                chunk = response.read(_CHUNK)
+                chunk = response.read1(_CHUNK)  # what has arrived: time is checked per chunk
             except HTTPError as e:
                 self._left(ends)
                 raise WebToolError("url_not_accessible", type(e).__name__) from e
@@ -195,6 +184,27 @@ class Fetcher:
             if len(out) > limit:
                 raise WebToolError("content_too_large", f"more than {limit} bytes")
         return bytes(out)
+
+
+def _pool(target: Target, left: float) -> urllib3.HTTPConnectionPool:
+    """A one-connection pool to the vetted address: the socket goes to ``target.address``,
+    TLS verifies ``target.host`` (SNI and certificate) with botocore's CA bundle."""
+    timeout = urllib3.Timeout(connect=min(CONNECT_SECONDS, left), read=left)
+    if target.tls:
+        return urllib3.HTTPSConnectionPool(
+            target.address,
+            target.port,
+            timeout=timeout,
+            maxsize=1,
+            retries=False,
+            server_hostname=target.host,
+            assert_hostname=target.host,
+            cert_reqs="CERT_REQUIRED",
+            ca_certs=get_cert_path(True),
+        )
+    return urllib3.HTTPConnectionPool(
+        target.address, target.port, timeout=timeout, maxsize=1, retries=False
+    )
 
 
 def _decoder(encoding: str | None) -> Callable[[bytes, int], bytes] | None:

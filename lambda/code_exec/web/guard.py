@@ -118,16 +118,17 @@ class Guard:
         except ValueError as e:
             raise WebToolError("url_not_allowed", str(e)) from e
         default_port = _SCHEMES[parts.scheme.lower()]
-        host_header = _host_header(host, literal, port, default_port)
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         tls = parts.scheme.lower() == "https"
         if literal is not None:
             _refuse(literal, url)
+            host_header = _host_header(host, literal, port, default_port)
             return Target(url, host, host_header, str(literal), port, tls, path)
         try:
-            name = normalize_host(host)
+            name = normalize_host(host)  # IDNA: the Host header and SNI are ASCII
         except ValueError as e:
             raise WebToolError("invalid_tool_input", str(e)) from e
+        host_header = _host_header(name, None, port, default_port)
         if self.corpus is not None and self.corpus.covers(name):
             return Target(
                 url, name, host_header, self.corpus.address, self.corpus.port, False, path

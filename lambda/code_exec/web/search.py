@@ -86,14 +86,14 @@ class AgentCoreWebSearch:
     """
 
     def __init__(self, client: Any, *, web_search_id: str = DEFAULT_WEB_SEARCH_ID) -> None:
-        self._client = client
+        self.client = client
         self.web_search_id = web_search_id
 
     def search(self, request: SearchRequest) -> list[SearchHit]:
         """Run one search (see :class:`WebSearch`)."""
         params = self._params(request)
         try:
-            reply = self._client.invoke_web_search(**params)
+            reply = self.client.invoke_web_search(**params)
         except (ClientError, BotoCoreError) as e:
             raise _translate(e) from e
         # Path rules (``example.com/blog``) are applied here: the service filters by domain.

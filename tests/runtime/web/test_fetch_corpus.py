@@ -134,3 +134,10 @@ def test_no_stack_environment_sets_the_loopback_allowance() -> None:
 def test_corpus_server_reports_its_domains(corpus: CorpusServer) -> None:
     assert "openclimate-data.test" in corpus.domains
     assert all(d.endswith(".test") for d in corpus.domains)
+
+
+def test_a_compressed_body_is_bounded_by_its_decompressed_size(fetcher) -> None:
+    assert fetcher.fetch(f"{OC}/_gzip?bytes=10000").text == "a" * 10000
+    # 20 MB of "a" is about 20 KB gzipped: the limit applies to what it inflates to
+    bomb = f"{OC}/_gzip?bytes=20000000"
+    assert _code(fetcher, bomb, max_bytes=1024 * 1024) == "content_too_large"

@@ -1,22 +1,24 @@
 """The web filtering benchmark: five long pages, one table, with and without dynamic filtering.
 
-The task: fetch the five harbour reports of :mod:`devtools.web_corpus` (their URLs are in the
-prompt, so the fetch rule allows them) and answer with one table holding each port's 2025 row.
+The task: the user names the five long reports of the web corpus fixture
+(``tests/fixtures/web_corpus``, ``openclimate-data.test``: about 24,000 characters of text and
+two tables each) and asks for the one table of battery electric car deliveries by
+manufacturer, exactly as published.
 
 * ``plain`` (``web_fetch_20250910``): the model calls ``web_fetch`` five times; every page
-  enters its context as a document, and it reads the rows from there.
+  enters its context as a document, and it copies the table from there.
 * ``filtered`` (``web_fetch_20260209``, dynamic filtering): the model writes one cell that
-  fetches the five pages in the container and prints only the table rows.
+  fetches the five pages in the container and prints only that table.
 
-Both run through ``/v1/messages`` with the real ``anthropic`` SDK against the local API (as
-``make local`` serves it), with recorded model turns
-(``tests/fixtures/bedrock/anthropic_web_{plain,filtered}.json``, written by :func:`author`) and
-the same corpus backend; measured per mode: Bedrock calls, request bytes and the tokens sent
-to the model (Claude's tokenizer over the request bodies, :mod:`devtools.tokens`), and whether
-the answer is the exact table. :func:`call_overhead` measures what a web call made from code
-costs on top of the backend's own time, per call, against the emulator.
+Both run through ``/v1/messages`` with the real ``anthropic`` SDK against the local API, the
+real fetcher over the corpus server on loopback, and recorded model turns
+(``tests/fixtures/bedrock/anthropic_web_{plain,filtered}.json``, written by :func:`author`
+from the fetcher's own text of the pages). Measured per mode: Bedrock calls, request bytes,
+tokens sent to the model (Claude's tokenizer over the request bodies, :mod:`devtools.tokens`),
+web fetch requests, and whether the answer holds the exact table. :func:`call_overhead`
+measures what a web call made from code costs over the backend's own time, per call.
 
-    .venv/bin/python -m devtools.web_bench author   # rewrite the recordings
+    .venv/bin/python -m devtools.web_bench author   # rewrite the two recordings
 """
 
 from __future__ import annotations
@@ -29,35 +31,67 @@ from typing import Any
 
 from devtools.bedrock_replay import FIXTURES, BedrockReplay
 from devtools.tokens import count_tokens
-from devtools.web_corpus import EXPECTED_TABLE, PAGES, PORTS, CorpusWeb, page_url
 
-__all__ = ["MODES", "TOOLS", "ModeRun", "author", "call_overhead", "run_mode"]
+__all__ = ["MODES", "URLS", "ModeRun", "author", "call_overhead", "expected_table", "run_mode"]
 
 MODEL = "claude-sonnet-4-5"
 MODES = ("plain", "filtered")
+_SITE = "https://openclimate-data.test"
+URLS = (
+    f"{_SITE}/climate/city-temperature-records",
+    f"{_SITE}/datasets/renewable-capacity-2025",
+    f"{_SITE}/ocean/buoy-observations-june-2026",
+    f"{_SITE}/reports/emissions-by-sector",
+    f"{_SITE}/transport/ev-sales-2025",
+)
 TOOLS = {
     "plain": [{"type": "web_fetch_20250910", "name": "web_fetch"}],
     "filtered": [{"type": "web_fetch_20260209", "name": "web_fetch"}],
 }
 PROMPT = (
-    "Here are the 2025 annual reports of five ports:\n"
-    + "\n".join(page_url(p) for p in PORTS)
-    + "\nFetch them and give me one table with each port's 2025 traffic row "
-    "(ships, tonnage, busiest month)."
+    "These five reports are long:\n"
+    + "\n".join(URLS)
+    + "\nOne of them has a table of battery electric car deliveries by manufacturer. "
+    "Give me that table exactly as published."
 )
+HEADER = "| Manufacturer |"
+# The model's cell (filtered): the table is the header line, then the lines with as many cells.
 CELL = (
     "import asyncio, json\n"
-    f"urls = {[page_url(p) for p in PORTS]!r}\n"
-    "pages = await asyncio.gather(*[web_fetch({'url': u}) for u in urls])\n"
-    "rows = []\n"
+    f"urls = {list(URLS)!r}\n"
+    "pages = [json.loads(p) for p in await asyncio.gather(\n"
+    "    *[web_fetch({'url': u}) for u in urls])]\n"
     "for page in pages:\n"
-    "    lines = json.loads(page)['text'].splitlines()\n"
-    "    at = next(i for i, ln in enumerate(lines) if ln.startswith('| Port |'))\n"
-    "    header = lines[at:at + 2]\n"
-    "    rows.append(lines[at + 2])\n"
-    "print('\\n'.join(header + rows))\n"
+    "    lines = page['text'].splitlines()\n"
+    f"    starts = [i for i, ln in enumerate(lines) if ln.startswith({HEADER!r})]\n"
+    "    if starts:\n"
+    "        width = lines[starts[0]].count('|')\n"
+    "        table = []\n"
+    "        for ln in lines[starts[0]:]:\n"
+    "            if ln.count('|') != width:\n"
+    "                break\n"
+    "            table.append(ln.rstrip())\n"
+    "        print(page['url'])\n"
+    "        print('\\n'.join(table))\n"
 )
-ANSWER = f"Here is the 2025 traffic of the five ports:\n\n{EXPECTED_TABLE}"
+
+
+def table_of(text: str) -> str:
+    """The table the task asks for, cut from a page's text as the model's cell cuts it."""
+    lines = text.splitlines()
+    start = next(i for i, ln in enumerate(lines) if ln.startswith(HEADER))
+    width = lines[start].count("|")
+    table = []
+    for line in lines[start:]:
+        if line.count("|") != width:
+            break
+        table.append(line.rstrip())
+    return "\n".join(table)
+
+
+def expected_table(fetcher: Any) -> str:
+    """The answer, from the fetcher's text of the page that has the table."""
+    return table_of(fetcher.fetch(URLS[-1]).text or "")
 
 
 @dataclass
@@ -68,10 +102,6 @@ class ModeRun:
     request_tokens: int
     web_fetch_requests: int
     answer: str
-
-    @property
-    def exact(self) -> bool:
-        return EXPECTED_TABLE in self.answer
 
 
 def run_mode(client: Any, bedrock: Any, mode: str) -> ModeRun:
@@ -84,101 +114,108 @@ def run_mode(client: Any, bedrock: Any, mode: str) -> ModeRun:
             messages=[{"role": "user", "content": PROMPT}],
         )
         replay.assert_done()
-    text = "".join(b.text for b in r.content if b.type == "text")
+    usage = r.usage.server_tool_use
     return ModeRun(
         mode=mode,
         model_calls=len(replay.exchanges),
         request_bytes=replay.bytes_sent,
         request_tokens=sum(count_tokens(x.body.decode()) for x in replay.exchanges),
-        web_fetch_requests=r.usage.server_tool_use.web_fetch_requests,
-        answer=text,
+        web_fetch_requests=usage.web_fetch_requests if usage else 0,
+        answer="".join(b.text for b in r.content if b.type == "text"),
     )
 
 
-def call_overhead(sandbox: Any, web: CorpusWeb, *, calls: int = 20) -> dict[str, float]:
-    """Milliseconds per call: the backend alone vs a call made from a bridged cell (the
-    relay out of the sandbox and back), for ``web_search`` and ``web_fetch``, sequentially."""
+def call_overhead(sandbox: Any, search: Any, fetcher: Any, *, calls: int = 10) -> dict[str, float]:
+    """Milliseconds per call, sequential: each backend called here alone, and the same call
+    awaited in a bridged cell (relayed out of the sandbox, run here, relayed back)."""
     from code_exec.ptc import BridgedRunner, ToolRegistry
     from code_exec.ptc.web_tools import UrlLedger, WebSession
 
+    web = WebSession(search, fetcher, ledger=UrlLedger(URLS))
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    for _ in range(calls):
+        web.search("electric car deliveries by manufacturer")
+    timings["web_search_backend_ms"] = 1000 * (time.perf_counter() - start) / calls
+    start = time.perf_counter()
+    for _ in range(calls):
+        web.fetch(URLS[-1])
+    timings["web_fetch_backend_ms"] = 1000 * (time.perf_counter() - start) / calls
     session_id = sandbox.start_session()
     try:
-        session = WebSession(web, web, ledger=UrlLedger(PAGES))
-        runner = BridgedRunner(sandbox, session_id, ToolRegistry(session.tools()))
+        runner = BridgedRunner(sandbox, session_id, ToolRegistry(web.tools()))
         runner.start()
-        runner.run_cell("await web_search(query='harbour')")  # warm up
-        out: dict[str, float] = {}
+        runner.run_cell("await web_search(query='warm up')")
         for tool, call in (
-            ("web_search", "await web_search(query='harbour report')"),
-            ("web_fetch", f"await web_fetch(url={page_url('Porto')!r})"),
+            ("web_search", "await web_search(query='electric car deliveries by manufacturer')"),
+            ("web_fetch", f"await web_fetch(url={URLS[-1]!r})"),
         ):
-            web.calls.clear()
             start = time.perf_counter()
             result = runner.run_cell(f"for _ in range({calls}):\n    {call}\n")
-            elapsed = time.perf_counter() - start
             if not result.ok:
-                raise RuntimeError(f"{tool} cell failed: {result.stderr[-500:]}")
-            backend = sum(s for name, s in web.calls if name == tool)
-            out[f"{tool}_backend_ms"] = 1000 * backend / calls
-            out[f"{tool}_from_code_ms"] = 1000 * elapsed / calls
+                raise RuntimeError(f"the {tool} cell failed: {result.stderr[-500:]}")
+            timings[f"{tool}_from_code_ms"] = 1000 * (time.perf_counter() - start) / calls
         runner.close()
-        return out
     finally:
         sandbox.stop_session(session_id)
+    return timings
 
 
 # --- recordings ------------------------------------------------------------------------------
 
 
-def _turn(
-    content: list[dict[str, Any]], expect: dict[str, Any], request_text: str
-) -> dict[str, Any]:
+def _turn(content: list[dict[str, Any]], expect: dict[str, Any], seen: str) -> dict[str, Any]:
     uses = any(b["type"] == "tool_use" for b in content)
-    out_tokens = count_tokens(json.dumps(content))
     return {
         "expect": {"operation": "InvokeModel", **expect},
         "response": {
             "status": 200,
             "headers": {"Content-Type": "application/json"},
             "body": {
-                "id": "msg_bdrk_01" + ("W" * 22),
+                "id": "msg_bdrk_01" + "Wf" * 11,
                 "type": "message",
                 "role": "assistant",
                 "model": "claude-sonnet-4-5-20250929",
                 "content": content,
                 "stop_reason": "tool_use" if uses else "end_turn",
                 "stop_sequence": None,
-                "usage": {"input_tokens": count_tokens(request_text), "output_tokens": out_tokens},
+                "usage": {  # estimates (devtools.tokens), as the other recordings'
+                    "input_tokens": count_tokens(seen),
+                    "output_tokens": count_tokens(json.dumps(content)),
+                },
             },
         },
     }
 
 
-def _recordings() -> dict[str, dict[str, Any]]:
-    pages = "".join(text for _, text in PAGES.values())
-    plain_first = [
+def recordings(pages: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """Both recordings, from the fetcher's text of each page (``pages``: url -> text)."""
+    table = table_of(pages[URLS[-1]])
+    answer = [{"type": "text", "text": f"Here is the table, from {URLS[-1]}:\n\n{table}"}]
+    rows = table.splitlines()[2:5]  # a few rows, enough to prove what the model was sent
+    other = "| Region | Countries | Coverage (%) |"  # a table of another page
+    plain = [
         {"type": "text", "text": "I'll fetch the five reports."},
         *(
-            {"type": "tool_use", "id": f"toolu_bdrk_01fetch{p}", "name": "web_fetch",
-             "input": {"url": page_url(p)}}
-            for p in PORTS
+            {"type": "tool_use", "id": f"toolu_bdrk_01fetch{i}", "name": "web_fetch",
+             "input": {"url": url}}
+            for i, url in enumerate(URLS)
         ),
     ]  # fmt: skip
-    filtered_first = [
-        {"type": "text", "text": "I'll fetch the reports in code and keep only the tables."},
+    filtered = [
+        {"type": "text", "text": "I'll fetch the reports in code and print only that table."},
         {"type": "tool_use", "id": "toolu_bdrk_01filter", "name": "code_execution",
          "input": {"code": CELL}},
     ]  # fmt: skip
-    answer = [{"type": "text", "text": ANSWER}]
-    rows = [f"| {p} | {s} | {t} | {m} |" for p, (s, t, m) in PORTS.items()]
+    everything = PROMPT + "".join(pages.values())
     return {
         "plain": {
             "name": "anthropic_web_plain",
-            "description": "web_fetch_20250910: five pages enter the context, the model reads "
-            "the table rows from them.",
+            "description": "web_fetch_20250910: the five pages enter the context; the model "
+            "copies the table from them.",
             "turns": [
-                _turn(plain_first, {"contains": [page_url("Valencia")]}, PROMPT),
-                _turn(answer, {"body_contains": ["## Traffic in 2025", *rows]}, PROMPT + pages),
+                _turn(plain, {"tools": ["web_fetch"], "messages": 1}, PROMPT),
+                _turn(answer, {"body_contains": [other, *rows]}, everything),
             ],
         },
         "filtered": {
@@ -187,17 +224,25 @@ def _recordings() -> dict[str, dict[str, Any]]:
             "pages in the container and prints only the table.",
             "turns": [
                 _turn(
-                    filtered_first,
-                    {"body_contains": ["async def web_fetch(input: dict) -> str"]},
+                    filtered,
+                    {
+                        "tools": [
+                            "bash_code_execution",
+                            "text_editor_code_execution",
+                            "code_execution",
+                            "web_fetch",
+                        ],
+                        "body_contains": ["async def web_fetch(input: dict) -> str"],
+                    },
                     PROMPT,
                 ),
                 _turn(
                     answer,
                     {
                         "tool_results": [{"is_error": False, "contains": rows}],
-                        "body_lacks": ["## Traffic in 2025"],  # the pages stayed in the container
+                        "body_lacks": [other],  # the pages stayed in the container
                     },
-                    PROMPT + CELL + EXPECTED_TABLE,
+                    PROMPT + CELL + table,
                 ),
             ],
         },
@@ -205,15 +250,25 @@ def _recordings() -> dict[str, dict[str, Any]]:
 
 
 def author() -> None:
-    """Write the two recordings (the model's turns; the corpus is deterministic)."""
-    for mode, data in _recordings().items():
+    """Fetch the five pages from the corpus server (loopback) and write both recordings."""
+    from code_exec.web.fetcher import Fetcher
+    from code_exec.web.guard import Guard, LoopbackCorpus
+
+    from emulators.web_corpus import CorpusServer
+
+    def no_dns(host: str, port: int) -> list[str]:
+        raise OSError(f"no name resolution here ({host})")
+
+    with CorpusServer() as corpus:
+        fetcher = Fetcher(Guard(no_dns, corpus=LoopbackCorpus(corpus.port, corpus.domains)))
+        pages = {url: fetcher.fetch(url).text or "" for url in URLS}
+    for mode, data in recordings(pages).items():
         path = FIXTURES / f"anthropic_web_{mode}.json"
         path.write_text(json.dumps(data, indent=1) + "\n")
         print(f"wrote {path}")
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] == ["author"]:
-        author()
-    else:
+    if sys.argv[1:] != ["author"]:
         raise SystemExit("usage: python -m devtools.web_bench author")
+    author()

@@ -220,3 +220,33 @@ def test_a_cell_searches_fetches_and_filters_and_only_its_print_reaches_the_mode
     assert [s.query for s in site.searches] == ["Bergen-Stavanger Oslo-Kiel"]
     # the pages (tens of kilobytes) never reached the model: its second request is small
     assert len(played.replay.exchanges[1].body) < len(PAGES["https://ferries.example/oslo"][1])
+
+
+@pytest.mark.parametrize(
+    ("web", "loop", "field"),
+    [
+        ({"allowed_domains": ["a.com"], "blocked_domains": ["b.com"]}, "messages", "web"),
+        ({"max_uses": 0}, "messages", "web.max_uses"),
+        ({"search": [1]}, "converse", "web.search"),
+        ({}, "claude_code", "web"),
+    ],
+)
+def test_invoke_and_jobs_answer_400_naming_the_web_field(api, web, loop, field):
+    for route in ("invoke", "jobs_post"):
+        resp = api.call(route, body={"prompt": "hi", "loop": loop, "web": web})
+        assert resp.status == 400, resp.body
+        assert resp.error["field"] == field, resp.body
+
+
+def test_direct_mode_gives_the_model_the_same_tools_bound_to_the_turn():
+    from code_exec.loops.toolbox import DirectTools
+
+    site = Site()
+    tools = DirectTools(WebSession(site, site).tools())
+    assert [s.name for s in tools.specs] == ["web_search", "web_fetch"]
+    refused = tools.run("web_fetch", {"url": "https://ferries.example/oslo"})
+    assert refused.is_error and "url_not_in_prior_context" in refused.text
+    found = tools.run("web_search", {"query": "Oslo-Kiel"})
+    assert not found.is_error and "https://ferries.example/oslo" in found.text
+    page = tools.run("web_fetch", {"url": "https://ferries.example/oslo"})
+    assert "| Oslo-Kiel | 14:00 |" in page.text  # direct mode: the page enters the context

@@ -26,6 +26,7 @@ Anthropic runs code for dynamic filtering without one.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 from collections.abc import Callable, Iterable
@@ -37,6 +38,7 @@ from code_exec.anthropic.ids import SERVER_PREFIX, _token
 from code_exec.anthropic.web_direct import seen_urls as direct_seen_urls
 from code_exec.anthropic.web_tools import WebTool, encode
 from code_exec.ptc import PendingCall
+from code_exec.ptc.bridge import MAX_CALLS_PER_ROUND
 from code_exec.ptc.web_tools import (
     FETCH,
     SEARCH,
@@ -162,8 +164,15 @@ class CodeWeb:
         mine = [c for c in calls if c.tool in self.tools]
         if not mine:
             return served
+        for call in mine[MAX_CALLS_PER_ROUND:]:  # a round past the cap: refused, not run
+            use = Use(call.tool, dict(call.input), error_code="too_many_requests")
+            served.outcomes[call.id] = _refusal(use)
+            served.blocks += self._blocks(use, use_id)
+        mine = mine[:MAX_CALLS_PER_ROUND]
         with ThreadPoolExecutor(max_workers=min(len(mine), 8), thread_name_prefix="web") as pool:
-            results = list(pool.map(self._run, mine))
+            # each call in a copy of this context: the request's deadline bounds its backend
+            futures = [pool.submit(contextvars.copy_context().run, self._run, c) for c in mine]
+            results = [f.result() for f in futures]
         for call, (outcome, use) in zip(mine, results, strict=True):
             served.outcomes[call.id] = outcome
             blocks = self._blocks(use, use_id)
@@ -196,8 +205,7 @@ class CodeWeb:
                 use = Use(FETCH, dict(call.input), error_code="invalid_tool_input")
             value = None if use.error_code else fetch_value(use)
         if use.error_code:
-            message = f"{use.tool}: {use.error_code}"
-            return {"ok": False, "error": {"type": "ToolError", "message": message}}, use
+            return _refusal(use), use
         return {"ok": True, "value": json.dumps(value)}, use
 
     def _blocks(self, use: Use, use_id: str) -> list[dict[str, Any]]:
@@ -262,6 +270,11 @@ class _Lazy:
 
     def fetch(self, url: str, **kwargs: Any) -> Any:
         return self._get().fetch(url, **kwargs)
+
+
+def _refusal(use: Use) -> dict[str, Any]:
+    """The outcome code receives for a refused or failed call: ``ToolError`` naming the code."""
+    return {"ok": False, "error": {"type": "ToolError", "message": f"{use.tool}: {use.error_code}"}}
 
 
 def _is_int(value: Any) -> bool:

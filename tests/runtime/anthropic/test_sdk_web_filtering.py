@@ -248,3 +248,35 @@ def test_a_web_tool_entry_is_validated_like_anthropics(server):
                 messages=[{"role": "user", "content": "hi"}],
             )
         assert why in json.dumps(e.value.body), (tool, e.value.body)
+
+
+def test_a_round_is_capped_and_bad_input_is_an_error_block_not_a_backend_call():
+    from code_exec.anthropic.web_code import CodeWeb
+    from code_exec.anthropic.web_tools import parse_web_tool
+    from code_exec.ptc import PendingCall
+    from code_exec.ptc.bridge import MAX_CALLS_PER_ROUND
+    from code_exec.ptc.web_tools import UrlLedger
+
+    site = Site()
+    tool = parse_web_tool({"type": "web_search_20260209", "name": "web_search"}, "tools.0")
+    web = CodeWeb(
+        [tool],
+        caller_type="code_execution_20260120",
+        search=lambda: site,
+        fetcher=lambda: site,
+        ledger=UrlLedger(),
+    )
+    calls = [PendingCall("e" * 16, "web_search", {"query": 5})]  # not a string
+    calls += [
+        PendingCall(f"{i:016x}", "web_search", {"query": "Oslo-Kiel"})
+        for i in range(MAX_CALLS_PER_ROUND + 1)
+    ]
+    calls += [PendingCall("f" * 16, "get_weather", {"city": "Oslo"})]  # the client's
+    served = web.serve(calls, "srvtoolu_code")
+    assert [c.tool for c in served.rest] == ["get_weather"]
+    refused = sorted(o["error"]["message"] for o in served.outcomes.values() if not o["ok"])
+    assert refused == ["web_search: invalid_tool_input"] + ["web_search: too_many_requests"] * 2
+    assert len(site.searches) == web.search_requests == MAX_CALLS_PER_ROUND - 1
+    errors = [b["content"] for b in served.blocks if b["type"] == "web_search_tool_result"]
+    assert sum(isinstance(c, dict) for c in errors) == 3  # error objects, rendered as blocks
+    assert all(b["caller"]["tool_id"] == "srvtoolu_code" for b in served.blocks)

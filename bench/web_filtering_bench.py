@@ -94,10 +94,11 @@ def main() -> int:
     print(f"{'exact table':26}{exact['plain']!s:>12}{exact['filtered']!s:>12}")
     print(f"\ntokens sent to the model: {cut:.1f}% fewer with dynamic filtering (goal {GOAL:.0f}%)")
     print("\nper call, sequential, ms (emulator search, loopback corpus fetch):")
-    print(f"{'':14}{'backend':>10}{'from code':>12}{'overhead':>10}")
+    print(f"{'':14}{'backend':>10}{'from code':>12}{'overhead':>10}{'ratio':>8}")
     for tool in ("web_search", "web_fetch"):
         alone, coded = overhead[f"{tool}_backend_ms"], overhead[f"{tool}_from_code_ms"]
-        print(f"{tool:14}{alone:>10.1f}{coded:>12.1f}{coded - alone:>10.1f}")
+        ratio = coded / alone if alone else float("nan")
+        print(f"{tool:14}{alone:>10.1f}{coded:>12.1f}{coded - alone:>10.1f}{ratio:>7.2f}x")
     ok = all(exact.values()) and cut >= GOAL
     print(
         json.dumps(

@@ -159,6 +159,9 @@ def test_model_targets() -> None:
         ({"sweepIntervalMinutes": "90"}, "sweepIntervalMinutes", "1..60"),
         ({"sweepIntervalMinutes": "often"}, "sweepIntervalMinutes", "must be an integer"),
         ({"sweepGraceSeconds": "30"}, "sweepGraceSeconds", "60..28800"),
+        ({"webSearchId": "Web-Search.v1"}, "webSearchId", "web-search.v1"),
+        ({"webSearchId": "web search"}, "webSearchId", "not allowed"),
+        ({"webSearchId": "a" * 101}, "webSearchId", "not allowed"),
         ({"alarmTopicKmsKeyArn": "alias/alarms"}, "alarmTopicKmsKeyArn", "arn:aws:kms:"),
         (
             {"alarmTopicKmsKeyArn": "arn:aws:kms:us-east-1:111122223333:alias/alarms"},
@@ -188,6 +191,11 @@ def test_sweeper_and_topic_key_settings_are_parsed() -> None:
         300,
         "",
     )
+
+
+def test_the_web_search_id_is_parsed() -> None:
+    assert Settings().web_search_id == "web-search.v1"
+    assert _settings(webSearchId="web-search.v2").web_search_id == "web-search.v2"
 
 
 def test_operations_settings_are_parsed() -> None:

@@ -40,7 +40,7 @@ def document(url: str, content_type: str | None, body: bytes, retrieved_at: str)
         title, text = html_to_text(body)
         return FetchedDocument(url, title, "text/plain", text[:MAX_TEXT_CHARS], None, retrieved_at)
     if media.startswith("text/") or media in _TEXT_APPLICATION or media.endswith("+json"):
-        text = body.decode(charset or "utf-8", errors="replace")
+        text = _decode(body, charset)
         return FetchedDocument(url, None, "text/plain", text[:MAX_TEXT_CHARS], None, retrieved_at)
     raise WebToolError("unsupported_content_type", f"{media[:60]} is neither text nor PDF")
 
@@ -63,6 +63,14 @@ def html_to_text(body: bytes) -> tuple[str | None, str]:
     if not text:
         text = trafilatura.html2txt(body) or ""
     return (str(title) if title else None), str(text)
+
+
+def _decode(body: bytes, charset: str | None) -> str:
+    """``body`` in its declared charset; UTF-8 when none is declared or it is unknown."""
+    try:
+        return body.decode(charset or "utf-8", errors="replace")
+    except LookupError:
+        return body.decode("utf-8", errors="replace")
 
 
 def _media_type(content_type: str | None) -> tuple[str, str | None]:

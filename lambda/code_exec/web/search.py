@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from botocore.config import Config
@@ -124,9 +124,31 @@ class AgentCoreWebSearch:
             domain_filter["include"] = _hosts(request.allowed_domains, "allowed_domains")
         if request.blocked_domains:
             domain_filter["exclude"] = _hosts(request.blocked_domains, "blocked_domains")
-        if domain_filter:
-            params["filters"] = {"domainFilter": domain_filter}
+        filters: dict[str, Any] = {"domainFilter": domain_filter} if domain_filter else {}
+        dates = {
+            name: _instant(value, field)
+            for name, value, field in (
+                ("publishedAfter", request.published_after, "published_after"),
+                ("publishedBefore", request.published_before, "published_before"),
+            )
+            if value
+        }
+        if len(dates) == 2 and dates["publishedAfter"] > dates["publishedBefore"]:
+            raise WebToolError("invalid_tool_input", "published_after is after published_before")
+        if dates:
+            filters["publishedDateFilter"] = dates
+        if filters:
+            params["filters"] = filters
         return params
+
+
+def _instant(value: str, field: str) -> datetime:
+    """An ISO 8601 date or time (a date means midnight UTC; no zone means UTC)."""
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError as e:
+        raise WebToolError("invalid_tool_input", f"{field} is not an ISO 8601 date") from e
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _hosts(entries: Sequence[str], name: str) -> list[str]:

@@ -71,7 +71,9 @@ class SearchRequest:
     ``allowed_domains`` / ``blocked_domains``: domains without scheme; a domain also matches
     its subdomains (Anthropic's and InvokeWebSearch's rule); at most one of them is set.
     ``user_location``: Anthropic's ``user_location`` object, passed through for backends
-    that can use it (InvokeWebSearch has no such parameter).
+    that can use it (InvokeWebSearch has no such parameter). ``published_after`` /
+    ``published_before``: ISO 8601 dates or times, inclusive (InvokeWebSearch's date filter;
+    Anthropic's tools have none, the product's own ``web_search`` built-in may pass them).
     """
 
     query: str
@@ -79,6 +81,8 @@ class SearchRequest:
     allowed_domains: tuple[str, ...] = ()
     blocked_domains: tuple[str, ...] = ()
     user_location: dict[str, Any] | None = None
+    published_after: str | None = None
+    published_before: str | None = None
 
 
 @dataclass(frozen=True)

@@ -135,3 +135,18 @@ def test_access_denied_ends_the_turn(search: AgentCoreWebSearch, emulator_url: s
     _fault(emulator_url, "AccessDeniedException", 1)
     with pytest.raises(DependencyAccessDeniedError):
         search.search(SearchRequest("harbor"))
+
+
+def test_published_date_bounds_are_passed_on(search: AgentCoreWebSearch) -> None:
+    hits = search.search(
+        SearchRequest(
+            "harbor city",
+            max_results=25,
+            published_after="2026-06-01",
+            published_before="2026-06-08T14:00:00Z",
+        )
+    )
+    assert sorted(h.url.rsplit("/", 1)[-1] for h in hits) == ["ferry-schedule", "marathon"]
+    with pytest.raises(WebToolError) as caught:
+        search.search(SearchRequest("harbor", published_after="last week"))
+    assert caught.value.error_code == "invalid_tool_input"

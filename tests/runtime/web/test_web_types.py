@@ -55,3 +55,14 @@ def test_a_malformed_rule_is_invalid_tool_input(rule: str) -> None:
     with pytest.raises(WebToolError) as caught:
         parse_rules([rule])
     assert caught.value.error_code == "invalid_tool_input"
+
+
+def test_the_web_search_id_setting_is_validated() -> None:
+    from code_exec.config import ConfigError, RuntimeConfig
+
+    assert RuntimeConfig.from_env({}).web_search_id == "web-search.v1"
+    assert (
+        RuntimeConfig.from_env({"WEB_SEARCH_ID": "web-search.v2"}).web_search_id == "web-search.v2"
+    )
+    with pytest.raises(ConfigError, match="WEB_SEARCH_ID"):
+        RuntimeConfig.from_env({"WEB_SEARCH_ID": "Web Search"})

@@ -66,7 +66,8 @@ _COMMON = {
     "type", "name", "allowed_callers", "allowed_domains", "blocked_domains", "cache_control",
     "defer_loading", "max_uses", "strict",
 }  # fmt: skip
-_SEARCH_FIELDS = {*_COMMON, "user_location"}
+# search_profile ("fast"): sent by Claude Code's WebSearch tool, not in the SDK; accepted, no effect
+_SEARCH_FIELDS = {*_COMMON, "user_location", "search_profile"}
 _FETCH_FIELDS = {*_COMMON, "citations", "max_content_tokens", "url_sources"}
 _CALLERS = (
     "direct", "code_execution_20250825", "code_execution_20260120", "code_execution_20260521",

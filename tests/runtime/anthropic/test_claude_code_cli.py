@@ -28,7 +28,7 @@ PORT = 18765  # inside the CLI's own network namespace: nothing else listens the
 NAMESPACE = ("--dev-bind", "/", "/", "--unshare-net", "--die-with-parent")
 
 
-def _run_cli(server: Server, tmp_path: Path, prompt: str) -> dict:
+def _run_cli(server: Server, tmp_path: Path, prompt: str, args: str = "") -> dict:
     assert CLI.exists(), "the pinned Claude Code CLI is missing: run `make setup`"
     bwrap = shutil.which("bwrap")
     assert bwrap is not None, "bubblewrap is missing: run `make setup`"
@@ -43,7 +43,7 @@ def _run_cli(server: Server, tmp_path: Path, prompt: str) -> dict:
         f"for i in $(seq 1 100); do {sys.executable} -c "
         f"\"import socket; socket.create_connection(('127.0.0.1', {PORT}))\" 2>/dev/null "
         "&& break; sleep 0.1; done; "
-        f'cd {tmp_path / "work"} && {CLI} -p "$PROMPT" --output-format json; '
+        f'cd {tmp_path / "work"} && {CLI} -p "$PROMPT" --output-format json {args}; '
         "RC=$?; kill $BRIDGE; exit $RC"
     )
     env = {

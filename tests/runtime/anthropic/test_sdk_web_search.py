@@ -218,3 +218,101 @@ def test_an_unknown_version_is_a_400_listing_the_known_ones(server: Server) -> N
 def test_the_recording_answers_only_stand_in_tools() -> None:
     data = load_fixture("anthropic_web_search")
     assert data["turns"][0]["expect"]["tools"] == ["web_search"]
+
+
+def test_claude_codes_web_search_entry_is_accepted() -> None:
+    """What Claude Code 2.1.328's WebSearch tool sends in its sub-request (read from the pinned
+    CLI): ``max_uses: 8``, the domain lists when set, ``search_profile`` when set."""
+    from code_exec.anthropic.tools import plan_tools
+    from code_exec.anthropic.wire import MessagesRequest
+
+    entry = {
+        "type": "web_search_20250305",
+        "name": "web_search",
+        "allowed_domains": ["docs.example.com"],
+        "max_uses": 8,
+        "search_profile": "fast",
+    }
+    request = MessagesRequest.model_validate(
+        {
+            "model": MODEL,
+            "max_tokens": 10,
+            "messages": [{"role": "user", "content": "Perform a web search for the query: x"}],
+            "tools": [entry],
+            "tool_choice": {"type": "tool", "name": "web_search"},
+        }
+    )
+    plan = plan_tools(request)
+    [tool] = plan.direct_web
+    assert tool.max_uses == 8 and tool.domains("allowed") == ("docs.example.com",)
+    assert [t["name"] for t in plan.bedrock_tools()] == ["web_search"]
+    assert "search_profile" not in str(plan.bedrock_tools())
+
+
+def test_an_encrypted_content_this_deployment_did_not_write_is_a_400(server: Server) -> None:
+    hit = {"type": "web_search_result", "url": "https://a.test/", "title": "A"}
+    history = [
+        {"role": "user", "content": PROMPT},
+        {
+            "role": "assistant",
+            "content": [
+                {
+                    "type": "server_tool_use",
+                    "id": "srvtoolu_01x",
+                    "name": "web_search",
+                    "input": {"query": "q"},
+                },
+                {
+                    "type": "web_search_tool_result",
+                    "tool_use_id": "srvtoolu_01x",
+                    "content": [{**hit, "encrypted_content": "Eo8BCioIAhgBIiQ"}],
+                },
+            ],
+        },
+        {"role": "user", "content": "and?"},
+    ]
+    with pytest.raises(anthropic.BadRequestError) as err:
+        server.client().messages.create(
+            model=MODEL, max_tokens=10, tools=[_tool("20250305")], messages=history
+        )
+    assert "messages.1.content.1.content.0.encrypted_content" in err.value.message
+
+
+def test_a_search_left_unanswered_runs_in_the_continuation_without_a_container(
+    server: Server,
+) -> None:
+    """A ``pause_turn`` (or a turn that ended on a client tool) can leave a search unanswered;
+    the client sends the turn back and the gateway runs it first, then calls the model."""
+    search, _ = install(server)
+    history = [
+        {"role": "user", "content": PROMPT},
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "text", "text": "I'll search for that."},
+                {
+                    "type": "server_tool_use",
+                    "id": "srvtoolu_bdrk_01PAUSED",
+                    "name": "web_search",
+                    "input": {"query": "AgentCore web search"},
+                },
+            ],
+        },
+    ]
+    with server.replay("anthropic_web_search", turns=slice(1, 2)) as replay:
+        r = server.client().messages.create(
+            model=MODEL, max_tokens=1024, tools=[_tool("20250305")], messages=history
+        )
+    assert r.content[0].type == "web_search_tool_result"
+    assert r.content[0].tool_use_id == "srvtoolu_bdrk_01PAUSED"
+    assert [q.query for q in search.requests] == ["AgentCore web search"]
+    assert r.container is None and r.usage.server_tool_use is not None
+    assert r.usage.server_tool_use.web_search_requests == 1
+    sent = replay.exchanges[0].request["messages"]
+    assert sent[1]["content"][1] == {
+        "type": "tool_use",
+        "id": "toolu_bdrk_01PAUSED",
+        "name": "web_search",
+        "input": {"query": "AgentCore web search"},
+    }
+    assert sent[2]["content"][0]["tool_use_id"] == "toolu_bdrk_01PAUSED"

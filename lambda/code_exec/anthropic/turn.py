@@ -122,7 +122,7 @@ class _Turn:
                 caller_type=plan.caller_type,
                 search=lambda: services.web_search,
                 fetcher=lambda: services.web_fetcher,
-                ledger=seen_urls(request.messages, plan.code_web),
+                ledger=seen_urls(request.messages, plan.code_web, self.direct_web),
             )
             if plan.code_web
             else None

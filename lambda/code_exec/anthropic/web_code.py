@@ -99,11 +99,15 @@ def _excluded(tool: WebTool) -> bool:
     return tool.entry.get("response_inclusion") == "excluded"
 
 
-def seen_urls(messages: list[Any], tools: Iterable[WebTool]) -> UrlLedger:
-    """The URLs a fetch from code may name at the start: those the conversation showed, from
-    the sources the fetch tool's ``url_sources`` allows (:func:`.web_direct.seen_urls`: user
-    messages, tool results, web results; never what the model wrote)."""
+def seen_urls(messages: list[Any], tools: Iterable[WebTool], direct: Any = None) -> UrlLedger:
+    """The URLs a fetch from code may name: those the conversation showed, from the sources the
+    fetch tool's ``url_sources`` allows (:func:`.web_direct.seen_urls`: user messages, tool
+    results, web results; never what the model wrote). When the model may also fetch directly
+    (``direct``: the request's ``DirectWeb``), both paths share one record, so a URL either
+    path's search returned may be fetched by the other in the same request."""
     fetch = next((t for t in tools if t.name == FETCH), None)
+    if direct is not None and FETCH in direct.tools:
+        return UrlLedger(store=direct.seen)
     sources = fetch.entry.get("url_sources") if fetch is not None else None
     return UrlLedger(direct_seen_urls(messages, sources))
 

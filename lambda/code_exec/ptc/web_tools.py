@@ -105,8 +105,9 @@ def urls_in(text: str) -> list[str]:
 class UrlLedger:
     """The URLs a fetch may name: seen in the conversation, or returned by this session's tools."""
 
-    def __init__(self, seen: Iterable[str] = ()) -> None:
-        self._urls: set[str] = set()
+    def __init__(self, seen: Iterable[str] = (), *, store: set[str] | None = None) -> None:
+        """``store``: a set of normalized URLs to share (another path's record of the turn)."""
+        self._urls: set[str] = store if store is not None else set()
         self._lock = threading.Lock()
         self.add(seen)
 

@@ -280,3 +280,31 @@ def test_a_round_is_capped_and_bad_input_is_an_error_block_not_a_backend_call():
     errors = [b["content"] for b in served.blocks if b["type"] == "web_search_tool_result"]
     assert sum(isinstance(c, dict) for c in errors) == 3  # error objects, rendered as blocks
     assert all(b["caller"]["tool_id"] == "srvtoolu_code" for b in served.blocks)
+
+
+def test_direct_calls_and_calls_from_code_share_the_fetchable_urls():
+    from code_exec.anthropic.usage import Usage
+    from code_exec.anthropic.web_code import seen_urls
+    from code_exec.anthropic.web_direct import DirectWeb
+    from code_exec.anthropic.web_tools import parse_web_tool
+
+    fetch = parse_web_tool({"type": "web_fetch_20260209", "name": "web_fetch"}, "tools.0")
+    direct = DirectWeb((fetch,), [], Usage(), search=lambda: None, fetcher=lambda: None)
+    ledger = seen_urls([], (fetch,), direct)
+    assert "https://ferries.example/oslo" not in ledger
+    direct.seen.add("https://ferries.example/oslo")  # a direct search of this request found it
+    assert "https://ferries.example/oslo" in ledger
+    ledger.add(["https://ferries.example/bergen"])  # a search from code found this one
+    assert "https://ferries.example/bergen" in direct.seen
+    only_code = parse_web_tool(
+        {
+            "type": "web_fetch_20260209",
+            "name": "web_fetch",
+            "allowed_callers": ["code_execution_20260120"],
+        },
+        "tools.0",
+    )
+    no_direct = DirectWeb((only_code,), [], Usage(), search=lambda: None, fetcher=lambda: None)
+    own = seen_urls([], (only_code,), no_direct)  # no direct fetch: a record of its own
+    own.add(["https://ferries.example/bergen"])
+    assert "https://ferries.example/bergen" in own and not no_direct.seen

@@ -171,7 +171,7 @@ def test_code_calls_web_tools_and_only_its_printout_reaches_the_model(server, si
             tools=_tools("web_search_20260209", "web_fetch_20260209"),
             messages=[
                 {"role": "user", "content": PROMPT},
-                {"role": "assistant", "content": [b.model_dump() for b in r.content]},
+                {"role": "assistant", "content": r.content},
                 {"role": "user", "content": "Daily?"},
             ],
         )
@@ -308,3 +308,69 @@ def test_direct_calls_and_calls_from_code_share_the_fetchable_urls():
     own = seen_urls([], (only_code,), no_direct)  # no direct fetch: a record of its own
     own.add(["https://ferries.example/bergen"])
     assert "https://ferries.example/bergen" in own and not no_direct.seen
+
+
+MIXED_CELL = (
+    "import asyncio, json\n"
+    "hits, weather = await asyncio.gather(\n"
+    "    web_search({'query': 'Oslo-Kiel'}), get_weather({'city': 'Oslo'}))\n"
+    "print(len(json.loads(hits)), 'hit;', weather)\n"
+)
+
+
+def test_a_round_mixing_web_and_client_calls_pauses_for_the_client_only(server, site):
+    weather = {
+        "name": "get_weather",
+        "description": "The weather in a city.",
+        "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}},
+        "allowed_callers": ["code_execution_20260120"],
+    }
+    tools = [
+        {"type": "code_execution_20260120", "name": "code_execution"},
+        {"type": "web_search_20260318", "name": "web_search", "response_inclusion": "excluded"},
+        weather,
+    ]
+    recording = fixture(
+        model_turn(tool_use("code_execution", {"code": MIXED_CELL}, "mixed")),
+        model_turn(
+            text("One ferry page; Oslo is sunny."),
+            expect={"tool_results": [{"is_error": False, "contains": ["1 hit; sunny"]}]},
+        ),
+    )
+    client = server.client()
+    messages: list[dict[str, Any]] = [{"role": "user", "content": "Ferries and weather?"}]
+    with server.replay(recording) as replay:
+        first = client.messages.create(model=MODEL, max_tokens=2048, tools=tools, messages=messages)
+        assert first.stop_reason == "tool_use"
+        code_use = next(b for b in first.content if isinstance(b, ServerToolUseBlock))
+        kinds = [(b.type, getattr(b, "name", None)) for b in first.content]
+        # the web pair stays (the cell paused before completing), then the client's call
+        assert kinds == [
+            ("server_tool_use", "code_execution"),
+            ("server_tool_use", "web_search"),
+            ("web_search_tool_result", None),
+            ("tool_use", "get_weather"),
+        ]
+        call = first.content[-1]
+        assert call.caller.tool_id == code_use.id and first.content[1].caller.tool_id == code_use.id
+        assert first.usage.server_tool_use.web_search_requests == 1
+        messages += [
+            {"role": "assistant", "content": first.content},
+            {
+                "role": "user",
+                "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "sunny"}],
+            },
+        ]
+        second = client.messages.create(
+            model=MODEL,
+            max_tokens=2048,
+            tools=tools,
+            messages=messages,
+            container=first.container.id,
+        )
+    replay.assert_done()
+    outcome = next(b for b in second.content if isinstance(b, CodeExecutionToolResultBlock))
+    assert outcome.tool_use_id == code_use.id and "1 hit; sunny" in outcome.content.stdout
+    assert second.content[-1].text == "One ferry page; Oslo is sunny."
+    assert second.usage.server_tool_use.web_search_requests == 0
+    assert len(site.searches) == 1  # the search ran once, in the first request

@@ -29,7 +29,7 @@ from typing import Any
 
 from code_exec import deadline
 from code_exec.after_run import AfterRun
-from code_exec.agent import AgentDeps, check_thinking, check_tools, resolve_model_id
+from code_exec.agent import AgentDeps, check_thinking, check_tools, check_web, resolve_model_id
 from code_exec.anthropic.skills import parse_refs
 from code_exec.anthropic.skills_invoke import place_skills, resolve_skills
 from code_exec.exceptions import (
@@ -240,6 +240,7 @@ class Operations:
         """
         model_id = resolve_model_id(request, self.s.config)
         check_thinking(request, model_id)
+        check_web(request)
         self.s.files.check_inputs(request.files)  # fail fast on bad files, before any sandbox
         if request.loop != "claude_code":  # Claude Code brings its own tools
             check_tools(request.tools, self.s.registry)  # a job would only fail later
@@ -346,6 +347,8 @@ class Operations:
             config=self.s.config,
             registry=self.s.registry,
             stream=stream,
+            web_search=self.s.web_search if request.web and request.web.search else None,
+            web_fetcher=self.s.web_fetcher if request.web and request.web.fetch else None,
         )
         return self.s.run_agent(request, deps=deps)
 

@@ -9,7 +9,9 @@ user message. So an assistant message is split at each result:
 
 Calls made from code (``tool_use`` with a ``code_execution_*`` caller) and the client's
 ``tool_result`` for them are dropped: they were never the model's, and their results must
-not reach it (only what the code printed does, in the code execution result). Messages left
+not reach it (only what the code printed does, in the code execution result). So are web
+tool calls made from code (``server_tool_use`` with such a caller, dynamic filtering) and
+their ``web_*_tool_result`` blocks. Messages left
 empty are dropped and neighbours of one role merged, so roles alternate as Bedrock requires.
 
 A server tool use with no result yet (a turn paused by ``pause_turn``, or one that ended on a
@@ -155,7 +157,9 @@ def convert(messages: list[wire.Message]) -> History:
         for m in messages
         if m.role == "assistant"
         for b in m.blocks()
-        if isinstance(b, wire.ToolUseBlock) and b.caller and b.caller.type != "direct"
+        if isinstance(b, wire.ToolUseBlock | wire.ServerToolUseBlock)
+        and b.caller
+        and b.caller.type != "direct"
     }
     answered = {
         b.tool_use_id
@@ -238,6 +242,11 @@ def _assistant_block(
         if block.cache_control is not None:
             use["cache_control"] = block.cache_control.model_dump(exclude_none=True)
         out.add("assistant", use)
+    elif isinstance(block, wire.ServerToolUseBlock | wire.WebResultBlock) and (
+        getattr(block, "id", None) in programmatic
+        or getattr(block, "tool_use_id", None) in programmatic
+    ):
+        return  # a web tool called from code (dynamic filtering): only its printout counts
     elif isinstance(block, wire.ServerToolUseBlock):
         if block.name not in SERVER_TOOL_NAMES | WEB_NAMES:
             raise RequestValidationError(

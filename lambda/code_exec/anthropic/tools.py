@@ -29,6 +29,7 @@ from code_exec.anthropic import tool_search
 from code_exec.anthropic.errors import ThreadUnsupportedError
 from code_exec.anthropic.prompts import BASH_TOOL, EDITOR_TOOL, python_tool
 from code_exec.anthropic.surface import FIELDS, refusal, tool_row
+from code_exec.anthropic.web_code import code_functions
 from code_exec.anthropic.web_tools import WebTool, parse_web_tool
 from code_exec.anthropic.wire import MessagesRequest
 from code_exec.exceptions import RequestValidationError
@@ -138,6 +139,12 @@ class ToolPlan:
         return tuple(t for t in self.web if t.direct)
 
     @property
+    def code_web(self) -> tuple[WebTool, ...]:
+        """Web tools callable from code (dynamic filtering, ``anthropic/web_code.py``): the
+        turn serves their calls itself."""
+        return tuple(t for t in self.web if t.callers)
+
+    @property
     def code_execution(self) -> bool:
         return self.version is not None
 
@@ -156,7 +163,7 @@ class ToolPlan:
     def python_repl(self) -> bool:
         """Python cells keep their state (20260120 and later, or code that calls tools)."""
         return self.version in ("20260120", "20260521") or (
-            self.version == "20250825" and bool(self.programmatic)
+            self.version == "20250825" and bool(self.programmatic or self.code_web)
         )
 
     @property
@@ -180,7 +187,8 @@ class ToolPlan:
                 tools.append(dict(EDITOR_TOOL))
             else:
                 callable_ = [t for t in self.programmatic if self.visible(t.name)]
-                tools.append(python_tool(self.version or "", callable_))
+                functions: list[Any] = [*callable_, *code_functions(self.code_web)]
+                tools.append(python_tool(self.version or "", functions))
         if tools and self.skills_text:
             tools[0]["description"] += self.skills_text
         return tools
@@ -325,7 +333,7 @@ def plan_tools(request: MessagesRequest) -> ToolPlan:
         else:
             # bash_20250124, text_editor_*, memory_*, ...: client-run, Bedrock knows them
             passthrough.append({k: v for k, v in entry.items() if k not in _NOT_TO_BEDROCK})
-    implied = {c for t in clients for c in t.callers}
+    implied = {c for t in clients for c in t.callers} | {c for t in web for c in t.callers}
     if implied and version is None:
         version = max(implied)
     if implied and version == "20250522":

@@ -43,6 +43,7 @@ from code_exec.anthropic.sampling import Item, Reply, sample
 from code_exec.anthropic.skills import AnthropicSkills, parse_refs
 from code_exec.anthropic.tools import CODE_EXECUTION, ToolPlan
 from code_exec.anthropic.usage import Usage
+from code_exec.anthropic.web_code import CodeWeb, seen_urls
 from code_exec.anthropic.web_direct import DirectWeb
 from code_exec.anthropic.web_direct import model_result as web_model_result
 from code_exec.anthropic.web_tools import RESULT_TYPES as WEB_RESULT_TYPES
@@ -118,6 +119,17 @@ class _Turn:
             search=lambda: services.web_search,
             fetcher=lambda: services.web_fetcher,
         )
+        self.web = (  # web tools called from code (dynamic filtering)
+            CodeWeb(
+                plan.code_web,
+                caller_type=plan.caller_type,
+                search=lambda: services.web_search,
+                fetcher=lambda: services.web_fetcher,
+                ledger=seen_urls(request.messages, plan.code_web, self.direct_web),
+            )
+            if plan.code_web
+            else None
+        )
 
     # --- budget --------------------------------------------------------------------------
 
@@ -161,7 +173,8 @@ class _Turn:
         )
         record = self.container.ensure()
         specs = sorted(
-            (tool_spec(t.name, t.description, t.input_schema) for t in self.plan.programmatic),
+            [tool_spec(t.name, t.description, t.input_schema) for t in self.plan.programmatic]
+            + [tool_spec(t.name, t.description, t.input_schema) for t in self.plan.code_web],
             key=lambda s: str(s["name"]),
         )
         wanted = {"runner": relay.runner_id, "tools": specs}
@@ -200,6 +213,10 @@ class _Turn:
                 stop = yield from self._loop(history)
         except SessionNotFoundError as e:
             raise self.container.sandbox_gone() from e
+        finally:
+            if self.web is not None:  # the direct calls' are counted as they run
+                self.usage.web_search_requests += self.web.search_requests
+                self.usage.web_fetch_requests += self.web.fetch_requests
         stop_reason, stop_sequence = stop
         return TurnEnd(stop_reason, stop_sequence, self.usage, self.container.wire)
 
@@ -335,6 +352,7 @@ class _Turn:
         """A finished cell's result, or the ``tool_use`` blocks of a cell paused on calls."""
         record = self.container.ensure()
         answered = set(pending.answered) if pending else set()
+        nested: list[dict[str, Any]] = []  # calls made from code that the turn served itself
         while isinstance(outcome, Paused):
             if not outcome.calls and not self.spent():  # still running: wait again
                 outcome = self.executor.resume(
@@ -345,10 +363,17 @@ class _Turn:
                 record.pending = ptc.Pending(
                     use_id, outcome.cell, self.executor.relay.runner_id, {}, sorted(answered)
                 ).to_json()
-                return _Step([], stop="pause_turn")
-            blocks, ids, errors = ptc.translate(outcome.calls, self.plan, use_id)
+                return _Step(nested, stop="pause_turn")
+            calls = outcome.calls
+            if self.web is not None:  # web tools called from code: served here, not paused
+                served = self.web.serve(calls, use_id)
+                nested += served.blocks
+                calls = served.rest
+            blocks, ids, errors = ptc.translate(calls, self.plan, use_id)
+            if self.web is not None:
+                errors.update(served.outcomes)
             answered |= set(errors)
-            if not blocks:  # only calls the client cannot serve: they fail in the code now
+            if not blocks:  # nothing for the client: the outcomes go to the code now
                 budget = 0.0 if self.spent() else self.remaining()
                 outcome = self.executor.resume(
                     outcome.cell, outcomes=errors, answered=answered, budget=budget
@@ -363,9 +388,10 @@ class _Turn:
             record.pending = ptc.Pending(
                 use_id, outcome.cell, self.executor.relay.runner_id, ids, sorted(answered)
             ).to_json()
-            return _Step(blocks, stop="tool_use")
+            return _Step(nested + blocks, stop="tool_use")
         record.pending = None
-        return _Step([], result=outcome)
+        done = self.web.completed(nested) if self.web is not None else nested
+        return _Step(done, result=outcome)
 
     def _result(
         self, use: ServerUse, content: dict[str, Any]

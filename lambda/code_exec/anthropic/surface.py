@@ -23,7 +23,10 @@ fails when the document is stale), so the table is the one place a decision is m
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
+
+from code_exec.anthropic.errors import ThreadUnsupportedError
+from code_exec.exceptions import RequestValidationError
 
 __all__ = [
     "BETAS",
@@ -33,6 +36,7 @@ __all__ = [
     "Betas",
     "Row",
     "refusal",
+    "refuse_unsupported",
     "split_betas",
     "tool_row",
 ]
@@ -323,3 +327,19 @@ def split_betas(header: str | None) -> Betas:
         disposition = row.disposition if row is not None else "dropped"
         out[disposition if disposition in out else "dropped"].append(name)
     return Betas(tuple(out["passed"]), tuple(out["implemented"]), tuple(out["dropped"]))
+
+
+def refuse_unsupported(request: Any) -> None:
+    """Raise the 400 of the first field of ``request`` the table refuses (``thread``: its own
+    error type; ``thread: false`` is fine)."""
+    if request.thread is not None and request.thread is not False:
+        raise ThreadUnsupportedError(
+            "thread is not supported on this deployment: send the whole conversation in messages",
+            field="thread",
+        )
+    for row in FIELDS:
+        if row.name == "thread":
+            continue  # refused above
+        message = refusal(row.name)
+        if message is not None and getattr(request, row.name) is not None:
+            raise RequestValidationError(message, field=row.name)

@@ -26,9 +26,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from code_exec.anthropic import tool_search
-from code_exec.anthropic.errors import ThreadUnsupportedError
 from code_exec.anthropic.prompts import BASH_TOOL, EDITOR_TOOL, python_tool
-from code_exec.anthropic.surface import FIELDS, refusal, tool_row
+from code_exec.anthropic.surface import refuse_unsupported, tool_row
 from code_exec.anthropic.web_code import code_functions
 from code_exec.anthropic.web_tools import WebTool, parse_web_tool
 from code_exec.anthropic.wire import MessagesRequest
@@ -289,7 +288,7 @@ def plan_tools(request: MessagesRequest) -> ToolPlan:
     Raises:
         RequestValidationError: naming ``tools.<i>...`` or ``tool_choice`` (400).
     """
-    _refuse_unsupported(request)
+    refuse_unsupported(request)
     version: str | None = None
     code_cache: dict[str, Any] | None = None
     clients: list[ClientTool] = []
@@ -392,17 +391,3 @@ def _with_tool_choice(plan: ToolPlan, request: MessagesRequest) -> ToolPlan:
     ):
         data = {"type": "any", **({k: v for k, v in data.items() if k not in ("type", "name")})}
     return dataclasses.replace(plan, tool_choice=data)
-
-
-def _refuse_unsupported(request: MessagesRequest) -> None:
-    if request.thread is not None and request.thread is not False:
-        raise ThreadUnsupportedError(
-            "thread is not supported on this deployment: send the whole conversation in messages",
-            field="thread",
-        )
-    for row in FIELDS:
-        if row.name == "thread":
-            continue  # refused above, with its own error type (``thread: false`` is fine)
-        message = refusal(row.name)
-        if message is not None and getattr(request, row.name) is not None:
-            raise RequestValidationError(message, field=row.name)

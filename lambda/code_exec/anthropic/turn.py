@@ -22,7 +22,6 @@ where the next block would start (:func:`.sampling.sample`).
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 import time
@@ -32,15 +31,14 @@ from typing import Any
 
 from code_exec.anthropic import ptc, tool_search
 from code_exec.anthropic.bedrock import request_body
+from code_exec.anthropic.container_inputs import place_skills, place_uploads, requested_skills
 from code_exec.anthropic.containers import ContainerSession
 from code_exec.anthropic.executor import Executor, OutputSink, Paused
 from code_exec.anthropic.files import AnthropicFiles
 from code_exec.anthropic.history import History, ServerUse, convert
-from code_exec.anthropic.prompts import skills_text
 from code_exec.anthropic.relay import CellRelay, tool_spec
 from code_exec.anthropic.results import model_result, result_block, run_error
 from code_exec.anthropic.sampling import Item, Reply, sample
-from code_exec.anthropic.skills import AnthropicSkills, parse_refs
 from code_exec.anthropic.tools import CODE_EXECUTION, ToolPlan
 from code_exec.anthropic.usage import Usage
 from code_exec.anthropic.web_code import CodeWeb, seen_urls
@@ -48,7 +46,7 @@ from code_exec.anthropic.web_direct import DirectWeb
 from code_exec.anthropic.web_direct import model_result as web_model_result
 from code_exec.anthropic.web_tools import RESULT_TYPES as WEB_RESULT_TYPES
 from code_exec.anthropic.web_tools import WEB_NAMES
-from code_exec.anthropic.wire import ContainerParam, MessagesRequest
+from code_exec.anthropic.wire import MessagesRequest
 from code_exec.exceptions import RequestValidationError, SessionNotFoundError
 
 __all__ = ["TurnEnd", "TurnLimits", "run_turn"]
@@ -189,23 +187,14 @@ class _Turn:
     def run(self) -> Items:
         history = convert(self.request.messages)
         ptc.require_container(history, self.request.container_id)
-        container = self.request.container
-        refs = parse_refs(
-            container.skills if isinstance(container, ContainerParam) else None, "container.skills"
-        )
-        if refs and not self.plan.code_execution:
-            raise RequestValidationError(
-                "skills run in the code execution container: add a code execution tool",
-                field="container.skills",
-            )
-        used = AnthropicSkills(self.s).resolve(self.owner, refs)  # 404 before any container
+        used = requested_skills(self.s, self.request, self.plan, self.owner)  # 404s first
         if self.request.container_id:
             self.container.open(self.request.container_id)
         try:
             if used:
-                self._place_skills(used)
+                self.plan = place_skills(self.s, self.container, self.plan, used)
             if history.uploads:
-                self._place_uploads(history)
+                place_uploads(self.s, self.files, self.owner, self.container, history)
             stop = yield from self._resume(history)
             if stop is None:
                 stop = yield from self._open_uses(history)
@@ -219,22 +208,6 @@ class _Turn:
                 self.usage.web_fetch_requests += self.web.fetch_requests
         stop_reason, stop_sequence = stop
         return TurnEnd(stop_reason, stop_sequence, self.usage, self.container.wire)
-
-    def _place_skills(self, used: list[Any]) -> None:
-        """The request's skills into the container (once per container and version); the
-        model is told their names, descriptions and directories in the stand-in tools."""
-        placed = self.container.ensure().placed
-        AnthropicSkills(self.s).place(used, placed, self.s.sandbox, self.container.session_id)
-        text = skills_text((u.name, u.description, u.path) for u in used)
-        self.plan = dataclasses.replace(self.plan, skills_text=text)
-        self.container.skills = [u.wire for u in used]
-
-    def _place_uploads(self, history: History) -> None:
-        """Files of ``container_upload`` blocks into the container (once per container)."""
-        placed = self.container.ensure().placed
-        session = self.container.session_id
-        self.files.place(self.owner, history.uploads, placed, self.s.sandbox, session)
-        history.describe_uploads(lambda file_id: self.files.upload_text(placed[file_id]))
 
     def _resume(self, history: History) -> _Steps:
         """Step 2: deliver the client's results to the paused cell and let it run on."""

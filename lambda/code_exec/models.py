@@ -42,6 +42,17 @@ class _Strict(BaseModel):
 class InputFile(_Strict):
     """A file written into the sandbox before the turn: inline base64 or an S3 key."""
 
+    # exactly one of the two (checked in code_exec.files), stated in the schema
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "oneOf": [
+                {"required": [name], "properties": {name: {"type": "string"}}}
+                for name in ("content_base64", "s3_key")
+            ]
+        },
+    )
+
     name: str = Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9._\-/]+$")
     content_base64: str | None = Field(default=None, max_length=8_000_000)
     s3_key: str | None = Field(default=None, max_length=1024)

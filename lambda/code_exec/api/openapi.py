@@ -3,14 +3,32 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+from pydantic import BaseModel, ConfigDict
 
 __all__ = ["openapi_json"]
 
 TITLE = "bedrock-code-execution"
 VERSION = "1.0.0"
+
+
+class AnthropicErrorDetail(BaseModel):
+    """The ``error`` of a ``/v1/*`` error body (more keys may come, e.g. ``details``)."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str
+    message: str
+
+
+class AnthropicErrorResponse(BaseModel):
+    """Every ``/v1/*`` error body (:func:`code_exec.anthropic.errors.error_payload`)."""
+
+    model_config = ConfigDict(extra="allow")
+    type: Literal["error"]
+    error: AnthropicErrorDetail
+    request_id: str | None = None
 
 
 def openapi_json(app: APIGatewayRestResolver) -> str:
@@ -36,6 +54,7 @@ def openapi_json(app: APIGatewayRestResolver) -> str:
         doc.get("components", {}).get("schemas", {}).pop(name, None)
     doc.setdefault("paths", {})["/invoke/stream"] = {"post": _invoke_stream()}
     doc["paths"]["/v1/messages"] = {"post": _messages(doc.setdefault("components", {}))}
+    _anthropic_errors(doc)
     return json.dumps(doc, indent=2, sort_keys=True) + "\n"
 
 
@@ -113,3 +132,22 @@ def _invoke_stream() -> dict[str, Any]:
             **{str(status): error for status in (400, 404, 409, 410, 413, 429, 502)},
         },
     }
+
+
+def _anthropic_errors(doc: dict[str, Any]) -> None:
+    """Every ``/v1/*`` error response is the Anthropic error envelope (its handlers return a
+    Response whose body the resolver cannot see, so it documented ``string`` or nothing)."""
+    schema = AnthropicErrorResponse.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+    for name, definition in schema.pop("$defs", {}).items():
+        schemas[name] = definition
+    schemas["AnthropicErrorResponse"] = schema
+    ref = {"$ref": "#/components/schemas/AnthropicErrorResponse"}
+    for path, ops in doc.get("paths", {}).items():
+        if not path.startswith("/v1/"):
+            continue
+        for op in ops.values():
+            for status, response in op.get("responses", {}).items():
+                if not status.startswith("2"):
+                    response["description"] = "Anthropic error envelope"
+                    response["content"] = {"application/json": {"schema": ref}}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 __all__ = [
     "AfterRunError",
@@ -95,7 +95,7 @@ class AgentRequest(_Strict):
     system: str | None = Field(default=None, max_length=50_000)
     files: list[InputFile] = Field(default_factory=list, max_length=20)
     limits: Limits = Field(default_factory=Limits)
-    prompt_caching: bool = True
+    prompt_caching: StrictBool = True  # JSON true/false only, as the schema says
     thinking: ThinkingConfig | None = None  # None: nothing is sent, the model's default applies
 
 

@@ -55,6 +55,21 @@ def openapi_json(app: APIGatewayRestResolver) -> str:
     doc.setdefault("paths", {})["/invoke/stream"] = {"post": _invoke_stream()}
     doc["paths"]["/v1/messages"] = {"post": _messages(doc.setdefault("components", {}))}
     _anthropic_errors(doc)
+    _idempotency_mismatch(doc)
+    upload = doc["paths"].get("/v1/files", {}).get("post")
+    if upload is not None:  # the handler reads the multipart body itself
+        upload["requestBody"] = {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["file"],
+                        "properties": {"file": {"type": "string", "format": "binary"}},
+                    }
+                }
+            },
+        }
     return json.dumps(doc, indent=2, sort_keys=True) + "\n"
 
 
@@ -93,7 +108,7 @@ def _messages(components: dict[str, Any]) -> dict[str, Any]:
                 "description": "a Message, or its events as they happen",
                 "content": {
                     "application/json": {"schema": {}},
-                    "text/event-stream": {"schema": {"type": "string"}},
+                    "text/event-stream": {"schema": _sse_event(ANTHROPIC_EVENTS)},
                 },
             },
             **{str(status): error for status in (400, 401, 404, 409, 413, 429, 500, 529)},
@@ -127,9 +142,33 @@ def _invoke_stream() -> dict[str, Any]:
         "responses": {
             "200": {
                 "description": "the turn's events, as they happen",
-                "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                "content": {"text/event-stream": {"schema": _sse_event(list(EVENTS))}},
             },
             **{str(status): error for status in (400, 404, 409, 410, 413, 429, 502)},
+        },
+    }
+
+
+ANTHROPIC_EVENTS = [
+    "message_start",
+    "content_block_start",
+    "content_block_delta",
+    "content_block_stop",
+    "message_delta",
+    "message_stop",
+    "ping",
+    "error",
+]
+
+
+def _sse_event(names: list[str]) -> dict[str, Any]:
+    """One server-sent event as sent: its name, and JSON data whose ``type`` is the name."""
+    return {
+        "type": "object",
+        "required": ["event", "data"],
+        "properties": {
+            "event": {"type": "string", "enum": names},
+            "data": {"type": "string", "contentMediaType": "application/json"},
         },
     }
 
@@ -147,7 +186,22 @@ def _anthropic_errors(doc: dict[str, Any]) -> None:
         if not path.startswith("/v1/"):
             continue
         for op in ops.values():
-            for status, response in op.get("responses", {}).items():
+            # any /v1 request may be refused as invalid (a malformed id, a missing part)
+            op.setdefault("responses", {}).setdefault("400", {})
+            for status, response in op["responses"].items():
                 if not status.startswith("2"):
                     response["description"] = "Anthropic error envelope"
                     response["content"] = {"application/json": {"schema": ref}}
+
+
+def _idempotency_mismatch(doc: dict[str, Any]) -> None:
+    """Routes taking ``Idempotency-Key`` answer 422 when a key comes back with another body."""
+    error = {
+        "description": "the Idempotency-Key was used with another body",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}},
+    }
+    for ops in doc.get("paths", {}).values():
+        for op in ops.values():
+            names = {str(p.get("name", "")).lower() for p in op.get("parameters", [])}
+            if "idempotency-key" in names:
+                op.setdefault("responses", {}).setdefault("422", error)

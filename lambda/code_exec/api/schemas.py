@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from code_exec.api.errors import ErrorBody
 from code_exec.models import AfterRunError, AgentResult, InputFile, OutputFile, SkippedFile
@@ -45,7 +45,7 @@ class ExecuteRequest(_Strict):
     code: str | None = Field(default=None, max_length=1_000_000)
     command: str | None = Field(default=None, max_length=100_000)
     language: Literal["python", "javascript", "typescript"] = "python"
-    clear_context: bool = False
+    clear_context: StrictBool = False  # JSON true/false only, as the schema says
     files: list[InputFile] = Field(default_factory=list, max_length=20)
 
 

@@ -285,6 +285,13 @@ def make_handler(
 
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
 
+        def __getattr__(self, name: str) -> Any:
+            """Any other method (TRACE, QUERY, ...) reaches the API too, which answers it as
+            a route it does not have (the stdlib would answer 501, a server error)."""
+            if name.startswith("do_"):
+                return self._serve
+            raise AttributeError(name)
+
         def log_message(self, fmt: str, *args: Any) -> None:
             sys.stderr.write("local-api: " + fmt % args + "\n")
 

@@ -29,6 +29,11 @@ and points the runtime at them only through endpoint variables
 its real endpoint (or ``AWS_ENDPOINT_URL_BEDROCK_RUNTIME`` when set): with AWS credentials in
 your environment, ``POST /invoke`` calls real Bedrock models; without them, every route except
 ``/invoke`` and ``/jobs`` still works.
+Without AWS credentials (botocore's resolution finds none; ``LOCAL_MODEL=replay`` forces it,
+``LOCAL_MODEL=bedrock`` forbids it), the model is the recorded turns of
+:data:`OFFLINE_FIXTURES` instead: each request is answered by the recording whose prompt
+it carries, and the banner lists those prompts (the README's examples use them), so a
+machine with no AWS account runs every example end to end.
 ``POST /jobs`` needs Step Functions and is not served locally (answers 502 JobsUnavailable).
 
 Environment: ``PORT`` (default 8000; 0 picks a free port), ``HOST`` (default 127.0.0.1);
@@ -56,6 +61,7 @@ defaults to the deployed one (sessions younger than it are left alone).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import threading
@@ -73,9 +79,27 @@ from devtools.local_server import STREAM_HANDLER, LocalApi
 from emulators.code_interpreter.spawn import EmulatorStartError, start_emulator
 from emulators.web_corpus import CorpusServer
 
-__all__ = ["FIXTURES_ENV", "main", "recorded_model", "sweep_route"]
+__all__ = [
+    "FIXTURES_ENV",
+    "MODEL_ENV",
+    "OFFLINE_FIXTURES",
+    "main",
+    "offline_fixtures",
+    "recorded_model",
+    "sweep_route",
+]
 
 FIXTURES_ENV = "LOCAL_BEDROCK_FIXTURES"
+MODEL_ENV = "LOCAL_MODEL"  # "replay" | "bedrock"; unset: replay when there are no credentials
+# The recordings that answer the model without an AWS account: one per README example
+# prompt (the /invoke loops' and /v1/messages'), each matched by its prompt.
+OFFLINE_FIXTURES = (
+    "converse_thinking_tool_loop",
+    "converse_session_chart",
+    "converse_expense_audit_ptc",
+    "anthropic_bash_stats",
+    "anthropic_sales_chart",
+)
 API_HANDLER = "code_exec.api.handler.api_handler"
 
 STATE_MACHINE_ARN = "arn:aws:states:us-east-1:000000000000:stateMachine:code-exec-local-jobs"
@@ -107,6 +131,37 @@ def _configure_env(emulator_url: str, moto_url: str) -> None:
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")
     os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "BedrockCodeExecution")
+
+
+def offline_fixtures() -> str:
+    """The recordings to serve when nobody chose a model: none if there are AWS credentials.
+
+    Read before :func:`_configure_env` gives moto its placeholder credentials.
+    """
+    choice = os.environ.get(MODEL_ENV, "").strip().lower()
+    if choice not in ("", "replay", "bedrock"):
+        raise SystemExit(f"{MODEL_ENV} must be 'replay' or 'bedrock', got {choice!r}")
+    if choice == "bedrock" or os.environ.get("AWS_ENDPOINT_URL_BEDROCK_RUNTIME"):
+        return ""
+    if choice == "":
+        import boto3
+
+        if boto3.session.Session().get_credentials() is not None:
+            return ""
+    return ",".join(OFFLINE_FIXTURES)
+
+
+def recorded_prompts(names: str) -> list[str]:
+    """The prompts the recordings ``names`` answer, in order (for the banner)."""
+    from devtools.bedrock_replay import load_fixture
+    from devtools.bedrock_replay.conversations import recorded_calls
+
+    prompts: list[str] = []
+    for name in (n.strip() for n in names.split(",") if n.strip()):
+        for call in recorded_calls(load_fixture(name)):
+            if call.prompt not in prompts:
+                prompts.append(call.prompt)
+    return prompts
 
 
 @contextmanager
@@ -163,7 +218,6 @@ def sweep_route(services: Any) -> LocalRoute:
 
 def _model_settings() -> dict[str, str]:
     """The model variables the stack sets, from cdk.json (one derivation, in ``stacks``)."""
-    import json
     from pathlib import Path
 
     from stacks.settings import Settings
@@ -205,6 +259,8 @@ def main() -> int:
         with contextlib.ExitStack() as stack:
             # the recordings' model becomes DEFAULT_MODEL_ID before cdk.json's default would
             fixtures = os.environ.get(FIXTURES_ENV, "").strip()
+            offline = "" if fixtures else offline_fixtures()
+            fixtures = fixtures or offline
             model = stack.enter_context(recorded_model(fixtures)) if fixtures else "Bedrock"
             _configure_env(emulator_url, moto_url)
             # the web corpus fixture on loopback: web fetches of its .test pages go there
@@ -219,6 +275,8 @@ def main() -> int:
                 port,
                 placement,
                 f"code interpreter emulator: {emulator_url}, moto: {moto_url}, model: {model}",
+                prompts=recorded_prompts(fixtures) if fixtures else [],
+                offline=bool(offline),
             )
     finally:
         moto.stop()
@@ -226,7 +284,15 @@ def main() -> int:
     return 0
 
 
-def _serve(host: str, port: int, placement: str | None, where: str) -> None:
+def _serve(
+    host: str,
+    port: int,
+    placement: str | None,
+    where: str,
+    *,
+    prompts: list[str],
+    offline: bool,
+) -> None:
     from code_exec.anthropic import authorizer  # after the environment is set
     from code_exec.api.handler import services
 
@@ -251,20 +317,43 @@ def _serve(host: str, port: int, placement: str | None, where: str) -> None:
     local.start()
     url = local.url
     print(url, flush=True)  # first line: the URL (scripts and tests read it)
-    print(
-        f"API ready at {url} ({where}; tools: {placement or 'as declared'})\n"
-        f'try:\n  curl -X POST {url}/sessions/demo/execute -d \'{{"code": "print(6*7)"}}\'\n'
-        f"  curl -N -X POST {url}/invoke/stream "
-        '-d \'{"prompt": "What is 2**100? Use code."}\'\n'
-        f"Anthropic SDK (/v1/*): base_url={url!r}, api_key={key!r}",
-        flush=True,
-    )
+    print(_banner(url, key, where, placement, prompts, offline=offline), flush=True)
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     with contextlib.suppress(KeyboardInterrupt):
         stopped.wait()
     local.stop()
     api.stop()
+
+
+def _banner(
+    url: str,
+    key: str,
+    where: str,
+    placement: str | None,
+    prompts: list[str],
+    *,
+    offline: bool,
+) -> str:
+    """What ``make local`` prints after the URL: where the model is, and what to try."""
+    lines = [f"API ready at {url} ({where}; tools: {placement or 'as declared'})"]
+    if offline:
+        lines.append(
+            "no AWS credentials found: the model is RECORDED turns (set credentials, or "
+            f"{MODEL_ENV}=bedrock, for real Bedrock); only these prompts are answered:"
+        )
+    elif prompts:
+        lines.append("the model is recorded turns; only these prompts are answered:")
+    lines += [f"  - {p}" for p in prompts]
+    stream_prompt = prompts[0] if prompts else "What is 2**100? Use code."
+    body = json.dumps({"prompt": stream_prompt, "loop": "converse"})
+    lines += [
+        "try:",
+        f'  curl -X POST {url}/sessions/demo/execute -d \'{{"code": "print(6*7)"}}\'',
+        f"  curl -N -X POST {url}/invoke/stream -d '{body}'",
+        f"Anthropic SDK (/v1/*): base_url={url!r}, api_key={key!r}",
+    ]
+    return "\n".join(lines)
 
 
 def _count(name: str, default: int, *, least: int) -> int:

@@ -55,7 +55,10 @@ def recorded_calls(fixture: dict[str, Any]) -> list[RecordedCall]:
     """A recording's calls, each with its slice of the recorded turns."""
     name = str(fixture.get("name", "recording"))
     calls, start = [], 0
-    for index, call in enumerate(fixture.get("calls") or []):
+    listed = fixture.get("calls") or []
+    if not listed and fixture.get("prompt"):  # one call (``/v1/messages`` recordings)
+        listed = [{"prompt": fixture["prompt"], "turns": len(fixture.get("turns") or [])}]
+    for index, call in enumerate(listed):
         count = int(call["turns"])
         turns = fixture["turns"][start : start + count]
         if len(turns) != count:
@@ -63,7 +66,7 @@ def recorded_calls(fixture: dict[str, Any]) -> list[RecordedCall]:
         calls.append(RecordedCall(name, index, str(call["prompt"]), turns))
         start += count
     if not calls:
-        raise ValueError(f"{name}: the recording names no calls (each needs a prompt)")
+        raise ValueError(f"{name}: the recording names no calls and no prompt")
     return calls
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 __all__ = [
     "AfterRunError",
@@ -43,6 +43,17 @@ class _Strict(BaseModel):
 
 class InputFile(_Strict):
     """A file written into the sandbox before the turn: inline base64 or an S3 key."""
+
+    # exactly one of the two (checked in code_exec.files), stated in the schema
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "oneOf": [
+                {"required": [name], "properties": {name: {"type": "string"}}}
+                for name in ("content_base64", "s3_key")
+            ]
+        },
+    )
 
     name: str = Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9._\-/]+$")
     content_base64: str | None = Field(default=None, max_length=8_000_000)
@@ -117,7 +128,7 @@ class AgentRequest(_Strict):
     skills: list[dict[str, Any]] = Field(default_factory=list, max_length=8)
     skills_owner: str | None = Field(default=None, min_length=1, max_length=256)
     limits: Limits = Field(default_factory=Limits)
-    prompt_caching: bool = True
+    prompt_caching: StrictBool = True  # JSON true/false only, as the schema says
     thinking: ThinkingConfig | None = None  # None: nothing is sent, the model's default applies
     web: WebOptions | None = None  # None: no web tools
 

@@ -3,14 +3,32 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+from pydantic import BaseModel, ConfigDict
 
 __all__ = ["openapi_json"]
 
 TITLE = "bedrock-code-execution"
 VERSION = "1.0.0"
+
+
+class AnthropicErrorDetail(BaseModel):
+    """The ``error`` of a ``/v1/*`` error body (more keys may come, e.g. ``details``)."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str
+    message: str
+
+
+class AnthropicErrorResponse(BaseModel):
+    """Every ``/v1/*`` error body (:func:`code_exec.anthropic.errors.error_payload`)."""
+
+    model_config = ConfigDict(extra="allow")
+    type: Literal["error"]
+    error: AnthropicErrorDetail
+    request_id: str | None = None
 
 
 def openapi_json(app: APIGatewayRestResolver) -> str:
@@ -36,6 +54,22 @@ def openapi_json(app: APIGatewayRestResolver) -> str:
         doc.get("components", {}).get("schemas", {}).pop(name, None)
     doc.setdefault("paths", {})["/invoke/stream"] = {"post": _invoke_stream()}
     doc["paths"]["/v1/messages"] = {"post": _messages(doc.setdefault("components", {}))}
+    _anthropic_errors(doc)
+    _idempotency_mismatch(doc)
+    upload = doc["paths"].get("/v1/files", {}).get("post")
+    if upload is not None:  # the handler reads the multipart body itself
+        upload["requestBody"] = {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["file"],
+                        "properties": {"file": {"type": "string", "format": "binary"}},
+                    }
+                }
+            },
+        }
     return json.dumps(doc, indent=2, sort_keys=True) + "\n"
 
 
@@ -74,7 +108,7 @@ def _messages(components: dict[str, Any]) -> dict[str, Any]:
                 "description": "a Message, or its events as they happen",
                 "content": {
                     "application/json": {"schema": {}},
-                    "text/event-stream": {"schema": {"type": "string"}},
+                    "text/event-stream": {"schema": _sse_event(ANTHROPIC_EVENTS)},
                 },
             },
             **{str(status): error for status in (400, 401, 404, 409, 413, 429, 500, 529)},
@@ -108,8 +142,66 @@ def _invoke_stream() -> dict[str, Any]:
         "responses": {
             "200": {
                 "description": "the turn's events, as they happen",
-                "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                "content": {"text/event-stream": {"schema": _sse_event(list(EVENTS))}},
             },
             **{str(status): error for status in (400, 404, 409, 410, 413, 429, 502)},
         },
     }
+
+
+ANTHROPIC_EVENTS = [
+    "message_start",
+    "content_block_start",
+    "content_block_delta",
+    "content_block_stop",
+    "message_delta",
+    "message_stop",
+    "ping",
+    "error",
+]
+
+
+def _sse_event(names: list[str]) -> dict[str, Any]:
+    """One server-sent event as sent: its name, and JSON data whose ``type`` is the name."""
+    return {
+        "type": "object",
+        "required": ["event", "data"],
+        "properties": {
+            "event": {"type": "string", "enum": names},
+            "data": {"type": "string", "contentMediaType": "application/json"},
+        },
+    }
+
+
+def _anthropic_errors(doc: dict[str, Any]) -> None:
+    """Every ``/v1/*`` error response is the Anthropic error envelope (its handlers return a
+    Response whose body the resolver cannot see, so it documented ``string`` or nothing)."""
+    schema = AnthropicErrorResponse.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+    for name, definition in schema.pop("$defs", {}).items():
+        schemas[name] = definition
+    schemas["AnthropicErrorResponse"] = schema
+    ref = {"$ref": "#/components/schemas/AnthropicErrorResponse"}
+    for path, ops in doc.get("paths", {}).items():
+        if not path.startswith("/v1/"):
+            continue
+        for op in ops.values():
+            # any /v1 request may be refused as invalid (a malformed id, a missing part)
+            op.setdefault("responses", {}).setdefault("400", {})
+            for status, response in op["responses"].items():
+                if not status.startswith("2"):
+                    response["description"] = "Anthropic error envelope"
+                    response["content"] = {"application/json": {"schema": ref}}
+
+
+def _idempotency_mismatch(doc: dict[str, Any]) -> None:
+    """Routes taking ``Idempotency-Key`` answer 422 when a key comes back with another body."""
+    error = {
+        "description": "the Idempotency-Key was used with another body",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}},
+    }
+    for ops in doc.get("paths", {}).values():
+        for op in ops.values():
+            names = {str(p.get("name", "")).lower() for p in op.get("parameters", [])}
+            if "idempotency-key" in names:
+                op.setdefault("responses", {}).setdefault("422", error)

@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from code_exec.api.errors import ErrorBody
 from code_exec.models import AfterRunError, AgentResult, InputFile, OutputFile, SkippedFile
@@ -18,6 +18,7 @@ __all__ = [
     "ExecuteResponse",
     "JobAccepted",
     "JobView",
+    "exactly_one",
 ]
 
 SESSION_ID = r"^[A-Za-z0-9_\-]{1,64}$"
@@ -28,13 +29,23 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def exactly_one(*fields: str) -> dict[str, Any]:
+    """A schema stating that exactly one of ``fields`` is given (as a string): the check the
+    handler makes, written where a client's generator reads it."""
+    return {
+        "oneOf": [{"required": [name], "properties": {name: {"type": "string"}}} for name in fields]
+    }
+
+
 class ExecuteRequest(_Strict):
     """Run code or a shell command in a session's sandbox directly (no model)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=exactly_one("code", "command"))
 
     code: str | None = Field(default=None, max_length=1_000_000)
     command: str | None = Field(default=None, max_length=100_000)
     language: Literal["python", "javascript", "typescript"] = "python"
-    clear_context: bool = False
+    clear_context: StrictBool = False  # JSON true/false only, as the schema says
     files: list[InputFile] = Field(default_factory=list, max_length=20)
 
 

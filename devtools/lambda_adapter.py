@@ -42,7 +42,8 @@ class LambdaAdapter:
     moto can only run Lambda code in Docker, and this machine has none. While active, the
     adapter replaces ``LambdaBackend.invoke`` (what moto's Invoke API calls): a function of
     the template (by name or ARN) is run by importing its ``Handler`` (e.g.
-    ``code_exec.api.handler.job_handler``) and calling it with the payload, as Lambda would.
+    ``code_exec.functions.job_function.job_handler``) and calling it with the payload, as
+    Lambda would.
     A raised exception becomes ``X-Amz-Function-Error: Unhandled`` with Lambda's error
     payload; running past the function's ``Timeout`` (overridable per function, in seconds
     or as a ``threading.Event`` the test sets when the timeout should hit) becomes

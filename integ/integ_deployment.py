@@ -23,8 +23,8 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "18,20")
 import aws_cdk as cdk
 from aws_cdk import integ_tests_alpha as integ
 
+from bedrock_code_execution.nag import add_checks
 from stacks import REPO_ROOT, Settings, SettingsError, build_app
-from stacks.nag import add_checks
 from stacks.verify import ProbeStack, add_assertions
 
 # Names of this test's resources: apart from any deployment of the app in the same account.

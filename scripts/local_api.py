@@ -77,6 +77,7 @@ from devtools.local_placement import STREAM_HANDLER as PLACED_STREAM_HANDLER
 from devtools.local_placement import placement_from_env
 from devtools.local_server import STREAM_HANDLER, LocalApi
 from emulators.code_interpreter.spawn import EmulatorStartError, start_emulator
+from emulators.web_corpus import CorpusServer
 
 __all__ = [
     "FIXTURES_ENV",
@@ -262,6 +263,12 @@ def main() -> int:
             fixtures = fixtures or offline
             model = stack.enter_context(recorded_model(fixtures)) if fixtures else "Bedrock"
             _configure_env(emulator_url, moto_url)
+            # the web corpus fixture on loopback: web fetches of its .test pages go there
+            # (LOCAL ONLY: the stacks never set WEB_FETCH_LOOPBACK_CORPUS)
+            from code_exec.web.fetcher import LOOPBACK_CORPUS_ENV
+
+            corpus = stack.enter_context(CorpusServer())
+            os.environ[LOOPBACK_CORPUS_ENV] = corpus.loopback_spec()
             create_resources()
             _serve(
                 host,

@@ -1,4 +1,5 @@
-"""CDK stacks of bedrock-code-execution. ``build_app`` is the one place stacks are assembled."""
+"""This repository's CDK app over the construct library. ``build_app`` is the one place its
+stacks are assembled."""
 
 from __future__ import annotations
 
@@ -13,15 +14,19 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "18,20")
 from aws_cdk import App, Stage, Tags
 from aws_cdk import aws_lambda as lambda_
 
-from stacks.agent_stack import AgentStack
-from stacks.bundling import LambdaAsset, lambda_code_asset
-from stacks.code_interpreter_stack import CodeInterpreterStack
-from stacks.runtime_env import STREAM_BOOTSTRAP
+from bedrock_code_execution.bundling import REPO_ROOT
+from stacks.app_stacks import AgentStack, CodeInterpreterStack
 from stacks.settings import Settings, SettingsError
 
-__all__ = ["REPO_ROOT", "AppStacks", "Settings", "SettingsError", "build_app", "lambda_asset"]
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
+__all__ = [
+    "REPO_ROOT",
+    "AgentStack",
+    "AppStacks",
+    "CodeInterpreterStack",
+    "Settings",
+    "SettingsError",
+    "build_app",
+]
 
 
 @dataclass(frozen=True)
@@ -30,20 +35,6 @@ class AppStacks:
 
     code_interpreter: CodeInterpreterStack
     agent: AgentStack
-
-
-def lambda_asset(settings: Settings, root: Path = REPO_ROOT) -> LambdaAsset:
-    """What goes into the Lambda code asset for these settings."""
-    return LambdaAsset(
-        code_root=root / "lambda",
-        packages=tuple(
-            p for p in (root / "lambda" / "code_exec", root / "sandbox_assets") if p.is_dir()
-        ),
-        build_dir=root / ".build",
-        architecture=settings.lambda_architecture,
-        python_version=settings.lambda_python_version,
-        executables=(STREAM_BOOTSTRAP,),
-    )
 
 
 def build_app(
@@ -70,7 +61,8 @@ def build_app(
         app,
         f"{settings.stack_prefix}Agent",
         settings=settings,
-        code=code or lambda_code_asset(lambda_asset(settings, root)),
+        code=code,
+        source_root=root,
         interpreter_id=interpreter.interpreter.code_interpreter_id,
         interpreter_arn=interpreter.interpreter.code_interpreter_arn,
         description="bedrock-code-execution: API, Lambda functions, job state machine, storage",

@@ -11,6 +11,8 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from bedrock_code_execution.checks import PropsError
+
 __all__ = [
     "SettingsError",
     "read_aliases",
@@ -25,7 +27,7 @@ __all__ = [
 ]
 
 
-class SettingsError(ValueError):
+class SettingsError(PropsError):
     """A context value is missing or not allowed. The message names the key."""
 
 

@@ -29,8 +29,8 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import integ_tests_alpha as integ
 from constructs import Construct
 
-from stacks.agent_stack import AgentStack
-from stacks.functions import FunctionSpec, ServiceFunction
+from bedrock_code_execution.functions import FunctionSpec, ServiceFunction
+from stacks.app_stacks import AgentStack
 from stacks.settings import Settings
 
 __all__ = ["PROBE_CHECKS", "PROBE_DIR", "ProbeStack", "add_assertions"]
@@ -63,7 +63,7 @@ class ProbeStack(Stack):
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        api = agent.api.api
+        api = agent.code_execution.api
         models = {v: k for k, v in reversed(settings.anthropic_models.items())}
         self.probe = ServiceFunction(
             self,
@@ -76,7 +76,7 @@ class ProbeStack(Stack):
             architecture=settings.lambda_architecture,
             environment={
                 "API_URL": api.url,
-                "TABLE_NAME": agent.storage.table.table_name,
+                "TABLE_NAME": agent.code_execution.table.table_name,
                 "ANTHROPIC_MODEL": models.get(settings.model_id, settings.model_id),
                 "SANDBOX_MODEL_ID": settings.sandbox_model_id,
                 "PROBE_SESSION": PROBE_SESSION,
@@ -101,7 +101,7 @@ class ProbeStack(Stack):
                 ],
             )
         )
-        table = agent.storage.table.table_arn
+        table = agent.code_execution.table.table_arn
         for sid, actions, leading in (
             ("MintProbeKeys", ["dynamodb:PutItem", "dynamodb:DeleteItem"], "APIKEY#*"),
             ("HoldProbeContainer", ["dynamodb:UpdateItem"], "CONTAINER#*"),
@@ -149,7 +149,7 @@ def add_assertions(
         call.expect(_probe_ok(check))
         calls.append(call)
     sweep = test.assertions.invoke_function(
-        function_name=agent.sweeper_function.function.function_name
+        function_name=agent.code_execution.sweeper_function.function.function_name
     )
     sweep.expect(
         integ.ExpectedResult.object_like(

@@ -33,6 +33,7 @@ def play(
     registry: Any = None,
     check: bool = True,
     stream: bool = False,
+    extra_deps: dict[str, Any] | None = None,
     **request: Any,
 ) -> Played:
     """Run the fixture's ``calls`` through ``run_agent`` in one new sandbox session.
@@ -43,7 +44,8 @@ def play(
     model calls) and collects its events. The caller stops the session
     (``sandbox.stop_session(played.session_id)``) after looking inside it. ``check=False``
     is for authoring a recording only: unmet expectations are then kept in
-    ``replay.failures`` instead of failing the call.
+    ``replay.failures`` instead of failing the call. ``extra_deps``: more ``AgentDeps`` fields
+    (the web backends).
     """
     from code_exec.agent import AgentDeps, run_agent
     from code_exec.config import RuntimeConfig
@@ -71,6 +73,7 @@ def play(
                 config=config,
                 registry=registry,
                 stream=TurnStream(reported.append) if stream else None,
+                **(extra_deps or {}),
             )
             run = run_agent(req, deps=deps)
             history = run.history

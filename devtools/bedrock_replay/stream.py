@@ -58,9 +58,12 @@ def anthropic_events(body: dict[str, Any]) -> list[dict[str, Any]]:
     for index, block in enumerate(body.get("content") or []):
         kind = block.get("type")
         deltas: list[dict[str, Any]] = []
-        if kind == "text":
-            opening = {**block, "text": ""}
-            deltas = [{"type": "text_delta", "text": p} for p in _pieces(block["text"])]
+        if kind == "text":  # citations first, each in its own delta, as Bedrock streams them
+            opening = {k: v for k, v in block.items() if k != "citations"} | {"text": ""}
+            deltas = [
+                {"type": "citations_delta", "citation": c} for c in block.get("citations") or []
+            ]
+            deltas += [{"type": "text_delta", "text": p} for p in _pieces(block["text"])]
         elif kind in ("tool_use", "server_tool_use"):
             opening = {**block, "input": {}}
             raw = json.dumps(block.get("input") or {})

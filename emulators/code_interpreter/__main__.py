@@ -42,6 +42,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
         default=None,
         help="check every response against botocore's service model (see /_emulator/conformance)",
     )
+    p.add_argument("--web-corpus", help="InvokeWebSearch's corpus dir (index.json + pages)")
     p.add_argument("--log-level", help="DEBUG, INFO, WARNING")
     return p.parse_args(argv)
 

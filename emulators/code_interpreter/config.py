@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from pathlib import Path
 
 __all__ = ["ENV_PREFIX", "ConfigError", "EmulatorConfig"]
 
@@ -45,6 +46,7 @@ class EmulatorConfig:
     state_dir: str = ""  # host dir for per-session state; default: a fresh temp dir
     unisolated: bool = False  # run kernels without bubblewrap (loud warning)
     check_responses: bool = False  # check each response against botocore's service model
+    web_corpus: str = ""  # InvokeWebSearch's corpus dir; default: tests/fixtures/web_corpus
     log_level: str = "INFO"
 
     @classmethod
@@ -85,6 +87,13 @@ class EmulatorConfig:
             "/dev",
         ):
             raise ConfigError(f"{ENV_PREFIX}SANDBOX_WORKDIR must be an absolute, unused path")
+
+    @property
+    def web_corpus_path(self) -> Path:
+        """The corpus InvokeWebSearch searches (:mod:`.websearch`)."""
+        from .websearch import DEFAULT_CORPUS
+
+        return Path(self.web_corpus) if self.web_corpus else DEFAULT_CORPUS
 
     @property
     def workspace_bytes(self) -> int:

@@ -18,6 +18,7 @@ __all__ = [
     "NotImplementedException",
     "ResourceNotFoundException",
     "ServiceQuotaExceededException",
+    "ServiceUnavailableException",
     "ThrottlingException",
     "UnknownOperationException",
     "ValidationException",
@@ -71,6 +72,12 @@ class ServiceQuotaExceededException(EmulatorError):
     event_name = "serviceQuotaExceededException"
 
 
+class ServiceUnavailableException(EmulatorError):
+    """A REST-JSON-only error (``InvokeWebSearch`` declares it; no stream event)."""
+
+    code, status = "ServiceUnavailableException", 503
+
+
 class ThrottlingException(EmulatorError):
     code, status, event_name = "ThrottlingException", 429, "throttlingException"
 
@@ -117,7 +124,7 @@ _STREAM_ERRORS: tuple[type[EmulatorError], ...] = (
 
 def error_class(name: str) -> type[EmulatorError]:
     """By AWS code or stream event name (``throttlingException``)."""
-    for cls in _STREAM_ERRORS:
+    for cls in (*_STREAM_ERRORS, ServiceUnavailableException):
         if name in (cls.code, cls.event_name):
             return cls
     raise KeyError(name)

@@ -24,6 +24,7 @@ from .exceptions import (
 from .processes import descendants
 from .routes import service_model
 from .session import READY, TERMINATED, Session
+from .websearch import invoke_web_search
 
 __all__ = ["Request", "Response", "dispatch", "dispatch_admin"]
 
@@ -189,6 +190,7 @@ OPERATIONS: dict[str, Callable[[CodeInterpreterBackend, Request], Response]] = {
     "StopCodeInterpreterSession": stop_session,
     "ListCodeInterpreterSessions": list_sessions,
     "InvokeCodeInterpreter": invoke,
+    "InvokeWebSearch": invoke_web_search,
 }
 
 

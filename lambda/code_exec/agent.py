@@ -13,6 +13,7 @@ run here, one call per tool-use block. Same tools, same data: the two are compar
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -30,12 +31,14 @@ from code_exec.loops.events import TurnStream
 from code_exec.loops.toolbox import DEFAULT_OUTPUT_LIMIT, CodeTool, DirectTools
 from code_exec.models import AgentRequest, AgentResult, CodeRun
 from code_exec.prompts import direct_system_prompt, ptc_system_prompt
+from code_exec.ptc.web_tools import UrlLedger, WebLimits, WebSession
 
 __all__ = [
     "AgentDeps",
     "AgentRun",
     "check_thinking",
     "check_tools",
+    "check_web",
     "resolve_model_id",
     "run_agent",
 ]
@@ -67,6 +70,8 @@ class AgentDeps:
         stream: set for a streamed turn: the loop streams the model's replies, reports
             progress through it and stops at a safe point when it asks (Claude Code runs
             as usual and reports at the end).
+        web_search, web_fetcher: the web backends (``WebSearch``, ``WebFetcher``) a turn
+            with ``request.web`` uses; read only then.
     """
 
     sandbox: Any
@@ -79,6 +84,8 @@ class AgentDeps:
     output_limit: int = DEFAULT_OUTPUT_LIMIT
     cell_timeout_seconds: float | None = None
     stream: TurnStream | None = None
+    web_search: Any = None
+    web_fetcher: Any = None
 
 
 @dataclass
@@ -101,6 +108,7 @@ def run_agent(request: AgentRequest, *, deps: AgentDeps) -> AgentRun:
     """
     model_id = resolve_model_id(request, deps.config)
     check_thinking(request, model_id)
+    check_web(request)
     start = deps.clock()
     if request.loop == "claude_code":
         output, code_runs = claude_code_loop.run(
@@ -215,6 +223,20 @@ def check_thinking(request: AgentRequest, model_id: str) -> None:
         )
 
 
+def check_web(request: AgentRequest) -> None:
+    """Refuse ``web`` where no web tool can run (Claude Code brings its own tools).
+
+    Raises:
+        RequestValidationError: naming ``web``.
+    """
+    if request.web is not None and request.loop == "claude_code":
+        raise RequestValidationError(
+            "web applies to the messages, converse and strands loops; Claude Code has its "
+            "own WebSearch and WebFetch tools",
+            field="web",
+        )
+
+
 def check_tools(names: list[str], registry: Any = None) -> None:
     """Fail fast on a tool name the registry (default: the deployment's) does not offer.
 
@@ -237,6 +259,16 @@ def _run_bedrock_loop(
     if registry is None and request.tools:
         registry = _default_registry()
     selected = _select_tools(registry, request.tools) if request.tools else []
+    web = _web_session(request, deps)
+    if web is not None:
+        web_tools = web.tools()
+        taken = {t.name for t in selected} & {t.name for t in web_tools}
+        if taken:
+            raise RequestValidationError(
+                f"the tool {sorted(taken)[0]!r} is given by web; leave it out of tools",
+                field="tools",
+            )
+        selected += web_tools
     executor = None
     if request.mode == "ptc":
         executor, catalogue = _ptc_executor(selected, deps)
@@ -268,7 +300,35 @@ def _run_bedrock_loop(
     finally:
         if executor is not None:
             executor.detach()  # the session goes on: keep its runner (and its state) alive
+        if web is not None:
+            logger.info(
+                "web tools: searches=%d fetches=%d", web.search_requests, web.fetch_requests
+            )
     return output, list(tools.code_runs)
+
+
+def _web_session(request: AgentRequest, deps: AgentDeps) -> WebSession | None:
+    """The turn's web tools (``request.web``): the fetch rule's URLs are the prompt's, the
+    system prompt's and the session history's."""
+    options = request.web
+    if options is None:
+        return None
+    limits = WebLimits(
+        search_max_uses=options.max_uses,
+        fetch_max_uses=options.max_uses,
+        allowed_domains=tuple(options.allowed_domains),
+        blocked_domains=tuple(options.blocked_domains),
+    )
+    ledger = UrlLedger()
+    ledger.add_text(request.prompt)
+    ledger.add_text(request.system or "")
+    ledger.add_text(json.dumps(deps.history, default=str))
+    return WebSession(
+        search_backend=deps.web_search if options.search else None,
+        fetch_backend=deps.web_fetcher if options.fetch else None,
+        limits=limits,
+        ledger=ledger,
+    )
 
 
 # --- PTC registry glue -------------------------------------------------------------------

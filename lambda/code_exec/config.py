@@ -1,6 +1,6 @@
 """Runtime settings, read from environment variables named in one place.
 
-The CDK stack sets these on the Lambda functions (see ``stacks/runtime_env.py``,
+The CDK stack sets these on the Lambda functions (see ``bedrock_code_execution/runtime_env.py``,
 which mirrors :data:`ENV`); a test asserts both sides agree. Order of resolution:
 explicit argument, then environment variable, then default. A bad value raises
 :class:`ConfigError` naming the variable.
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -34,6 +35,10 @@ class ENV:
     CONTAINER_IDLE_SECONDS = "CONTAINER_IDLE_SECONDS"
     FILES_EXPIRATION_DAYS = "FILES_EXPIRATION_DAYS"
     SWEEP_GRACE_SECONDS = "SWEEP_GRACE_SECONDS"  # the sweeper leaves sessions this young alone
+    WEB_SEARCH_ID = "WEB_SEARCH_ID"  # the InvokeWebSearch tool (AWS-managed: web-search.v1)
+    # JSON list of the deployment's own tool modules: [{"path", "placement"}], paths relative
+    # to the bundle root (the construct's ``tools``); read by code_exec.ptc.assets.
+    PTC_TOOL_MODULES = "PTC_TOOL_MODULES"
 
     ALL = (
         CODE_INTERPRETER_ID,
@@ -51,6 +56,8 @@ class ENV:
         CONTAINER_IDLE_SECONDS,
         FILES_EXPIRATION_DAYS,
         SWEEP_GRACE_SECONDS,
+        WEB_SEARCH_ID,
+        PTC_TOOL_MODULES,
     )
 
 
@@ -84,6 +91,19 @@ def _aliases(env: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
     return tuple(value.items())
 
 
+# InvokeWebSearch's WebSearchId shape (botocore bedrock-agentcore model): 1-100 characters.
+_WEB_SEARCH_ID = re.compile(r"[a-z0-9]+([.-][a-z0-9]+)*")
+
+
+def _web_search_id(env: Mapping[str, str]) -> str:
+    raw = env.get(ENV.WEB_SEARCH_ID) or RuntimeConfig.web_search_id
+    if len(raw) > 100 or not _WEB_SEARCH_ID.fullmatch(raw):
+        raise ConfigError(
+            f"{ENV.WEB_SEARCH_ID} must be a web search id like web-search.v1, got {raw[:80]!r}"
+        )
+    return raw
+
+
 @dataclass(frozen=True)
 class RuntimeConfig:
     """Everything the runtime needs from its deployment.
@@ -111,6 +131,7 @@ class RuntimeConfig:
     container_idle_seconds: int = 300
     files_expiration_days: int = 7
     sweep_grace_seconds: int = 300
+    web_search_id: str = "web-search.v1"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> RuntimeConfig:
@@ -139,4 +160,5 @@ class RuntimeConfig:
             container_idle_seconds=_int(env, ENV.CONTAINER_IDLE_SECONDS, 300, 60, 28800),
             files_expiration_days=_int(env, ENV.FILES_EXPIRATION_DAYS, 7, 1, 3650),
             sweep_grace_seconds=_int(env, ENV.SWEEP_GRACE_SECONDS, 300, 60, 28800),
+            web_search_id=_web_search_id(env),
         )

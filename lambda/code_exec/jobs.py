@@ -7,7 +7,8 @@ execution is consulted only when the record is not final.
 Nothing a job starts outlives it: the job's sandbox session is named after the job
 (:mod:`code_exec.owners`) before it starts and recorded as soon as it has started; the
 cleanup work runs after the job step, again from EventBridge when the execution itself
-fails, times out or is aborted (:meth:`Jobs.cleanup`), and the sweeper
+fails, times out or is aborted (:mod:`code_exec.job_cleanup`, the cleanup function's own
+module: it needs no model loop), and the sweeper
 (:mod:`code_exec.sweeper`) stops whatever a RUNNING job past its ``deadline`` left.
 """
 
@@ -20,29 +21,17 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from code_exec.dependency_errors import dependency_error
-from code_exec.exceptions import (
-    CodeExecError,
-    ConflictError,
-    ModelAccessDeniedError,
-    ModelError,
-    ModelNotAllowedError,
-    ModelThrottledError,
-    NotFoundError,
-    PayloadTooLargeError,
-    RequestValidationError,
-    ToolError,
-)
+from code_exec.exceptions import CodeExecError
+from code_exec.job_cleanup import EXECUTION_STATUS_CHANGE, JobCleanup
 from code_exec.models import AgentRequest
-from code_exec.observability import MetricUnit, metrics
 from code_exec.operations import Operations
 from code_exec.owners import job_owner
-from code_exec.store import JobRecord, JobStatus, SessionGoneError
+from code_exec.store import JobRecord, JobStatus
 
 __all__ = ["EXECUTION_STATUS_CHANGE", "Jobs", "JobsUnavailableError"]
 
 logger = logging.getLogger(__name__)
 
-EXECUTION_STATUS_CHANGE = "Step Functions Execution Status Change"  # EventBridge detail-type
 _DEADLINE_MARGIN_SECONDS = 60.0
 
 
@@ -58,6 +47,7 @@ class Jobs:
     def __init__(self, ops: Operations) -> None:
         self.ops = ops
         self.s = ops.s
+        self.cleanup_step = JobCleanup(ops.s)
 
     def submit_job(self, request: AgentRequest) -> JobRecord:
         """Store the job and start its Step Functions execution."""
@@ -156,81 +146,12 @@ class Jobs:
         return job
 
     def cleanup(self, event: dict[str, Any]) -> dict[str, Any]:
-        """The cleanup work, from the state machine's Cleanup step or from EventBridge.
-
-        EventBridge sends the job machine's FAILED, TIMED_OUT and ABORTED status changes
-        (``detail.name`` is the job id): an execution aborted or timed out as a whole
-        never reaches its Cleanup step, and one whose Cleanup failed gets another try.
-        """
-        if event.get("detail-type") != EXECUTION_STATUS_CHANGE:
-            return self.cleanup_job(event)
-        detail = event.get("detail") or {}
-        job_id, status = str(detail.get("name")), str(detail.get("status"))
-        caught = {
-            "Error": detail.get("error") or status,
-            "Cause": detail.get("cause") or f"the job's execution ended {status}",
-        }
-        try:
-            return self.cleanup_job({"job_id": job_id, "error": caught})
-        except NotFoundError:
-            logger.warning("execution %s ended %s but has no job record", job_id, status)
-            return {"job_id": job_id, "status": "NOT_FOUND"}
+        """The cleanup function's work (:meth:`JobCleanup.cleanup`)."""
+        return self.cleanup_step.cleanup(event)
 
     def cleanup_job(self, event: dict[str, Any]) -> dict[str, Any]:
-        """The job machine's finally step (idempotent: it runs once per job).
-
-        Stops the job's sandbox session when it was one-shot, or when the job failed in a
-        named session in a way that may have left the sandbox busy or broken (see
-        :func:`_keeps_named_session`); a named session is then tombstoned (410), but only
-        while it is still backed by that sandbox session. A job that did not succeed is
-        marked FAILED with the error the state machine caught.
-        """
-        job_id = str(event["job_id"])
-        job = self.s.store.get_job(job_id)
-        if job.cleaned_up_at is not None:
-            return {"job_id": job_id, "status": job.status}  # done before (EventBridge again)
-        error = None
-        if job.status != JobStatus.SUCCEEDED:
-            error = job.error if job.status == JobStatus.FAILED and job.error else None
-            error = error or _caught_error(event)
-        if job.sandbox_session_id and (job.session_id is None or not _keeps_named_session(error)):
-            self.ops.stop_quietly(job.sandbox_session_id)
-            if job.session_id:
-                self.s.store.mark_session_stopped(
-                    job.session_id, sandbox_session_id=job.sandbox_session_id
-                )
-        if error is None:
-            self.s.store.update_job(job_id, cleaned_up=True)
-            return {"job_id": job_id, "status": job.status}
-        if self.s.store.update_job(job_id, status=JobStatus.FAILED, error=error, cleaned_up=True):
-            metrics.add_metric(name="JobsFailed", unit=MetricUnit.Count, value=1)
-        return {"job_id": job_id, "status": JobStatus.FAILED}
-
-
-# Errors that end a turn without leaving the sandbox busy or its state in doubt: the model
-# refused or failed between cells, or the request was bad. A job failing with one of these
-# keeps its named session (the caller's Python state survives a model throttle); any other
-# failure (the sandbox's own errors, a Lambda timeout mid-cell, an unknown error) stops it.
-_MODEL_OR_REQUEST_ERRORS = frozenset(
-    cls.code
-    for cls in (
-        ModelError,
-        ModelThrottledError,
-        ModelAccessDeniedError,
-        ModelNotAllowedError,
-        RequestValidationError,
-        ConflictError,
-        SessionGoneError,
-        NotFoundError,
-        PayloadTooLargeError,
-        ToolError,
-    )
-)
-
-
-def _keeps_named_session(error: dict[str, Any] | None) -> bool:
-    """Whether a job that ended with ``error`` leaves its named session running."""
-    return error is None or error.get("code") in _MODEL_OR_REQUEST_ERRORS
+        """The job machine's finally step (:meth:`JobCleanup.cleanup_job`)."""
+        return self.cleanup_step.cleanup_job(event)
 
 
 def _error_code(e: ClientError | BotoCoreError) -> str:
@@ -238,21 +159,3 @@ def _error_code(e: ClientError | BotoCoreError) -> str:
     if isinstance(e, ClientError):
         return str(e.response.get("Error", {}).get("Code", "Unknown"))
     return type(e).__name__
-
-
-def _caught_error(event: dict[str, Any]) -> dict[str, Any]:
-    """The error a Step Functions Catch put in the input (``Error``/``Cause``), normalized."""
-    caught = event.get("error") or event.get("Error") or {}
-    if isinstance(caught, str):
-        caught = {"Error": caught, "Cause": event.get("Cause", "")}
-    name = str(caught.get("Error") or "JobFailed")
-    cause = caught.get("Cause") or "the job did not finish"
-    if isinstance(cause, str) and cause.startswith("{"):
-        try:
-            parsed = json.loads(cause)
-            cause = parsed.get("errorMessage") or cause
-        except ValueError:
-            pass
-    lowered = name.lower().replace("_", "")
-    code = "JobTimedOut" if "timeout" in lowered or "timedout" in lowered else "JobFailed"
-    return {"code": code, "message": f"{name}: {str(cause)[:1000]}"}

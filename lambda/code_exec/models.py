@@ -7,9 +7,10 @@ asks which backend produced it.
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 __all__ = [
     "AfterRunError",
@@ -26,6 +27,7 @@ __all__ = [
     "ThinkingConfig",
     "ThinkingType",
     "ToolMode",
+    "WebOptions",
 ]
 
 LoopName = Literal["messages", "converse", "strands", "claude_code"]
@@ -83,6 +85,33 @@ class ThinkingConfig(_Strict):
         return body
 
 
+_DOMAIN = r"^[A-Za-z0-9](?:[A-Za-z0-9.\-]{0,251}[A-Za-z0-9])?(?:/[^\s]{0,200})?$"
+
+
+class WebOptions(_Strict):
+    """Opt-in web tools for a turn: ``web_search`` / ``web_fetch``, callable from code in
+    ``ptc`` mode (bridged: they run in the orchestrator, the pages stay in the sandbox and only
+    what the code prints reaches the model) or model tools in ``direct`` mode. A fetch may name
+    only URLs the prompt, the session's history or an earlier search or fetch gave."""
+
+    search: bool = True
+    fetch: bool = True
+    max_uses: int = Field(default=20, ge=1, le=200, description="per tool, per turn")
+    allowed_domains: list[str] = Field(default_factory=list, max_length=50)
+    blocked_domains: list[str] = Field(default_factory=list, max_length=50)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> WebOptions:
+        if not (self.search or self.fetch):
+            raise ValueError("web: enable search, fetch or both (or leave web out)")
+        if self.allowed_domains and self.blocked_domains:
+            raise ValueError("web: allowed_domains and blocked_domains cannot both be set")
+        for domain in (*self.allowed_domains, *self.blocked_domains):
+            if not re.match(_DOMAIN, domain):
+                raise ValueError(f"web: {domain[:80]!r} is not a domain (e.g. example.com)")
+        return self
+
+
 class AgentRequest(_Strict):
     """One agent turn."""
 
@@ -94,9 +123,14 @@ class AgentRequest(_Strict):
     session_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_\-]{1,64}$")
     system: str | None = Field(default=None, max_length=50_000)
     files: list[InputFile] = Field(default_factory=list, max_length=20)
+    # Custom skills uploaded with /v1/skills, as container.skills names them ({type: custom,
+    # skill_id, version}); skills_owner is the API key owner whose skills they are.
+    skills: list[dict[str, Any]] = Field(default_factory=list, max_length=8)
+    skills_owner: str | None = Field(default=None, min_length=1, max_length=256)
     limits: Limits = Field(default_factory=Limits)
     prompt_caching: StrictBool = True  # JSON true/false only, as the schema says
     thinking: ThinkingConfig | None = None  # None: nothing is sent, the model's default applies
+    web: WebOptions | None = None  # None: no web tools
 
 
 class CodeRun(BaseModel):

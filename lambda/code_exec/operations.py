@@ -29,7 +29,9 @@ from typing import Any
 
 from code_exec import deadline
 from code_exec.after_run import AfterRun
-from code_exec.agent import AgentDeps, check_thinking, check_tools, resolve_model_id
+from code_exec.agent import AgentDeps, check_thinking, check_tools, check_web, resolve_model_id
+from code_exec.anthropic.skills import parse_refs
+from code_exec.anthropic.skills_invoke import place_skills, resolve_skills
 from code_exec.exceptions import (
     RequestValidationError,
     SandboxError,
@@ -238,9 +240,14 @@ class Operations:
         """
         model_id = resolve_model_id(request, self.s.config)
         check_thinking(request, model_id)
+        check_web(request)
         self.s.files.check_inputs(request.files)  # fail fast on bad files, before any sandbox
         if request.loop != "claude_code":  # Claude Code brings its own tools
             check_tools(request.tools, self.s.registry)  # a job would only fail later
+        if parse_refs(request.skills, "skills") and not request.skills_owner:
+            raise RequestValidationError(
+                "name the API key owner whose skills these are", field="skills_owner"
+            )
         return request.model_copy(update={"model_id": model_id})
 
     def invoke(
@@ -266,6 +273,7 @@ class Operations:
             limits = request.limits.model_copy(update={"wall_time_seconds": int(wall_time_cap)})
             request = request.model_copy(update={"limits": limits})
         inputs = self.s.files.load_inputs(request.files)
+        used = resolve_skills(self.s, request)
         outputs = Collected()  # defined whatever fails after the run
         with (
             AfterRun() as after,
@@ -277,6 +285,7 @@ class Operations:
             if active.record is not None:
                 history = self._history_for(active.record, request)
             self.s.files.write_inputs(self.s.sandbox, active.sandbox_session_id, inputs)
+            request = place_skills(self.s, used, active, request)
             run = self._run_agent(request, active, history, stream)
             after.ran()
             outputs = after.collect(
@@ -338,6 +347,8 @@ class Operations:
             config=self.s.config,
             registry=self.s.registry,
             stream=stream,
+            web_search=self.s.web_search if request.web and request.web.search else None,
+            web_fetcher=self.s.web_fetcher if request.web and request.web.fetch else None,
         )
         return self.s.run_agent(request, deps=deps)
 

@@ -2,7 +2,9 @@
 
 ``Services()`` builds nothing at import or construction time: each client is made
 on first use from :class:`~code_exec.config.RuntimeConfig` (environment variables),
-so a Lambda cold start pays only for what the request needs. Tests pass fakes by
+so a Lambda cold start pays only for what the request needs. The agent, the ``/v1`` turn
+and the file store are imported when first asked for: the functions that never run a turn
+(cleanup, sweeper) share this class without loading the model loops. Tests pass fakes by
 keyword (``Services(sandbox=fake, run_agent=replay)``); local mode only changes
 endpoints (``AWS_ENDPOINT_URL_*``), never the code path.
 
@@ -16,20 +18,23 @@ import time
 import uuid
 from collections.abc import Callable
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.config import Config
 
 from code_exec import clients
-from code_exec.agent import run_agent
-from code_exec.anthropic.turn import TurnLimits
 from code_exec.config import RuntimeConfig
-from code_exec.files import FileStore
 from code_exec.injectable import Injectable
 from code_exec.sandbox import SandboxClient, make_client
 from code_exec.sandbox.errors import THROTTLED_ATTEMPTS
 from code_exec.sandbox.sessions import SessionsClient
 from code_exec.store import Store
+
+if TYPE_CHECKING:
+    from code_exec.anthropic.turn import TurnLimits
+    from code_exec.files import FileStore
+    from code_exec.web.fetch import WebFetcher
+    from code_exec.web.search import WebSearch
 
 __all__ = ["Services"]
 
@@ -55,6 +60,8 @@ _INJECTABLE = (
     "run_agent",
     "registry",
     "turn_limits",
+    "web_search",
+    "web_fetcher",
 )
 
 
@@ -66,7 +73,7 @@ class Services(Injectable):
         new_id: id factory for jobs, runs and lease owners.
         **overrides: any of ``config``, ``dynamodb``, ``s3``, ``stepfunctions``,
             ``bedrock``, ``agentcore``, ``sandbox``, ``sessions``, ``store``, ``files``,
-            ``run_agent``, ``registry``, ``turn_limits``.
+            ``run_agent``, ``registry``, ``turn_limits``, ``web_search``, ``web_fetcher``.
     """
 
     INJECTABLE = _INJECTABLE
@@ -140,6 +147,8 @@ class Services(Injectable):
 
     @cached_property
     def files(self) -> FileStore:
+        from code_exec.files import FileStore
+
         return FileStore(
             self.s3,
             self.config.files_bucket,
@@ -154,9 +163,29 @@ class Services(Injectable):
     @cached_property
     def run_agent(self) -> Callable[..., Any]:
         """``code_exec.agent.run_agent`` (tests inject a replaying double instead)."""
+        from code_exec.agent import run_agent
+
         return run_agent
 
     @cached_property
     def turn_limits(self) -> TurnLimits:
         """Iterations and wall time of one ``/v1/messages`` request (tests lower them)."""
+        from code_exec.anthropic.turn import TurnLimits
+
         return TurnLimits()
+
+    # --- web tools (issue 17) ---------------------------------------------------------------
+
+    @cached_property
+    def web_search(self) -> WebSearch:
+        """Web search over AgentCore ``InvokeWebSearch`` (its own deadline-bound client)."""
+        from code_exec.web.search import AgentCoreWebSearch, make_search_client  # first use
+
+        return AgentCoreWebSearch(make_search_client(), web_search_id=self.config.web_search_id)
+
+    @cached_property
+    def web_fetcher(self) -> WebFetcher:
+        """The SSRF-guarded web fetcher (:mod:`code_exec.web.fetcher`)."""
+        from code_exec.web.fetcher import make_fetcher  # lazy: HTML extraction is heavy
+
+        return make_fetcher()

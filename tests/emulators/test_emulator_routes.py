@@ -31,16 +31,19 @@ def test_every_operation_of_the_model_routes_to_itself(operation: str) -> None:
     assert route is not None and (route.operation, route.params) == (operation, labels)
 
 
-def test_the_emulator_serves_exactly_the_code_interpreter_data_plane() -> None:
-    """Each implemented operation is one of the model's, and every code interpreter
-    operation of the model is implemented (a new one in botocore fails here first)."""
+def test_the_emulator_serves_exactly_the_code_interpreter_data_plane_and_web_search() -> None:
+    """Each implemented operation is one of the model's, and every code interpreter and web
+    search operation of the model is implemented (a new one in botocore fails here first)."""
     assert set(OPERATIONS) <= set(MODEL.operation_names)
-    code_interpreter = {
+    served = {
         name
         for name in MODEL.operation_names
-        if MODEL.operation_model(name).http["requestUri"].startswith("/code-interpreters/")
+        if MODEL.operation_model(name)
+        .http["requestUri"]
+        .startswith(("/code-interpreters/", "/web-search/"))
     }
-    assert set(OPERATIONS) == code_interpreter
+    assert set(OPERATIONS) == served
+    assert "InvokeWebSearch" in served
 
 
 @pytest.mark.sandbox

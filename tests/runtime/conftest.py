@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -176,13 +177,39 @@ def aws(stack_env: dict[str, str]) -> Iterator[None]:
         yield
 
 
+@contextmanager
+def sharing_services(services: Any) -> Iterator[None]:
+    """The job, cleanup and sweeper functions' entry modules on ``services`` (the API's).
+
+    In Lambda each function has its own ``services``; here moto's state machine invokes the
+    job and cleanup handlers by name in this process, and the tests replay the model on, or
+    inject faults into, the API's services, so the three run on those. The least-privilege
+    test keeps them apart (:mod:`devtools.function_harness`).
+    """
+    from code_exec.functions import cleanup_function, job_function, sweeper_function
+    from code_exec.job_cleanup import JobCleanup
+    from code_exec.jobs import Jobs
+    from code_exec.operations import Operations
+    from code_exec.sweeper import Sweeper
+
+    with pytest.MonkeyPatch.context() as mp:
+        for entry in (job_function, cleanup_function, sweeper_function):
+            mp.setattr(entry, "services", services)
+        mp.setattr(job_function, "jobs", Jobs(Operations(services)))
+        mp.setattr(cleanup_function, "cleanup", JobCleanup(services))
+        mp.setattr(sweeper_function, "sweeper", Sweeper(services))
+        yield
+
+
 @pytest.fixture(scope="module")
 def handler(aws: None) -> Iterator[Any]:
-    """``code_exec.api.handler`` with its services rebuilt from the test environment."""
+    """``code_exec.api.handler`` with its services rebuilt from the test environment; the job,
+    cleanup and sweeper functions run on the same services (:func:`sharing_services`)."""
     from code_exec.api import handler as module
 
     module.services.reset()
-    yield module
+    with sharing_services(module.services):
+        yield module
     module.services.reset()
 
 
@@ -242,7 +269,7 @@ def synth_agent_template() -> dict[str, Any]:
     from aws_cdk import aws_lambda as lambda_
 
     from stacks import Settings
-    from stacks.agent_stack import AgentStack
+    from stacks.app_stacks import AgentStack
 
     root = Path(__file__).resolve().parents[2]
     context = json.loads((root / "cdk.json").read_text())["context"]

@@ -233,6 +233,26 @@ def v1_count_tokens(world: World, injector: FaultInjector) -> Seen:
     return seen_http(resp)
 
 
+def v1_skill_version_delete(world: World, injector: FaultInjector) -> Seen:
+    key = {"x-api-key": world.api_key}
+    skill_md = b"---\nname: fault-skill\ndescription: A skill to delete.\n---\n"
+    made = requests.post(
+        f"{world.url}/v1/skills",
+        files=[("files[]", ("fault-skill/SKILL.md", skill_md, "text/markdown"))],
+        headers=key,
+        timeout=60,
+    )
+    assert made.status_code == 200, made.text
+    skill = made.json()
+    with on(injector):
+        resp = requests.delete(
+            f"{world.url}/v1/skills/{skill['id']}/versions/{skill['latest_version_id']}",
+            headers=key,
+            timeout=60,
+        )
+    return seen_http(resp)
+
+
 def job_submit(world: World, injector: FaultInjector) -> Seen:
     replay = world.replay("converse_plain_answer")
     body = {"prompt": "What is 6 x 7?", "loop": "converse"}
@@ -291,14 +311,15 @@ def sweep(world: World, injector: FaultInjector) -> Seen:
     """The sweeper's handler with one leaked session (a job's, whose job is unknown); what
     its invoker sees is the typed error it raises, or its report."""
     from code_exec.exceptions import CodeExecError
+    from code_exec.functions import sweeper_function  # on the API's services (conftest)
 
     sandbox = world.handler.services.sandbox
     leaked = sandbox.start_session(name=f"bcx-job-{world.name('gone')}")
-    sweeper = world.handler.sweeper
+    sweeper = sweeper_function.sweeper
     grace, sweeper.grace_seconds = sweeper.grace_seconds, 0.0
     try:
         with on(injector):
-            report = world.handler.sweeper_handler({}, LambdaContext(function_name="sweeper"))
+            report = sweeper_function.sweeper_handler({}, LambdaContext(function_name="sweeper"))
     except CodeExecError as e:  # the invocation fails (typed): EventBridge runs it again
         return Seen(e.status, e.code, e.retry_after is not None, e.message)
     finally:
@@ -377,6 +398,22 @@ def v1_bash(world: World, injector: FaultInjector) -> Seen:
     return seen_http(resp)
 
 
+def web_search(world: World, injector: FaultInjector) -> Seen:
+    """The search backend as a web_search tool calls it: a ``WebToolError`` is what the model
+    sees (status 200: the turn goes on); a turn-ending error is rendered as the API would."""
+    from code_exec.exceptions import CodeExecError
+    from code_exec.web.types import SearchRequest, WebToolError
+
+    with on(injector):
+        try:
+            hits = world.handler.services.web_search.search(SearchRequest("harbor city"))
+        except WebToolError as e:
+            return Seen(200, e.error_code, False, e.message)
+        except CodeExecError as e:
+            return Seen(e.status, e.code, e.retry_after is not None, e.message)
+    return Seen(200, None, False, f"{len(hits)} hits")
+
+
 DRIVES: dict[str, Callable[[World, FaultInjector], Seen]] = {
     fn.__name__: fn
     for fn in (
@@ -391,10 +428,12 @@ DRIVES: dict[str, Callable[[World, FaultInjector], Seen]] = {
         stream_v1,
         v1_files,
         v1_count_tokens,
+        v1_skill_version_delete,
         job_submit,
         job_status,
         sweep,
         claude_code,
         v1_bash,
+        web_search,
     )
 }

@@ -588,6 +588,93 @@ def anthropic_api(run: Run) -> None:
     assert raw["statusCode"] == 200 and base64.b64decode(raw["body"]).startswith(b"\x89PNG")
 
 
+_SKILL_MD = (
+    b"---\nname: house-greeting\ndescription: Greets people in the house style. Use when "
+    b"asked to greet someone.\n---\n\n# Greeting\n\nRun `python3 "
+    b"skills/house-greeting/scripts/greet.py NAME` and answer with its output.\n"
+)
+_GREET = b"import sys\nprint(f'Ahoy, {sys.argv[1]}! (house style v1)')\n"
+
+
+def _skill_form() -> bytes:
+    parts = [("house-greeting/SKILL.md", _SKILL_MD), ("house-greeting/scripts/greet.py", _GREET)]
+    form = b""
+    for name, data in parts:
+        form += (
+            b'--b\r\nContent-Disposition: form-data; name="files[]"; filename="'
+            + name.encode()
+            + b'"\r\nContent-Type: text/plain\r\n\r\n'
+            + data
+            + b"\r\n"
+        )
+    return form + b"--b--\r\n"
+
+
+def _v1(handler: Any, path: str, method: str, body: bytes = b"", **params: str) -> Any:
+    multipart = "multipart/form-data; boundary=b"
+    event = _v1_event(path, method, body, multipart if body else JSON)
+    if params:
+        event["pathParameters"] = params
+    raw = handler(event, LambdaContext())
+    assert raw["statusCode"] == 200, raw["body"]
+    return raw["body"] if path.endswith("/content") else json.loads(raw["body"])
+
+
+def anthropic_skills(run: Run) -> None:
+    """Agent Skills: on the API function, a skill created, listed, given a second version,
+    downloaded; used in a /v1/messages turn on the streaming function (container.skills: the
+    skill's zip placed in the container), in an /invoke turn and in a job; then its versions
+    and the skill deleted, as Anthropic's API asks."""
+    handler = run.function(".api_handler").handler
+    skill = _v1(handler, "/v1/skills", "POST", _skill_form())
+    one = f"/v1/skills/{skill['id']}"
+    assert skill["id"] in {s["id"] for s in _v1(handler, "/v1/skills", "GET")["data"]}
+    v2 = _v1(handler, f"{one}/versions", "POST", _skill_form(), skill_id=skill["id"])
+    zipped = _v1(
+        handler, f"{one}/versions/{v2['id']}/content", "GET", skill_id=skill["id"], version=v2["id"]
+    )
+    assert base64.b64decode(zipped).startswith(b"PK")
+    refs = [{"type": "custom", "skill_id": skill["id"], "version": "latest"}]
+    body = {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 1024,
+        "container": {"skills": refs},
+        "tools": [{"type": "code_execution_20250825", "name": "code_execution"}],
+        "messages": [{"role": "user", "content": "Greet Ada in the house style."}],
+    }
+    fn = run.function(".stream_handler")
+    with FakeRuntimeApi() as runtime_api:
+        loop = threading.Thread(
+            target=serve,
+            args=(RuntimeApi(runtime_api.address), fn.handler),
+            kwargs={"invocations": 1},
+            name="streaming-runtime",
+            daemon=True,
+        )
+        loop.start()
+        with run.replay("anthropic_skill_greeting", ".stream_handler", stream=True):
+            event = _v1_event("/v1/messages", "POST", json.dumps(body).encode(), JSON)
+            whole = runtime_api.invoke(event).reply(60)
+            message = json.loads(whole.body(60))
+        assert whole.status_code == 200 and message["container"]["skills"], message
+        loop.join(30)
+    with run.replay("invoke_skill_greeting", ".api_handler"):
+        resp = run.api.invoke(
+            prompt="Greet Ada in the house style.", skills=refs, skills_owner="alice"
+        )
+    assert resp.status == 200 and "Ahoy, Ada!" in resp.body["text"], resp.body
+    with run.replay("invoke_skill_greeting", ".job_handler"):
+        accepted = run.api.submit_job(
+            prompt="Greet Ada in the house style.", skills=refs, skills_owner="alice"
+        )
+        assert accepted.status == 202, accepted.body
+        done = run.wait_job(accepted.body["job_id"])
+    assert done["status"] == "SUCCEEDED", done
+    for v in _v1(handler, f"{one}/versions", "GET", skill_id=skill["id"])["data"]:
+        _v1(handler, f"{one}/versions/{v['id']}", "DELETE", skill_id=skill["id"], version=v["id"])
+    assert _v1(handler, one, "DELETE", skill_id=skill["id"])["type"] == "skill_deleted"
+
+
 JSON = "application/json"
 
 
@@ -601,6 +688,17 @@ def _v1_event(path: str, method: str, body: bytes, content_type: str) -> dict[st
     event["body"] = base64.b64encode(body).decode() if body else None
     event["isBase64Encoded"] = bool(body)
     return event
+
+
+def web_search_from_every_worker(run: Run) -> None:
+    """``InvokeWebSearch`` (issue 17's web_search server tool and built-in) from each function
+    that runs model turns: the API, the streaming and the job function, through their own
+    ``services.web_search`` (the emulator searches its corpus fixture)."""
+    from code_exec.web.types import SearchRequest
+
+    for handler in (".api_handler", ".stream_handler", ".job_handler"):
+        hits = run.function(handler).services.web_search.search(SearchRequest("harbor city"))
+        assert hits and hits[0].url.startswith("https://"), (handler, hits)
 
 
 STEPS: list[Callable[[Run], None]] = [
@@ -617,5 +715,7 @@ STEPS: list[Callable[[Run], None]] = [
     every_allowed_model,
     stream_in_session_and_one_shot,
     anthropic_api,
+    anthropic_skills,
     sweep_a_leaked_session,
+    web_search_from_every_worker,
 ]

@@ -43,6 +43,15 @@ def test_openapi_document_covers_every_route() -> None:
         ("/v1/files/{file_id}", "get"),
         ("/v1/files/{file_id}", "delete"),
         ("/v1/files/{file_id}/content", "get"),
+        ("/v1/skills", "post"),
+        ("/v1/skills", "get"),
+        ("/v1/skills/{skill_id}", "get"),
+        ("/v1/skills/{skill_id}", "delete"),
+        ("/v1/skills/{skill_id}/versions", "post"),
+        ("/v1/skills/{skill_id}/versions", "get"),
+        ("/v1/skills/{skill_id}/versions/{version}", "get"),
+        ("/v1/skills/{skill_id}/versions/{version}", "delete"),
+        ("/v1/skills/{skill_id}/versions/{version}/content", "get"),
     }
     for path, ops in paths.items():
         for op in ops.values():

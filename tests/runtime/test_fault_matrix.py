@@ -99,6 +99,7 @@ def _clients(world: World) -> list[Any]:
         for name in ("dynamodb", "s3", "stepfunctions", "bedrock", "agentcore"):
             client = getattr(services, name)
             found[id(client)] = client
+        found[id(services.web_search.client)] = services.web_search.client
     return list(found.values())
 
 

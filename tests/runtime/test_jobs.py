@@ -96,8 +96,8 @@ def test_job_runs_through_the_state_machine_and_returns_its_result(
     assert _execution_status(sandbox_api, job_id) == "SUCCEEDED"
     handlers = [h for h, event in jobs.invocations if event.get("job_id") == job_id]
     assert handlers == [
-        "code_exec.api.handler.job_handler",
-        "code_exec.api.handler.cleanup_handler",
+        "code_exec.functions.job_function.job_handler",
+        "code_exec.functions.cleanup_function.cleanup_handler",
     ]
     # one-shot session: started for the job, stopped (by the job, and again by cleanup)
     [session] = recording.started
@@ -364,7 +364,9 @@ def test_cleanup_never_tombstones_a_session_recreated_since(api: ApiClient) -> N
         store.release_session("recreated", "next-request")
 
         caught = {"Error": "Sandbox.Timedout", "Cause": "Task timed out after 900.00 seconds"}
-        api.handler.jobs.cleanup_job({"job_id": "job-recreated", "error": caught})
+        from code_exec.functions import cleanup_function  # on the API's services (conftest)
+
+        cleanup_function.cleanup.cleanup_job({"job_id": "job-recreated", "error": caught})
 
         assert sandbox.stopped == ["OLDSANDBOX"]
         after = store.get_session("recreated")

@@ -176,8 +176,9 @@ def test_cleanup_raising_on_every_attempt(
         attempts.append(event)
         raise RuntimeError("the cleanup step is broken")
 
-    handler = fault_api.handler
-    monkeypatch.setattr(handler.jobs, "cleanup", broken)
+    from code_exec.functions import cleanup_function
+
+    monkeypatch.setattr(cleanup_function.cleanup, "cleanup", broken)
     services.override(run_agent=stuck)
     time_is_up = threading.Event()
     try:
@@ -193,7 +194,7 @@ def test_cleanup_raising_on_every_attempt(
             "detail": {"name": job_id, "status": "FAILED", "error": "RuntimeError"},
         }
         with pytest.raises(RuntimeError):  # the rule's delivery fails as well
-            handler.cleanup_handler(event, LambdaContext())
+            cleanup_function.cleanup_handler(event, LambdaContext())
         assert len(attempts) == 5
         job = services.store.get_job(job_id)
         assert job.status == JobStatus.RUNNING and job.sandbox_session_id  # never cleaned up

@@ -26,8 +26,8 @@ def cdk_json_context() -> dict[str, Any]:
 def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     import aws_cdk as cdk
 
+    from bedrock_code_execution.nag import add_checks
     from stacks import Settings, build_app
-    from stacks.nag import add_checks
 
     outdir = tmp_path_factory.mktemp("cdk.out")
     context = cdk_json_context()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from stacks.bundling import LambdaAsset
+from bedrock_code_execution.bundling import LambdaAsset
 
 
 @pytest.fixture
@@ -78,7 +78,7 @@ def test_executables_get_mode_755_in_the_asset_whatever_the_checkout_gave(tree: 
 
 
 def test_a_missing_executable_fails_bundling_naming_it(tree: Path) -> None:
-    from stacks.bundling import BundlingError
+    from bedrock_code_execution.bundling import BundlingError
 
     asset = LambdaAsset(**{**_asset(tree).__dict__, "executables": ("code_exec/nope",)})
     _with_cached_deps(asset)
@@ -86,3 +86,26 @@ def test_a_missing_executable_fails_bundling_naming_it(tree: Path) -> None:
     out.mkdir()
     with pytest.raises(BundlingError, match="code_exec/nope"):
         asset.bundle_into(out)
+
+
+def test_tool_modules_land_under_their_asset_paths_and_change_the_hash(tree: Path) -> None:
+    """The deployment's tool modules (a file and a package) are copied to ``tool_modules/``;
+    editing one changes the asset hash, so a changed tool is redeployed."""
+    module = tree / "mine" / "orders.py"
+    package = tree / "mine" / "billing"
+    (package / "sub").mkdir(parents=True)
+    module.write_text("TOOLS = []\n")
+    (package / "__init__.py").write_text("TOOLS = []\n")
+    (package / "sub" / "rates.py").write_text("RATE = 1\n")
+    extras = ((module, "tool_modules/orders.py"), (package, "tool_modules/billing"))
+    asset = LambdaAsset(**{**_asset(tree).__dict__, "extras": extras})
+    before = asset.asset_hash()
+    assert before != _asset(tree).asset_hash()
+    _with_cached_deps(asset)
+    out = tree / "out"
+    out.mkdir()
+    asset.bundle_into(out)
+    assert (out / "tool_modules" / "orders.py").read_text() == "TOOLS = []\n"
+    assert (out / "tool_modules" / "billing" / "sub" / "rates.py").read_text() == "RATE = 1\n"
+    (package / "sub" / "rates.py").write_text("RATE = 2\n")
+    assert asset.asset_hash() != before

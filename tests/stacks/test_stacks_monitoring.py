@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from stacks.monitoring import (
+from bedrock_code_execution.monitoring import (
     API_5XX_RATE_THRESHOLD,
     METRICS_NAMESPACE,
     METRICS_SERVICE,

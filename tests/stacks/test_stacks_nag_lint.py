@@ -43,7 +43,7 @@ def test_every_acknowledgment_answers_a_finding(
     finding of the same rule there, e.g. a sandbox/ grant coming back on a function role.)"""
     import aws_cdk as cdk
 
-    import stacks.nag as nag
+    import bedrock_code_execution.nag as nag
     from stacks import Settings, build_app
 
     acknowledged: list[tuple[str, str]] = []

@@ -25,9 +25,8 @@ def _synth(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
     import aws_cdk as cdk
     from aws_cdk import aws_lambda as lambda_
 
-    from stacks.agent_stack import AgentStack
-    from stacks.code_interpreter_stack import CodeInterpreterStack
-    from stacks.nag import add_checks
+    from bedrock_code_execution.nag import add_checks
+    from stacks.app_stacks import AgentStack, CodeInterpreterStack
 
     code_dir = tmp_path / "code"
     code_dir.mkdir()
@@ -164,7 +163,7 @@ def test_no_rule_expires_the_whole_files_bucket(default: dict[str, Any]) -> None
 
 
 def test_every_function_prefix_has_an_expiry(default: dict[str, Any]) -> None:
-    from stacks.storage import LAMBDA_PREFIXES
+    from bedrock_code_execution.storage import LAMBDA_PREFIXES
 
     prefixes = {r.get("Prefix") for r in _files_bucket_rules(default) if "ExpirationInDays" in r}
     assert set(LAMBDA_PREFIXES) <= prefixes

@@ -29,10 +29,10 @@ STAR_RESOURCE_ACTIONS = {
 HANDLERS = {
     "code_exec.api.handler.api_handler",
     "code_exec.api.streamed.stream_handler",
-    "code_exec.api.handler.job_handler",
-    "code_exec.api.handler.cleanup_handler",
+    "code_exec.functions.job_function.job_handler",
+    "code_exec.functions.cleanup_function.cleanup_handler",
     "code_exec.anthropic.authorizer.handler",
-    "code_exec.api.handler.sweeper_handler",
+    "code_exec.functions.sweeper_function.sweeper_handler",
 }
 STREAM_HANDLER = "code_exec.api.streamed.stream_handler"
 
@@ -86,7 +86,7 @@ def test_execution_role_trust_is_agentcores_documented_policy(
     role = next(iter(resources(interpreter.to_json(), "AWS::IAM::Role").values()))
     [statement] = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
     source_arn = statement["Condition"]["ArnLike"]["aws:SourceArn"]["Fn::Join"][1]
-    # arn:<partition>:bedrock-agentcore:<region>:<account>:* (stacks.code_interpreter_stack)
+    # arn:<partition>:bedrock-agentcore:<region>:<account>:* (bedrock_code_execution.interpreter)
     assert source_arn[-1] == ":*", source_arn
     assert ":bedrock-agentcore:" in source_arn
 
@@ -342,9 +342,9 @@ def test_the_functions_share_one_asset_with_tracing_and_new_python(
         assert props["LoggingConfig"]["LogGroup"]
     timeouts = {f["Properties"]["Handler"]: f["Properties"]["Timeout"] for f in functions.values()}
     assert timeouts["code_exec.api.handler.api_handler"] == 29
-    assert timeouts["code_exec.api.handler.job_handler"] <= 900
+    assert timeouts["code_exec.functions.job_function.job_handler"] <= 900
     assert timeouts[STREAM_HANDLER] == 900  # API Gateway streams for up to 15 minutes
-    assert timeouts["code_exec.api.handler.sweeper_handler"] <= 300
+    assert timeouts["code_exec.functions.sweeper_function.sweeper_handler"] <= 300
 
 
 def test_only_the_streaming_function_starts_through_the_exec_wrapper(
@@ -539,7 +539,7 @@ def test_streaming_integration_on_exactly_the_streamed_methods(
 ) -> None:
     """STREAM transfer mode, the response-streaming invocation URI of the streaming function
     and a 15-minute timeout on the streamed methods; the buffered integration elsewhere."""
-    from stacks.api import KEY_ROUTES, ROUTES, STREAM_ROUTES
+    from bedrock_code_execution.api import KEY_ROUTES, ROUTES, STREAM_ROUTES
 
     methods = resources(agent_template, "AWS::ApiGateway::Method")
     functions = {
@@ -573,7 +573,7 @@ def test_streamed_routes_agree_with_the_runtime() -> None:
     """The stack and the streaming handler name the same streamed routes."""
     from code_exec.api.streamed import ROUTES as RUNTIME_ROUTES
 
-    from stacks.api import STREAM_ROUTES
+    from bedrock_code_execution.api import STREAM_ROUTES
 
     assert set(RUNTIME_ROUTES) == set(STREAM_ROUTES)
 
@@ -581,8 +581,8 @@ def test_streamed_routes_agree_with_the_runtime() -> None:
 def test_refused_keys_answer_in_anthropics_envelope(agent_template: dict[str, Any]) -> None:
     """API Gateway's own 401/403 bodies are Anthropic's envelope (and our error shape), and
     the local HTTP adapter answers with the same ones."""
+    from bedrock_code_execution.api import GATEWAY_ERRORS
     from devtools.http_adapter import GATEWAY_ERRORS as LOCAL
-    from stacks.api import GATEWAY_ERRORS
 
     assert LOCAL == GATEWAY_ERRORS
     responses = {

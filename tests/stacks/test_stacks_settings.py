@@ -159,6 +159,9 @@ def test_model_targets() -> None:
         ({"sweepIntervalMinutes": "90"}, "sweepIntervalMinutes", "1..60"),
         ({"sweepIntervalMinutes": "often"}, "sweepIntervalMinutes", "must be an integer"),
         ({"sweepGraceSeconds": "30"}, "sweepGraceSeconds", "60..28800"),
+        ({"webSearchId": "Web-Search.v1"}, "webSearchId", "web-search.v1"),
+        ({"webSearchId": "web search"}, "webSearchId", "not allowed"),
+        ({"webSearchId": "a" * 101}, "webSearchId", "not allowed"),
         ({"alarmTopicKmsKeyArn": "alias/alarms"}, "alarmTopicKmsKeyArn", "arn:aws:kms:"),
         (
             {"alarmTopicKmsKeyArn": "arn:aws:kms:us-east-1:111122223333:alias/alarms"},
@@ -190,6 +193,11 @@ def test_sweeper_and_topic_key_settings_are_parsed() -> None:
     )
 
 
+def test_the_web_search_id_is_parsed() -> None:
+    assert Settings().web_search_id == "web-search.v1"
+    assert _settings(webSearchId="web-search.v2").web_search_id == "web-search.v2"
+
+
 def test_operations_settings_are_parsed() -> None:
     s = _settings(alarmEmail=" ops@example.com ", apiGatewayCloudWatchRole="false")
     assert (s.alarm_email, s.api_gateway_cloud_watch_role) == ("ops@example.com", False)
@@ -210,7 +218,7 @@ def test_vpc_mode_synthesizes_the_vpc_network_shape() -> None:
     import aws_cdk as cdk
     from aws_cdk.assertions import Match, Template
 
-    from stacks.code_interpreter_stack import CodeInterpreterStack
+    from stacks.app_stacks import CodeInterpreterStack
 
     s = _settings(
         networkMode="VPC",

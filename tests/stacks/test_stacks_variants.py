@@ -24,9 +24,8 @@ def variant(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     import aws_cdk as cdk
     from aws_cdk import aws_lambda as lambda_
 
-    from stacks.agent_stack import AgentStack
-    from stacks.code_interpreter_stack import CodeInterpreterStack
-    from stacks.nag import add_checks
+    from bedrock_code_execution.nag import add_checks
+    from stacks.app_stacks import AgentStack, CodeInterpreterStack
 
     code_dir = tmp_path_factory.mktemp("code")
     (code_dir / "handler.py").write_text("def api_handler(event, context):\n    return {}\n")

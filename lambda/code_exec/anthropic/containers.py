@@ -49,6 +49,7 @@ class ContainerSession:
         self.lease = lease
         self.lease_seconds = lease_seconds
         self.record: ContainerRecord | None = None
+        self.skills: list[dict[str, str]] | None = None  # the response's container.skills
 
     # --- open ----------------------------------------------------------------------------
 
@@ -140,13 +141,17 @@ class ContainerSession:
             self.s.store.release_container(record.container_id, self.lease)
 
     @property
-    def wire(self) -> dict[str, str] | None:
-        """The response's ``container`` object (None when the request had none)."""
+    def wire(self) -> dict[str, Any] | None:
+        """The response's ``container`` object (None when the request had none), with the
+        skills it holds when the request named any."""
         if self.record is None or self.record.status != "ACTIVE":
             return None
         idle = self.s.clock() + self.s.config.container_idle_seconds
         expires = min(idle, self.record.session_ends_at or idle)
-        return {"id": self.record.container_id, "expires_at": rfc3339(expires)}
+        wire: dict[str, Any] = {"id": self.record.container_id, "expires_at": rfc3339(expires)}
+        if self.skills is not None:
+            wire["skills"] = self.skills
+        return wire
 
     def _expire(self, record: ContainerRecord) -> None:
         try:

@@ -9,7 +9,9 @@ user message. So an assistant message is split at each result:
 
 Calls made from code (``tool_use`` with a ``code_execution_*`` caller) and the client's
 ``tool_result`` for them are dropped: they were never the model's, and their results must
-not reach it (only what the code printed does, in the code execution result). Messages left
+not reach it (only what the code printed does, in the code execution result). So are web
+tool calls made from code (``server_tool_use`` with such a caller, dynamic filtering) and
+their ``web_*_tool_result`` blocks. Messages left
 empty are dropped and neighbours of one role merged, so roles alternate as Bedrock requires.
 
 A server tool use with no result yet (a turn paused by ``pause_turn``, or one that ended on a
@@ -27,6 +29,8 @@ from code_exec.anthropic import tool_search, wire
 from code_exec.anthropic.ids import bedrock_tool_id, server_tool_id
 from code_exec.anthropic.results import model_result
 from code_exec.anthropic.tools import SERVER_TOOL_NAMES
+from code_exec.anthropic.web_direct import model_result as web_model_result
+from code_exec.anthropic.web_tools import WEB_NAMES, bedrock_citation
 from code_exec.exceptions import RequestValidationError
 
 __all__ = ["History", "ServerUse", "convert"]
@@ -61,7 +65,7 @@ class History:
         return {
             server_tool_id(b["id"])
             for b in messages[index]["content"]
-            if b.get("type") == "tool_use" and b.get("name") in SERVER_TOOL_NAMES
+            if b.get("type") == "tool_use" and b.get("name") in SERVER_TOOL_NAMES | WEB_NAMES
         }
 
     def describe_uploads(self, text: Callable[[str], str]) -> None:
@@ -85,10 +89,14 @@ def _dump(block: Any) -> dict[str, Any]:
     return dict(block.model_dump(exclude_none=True))
 
 
-def _text(block: wire.TextBlock) -> dict[str, Any]:
+def _text(block: wire.TextBlock, where: str = "messages") -> dict[str, Any]:
     out = _dump(block)
     if not out.get("citations"):
         out.pop("citations", None)
+    else:  # web search citations back in the shape the model wrote them
+        out["citations"] = [
+            bedrock_citation(c, f"{where}.citations.{i}") for i, c in enumerate(out["citations"])
+        ]
     return out
 
 
@@ -149,10 +157,15 @@ def convert(messages: list[wire.Message]) -> History:
         for m in messages
         if m.role == "assistant"
         for b in m.blocks()
-        if isinstance(b, wire.ToolUseBlock) and b.caller and b.caller.type != "direct"
+        if isinstance(b, wire.ToolUseBlock | wire.ServerToolUseBlock)
+        and b.caller
+        and b.caller.type != "direct"
     }
     answered = {
-        b.tool_use_id for m in messages for b in m.blocks() if isinstance(b, wire.ServerResultBlock)
+        b.tool_use_id
+        for m in messages
+        for b in m.blocks()
+        if isinstance(b, wire.ServerResultBlock | wire.WebResultBlock)
     }
     history = History()
     out = _Builder()
@@ -219,7 +232,7 @@ def _assistant_block(
     answered: set[str],
 ) -> None:
     if isinstance(block, wire.TextBlock):
-        out.add("assistant", _text(block))
+        out.add("assistant", _text(block, where))
     elif isinstance(block, wire.ThinkingBlock | wire.RedactedThinkingBlock):
         out.add("assistant", _dump(block))
     elif isinstance(block, wire.ToolUseBlock):
@@ -229,8 +242,13 @@ def _assistant_block(
         if block.cache_control is not None:
             use["cache_control"] = block.cache_control.model_dump(exclude_none=True)
         out.add("assistant", use)
+    elif isinstance(block, wire.ServerToolUseBlock | wire.WebResultBlock) and (
+        getattr(block, "id", None) in programmatic
+        or getattr(block, "tool_use_id", None) in programmatic
+    ):
+        return  # a web tool called from code (dynamic filtering): only its printout counts
     elif isinstance(block, wire.ServerToolUseBlock):
-        if block.name not in SERVER_TOOL_NAMES:
+        if block.name not in SERVER_TOOL_NAMES | WEB_NAMES:
             raise RequestValidationError(
                 f"server tool {block.name!r} is not available on this deployment",
                 field=f"{where}.name",
@@ -246,6 +264,8 @@ def _assistant_block(
             history.unanswered.append(ServerUse(block.id, block.name, block.input))
     elif isinstance(block, wire.ServerResultBlock):
         out.add("user", model_result(_dump(block)))
+    elif isinstance(block, wire.WebResultBlock):
+        out.add("user", web_model_result(_dump(block), where))
     elif isinstance(block, wire.ContainerUploadBlock):
         return  # an echo of an upload: the file is already in the container
     else:

@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-__all__ = ["BASH_TOOL", "EDITOR_TOOL", "python_tool"]
+__all__ = ["BASH_TOOL", "EDITOR_TOOL", "python_tool", "skills_text"]
 
 _FILES = (
     "Files the user uploaded are in inputs/. Save files the user should receive (charts, "
@@ -108,3 +108,22 @@ def python_tool(version: str, tools: Iterable[_Callable]) -> dict[str, Any]:
             "required": ["code"],
         },
     }
+
+
+def skills_text(skills: Iterable[tuple[str, str, str]]) -> str:
+    """What the model is told of the container's skills (name, description, directory): only
+    enough to know when one applies; it reads the skill's SKILL.md when it does (progressive
+    disclosure, as Anthropic's skills work)."""
+    lines = [
+        "\n\nSkills are installed in the container. Each is a folder of instructions, scripts "
+        "and resources. When a task matches a skill's description, first read its SKILL.md "
+        "(`cat <location>`) and follow it; read other files of the skill only "
+        "as SKILL.md points to them.\n<skills>"
+    ]
+    for name, description, directory in skills:
+        lines.append(
+            f"<skill><name>{name}</name><description>{' '.join(description.split())}"
+            f"</description><location>{directory}/SKILL.md</location></skill>"
+        )
+    lines.append("</skills>")
+    return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""The buffered ``/v1/*`` routes: Models and Files, as the Anthropic SDK calls them.
+"""The buffered ``/v1/*`` routes: Models, Files (and Skills), as the Anthropic SDK calls them.
 
 They are registered on the API's one resolver (:func:`register`); the resolver's error handler
 answers errors on these paths in Anthropic's envelope (:mod:`code_exec.anthropic.errors`).
@@ -16,6 +16,7 @@ import inspect
 import json
 import re
 from collections.abc import Callable, Mapping
+from email.message import EmailMessage
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -29,7 +30,18 @@ from code_exec.anthropic.surface import DROPPED_HEADER, split_betas
 from code_exec.disposition import content_disposition
 from code_exec.exceptions import AuthenticationError, RequestValidationError
 
-__all__ = ["PREFIX", "header_of", "owner_of", "register", "request_id_of"]
+__all__ = [
+    "PREFIX",
+    "binary_route",
+    "error_responses",
+    "form_parts",
+    "header_of",
+    "json_response",
+    "list_limit",
+    "owner_of",
+    "register",
+    "request_id_of",
+]
 
 PREFIX = "/v1/"
 _FILE_ID = r"^file_[A-Za-z0-9]{1,64}$"
@@ -64,7 +76,7 @@ def owner_of(event: Any) -> str:
     return str(owner)
 
 
-def _json(body: dict[str, Any], rid: str, status: int = 200) -> Response[str]:
+def json_response(body: dict[str, Any], rid: str, status: int = 200) -> Response[str]:
     return Response(
         status_code=status,
         content_type="application/json",
@@ -73,7 +85,7 @@ def _json(body: dict[str, Any], rid: str, status: int = 200) -> Response[str]:
     )
 
 
-def _limit(query: Mapping[str, str]) -> int:
+def list_limit(query: Mapping[str, str]) -> int:
     """A list's ``limit`` (1-1000, default 20), as Anthropic's lists take it."""
     raw = query.get("limit") or "20"
     if not raw.isdigit() or not 1 <= int(raw) <= 1000:
@@ -81,19 +93,24 @@ def _limit(query: Mapping[str, str]) -> int:
     return int(raw)
 
 
-def _upload(event: Any) -> Upload:
-    """The ``file`` part of a ``multipart/form-data`` body (what the SDK's upload sends)."""
+def form_parts(event: Any, field: str) -> list[EmailMessage]:
+    """The parts of a ``multipart/form-data`` body (400 naming ``field`` for another type)."""
     ctype = header_of(event, "content-type") or ""
     if not ctype.lower().startswith("multipart/form-data"):
-        raise RequestValidationError("send the file as multipart/form-data", field="file")
-    raw = event.raw_event.get("body") or ""
-    if event.raw_event.get("isBase64Encoded"):
+        raise RequestValidationError(f"send the {field} as multipart/form-data", field=field)
+    raw = _raw(event).get("body") or ""
+    if _raw(event).get("isBase64Encoded"):
         data = base64.b64decode(raw)
     else:
         data = raw.encode("utf-8", errors="surrogateescape")
     head = f"Content-Type: {ctype}\r\nMIME-Version: 1.0\r\n\r\n".encode()
     parsed = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + data)
-    for part in parsed.iter_parts():
+    return [p for p in parsed.iter_parts() if isinstance(p, EmailMessage)]
+
+
+def _upload(event: Any) -> Upload:
+    """The ``file`` part of a ``multipart/form-data`` body (what the SDK's upload sends)."""
+    for part in form_parts(event, "file"):
         if part.get_param("name", header="content-disposition") == "file":
             payload = part.get_payload(decode=True)
             return Upload(
@@ -125,12 +142,12 @@ class _Routes:
             after_id=query.get("after_id"),
             before_id=query.get("before_id"),
         )
-        return _json(page, request_id_of(event))
+        return json_response(page, request_id_of(event))
 
     def model(self, model_id: Annotated[str, Path()]) -> Response[str]:
         """One model name (404 when this deployment does not answer to it)."""
         event = self.app.current_event
-        return _json(model_info(self.s.config, model_id), request_id_of(event))
+        return json_response(model_info(self.s.config, model_id), request_id_of(event))
 
     # --- token counting ------------------------------------------------------------------
 
@@ -141,7 +158,7 @@ class _Routes:
         event = self.app.current_event
         beta = header_of(event, "anthropic-beta")
         answer = count_tokens(self.s, body, owner=owner_of(event), beta_header=beta)
-        response = _json(answer, request_id_of(event))
+        response = json_response(answer, request_id_of(event))
         dropped = split_betas(beta).dropped
         if dropped:
             response.headers[DROPPED_HEADER] = ",".join(dropped)
@@ -153,7 +170,7 @@ class _Routes:
         """Upload a file (multipart ``file``) for code execution (``container_upload``)."""
         event = self.app.current_event
         record = self.files.upload(owner_of(event), _upload(event))
-        return _json(metadata(record), request_id_of(event))
+        return json_response(metadata(record), request_id_of(event))
 
     def list_files(self) -> Response[str]:
         """The caller's files, newest first, a page at a time (``limit`` 1-1000, default
@@ -174,15 +191,17 @@ class _Routes:
         page = cursors.pop("page")
         if page is not None:
             cursors["after_id"] = page.removeprefix("page_")
-        listed = self.files.list_files(owner_of(event), limit=_limit(query), **cursors)
+        listed = self.files.list_files(owner_of(event), limit=list_limit(query), **cursors)
         more_after = listed["has_more"] or cursors["before_id"] is not None
         listed["next_page"] = f"page_{listed['last_id']}" if more_after and listed["data"] else None
-        return _json(listed, request_id_of(event))
+        return json_response(listed, request_id_of(event))
 
     def file(self, file_id: Annotated[str, Path(pattern=_FILE_ID)]) -> Response[str]:
         """A file's metadata."""
         event = self.app.current_event
-        return _json(metadata(self.files.get(owner_of(event), file_id)), request_id_of(event))
+        return json_response(
+            metadata(self.files.get(owner_of(event), file_id)), request_id_of(event)
+        )
 
     def content(self, file_id: Annotated[str, Path(pattern=_FILE_ID)]) -> Response[bytes]:
         """A file made by code execution (uploaded files cannot be downloaded)."""
@@ -202,17 +221,17 @@ class _Routes:
         """Forget a file (its bytes expire with the bucket's lifecycle)."""
         event = self.app.current_event
         self.files.delete(owner_of(event), file_id)
-        return _json({"id": file_id, "type": "file_deleted"}, request_id_of(event))
+        return json_response({"id": file_id, "type": "file_deleted"}, request_id_of(event))
 
 
-def _binary(fn: Callable[..., Any]) -> Callable[..., Any]:
+def binary_route(fn: Callable[..., Any]) -> Callable[..., Any]:
     """``fn`` with its return annotation hidden from Powertools, which would otherwise serialize
     the body through pydantic as JSON text (a binary file cannot pass: it is not UTF-8)."""
 
     def route(*args: Any, **kwargs: Any) -> Any:
         return fn(*args, **kwargs)
 
-    signature = inspect.signature(fn)
+    signature = inspect.signature(fn, eval_str=True)  # in fn's module, not this one
     route.__signature__ = signature.replace(  # type: ignore[attr-defined]
         return_annotation=inspect.Signature.empty
     )
@@ -220,7 +239,7 @@ def _binary(fn: Callable[..., Any]) -> Callable[..., Any]:
     return route
 
 
-def _responses(*errors: int) -> Any:
+def error_responses(*errors: int) -> Any:
     out: dict[int, dict[str, Any]] = {
         200: {"description": "success", "content": {"application/json": {"schema": {}}}}
     }
@@ -230,37 +249,40 @@ def _responses(*errors: int) -> Any:
 
 
 def register(app: APIGatewayRestResolver, services: Any) -> None:
-    """Add the buffered ``/v1/*`` routes to ``app``."""
+    """Add the buffered ``/v1/*`` routes to ``app`` (Skills': :mod:`.skills_routes`)."""
     r = _Routes(app, services)
     tags = ["anthropic"]
-    app.get("/v1/models", summary="Models", responses=_responses(401), tags=tags)(r.models)
+    app.get("/v1/models", summary="Models", responses=error_responses(401), tags=tags)(r.models)
     app.get(
-        "/v1/models/<model_id>", summary="One model", responses=_responses(401, 404), tags=tags
+        "/v1/models/<model_id>", summary="One model", responses=error_responses(401, 404), tags=tags
     )(r.model)
     app.post(
         "/v1/messages/count_tokens",
         summary="Count a Messages request's input tokens",
-        responses=_responses(400, 401, 404, 429, 529),
+        responses=error_responses(400, 401, 404, 429, 529),
         tags=tags,
     )(r.count)
-    app.post("/v1/files", summary="Upload a file", responses=_responses(400, 401, 413), tags=tags)(
-        r.upload
-    )
-    app.get("/v1/files", summary="The caller's files", responses=_responses(401), tags=tags)(
+    app.post(
+        "/v1/files", summary="Upload a file", responses=error_responses(400, 401, 413), tags=tags
+    )(r.upload)
+    app.get("/v1/files", summary="The caller's files", responses=error_responses(401), tags=tags)(
         r.list_files
     )
     app.get(
         "/v1/files/<file_id>",
         summary="A file's metadata",
-        responses=_responses(401, 404),
+        responses=error_responses(401, 404),
         tags=tags,
     )(r.file)
     app.get(
         "/v1/files/<file_id>/content",
         summary="Download a file made by code execution",
-        responses=_responses(400, 401, 404),
+        responses=error_responses(400, 401, 404),
         tags=tags,
-    )(_binary(r.content))
+    )(binary_route(r.content))
     app.delete(
-        "/v1/files/<file_id>", summary="Delete a file", responses=_responses(401, 404), tags=tags
+        "/v1/files/<file_id>",
+        summary="Delete a file",
+        responses=error_responses(401, 404),
+        tags=tags,
     )(r.delete_file)

@@ -33,6 +33,7 @@ from typing import Any
 from code_exec.anthropic.history import ServerUse
 from code_exec.anthropic.ids import server_tool_id
 from code_exec.anthropic.tools import ToolPlan
+from code_exec.anthropic.web_tools import client_citation
 from code_exec.exceptions import ModelError
 from code_exec.loops.model_stream import AnthropicReader, anthropic_events
 
@@ -112,7 +113,10 @@ def client_block(block: dict[str, Any], plan: ToolPlan) -> dict[str, Any]:
             out["caller"] = {"type": "direct"}
         return out
     if kind == "text":
-        return {**block, "text": block.get("text", "")}
+        out = {**block, "text": block.get("text", "")}
+        if block.get("citations") and plan.direct_web:  # web search hits cited
+            out["citations"] = [client_citation(c) for c in block["citations"]]
+        return out
     if kind == "thinking":
         thinking, signature = block.get("thinking", ""), block.get("signature", "")
         return {**block, "thinking": thinking, "signature": signature}
@@ -151,7 +155,10 @@ def sample(
                 opening = client_block(copy.deepcopy(reader.block(int(event["index"]))), plan)
                 yield BlockStart(opening)
             elif kind == "content_block_delta":
-                yield BlockDelta(dict(event["delta"]))
+                delta = dict(event["delta"])
+                if delta.get("type") == "citations_delta" and plan.direct_web:
+                    delta["citation"] = client_citation(dict(delta.get("citation") or {}))
+                yield BlockDelta(delta)
             elif kind == "content_block_stop":
                 block = client_block(reader.block(int(event["index"])), plan)
                 if block["type"] == "server_tool_use":

@@ -23,7 +23,10 @@ fails when the document is stale), so the table is the one place a decision is m
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
+
+from code_exec.anthropic.errors import ThreadUnsupportedError
+from code_exec.exceptions import RequestValidationError
 
 __all__ = [
     "BETAS",
@@ -33,6 +36,7 @@ __all__ = [
     "Betas",
     "Row",
     "refusal",
+    "refuse_unsupported",
     "split_betas",
     "tool_row",
 ]
@@ -135,7 +139,9 @@ FIELDS: tuple[Row, ...] = (
     Row("tools", "implemented", "each tool type as the tool table says", BR_BODY),
     Row("thinking", "passed", "`display` is implemented here (Bedrock's body has no such "
         "field): `omitted` returns each thinking block with empty text and its signature, "
-        "which carries the full thinking", BR_THINKING),
+        "which carries the full thinking; `summarized` and `updates` (which Claude Code "
+        "2.1.332 asks for with non-default models) return the thinking as Bedrock writes it",
+        BR_THINKING),
     Row("output_config", "passed", "", BR_STRUCTURED),
     Row("stream", "implemented", "every Bedrock call streams; a whole response is added up",
         BR_INVOKE),
@@ -168,6 +174,22 @@ FIELDS: tuple[Row, ...] = (
         "conversation in messages", A_CREATE),
 )  # fmt: skip
 
+# Web search and web fetch: Anthropic's docs say neither is available on Amazon Bedrock; here
+# the model is given stand-in tools and the gateway runs them (code_exec.anthropic.web_tools).
+_WEB_SEARCH = (
+    "emulated (not available on Amazon Bedrock, per Anthropic): the model is given a "
+    "stand-in tool, the search runs on AgentCore InvokeWebSearch; results, errors, "
+    "citations and usage in Anthropic's shapes"
+)
+_WEB_FETCH = (
+    "emulated (not available on Amazon Bedrock, per Anthropic): the model is given a "
+    "stand-in tool, the gateway fetches (SSRF-guarded) only URLs already in the "
+    "conversation"
+)
+_DYNAMIC = "; direct calls as the first version, calls from code execution (dynamic filtering)"
+_DYNAMIC_318 = _DYNAMIC + " with `response_inclusion`"
+_USE_CACHE = "; `use_cache` accepted (nothing is cached: every fetch is fresh)"
+
 TOOLS: tuple[Row, ...] = (
     Row("custom", "passed", "sent as name, description, input_schema and cache_control; "
         "`defer_loading` is implemented here (the tool reaches the model once a "
@@ -181,8 +203,23 @@ TOOLS: tuple[Row, ...] = (
     Row("computer_2*", "passed", "an Anthropic-defined client tool: the client runs it",
         BR_BODY),
     Row("memory_*", "passed", "an Anthropic-defined client tool: the client runs it", A_MEMORY),
-    Row("web_search_*", "refused", "a server tool nothing on Bedrock runs", A_WEB_SEARCH),
-    Row("web_fetch_*", "refused", "a server tool nothing on Bedrock runs", A_WEB_FETCH),
+    *(
+        Row(f"web_search_{v}", "implemented", _WEB_SEARCH + why, A_WEB_SEARCH)
+        for v, why in (("20250305", ""), ("20260209", _DYNAMIC), ("20260318", _DYNAMIC_318))
+    ),
+    *(
+        Row(f"web_fetch_{v}", "implemented", _WEB_FETCH + why, A_WEB_FETCH)
+        for v, why in (
+            ("20250910", ""),
+            ("20260209", _DYNAMIC),
+            ("20260309", _USE_CACHE + _DYNAMIC),
+            ("20260318", _USE_CACHE + _DYNAMIC_318),
+        )
+    ),
+    Row("web_search_*", "refused", "an unknown web search version (the versions above are "
+        "implemented)", A_WEB_SEARCH),
+    Row("web_fetch_*", "refused", "an unknown web fetch version (the versions above are "
+        "implemented)", A_WEB_FETCH),
     Row("tool_search_tool_*", "implemented", _TOOL_SEARCH_HERE, A_TOOL_SEARCH),
     Row("mcp_toolset", "refused", "the MCP connector is not available on this deployment",
         A_MCP),
@@ -240,7 +277,7 @@ BETAS: tuple[Row, ...] = (
     Row("pdfs-2024-09-25", "dropped", "PDF support is GA", A_BETAS),
     Row("token-counting-2024-11-01", "dropped", "token counting is GA", A_BETAS),
     Row("message-batches-2024-09-24", "dropped", "batches are not served here", A_BETAS),
-    Row("skills-2025-10-02", "dropped", "skills are not available here", A_BETAS),
+    Row("skills-2025-10-02", "dropped", "served here: /v1/skills, container.skills", A_BETAS),
     Row("effort-2025-11-24", "dropped", "effort is GA (`output_config.effort`)", A_BETAS),
     Row("*", "dropped", "any other beta: " + _ANTHROPIC_ONLY, A_BETAS),
 )  # fmt: skip
@@ -290,3 +327,19 @@ def split_betas(header: str | None) -> Betas:
         disposition = row.disposition if row is not None else "dropped"
         out[disposition if disposition in out else "dropped"].append(name)
     return Betas(tuple(out["passed"]), tuple(out["implemented"]), tuple(out["dropped"]))
+
+
+def refuse_unsupported(request: Any) -> None:
+    """Raise the 400 of the first field of ``request`` the table refuses (``thread``: its own
+    error type; ``thread: false`` is fine)."""
+    if request.thread is not None and request.thread is not False:
+        raise ThreadUnsupportedError(
+            "thread is not supported on this deployment: send the whole conversation in messages",
+            field="thread",
+        )
+    for row in FIELDS:
+        if row.name == "thread":
+            continue  # refused above
+        message = refusal(row.name)
+        if message is not None and getattr(request, row.name) is not None:
+            raise RequestValidationError(message, field=row.name)

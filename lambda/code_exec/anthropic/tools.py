@@ -26,9 +26,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from code_exec.anthropic import tool_search
-from code_exec.anthropic.errors import ThreadUnsupportedError
 from code_exec.anthropic.prompts import BASH_TOOL, EDITOR_TOOL, python_tool
-from code_exec.anthropic.surface import FIELDS, refusal, tool_row
+from code_exec.anthropic.surface import refuse_unsupported, tool_row
+from code_exec.anthropic.web_code import code_functions
+from code_exec.anthropic.web_tools import WebTool, parse_web_tool
 from code_exec.anthropic.wire import MessagesRequest
 from code_exec.exceptions import RequestValidationError
 
@@ -93,6 +94,8 @@ class ToolPlan:
     searches: tuple[dict[str, Any], ...] = ()  # tool search entries, as sent
     deferred: frozenset[str] = frozenset()  # names of the tools with defer_loading: true
     loaded: frozenset[str] = frozenset()  # deferred tools discovered so far
+    web: tuple[WebTool, ...] = ()  # web_search_* / web_fetch_* entries (anthropic/web_tools.py)
+    skills_text: str = ""  # the container's skills, told in the first stand-in's description
 
     def visible(self, name: str) -> bool:
         """Whether the model is given tool ``name`` (not deferred, or discovered)."""
@@ -105,7 +108,11 @@ class ToolPlan:
     @property
     def stand_ins(self) -> tuple[str, ...]:
         """The names of the tools the model calls that this endpoint answers (server tools)."""
-        return (*self.server_tools, *(str(s["name"]) for s in self.searches))
+        return (
+            *self.server_tools,
+            *(str(s["name"]) for s in self.searches),
+            *(t.name for t in self.direct_web),
+        )
 
     def catalog(self) -> list[tool_search.Searchable]:
         """The deferred tools not discovered yet, as tool search searches them."""
@@ -119,7 +126,22 @@ class ToolPlan:
         for p in self.passthrough:
             if not self.visible(str(p.get("name"))):
                 out.append(tool_search.Searchable.of(str(p.get("name")), str(p.get("type"))))
+        for w in self.direct_web:
+            if not self.visible(w.name):
+                stand_in = w.bedrock()
+                out.append(tool_search.Searchable.of(w.name, str(stand_in.get("description", ""))))
         return out
+
+    @property
+    def direct_web(self) -> tuple[WebTool, ...]:
+        """Web tools the model calls itself (their stand-ins are in its tool list)."""
+        return tuple(t for t in self.web if t.direct)
+
+    @property
+    def code_web(self) -> tuple[WebTool, ...]:
+        """Web tools callable from code (dynamic filtering, ``anthropic/web_code.py``): the
+        turn serves their calls itself."""
+        return tuple(t for t in self.web if t.callers)
 
     @property
     def code_execution(self) -> bool:
@@ -140,7 +162,7 @@ class ToolPlan:
     def python_repl(self) -> bool:
         """Python cells keep their state (20260120 and later, or code that calls tools)."""
         return self.version in ("20260120", "20260521") or (
-            self.version == "20250825" and bool(self.programmatic)
+            self.version == "20250825" and bool(self.programmatic or self.code_web)
         )
 
     @property
@@ -164,7 +186,10 @@ class ToolPlan:
                 tools.append(dict(EDITOR_TOOL))
             else:
                 callable_ = [t for t in self.programmatic if self.visible(t.name)]
-                tools.append(python_tool(self.version or "", callable_))
+                functions: list[Any] = [*callable_, *code_functions(self.code_web)]
+                tools.append(python_tool(self.version or "", functions))
+        if tools and self.skills_text:
+            tools[0]["description"] += self.skills_text
         return tools
 
     def bedrock_tools(self) -> list[dict[str, Any]]:
@@ -179,6 +204,7 @@ class ToolPlan:
             tools.append((str(entry["name"]), tool_search.stand_in(entry["name"], deferred)))
             if entry.get("cache_control"):
                 tools[-1][1]["cache_control"] = entry["cache_control"]
+        tools += [(t.name, t.bedrock()) for t in self.direct_web]
         tools += [(t.name, dict(t.bedrock)) for t in self.client_tools if t.direct]
         tools += [(str(t.get("name")), dict(t)) for t in self.passthrough]
         shown = [(name in self.deferred, t) for name, t in tools if self.visible(name)]
@@ -262,7 +288,7 @@ def plan_tools(request: MessagesRequest) -> ToolPlan:
     Raises:
         RequestValidationError: naming ``tools.<i>...`` or ``tool_choice`` (400).
     """
-    _refuse_unsupported(request)
+    refuse_unsupported(request)
     version: str | None = None
     code_cache: dict[str, Any] | None = None
     clients: list[ClientTool] = []
@@ -270,12 +296,19 @@ def plan_tools(request: MessagesRequest) -> ToolPlan:
     searches: list[dict[str, Any]] = []
     names: set[str] = set()
     deferred: set[str] = set()
+    web: list[WebTool] = []
     for i, entry in enumerate(request.tools or []):
         where = f"tools.{i}"
         kind = str(entry.get("type") or "custom")
         name = entry.get("name")
         if entry.get("defer_loading") is True:
             deferred.add(str(name))
+        if kind.startswith(("web_search_", "web_fetch_")):
+            if name in names:
+                raise RequestValidationError(f"tool names must be unique: {name!r}", field=where)
+            names.add(str(name))
+            web.append(parse_web_tool(entry, where))
+            continue
         if kind.startswith("code_execution_"):
             if version is not None:
                 raise RequestValidationError("only one code execution tool is allowed", field=where)
@@ -299,7 +332,7 @@ def plan_tools(request: MessagesRequest) -> ToolPlan:
         else:
             # bash_20250124, text_editor_*, memory_*, ...: client-run, Bedrock knows them
             passthrough.append({k: v for k, v in entry.items() if k not in _NOT_TO_BEDROCK})
-    implied = {c for t in clients for c in t.callers}
+    implied = {c for t in clients for c in t.callers} | {c for t in web for c in t.callers}
     if implied and version is None:
         version = max(implied)
     if implied and version == "20250522":
@@ -314,6 +347,7 @@ def plan_tools(request: MessagesRequest) -> ToolPlan:
         code_cache,
         searches=tuple(searches),
         deferred=frozenset(deferred),
+        web=tuple(web),
         loaded=tool_search.discovered(
             request, names | ({CODE_EXECUTION} if version else set()), deferred
         ),
@@ -357,17 +391,3 @@ def _with_tool_choice(plan: ToolPlan, request: MessagesRequest) -> ToolPlan:
     ):
         data = {"type": "any", **({k: v for k, v in data.items() if k not in ("type", "name")})}
     return dataclasses.replace(plan, tool_choice=data)
-
-
-def _refuse_unsupported(request: MessagesRequest) -> None:
-    if request.thread is not None and request.thread is not False:
-        raise ThreadUnsupportedError(
-            "thread is not supported on this deployment: send the whole conversation in messages",
-            field="thread",
-        )
-    for row in FIELDS:
-        if row.name == "thread":
-            continue  # refused above, with its own error type (``thread: false`` is fine)
-        message = refusal(row.name)
-        if message is not None and getattr(request, row.name) is not None:
-            raise RequestValidationError(message, field=row.name)

@@ -31,6 +31,7 @@ from typing import Any
 
 from code_exec.anthropic import ptc, tool_search
 from code_exec.anthropic.bedrock import request_body
+from code_exec.anthropic.container_inputs import place_skills, place_uploads, requested_skills
 from code_exec.anthropic.containers import ContainerSession
 from code_exec.anthropic.executor import Executor, OutputSink, Paused
 from code_exec.anthropic.files import AnthropicFiles
@@ -40,6 +41,11 @@ from code_exec.anthropic.results import model_result, result_block, run_error
 from code_exec.anthropic.sampling import Item, Reply, sample
 from code_exec.anthropic.tools import CODE_EXECUTION, ToolPlan
 from code_exec.anthropic.usage import Usage
+from code_exec.anthropic.web_code import CodeWeb, seen_urls
+from code_exec.anthropic.web_direct import DirectWeb
+from code_exec.anthropic.web_direct import model_result as web_model_result
+from code_exec.anthropic.web_tools import RESULT_TYPES as WEB_RESULT_TYPES
+from code_exec.anthropic.web_tools import WEB_NAMES
 from code_exec.anthropic.wire import MessagesRequest
 from code_exec.exceptions import RequestValidationError, SessionNotFoundError
 
@@ -69,7 +75,7 @@ class TurnEnd:
     stop_reason: str
     stop_sequence: str | None
     usage: Usage
-    container: dict[str, str] | None
+    container: dict[str, Any] | None
 
 
 @dataclass
@@ -104,6 +110,24 @@ class _Turn:
         self.usage = Usage()
         self.files = AnthropicFiles(services)
         self._executor: Executor | None = None
+        self.direct_web = DirectWeb(
+            plan.direct_web,
+            request.messages,
+            self.usage,
+            search=lambda: services.web_search,
+            fetcher=lambda: services.web_fetcher,
+        )
+        self.web = (  # web tools called from code (dynamic filtering)
+            CodeWeb(
+                plan.code_web,
+                caller_type=plan.caller_type,
+                search=lambda: services.web_search,
+                fetcher=lambda: services.web_fetcher,
+                ledger=seen_urls(request.messages, plan.code_web, self.direct_web),
+            )
+            if plan.code_web
+            else None
+        )
 
     # --- budget --------------------------------------------------------------------------
 
@@ -147,7 +171,8 @@ class _Turn:
         )
         record = self.container.ensure()
         specs = sorted(
-            (tool_spec(t.name, t.description, t.input_schema) for t in self.plan.programmatic),
+            [tool_spec(t.name, t.description, t.input_schema) for t in self.plan.programmatic]
+            + [tool_spec(t.name, t.description, t.input_schema) for t in self.plan.code_web],
             key=lambda s: str(s["name"]),
         )
         wanted = {"runner": relay.runner_id, "tools": specs}
@@ -162,11 +187,14 @@ class _Turn:
     def run(self) -> Items:
         history = convert(self.request.messages)
         ptc.require_container(history, self.request.container_id)
+        used = requested_skills(self.s, self.request, self.plan, self.owner)  # 404s first
         if self.request.container_id:
             self.container.open(self.request.container_id)
         try:
+            if used:
+                self.plan = place_skills(self.s, self.container, self.plan, used)
             if history.uploads:
-                self._place_uploads(history)
+                place_uploads(self.s, self.files, self.owner, self.container, history)
             stop = yield from self._resume(history)
             if stop is None:
                 stop = yield from self._open_uses(history)
@@ -174,15 +202,12 @@ class _Turn:
                 stop = yield from self._loop(history)
         except SessionNotFoundError as e:
             raise self.container.sandbox_gone() from e
+        finally:
+            if self.web is not None:  # the direct calls' are counted as they run
+                self.usage.web_search_requests += self.web.search_requests
+                self.usage.web_fetch_requests += self.web.fetch_requests
         stop_reason, stop_sequence = stop
         return TurnEnd(stop_reason, stop_sequence, self.usage, self.container.wire)
-
-    def _place_uploads(self, history: History) -> None:
-        """Files of ``container_upload`` blocks into the container (once per container)."""
-        placed = self.container.ensure().placed
-        session = self.container.session_id
-        self.files.place(self.owner, history.uploads, placed, self.s.sandbox, session)
-        history.describe_uploads(lambda file_id: self.files.upload_text(placed[file_id]))
 
     def _resume(self, history: History) -> _Steps:
         """Step 2: deliver the client's results to the paused cell and let it run on."""
@@ -280,6 +305,14 @@ class _Turn:
     def _execute(self, use: ServerUse) -> _Step:
         if use.name in tool_search.NAMES:  # answered here: no sandbox
             return _Step([], result=tool_search.search(use.name, use.input, self.plan.catalog()))
+        if use.name in WEB_NAMES:  # web search / fetch called directly (web_direct)
+            if use.name not in self.direct_web.names:
+                raise RequestValidationError(
+                    f"server_tool_use {use.id!r} calls {use.name}, which this request's tools "
+                    "do not have",
+                    field="tools",
+                )
+            return _Step([], result={"web": self.direct_web.run(use.name, use.input)})
         self.usage.code_execution_requests += 1
         outcome = self.executor.run(use, budget=self.remaining())
         if isinstance(outcome, Paused):
@@ -292,6 +325,7 @@ class _Turn:
         """A finished cell's result, or the ``tool_use`` blocks of a cell paused on calls."""
         record = self.container.ensure()
         answered = set(pending.answered) if pending else set()
+        nested: list[dict[str, Any]] = []  # calls made from code that the turn served itself
         while isinstance(outcome, Paused):
             if not outcome.calls and not self.spent():  # still running: wait again
                 outcome = self.executor.resume(
@@ -302,10 +336,17 @@ class _Turn:
                 record.pending = ptc.Pending(
                     use_id, outcome.cell, self.executor.relay.runner_id, {}, sorted(answered)
                 ).to_json()
-                return _Step([], stop="pause_turn")
-            blocks, ids, errors = ptc.translate(outcome.calls, self.plan, use_id)
+                return _Step(nested, stop="pause_turn")
+            calls = outcome.calls
+            if self.web is not None:  # web tools called from code: served here, not paused
+                served = self.web.serve(calls, use_id)
+                nested += served.blocks
+                calls = served.rest
+            blocks, ids, errors = ptc.translate(calls, self.plan, use_id)
+            if self.web is not None:
+                errors.update(served.outcomes)
             answered |= set(errors)
-            if not blocks:  # only calls the client cannot serve: they fail in the code now
+            if not blocks:  # nothing for the client: the outcomes go to the code now
                 budget = 0.0 if self.spent() else self.remaining()
                 outcome = self.executor.resume(
                     outcome.cell, outcomes=errors, answered=answered, budget=budget
@@ -320,14 +361,23 @@ class _Turn:
             record.pending = ptc.Pending(
                 use_id, outcome.cell, self.executor.relay.runner_id, ids, sorted(answered)
             ).to_json()
-            return _Step(blocks, stop="tool_use")
+            return _Step(nested + blocks, stop="tool_use")
         record.pending = None
-        return _Step([], result=outcome)
+        done = self.web.completed(nested) if self.web is not None else nested
+        return _Step(done, result=outcome)
 
     def _result(
         self, use: ServerUse, content: dict[str, Any]
     ) -> Generator[dict[str, Any], None, dict[str, Any]]:
         """Emit the result block of ``use``; return the ``tool_result`` the model reads."""
+        if use.name in WEB_NAMES:  # not remembered: a rerun of a search or fetch is harmless
+            web = {
+                "type": WEB_RESULT_TYPES[use.name],
+                "tool_use_id": use.id,
+                "content": content["web"],
+            }
+            yield web
+            return web_model_result(web)
         block = result_block(use.name, use.id, content)
         self.plan = self.plan.with_loaded(tool_search.loaded_by(content))  # from the next call
         if self.container.record is not None:
@@ -337,8 +387,8 @@ class _Turn:
 
 
 def _sandboxed(uses: list[ServerUse]) -> bool:
-    """Whether any of ``uses`` runs in the container (tool search runs here)."""
-    return any(u.name not in tool_search.NAMES for u in uses)
+    """Whether any of ``uses`` runs in the container (tool search and web tools do not)."""
+    return any(u.name not in tool_search.NAMES and u.name not in WEB_NAMES for u in uses)
 
 
 def run_turn(services: Any, request: MessagesRequest, plan: ToolPlan, **kwargs: Any) -> Items:

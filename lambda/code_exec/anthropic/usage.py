@@ -1,8 +1,9 @@
 """Token usage of a turn: summed over its Bedrock calls, in Anthropic's ``usage`` shape.
 
 ``server_tool_use`` carries the two counters the SDK requires (``web_search_requests``,
-``web_fetch_requests``: always 0 here) and ``code_execution_requests``, the number of server
-tool uses run in the turn (Anthropic's docs name it; the SDK keeps unknown keys).
+``web_fetch_requests``: the web tool requests run in the turn, from code included) and
+``code_execution_requests``, the number of server tool uses run in the turn (Anthropic's docs
+name it; the SDK keeps unknown keys).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ class Usage:
     ephemeral_5m_input_tokens: int = 0
     ephemeral_1h_input_tokens: int = 0
     code_execution_requests: int = 0
+    web_search_requests: int = 0
+    web_fetch_requests: int = 0
     model_calls: int = 0
 
     def add(self, usage: dict[str, Any]) -> None:
@@ -47,8 +50,8 @@ class Usage:
                 "ephemeral_1h_input_tokens": self.ephemeral_1h_input_tokens,
             },
             "server_tool_use": {
-                "web_search_requests": 0,
-                "web_fetch_requests": 0,
+                "web_search_requests": self.web_search_requests,
+                "web_fetch_requests": self.web_fetch_requests,
                 "code_execution_requests": self.code_execution_requests,
             },
             "service_tier": "standard",

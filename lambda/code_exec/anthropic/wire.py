@@ -33,6 +33,7 @@ __all__ = [
     "ToolChoice",
     "ToolResultBlock",
     "ToolUseBlock",
+    "WebResultBlock",
 ]
 
 MAX_BLOCKS = 10_000
@@ -130,6 +131,16 @@ class ServerResultBlock(_Strict):
     cache_control: CacheControl | None = None
 
 
+class WebResultBlock(_Strict):
+    """A web search or fetch result an earlier response carried, echoed back."""
+
+    type: Literal["web_search_tool_result", "web_fetch_tool_result"]
+    tool_use_id: str = Field(min_length=1, max_length=256)
+    content: dict[str, Any] | list[dict[str, Any]]
+    caller: Caller | None = None
+    cache_control: CacheControl | None = None
+
+
 class ContainerUploadBlock(_Strict):
     type: Literal["container_upload"]
     file_id: str = Field(min_length=1, max_length=256)
@@ -147,6 +158,7 @@ Block = Annotated[
     | ToolResultBlock
     | ServerToolUseBlock
     | ServerResultBlock
+    | WebResultBlock
     | ContainerUploadBlock,
     Field(discriminator="type"),
 ]

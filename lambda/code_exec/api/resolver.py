@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -39,6 +40,9 @@ def _declared_size(headers: dict[str, Any]) -> int:
             except (TypeError, ValueError):
                 return 0
     return 0
+
+
+_SKILL_VERSIONS = re.compile(r"^/v1/skills/[^/]+/versions$")
 
 
 class JsonBodyResolver(APIGatewayRestResolver):
@@ -90,8 +94,9 @@ def check_body(event: Mapping[str, Any]) -> None:
 
 
 def _raw_body_route(event: Mapping[str, Any]) -> bool:
-    """Routes that read their own body (file uploads are ``multipart/form-data``)."""
-    return str(event.get("path") or "").rstrip("/") == "/v1/files"
+    """Routes that read their own body (file and skill uploads are ``multipart/form-data``)."""
+    path = str(event.get("path") or "").rstrip("/")
+    return path in ("/v1/files", "/v1/skills") or bool(_SKILL_VERSIONS.match(path))
 
 
 def _unreadable_body(event: Mapping[str, Any]) -> str | None:

@@ -16,6 +16,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Pat
 from pydantic import BaseModel
 
 from code_exec.anthropic.routes import register as register_anthropic
+from code_exec.anthropic.skills_routes import register_skills
 from code_exec.api.errors import ErrorBody, ErrorResponse, error_response
 from code_exec.api.idempotency import HEADER, KEY_PATTERN, REPLAYED_HEADER, Idempotency, Outcome
 from code_exec.api.resolver import JsonBodyResolver
@@ -225,5 +226,6 @@ def create_app(services: Services) -> APIGatewayRestResolver:
         tags=sessions,
     )(routes.delete_session)
     register_anthropic(app, services)
+    register_skills(app, services)
     app.exception_handler(Exception)(lambda exc: error_response(exc, app.current_event))
     return app

@@ -162,8 +162,8 @@ class DirectTools:
     """Direct mode: registered tools called one at a time by the orchestrator.
 
     ``tools`` are ``ptc.Tool`` objects (``name``, ``description``, ``parameters``: the
-    JSON schema, ``fn``); async tool functions are awaited. A tool's return value is passed to
-    the model as is when it is a string, else as JSON.
+    JSON schema, ``runner``: what runs a call); async tool functions are awaited. A tool's
+    return value is passed to the model as is when it is a string, else as JSON.
     """
 
     def __init__(
@@ -198,7 +198,7 @@ class DirectTools:
 
     def _call(self, tool: Any, name: str, tool_input: dict[str, Any]) -> ToolOutcome:
         try:
-            value = tool.fn(**tool_input)
+            value = getattr(tool, "runner", tool.fn)(**tool_input)
             if inspect.isawaitable(value):
                 value = asyncio.run(_await(value))
         except Exception as e:  # a tool failure is the model's to handle

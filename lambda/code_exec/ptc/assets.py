@@ -5,6 +5,10 @@ installers and examples. In the repository it sits at the root; in the Lambda bu
 must be copied next to the ``code_exec`` package (``<asset root>/sandbox_assets``).
 Inside a session the runtime files go to ``.bcx/`` and preloaded tool modules to
 ``.bcx/tools/`` (:func:`runtime_files`).
+
+A deployment adds its own tool modules without editing ``sandbox_assets/``: the construct
+copies them into the bundle (``tool_modules/``) and names each, with its placement, in
+``PTC_TOOL_MODULES`` (:func:`deployment_tool_modules`).
 """
 
 from __future__ import annotations
@@ -13,11 +17,15 @@ import ast
 import functools
 import importlib
 import importlib.util
+import json
+import os
 import sys
 import types
+from collections.abc import Mapping
 from pathlib import Path
 
-from code_exec.ptc.registry import Placement, ToolRegistry
+from code_exec.config import ENV, ConfigError
+from code_exec.ptc.registry import PLACEMENTS, Placement, ToolRegistry
 from code_exec.sandbox.types import SandboxFile
 
 __all__ = [
@@ -28,7 +36,9 @@ __all__ = [
     "asset_path",
     "assets_dir",
     "default_registry",
+    "deployment_tool_modules",
     "load_asset_module",
+    "load_tool_module",
     "runtime_files",
     "tool_module_names",
 ]
@@ -98,17 +108,72 @@ def tool_module_names(directory: Path | None = None) -> list[str]:
     return names
 
 
+def deployment_tool_modules(
+    env: Mapping[str, str] | None = None,
+) -> list[tuple[Path, Placement]]:
+    """The deployment's own tool modules: (module file or package directory, placement).
+
+    Read from ``PTC_TOOL_MODULES`` (a JSON list of ``{"path", "placement"}``); a relative
+    path is relative to the bundle root (the directory holding ``code_exec/``).
+
+    Raises:
+        ConfigError: naming the variable, when it is not such a list.
+    """
+    raw = (os.environ if env is None else env).get(ENV.PTC_TOOL_MODULES) or "[]"
+    try:
+        entries = json.loads(raw)
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{ENV.PTC_TOOL_MODULES} must be a JSON list, got {raw[:80]!r}") from e
+    if not isinstance(entries, list) or not all(
+        isinstance(e, dict) and isinstance(e.get("path"), str) and e.get("placement") in PLACEMENTS
+        for e in entries
+    ):
+        raise ConfigError(
+            f"{ENV.PTC_TOOL_MODULES} must list objects with a path and a placement "
+            f"({' or '.join(PLACEMENTS)}), got {raw[:200]!r}"
+        )
+    return [(_PACKAGE_PARENT / e["path"], e["placement"]) for e in entries]
+
+
+def load_tool_module(path: Path) -> types.ModuleType:
+    """Import a deployment tool module (a ``.py`` file or a package directory) as
+    ``tool_modules.<name>``."""
+    name = path.stem if path.suffix == ".py" else path.name
+    qualified = f"tool_modules.{name}"
+    if qualified in sys.modules:
+        return sys.modules[qualified]
+    if path.is_dir():
+        spec = importlib.util.spec_from_file_location(
+            qualified, path / "__init__.py", submodule_search_locations=[str(path)]
+        )
+    else:
+        spec = importlib.util.spec_from_file_location(qualified, path)
+    if spec is None or spec.loader is None:
+        raise ConfigError(f"{ENV.PTC_TOOL_MODULES}: cannot load the tool module {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[qualified] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[qualified]
+        raise
+    return module
+
+
 @functools.cache
 def default_registry() -> ToolRegistry:
-    """Every tool the deployment offers: each tool module in ``sandbox_assets/``.
+    """Every tool the deployment offers: each tool module in ``sandbox_assets/``, then each
+    of the deployment's own (:func:`deployment_tool_modules`).
 
-    A module lists its tool functions in ``TOOLS`` and may set ``PLACEMENT`` to
-    ``"preloaded"`` (the default: the tools run inside the sandbox) or ``"bridged"`` (they
-    run in the orchestrator, with its IAM role). Two modules offering the same tool name
-    is a deployment error, reported with both module names.
+    A ``sandbox_assets/`` module lists its tool functions in ``TOOLS`` and may set
+    ``PLACEMENT`` to ``"preloaded"`` (the default: the tools run inside the sandbox) or
+    ``"bridged"`` (they run in the orchestrator, with its IAM role); a deployment's module
+    gets the placement the deployment gave it. Two modules offering the same tool name is a
+    deployment error, reported with both module names.
     """
     registry = ToolRegistry()
     owner: dict[str, str] = {}
+    modules: list[tuple[str, types.ModuleType, Placement]] = []
     for name in tool_module_names():
         module = load_asset_module(name)
         placement: Placement = getattr(module, "PLACEMENT", "preloaded")
@@ -117,13 +182,16 @@ def default_registry() -> ToolRegistry:
                 f"sandbox_assets/{name}.py: PLACEMENT must be 'preloaded' or 'bridged', "
                 f"got {placement!r}"
             )
+        modules.append((f"sandbox_assets/{name}.py", module, placement))
+    for path, placement in deployment_tool_modules():
+        modules.append((f"tool module {path.name}", load_tool_module(path), placement))
+    for label, module, placement in modules:
         for tool in ToolRegistry.from_module(module, placement=placement):
             if tool.name in owner:
                 raise ValueError(
-                    f"tool {tool.name!r} is defined in both sandbox_assets/{owner[tool.name]}.py "
-                    f"and sandbox_assets/{name}.py"
+                    f"tool {tool.name!r} is defined in both {owner[tool.name]} and {label}"
                 )
-            owner[tool.name] = name
+            owner[tool.name] = label
             registry.add(tool)
     return registry
 

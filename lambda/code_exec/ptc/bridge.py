@@ -26,6 +26,7 @@ run here in parallel. The steps are public so a caller can also stop between the
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import shlex
@@ -214,7 +215,10 @@ class BridgedRunner:
             max_workers=min(len(calls), self.max_workers), thread_name_prefix="ptc-bridge"
         )
         try:
-            futures = {c.id: pool.submit(self._run_tool, c) for c in calls}
+            # each call in a copy of this context: the request's deadline bounds the tool
+            futures = {
+                c.id: pool.submit(contextvars.copy_context().run, self._run_tool, c) for c in calls
+            }
             _, late = wait_all(futures.values(), timeout=timeout)
             if late:
                 raise SandboxTimeoutError(

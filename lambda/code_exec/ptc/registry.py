@@ -171,6 +171,9 @@ class Tool:
     returns: str
     parameters: dict[str, Any]
     placement: Placement = "bridged"
+    # What runs a call when it is not ``fn`` itself: a tool bound to one turn's state (the
+    # web tools); ``fn`` still gives the signature, schema and the checks of its arguments.
+    target: Callable[..., Any] | None = None
 
     @classmethod
     def from_function(
@@ -282,7 +285,7 @@ class Tool:
         if not isinstance(tool_input, dict):
             raise ToolError(f"{self.name}: the input must be an object of arguments")
         given = self._checked(dict(tool_input), self.call_shape())
-        return self.fn(**check_values(self.name, self.fn, given))
+        return self.runner(**check_values(self.name, self.fn, given))
 
     def _checked(self, given: dict[str, Any], shape: dict[str, Any]) -> dict[str, Any]:
         params: list[str] = shape["params"]
@@ -310,7 +313,12 @@ class Tool:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Call the tool as code would: keyword arguments, positionally, or one dict."""
-        return self.fn(**self.arguments(args, kwargs))
+        return self.runner(**self.arguments(args, kwargs))
+
+    @property
+    def runner(self) -> Callable[..., Any]:
+        """What runs a call: ``target`` when the tool is bound, else ``fn``."""
+        return self.target or self.fn
 
 
 class ToolRegistry:

@@ -9,6 +9,8 @@ Keys (partition ``pk``, sort ``sk``, TTL attribute ``expires_at``, epoch seconds
 | container | ``CONTAINER#<id>``  | ``CONTAINER``   | /v1 container: sandbox, owner, paused cell |
 | API key   | ``APIKEY#<sha256>`` | ``APIKEY``      | owner and name of a /v1 key (hash only) |
 | file      | ``FILES#<owner>``   | ``FILE#<id>``   | /v1/files metadata (bytes in S3)      |
+| skill     | ``SKILLS#<owner>``  | ``SKILL#<id>``  | /v1/skills skill (never expires)      |
+| skill version | ``SKILLS#<owner>`` | ``VERSION#<id>#<v>`` | a version (its zip in S3)   |
 | request   | ``IDEMPOTENCY``     | ``REQUEST#<h>`` | answer to an ``Idempotency-Key`` (*)  |
 
 (*) Written by Powertools' idempotency utility (:mod:`code_exec.api.idempotency`), not by
@@ -23,8 +25,8 @@ Large JSON values (history, results) go to S3 when they would not fit a
 DynamoDB item comfortably; the item then keeps a pointer.
 
 Each kind of item has its own module (:mod:`.sessions`, :mod:`.jobs`, :mod:`.containers`,
-:mod:`.file_records`, :mod:`.api_keys`); :class:`Store` is the one object the services hand
-out, with the methods of all of them.
+:mod:`.file_records`, :mod:`.skills`, :mod:`.api_keys`); :class:`Store` is the one object the
+services hand out, with the methods of all of them.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from code_exec.store.containers import ContainerRecord, ContainerStore
 from code_exec.store.file_records import FileRecord, FileRecordStore
 from code_exec.store.jobs import JobRecord, JobStatus, JobStore
 from code_exec.store.sessions import SessionGoneError, SessionRecord, SessionStore
+from code_exec.store.skills import SkillRecord, SkillStore, SkillVersionRecord
 
 __all__ = [
     "INLINE_LIMIT_BYTES",
@@ -46,11 +49,13 @@ __all__ = [
     "JobStatus",
     "SessionGoneError",
     "SessionRecord",
+    "SkillRecord",
+    "SkillVersionRecord",
     "Store",
     "hash_key",
     "new_key",
 ]
 
 
-class Store(SessionStore, JobStore, ContainerStore, FileRecordStore, ApiKeyStore):
-    """Sessions, jobs, containers, files and API keys in the one table."""
+class Store(SessionStore, JobStore, ContainerStore, FileRecordStore, SkillStore, ApiKeyStore):
+    """Sessions, jobs, containers, files, skills and API keys in the one table."""

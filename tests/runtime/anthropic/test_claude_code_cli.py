@@ -3,83 +3,28 @@ the local ``/v1`` (what ``make local`` serves), its model turns replayed.
 
 The CLI runs in a network namespace that has only loopback (``bwrap --unshare-net``): it
 reaches the local API through :mod:`devtools.socket_bridge` and nothing else, whatever it
-tries to contact.
+tries to contact (:mod:`devtools.claude_cli`). The multi-step task, with both pinned versions,
+is in test_claude_code_task.py.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from devtools.socket_bridge import serve_unix
-
-from .conftest import MODEL, Server
+from .claude_code import run_against
+from .conftest import MODEL, Server, fixture, model_turn, text
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.filterwarnings("ignore:The model")]
-
-ROOT = Path(__file__).resolve().parents[3]
-CLI = ROOT / "node_modules" / ".bin" / "claude"
-PORT = 18765  # inside the CLI's own network namespace: nothing else listens there
-NAMESPACE = ("--dev-bind", "/", "/", "--unshare-net", "--die-with-parent")
-
-
-def _run_cli(server: Server, tmp_path: Path, prompt: str) -> dict:
-    assert CLI.exists(), "the pinned Claude Code CLI is missing: run `make setup`"
-    bwrap = shutil.which("bwrap")
-    assert bwrap is not None, "bubblewrap is missing: run `make setup`"
-    sock = tmp_path / "api.sock"
-    (tmp_path / "home").mkdir()
-    (tmp_path / "work").mkdir()
-    port = int(server.url.rsplit(":", 1)[1].strip("/"))
-    listener = serve_unix(str(sock), port)
-    script = (
-        f"{sys.executable} -m devtools.socket_bridge {PORT} {sock} >/dev/null 2>&1 & "
-        "BRIDGE=$!; "
-        f"for i in $(seq 1 100); do {sys.executable} -c "
-        f"\"import socket; socket.create_connection(('127.0.0.1', {PORT}))\" 2>/dev/null "
-        "&& break; sleep 0.1; done; "
-        f'cd {tmp_path / "work"} && {CLI} -p "$PROMPT" --output-format json; '
-        "RC=$?; kill $BRIDGE; exit $RC"
-    )
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "PYTHONPATH": str(ROOT),
-        "HOME": str(tmp_path / "home"),
-        "PROMPT": prompt,
-        "ANTHROPIC_BASE_URL": f"http://127.0.0.1:{PORT}",
-        "ANTHROPIC_API_KEY": server.keys["alice"],
-        "ANTHROPIC_MODEL": MODEL,
-        "ANTHROPIC_SMALL_FAST_MODEL": MODEL,
-        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-        "DISABLE_TELEMETRY": "1",
-        "DISABLE_AUTOUPDATER": "1",
-        "DISABLE_ERROR_REPORTING": "1",
-    }
-    try:
-        done = subprocess.run(
-            [bwrap, *NAMESPACE, "sh", "-c", script],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-    finally:
-        listener.close()
-    assert done.returncode == 0, done.stderr[-2000:]
-    result: dict = json.loads(done.stdout)
-    return result
 
 
 def test_claude_code_headless_completes_its_first_request(server: Server, tmp_path: Path) -> None:
     with server.replay("claude_code_hello") as replay:
-        result = _run_cli(server, tmp_path, "Say hello")
+        run = run_against(server, "2.1.328", tmp_path, "Say hello")
+    assert run.returncode == 0, run.stderr[-2000:]
+    result = run.result()
     assert result["is_error"] is False and result["subtype"] == "success"
     assert result["result"] == "Hello! How can I help you today?"
     assert result["num_turns"] == 1
@@ -95,3 +40,76 @@ def test_claude_code_headless_completes_its_first_request(server: Server, tmp_pa
     assert event["path"] == "/v1/messages"
     assert event["queryStringParameters"] == {"beta": "true"}
     assert "claude-cli/2.1.328" in event["headers"]["User-Agent"]
+
+
+def test_claude_codes_sonnet_alias_is_mapped_to_the_deployments_model(
+    server: Server, tmp_path: Path
+) -> None:
+    """``ANTHROPIC_MODEL=sonnet`` alone asks for Claude Code's own Sonnet name (2.1.328:
+    ``claude-sonnet-5-5``); ``ANTHROPIC_DEFAULT_SONNET_MODEL`` maps the alias to a model this
+    deployment serves. The key goes as ``ANTHROPIC_AUTH_TOKEN`` here."""
+    env = {
+        "ANTHROPIC_MODEL": "sonnet",
+        "ANTHROPIC_DEFAULT_SONNET_MODEL": MODEL,
+        "ANTHROPIC_API_KEY": "",
+        "ANTHROPIC_AUTH_TOKEN": server.keys["alice"],  # sent as Authorization: Bearer
+    }
+    before = len(server.events)
+    with server.replay("claude_code_hello"):
+        run = run_against(server, "2.1.328", tmp_path, "Say hello", env=env)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.result()["result"] == "Hello! How can I help you today?"
+    [event] = server.events[before:]
+    assert json.loads(event["body"])["model"] == MODEL
+    headers = {k.lower(): v for k, v in event["headers"].items()}
+    assert headers["authorization"] == f"Bearer {server.keys['alice']}"
+    assert "x-api-key" not in headers
+
+
+def test_claude_codes_default_model_is_a_404_it_reports(server: Server, tmp_path: Path) -> None:
+    """Without ``ANTHROPIC_MODEL`` Claude Code asks for its own default model, which this
+    deployment does not serve (unless its ``modelAliases`` names it): the 404 names the model,
+    and the CLI tries once more, then reports it as its result."""
+    env = {"ANTHROPIC_MODEL": "", "ANTHROPIC_SMALL_FAST_MODEL": ""}
+    before = len(server.events)
+    with server.replay(fixture()) as replay:
+        run = run_against(server, "2.1.328", tmp_path, "Say hello", env=env)
+    assert run.returncode == 1
+    result = run.result()
+    assert result["is_error"] is True
+    assert result["result"].startswith(
+        "There's an issue with the selected model (claude-opus-5-5). It may not exist"
+    )
+    sent = server.events[before:]
+    assert len(sent) == 2  # the same request once more, then it gives up
+    assert [json.loads(e["body"])["model"] for e in sent] == ["claude-opus-5-5"] * 2
+    assert replay.exchanges == []
+
+
+def test_claude_code_retries_a_refused_model_call_and_completes(
+    server: Server, tmp_path: Path
+) -> None:
+    """Bedrock refuses the first model call (a ValidationException, as for a beta it does not
+    know); the gateway answers 400 with Bedrock's message, Claude Code retries with one beta
+    fewer (one of its retry variants, tests/fixtures/claude_code/retry_variants_2.1.328.json),
+    and the retry completes."""
+    refused = {
+        "expect": {"operation": "InvokeModel"},
+        "response": {
+            "status": 400,
+            "headers": {
+                "x-amzn-ErrorType": "ValidationException:http://internal.amazon.com/coral/",
+                "Content-Type": "application/json",
+            },
+            "body": {"message": "invalid beta flag"},
+        },
+    }
+    answer = model_turn(text("Hello after a retry."))
+    before = len(server.events)
+    with server.replay(fixture(refused, answer)) as replay:
+        run = run_against(server, "2.1.328", tmp_path, "Say hello")
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.result()["result"] == "Hello after a retry."
+    assert len(replay.exchanges) == 2
+    first, retry = (e["headers"]["anthropic-beta"].split(",") for e in server.events[before:])
+    assert [b for b in first if b not in retry] == ["thinking-token-count-2026-05-13"]

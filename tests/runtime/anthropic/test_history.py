@@ -155,12 +155,15 @@ def test_an_unanswered_server_tool_use_before_the_last_turn_is_400() -> None:
 @pytest.mark.parametrize(
     ("block", "field"),
     [
-        ({"type": "server_tool_use", "id": "s", "name": "web_search", "input": {}}, "name"),
+        (
+            {"type": "server_tool_use", "id": "s", "name": "advisor", "input": {}},
+            "name",
+        ),
         ({"type": "tool_use", "id": "t", "name": "x", "input": {}}, "type"),
     ],
 )
 def test_blocks_that_cannot_be_here_are_400(block: dict, field: str) -> None:
-    role = "assistant" if block["name"] == "web_search" else "user"
+    role = "assistant" if block["type"] == "server_tool_use" else "user"
     with pytest.raises(RequestValidationError) as err:
         convert(_messages({"role": "user", "content": "hi"}, {"role": role, "content": [block]}))
     assert err.value.field is not None and err.value.field.endswith(field)

@@ -106,7 +106,7 @@ def test_a_body_over_the_limit_is_413_request_too_large(server: Server) -> None:
                 "model": MODEL,
                 "max_tokens": 64,
                 "messages": HELLO,
-                "tools": [{"type": "web_search_20250305", "name": "web_search"}],
+                "tools": [{"type": "advisor_20260301", "name": "advisor"}],
             },
             "tools.0.type",
         ),

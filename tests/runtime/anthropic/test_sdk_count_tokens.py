@@ -224,3 +224,17 @@ def test_an_uploaded_file_is_counted_as_the_text_the_model_reads(server: Server)
                 tools=[CODE_EXECUTION],  # type: ignore[list-item]
                 betas=["files-api-2025-04-14"],
             )
+
+
+def test_a_deferred_tool_is_not_counted_until_a_search_found_it(server: Server) -> None:
+    search = {"type": "tool_search_tool_regex_20251119", "name": "tool_search_tool_regex"}
+    deferred = {**WEATHER, "defer_loading": True}
+    with server.replay(fixture(counted(11))) as replay:
+        server.client().beta.messages.count_tokens(
+            model=MODEL,
+            messages=[{"role": "user", "content": "Weather in Oslo?"}],
+            tools=[search, deferred],  # type: ignore[list-item]
+            betas=["advanced-tool-use-2025-11-20"],
+        )
+    names = {t["name"] for t in sent_body(replay.exchanges[0])["tools"]}
+    assert names == {"tool_search_tool_regex"}  # the model sees the search, not the tool

@@ -92,13 +92,18 @@ __all__ = [
 FIXTURES_ENV = "LOCAL_BEDROCK_FIXTURES"
 MODEL_ENV = "LOCAL_MODEL"  # "replay" | "bedrock"; unset: replay when there are no credentials
 # The recordings that answer the model without an AWS account: one per README example
-# prompt (the /invoke loops' and /v1/messages'), each matched by its prompt.
+# prompt (the /invoke loops', /v1/messages', its web tools' and skills'), each matched by
+# its prompt.
 OFFLINE_FIXTURES = (
     "converse_thinking_tool_loop",
     "converse_session_chart",
     "converse_expense_audit_ptc",
     "anthropic_bash_stats",
     "anthropic_sales_chart",
+    "anthropic_skill_greeting",
+    "anthropic_readme_web_search",
+    "anthropic_readme_web_fetch",
+    "anthropic_readme_web_filtering",
 )
 API_HANDLER = "code_exec.api.handler.api_handler"
 

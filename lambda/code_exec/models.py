@@ -94,8 +94,8 @@ class WebOptions(_Strict):
     what the code prints reaches the model) or model tools in ``direct`` mode. A fetch may name
     only URLs the prompt, the session's history or an earlier search or fetch gave."""
 
-    search: bool = True
-    fetch: bool = True
+    search: StrictBool = True  # JSON true/false only, as the schema says
+    fetch: StrictBool = True
     max_uses: int = Field(default=20, ge=1, le=200, description="per tool, per turn")
     allowed_domains: list[str] = Field(default_factory=list, max_length=50)
     blocked_domains: list[str] = Field(default_factory=list, max_length=50)

@@ -133,6 +133,9 @@ def test_the_readme_has_the_examples_this_test_runs() -> None:
     programs = python_examples(text)
     assert len(programs) >= 4, programs
     assert any("langchain_anthropic" in p for p in programs)
+    assert any("web_search_20250305" in c for c in commands)
+    for wanted in ("web_fetch_20250910", "web_fetch_20260209", "skills.create"):
+        assert any(wanted in p for p in programs), wanted
 
 
 def test_without_credentials_the_banner_says_the_model_is_recorded(local: Local) -> None:
@@ -173,6 +176,8 @@ def test_every_readme_curl_example_answers_2xx_without_credentials(
             ok = ok and "event: result" in body and '"status": "finished"' in body
         elif '"stream": true' in command:
             ok = ok and "event: message_stop" in body
+        elif "web_search_20250305" in command:  # searched the corpus, answered from it
+            ok = ok and '"web_search_tool_result"' in body and "until 1 a.m." in body
         if not ok:
             failures.append(f"{command}\n-> {status} {run.stderr}\n{body[-800:]}")
     assert not failures, "\n\n".join(failures)
@@ -193,6 +198,11 @@ out = {
     "create_text": namespace["r"].content[-1].text,
     "langchain": str(namespace["msg"].content)[-300:],
     "stream": namespace["final"].stop_reason,
+    "skill": namespace["greeting"].content[-1].text,
+    "fetch": [b.type for b in namespace["page"].content],
+    "fetch_text": namespace["page"].content[-1].text,
+    "filtered": [b.type for b in namespace["filtered"].content],
+    "filtered_text": namespace["filtered"].content[-1].text,
 }
 print("\\nREADME-RESULT " + json.dumps(out))
 """
@@ -200,7 +210,8 @@ print("\\nREADME-RESULT " + json.dumps(out))
 
 def test_every_readme_sdk_example_runs_without_credentials(local: Local) -> None:
     """The README's Python programs, in order in one interpreter as a reader would paste
-    them: the SigV4 call, the Anthropic SDK (create and stream), LangChain."""
+    them: the SigV4 call, the Anthropic SDK (create and stream), LangChain, a custom skill
+    created from ``examples/skills`` and used, web fetch, dynamic filtering."""
     programs = python_examples(README.read_text())
     env = {**os.environ, **NO_CREDENTIALS, **PLACEHOLDER_SIGNING_KEYS}
     env = {k: v for k, v in env.items() if not k.startswith("AWS_ENDPOINT_URL")}
@@ -220,3 +231,10 @@ def test_every_readme_sdk_example_runs_without_credentials(local: Local) -> None
     assert out["create"] == "end_turn" and "5.5" in out["create_text"]
     assert out["stream"] == "end_turn"
     assert out["langchain"], out
+    assert out["skill"] == "Ahoy, Ada! (house style v1)"  # its script ran in the sandbox
+    assert "web_fetch_tool_result" in out["fetch"], out["fetch"]
+    assert "600 requests per minute" in out["fetch_text"]
+    # dynamic filtering: the web calls ran from the code, their pages stayed in the sandbox
+    assert "code_execution_tool_result" in out["filtered"], out["filtered"]
+    assert "web_fetch_tool_result" in out["filtered"], out["filtered"]
+    assert "600 requests per minute" in out["filtered_text"]

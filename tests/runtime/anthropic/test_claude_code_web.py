@@ -27,7 +27,7 @@ import pytest
 
 from devtools.corpus_proxy import CorpusProxy
 
-from .claude_code import run_against
+from .claude_code import CLIS, run_against
 from .conftest import Server, fixture, model_turn, text, tool_use
 from .web_fakes import install
 
@@ -71,10 +71,12 @@ def _turns() -> dict:
     )
 
 
-def _newest(server: Server, scratch: Path, prompt: str, tool: str, **kwargs: Any) -> dict[str, Any]:
-    """The newest pinned CLI, headless, allowed only ``tool``; its result object."""
+def _newest(
+    server: Server, scratch: Path, prompt: str, tool: str, version: str = "2.1.332", **kwargs: Any
+) -> dict[str, Any]:
+    """A pinned CLI (the newest unless told), headless, allowed only ``tool``; its result."""
     args = ("--output-format", "json", "--allowedTools", tool)
-    run = run_against(server, "2.1.332", scratch, prompt, args=args, **kwargs)
+    run = run_against(server, version, scratch, prompt, args=args, **kwargs)
     assert run.returncode == 0, run.stderr[-2000:]
     return run.result()
 
@@ -121,8 +123,9 @@ FACT = "The API allows 600 requests per minute per token."
 PROXY_PORT = 18766  # inside the CLI's namespace, bridged to the proxy outside
 
 
+@pytest.mark.parametrize("version", sorted(CLIS))
 def test_claude_codes_web_fetch_reads_a_page_through_the_gateway(
-    server: Server, tmp_path: Path
+    server: Server, tmp_path: Path, version: str
 ) -> None:
     """With ``skipWebFetchPreflight`` in the user's settings, ``HTTPS_PROXY`` and the proxy's CA:
     the CLI fetches the corpus page itself (asked for ``http://``, fetched over TLS), the page
@@ -158,6 +161,7 @@ def test_claude_codes_web_fetch_reads_a_page_through_the_gateway(
             tmp_path,
             f"Read {PAGE}",
             "WebFetch",
+            version,
             env=env,
             bridges={PROXY_PORT: proxy.port},
         )

@@ -74,29 +74,28 @@ def run_claude(
     *,
     env: dict[str, str],
     args: tuple[str, ...] = ("--output-format", "json"),
+    bridges: dict[int, int] | None = None,
     timeout: float = 300,
 ) -> CliRun:
     """Run ``cli -p prompt *args`` in ``scratch/work`` (its home ``scratch/home``), reaching
     ``127.0.0.1:server_port`` on the host as ``http://127.0.0.1:PORT`` and nothing else.
 
     ``env`` adds to a bare environment (PATH, HOME): the CLI reads no variable of the caller's.
+    ``bridges`` maps more ports inside the namespace to host ports (e.g. a proxy's).
     """
     assert cli.exists(), f"the pinned Claude Code CLI {cli} is missing: run `make setup`"
     bwrap = shutil.which("bwrap")
     assert bwrap is not None, "bubblewrap is missing: run `make setup`"
-    sock = scratch / "api.sock"
     for sub in ("home", "work"):
         (scratch / sub).mkdir(exist_ok=True)
-    listener = serve_unix(str(sock), server_port)
+    ports = {PORT: server_port, **(bridges or {})}
+    listeners = [
+        serve_unix(str(scratch / f"{inner}.sock"), outer) for inner, outer in ports.items()
+    ]
+    script = "".join(_bridge(inner, scratch / f"{inner}.sock") for inner in ports)
     quoted = " ".join(f"'{a}'" for a in args)
-    script = (
-        f"{sys.executable} -m devtools.socket_bridge {PORT} {sock} >/dev/null 2>&1 & "
-        "BRIDGE=$!; "
-        f"for i in $(seq 1 100); do {sys.executable} -c "
-        f"\"import socket; socket.create_connection(('127.0.0.1', {PORT}))\" 2>/dev/null "
-        "&& break; sleep 0.1; done; "
-        f'cd {scratch / "work"} && {cli} -p "$PROMPT" {quoted}; '
-        "RC=$?; kill $BRIDGE; exit $RC"
+    script += (
+        f'cd {scratch / "work"} && {cli} -p "$PROMPT" {quoted}; RC=$?; kill $BRIDGES; exit $RC'
     )
     full_env = {
         "PATH": "/usr/bin:/bin",
@@ -118,6 +117,19 @@ def run_claude(
             check=False,
         )
     finally:
-        listener.close()
+        for listener in listeners:
+            listener.close()
     logger.info("claude %s exited %d", cli, done.returncode)
     return CliRun(done.returncode, done.stdout, done.stderr)
+
+
+def _bridge(port: int, sock: Path) -> str:
+    """Shell that starts a bridge from ``127.0.0.1:port`` in the namespace to ``sock`` and waits
+    until it listens."""
+    return (
+        f"{sys.executable} -m devtools.socket_bridge {port} {sock} >/dev/null 2>&1 & "
+        'BRIDGES="$BRIDGES $!"; '
+        f"for i in $(seq 1 100); do {sys.executable} -c "
+        f"\"import socket; socket.create_connection(('127.0.0.1', {port}))\" 2>/dev/null "
+        "&& break; sleep 0.1; done; "
+    )

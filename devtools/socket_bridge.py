@@ -16,10 +16,11 @@ import threading
 from collections.abc import Callable
 from contextlib import suppress
 
-__all__ = ["main", "serve_tcp", "serve_unix"]
+__all__ = ["main", "pipe", "serve_tcp", "serve_unix"]
 
 
-def _pipe(a: socket.socket, b: socket.socket) -> None:
+def pipe(a: socket.socket, b: socket.socket) -> None:
+    """Copy ``a`` to ``b`` until ``a`` ends, then end ``b``'s writing half."""
     with suppress(OSError):
         while data := a.recv(65536):
             b.sendall(data)
@@ -35,7 +36,7 @@ def _serve(listener: socket.socket, connect: Callable[[], socket.socket]) -> Non
             return  # closed
         upstream = connect()
         for a, b in ((client, upstream), (upstream, client)):
-            threading.Thread(target=_pipe, args=(a, b), daemon=True).start()
+            threading.Thread(target=pipe, args=(a, b), daemon=True).start()
 
 
 def serve_unix(path: str, port: int) -> socket.socket:

@@ -19,6 +19,7 @@ def run_against(
     *,
     args: tuple[str, ...] = ("--output-format", "json"),
     env: dict[str, str] | None = None,
+    bridges: dict[int, int] | None = None,
 ) -> CliRun:
     """Claude Code ``version`` headless against ``server``, as a user points it at a gateway:
     ``ANTHROPIC_BASE_URL``, ``ANTHROPIC_API_KEY`` and the deployment's model."""
@@ -28,4 +29,12 @@ def run_against(
         "ANTHROPIC_MODEL": MODEL,
         "ANTHROPIC_SMALL_FAST_MODEL": MODEL,
     }
-    return run_claude(CLIS[version], port, scratch, prompt, env={**base, **(env or {})}, args=args)
+    return run_claude(
+        CLIS[version],
+        port,
+        scratch,
+        prompt,
+        env={**base, **(env or {})},
+        args=args,
+        bridges=bridges,
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,8 @@ def test_refuses_to_start_without_bwrap(monkeypatch: pytest.MonkeyPatch, tmp_pat
 def test_unisolated_mode_runs_code_and_warns(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    # the warning must be seen whatever level an earlier test left the root logger at
+    caplog.set_level(logging.WARNING, logger="emulators.code_interpreter.backend")
     config = EmulatorConfig(unisolated=True, cell_timeout=10, state_dir=str(tmp_path))
     backend = CodeInterpreterBackend(config)
     try:

@@ -172,6 +172,7 @@ def test_function_roles_get_exactly_their_actions(agent_template: dict[str, Any]
         | interpreter_actions
         | {
             "bedrock:InvokeModel",
+            "bedrock-agentcore:InvokeWebSearch",  # web_search (issue 17)
             "dynamodb:GetItem",
             "dynamodb:UpdateItem",
             "s3:GetObject",
@@ -185,9 +186,15 @@ def test_function_roles_get_exactly_their_actions(agent_template: dict[str, Any]
         "dynamodb:Query",
         "states:StartExecution",
         "states:DescribeExecution",
+        "bedrock:CountTokens",  # POST /v1/messages/count_tokens
+        "s3:DeleteObject",  # a skill version's zip
     }
     [query] = [s for s in api if "dynamodb:Query" in as_list(s["Action"])]
-    assert query["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["FILES#*"]}}
+    assert query["Condition"] == {
+        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["FILES#*", "SKILLS#*"]}
+    }
+    [delete] = [s for s in api if "s3:DeleteObject" in as_list(s["Action"])]
+    assert all("/skills/*" in json.dumps(r) for r in as_list(delete["Resource"]))
     authorizer = _role_statements(agent_template, "AuthorizerFunctionRole")
     assert _actions(authorizer) == base | {"dynamodb:GetItem"}
     [read] = [s for s in authorizer if s["Action"] == "dynamodb:GetItem"]
@@ -202,9 +209,12 @@ def test_function_roles_get_exactly_their_actions(agent_template: dict[str, Any]
     assert create["Condition"] == {
         "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["CONTAINER#*", "FILES#*"]}
     }
-    # it reads file items only (container_upload); never a container, session or job
+    # it reads file and skill items only (container_upload, container.skills); never a
+    # container, session or job
     [read] = [s for s in stream if "dynamodb:GetItem" in as_list(s["Action"])]
-    assert read["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["FILES#*"]}}
+    assert read["Condition"] == {
+        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["FILES#*", "SKILLS#*"]}
+    }
     cleanup = _role_statements(agent_template, "CleanupFunctionRole")
     assert _actions(cleanup) == base | {
         "bedrock-agentcore:StopCodeInterpreterSession",
@@ -232,9 +242,9 @@ def test_function_roles_get_exactly_their_actions(agent_template: dict[str, Any]
 @pytest.mark.parametrize(
     ("role", "prefixes"),
     [
-        ("ApiFunctionRole", ["/files/*", "/state/*"]),
-        ("StreamFunctionRole", ["/files/*", "/state/*"]),
-        ("JobFunctionRole", ["/files/*", "/state/*"]),
+        ("ApiFunctionRole", ["/files/*", "/state/*", "/skills/*"]),
+        ("StreamFunctionRole", ["/files/*", "/state/*", "/skills/*"]),
+        ("JobFunctionRole", ["/files/*", "/state/*", "/skills/*"]),
         ("CleanupFunctionRole", ["/state/*"]),
     ],
 )
@@ -523,6 +533,16 @@ def test_every_method_is_authorized_and_json_posts_validate_bodies(
         ("GET", "/v1/files/{id}"),
         ("DELETE", "/v1/files/{id}"),
         ("GET", "/v1/files/{id}/content"),
+        ("POST", "/v1/messages/count_tokens"),
+        ("POST", "/v1/skills"),
+        ("GET", "/v1/skills"),
+        ("GET", "/v1/skills/{id}"),
+        ("DELETE", "/v1/skills/{id}"),
+        ("POST", "/v1/skills/{id}/versions"),
+        ("GET", "/v1/skills/{id}/versions"),
+        ("GET", "/v1/skills/{id}/versions/{version}"),
+        ("DELETE", "/v1/skills/{id}/versions/{version}"),
+        ("GET", "/v1/skills/{id}/versions/{version}/content"),
     }
 
 

@@ -20,7 +20,6 @@ import logging
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import Field
 
 from code_exec.anthropic.bedrock import request_body
 from code_exec.anthropic.context_edits import apply_edits
@@ -29,24 +28,17 @@ from code_exec.anthropic.history import convert
 from code_exec.anthropic.models import resolve_model
 from code_exec.anthropic.surface import split_betas
 from code_exec.anthropic.tools import plan_tools
-from code_exec.anthropic.wire import MessagesRequest
+from code_exec.anthropic.wire import CountTokensRequest
 from code_exec.exceptions import ModelValidationError
 from code_exec.loops.common import model_error
 
-__all__ = ["CountTokensRequest", "count_tokens", "foundation_model_id"]
+__all__ = ["count_tokens", "foundation_model_id"]
 
 logger = logging.getLogger(__name__)
 
 # Cross-region inference profile prefixes (Bedrock's "Supported Regions and models for
 # inference profiles"); CountTokens answers ValidationException for a profile id.
 _PROFILE_PREFIXES = ("global.", "us-gov.", "us.", "eu.", "apac.", "jp.", "au.", "ca.")
-_MIN_MAX_TOKENS = 1  # InvokeModel's body requires max_tokens; it does not change the count
-
-
-class CountTokensRequest(MessagesRequest):
-    """``POST /v1/messages/count_tokens``: a Messages request without ``max_tokens``."""
-
-    max_tokens: int = Field(default=_MIN_MAX_TOKENS, ge=1)
 
 
 def foundation_model_id(model_id: str) -> str:

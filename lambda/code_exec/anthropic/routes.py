@@ -22,11 +22,11 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 
-from code_exec.anthropic.count_tokens import CountTokensRequest, count_tokens
 from code_exec.anthropic.files import AnthropicFiles, Upload, metadata
 from code_exec.anthropic.ids import request_id
 from code_exec.anthropic.models import list_models, model_info
 from code_exec.anthropic.surface import DROPPED_HEADER, split_betas
+from code_exec.anthropic.wire import CountTokensRequest
 from code_exec.disposition import content_disposition
 from code_exec.exceptions import AuthenticationError, RequestValidationError
 
@@ -155,6 +155,8 @@ class _Routes:
         """Count the input tokens of a Messages request as the model would receive it
         (the stand-in tools and prompts this deployment adds included), with Bedrock's
         ``CountTokens``."""
+        from code_exec.anthropic.count_tokens import count_tokens  # the /v1 turn's modules
+
         event = self.app.current_event
         beta = header_of(event, "anthropic-beta")
         answer = count_tokens(self.s, body, owner=owner_of(event), beta_header=beta)

@@ -22,6 +22,7 @@ __all__ = [
     "MAX_BLOCKS",
     "Block",
     "ContainerUploadBlock",
+    "CountTokensRequest",
     "ImageBlock",
     "Message",
     "MessagesRequest",
@@ -267,3 +268,10 @@ class MessagesRequest(_Strict):
         if isinstance(self.container, ContainerParam):
             return self.container.id
         return self.container
+
+
+class CountTokensRequest(MessagesRequest):
+    """``POST /v1/messages/count_tokens``: a Messages request without ``max_tokens`` (the
+    InvokeModel body Bedrock counts needs one; it does not change the count)."""
+
+    max_tokens: int = Field(default=1, ge=1)

@@ -123,7 +123,11 @@ def test_the_loopback_allowance_is_127_0_0_1_and_test_domains_only() -> None:
 
 
 def test_no_stack_environment_sets_the_loopback_allowance() -> None:
-    from stacks.runtime_env import RuntimeWiring, runtime_environment, streaming_environment
+    from bedrock_code_execution.runtime_env import (
+        RuntimeWiring,
+        runtime_environment,
+        streaming_environment,
+    )
     from stacks.settings import Settings
 
     env = runtime_environment(Settings(), RuntimeWiring("ci", "bucket", "table", "arn"))

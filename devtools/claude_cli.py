@@ -115,6 +115,10 @@ def run_claude(
             text=True,
             timeout=timeout,
             check=False,
+            # Its own session and process group: the CLI signals process groups (its Bash
+            # tool's children), and shares the host's PID namespace; in the caller's group a
+            # group kill reached the test process itself (an xdist worker died mid-run).
+            start_new_session=True,
         )
     finally:
         for listener in listeners:

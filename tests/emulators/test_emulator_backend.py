@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -18,12 +20,13 @@ def test_refuses_to_start_without_bwrap(monkeypatch: pytest.MonkeyPatch, tmp_pat
         CodeInterpreterBackend(EmulatorConfig(state_dir=str(tmp_path)))
 
 
-def test_unisolated_mode_runs_code_and_warns(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_unisolated_mode_runs_code_and_warns(caplog: pytest.LogCaptureFixture) -> None:
     # the warning must be seen whatever level an earlier test left the root logger at
     caplog.set_level(logging.WARNING, logger="emulators.code_interpreter.backend")
-    config = EmulatorConfig(unisolated=True, cell_timeout=10, state_dir=str(tmp_path))
+    # A short state directory: the kernel's IPC sockets live under it, and a Unix socket path
+    # is at most 107 bytes (pytest's tmp_path under an xdist worker is longer than that).
+    state = Path(tempfile.mkdtemp(prefix="emu-", dir="/tmp"))
+    config = EmulatorConfig(unisolated=True, cell_timeout=10, state_dir=str(state))
     backend = CodeInterpreterBackend(config)
     try:
         session = backend.start_session("aws.codeinterpreter.v1")
@@ -35,6 +38,7 @@ def test_unisolated_mode_runs_code_and_warns(
         assert res["structuredContent"]["stdout"] == "hi"
     finally:
         backend.shutdown()
+        shutil.rmtree(state, ignore_errors=True)
 
 
 def test_config_resolution_order() -> None:

@@ -20,10 +20,8 @@ Fetched pages and search extracts are attacker-controlled: bounded by ``max_cont
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from code_exec.anthropic import wire
 from code_exec.anthropic.ids import bedrock_tool_id
@@ -36,6 +34,7 @@ from code_exec.anthropic.web_tools import (
     decode,
     encode,
 )
+from code_exec.ptc.web_tools import normalize_url, urls_in
 from code_exec.web.domains import allowed, parse_rules
 from code_exec.web.types import SearchRequest, WebToolError
 
@@ -47,25 +46,10 @@ MAX_HIT_CHARS = 4_000  # characters of one search result's extract the model rea
 MAX_PAGE_CHARS = 200_000  # characters of a fetched page (under any max_content_tokens)
 MAX_URL = 250  # Anthropic's web fetch refuses longer URLs (url_too_long)
 MAX_RESULTS = 5  # search results per search
-_URL = re.compile(r"https?://[^\s<>\"'`\\^{}|]+", re.IGNORECASE)
-_TRAILING = ".,;:!?)]}'\""
-
-
-def _key(url: str) -> str | None:
-    """The form URLs are compared in: scheme and host lower case, no fragment, ``/`` path."""
-    try:
-        parts = urlsplit(url.strip())
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        return None
-    return urlunsplit(
-        (parts.scheme.lower(), parts.netloc.lower(), parts.path or "/", parts.query, "")
-    )
 
 
 def _urls(text: str) -> set[str]:
-    return {k for m in _URL.finditer(text) if (k := _key(m.group(0).rstrip(_TRAILING)))}
+    return {k for u in urls_in(text) if (k := normalize_url(u))}
 
 
 def _texts(content: Any) -> str:
@@ -115,10 +99,10 @@ def result_urls(block: dict[str, Any]) -> set[str]:
     links written in it."""
     content = block.get("content")
     if isinstance(content, list):
-        return {k for hit in content if (k := _key(str(hit.get("url") or "")))}
+        return {k for hit in content if (k := normalize_url(str(hit.get("url") or "")))}
     if not isinstance(content, dict) or content.get("type") != "web_fetch_result":
         return set()
-    out = {k} if (k := _key(str(content.get("url") or ""))) else set()
+    out = {k} if (k := normalize_url(str(content.get("url") or ""))) else set()
     source = (content.get("content") or {}).get("source") or {}
     if source.get("type") == "text":
         out |= _urls(str(source.get("data") or ""))
@@ -192,7 +176,7 @@ class DirectWeb:
                     "encrypted_content": encode({"text": text}, compress=True),
                 }
             )
-            if key := _key(hit.url):
+            if key := normalize_url(hit.url):
                 self.seen.add(key)
         return out
 
@@ -206,7 +190,7 @@ class DirectWeb:
         block = parse_rules(tool.domains("blocked"), name="blocked_domains")
         if not allowed(url, allow, block):
             raise WebToolError("url_not_allowed", "the tool's domain rules refuse it")
-        if _key(url) not in self.seen:
+        if normalize_url(url) not in self.seen:
             raise WebToolError("url_not_in_prior_context", "not seen in the conversation")
         self.usage.web_fetch_requests += 1
         doc = self._fetcher().fetch(

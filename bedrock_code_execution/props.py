@@ -78,7 +78,7 @@ _KMS_KEY_ARN = re.compile(
     r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/([0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}"
     r"|mrk-[0-9a-f]{32})$"
 )
-# How long the runtime keeps a container record past its expiry (store/containers.py
+# How long the runtime keeps a container record past its expiry (store/container_records.py
 # TOMBSTONE_SECONDS), and the longest lease a request takes (a streamed turn: 15 minutes).
 _RECORD_TOMBSTONE_SECONDS = 86_400
 _LONGEST_LEASE_SECONDS = 900

@@ -138,7 +138,7 @@ def containers() -> dict[str, Any]:
         if not container:
             return _fail("a turn that creates a container", status, body)
         item = {"pk": {"S": f"CONTAINER#{container}"}, "sk": {"S": "CONTAINER"}}
-        # Another request holds it: the lease the runtime takes (code_exec.store.containers).
+        # Another request holds it: the lease the runtime takes (code_exec.store.container_records).
         _db.update_item(
             TableName=TABLE,
             Key=item,

@@ -440,7 +440,7 @@ def test_a_call_made_only_on_an_error_path_fails_the_check(recorded: Recorded) -
     failed lease (unknown, foreign or busy), which its role does not allow. The error-path
     steps take that path, so the check names the read; without it, nothing is missing."""
     from code_exec.exceptions import ConflictError
-    from code_exec.store.containers import _key
+    from code_exec.store.container_records import _key
 
     run = recorded.run
     stream = run.function(".stream_handler")

@@ -1,7 +1,7 @@
 """A request's container: found (and leased) or created on first use, saved and released.
 
 ``container_...`` ids map to an AgentCore sandbox session and a DynamoDB record
-(:mod:`code_exec.store.containers`). A container is the key owner's: another owner's id
+(:mod:`code_exec.store.container_records`). A container is the key owner's: another owner's id
 answers 404 exactly as an unknown one does, so ids cannot be probed. It expires at the
 earlier of its rolling idle expiry (last use + ``CONTAINER_IDLE_SECONDS``) and the end of its
 sandbox session (start + ``SESSION_TIMEOUT_SECONDS``: AgentCore sessions cannot be extended);

@@ -108,7 +108,7 @@ class Server:
 
     def container(self, container_id: str) -> Any:
         """The container's record (its sandbox session id, pending cell, ...)."""
-        from code_exec.store.containers import _key
+        from code_exec.store.container_records import _key
 
         item = self.services.dynamodb.get_item(
             TableName=self.services.config.table_name, Key=_key(container_id)

@@ -34,7 +34,7 @@ def _user(text: str) -> list[dict[str, Any]]:
 def _leases_taken(server: Server, container_id: str) -> Iterator[list[str]]:
     """The leases written on ``container_id``'s item by the function's own DynamoDB client
     (an ``UpdateItem`` that sets ``lease_owner`` and succeeded), seen at the botocore layer."""
-    from code_exec.store.containers import _key
+    from code_exec.store.container_records import _key
 
     pk = _key(container_id)["pk"]["S"]
     taken: list[str] = []
@@ -62,7 +62,7 @@ def _hold_lease(server: Server, container_id: str, lease: str) -> None:
     """Take the container's lease as a running request of its owner holds it (with a
     client of the test's own: not one the probe watches)."""
     import boto3
-    from code_exec.store.containers import _key
+    from code_exec.store.container_records import _key
 
     now = server.services.clock()
     client = boto3.client("dynamodb", region_name=server.services.dynamodb.meta.region_name)
@@ -75,7 +75,7 @@ def _hold_lease(server: Server, container_id: str, lease: str) -> None:
 
 
 def _lease_of(server: Server, container_id: str) -> str | None:
-    from code_exec.store.containers import _key
+    from code_exec.store.container_records import _key
 
     item = server.services.dynamodb.get_item(
         TableName=server.services.config.table_name, Key=_key(container_id), ConsistentRead=True

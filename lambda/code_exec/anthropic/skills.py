@@ -2,10 +2,10 @@
 
 A version's files are one zip in the files bucket under ``skills/<owner>/<skill id>/<version>
 .zip`` (a prefix no lifecycle rule expires: a skill lives until its owner deletes it); the
-metadata is in the owner's partition (:mod:`code_exec.store.skills`), so another owner's skill
-answers 404 exactly as an unknown one does. Ids are ``skill_`` + a creation stamp (they sort by
-age); versions are epoch microseconds, as Anthropic's custom skill versions. As in Anthropic's
-API, a skill is deleted only once it has no versions left.
+metadata is in the owner's partition (:mod:`code_exec.store.skill_records`), so another
+owner's skill answers 404 exactly as an unknown one does. Ids are ``skill_`` + a creation
+stamp (they sort by age); versions are epoch microseconds, as Anthropic's custom skill
+versions. As in Anthropic's API, a skill is deleted only once it has no versions left.
 
 The container side: ``container.skills`` (``/v1/messages``) and ``skills`` (``/invoke``) name
 up to :data:`MAX_SKILLS` custom skills (``version``: one, or ``latest``); :meth:`resolve` finds

@@ -24,9 +24,9 @@ lease expires on its own if its holder dies, and is released in ``finally``.
 Large JSON values (history, results) go to S3 when they would not fit a
 DynamoDB item comfortably; the item then keeps a pointer.
 
-Each kind of item has its own module (:mod:`.session_records`, :mod:`.job_records`, :mod:`.container_records`,
-:mod:`.file_records`, :mod:`.skills`, :mod:`.api_keys`); :class:`Store` is the one object the
-services hand out, with the methods of all of them.
+Each kind of item has its own module (:mod:`.session_records`, :mod:`.job_records`,
+:mod:`.container_records`, :mod:`.file_records`, :mod:`.skill_records`, :mod:`.api_keys`);
+:class:`Store` is the one object the services hand out, with the methods of all of them.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from code_exec.store.container_records import ContainerRecord, ContainerStore
 from code_exec.store.file_records import FileRecord, FileRecordStore
 from code_exec.store.job_records import JobRecord, JobStatus, JobStore
 from code_exec.store.session_records import SessionGoneError, SessionRecord, SessionStore
-from code_exec.store.skills import SkillRecord, SkillStore, SkillVersionRecord
+from code_exec.store.skill_records import SkillRecord, SkillStore, SkillVersionRecord
 
 __all__ = [
     "INLINE_LIMIT_BYTES",

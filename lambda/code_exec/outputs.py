@@ -30,7 +30,7 @@ from code_exec.exceptions import (
     SandboxValidationError,
 )
 from code_exec.models import OutputFile, SkippedFile, SkipReason
-from code_exec.sandbox.stream import FileEntry
+from code_exec.sandbox.invoke_events import FileEntry
 
 __all__ = ["S3_KEY_MAX_BYTES", "Collected", "OutputLimits", "collect"]
 

@@ -6,7 +6,7 @@ client is pointed at the emulator with ``AWS_ENDPOINT_URL_BEDROCK_AGENTCORE``; t
 no second code path.
 
 The response event stream is parsed completely (all ``result`` events, every exception
-event; :mod:`code_exec.sandbox.stream`), and every vendor error is translated where the
+event; :mod:`code_exec.sandbox.invoke_events`), and every vendor error is translated where the
 vendor is called into :mod:`code_exec.exceptions` (raised ``from`` the original; the
 translation and retry classification live in :mod:`code_exec.sandbox.errors`), so
 nothing from botocore leaks above this client.
@@ -53,7 +53,7 @@ from code_exec.sandbox.errors import (
     tool_error,
     transport_error,
 )
-from code_exec.sandbox.stream import (
+from code_exec.sandbox.invoke_events import (
     FileEntry,
     ParsedStream,
     entries_from,

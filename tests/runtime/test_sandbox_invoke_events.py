@@ -480,7 +480,7 @@ def test_make_client_config(monkeypatch: pytest.MonkeyPatch) -> None:
     assert client.meta.endpoint_url == "http://127.0.0.1:9"  # the emulator, same code path
 
 
-# --- the parser and builders on their own (code_exec.sandbox.stream) ------------------------
+# --- the parser and builders on their own (code_exec.sandbox.invoke_events) ---------------------
 
 
 def _never(code: str, message: str) -> Any:
@@ -488,7 +488,7 @@ def _never(code: str, message: str) -> Any:
 
 
 def test_parse_stream_merges_every_result_event() -> None:
-    from code_exec.sandbox.stream import execution_result, parse_stream
+    from code_exec.sandbox.invoke_events import execution_result, parse_stream
 
     closed: list[bool] = []
 
@@ -514,7 +514,7 @@ def test_parse_stream_merges_every_result_event() -> None:
 def test_parse_stream_exception_events_and_empty_streams() -> None:
     from code_exec.exceptions import SandboxInternalError, SandboxThrottledError
     from code_exec.sandbox.errors import Attempt
-    from code_exec.sandbox.stream import parse_stream
+    from code_exec.sandbox.invoke_events import parse_stream
 
     def typed(code: str, message: str) -> Any:
         return SandboxThrottledError(message)
@@ -534,7 +534,7 @@ def test_parse_stream_exception_events_and_empty_streams() -> None:
 
 def test_files_and_entries_from_content_items() -> None:
     from code_exec.exceptions import SandboxResourceNotFoundError
-    from code_exec.sandbox.stream import FileEntry, ParsedStream, entries_from, files_from
+    from code_exec.sandbox.invoke_events import FileEntry, ParsedStream, entries_from, files_from
 
     read = ParsedStream(
         content=[

@@ -1,6 +1,6 @@
 """One model call: the request's own fields plus the conversation, as an InvokeModel body,
 sent with ``InvokeModelWithResponseStream`` through
-:func:`~code_exec.loops.model_stream.anthropic_events`, as the ``messages`` loop streams.
+:func:`~code_exec.loops.model_deltas.anthropic_events`, as the ``messages`` loop streams.
 
 Bedrock's Anthropic body is Anthropic's Messages body with ``anthropic_version:
 bedrock-2023-05-31`` instead of ``model``, and betas in ``anthropic_beta`` instead of a
@@ -10,7 +10,7 @@ describe Anthropic's own accounting (``metadata``, ``service_tier``, ``container
 
 Every call streams, whether the client asked for a stream or not: each chunk Bedrock sends
 is one Anthropic Messages stream event, which a streamed response forwards as it arrives and
-a whole response adds up (:class:`~code_exec.loops.model_stream.AnthropicReader`). The
+a whole response adds up (:class:`~code_exec.loops.model_deltas.AnthropicReader`). The
 function serving ``/v1/messages`` is therefore allowed ``bedrock:InvokeModelWithResponseStream``
 and nothing else on the models.
 """

@@ -35,7 +35,7 @@ from code_exec.anthropic.ids import server_tool_id
 from code_exec.anthropic.tools import ToolPlan
 from code_exec.anthropic.web_tools import client_citation
 from code_exec.exceptions import ModelError
-from code_exec.loops.model_stream import AnthropicReader, anthropic_events
+from code_exec.loops.model_deltas import AnthropicReader, anthropic_events
 
 __all__ = [
     "BlockDelta",

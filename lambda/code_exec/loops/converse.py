@@ -30,7 +30,7 @@ from code_exec.loops.common import (
     with_prompt,
 )
 from code_exec.loops.events import TurnStream
-from code_exec.loops.model_stream import read_converse
+from code_exec.loops.model_deltas import read_converse
 
 __all__ = ["block_text", "run", "system_blocks", "text_block", "tool_config"]
 

@@ -7,7 +7,7 @@ in the order the model wrote them (a thinking model rejects a tool-use turn with
 The request carries ``thinking`` only when the caller set it, and never a ``tool_choice``:
 the model's own defaults apply. A streamed turn (``LoopInput.stream``) calls
 ``InvokeModelWithResponseStream`` with the same body and rebuilds the same reply from the
-stream (:func:`code_exec.loops.model_stream.read_anthropic`).
+stream (:func:`code_exec.loops.model_deltas.read_anthropic`).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from code_exec.loops.common import (
     with_prompt,
 )
 from code_exec.loops.events import TurnStream
-from code_exec.loops.model_stream import anthropic_events, read_anthropic
+from code_exec.loops.model_deltas import anthropic_events, read_anthropic
 
 __all__ = ["ANTHROPIC_VERSION", "run"]
 

@@ -6,7 +6,7 @@ Strands runs the loop; we give it the tools, the limits and the client:
   so retries, endpoints and recorded replays are the same as in the other loops. A
   streamed turn (``LoopInput.stream``) uses ``streaming=True`` (``ConverseStream``): the
   raw stream events reach the callback handler, which forwards them through the shared
-  :class:`~code_exec.loops.model_stream.ConverseReader`, and the stream's cancel signal is
+  :class:`~code_exec.loops.model_deltas.ConverseReader`, and the stream's cancel signal is
   Strands' own ``cancel_signal`` (it stops at the next chunk, or before the next tool or
   model call, and drops a reply cut mid-stream).
 * PTC mode: one ``execute_code`` tool written with Strands' ``@tool``; direct mode:
@@ -58,7 +58,7 @@ from code_exec.loops.common import (
 )
 from code_exec.loops.converse import block_text, system_blocks, text_block
 from code_exec.loops.events import TurnStream
-from code_exec.loops.model_stream import ConverseReader
+from code_exec.loops.model_deltas import ConverseReader
 from code_exec.models import ModelUsage
 
 __all__ = ["run"]

@@ -25,7 +25,7 @@ from code_exec.anthropic.bedrock import request_body
 from code_exec.anthropic.context_edits import apply_edits
 from code_exec.anthropic.files import AnthropicFiles
 from code_exec.anthropic.history import convert
-from code_exec.anthropic.models import resolve_model
+from code_exec.anthropic.model_catalog import resolve_model
 from code_exec.anthropic.surface import split_betas
 from code_exec.anthropic.tools import plan_tools
 from code_exec.anthropic.wire import CountTokensRequest

@@ -33,7 +33,7 @@ from code_exec.anthropic.containers import ContainerSession
 from code_exec.anthropic.context_edits import apply_edits
 from code_exec.anthropic.errors import anthropic_error
 from code_exec.anthropic.ids import new_message_id
-from code_exec.anthropic.models import resolve_model
+from code_exec.anthropic.model_catalog import resolve_model
 from code_exec.anthropic.routes import header_of, owner_of, request_id_of
 from code_exec.anthropic.stream import collect, error_event, message, omit_thinking, sse
 from code_exec.anthropic.surface import DROPPED_HEADER, split_betas

@@ -24,7 +24,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 
 from code_exec.anthropic.files import AnthropicFiles, Upload, metadata
 from code_exec.anthropic.ids import request_id
-from code_exec.anthropic.models import list_models, model_info
+from code_exec.anthropic.model_catalog import list_models, model_info
 from code_exec.anthropic.surface import DROPPED_HEADER, split_betas
 from code_exec.anthropic.wire import CountTokensRequest
 from code_exec.disposition import content_disposition

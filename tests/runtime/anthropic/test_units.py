@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from code_exec.anthropic.authorizer import Authorizer, Unauthorized, api_key_of
-from code_exec.anthropic.models import list_models, model_info, resolve_model
+from code_exec.anthropic.model_catalog import list_models, model_info, resolve_model
 from code_exec.anthropic.stream import block_events
 from code_exec.anthropic.tools import plan_tools
 from code_exec.anthropic.wire import MessagesRequest

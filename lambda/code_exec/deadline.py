@@ -11,7 +11,8 @@ dependency call reads it through :func:`current`, wherever it is made:
 * every boto3 client built by :mod:`code_exec.clients` (DynamoDB, S3, Step Functions,
   Bedrock, AgentCore) clips its connect and read timeouts to it, and botocore's own retries
   stop before it;
-* long sandbox commands are bounded by :meth:`Deadline.remaining` (``anthropic/executor``).
+* long sandbox commands are bounded by :meth:`Deadline.remaining`
+  (``anthropic/server_tool_runner``).
 
 A deadline has two instants. ``at`` ends the request's *work*: no retry starts and no new
 wait is begun past it, and :meth:`check` raises :class:`DeadlineExceededError` (503 with

@@ -12,7 +12,8 @@ whichever Lambda gets the next request (:mod:`.relay`, :mod:`.ptc`, :mod:`.conta
 | ``history`` | the client's conversation -> the Bedrock conversation |
 | ``turn`` | the server-side loop (a generator of items: blocks as they are written) |
 | ``sampling`` / ``bedrock`` | one model call, streamed (``InvokeModelWithResponseStream``) |
-| ``executor`` / ``relay`` | running bash, the text editor and Python cells in the sandbox |
+| ``server_tool_runner`` | one server tool use (bash, text editor, code) run in the sandbox |
+| ``relay`` | Python cells that pause on client tools, driven step by step |
 | ``ptc`` | calls from code <-> ``tool_use`` blocks with a ``caller`` |
 | ``containers`` / ``files`` | containers and the Files API (S3 + DynamoDB) |
 | ``stream`` / ``usage`` / ``results`` | the response: message, SSE events, usage, result blocks |

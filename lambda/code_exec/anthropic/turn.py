@@ -33,12 +33,12 @@ from code_exec.anthropic import ptc, tool_search
 from code_exec.anthropic.bedrock import request_body
 from code_exec.anthropic.container_inputs import place_skills, place_uploads, requested_skills
 from code_exec.anthropic.containers import ContainerSession
-from code_exec.anthropic.executor import Executor, OutputSink, Paused
 from code_exec.anthropic.files import AnthropicFiles
 from code_exec.anthropic.history import History, ServerUse, convert
 from code_exec.anthropic.relay import CellRelay, tool_spec
 from code_exec.anthropic.results import model_result, result_block, run_error
 from code_exec.anthropic.sampling import Item, Reply, sample
+from code_exec.anthropic.server_tool_runner import Executor, OutputSink, Paused
 from code_exec.anthropic.tools import CODE_EXECUTION, ToolPlan
 from code_exec.anthropic.usage import Usage
 from code_exec.anthropic.web_code import CodeWeb, seen_urls

@@ -291,7 +291,7 @@ class _RewrittenReplyRelay:
 
 
 def test_a_malformed_reply_on_resume_fails_the_tool_not_the_request() -> None:
-    from code_exec.anthropic.executor import Executor, OutputSink
+    from code_exec.anthropic.server_tool_runner import Executor, OutputSink
 
     executor = Executor(
         None,

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from code_exec.anthropic import wire
+from code_exec.anthropic.client_tool_relay import PendingCall
 from code_exec.anthropic.history import History
 from code_exec.anthropic.ids import new_tool_use_id
-from code_exec.anthropic.relay import PendingCall
 from code_exec.anthropic.tools import ToolPlan
 from code_exec.exceptions import RequestValidationError
 

@@ -6,8 +6,8 @@
   in the sandbox, as a task too (the code's own view of the file system);
 * ``code_execution`` -> for 20250522 a kernel cell (``SandboxClient.run_cell``) with the
   request's remaining time as its limit; otherwise a cell of the session's Python runner
-  (:class:`~code_exec.anthropic.relay.CellRelay`), whose globals persist and whose calls to
-  client tools pause it.
+  (:class:`~code_exec.anthropic.client_tool_relay.CellRelay`), whose globals persist and whose
+  calls to client tools pause it.
 
 Nothing runs past its request: a command is stopped in the sandbox when the request's time
 (``budget``) runs out or the request is cancelled (the function's deadline is near, or the
@@ -33,8 +33,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from code_exec.anthropic.client_tool_relay import (
+    CellProgress,
+    CellRelay,
+    PendingCall,
+    RunnerGoneError,
+)
 from code_exec.anthropic.history import ServerUse
-from code_exec.anthropic.relay import CellProgress, CellRelay, PendingCall, RunnerGoneError
 from code_exec.anthropic.results import editor_error, run_error, run_result
 from code_exec.anthropic.tools import BASH, CODE_EXECUTION, EDITOR
 from code_exec.exceptions import (

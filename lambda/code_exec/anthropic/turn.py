@@ -31,11 +31,11 @@ from typing import Any
 
 from code_exec.anthropic import ptc, tool_search
 from code_exec.anthropic.bedrock import request_body
+from code_exec.anthropic.client_tool_relay import CellRelay, tool_spec
 from code_exec.anthropic.container_inputs import place_skills, place_uploads, requested_skills
 from code_exec.anthropic.containers import ContainerSession
 from code_exec.anthropic.files import AnthropicFiles
 from code_exec.anthropic.history import History, ServerUse, convert
-from code_exec.anthropic.relay import CellRelay, tool_spec
 from code_exec.anthropic.results import model_result, result_block, run_error
 from code_exec.anthropic.sampling import Item, Reply, sample
 from code_exec.anthropic.server_tool_runner import Executor, OutputSink, Paused

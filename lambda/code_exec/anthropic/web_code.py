@@ -4,10 +4,11 @@ Anthropic's ``web_search_20260209`` / ``20260318`` and ``web_fetch_20260209`` / 
 ``20260318`` let Claude write code in the code execution container that calls the web tools;
 the raw results stay in the container and only what the code prints enters the context. Here
 that is programmatic tool calling with the gateway as the tool's server: the tools are async
-functions in the container's Python runner (bridged, :mod:`code_exec.anthropic.relay`); a
-cell that awaits one pauses, and instead of answering ``tool_use`` to the client the turn runs
-the call itself (:class:`CodeWeb`, over :class:`~code_exec.ptc.web_tools.WebSession`), hands
-the result to the cell as a JSON string and lets it run on.
+functions in the container's Python runner (bridged,
+:mod:`code_exec.anthropic.client_tool_relay`); a cell that awaits one pauses, and instead of
+answering ``tool_use`` to the client the turn runs the call itself (:class:`CodeWeb`, over
+:class:`~code_exec.ptc.web_tools.WebSession`), hands the result to the cell as a JSON string
+and lets it run on.
 
 The response shows each call as a ``server_tool_use`` block whose ``caller`` names the code
 execution use (``{"type": "code_execution_20260120", "tool_id": <srvtoolu id>}``), followed by

@@ -279,9 +279,9 @@ def test_a_long_python_cell_runs_on_in_the_same_streamed_turn(
 ) -> None:
     """A cell longer than the relay's wait per step (1 s here) is waited for again while the
     turn has time, with pings meanwhile, instead of ending the request with ``pause_turn``."""
-    from code_exec.anthropic import relay
+    from code_exec.anthropic import client_tool_relay
 
-    monkeypatch.setattr(relay, "_MAX_WAIT", 1.0)
+    monkeypatch.setattr(client_tool_relay, "_MAX_WAIT", 1.0)
     code = "import time\ntime.sleep(4)\nprint('slept 4 s')"
     cell = fixture(
         model_turn(tool_use("code_execution", {"code": code}, "Sleepy")),

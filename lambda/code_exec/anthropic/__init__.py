@@ -18,7 +18,7 @@ whichever Lambda gets the next request (:mod:`.client_tool_relay`, :mod:`.ptc`,
 | ``ptc`` | calls from code <-> ``tool_use`` blocks with a ``caller`` |
 | ``containers`` / ``files`` | containers and the Files API (S3 + DynamoDB) |
 | ``stream`` / ``usage`` / ``results`` | the response: message, SSE events, usage, result blocks |
-| ``messages`` | ``POST /v1/messages`` on the streaming function: whole, or as it runs |
+| ``create_message`` | ``POST /v1/messages`` on the streaming function: whole, or as it runs |
 | ``routes`` / ``errors`` / ``model_catalog`` | the other ``/v1/*`` routes, errors, model names |
 | ``authorizer`` | the Lambda REQUEST authorizer (API keys, hashed) |
 

@@ -2,7 +2,8 @@
 
 They are registered on the API's one resolver (:func:`register`); the resolver's error handler
 answers errors on these paths in Anthropic's envelope (:mod:`code_exec.anthropic.errors`).
-``POST /v1/messages`` is served by the streaming function (:mod:`code_exec.anthropic.messages`).
+``POST /v1/messages`` is served by the streaming function
+(:mod:`code_exec.anthropic.create_message`).
 The caller's identity is the API key owner the Lambda authorizer put in the request context
 (:func:`owner_of`); ``?beta=true`` (the SDK's beta client) is accepted and changes nothing.
 """

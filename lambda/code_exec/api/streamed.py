@@ -21,7 +21,7 @@ alone for as long as the function may run.
 
 ``POST /v1/messages`` (Anthropic's Messages API) is served here too, with ``stream`` true
 or false (API Gateway picks the integration per method, not per body):
-:mod:`code_exec.anthropic.messages`. Its errors are Anthropic's envelope; its deadlines are
+:mod:`code_exec.anthropic.create_message`. Its errors are Anthropic's envelope; its deadlines are
 worked out here like those of ``/invoke/stream`` (:class:`StreamSettings`).
 
 New streamed routes register in :data:`ROUTES`; a route returns a ``StreamedResponse``,
@@ -43,8 +43,8 @@ from typing import Any, TypeVar
 from aws_lambda_powertools.logging import correlation_paths
 from pydantic import BaseModel, ValidationError
 
-from code_exec.anthropic.messages import Deadlines
-from code_exec.anthropic.messages import respond as respond_messages
+from code_exec.anthropic.create_message import Deadlines
+from code_exec.anthropic.create_message import respond as respond_messages
 from code_exec.anthropic.wire import MessagesRequest
 from code_exec.api.errors import error_parts, to_api_error, validation_error
 from code_exec.api.resolver import check_body

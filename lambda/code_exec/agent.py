@@ -24,7 +24,7 @@ from code_exec import ptc
 from code_exec.claude_code import loop as claude_code_loop
 from code_exec.config import RuntimeConfig
 from code_exec.exceptions import ModelNotAllowedError, RequestValidationError
-from code_exec.loops import history as _history
+from code_exec.loops import history_formats
 from code_exec.loops.capabilities import capabilities
 from code_exec.loops.common import LoopInput, LoopOutput
 from code_exec.loops.events import TurnStream
@@ -45,7 +45,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-_FORMATS: dict[str, _history.HistoryFormat] = {
+_FORMATS: dict[str, history_formats.HistoryFormat] = {
     "messages": "anthropic",
     "converse": "converse",
     "strands": "converse",
@@ -141,7 +141,7 @@ def run_agent(request: AgentRequest, *, deps: AgentDeps) -> AgentRun:
         len(output.usage),
         len(code_runs),
     )
-    return AgentRun(result=result, history=_history.storable(output.history))
+    return AgentRun(result=result, history=history_formats.storable(output.history))
 
 
 def resolve_model_id(request: AgentRequest, config: RuntimeConfig) -> str:
@@ -290,7 +290,7 @@ def _run_bedrock_loop(
         tools=tools,
         limits=request.limits,
         prompt_caching=request.prompt_caching,
-        history=_history.adapt(deps.history, _FORMATS[request.loop]),
+        history=history_formats.adapt(deps.history, _FORMATS[request.loop]),
         clock=deps.clock,
         thinking=request.thinking.wire() if request.thinking else None,
         stream=deps.stream,

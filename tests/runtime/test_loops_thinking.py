@@ -23,7 +23,7 @@ from code_exec.loops.capabilities import (
     claude_model,
     foundation_model_id,
 )
-from code_exec.loops.history import adapt, format_of, storable
+from code_exec.loops.history_formats import adapt, format_of, storable
 from code_exec.models import AgentRequest, Limits, ThinkingConfig
 
 from devtools.bedrock_replay import (

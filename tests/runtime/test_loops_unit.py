@@ -13,7 +13,7 @@ from code_exec.agent import AgentDeps, run_agent
 from code_exec.config import RuntimeConfig
 from code_exec.exceptions import ModelError, ModelNotAllowedError, ModelThrottledError
 from code_exec.loops.capabilities import capabilities
-from code_exec.loops.history import adapt, format_of
+from code_exec.loops.history_formats import adapt, format_of
 from code_exec.loops.toolbox import format_output, truncate
 from code_exec.models import AgentRequest, Limits
 

@@ -169,7 +169,7 @@ class Sandbox:
 
         Relative paths are relative to the workspace; absolute ones must lie under the
         workspace or /tmp; ``..`` is refused. The caller walks the components without
-        following symlinks (see ``files.py``), so links planted by sandboxed code can
+        following symlinks (see ``file_transfer.py``), so links planted by sandboxed code can
         never lead the emulator to host files.
         """
         if not path or "\x00" in path:

@@ -44,7 +44,7 @@ class _Strict(BaseModel):
 class InputFile(_Strict):
     """A file written into the sandbox before the turn: inline base64 or an S3 key."""
 
-    # exactly one of the two (checked in code_exec.files), stated in the schema
+    # exactly one of the two (checked in code_exec.file_transfer), stated in the schema
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={

@@ -7,7 +7,7 @@ which tools its code can call (the catalogue comes from the tool registry).
 
 from __future__ import annotations
 
-from code_exec.files import INPUTS_DIR, OUTPUTS_DIR
+from code_exec.file_transfer import INPUTS_DIR, OUTPUTS_DIR
 
 __all__ = ["direct_system_prompt", "ptc_system_prompt"]
 

@@ -32,7 +32,7 @@ from code_exec.store import Store
 
 if TYPE_CHECKING:
     from code_exec.anthropic.turn import TurnLimits
-    from code_exec.files import FileStore
+    from code_exec.file_transfer import FileStore
     from code_exec.web.fetch import WebFetcher
     from code_exec.web.search import WebSearch
 
@@ -147,7 +147,7 @@ class Services(Injectable):
 
     @cached_property
     def files(self) -> FileStore:
-        from code_exec.files import FileStore
+        from code_exec.file_transfer import FileStore
 
         return FileStore(
             self.s3,

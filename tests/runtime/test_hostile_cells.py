@@ -256,7 +256,7 @@ def test_a_name_past_s3s_key_limit_is_skipped_and_not_collected_again(hostile: A
 
 
 def test_files_past_the_total_byte_cap_are_skipped(hostile: ApiClient) -> None:
-    from code_exec.files import FileStore
+    from code_exec.file_transfer import FileStore
     from code_exec.outputs import OutputLimits
 
     services = hostile.handler.services

@@ -20,7 +20,7 @@ from code_exec.anthropic.containers import rfc3339
 from code_exec.anthropic.errors import FileNotDownloadableError
 from code_exec.anthropic.ids import new_file_id
 from code_exec.exceptions import NotFoundError, RequestValidationError
-from code_exec.files import INPUTS_DIR, media_type
+from code_exec.file_transfer import INPUTS_DIR, media_type
 from code_exec.sandbox import SandboxFile
 from code_exec.store import FileRecord
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from code_exec.claude_code.runner import ClaudeCodeRunner
-from code_exec.files import INPUTS_DIR, OUTPUTS_DIR
+from code_exec.file_transfer import INPUTS_DIR, OUTPUTS_DIR
 from code_exec.loops.common import ANTHROPIC_USAGE, LoopOutput, StopReason, model_usage
 from code_exec.models import AgentRequest, CodeRun, ModelUsage
 from code_exec.sandbox import SandboxClient

@@ -71,3 +71,23 @@ def test_runtime_modules_stay_small() -> None:
     """House limit: modules with one job, under ~400 lines."""
     sizes = {str(p.relative_to(ROOT)): len(p.read_text().splitlines()) for p in ROOT.rglob("*.py")}
     assert {name: n for name, n in sizes.items() if n > MAX_LINES} == {}
+
+
+def _documented_parallel_names() -> set[str]:
+    """The file names ``docs/architecture.md`` ("Names") lists as parallel roles."""
+    text = (ROOT.parents[1] / "docs" / "architecture.md").read_text()
+    section = text.split("### Names", 1)[1].split("\n#", 1)[0]
+    return {
+        line.split("`")[1]
+        for line in section.splitlines()
+        if line.startswith("| `") and line.split("`")[1].endswith(".py")
+    }
+
+
+def test_no_two_runtime_modules_share_a_name_but_the_documented_parallel_roles() -> None:
+    by_name: dict[str, list[str]] = {}
+    for path in ROOT.rglob("*.py"):
+        if path.name != "__init__.py":
+            by_name.setdefault(path.name, []).append(str(path.relative_to(ROOT)))
+    repeated = {name for name, paths in by_name.items() if len(paths) > 1}
+    assert repeated == _documented_parallel_names(), {n: by_name.get(n) for n in repeated}

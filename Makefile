@@ -10,6 +10,10 @@ CDK := CDK_DISABLE_CLI_TELEMETRY=true npx --no-install cdk --no-notices
 export CDK_DISABLE_CLI_TELEMETRY := true
 # jsii warns on every run that Node 20 is past end-of-life; the CLI and jsii still work on it.
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+# Some images set PYTHONDONTWRITEBYTECODE: then every pytest worker, emulator, kernel and
+# subprocess recompiles our modules and redoes pytest's assertion rewriting on each import.
+# The caches (__pycache__/, gitignored) are what Python writes by default.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: help setup bwrap synth test lint iam-report faults-report openapi local emulator bench load api-key integ clean
 

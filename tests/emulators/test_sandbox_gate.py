@@ -14,6 +14,12 @@ from pathlib import Path
 
 from emulators.code_interpreter.spawn import ROOT
 
+# Third-party pytest plugins none of these runs uses, left out of each run's start (most of
+# its cost: langsmith's and hypothesis's imports); the project's own plugins all load.
+UNUSED_PLUGINS = [
+    f"-pno:{name}"
+    for name in ("langsmith_plugin", "hypothesispytest", "schemathesis", "syrupy", "locust")
+]
 # One test through the emulator fixture, one marked ``sandbox`` that builds its own backend.
 TARGETS = [
     "tests/emulators/test_emulator_sessions.py::test_clear_context_resets_state",
@@ -32,7 +38,7 @@ def _pytest(path: str, *args: str, opt_out: bool = False) -> tuple[int, str]:
     if opt_out:
         env["SKIP_SANDBOX_TESTS"] = "1"
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *args],
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *UNUSED_PLUGINS, "-q", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -14,12 +14,8 @@ from pathlib import Path
 
 from emulators.code_interpreter.spawn import ROOT
 
-# Third-party pytest plugins none of these runs uses, left out of each run's start (most of
-# its cost: langsmith's and hypothesis's imports); the project's own plugins all load.
-UNUSED_PLUGINS = [
-    f"-pno:{name}"
-    for name in ("langsmith_plugin", "hypothesispytest", "schemathesis", "syrupy", "locust")
-]
+from .conftest import UNUSED_PLUGINS
+
 # One test through the emulator fixture, one marked ``sandbox`` that builds its own backend.
 TARGETS = [
     "tests/emulators/test_emulator_sessions.py::test_clear_context_resets_state",

@@ -11,16 +11,16 @@ a module that only imports after another one (a cycle broken at run time) still 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
-# Run as ``python -c``: stdin carries {"preload", "modules", "path", "workers"}; stdout
+# Run as ``python -c``: stdin carries {"preload", "modules", "roots", "workers"}; stdout
 # gets {module: traceback} for each module whose import raised.
 _SERVER = r"""
 import importlib, json, os, sys, threading, traceback
 
 job = json.loads(sys.stdin.read())
-sys.path[:0] = job["path"]
 for name in job["preload"]:
     try:
         importlib.import_module(name)
@@ -77,7 +77,6 @@ def outside_modules(
     """
     source = (
         "import importlib, json, sys\n"
-        f"sys.path[:0] = {path or []!r}\n"
         f"for m in {modules!r}:\n"
         "    try:\n"
         "        importlib.import_module(m)\n"
@@ -86,10 +85,16 @@ def outside_modules(
         f"print(json.dumps([m for m in sys.modules if m.split('.')[0] not in {sorted(roots)!r}]))\n"
     )
     proc = subprocess.run(
-        [sys.executable, "-c", source], capture_output=True, text=True, check=True
+        [sys.executable, "-c", source], capture_output=True, text=True, check=True, env=_env(path)
     )
     loaded: list[str] = json.loads(proc.stdout.splitlines()[-1])
     return loaded
+
+
+def _env(path: list[str] | None) -> dict[str, str]:
+    """The environment, with ``path`` on ``PYTHONPATH``."""
+    extra = [*(path or []), *filter(None, [os.environ.get("PYTHONPATH")])]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(extra)} if extra else dict(os.environ)
 
 
 def import_each_alone(
@@ -107,14 +112,13 @@ def import_each_alone(
         roots: Top-level packages under test; the server refuses to fork if preloading
             loaded any module under them.
         preload: Modules the server imports before forking (outside ``roots``).
-        path: Entries put in front of ``sys.path`` (a throwaway package in a test).
+        path: Extra ``PYTHONPATH`` entries (a throwaway package in a test).
         workers: Children alive at once.
     """
     job = {
         "modules": modules,
         "roots": sorted(roots),
         "preload": preload,
-        "path": path or [],
         "workers": workers,
     }
     proc = subprocess.run(
@@ -123,6 +127,7 @@ def import_each_alone(
         capture_output=True,
         text=True,
         check=False,
+        env=_env(path),
     )
     if proc.returncode != 0:
         raise RuntimeError(f"import server failed ({proc.returncode}): {proc.stderr[-2000:]}")

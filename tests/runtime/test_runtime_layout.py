@@ -49,7 +49,7 @@ def test_a_module_that_imports_only_after_another_fails_alone(tmp_path: Path) ->
     # In one interpreter, ``b`` then ``a`` works: only isolation per module catches ``a``.
     assert import_each_alone(["ordered_pkg.b"], roots=set(), preload=[], path=[str(tmp_path)]) == {}
     failures = import_each_alone(
-        ["ordered_pkg.a", "ordered_pkg.b", "ordered_pkg"],
+        ["ordered_pkg.b", "ordered_pkg.a", "ordered_pkg"],  # b first: it loads a, in its child
         roots={"ordered_pkg"},
         preload=outside_modules(["ordered_pkg.a"], roots={"ordered_pkg"}, path=[str(tmp_path)]),
         path=[str(tmp_path)],

@@ -266,8 +266,8 @@ class FaultInjector:
 
 
 class SkippedSleeps:
-    """``time`` for botocore's endpoint and the sandbox client's retries: sleeps are recorded,
-    never slept (an injected clock for the backoff; the attempts still all happen)."""
+    """``time`` for the retry loops below: sleeps are recorded, never slept (an injected
+    clock for the backoff; the attempts still all happen)."""
 
     def __init__(self) -> None:
         self.slept: list[float] = []
@@ -281,15 +281,20 @@ class SkippedSleeps:
 
 @contextmanager
 def sleeps_skipped() -> Iterator[SkippedSleeps]:
-    """Retry backoffs of botocore and of the sandbox client recorded instead of slept, so a
-    test of a throttled call costs its attempts, not their waits."""
+    """Retry backoffs recorded instead of slept, so a test of a throttled call costs its
+    attempts, not their waits: botocore's, the sandbox client's, and the waits of a state
+    machine's ``Retry`` run by moto (the job's Cleanup retries 2 + 4 + 8 s)."""
     import botocore.endpoint
     from code_exec.sandbox import errors
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 
     clock = SkippedSleeps()
-    saved = botocore.endpoint.time, errors.time  # type: ignore[attr-defined]
-    botocore.endpoint.time, errors.time = clock, clock  # type: ignore[attr-defined,assignment]
+    modules: list[Any] = [botocore.endpoint, errors, retrier_decl]
+    saved = [m.time for m in modules]
+    for module in modules:
+        module.time = clock
     try:
         yield clock
     finally:
-        botocore.endpoint.time, errors.time = saved  # type: ignore[attr-defined]
+        for module, was in zip(modules, saved, strict=True):
+            module.time = was

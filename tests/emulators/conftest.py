@@ -10,6 +10,13 @@ from typing import Any
 import pytest
 
 INTERPRETER = "aws.codeinterpreter.v1"
+# For a pytest run inside a test: third-party plugins the emulator tests never use, left out
+# of its start (most of its cost: langsmith's and hypothesis's imports). The project's own
+# plugins (tests/conftest.py) all load.
+UNUSED_PLUGINS = [
+    f"-pno:{name}"
+    for name in ("langsmith_plugin", "hypothesispytest", "schemathesis", "syrupy", "locust")
+]
 
 Invoke = Callable[..., dict[str, Any]]
 

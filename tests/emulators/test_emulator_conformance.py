@@ -27,6 +27,8 @@ from emulators.code_interpreter.eventstream import encode_message, event_frame, 
 from emulators.code_interpreter.routes import service_model
 from emulators.code_interpreter.spawn import ROOT
 
+from .conftest import UNUSED_PLUGINS
+
 JSON_HEADERS = {"Content-Type": "application/json", "x-amzn-RequestId": "emulator-00000001"}
 STREAM_HEADERS = {
     "Content-Type": "application/vnd.amazon.eventstream",
@@ -314,7 +316,7 @@ def test_a_run_against_an_emulator_that_drifts_from_the_model_fails(tmp_path: Pa
     env["PYTHONPATH"] = str(tmp_path)  # the emulator the inner run starts imports it
     target = "tests/emulators/test_emulator_sessions.py::test_clear_context_resets_state"
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", target],
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *UNUSED_PLUGINS, "-q", target],
         cwd=ROOT,
         env=env,
         capture_output=True,

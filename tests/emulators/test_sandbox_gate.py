@@ -14,6 +14,8 @@ from pathlib import Path
 
 from emulators.code_interpreter.spawn import ROOT
 
+from .conftest import UNUSED_PLUGINS
+
 # One test through the emulator fixture, one marked ``sandbox`` that builds its own backend.
 TARGETS = [
     "tests/emulators/test_emulator_sessions.py::test_clear_context_resets_state",
@@ -32,7 +34,7 @@ def _pytest(path: str, *args: str, opt_out: bool = False) -> tuple[int, str]:
     if opt_out:
         env["SKIP_SANDBOX_TESTS"] = "1"
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *args],
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *UNUSED_PLUGINS, "-q", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -14,8 +14,9 @@ session the cell created):
 * no record lost or corrupted: the keeper's item is unchanged, and the running session still
   answers with its state when the cell used it (the user's retry works).
 
-Retries never sleep for real: backoff sleeps of botocore and of the sandbox client are
-recorded instead (``no_sleep``), so a throttled cell costs its attempts, not their waits.
+Retries never sleep for real: backoff sleeps of botocore, of the sandbox client and of the
+state machine's ``Retry`` (moto) are recorded instead (``no_sleep``), so a throttled cell
+costs its attempts, not their waits.
 """
 
 from __future__ import annotations

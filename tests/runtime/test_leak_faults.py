@@ -31,6 +31,7 @@ from code_exec.models import AgentResult
 from code_exec.store import JobStatus
 from code_exec.sweeper import Sweeper, SweepReport
 
+from devtools.fault_injection import sleeps_skipped
 from devtools.lambda_adapter import LambdaAdapter, LambdaContext
 from tests import plugin_sandbox
 
@@ -58,7 +59,9 @@ def emulator() -> Iterator[RestartableEmulator]:
 def fault_api(
     handler: Any, emulator: RestartableEmulator, agent_template: dict[str, Any]
 ) -> Iterator[ApiClient]:
-    with pytest.MonkeyPatch.context() as mp:
+    # Retry waits (the state machine's Cleanup retries: 2 + 4 + 8 s) are recorded, not slept:
+    # what is checked is what the attempts leave behind, not how long they waited.
+    with pytest.MonkeyPatch.context() as mp, sleeps_skipped():
         mp.setenv("AWS_ENDPOINT_URL_BEDROCK_AGENTCORE", emulator.url)
         handler.services.reset()
         create_job_machine(agent_template)

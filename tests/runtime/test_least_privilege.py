@@ -49,6 +49,7 @@ import pytest
 
 from devtools.call_recorder import Call, CallRecorder
 from devtools.deployment import Deployment, synth_app
+from devtools.fault_injection import sleeps_skipped
 from devtools.function_harness import load_functions
 from devtools.iam_check import (
     Need,
@@ -160,6 +161,7 @@ def recorded(emulator_url: str) -> Iterator[Recorded]:
     with (
         mock_aws(config={"stepfunctions": {"execute_state_machine": True}}),
         CallRecorder(created_by={"moto.stepfunctions": machine.logical_id}) as recorder,
+        sleeps_skipped(),  # the throttled and timed-out steps cost their attempts, not waits
     ):
         provision(deployment, recorder)
         functions = load_functions(deployment, recorder, endpoints=endpoints)

@@ -11,12 +11,12 @@ time) fails when it is imported alone in a fresh interpreter.
 from __future__ import annotations
 
 import ast
-import subprocess
-import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import code_exec
+import pytest
+
+from tests.runtime.import_alone import import_each_alone, outside_modules
 
 ROOT = Path(code_exec.__file__).resolve().parent
 # Sent into the sandbox as source text, never imported by the runtime.
@@ -32,17 +32,42 @@ def _module_name(path: Path) -> str:
 MODULES = sorted(_module_name(p) for p in ROOT.rglob("*.py"))
 
 
-def _import_alone(module: str) -> tuple[str, int, str]:
-    proc = subprocess.run(
-        [sys.executable, "-c", f"import {module}"], capture_output=True, text=True, check=False
-    )
-    return module, proc.returncode, proc.stderr[-2000:]
-
-
 def test_every_runtime_module_imports_alone_in_a_fresh_interpreter() -> None:
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        results = list(pool.map(_import_alone, MODULES))
-    assert {m: err for m, rc, err in results if rc != 0} == {}
+    """Each module in a child forked from an interpreter holding no ``code_exec`` module."""
+    preload = outside_modules(MODULES, roots={"code_exec"})
+    assert "boto3" in preload  # the expensive part is shared, not re-imported per module
+    assert import_each_alone(MODULES, roots={"code_exec"}, preload=preload) == {}
+
+
+def test_a_module_that_imports_only_after_another_fails_alone(tmp_path: Path) -> None:
+    """An import-order-only cycle: ``b`` imports alone, ``a`` only once ``b`` is loaded."""
+    pkg = tmp_path / "ordered_pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("import json\nfrom ordered_pkg import b\n\nA = 1\n")
+    (pkg / "b.py").write_text("from ordered_pkg.a import A\n")
+    # In one interpreter, ``b`` then ``a`` works: only isolation per module catches ``a``.
+    assert import_each_alone(["ordered_pkg.b"], roots=set(), preload=[], path=[str(tmp_path)]) == {}
+    failures = import_each_alone(
+        ["ordered_pkg.b", "ordered_pkg.a", "ordered_pkg"],  # b first: it loads a, in its child
+        roots={"ordered_pkg"},
+        preload=outside_modules(["ordered_pkg.a"], roots={"ordered_pkg"}, path=[str(tmp_path)]),
+        path=[str(tmp_path)],
+    )
+    assert list(failures) == ["ordered_pkg.a"]
+    assert "partially initialized module 'ordered_pkg.a'" in failures["ordered_pkg.a"]
+
+
+def test_the_import_server_refuses_a_preload_that_loads_the_package_under_test(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "leaky_pkg").mkdir()
+    (tmp_path / "leaky_pkg" / "__init__.py").write_text("")
+    (tmp_path / "leaky_helper.py").write_text("import leaky_pkg\n")
+    with pytest.raises(RuntimeError, match="preloading loaded modules under test"):
+        import_each_alone(
+            ["leaky_pkg"], roots={"leaky_pkg"}, preload=["leaky_helper"], path=[str(tmp_path)]
+        )
 
 
 def _imports(module: str) -> set[str]:

@@ -211,16 +211,22 @@ def test_directories_nested_a_thousand_deep_end_in_a_depth_limit(hostile: ApiCli
     _alive(hostile, "hostile-deep")
 
 
-def test_twenty_thousand_files_are_capped(hostile: ApiClient) -> None:
+def test_files_past_every_count_cap_are_capped(hostile: ApiClient) -> None:
+    """Twice as many files as the walk may look at (``max_entries``), so past every count
+    cap at once: the listing is cut, only ``max_files`` are read and stored, and only
+    ``max_reported`` of the files left behind are named. (The count comes from the caps; it
+    was 20,000, ten times this, which crossed no further limit and cost the test its time.)"""
     from code_exec.outputs import OutputLimits
 
     limits = OutputLimits()
+    n = limits.max_entries + 1
+    assert limits.max_reported < limits.max_entries - limits.max_files  # names are cut too
     code = (
         "marker = 'kept'\n"
-        "for i in range(20000):\n"
+        f"for i in range({n}):\n"
         "    open(f'outputs/f{i:05d}.txt', 'w').write('x')\n"
     )
-    m = _measure(hostile, "20,000 files", lambda: hostile.execute("hostile-many", code=code))
+    m = _measure(hostile, f"{n:,} files", lambda: hostile.execute("hostile-many", code=code))
     assert m.response.status == 200, m.response.body
     body = m.response.body
     assert len(body["files"]) == limits.max_files
@@ -229,7 +235,7 @@ def test_twenty_thousand_files_are_capped(hostile: ApiClient) -> None:
         {"name": "outputs/", "size": None, "reason": "listing_truncated"},
         {"name": f"f{limits.max_files:05d}.txt", "size": 1, "reason": "too_many_files"},
     ]
-    assert len(body["files_skipped"]) <= limits.max_reported
+    assert len(body["files_skipped"]) == limits.max_reported  # of the 1 + n - max_files
     assert m.sandbox_calls["readFiles"] == limits.max_files
     assert m.peak < PEAK_BOUND, f"peak {m.peak / MiB:.1f} MiB"
     _alive(hostile, "hostile-many")

@@ -212,10 +212,11 @@ def test_directories_nested_a_thousand_deep_end_in_a_depth_limit(hostile: ApiCli
 
 
 def test_files_past_every_count_cap_are_capped(hostile: ApiClient) -> None:
-    """Twice as many files as the walk may look at (``max_entries``), so past every count
-    cap at once: the listing is cut, only ``max_files`` are read and stored, and only
+    """One file more than the walk may look at (``max_entries``), so past every count cap
+    at once: the listing is cut, only ``max_files`` are read and stored, and only
     ``max_reported`` of the files left behind are named. (The count comes from the caps; it
-    was 20,000, ten times this, which crossed no further limit and cost the test its time.)"""
+    was 20,000, which crossed no further limit, and left the next request 100 more files to
+    collect.)"""
     from code_exec.outputs import OutputLimits
 
     limits = OutputLimits()

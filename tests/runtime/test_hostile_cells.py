@@ -134,7 +134,7 @@ def test_the_largest_files_collected_cost_a_bounded_peak(
     bound (three, not two, for a clear margin; it was four, at 16 MiB apiece).
 
     This measures memory, not the deadline: the route gets two minutes instead of API
-    Gateway's 29 s, so that 64 MiB read under tracemalloc on a loaded machine (CI runs three
+    Gateway's 29 s, so that 48 MiB read under tracemalloc on a loaded machine (CI runs three
     test workers on two cores) is not cut off by the buffered route's deadline."""
     from code_exec.deadline import Deadline
     from code_exec.outputs import OutputLimits

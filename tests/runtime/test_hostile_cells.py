@@ -128,12 +128,13 @@ def test_a_file_over_the_per_file_cap_is_reported_not_read(hostile: ApiClient) -
 def test_the_largest_files_collected_cost_a_bounded_peak(
     hostile: ApiClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The worst case the caps allow per file: four files of exactly the per-file cap are
+    """The worst case the caps allow per file: three files of exactly the per-file cap are
     read, stored and handed out. The Lambda's peak is a small multiple of ONE file (one at a
-    time), not of what the cell wrote: reading the four together would pass the bound.
+    time), not of what the cell wrote: reading even two of them together would pass the
+    bound (three, not two, for a clear margin; it was four, at 16 MiB apiece).
 
     This measures memory, not the deadline: the route gets two minutes instead of API
-    Gateway's 29 s, so that 64 MiB read under tracemalloc on a loaded machine (CI runs three
+    Gateway's 29 s, so that 48 MiB read under tracemalloc on a loaded machine (CI runs three
     test workers on two cores) is not cut off by the buffered route's deadline."""
     from code_exec.deadline import Deadline
     from code_exec.outputs import OutputLimits
@@ -141,7 +142,7 @@ def test_the_largest_files_collected_cost_a_bounded_peak(
     monkeypatch.setattr(hostile.handler, "_buffered", lambda context: Deadline.after(120.0))
 
     cap = OutputLimits().max_file_bytes
-    names = ["a.bin", "b.bin", "c.bin", "d.bin"]
+    names = ["a.bin", "b.bin", "c.bin"]
     code = (
         "marker = 'kept'\n"
         "import os\n"
@@ -151,15 +152,16 @@ def test_the_largest_files_collected_cost_a_bounded_peak(
     )
     m = _measure(
         hostile,
-        "four files at the per-file cap",
+        "three files at the per-file cap",
         lambda: hostile.execute("hostile-edge", code=code),
     )
     assert m.response.status == 200, m.response.body
     assert [(f["name"], f["size"]) for f in m.response.body["files"]] == [(n, cap) for n in names]
     assert m.sandbox_calls["readFiles"] == len(names)
     # moto (in this process) keeps every object: without them, the handler's own peak. One
-    # read alone peaks near 5x the file (event bytes, the parsed base64 text, the decoded
-    # bytes); moto's put adds transient copies. Four reads held together would pass 16x.
+    # read alone peaks near 6x the file (event bytes, the parsed base64 text, the decoded
+    # bytes; moto's put adds transient copies): two reads held together would pass 10x,
+    # three 15x.
     own = m.peak - len(names) * cap
     print(f"peak {own / MiB:6.1f} MiB  without moto's stored copies")
     assert own < 10 * cap, f"peak {own / MiB:.1f} MiB"
@@ -211,16 +213,23 @@ def test_directories_nested_a_thousand_deep_end_in_a_depth_limit(hostile: ApiCli
     _alive(hostile, "hostile-deep")
 
 
-def test_twenty_thousand_files_are_capped(hostile: ApiClient) -> None:
+def test_files_past_every_count_cap_are_capped(hostile: ApiClient) -> None:
+    """One file more than the walk may look at (``max_entries``), so past every count cap
+    at once: the listing is cut, only ``max_files`` are read and stored, and only
+    ``max_reported`` of the files left behind are named. (The count comes from the caps; it
+    was 20,000, which crossed no further limit, and left the next request 100 more files to
+    collect.)"""
     from code_exec.outputs import OutputLimits
 
     limits = OutputLimits()
+    n = limits.max_entries + 1
+    assert limits.max_reported < limits.max_entries - limits.max_files  # names are cut too
     code = (
         "marker = 'kept'\n"
-        "for i in range(20000):\n"
+        f"for i in range({n}):\n"
         "    open(f'outputs/f{i:05d}.txt', 'w').write('x')\n"
     )
-    m = _measure(hostile, "20,000 files", lambda: hostile.execute("hostile-many", code=code))
+    m = _measure(hostile, f"{n:,} files", lambda: hostile.execute("hostile-many", code=code))
     assert m.response.status == 200, m.response.body
     body = m.response.body
     assert len(body["files"]) == limits.max_files
@@ -229,7 +238,7 @@ def test_twenty_thousand_files_are_capped(hostile: ApiClient) -> None:
         {"name": "outputs/", "size": None, "reason": "listing_truncated"},
         {"name": f"f{limits.max_files:05d}.txt", "size": 1, "reason": "too_many_files"},
     ]
-    assert len(body["files_skipped"]) <= limits.max_reported
+    assert len(body["files_skipped"]) == limits.max_reported  # of the 1 + n - max_files
     assert m.sandbox_calls["readFiles"] == limits.max_files
     assert m.peak < PEAK_BOUND, f"peak {m.peak / MiB:.1f} MiB"
     _alive(hostile, "hostile-many")

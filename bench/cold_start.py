@@ -9,9 +9,9 @@ asserts those).
 
     .venv/bin/python -m bench.cold_start [--runs 5] [--lambda-env] [name=module.handler ...]
 
-``--lambda-env`` imports as Lambda would (``AWS_LAMBDA_FUNCTION_NAME`` set, so Powertools'
-tracer is on and patches botocore with the X-Ray SDK); without it, as tests and
-``make local`` import (tracing off). ``name=module.handler`` arguments measure other entry
+``--lambda-env`` imports as Lambda would (``LAMBDA_TASK_ROOT`` set: Powertools' tracer and
+the X-Ray SDK both take it as the sign of Lambda, so tracing is on and botocore is patched);
+without it, as tests and ``make local`` import (tracing off). ``name=module.handler`` arguments measure other entry
 points (the numbers of an older layout, say) instead of :data:`FUNCTIONS`.
 """
 
@@ -54,8 +54,10 @@ out = {"seconds": seconds, "cpu_seconds": cpu, "modules": sorted(set(sys.modules
 print(json.dumps(out))
 """
 
-# What Lambda sets that changes what an import does (Powertools' tracer turns on).
+# What Lambda sets that changes what an import does: LAMBDA_TASK_ROOT turns Powertools'
+# tracer on (and the X-Ray SDK's Lambda context); the function name and region, boto3's.
 _LAMBDA_ENV = {
+    "LAMBDA_TASK_ROOT": str(ROOT / "lambda"),
     "AWS_LAMBDA_FUNCTION_NAME": "cold-start-bench",
     "AWS_REGION": "us-east-1",
     "AWS_DEFAULT_REGION": "us-east-1",

@@ -11,8 +11,9 @@ asserts those).
 
 ``--lambda-env`` imports as Lambda would (``LAMBDA_TASK_ROOT`` set: Powertools' tracer and
 the X-Ray SDK both take it as the sign of Lambda, so tracing is on and botocore is patched);
-without it, as tests and ``make local`` import (tracing off). ``name=module.handler`` arguments measure other entry
-points (the numbers of an older layout, say) instead of :data:`FUNCTIONS`.
+without it, as tests and ``make local`` import (tracing off). ``name=module.handler``
+arguments measure other entry points (the numbers of an older layout, say) instead of
+:data:`FUNCTIONS`.
 """
 
 from __future__ import annotations

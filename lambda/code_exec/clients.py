@@ -29,7 +29,6 @@ import logging
 import math
 from typing import Any
 
-import boto3
 from botocore.config import Config
 from botocore.retries import standard
 from urllib3.util.timeout import Timeout
@@ -51,6 +50,8 @@ def make(service: str, *, config: Config, attempts: int = 3, **kwargs: Any) -> A
             deadline allows.
         **kwargs: passed to ``boto3.client`` (``region_name``, ``endpoint_url``, ...).
     """
+    import boto3  # here, not at import: a function loads it with its first client
+
     single = config.merge(Config(retries={"mode": "standard", "total_max_attempts": 1}))
     client = boto3.client(service, config=single, **kwargs)
     bind(client, attempts=attempts)

@@ -27,11 +27,16 @@ LAMBDA = {
     ),
 }
 
-# Runs a stubbed DynamoDB call and a traced handler; prints what the X-Ray SDK would send.
+# A traced handler makes a stubbed DynamoDB call; prints what the X-Ray SDK would send
+# (botocore is imported after the runtime, as a function imports it with its first client).
 _PROBE = """
 import json, sys
 from code_exec import observability
-out = {"tracer": observability.tracer is not None, "xray": "aws_xray_sdk" in sys.modules}
+out = {
+    "tracer": observability.tracer is not None,
+    "xray": "aws_xray_sdk" in sys.modules,
+    "botocore_at_import": "botocore.client" in sys.modules,
+}
 if observability.tracer is not None:
     from aws_xray_sdk.core import xray_recorder
     sent = []
@@ -81,17 +86,22 @@ def _run(env: dict[str, str]) -> dict[str, object]:
 def test_in_lambda_every_aws_call_and_the_handler_are_subsegments() -> None:
     got = _run(LAMBDA)
     assert got["tracer"] is True
+    assert got["botocore_at_import"] is False  # patched when a client first loads it
     assert got["answer"] == {"ok": True}
     assert got["sent"] == [["dynamodb", "GetItem"], ["## handler", None]]
 
 
+NO_TRACER = {"tracer": False, "xray": False, "botocore_at_import": False, "answer": {"ok": True}}
+
+
 def test_tracing_disabled_in_lambda_loads_no_xray_sdk() -> None:
-    got = _run({**LAMBDA, "POWERTOOLS_TRACE_DISABLED": "1"})
-    assert got == {"tracer": False, "xray": False, "answer": {"ok": True}}
+    assert _run({**LAMBDA, "POWERTOOLS_TRACE_DISABLED": "1"}) == NO_TRACER
 
 
 def test_outside_lambda_there_is_no_tracer() -> None:
-    got = _run(
-        {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "t", "AWS_SECRET_ACCESS_KEY": "t"}
-    )
-    assert got == {"tracer": False, "xray": False, "answer": {"ok": True}}
+    env = {
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "t",
+        "AWS_SECRET_ACCESS_KEY": "t",
+    }
+    assert _run(env) == NO_TRACER

@@ -29,9 +29,6 @@ from typing import Any
 
 from code_exec import deadline
 from code_exec.after_run import AfterRun
-from code_exec.agent import AgentDeps, check_thinking, check_tools, check_web, resolve_model_id
-from code_exec.anthropic.skills import parse_refs
-from code_exec.anthropic.skills_invoke import place_skills, resolve_skills
 from code_exec.exceptions import (
     RequestValidationError,
     SandboxError,
@@ -238,6 +235,11 @@ class Operations:
         Nothing is downloaded here: input files are checked for shape only (the turn
         reads them once, :meth:`invoke`).
         """
+        # The agent's modules load with the first turn (or job) a function checks, not at
+        # import: the API function's other routes never need them.
+        from code_exec.agent import check_thinking, check_tools, check_web, resolve_model_id
+        from code_exec.anthropic.skills import parse_refs
+
         model_id = resolve_model_id(request, self.s.config)
         check_thinking(request, model_id)
         check_web(request)
@@ -272,6 +274,8 @@ class Operations:
         if wall_time_cap is not None and request.limits.wall_time_seconds > wall_time_cap:
             limits = request.limits.model_copy(update={"wall_time_seconds": int(wall_time_cap)})
             request = request.model_copy(update={"limits": limits})
+        from code_exec.anthropic.skills_invoke import place_skills, resolve_skills
+
         inputs = self.s.files.load_inputs(request.files)
         used = resolve_skills(self.s, request)
         outputs = Collected()  # defined whatever fails after the run
@@ -339,6 +343,8 @@ class Operations:
         history: list[Any],
         stream: TurnStream | None = None,
     ) -> Any:
+        from code_exec.agent import AgentDeps
+
         deps = AgentDeps(
             bedrock=self.s.bedrock,
             sandbox=self.s.sandbox,

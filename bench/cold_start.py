@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["FUNCTIONS", "Loaded", "load", "main", "measure"]
+__all__ = ["FUNCTIONS", "LAMBDA_ENV", "Loaded", "load", "main", "measure"]
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -57,7 +57,7 @@ print(json.dumps(out))
 
 # What Lambda sets that changes what an import does: LAMBDA_TASK_ROOT turns Powertools'
 # tracer on (and the X-Ray SDK's Lambda context); the function name and region, boto3's.
-_LAMBDA_ENV = {
+LAMBDA_ENV = {
     "LAMBDA_TASK_ROOT": str(ROOT / "lambda"),
     "AWS_LAMBDA_FUNCTION_NAME": "cold-start-bench",
     "AWS_REGION": "us-east-1",
@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("functions", nargs="*", help="name=module.handler (default: ours)")
     args = parser.parse_args(argv)
     functions = dict(f.split("=", 1) for f in args.functions) or FUNCTIONS
-    env = dict(_LAMBDA_ENV) if args.lambda_env else {"POWERTOOLS_TRACE_DISABLED": "1"}
+    env = dict(LAMBDA_ENV) if args.lambda_env else {"POWERTOOLS_TRACE_DISABLED": "1"}
     print(
         f"cold start: new sys.modules per handler import, median of {args.runs} fresh "
         f"imports ({'Lambda environment' if args.lambda_env else 'tracing off'})"

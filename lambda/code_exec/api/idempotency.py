@@ -43,30 +43,25 @@ Items: ``pk = "IDEMPOTENCY"``, ``sk = "REQUEST#<sha256>"``, TTL in the table's `
 bucket under ``state/idempotency/`` (the item keeps a pointer), as large history does.
 
 This module is what every route needs at import (the header's rules, the answer type); the
-Powertools side (:mod:`code_exec.api.idempotent_runs`, which loads boto3 with Powertools'
-persistence layer) is imported by the first request that sends a key.
+Powertools side (:class:`code_exec.api.idempotent_runs.Idempotency`, which loads boto3 with
+Powertools' persistence layer) is imported by the first request that sends a key.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from code_exec.exceptions import CodeExecError, ConflictError, RequestValidationError
-from code_exec.services import Services
-
-if TYPE_CHECKING:
-    from code_exec.api.idempotent_runs import IdempotentRuns
 
 __all__ = [
     "EXPIRES_AFTER_SECONDS",
     "HEADER",
     "KEY_PATTERN",
     "REPLAYED_HEADER",
-    "Idempotency",
     "IdempotencyInProgressError",
     "IdempotencyKeyReusedError",
     "Outcome",
@@ -128,48 +123,3 @@ def check_key(key: str) -> None:
             f"got {len(key)} character(s)",
             field=HEADER,
         )
-
-
-class Idempotency:
-    """Runs a route's work at most once per (caller, route, key), via Powertools."""
-
-    def __init__(self, services: Services) -> None:
-        self.s = services
-        self._runs: IdempotentRuns | None = None
-
-    def run(
-        self,
-        key: str | None,
-        *,
-        raw_event: Mapping[str, Any],
-        body: dict[str, Any],
-        context: Any,
-        fn: Callable[[], dict[str, Any]],
-    ) -> Outcome:
-        """``fn()`` (the route's JSON answer), or the stored answer of an earlier request.
-
-        Args:
-            key: the ``Idempotency-Key`` header; None runs ``fn`` as is.
-            raw_event: the proxy event (caller identity, method and path).
-            body: the validated request body (its hash guards against a reused key).
-            context: the Lambda context (its remaining time bounds the in-progress lock).
-
-        Raises:
-            RequestValidationError: a malformed key (400).
-            IdempotencyKeyReusedError: the key was used with another body (422).
-            IdempotencyInProgressError: the first request still runs (409, Retry-After).
-        """
-        if key is None:
-            return Outcome(body=fn())
-        check_key(key)
-        request = {
-            "scope": caller_scope(raw_event),
-            "route": f"{raw_event.get('httpMethod')} {raw_event.get('path')}",
-            "key": key,
-            "body": body,
-        }
-        if self._runs is None:
-            from code_exec.api.idempotent_runs import IdempotentRuns
-
-            self._runs = IdempotentRuns(self.s)
-        return self._runs.once(request, context=context, fn=fn)

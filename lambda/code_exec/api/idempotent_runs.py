@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aws_lambda_powertools.utilities.idempotency import (
@@ -38,12 +38,14 @@ from code_exec.api.idempotency import (
     IdempotencyInProgressError,
     IdempotencyKeyReusedError,
     Outcome,
+    caller_scope,
+    check_key,
 )
 from code_exec.observability import MetricUnit, metrics
 from code_exec.services import Services
 from code_exec.store import base as store_base
 
-__all__ = ["IdempotentRuns"]
+__all__ = ["Idempotency"]
 
 logger = logging.getLogger(__name__)
 
@@ -87,8 +89,8 @@ def _run(request: dict[str, Any], fn: Callable[[], dict[str, Any]]) -> dict[str,
     return fn()
 
 
-class IdempotentRuns:
-    """A route's work at most once per request (caller, route, key, body), via Powertools."""
+class Idempotency:
+    """Runs a route's work at most once per (caller, route, key), via Powertools."""
 
     def __init__(self, services: Services) -> None:
         self.s = services
@@ -114,10 +116,43 @@ class IdempotentRuns:
             self._layer_for = current
         return self._layer
 
-    def once(
+    def run(
+        self,
+        key: str | None,
+        *,
+        raw_event: Mapping[str, Any],
+        body: dict[str, Any],
+        context: Any,
+        fn: Callable[[], dict[str, Any]],
+    ) -> Outcome:
+        """``fn()`` (the route's JSON answer), or the stored answer of an earlier request.
+
+        Args:
+            key: the ``Idempotency-Key`` header; None runs ``fn`` as is.
+            raw_event: the proxy event (caller identity, method and path).
+            body: the validated request body (its hash guards against a reused key).
+            context: the Lambda context (its remaining time bounds the in-progress lock).
+
+        Raises:
+            RequestValidationError: a malformed key (400).
+            IdempotencyKeyReusedError: the key was used with another body (422).
+            IdempotencyInProgressError: the first request still runs (409, Retry-After).
+        """
+        if key is None:
+            return Outcome(body=fn())
+        check_key(key)
+        request = {
+            "scope": caller_scope(raw_event),
+            "route": f"{raw_event.get('httpMethod')} {raw_event.get('path')}",
+            "key": key,
+            "body": body,
+        }
+        return self._once(request, context=context, fn=fn)
+
+    def _once(
         self, request: dict[str, Any], *, context: Any, fn: Callable[[], dict[str, Any]]
     ) -> Outcome:
-        """``fn()``, or the answer stored for ``request`` (see :meth:`Idempotency.run`)."""
+        """``fn()``, or the answer stored for ``request``."""
         config = IdempotencyConfig(
             event_key_jmespath="[scope, route, key]",
             payload_validation_jmespath="body",

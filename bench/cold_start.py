@@ -62,6 +62,7 @@ LAMBDA_ENV = {
     "AWS_LAMBDA_FUNCTION_NAME": "cold-start-bench",
     "AWS_REGION": "us-east-1",
     "AWS_DEFAULT_REGION": "us-east-1",
+    "POWERTOOLS_TRACE_DISABLED": "false",  # unset in Lambda; tests' environment sets it
 }
 
 

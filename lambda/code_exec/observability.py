@@ -1,24 +1,27 @@
 """Powertools Logger, Tracer and Metrics, created once for the Lambda entry points.
 
-Tracing is on only where Powertools turns it on: in Lambda (``LAMBDA_TASK_ROOT`` set), unless
-``POWERTOOLS_TRACE_DISABLED`` says otherwise, never under SAM local. There the
-:data:`tracer` patches botocore (:data:`PATCHED`), so every AWS call is an X-Ray subsegment,
-as Powertools' default ``patch_all()`` did, without that call's imports of requests, httpx and
-sqlite3, which our code never uses (``patch_all()`` leaves http.client unpatched, and so does
-this: the web fetcher's urllib3 2 requests would not be seen by that patch anyway). The patch
-is applied when botocore.session is first imported (a post-import hook), not at import of this
-module: a function imports botocore with its first client, and patching it here would load
-botocore's client machinery (~0.2 s) into every cold start's INIT.
-Elsewhere (tests, ``make local``) there is no tracer at all: :data:`tracer` is None and
-:func:`traced` returns the handler unchanged, so the X-Ray SDK (whose recorder, built at
-import, costs half a second of a cold start) is never imported.
+Tracing is on only where Powertools turns it on (:data:`TRACING`, decided at import by
+Powertools' own rule): in Lambda (``LAMBDA_TASK_ROOT`` set), unless
+``POWERTOOLS_TRACE_DISABLED`` says otherwise, never under SAM local. There the tracer
+(:func:`get_tracer`) patches botocore (:data:`PATCHED`), so every AWS call is an X-Ray
+subsegment, as Powertools' default ``patch_all()`` did, without that call's imports of
+requests, httpx and sqlite3, which our code never uses (``patch_all()`` leaves http.client
+unpatched, and so does this). :func:`traced` puts a handler in its own subsegment.
+
+Nothing of this runs at import: the tracer (and with it the X-Ray SDK, ~40 modules) is made
+on first use, by the first traced invocation or when botocore.session is first imported (a
+post-import hook, registered here, patches botocore then, before any client exists). A
+function imports botocore with its first client; patching it at import would load botocore's
+client machinery (~0.2 s) into every cold start's INIT. Elsewhere (tests, ``make local``)
+there is no tracer at all and :func:`traced` returns the handler unchanged.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from types import ModuleType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -28,11 +31,12 @@ __all__ = [
     "NAMESPACE",
     "PATCHED",
     "SERVICE",
+    "TRACING",
     "MetricUnit",
+    "get_tracer",
     "logger",
     "metrics",
     "traced",
-    "tracer",
     "tracing_enabled",
 ]
 
@@ -54,26 +58,43 @@ def tracing_enabled() -> bool:
 
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
-tracer: Tracer | None = Tracer(service=SERVICE, auto_patch=False) if tracing_enabled() else None
+TRACING = tracing_enabled()
 
 
-def _patch_on_import(tracer: Tracer, patch: str, trigger: str) -> None:
-    """``tracer.patch([patch])`` once ``trigger`` is imported (now, if it already is)."""
-    import wrapt  # the X-Ray SDK's own dependency, loaded with it
+@functools.cache
+def get_tracer() -> Tracer | None:
+    """Powertools' tracer where tracing is on (made on first use: it imports the X-Ray SDK)."""
+    return Tracer(service=SERVICE, auto_patch=False) if TRACING else None
 
+
+def _patch(patch: str) -> Callable[[ModuleType], None]:
     def hook(_module: ModuleType) -> None:
-        tracer.patch([patch])
+        tracer = get_tracer()
+        if tracer is not None:
+            tracer.patch([patch])
 
-    wrapt.register_post_import_hook(hook, trigger)
+    return hook
 
 
-if tracer is not None:
-    for _patch, _trigger in PATCHED.items():
-        _patch_on_import(tracer, _patch, _trigger)
+if TRACING:
+    import wrapt  # the X-Ray SDK's own dependency (its patches are wrapt wrappers)
+
+    for _patched, _trigger in PATCHED.items():
+        wrapt.register_post_import_hook(_patch(_patched), _trigger)  # now, if already imported
 
 
 def traced(handler: _Handler) -> _Handler:
     """A Lambda handler in its own subsegment (cold start annotated) when tracing is on."""
-    if tracer is None:
+    if not TRACING:
         return handler
-    return tracer.capture_lambda_handler(handler)  # type: ignore[return-value]
+    captured: list[Callable[..., Any]] = []
+
+    @functools.wraps(handler)
+    def run(event: Any, context: Any) -> Any:
+        if not captured:
+            tracer = get_tracer()
+            assert tracer is not None  # TRACING
+            captured.append(tracer.capture_lambda_handler(handler))
+        return captured[0](event, context)
+
+    return run  # type: ignore[return-value]

@@ -35,7 +35,7 @@ MAX_OURS = {
 HEAVY = {"strands", "anthropic", "pydantic", "opentelemetry", "mcp", "code_exec.agent"}
 LIGHT = ("cleanup", "sweeper", "authorizer")
 # Loaded by a request's first use, never at INIT: boto3 (with its first client), the X-Ray
-# SDK (only where tracing is on), the model loops, YAML (a skill upload).
+# SDK (where tracing is on), the model loops, YAML (a skill upload).
 NEVER_AT_INIT = {"boto3", "s3transfer", "aws_xray_sdk", "strands", "yaml", "code_exec.agent"}
 
 
@@ -83,11 +83,13 @@ def test_no_function_loads_boto3_xray_or_the_model_loops_at_init(
     assert {m for m in got if m in NEVER_AT_INIT or m.split(".")[0] in NEVER_AT_INIT} == set()
 
 
-def test_in_lambda_the_tracer_loads_the_xray_sdk_but_patches_botocore_on_first_use() -> None:
-    got = set(load(FUNCTIONS["sweeper"], env=LAMBDA_ENV).modules)
-    assert "aws_xray_sdk.core" in got  # tracing is on
-    # patch_all() would import these; botocore's client loads with the first client
-    assert got & {"requests", "httpx", "sqlite3", "botocore.client", "boto3"} == set()
+@pytest.mark.parametrize("function", ["api", "sweeper"])
+def test_in_lambda_init_registers_the_botocore_patch_and_loads_no_xray_sdk(function: str) -> None:
+    """Tracing on: the X-Ray SDK and botocore's client load on first use (the patch is a
+    post-import hook, tests/runtime/test_observability.py), never patch_all()'s imports."""
+    got = set(load(FUNCTIONS[function], env=LAMBDA_ENV).modules)
+    assert "wrapt.importer" in got  # the hook that patches botocore when it loads
+    assert got & {"aws_xray_sdk", "requests", "httpx", "sqlite3", "botocore.client"} == set()
 
 
 def test_the_authorizer_loads_neither_powertools_nor_boto3(loaded: dict[str, Loaded]) -> None:

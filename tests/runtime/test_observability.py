@@ -33,13 +33,17 @@ _PROBE = """
 import json, sys
 from code_exec import observability
 out = {
-    "tracer": observability.tracer is not None,
-    "xray": "aws_xray_sdk" in sys.modules,
+    "tracing": observability.TRACING,
+    "xray_at_import": "aws_xray_sdk" in sys.modules,
     "botocore_at_import": "botocore.client" in sys.modules,
 }
-if observability.tracer is not None:
+import boto3
+from botocore.stub import Stubber
+
+out["xray"] = "aws_xray_sdk" in sys.modules  # botocore's import made the tracer
+sent = []
+if observability.TRACING:
     from aws_xray_sdk.core import xray_recorder
-    sent = []
 
     class Capture:
         def send_entity(self, entity):
@@ -49,9 +53,6 @@ if observability.tracer is not None:
             pass
 
     xray_recorder.configure(emitter=Capture())
-import boto3
-from botocore.stub import Stubber
-
 client = boto3.client("dynamodb")
 
 @observability.traced
@@ -62,8 +63,7 @@ def handler(event, context):
     return {"ok": True}
 
 out["answer"] = handler({}, None)
-if observability.tracer is not None:
-    out["sent"] = [(e["name"], e.get("aws", {}).get("operation")) for e in sent]
+out["sent"] = [(e["name"], e.get("aws", {}).get("operation")) for e in sent]
 print(json.dumps(out))
 """
 
@@ -85,13 +85,21 @@ def _run(env: dict[str, str]) -> dict[str, object]:
 
 def test_in_lambda_every_aws_call_and_the_handler_are_subsegments() -> None:
     got = _run(LAMBDA)
-    assert got["tracer"] is True
-    assert got["botocore_at_import"] is False  # patched when a client first loads it
+    assert got["tracing"] is True
+    # the X-Ray SDK and botocore load on first use; botocore is patched when it does
+    assert (got["xray_at_import"], got["botocore_at_import"], got["xray"]) == (False, False, True)
     assert got["answer"] == {"ok": True}
     assert got["sent"] == [["dynamodb", "GetItem"], ["## handler", None]]
 
 
-NO_TRACER = {"tracer": False, "xray": False, "botocore_at_import": False, "answer": {"ok": True}}
+NO_TRACER = {
+    "tracing": False,
+    "xray_at_import": False,
+    "botocore_at_import": False,
+    "xray": False,
+    "answer": {"ok": True},
+    "sent": [],
+}
 
 
 def test_tracing_disabled_in_lambda_loads_no_xray_sdk() -> None:

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from code_exec import deadline
 from code_exec.after_run import AfterRun
@@ -35,14 +35,16 @@ from code_exec.exceptions import (
     SessionExpiredError,
     SessionNotFoundError,
 )
-from code_exec.loops.events import TurnStream
 from code_exec.models import AfterRunError, AgentRequest, AgentResult, InputFile
 from code_exec.observability import MetricUnit, metrics
-from code_exec.outputs import Collected
 from code_exec.owners import Owner, request_owner, session_owner
 from code_exec.sandbox import ExecutionResult
 from code_exec.services import Services
 from code_exec.store import SessionGoneError, SessionRecord
+
+if TYPE_CHECKING:  # at run time, imported with the first turn or code run (file transfer's)
+    from code_exec.loops.events import TurnStream
+    from code_exec.outputs import Collected
 
 __all__ = ["API_WALL_TIME_SECONDS", "ActiveSession", "Operations"]
 
@@ -198,6 +200,8 @@ class Operations:
         """Run code or a command in the named session; its result, files (and what was not
         collected), duration, and what failed after the code ran (reported, never raised:
         :mod:`code_exec.after_run`)."""
+        from code_exec.outputs import Collected
+
         inputs = self.s.files.load_inputs(files or [])
         outputs = Collected()  # defined whatever fails after the run
         with AfterRun() as after, self.session(session_id) as active:
@@ -275,6 +279,7 @@ class Operations:
             limits = request.limits.model_copy(update={"wall_time_seconds": int(wall_time_cap)})
             request = request.model_copy(update={"limits": limits})
         from code_exec.anthropic.skills_invoke import place_skills, resolve_skills
+        from code_exec.outputs import Collected
 
         inputs = self.s.files.load_inputs(request.files)
         used = resolve_skills(self.s, request)

@@ -42,7 +42,7 @@ from code_exec.sandbox import ExecutionResult
 from code_exec.services import Services
 from code_exec.store import SessionGoneError, SessionRecord
 
-if TYPE_CHECKING:  # at run time, imported with the first turn or code run (file transfer's)
+if TYPE_CHECKING:  # these, the agent and skills are imported where a turn or code run uses them
     from code_exec.loops.events import TurnStream
     from code_exec.outputs import Collected
 
@@ -239,8 +239,6 @@ class Operations:
         Nothing is downloaded here: input files are checked for shape only (the turn
         reads them once, :meth:`invoke`).
         """
-        # The agent's modules load with the first turn (or job) a function checks, not at
-        # import: the API function's other routes never need them.
         from code_exec.agent import check_thinking, check_tools, check_web, resolve_model_id
         from code_exec.anthropic.skills import parse_refs
 

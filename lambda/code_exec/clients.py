@@ -33,7 +33,7 @@ from botocore.config import Config
 from botocore.retries import standard
 from urllib3.util.timeout import Timeout
 
-from code_exec import deadline
+from code_exec import deadline, observability
 
 __all__ = ["bind", "make"]
 
@@ -52,6 +52,7 @@ def make(service: str, *, config: Config, attempts: int = 3, **kwargs: Any) -> A
     """
     import boto3  # here, not at import: a function loads it with its first client
 
+    observability.trace_aws_calls()  # in Lambda, X-Ray patches botocore before the first one
     single = config.merge(Config(retries={"mode": "standard", "total_max_attempts": 1}))
     client = boto3.client(service, config=single, **kwargs)
     bind(client, attempts=attempts)

@@ -9,18 +9,18 @@ requests, httpx and sqlite3, which our code never uses (``patch_all()`` leaves h
 unpatched, and so does this). :func:`traced` puts a handler in its own subsegment.
 
 Nothing of this runs at import: the tracer (and with it the X-Ray SDK, ~40 modules) is made
-on first use, by the first traced invocation or when botocore.session is first imported (a
-post-import hook, registered here, patches botocore then, before any client exists). A
-function imports botocore with its first client; patching it at import would load botocore's
-client machinery (~0.2 s) into every cold start's INIT. Elsewhere (tests, ``make local``)
-there is no tracer at all and :func:`traced` returns the handler unchanged.
+on first use, by the first traced invocation or by :func:`trace_aws_calls`, which
+:func:`code_exec.clients.make` calls before it makes a client (every AWS client of the runtime
+is made there): botocore is patched then, before any call. A function imports botocore with
+its first client; patching it at import would load botocore's client machinery (~0.2 s) into
+every cold start's INIT. Elsewhere (tests, ``make local``) there is no tracer at all and
+:func:`traced` returns the handler unchanged.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from types import ModuleType
 from typing import Any, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics
@@ -36,17 +36,15 @@ __all__ = [
     "get_tracer",
     "logger",
     "metrics",
+    "trace_aws_calls",
     "traced",
     "tracing_enabled",
 ]
 
 SERVICE = "bedrock-code-execution"
 NAMESPACE = "BedrockCodeExecution"
-# What the X-Ray SDK patches (its module name -> the import that applies it). botocore's
-# trigger is botocore.session (every client is made by a session, which imports
-# botocore.client fully first): a hook on botocore.client itself runs before
-# ``botocore.client`` is set on its package, where the SDK's patch looks for it.
-PATCHED = {"botocore": "botocore.session"}
+# What the X-Ray SDK patches.
+PATCHED = ("botocore",)
 
 _Handler = TypeVar("_Handler", bound=Callable[..., object])
 
@@ -67,20 +65,12 @@ def get_tracer() -> Tracer | None:
     return Tracer(service=SERVICE, auto_patch=False) if TRACING else None
 
 
-def _patch(patch: str) -> Callable[[ModuleType], None]:
-    def hook(_module: ModuleType) -> None:
-        tracer = get_tracer()
-        if tracer is not None:
-            tracer.patch([patch])
-
-    return hook
-
-
-if TRACING:
-    import wrapt  # the X-Ray SDK's own dependency (its patches are wrapt wrappers)
-
-    for _patched, _trigger in PATCHED.items():
-        wrapt.register_post_import_hook(_patch(_patched), _trigger)  # now, if already imported
+@functools.cache
+def trace_aws_calls() -> None:
+    """Where tracing is on, patch :data:`PATCHED` (once), so AWS calls are subsegments."""
+    tracer = get_tracer()
+    if tracer is not None:
+        tracer.patch(list(PATCHED))
 
 
 def traced(handler: _Handler) -> _Handler:

@@ -27,8 +27,8 @@ LAMBDA = {
     ),
 }
 
-# A traced handler makes a stubbed DynamoDB call; prints what the X-Ray SDK would send
-# (botocore is imported after the runtime, as a function imports it with its first client).
+# A traced handler makes a stubbed DynamoDB call on a client of code_exec.clients (which
+# makes every AWS client of the runtime); prints what the X-Ray SDK would send.
 _PROBE = """
 import json, sys
 from code_exec import observability
@@ -37,10 +37,12 @@ out = {
     "xray_at_import": "aws_xray_sdk" in sys.modules,
     "botocore_at_import": "botocore.client" in sys.modules,
 }
-import boto3
+from botocore.config import Config
 from botocore.stub import Stubber
+from code_exec import clients
 
-out["xray"] = "aws_xray_sdk" in sys.modules  # botocore's import made the tracer
+client = clients.make("dynamodb", config=Config())
+out["xray"] = "aws_xray_sdk" in sys.modules  # the first client made the tracer
 sent = []
 if observability.TRACING:
     from aws_xray_sdk.core import xray_recorder
@@ -53,7 +55,6 @@ if observability.TRACING:
             pass
 
     xray_recorder.configure(emitter=Capture())
-client = boto3.client("dynamodb")
 
 @observability.traced
 def handler(event, context):
@@ -86,7 +87,7 @@ def _run(env: dict[str, str]) -> dict[str, object]:
 def test_in_lambda_every_aws_call_and_the_handler_are_subsegments() -> None:
     got = _run(LAMBDA)
     assert got["tracing"] is True
-    # the X-Ray SDK and botocore load on first use; botocore is patched when it does
+    # the X-Ray SDK and botocore load with the first client, which is patched before it
     assert (got["xray_at_import"], got["botocore_at_import"], got["xray"]) == (False, False, True)
     assert got["answer"] == {"ok": True}
     assert got["sent"] == [["dynamodb", "GetItem"], ["## handler", None]]

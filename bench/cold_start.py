@@ -9,10 +9,11 @@ asserts those).
 
     .venv/bin/python -m bench.cold_start [--runs 5] [--lambda-env] [name=module.handler ...]
 
-``--lambda-env`` imports as Lambda would (``AWS_LAMBDA_FUNCTION_NAME`` set, so Powertools'
-tracer is on and patches botocore with the X-Ray SDK); without it, as tests and
-``make local`` import (tracing off). ``name=module.handler`` arguments measure other entry
-points (the numbers of an older layout, say) instead of :data:`FUNCTIONS`.
+``--lambda-env`` imports as Lambda would (``LAMBDA_TASK_ROOT`` set: Powertools' tracer and
+the X-Ray SDK both take it as the sign of Lambda, so tracing is on and botocore is patched);
+without it, as tests and ``make local`` import (tracing off). ``name=module.handler``
+arguments measure other entry points (the numbers of an older layout, say) instead of
+:data:`FUNCTIONS`.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["FUNCTIONS", "Loaded", "load", "main", "measure"]
+__all__ = ["FUNCTIONS", "LAMBDA_ENV", "Loaded", "load", "main", "measure"]
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -54,11 +55,14 @@ out = {"seconds": seconds, "cpu_seconds": cpu, "modules": sorted(set(sys.modules
 print(json.dumps(out))
 """
 
-# What Lambda sets that changes what an import does (Powertools' tracer turns on).
-_LAMBDA_ENV = {
+# What Lambda sets that changes what an import does: LAMBDA_TASK_ROOT turns Powertools'
+# tracer on (and the X-Ray SDK's Lambda context); the function name and region, boto3's.
+LAMBDA_ENV = {
+    "LAMBDA_TASK_ROOT": str(ROOT / "lambda"),
     "AWS_LAMBDA_FUNCTION_NAME": "cold-start-bench",
     "AWS_REGION": "us-east-1",
     "AWS_DEFAULT_REGION": "us-east-1",
+    "POWERTOOLS_TRACE_DISABLED": "false",  # unset in Lambda; tests' environment sets it
 }
 
 
@@ -127,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("functions", nargs="*", help="name=module.handler (default: ours)")
     args = parser.parse_args(argv)
     functions = dict(f.split("=", 1) for f in args.functions) or FUNCTIONS
-    env = dict(_LAMBDA_ENV) if args.lambda_env else {"POWERTOOLS_TRACE_DISABLED": "1"}
+    env = dict(LAMBDA_ENV) if args.lambda_env else {"POWERTOOLS_TRACE_DISABLED": "1"}
     print(
         f"cold start: new sys.modules per handler import, median of {args.runs} fresh "
         f"imports ({'Lambda environment' if args.lambda_env else 'tracing off'})"

@@ -29,12 +29,11 @@ import logging
 import math
 from typing import Any
 
-import boto3
 from botocore.config import Config
 from botocore.retries import standard
 from urllib3.util.timeout import Timeout
 
-from code_exec import deadline
+from code_exec import deadline, observability
 
 __all__ = ["bind", "make"]
 
@@ -51,6 +50,9 @@ def make(service: str, *, config: Config, attempts: int = 3, **kwargs: Any) -> A
             deadline allows.
         **kwargs: passed to ``boto3.client`` (``region_name``, ``endpoint_url``, ...).
     """
+    import boto3  # here, not at import: a function loads it with its first client
+
+    observability.trace_aws_calls()  # in Lambda, X-Ray patches botocore before the first one
     single = config.merge(Config(retries={"mode": "standard", "total_max_attempts": 1}))
     client = boto3.client(service, config=single, **kwargs)
     bind(client, attempts=attempts)

@@ -25,27 +25,26 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from code_exec import deadline
 from code_exec.after_run import AfterRun
-from code_exec.agent import AgentDeps, check_thinking, check_tools, check_web, resolve_model_id
-from code_exec.anthropic.skills import parse_refs
-from code_exec.anthropic.skills_invoke import place_skills, resolve_skills
 from code_exec.exceptions import (
     RequestValidationError,
     SandboxError,
     SessionExpiredError,
     SessionNotFoundError,
 )
-from code_exec.loops.events import TurnStream
 from code_exec.models import AfterRunError, AgentRequest, AgentResult, InputFile
 from code_exec.observability import MetricUnit, metrics
-from code_exec.outputs import Collected
 from code_exec.owners import Owner, request_owner, session_owner
 from code_exec.sandbox import ExecutionResult
 from code_exec.services import Services
 from code_exec.store import SessionGoneError, SessionRecord
+
+if TYPE_CHECKING:  # these, the agent and skills are imported where a turn or code run uses them
+    from code_exec.loops.events import TurnStream
+    from code_exec.outputs import Collected
 
 __all__ = ["API_WALL_TIME_SECONDS", "ActiveSession", "Operations"]
 
@@ -201,6 +200,8 @@ class Operations:
         """Run code or a command in the named session; its result, files (and what was not
         collected), duration, and what failed after the code ran (reported, never raised:
         :mod:`code_exec.after_run`)."""
+        from code_exec.outputs import Collected
+
         inputs = self.s.files.load_inputs(files or [])
         outputs = Collected()  # defined whatever fails after the run
         with AfterRun() as after, self.session(session_id) as active:
@@ -238,6 +239,9 @@ class Operations:
         Nothing is downloaded here: input files are checked for shape only (the turn
         reads them once, :meth:`invoke`).
         """
+        from code_exec.agent import check_thinking, check_tools, check_web, resolve_model_id
+        from code_exec.anthropic.skills import parse_refs
+
         model_id = resolve_model_id(request, self.s.config)
         check_thinking(request, model_id)
         check_web(request)
@@ -272,6 +276,9 @@ class Operations:
         if wall_time_cap is not None and request.limits.wall_time_seconds > wall_time_cap:
             limits = request.limits.model_copy(update={"wall_time_seconds": int(wall_time_cap)})
             request = request.model_copy(update={"limits": limits})
+        from code_exec.anthropic.skills_invoke import place_skills, resolve_skills
+        from code_exec.outputs import Collected
+
         inputs = self.s.files.load_inputs(request.files)
         used = resolve_skills(self.s, request)
         outputs = Collected()  # defined whatever fails after the run
@@ -339,6 +346,8 @@ class Operations:
         history: list[Any],
         stream: TurnStream | None = None,
     ) -> Any:
+        from code_exec.agent import AgentDeps
+
         deps = AgentDeps(
             bedrock=self.s.bedrock,
             sandbox=self.s.sandbox,

@@ -2,11 +2,12 @@
 
 ``Services()`` builds nothing at import or construction time: each client is made
 on first use from :class:`~code_exec.config.RuntimeConfig` (environment variables),
-so a Lambda cold start pays only for what the request needs. The agent, the ``/v1`` turn
-and the file store are imported when first asked for: the functions that never run a turn
-(cleanup, sweeper) share this class without loading the model loops. Tests pass fakes by
-keyword (``Services(sandbox=fake, run_agent=replay)``); local mode only changes
-endpoints (``AWS_ENDPOINT_URL_*``), never the code path.
+so a Lambda cold start pays only for what the request needs. Everything it hands out is
+imported when first asked for (boto3, the sandbox client, the store, the agent, the ``/v1``
+turn, the file store): the functions that never run a turn (cleanup, sweeper) share this
+class without loading the model loops, and none loads boto3 before its first AWS call.
+Tests pass fakes by keyword (``Services(sandbox=fake, run_agent=replay)``); local mode only
+changes endpoints (``AWS_ENDPOINT_URL_*``), never the code path.
 
 Every AWS client is made by :mod:`code_exec.clients`: its timeouts and botocore's retries
 end by the deadline of the request it is called for (:mod:`code_exec.deadline`).
@@ -20,19 +21,14 @@ from collections.abc import Callable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from botocore.config import Config
-
-from code_exec import clients
 from code_exec.config import RuntimeConfig
 from code_exec.injectable import Injectable
-from code_exec.sandbox import SandboxClient, make_client
-from code_exec.sandbox.errors import THROTTLED_ATTEMPTS
-from code_exec.sandbox.sessions import SessionsClient
-from code_exec.store import Store
 
 if TYPE_CHECKING:
     from code_exec.anthropic.turn import TurnLimits
     from code_exec.file_transfer import FileStore
+    from code_exec.sandbox.sessions import SessionsClient
+    from code_exec.store.table import Store
     from code_exec.web.fetch import WebFetcher
     from code_exec.web.search import WebSearch
 
@@ -41,10 +37,11 @@ __all__ = ["Services"]
 # Attempts in all per call, while the request's deadline allows (botocore standard mode).
 _ATTEMPTS = 5
 _MODEL_ATTEMPTS = 6
-_BOTO = Config(connect_timeout=5)
-# Standard, not adaptive, retries: adaptive's client-side rate limiter sleeps outside any
-# deadline (code_exec/clients.py). A model reply may take minutes on streamed routes.
-_BOTO_MODEL = Config(connect_timeout=5, read_timeout=300)
+# botocore Config arguments. Standard, not adaptive, retries: adaptive's client-side rate
+# limiter sleeps outside any deadline (code_exec/clients.py). A model reply may take minutes
+# on streamed routes.
+_BOTO = {"connect_timeout": 5}
+_BOTO_MODEL = {"connect_timeout": 5, "read_timeout": 300}
 
 _INJECTABLE = (
     "config",
@@ -97,28 +94,33 @@ class Services(Injectable):
 
     @cached_property
     def dynamodb(self) -> Any:
-        return clients.make("dynamodb", config=_BOTO, attempts=_ATTEMPTS)
+        return _client("dynamodb", _BOTO, _ATTEMPTS)
 
     @cached_property
     def s3(self) -> Any:
-        return clients.make("s3", config=_BOTO, attempts=_ATTEMPTS)
+        return _client("s3", _BOTO, _ATTEMPTS)
 
     @cached_property
     def stepfunctions(self) -> Any:
-        return clients.make("stepfunctions", config=_BOTO, attempts=_ATTEMPTS)
+        return _client("stepfunctions", _BOTO, _ATTEMPTS)
 
     @cached_property
     def bedrock(self) -> Any:
-        return clients.make("bedrock-runtime", config=_BOTO_MODEL, attempts=_MODEL_ATTEMPTS)
+        return _client("bedrock-runtime", _BOTO_MODEL, _MODEL_ATTEMPTS)
 
     @cached_property
     def agentcore(self) -> Any:
+        from code_exec.sandbox.client import make_client
+
         return make_client()  # botocore retries off: SandboxClient retries where it is safe
 
     # --- repositories -----------------------------------------------------------------------
 
     @cached_property
     def sandbox(self) -> Any:
+        from code_exec.sandbox.client import SandboxClient
+        from code_exec.sandbox.errors import THROTTLED_ATTEMPTS
+
         return SandboxClient(
             self.config.code_interpreter_id,
             client=self.agentcore,
@@ -128,6 +130,9 @@ class Services(Injectable):
     @cached_property
     def sessions(self) -> SessionsClient:
         """The sandbox client that can also list the interpreter's sessions (the sweeper's)."""
+        from code_exec.sandbox.errors import THROTTLED_ATTEMPTS
+        from code_exec.sandbox.sessions import SessionsClient
+
         return SessionsClient(
             self.config.code_interpreter_id,
             client=self.agentcore,
@@ -136,6 +141,8 @@ class Services(Injectable):
 
     @cached_property
     def store(self) -> Store:
+        from code_exec.store.table import Store
+
         return Store(
             self.dynamodb,
             self.config.table_name,
@@ -189,3 +196,12 @@ class Services(Injectable):
         from code_exec.web.fetcher import make_fetcher  # lazy: HTML extraction is heavy
 
         return make_fetcher()
+
+
+def _client(service: str, config: dict[str, Any], attempts: int) -> Any:
+    """A deadline-bound boto3 client (boto3 and botocore's config load with the first one)."""
+    from botocore.config import Config
+
+    from code_exec import clients
+
+    return clients.make(service, config=Config(**config), attempts=attempts)

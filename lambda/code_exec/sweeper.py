@@ -41,14 +41,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from code_exec.exceptions import CodeExecError, NotFoundError, SandboxError
 from code_exec.observability import MetricUnit, metrics
 from code_exec.owners import parse_owner
-from code_exec.sandbox.sessions import SessionSummary
+
+if TYPE_CHECKING:
+    from code_exec.sandbox.sessions import SessionSummary  # the sandbox client loads on first use
 
 __all__ = ["STREAM_HOLD_SECONDS", "SweepReport", "Sweeper"]
 

@@ -20,7 +20,6 @@ from code_exec.anthropic.containers import rfc3339
 from code_exec.anthropic.errors import FileNotDownloadableError
 from code_exec.anthropic.ids import new_file_id
 from code_exec.exceptions import NotFoundError, RequestValidationError
-from code_exec.file_transfer import INPUTS_DIR, media_type
 from code_exec.sandbox import SandboxFile
 from code_exec.store import FileRecord
 
@@ -91,6 +90,8 @@ class AnthropicFiles:
 
     def upload(self, owner: str, upload: Upload) -> FileRecord:
         """Store an uploaded file (not downloadable)."""
+        from code_exec.file_transfer import media_type  # the sandbox side loads on first use
+
         name = _safe_filename(upload.filename)
         mime = upload.mime_type or media_type(name)
         return self._put(owner, name, mime, upload.data, downloadable=False)
@@ -159,6 +160,8 @@ class AnthropicFiles:
         container record's, file id -> what the model is told of the file) gains the files
         written here, so a later turn reads neither their records nor their bytes.
         """
+        from code_exec.file_transfer import INPUTS_DIR
+
         files, new = [], {}
         for file_id in dict.fromkeys(file_ids):
             if file_id in placed:
@@ -178,6 +181,8 @@ class AnthropicFiles:
     @staticmethod
     def upload_text(placed: dict[str, Any]) -> str:
         """What the model reads for a ``container_upload`` block of a placed file."""
+        from code_exec.file_transfer import INPUTS_DIR
+
         name = placed["filename"]
         return (
             f"[The user uploaded the file {name} ({placed['mime_type']}, "

@@ -20,8 +20,6 @@ import re
 import zipfile
 from dataclasses import dataclass
 
-import yaml
-
 from code_exec.exceptions import RequestValidationError
 
 __all__ = ["MAX_FILES", "MAX_UPLOAD_BYTES", "SkillBundle", "bundle", "from_zip", "to_zip"]
@@ -138,6 +136,8 @@ def frontmatter(data: bytes) -> tuple[str, str]:
     if not lines or lines[0].strip() != "---" or "---" not in (s.strip() for s in lines[1:]):
         raise _bad("SKILL.md must start with YAML frontmatter between '---' lines")
     end = [s.strip() for s in lines[1:]].index("---") + 1
+    import yaml  # here: only a skill upload parses YAML, not every API cold start
+
     try:
         meta = yaml.safe_load("\n".join(lines[1:end]))
     except yaml.YAMLError as e:

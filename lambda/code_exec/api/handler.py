@@ -22,7 +22,7 @@ from code_exec.deadline import (
     Deadline,
     bound,
 )
-from code_exec.observability import logger, metrics, tracer
+from code_exec.observability import logger, metrics, traced
 from code_exec.operations import Operations
 from code_exec.services import Services
 
@@ -34,7 +34,7 @@ app = create_app(services)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-@tracer.capture_lambda_handler
+@traced
 @metrics.log_metrics
 def api_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     with bound(_buffered(context)):

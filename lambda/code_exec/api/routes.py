@@ -9,7 +9,7 @@ on the ``/v1/*`` routes, :mod:`code_exec.anthropic.routes`).
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path
@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from code_exec.anthropic.routes import register as register_anthropic
 from code_exec.anthropic.skills_routes import register_skills
 from code_exec.api.errors import ErrorBody, ErrorResponse, error_response
-from code_exec.api.idempotency import HEADER, KEY_PATTERN, REPLAYED_HEADER, Idempotency, Outcome
+from code_exec.api.idempotency import HEADER, KEY_PATTERN, REPLAYED_HEADER, Outcome
 from code_exec.api.resolver import JsonBodyResolver
 from code_exec.api.schemas import (
     JOB_ID,
@@ -34,6 +34,9 @@ from code_exec.jobs import Jobs
 from code_exec.models import AgentRequest, AgentResult
 from code_exec.operations import Operations
 from code_exec.services import Services
+
+if TYPE_CHECKING:
+    from code_exec.api.idempotent_runs import Idempotency
 
 __all__ = ["create_app"]
 
@@ -98,10 +101,16 @@ class _Routes:
         self.ops = ops
         self.jobs = Jobs(ops)
         self.app = app
-        self.idempotency = Idempotency(ops.s)
+        self.idempotency: Idempotency | None = None
 
     def _once(self, key: str | None, body: BaseModel, fn: Any) -> Outcome:
         """``fn()`` at most once per Idempotency-Key (:mod:`code_exec.api.idempotency`)."""
+        if key is None:
+            return Outcome(body=fn())
+        if self.idempotency is None:  # Powertools' utility (and boto3) load with the first key
+            from code_exec.api.idempotent_runs import Idempotency
+
+            self.idempotency = Idempotency(self.ops.s)
         return self.idempotency.run(
             key,
             raw_event=self.app.current_event.raw_event,

@@ -43,9 +43,6 @@ from typing import Any, TypeVar
 from aws_lambda_powertools.logging import correlation_paths
 from pydantic import BaseModel, ValidationError
 
-from code_exec.anthropic.create_message import Deadlines
-from code_exec.anthropic.create_message import respond as respond_messages
-from code_exec.anthropic.wire import MessagesRequest
 from code_exec.api.errors import error_parts, to_api_error, validation_error
 from code_exec.api.resolver import check_body
 from code_exec.deadline import Deadline, bound
@@ -222,6 +219,11 @@ class StreamedRoutes:
 
     def messages(self, event: Mapping[str, Any], context: Any) -> StreamedResponse:
         """``POST /v1/messages``: a whole message, or Anthropic's events as the turn runs."""
+        # The /v1 turn's modules load with the first such request: /invoke/stream needs none.
+        from code_exec.anthropic.create_message import Deadlines
+        from code_exec.anthropic.create_message import respond as respond_messages
+        from code_exec.anthropic.wire import MessagesRequest
+
         s = self.settings
         request = _parse(event, MessagesRequest)
         remaining = _remaining_seconds(context)

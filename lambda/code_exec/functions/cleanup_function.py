@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from code_exec.deadline import Deadline, bound
 from code_exec.job_cleanup import JobCleanup
-from code_exec.observability import logger, metrics, tracer
+from code_exec.observability import logger, metrics, traced
 from code_exec.services import Services
 
 __all__ = ["cleanup", "cleanup_handler", "services"]
@@ -23,7 +23,7 @@ cleanup = JobCleanup(services)
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
+@traced
 @metrics.log_metrics
 def cleanup_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     with bound(Deadline.for_invocation(context, budget=None)):

@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from code_exec.deadline import Deadline, bound
 from code_exec.jobs import Jobs
-from code_exec.observability import logger, metrics, tracer
+from code_exec.observability import logger, metrics, traced
 from code_exec.operations import Operations
 from code_exec.services import Services
 
@@ -28,7 +28,7 @@ _TASK_GRACE_SECONDS = 20.0
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
+@traced
 @metrics.log_metrics
 def job_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     with bound(Deadline.for_invocation(context, budget=None, grace=_TASK_GRACE_SECONDS)):

@@ -12,7 +12,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from code_exec.deadline import Deadline, bound
-from code_exec.observability import logger, metrics, tracer
+from code_exec.observability import logger, metrics, traced
 from code_exec.services import Services
 from code_exec.sweeper import Sweeper
 
@@ -23,7 +23,7 @@ sweeper = Sweeper(services)
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
+@traced
 @metrics.log_metrics
 def sweeper_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     with bound(Deadline.for_invocation(context, budget=None)):

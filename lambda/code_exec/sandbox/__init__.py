@@ -1,11 +1,30 @@
 """The code interpreter data plane: one client (boto3 ``bedrock-agentcore``), its event-stream
-parsing, its error translation, and the value types it returns."""
+parsing, its error translation, and the value types it returns.
+
+The names below are imported from their module when first asked for (PEP 562), so a module
+that needs only the value types (:mod:`.types`) does not load the client and botocore's
+configuration with them.
+"""
 
 from __future__ import annotations
 
-from code_exec.sandbox.client import SandboxClient, make_client
-from code_exec.sandbox.invoke_events import FileEntry
-from code_exec.sandbox.types import ExecutionResult, SandboxFile, TaskStatus
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from code_exec.sandbox.client import SandboxClient, make_client
+    from code_exec.sandbox.invoke_events import FileEntry
+    from code_exec.sandbox.types import ExecutionResult, SandboxFile, TaskStatus
+
+# name -> the module that defines it
+_WHERE = {
+    "ExecutionResult": "types",
+    "FileEntry": "invoke_events",
+    "SandboxClient": "client",
+    "SandboxFile": "types",
+    "TaskStatus": "types",
+    "make_client": "client",
+}
 
 __all__ = [
     "ExecutionResult",
@@ -15,3 +34,13 @@ __all__ = [
     "TaskStatus",
     "make_client",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``from code_exec.sandbox import X``: X from its own module, imported now."""
+    where = _WHERE.get(name)
+    if where is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{where}"), name)
+    globals()[name] = value
+    return value

@@ -26,30 +26,65 @@ DynamoDB item comfortably; the item then keeps a pointer.
 
 Each kind of item has its own module (:mod:`.session_records`, :mod:`.job_records`,
 :mod:`.container_records`, :mod:`.file_records`, :mod:`.skill_records`, :mod:`.api_keys`);
-:class:`Store` is the one object the services hand out, with the methods of all of them.
+:class:`Store` (:mod:`.table`) is the one object the services hand out, with the methods of
+all of them. The names below are imported from their module when first asked for, so a
+function that needs one kind of record (the authorizer: API keys) loads only its module.
 """
 
 from __future__ import annotations
 
-from code_exec.store.api_keys import ApiKeyRecord, ApiKeyStore, hash_key, new_key
-from code_exec.store.base import INLINE_LIMIT_BYTES
-from code_exec.store.container_records import ContainerRecord, ContainerStore
-from code_exec.store.file_records import FileRecord, FileRecordStore
-from code_exec.store.job_records import JobRecord, JobStatus, JobStore
-from code_exec.store.session_records import SessionGoneError, SessionRecord, SessionStore
-from code_exec.store.skill_records import SkillRecord, SkillStore, SkillVersionRecord
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from code_exec.store.api_keys import ApiKeyRecord, ApiKeyStore, hash_key, new_key
+    from code_exec.store.base import INLINE_LIMIT_BYTES
+    from code_exec.store.container_records import ContainerRecord, ContainerStore
+    from code_exec.store.file_records import FileRecord, FileRecordStore
+    from code_exec.store.job_records import JobRecord, JobStatus, JobStore
+    from code_exec.store.session_records import SessionGoneError, SessionRecord, SessionStore
+    from code_exec.store.skill_records import SkillRecord, SkillStore, SkillVersionRecord
+    from code_exec.store.table import Store
+
+# name -> the module that defines it
+_WHERE = {
+    "ApiKeyRecord": "api_keys",
+    "ApiKeyStore": "api_keys",
+    "hash_key": "api_keys",
+    "new_key": "api_keys",
+    "INLINE_LIMIT_BYTES": "base",
+    "ContainerRecord": "container_records",
+    "ContainerStore": "container_records",
+    "FileRecord": "file_records",
+    "FileRecordStore": "file_records",
+    "JobRecord": "job_records",
+    "JobStatus": "job_records",
+    "JobStore": "job_records",
+    "SessionGoneError": "session_records",
+    "SessionRecord": "session_records",
+    "SessionStore": "session_records",
+    "SkillRecord": "skill_records",
+    "SkillStore": "skill_records",
+    "SkillVersionRecord": "skill_records",
+    "Store": "table",
+}
 
 __all__ = [
     "INLINE_LIMIT_BYTES",
     "ApiKeyRecord",
     "ApiKeyStore",
     "ContainerRecord",
+    "ContainerStore",
     "FileRecord",
+    "FileRecordStore",
     "JobRecord",
     "JobStatus",
+    "JobStore",
     "SessionGoneError",
     "SessionRecord",
+    "SessionStore",
     "SkillRecord",
+    "SkillStore",
     "SkillVersionRecord",
     "Store",
     "hash_key",
@@ -57,5 +92,11 @@ __all__ = [
 ]
 
 
-class Store(SessionStore, JobStore, ContainerStore, FileRecordStore, SkillStore, ApiKeyStore):
-    """Sessions, jobs, containers, files, skills and API keys in the one table."""
+def __getattr__(name: str) -> Any:
+    """``from code_exec.store import X``: X from its own module, imported now (PEP 562)."""
+    where = _WHERE.get(name)
+    if where is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{where}"), name)
+    globals()[name] = value
+    return value

@@ -8,8 +8,9 @@ configuration with them.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from code_exec.lazy_exports import lazy_exports
 
 if TYPE_CHECKING:
     from code_exec.sandbox.client import SandboxClient, make_client
@@ -36,11 +37,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """``from code_exec.sandbox import X``: X from its own module, imported now."""
-    where = _WHERE.get(name)
-    if where is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{where}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _WHERE)

@@ -33,8 +33,9 @@ function that needs one kind of record (the authorizer: API keys) loads only its
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from code_exec.lazy_exports import lazy_exports
 
 if TYPE_CHECKING:
     from code_exec.store.api_keys import ApiKeyRecord, ApiKeyStore, hash_key, new_key
@@ -92,11 +93,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """``from code_exec.store import X``: X from its own module, imported now (PEP 562)."""
-    where = _WHERE.get(name)
-    if where is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{where}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _WHERE)

@@ -1,8 +1,9 @@
 """What keeps a deployment running unattended: state that outlives its records, dead letters,
 the sweeper's settings, vended log groups, the alarm topic's key, the sandbox role's trust.
 
-Each test synthesizes the stacks with a stand-in code asset (no bundling) for the settings it
-needs, and asserts with ``Template.has_resource_properties`` / ``Match``.
+The default settings are the default app's own synthesis (tests/stacks/conftest.py); other
+settings synthesize the stacks with a stand-in code asset (no bundling). Tests assert with
+``Template.has_resource_properties`` / ``Match``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from stacks.settings import Settings
+from tests.stacks.cfn import Synth
 from tests.stacks.conftest import cdk_json_context
 
 KEY_ARN = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -58,12 +60,22 @@ def _synth(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
         "interpreter": Template.from_json(
             json.loads((outdir / "OInterpreter.template.json").read_text())
         ),
+        "stack": "OAgent",
     }
 
 
 @pytest.fixture(scope="module")
-def default(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    return _synth(tmp_path_factory.mktemp("default"))
+def default(synth: Synth) -> dict[str, Any]:
+    """The default settings: the default app's own synthesis, shared by the stack tests (the
+    same stacks as :func:`_synth` builds, with the real code asset and the app's names)."""
+    return {
+        "settings": Settings.from_context(cdk_json_context().get),
+        "error": synth.validation_error,
+        "report": synth.validation_report(),
+        "agent": Template.from_json(synth.templates[synth.agent_stack]),
+        "interpreter": Template.from_json(synth.templates[synth.interpreter_stack]),
+        "stack": synth.agent_stack,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -264,18 +276,19 @@ def test_sweep_interval_and_grace_come_from_the_settings(
 
 def test_state_machine_logs_to_a_vended_log_group(default: dict[str, Any]) -> None:
     agent: Template = default["agent"]
+    name = f"{default['stack']}-jobs"
     agent.has_resource_properties(
         "AWS::Logs::LogGroup",
-        {"LogGroupName": "/aws/vendedlogs/states/OAgent-jobs", "RetentionInDays": 30},
+        {"LogGroupName": f"/aws/vendedlogs/states/{name}", "RetentionInDays": 30},
     )
     [log_group_id] = agent.find_resources(
         "AWS::Logs::LogGroup",
-        {"Properties": {"LogGroupName": "/aws/vendedlogs/states/OAgent-jobs"}},
+        {"Properties": {"LogGroupName": f"/aws/vendedlogs/states/{name}"}},
     )
     agent.has_resource_properties(
         "AWS::StepFunctions::StateMachine",
         {
-            "StateMachineName": "OAgent-jobs",
+            "StateMachineName": name,
             "LoggingConfiguration": Match.object_like(
                 {
                     "Destinations": [

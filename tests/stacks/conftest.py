@@ -1,4 +1,5 @@
-"""Synthesize the whole app ONCE per test run (with cdk-nag), shared by every stack test."""
+"""Synthesize the whole app (and the variant apps) ONCE per test run (with cdk-nag), shared by
+every stack test."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.stacks import variant_apps
 from tests.stacks.cfn import Synth
 from tests.stacks.synth_cache import cache_key, file_lock, shared_root
 
@@ -25,21 +27,32 @@ def cdk_json_context() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
-    """The default app (cdk.json's context, the real Lambda asset, cdk-nag), synthesized once
-    for the whole run: the first xdist worker to need it writes it where the others read it
-    (:mod:`tests.stacks.synth_cache`). Tests read ``outdir``; none may write there."""
+def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default app (cdk.json's context, the real Lambda asset, cdk-nag) and the
+    :data:`~tests.stacks.variant_apps.VARIANTS`, synthesized once for the whole run, in one
+    process: the first xdist worker to need them writes them where the others read them
+    (:mod:`tests.stacks.synth_cache`). Tests read what is there; none may write there."""
     context = cdk_json_context()
-    key = cache_key(REPO, context, Path(__file__), REPO / "cdk.json")
+    drivers = (Path(__file__), REPO / "cdk.json", Path(variant_apps.__file__))
+    key = cache_key(REPO, context, *drivers)
     root = shared_root(tmp_path_factory)
-    entry = root / f"default-synth-{key}"
-    with file_lock(root / f"default-synth-{key}.lock"):
+    entry = root / f"stack-synths-{key}"
+    with file_lock(root / f"stack-synths-{key}.lock"):
         if not (entry / _DONE).exists():
             shutil.rmtree(entry, ignore_errors=True)  # a worker that failed half-way
             entry.mkdir()
-            _synth_default_app(entry / "cdk.out", context, entry / _DONE)
-    done = json.loads((entry / _DONE).read_text())
-    outdir = entry / "cdk.out"
+            done = _synth_default_app(entry / "cdk.out", context)
+            for name, (prefix, overrides) in variant_apps.VARIANTS.items():
+                variant_apps.synth_variant(entry / name, prefix, {**context, **overrides})
+            (entry / _DONE).write_text(json.dumps(done))  # last: the others read from here
+    return entry
+
+
+@pytest.fixture(scope="session")
+def synth(synthesized: Path) -> Synth:
+    """The default app's synthesis."""
+    done = json.loads((synthesized / _DONE).read_text())
+    outdir = synthesized / "cdk.out"
     templates = {
         name: json.loads((outdir / f"{name}.template.json").read_text())
         for name in (done["interpreter_stack"], done["agent_stack"])
@@ -53,11 +66,17 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     )
 
 
+def variant_synth(synthesized: Path, name: str) -> dict[str, Any]:
+    """What :func:`tests.stacks.variant_apps.read_variant` reads for the variant ``name``."""
+    prefix, _ = variant_apps.VARIANTS[name]
+    return variant_apps.read_variant(synthesized / name, prefix)
+
+
 _DONE = "synth.json"
 
 
-def _synth_default_app(outdir: Path, context: dict[str, Any], done: Path) -> None:
-    """Synthesize the app as app.py does; record what the templates alone do not say."""
+def _synth_default_app(outdir: Path, context: dict[str, Any]) -> dict[str, Any]:
+    """Synthesize the app as app.py does; return what the templates alone do not say."""
     import aws_cdk as cdk
 
     from bedrock_code_execution.nag import add_checks
@@ -72,15 +91,11 @@ def _synth_default_app(outdir: Path, context: dict[str, Any], done: Path) -> Non
         app.synth()
     except RuntimeError as e:  # cdk-nag findings fail the synth; the templates are still written
         error = str(e)
-    done.write_text(
-        json.dumps(
-            {
-                "validation_error": error,
-                "interpreter_stack": stacks.code_interpreter.stack_name,
-                "agent_stack": stacks.agent.stack_name,
-            }
-        )
-    )
+    return {
+        "validation_error": error,
+        "interpreter_stack": stacks.code_interpreter.stack_name,
+        "agent_stack": stacks.agent.stack_name,
+    }
 
 
 @pytest.fixture(scope="session")

@@ -1,13 +1,13 @@
 """What keeps a deployment running unattended: state that outlives its records, dead letters,
 the sweeper's settings, vended log groups, the alarm topic's key, the sandbox role's trust.
 
-Each test synthesizes the stacks with a stand-in code asset (no bundling) for the settings it
-needs, and asserts with ``Template.has_resource_properties`` / ``Match``.
+The default settings are the default app's own synthesis; the other settings are
+``VARIANTS["custom"]`` (tests/stacks/variant_apps.py), synthesized with it once per run
+(tests/stacks/conftest.py). Tests assert with ``Template.has_resource_properties`` / ``Match``.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -15,69 +15,37 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from stacks.settings import Settings
-from tests.stacks.conftest import cdk_json_context
+from tests.stacks.cfn import Synth
+from tests.stacks.conftest import cdk_json_context, variant_synth
+from tests.stacks.variant_apps import KEY_ARN, VARIANTS
 
-KEY_ARN = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
-
-def _synth(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
-    """Both stacks for ``overrides`` (with cdk-nag): templates and the validation report."""
-    import aws_cdk as cdk
-    from aws_cdk import aws_lambda as lambda_
-
-    from bedrock_code_execution.nag import add_checks
-    from stacks.app_stacks import AgentStack, CodeInterpreterStack
-
-    code_dir = tmp_path / "code"
-    code_dir.mkdir()
-    (code_dir / "handler.py").write_text("def api_handler(event, context):\n    return {}\n")
-    outdir = tmp_path / "out"
-    app = cdk.App(outdir=str(outdir), context={**cdk_json_context(), **overrides})
-    settings = Settings.from_context(app.node.try_get_context)
-    interpreter = CodeInterpreterStack(app, "OInterpreter", settings=settings)
-    AgentStack(
-        app,
-        "OAgent",
-        settings=settings,
-        code=lambda_.Code.from_asset(str(code_dir)),
-        interpreter_id=interpreter.interpreter.code_interpreter_id,
-        interpreter_arn=interpreter.interpreter.code_interpreter_arn,
-    )
-    add_checks(app)
-    error = None
-    try:
-        app.synth()
-    except RuntimeError as e:  # cdk-nag findings fail the synth; the templates are written
-        error = str(e)
-    report = outdir / "validation-report.json"
+@pytest.fixture(scope="module")
+def default(synth: Synth) -> dict[str, Any]:
+    """The default settings: the default app's own synthesis, shared by the stack tests (the
+    same stacks as the variants, with the real code asset and the app's names)."""
     return {
-        "settings": settings,
-        "error": error,
-        "report": json.loads(report.read_text()) if report.exists() else {},
-        "agent": Template.from_json(json.loads((outdir / "OAgent.template.json").read_text())),
-        "interpreter": Template.from_json(
-            json.loads((outdir / "OInterpreter.template.json").read_text())
-        ),
+        "settings": Settings.from_context(cdk_json_context().get),
+        "error": synth.validation_error,
+        "report": synth.validation_report(),
+        "agent": Template.from_json(synth.templates[synth.agent_stack]),
+        "interpreter": Template.from_json(synth.templates[synth.interpreter_stack]),
+        "stack": synth.agent_stack,
     }
 
 
 @pytest.fixture(scope="module")
-def default(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    return _synth(tmp_path_factory.mktemp("default"))
-
-
-@pytest.fixture(scope="module")
-def custom(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """Long-lived sessions, a faster sweep with a longer grace, and a CMK for the topic."""
-    return _synth(
-        tmp_path_factory.mktemp("custom"),
-        sessionTtlSeconds=str(30 * 86400),
-        sessionTimeoutSeconds="28800",
-        filesExpirationDays="7",
-        sweepIntervalMinutes="2",
-        sweepGraceSeconds="600",
-        alarmTopicKmsKeyArn=KEY_ARN,
-    )
+def custom(synthesized: Path) -> dict[str, Any]:
+    """Long-lived sessions, a faster sweep with a longer grace, and a CMK for the topic
+    (``VARIANTS["custom"]``), synthesized with the default app."""
+    _, overrides = VARIANTS["custom"]
+    found = variant_synth(synthesized, "custom")
+    return {
+        **found,
+        "settings": Settings.from_context({**cdk_json_context(), **overrides}.get),
+        "agent": Template.from_json(found["agent"]),
+        "interpreter": Template.from_json(found["interpreter"]),
+    }
 
 
 def _violations(synth: dict[str, Any]) -> list[tuple[str, str]]:
@@ -264,18 +232,19 @@ def test_sweep_interval_and_grace_come_from_the_settings(
 
 def test_state_machine_logs_to_a_vended_log_group(default: dict[str, Any]) -> None:
     agent: Template = default["agent"]
+    name = f"{default['stack']}-jobs"
     agent.has_resource_properties(
         "AWS::Logs::LogGroup",
-        {"LogGroupName": "/aws/vendedlogs/states/OAgent-jobs", "RetentionInDays": 30},
+        {"LogGroupName": f"/aws/vendedlogs/states/{name}", "RetentionInDays": 30},
     )
     [log_group_id] = agent.find_resources(
         "AWS::Logs::LogGroup",
-        {"Properties": {"LogGroupName": "/aws/vendedlogs/states/OAgent-jobs"}},
+        {"Properties": {"LogGroupName": f"/aws/vendedlogs/states/{name}"}},
     )
     agent.has_resource_properties(
         "AWS::StepFunctions::StateMachine",
         {
-            "StateMachineName": "OAgent-jobs",
+            "StateMachineName": name,
             "LoggingConfiguration": Match.object_like(
                 {
                     "Destinations": [

@@ -1,8 +1,9 @@
 """Non-default settings synthesize cleanly (API key, arm64, Python 3.13, other retention,
 an alarm email, and an account that manages its own API Gateway CloudWatch role).
 
-Uses a tiny stand-in code asset so no dependency bundling runs; the default app's real asset is
-covered by test_stacks_wiring.
+The settings are ``VARIANTS["variant"]`` in tests/stacks/variant_apps.py, synthesized once per
+run with the default app (a tiny stand-in code asset, so no dependency bundling runs; the
+default app's real asset is covered by test_stacks_wiring).
 """
 
 from __future__ import annotations
@@ -14,59 +15,14 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from stacks.settings import Settings
 from tests.stacks.cfn import resources
-from tests.stacks.conftest import cdk_json_context
+from tests.stacks.conftest import variant_synth
 
 
 @pytest.fixture(scope="module")
-def variant(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    import aws_cdk as cdk
-    from aws_cdk import aws_lambda as lambda_
-
-    from bedrock_code_execution.nag import add_checks
-    from stacks.app_stacks import AgentStack, CodeInterpreterStack
-
-    code_dir = tmp_path_factory.mktemp("code")
-    (code_dir / "handler.py").write_text("def api_handler(event, context):\n    return {}\n")
-    outdir = tmp_path_factory.mktemp("variant.out")
-    overrides = {
-        "requireApiKey": "true",
-        "lambdaArchitecture": "arm64",
-        "lambdaPythonVersion": "3.13",
-        "logRetentionDays": "7",
-        "reservedConcurrency": "3",
-        "sandboxModelIds": "global.anthropic.claude-sonnet-4-5-20250929-v1:0",
-        "modelId": "anthropic.claude-3-haiku-20240307-v1:0",
-        "allowedModelIds": "anthropic.claude-3-haiku-20240307-v1:0",
-        "alarmEmail": "ops@example.com",
-        "apiGatewayCloudWatchRole": "false",
-    }
-    context = {**cdk_json_context(), **overrides}
-    app = cdk.App(outdir=str(outdir), context=context)
-    settings = Settings.from_context(app.node.try_get_context)
-    interpreter = CodeInterpreterStack(app, "VInterpreter", settings=settings)
-    AgentStack(
-        app,
-        "VAgent",
-        settings=settings,
-        code=lambda_.Code.from_asset(str(code_dir)),
-        interpreter_id=interpreter.interpreter.code_interpreter_id,
-        interpreter_arn=interpreter.interpreter.code_interpreter_arn,
-    )
-    add_checks(app)
-    error = None
-    try:
-        app.synth()
-    except RuntimeError as e:
-        error = str(e)
-    report_path = Path(outdir) / "validation-report.json"
-    return {
-        "error": error,
-        "report": json.loads(report_path.read_text()) if report_path.exists() else {},
-        "agent": json.loads((Path(outdir) / "VAgent.template.json").read_text()),
-        "interpreter": json.loads((Path(outdir) / "VInterpreter.template.json").read_text()),
-    }
+def variant(synthesized: Path) -> dict[str, Any]:
+    """``VARIANTS["variant"]``, synthesized with the default app (one synthesis per run)."""
+    return variant_synth(synthesized, "variant")
 
 
 def test_variant_passes_cdk_nag(variant: dict[str, Any]) -> None:

@@ -238,3 +238,19 @@ def test_image_output_is_an_image_content_item(new_session, invoke) -> None:
     images = [c for c in res["content"] if c["type"] == "image"]
     assert images and images[0]["mimeType"] == "image/png"
     assert images[0]["data"] == b"\x89PNG\r\n\x1a\nfake"
+
+
+def test_the_kernel_starts_without_the_debugger_yet_code_can_import_debugpy(
+    new_session, invoke
+) -> None:
+    """The kernel is started with debugpy hidden (its import was a quarter of a start's CPU);
+    the code the model runs sees the same Python as before: the workspace is not on
+    ``sys.path`` ahead of packages, and debugpy imports."""
+    sid = new_session()
+    code = (
+        "import sys, debugpy\n"
+        "kernel = get_ipython().kernel\n"
+        "print(getattr(kernel, 'debugger', None) is None, '' in sys.path[:1], debugpy.__name__)"
+    )
+    res = invoke(sid, "executeCode", code=code)
+    assert res["structuredContent"]["stdout"] == "True False debugpy\n", res

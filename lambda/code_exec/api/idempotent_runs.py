@@ -118,7 +118,7 @@ class Idempotency:
 
     def run(
         self,
-        key: str | None,
+        key: str,
         *,
         raw_event: Mapping[str, Any],
         body: dict[str, Any],
@@ -128,7 +128,7 @@ class Idempotency:
         """``fn()`` (the route's JSON answer), or the stored answer of an earlier request.
 
         Args:
-            key: the ``Idempotency-Key`` header; None runs ``fn`` as is.
+            key: the ``Idempotency-Key`` header (a request without one never gets here).
             raw_event: the proxy event (caller identity, method and path).
             body: the validated request body (its hash guards against a reused key).
             context: the Lambda context (its remaining time bounds the in-progress lock).
@@ -138,8 +138,6 @@ class Idempotency:
             IdempotencyKeyReusedError: the key was used with another body (422).
             IdempotencyInProgressError: the first request still runs (409, Retry-After).
         """
-        if key is None:
-            return Outcome(body=fn())
         check_key(key)
         request = {
             "scope": caller_scope(raw_event),

@@ -77,14 +77,15 @@ def traced(handler: _Handler) -> _Handler:
     """A Lambda handler in its own subsegment (cold start annotated) when tracing is on."""
     if not TRACING:
         return handler
-    captured: list[Callable[..., Any]] = []
+
+    @functools.cache
+    def captured() -> Callable[..., Any]:
+        tracer = get_tracer()
+        assert tracer is not None  # TRACING
+        return tracer.capture_lambda_handler(handler)
 
     @functools.wraps(handler)
     def run(event: Any, context: Any) -> Any:
-        if not captured:
-            tracer = get_tracer()
-            assert tracer is not None  # TRACING
-            captured.append(tracer.capture_lambda_handler(handler))
-        return captured[0](event, context)
+        return captured()(event, context)
 
     return run  # type: ignore[return-value]

@@ -36,18 +36,19 @@ _READY_TIMEOUT = 60.0
 MAX_OUTPUT_CHARS = 10_000_000  # per stream and cell; the rest is dropped with a note
 
 
-# ``python -m ipykernel_launcher`` without the debugger: the service offers no debugging, and
-# importing debugpy was ~0.15 s of the ~0.65 s of CPU each kernel start costs (hundreds of
-# starts in a test run). With ``debugpy`` None in sys.modules, ipykernel.debugger's import of it
-# fails and ipykernel reads "debugpy not installed"; the entry is removed before the kernel
-# starts, so code in the sandbox can still import debugpy. Like the launcher, the cwd leaves
-# sys.path.
-_KERNEL_MAIN = (
-    "import sys; sys.modules['debugpy'] = None; import ipykernel.debugger; "
-    "del sys.modules['debugpy']; "
-    "sys.path[:1] = [] if sys.path[:1] == [''] else sys.path[:1]; "
-    "from ipykernel.kernelapp import launch_new_instance; launch_new_instance()"
-)
+# What ``python -m ipykernel_launcher`` runs, without the debugger: the service offers no
+# debugging, and importing debugpy was ~0.15 s of the ~0.65 s of CPU each kernel start costs
+# (hundreds of starts in a test run).
+_KERNEL_MAIN = """\
+import sys
+sys.modules["debugpy"] = None  # its import fails: ipykernel reads "debugpy not installed"
+import ipykernel.debugger
+del sys.modules["debugpy"]  # code in the sandbox can still import it
+if sys.path[:1] == [""]:  # as the launcher does: the workspace does not shadow packages
+    del sys.path[0]
+from ipykernel.kernelapp import launch_new_instance
+launch_new_instance()
+"""
 
 
 class KernelError(RuntimeError):

@@ -10,13 +10,11 @@ from typing import Any
 import pytest
 
 INTERPRETER = "aws.codeinterpreter.v1"
-# For a pytest run inside a test: third-party plugins the emulator tests never use, left out
-# of its start (most of its cost: langsmith's and hypothesis's imports). The project's own
-# plugins (tests/conftest.py) all load.
-UNUSED_PLUGINS = [
-    f"-pno:{name}"
-    for name in ("langsmith_plugin", "hypothesispytest", "schemathesis", "syrupy", "locust")
-]
+# For a pytest run inside a test (in the repository, so pyproject's addopts already leave out
+# langsmith's, locust's, typeguard's and anyio's plugins): the third-party plugins the rest of
+# the suite needs but the emulator tests never use (most of the start's cost left:
+# hypothesis's imports). The project's own plugins (tests/conftest.py) all load.
+UNUSED_PLUGINS = [f"-pno:{name}" for name in ("hypothesispytest", "schemathesis", "syrupy")]
 
 Invoke = Callable[..., dict[str, Any]]
 

@@ -9,7 +9,6 @@ answers DynamoDB/S3/Step Functions in-process, and the sandbox is the code-inter
 from __future__ import annotations
 
 import copy
-import fcntl
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -289,16 +288,18 @@ def synth_agent_template() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def agent_template(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> dict[str, Any]:
-    """Synthesized once per run (~20 s of CPU): the first xdist worker to ask writes it into
-    the run's shared temporary directory, under a lock the others wait on."""
-    if worker_id == "master":
-        return synth_agent_template()
-    shared = tmp_path_factory.getbasetemp().parent / "agent_template.json"
-    with open(f"{shared}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+def agent_template(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Synthesized once per run (~20 s of CPU): the first xdist worker to ask writes it where
+    the whole run reads (:mod:`tests.stacks.synth_cache`), under a lock the others wait on."""
+    from tests.stacks.synth_cache import file_lock, shared_root
+
+    root = shared_root(tmp_path_factory)
+    shared = root / "agent_template.json"
+    with file_lock(root / "agent_template.json.lock"):
         if not shared.is_file():
-            shared.write_text(json.dumps(synth_agent_template()))
+            written = shared.with_suffix(".partial")  # a worker dying mid-write leaves no file
+            written.write_text(json.dumps(synth_agent_template()))
+            written.replace(shared)
         template: dict[str, Any] = json.loads(shared.read_text())
     return template
 

@@ -9,9 +9,6 @@ import http.client
 import json
 import os
 import re
-import subprocess
-import sys
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -26,8 +23,9 @@ from bench.load.report import render, verdict
 from bench.load.runner import emulator_health, run_locust, sweep
 from devtools.bedrock_replay import BedrockReplay, ConversationReplay, load_fixture, stream_frames
 from devtools.bedrock_server import BedrockServer
-from emulators.code_interpreter.spawn import agentcore_client, read_first_line, stop_process
+from emulators.code_interpreter.spawn import agentcore_client, read_first_line
 from tests.conftest import EMULATOR_RPS_PER_ACCOUNT, EMULATOR_RPS_PER_SESSION
+from tests.runtime.local_process import drain, local_api_process
 
 from .conftest import MODEL_ID
 
@@ -88,26 +86,13 @@ def local() -> Iterator[Local]:
             CODE_INTERPRETER_EMULATOR_MAX_RPS_PER_SESSION=str(EMULATOR_RPS_PER_SESSION),
             CODE_INTERPRETER_EMULATOR_MAX_RPS_PER_ACCOUNT=str(EMULATOR_RPS_PER_ACCOUNT),
         )
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "scripts.local_api"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        try:
-            url = read_first_line(proc, 60)
-            assert url.startswith("http://127.0.0.1:"), f"local API did not start ({proc.poll()})"
+        with local_api_process(env) as (proc, url):
             banner = read_first_line(proc, 10)  # "API ready at ... (code interpreter emulator: URL"
             emulator = re.search(r"code interpreter emulator: (http://[^,\s]+)", banner)
             assert emulator, banner
             assert "tools: bridged" in banner, banner
-            # its later output (metrics, one line per request) must not fill the pipe
-            threading.Thread(target=proc.stdout.read, daemon=True).start()  # type: ignore[union-attr]
+            drain(proc)
             yield Local(url, KEY, bedrock, emulator.group(1))
-        finally:
-            stop_process(proc, timeout=30)
 
 
 def test_local_api_runs_code_in_the_emulator(local: Local) -> None:

@@ -18,15 +18,15 @@ import re
 import shlex
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from emulators.code_interpreter.spawn import read_first_line, stop_process
+from emulators.code_interpreter.spawn import read_first_line
 from scripts.local_api import OFFLINE_FIXTURES, recorded_prompts
+from tests.runtime.local_process import drain, local_api_process
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
@@ -102,24 +102,12 @@ def local() -> Iterator[Local]:
         and k not in ("DEFAULT_MODEL_ID", "MODEL_ALIASES", "ALLOWED_MODEL_IDS")
     }
     env.update(NO_CREDENTIALS, PORT="0", LOCAL_API_KEY=KEY, STREAM_WORKERS="1")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "scripts.local_api"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        url = read_first_line(proc, 60)
-        assert url.startswith("http://127.0.0.1:"), f"local API did not start ({proc.poll()})"
+    with local_api_process(env) as (proc, url):
         # API ready, the model, the prompts, "try:", two curls, the SDK line
         count = 6 + len(recorded_prompts(",".join(OFFLINE_FIXTURES)))
         lines = [read_first_line(proc, 10) for _ in range(count)]
-        threading.Thread(target=proc.stdout.read, daemon=True).start()  # type: ignore[union-attr]
+        drain(proc)
         yield Local(url, "\n".join(lines))
-    finally:
-        stop_process(proc, timeout=30)
 
 
 def test_the_readme_has_the_examples_this_test_runs() -> None:

@@ -31,6 +31,25 @@ for _var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL"):
 os.environ["AWS_CONFIG_FILE"] = os.devnull
 os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
 
+
+def _one_botocore_loader_per_process() -> None:
+    """Every botocore session shares one ``Loader`` (per data path) in a test process.
+
+    moto gives boto3 a new default session at each ``mock_aws`` start (every module's ``aws``
+    fixture) and each session's own Loader parses ``endpoints.json`` and every service model
+    it is asked for again (~0.25 s of CPU per test module that mocks AWS). A Lambda
+    container parses them once, as here; botocore only reads what a Loader returns.
+    """
+    import functools
+
+    import botocore.loaders
+    import botocore.session
+
+    botocore.session.create_loader = functools.cache(botocore.loaders.create_loader)
+
+
+_one_botocore_loader_per_process()
+
 EMULATOR_CELL_TIMEOUT = 5.0  # seconds; tests of the per-cell limit rely on it
 # The service rate-limits InvokeCodeInterpreter; the emulator does too, and every test runs
 # with it on: the runtime's retries must absorb throttling wherever it happens.

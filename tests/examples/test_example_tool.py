@@ -14,11 +14,10 @@ from typing import Any
 import boto3
 import pytest
 
-from bedrock_code_execution.tools import TOOL_MODULES_ENV, ToolModule
 from devtools.bedrock_replay import BedrockReplay, load_fixture
 from tests.runtime.conftest import REGION, ApiClient, replay_bedrock_client
 
-pytestmark = pytest.mark.sandbox
+pytestmark = [pytest.mark.sandbox, pytest.mark.cdk]
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "converse_example_orders.json"
@@ -30,6 +29,8 @@ def orders_api(sandbox_api: ApiClient, monkeypatch: pytest.MonkeyPatch) -> Itera
     """The API with the example's tool module deployed as the construct deploys it, and the
     user's orders table (moto) holding one order."""
     from code_exec.ptc import assets
+
+    from bedrock_code_execution.tools import TOOL_MODULES_ENV, ToolModule
 
     dynamodb = boto3.client("dynamodb", region_name=REGION)
     dynamodb.create_table(

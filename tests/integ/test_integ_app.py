@@ -20,9 +20,10 @@ from typing import Any
 import pytest
 from syrupy.extensions.json import JSONSnapshotExtension
 
-from stacks.verify import PROBE_CHECKS
 from tests.stacks.cfn import normalize
 from tests.stacks.conftest import REPO
+
+pytestmark = pytest.mark.cdk
 
 INTEG = REPO / "integ"
 
@@ -85,6 +86,8 @@ def test_the_test_case_deploys_the_apps_stacks_and_the_probe(integ_out: Path) ->
 
 
 def test_the_assertions_cover_models_probe_checks_and_the_sweep(integ_out: Path) -> None:
+    from stacks.verify import PROBE_CHECKS
+
     manifest = json.loads((integ_out / "integ.json").read_text())
     assertions = _template(
         integ_out, manifest["testCases"]["Deployment/DefaultTest"]["assertionStackName"]

@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[2]
 INTERPRETER = "aws.codeinterpreter.v1"
 KEY = "sk-bcx-local-test-key"
 
-pytestmark = pytest.mark.sandbox
+pytestmark = [pytest.mark.sandbox, pytest.mark.cdk]
 
 
 def _post(url: str, body: dict, method: str = "POST") -> tuple[int, dict]:

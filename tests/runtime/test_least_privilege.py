@@ -64,7 +64,7 @@ from devtools.lambda_adapter import LambdaAdapter
 from .least_privilege_drive import STEPS, TEST_ACTOR, Run, provision
 from .least_privilege_errors import ERROR_STEPS, v1_container_probes
 
-pytestmark = pytest.mark.sandbox
+pytestmark = [pytest.mark.sandbox, pytest.mark.cdk]
 
 REGION, ACCOUNT = "us-east-1", "123456789012"
 REPLAY_ENDPOINT = "https://bedrock-runtime.replay.invalid"  # a host only the replay answers

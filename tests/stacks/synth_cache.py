@@ -1,9 +1,11 @@
 """One synthesis of the default app per test run, shared by every xdist worker.
 
-Under ``pytest -n N --dist loadfile`` each worker that runs a stack test file has its own
-session, so a plain session fixture synthesizes (and bundles, and cdk-nag checks) the same app
-up to N times. The first worker to need it synthesizes into a directory every worker of the run
-shares; the others wait on a file lock and read what it wrote.
+Each xdist worker that runs a stack test file has its own session, so a plain session fixture
+would synthesize (and bundle, and cdk-nag check) the same app once per worker. ``make test``
+runs every stack module in one worker (``--dist loadgroup``, tests/plugin_schedule.py); a run
+that spreads them (``--dist load`` or ``loadfile``) still synthesizes once: the first worker
+to need it synthesizes into a directory every worker of the run shares; the others wait on a
+file lock and read what it wrote.
 
 The directory is named by :func:`cache_key`: a hash of everything the synthesis reads (the
 context, the sources of the construct library, the stacks, the Lambda code and its

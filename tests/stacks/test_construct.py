@@ -5,31 +5,57 @@ its scope. Inline Lambda code stands in for the bundled asset (test_example_app 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aws_cdk as cdk
 import pytest
-from aws_cdk import aws_dynamodb as dynamodb
-from aws_cdk import aws_iam as iam
-from aws_cdk import aws_lambda as lambda_
 
-from bedrock_code_execution import CodeExecution, CodeExecutionProps, PropsError, ToolModule
 from tests.stacks.cfn import policy_statements, resources
+
+if TYPE_CHECKING:
+    import aws_cdk as cdk
+
+    from bedrock_code_execution import CodeExecution, ToolModule
+
+pytestmark = pytest.mark.cdk
 
 REPO = Path(__file__).resolve().parents[2]
 ORDERS = REPO / "examples" / "tools" / "orders.py"
 _CODE = "def handler(event, context):\n    return None\n"
 
 
+@dataclass(frozen=True)
+class _Tool:
+    """A :class:`ToolModule` the test builds: parameters are made at collection, which must
+    not import the construct library (and with it the CDK)."""
+
+    path: Path | str
+    placement: str | None = None
+    environment: dict[str, str] | None = None
+
+    def build(self) -> ToolModule:
+        from bedrock_code_execution import ToolModule
+
+        given = {"placement": self.placement, "environment": self.environment}
+        return ToolModule(self.path, **{k: v for k, v in given.items() if v is not None})
+
+
 def _app() -> cdk.App:
     """An app whose synth skips CDK's built-in CloudFormation validation: its findings are
     warnings no test here reads (the examples app and the stack tests check the report), and
     it costs each synth seconds of CPU."""
+    import aws_cdk as cdk
+
     return cdk.App(builtin_cloud_formation_validation=False)
 
 
 def _stack(**props: Any) -> tuple[cdk.Stack, CodeExecution]:
+    import aws_cdk as cdk
+    from aws_cdk import aws_lambda as lambda_
+
+    from bedrock_code_execution import CodeExecution, CodeExecutionProps
+
     stack = cdk.Stack(_app(), "Mine")
     ce = CodeExecution(
         stack,
@@ -41,6 +67,8 @@ def _stack(**props: Any) -> tuple[cdk.Stack, CodeExecution]:
 
 
 def _template(stack: cdk.Stack) -> dict[str, Any]:
+    import aws_cdk as cdk
+
     return cdk.assertions.Template.from_stack(stack).to_json()
 
 
@@ -66,25 +94,25 @@ def _template(stack: cdk.Stack) -> dict[str, Any]:
         ({"sweep_grace_seconds": 10}, "sweep_grace_seconds", "60..28800"),
         ({"interpreter_name": "my-interpreter"}, "interpreter_name", "{0,47}"),
         ({"tools": ["orders.py"]}, "tools", "list of ToolModule"),
-        ({"tools": [ToolModule("no/such/module.py")]}, "tools[0].path", "neither a .py file"),
-        ({"tools": [ToolModule(ORDERS, placement="inside")]}, "tools[0].placement", "bridged"),
+        ({"tools": [_Tool("no/such/module.py")]}, "tools[0].path", "neither a .py file"),
+        ({"tools": [_Tool(ORDERS, placement="inside")]}, "tools[0].placement", "bridged"),
         (
-            {"tools": [ToolModule(ORDERS), ToolModule(ORDERS)]},
+            {"tools": [_Tool(ORDERS), _Tool(ORDERS)]},
             "tools[1]",
             "already CodeExecutionProps.tools[0]",
         ),
         (
-            {"tools": [ToolModule(ORDERS, environment={"ORDERS TABLE": "t"})]},
+            {"tools": [_Tool(ORDERS, environment={"ORDERS TABLE": "t"})]},
             "tools[0].environment",
             "not an environment variable",
         ),
         (
-            {"tools": [ToolModule(REPO / "sandbox_assets" / "text_editor.py")]},
+            {"tools": [_Tool(REPO / "sandbox_assets" / "text_editor.py")]},
             "tools[0].path",
             "cannot be a tool module's name",
         ),
         (
-            {"tools": [ToolModule(REPO / "examples" / "app.py")]},
+            {"tools": [_Tool(REPO / "examples" / "app.py")]},
             "tools[0].path",
             "declares no module-level TOOLS",
         ),
@@ -93,6 +121,11 @@ def _template(stack: cdk.Stack) -> dict[str, Any]:
 def test_invalid_props_fail_at_construction_naming_the_prop(
     props: dict[str, Any], prop: str, allowed: str
 ) -> None:
+    from bedrock_code_execution import CodeExecutionProps, PropsError
+
+    if isinstance(props.get("tools"), list):
+        tools = [t.build() if isinstance(t, _Tool) else t for t in props["tools"]]
+        props = {**props, "tools": tools}
     with pytest.raises(PropsError) as info:
         CodeExecutionProps(**props)
     message = str(info.value)
@@ -101,12 +134,18 @@ def test_invalid_props_fail_at_construction_naming_the_prop(
 
 
 def test_props_of_another_type_fail_at_construction() -> None:
+    import aws_cdk as cdk
+
+    from bedrock_code_execution import CodeExecution, PropsError
+
     stack = cdk.Stack(cdk.App(), "Mine")
     with pytest.raises(PropsError, match="must be a CodeExecutionProps, got dict"):
         CodeExecution(stack, "CodeExecution", props={"model_id": "x"})  # type: ignore[arg-type]
 
 
 def test_a_preloaded_tool_module_is_one_file(tmp_path: Path) -> None:
+    from bedrock_code_execution import CodeExecutionProps, PropsError, ToolModule
+
     package = tmp_path / "orders"
     package.mkdir()
     (package / "__init__.py").write_text(ORDERS.read_text())
@@ -116,6 +155,8 @@ def test_a_preloaded_tool_module_is_one_file(tmp_path: Path) -> None:
 
 
 def test_model_defaults_follow_the_model_id() -> None:
+    from bedrock_code_execution import CodeExecutionProps
+
     p = CodeExecutionProps(model_id="eu.anthropic.claude-sonnet-4-5-20250929-v1:0")
     assert p.allowed_model_ids[0] == p.model_id
     assert p.sandbox_model_ids == (p.model_id,)
@@ -139,6 +180,8 @@ def test_attributes_users_wire_to() -> None:
 
 
 def test_grant_invoke_allows_execute_api_on_the_iam_routes_only() -> None:
+    from aws_cdk import aws_iam as iam
+
     stack, ce = _stack()
     caller = iam.Role(stack, "Caller", assumed_by=iam.AccountRootPrincipal())
     ce.grant_invoke(caller)
@@ -162,6 +205,9 @@ def test_grant_invoke_allows_execute_api_on_the_iam_routes_only() -> None:
 
 
 def test_tools_grantable_grants_go_to_the_three_tool_running_roles() -> None:
+    from aws_cdk import aws_dynamodb as dynamodb
+    from aws_cdk import aws_iam as iam
+
     stack, ce = _stack()
     assert ce.tools_grantable.policy is None  # nothing granted: no extra resource
     before = [c for c in stack.node.find_all() if isinstance(c, iam.CfnPolicy)]
@@ -192,6 +238,8 @@ def test_tools_grantable_grants_go_to_the_three_tool_running_roles() -> None:
 
 
 def test_everything_it_creates_is_inside_its_scope() -> None:
+    import aws_cdk as cdk
+
     stack, ce = _stack()
     prefix = ce.node.path + "/"
     outside = [
@@ -204,6 +252,11 @@ def test_everything_it_creates_is_inside_its_scope() -> None:
 
 
 def test_two_in_one_stack_with_their_own_name_prefixes() -> None:
+    import aws_cdk as cdk
+    from aws_cdk import aws_lambda as lambda_
+
+    from bedrock_code_execution import CodeExecution, CodeExecutionProps
+
     stack = cdk.Stack(_app(), "Both")
     for name in ("Blue", "Green"):
         CodeExecution(

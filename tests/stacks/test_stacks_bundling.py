@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from bedrock_code_execution.bundling import LambdaAsset
+if TYPE_CHECKING:
+    from bedrock_code_execution.bundling import LambdaAsset
+
+pytestmark = pytest.mark.cdk
 
 
 @pytest.fixture
@@ -18,6 +22,8 @@ def tree(tmp_path: Path) -> Path:
 
 
 def _asset(root: Path, arch: str = "x86_64", py: str = "3.14") -> LambdaAsset:
+    from bedrock_code_execution.bundling import LambdaAsset
+
     return LambdaAsset(
         code_root=root / "lambda",
         packages=(root / "lambda" / "code_exec",),
@@ -63,6 +69,8 @@ def _with_cached_deps(asset: LambdaAsset) -> None:
 
 
 def test_executables_get_mode_755_in_the_asset_whatever_the_checkout_gave(tree: Path) -> None:
+    from bedrock_code_execution.bundling import LambdaAsset
+
     script = tree / "lambda" / "code_exec" / "bootstrap"
     script.write_text("#!/bin/sh\nexec true\n")
     script.chmod(0o644)  # e.g. a checkout that lost the bit
@@ -78,7 +86,7 @@ def test_executables_get_mode_755_in_the_asset_whatever_the_checkout_gave(tree: 
 
 
 def test_a_missing_executable_fails_bundling_naming_it(tree: Path) -> None:
-    from bedrock_code_execution.bundling import BundlingError
+    from bedrock_code_execution.bundling import BundlingError, LambdaAsset
 
     asset = LambdaAsset(**{**_asset(tree).__dict__, "executables": ("code_exec/nope",)})
     _with_cached_deps(asset)
@@ -91,6 +99,8 @@ def test_a_missing_executable_fails_bundling_naming_it(tree: Path) -> None:
 def test_tool_modules_land_under_their_asset_paths_and_change_the_hash(tree: Path) -> None:
     """The deployment's tool modules (a file and a package) are copied to ``tool_modules/``;
     editing one changes the asset hash, so a changed tool is redeployed."""
+    from bedrock_code_execution.bundling import LambdaAsset
+
     module = tree / "mine" / "orders.py"
     package = tree / "mine" / "billing"
     (package / "sub").mkdir(parents=True)

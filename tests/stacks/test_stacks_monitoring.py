@@ -4,25 +4,26 @@ from __future__ import annotations
 
 import ast
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from aws_cdk.assertions import Match, Template
 
-from bedrock_code_execution.monitoring import (
-    API_5XX_RATE_THRESHOLD,
-    METRICS_NAMESPACE,
-    METRICS_SERVICE,
-    RUNTIME_METRICS,
-)
 from tests.stacks.cfn import resources
 from tests.stacks.conftest import REPO
+
+if TYPE_CHECKING:
+    from aws_cdk.assertions import Template
+
+pytestmark = pytest.mark.cdk
+
 
 RUNTIME = REPO / "lambda" / "code_exec"
 
 
 @pytest.fixture(scope="module")
 def agent(agent_template: dict[str, Any]) -> Template:
+    from aws_cdk.assertions import Template
+
     return Template.from_json(agent_template)
 
 
@@ -47,6 +48,12 @@ def _emitted_metric_names() -> set[str]:
 def test_the_stacks_name_the_runtimes_namespace_service_and_metrics() -> None:
     from code_exec import observability
 
+    from bedrock_code_execution.monitoring import (
+        METRICS_NAMESPACE,
+        METRICS_SERVICE,
+        RUNTIME_METRICS,
+    )
+
     assert (METRICS_NAMESPACE, METRICS_SERVICE) == (observability.NAMESPACE, observability.SERVICE)
     emitted = _emitted_metric_names()
     assert {"InputTokens", "CodeRuns", "JobsFailed"} <= emitted  # the parse finds them
@@ -68,6 +75,14 @@ def test_every_alarm_notifies_the_topic(agent_template: dict[str, Any]) -> None:
 
 
 def test_the_alarms_watch_what_breaks(agent: Template, agent_template: dict[str, Any]) -> None:
+    from aws_cdk.assertions import Match
+
+    from bedrock_code_execution.monitoring import (
+        API_5XX_RATE_THRESHOLD,
+        METRICS_NAMESPACE,
+        METRICS_SERVICE,
+    )
+
     agent.has_resource_properties(
         "AWS::CloudWatch::Alarm",
         {
@@ -110,6 +125,8 @@ def test_the_alarms_watch_what_breaks(agent: Template, agent_template: dict[str,
 
 
 def test_the_topic_takes_tls_only_and_no_email_by_default(agent: Template) -> None:
+    from aws_cdk.assertions import Match
+
     agent.resource_count_is("AWS::SNS::Subscription", 0)
     agent.has_resource_properties(
         "AWS::SNS::TopicPolicy",
@@ -140,6 +157,8 @@ def _dashboard_body(agent_template: dict[str, Any]) -> str:
 def test_the_dashboard_shows_requests_latency_tokens_code_and_sessions(
     agent_template: dict[str, Any],
 ) -> None:
+    from bedrock_code_execution.monitoring import RUNTIME_METRICS
+
     body = json.loads(_dashboard_body(agent_template))
     titles = [w["properties"].get("title") for w in body["widgets"]]
     for title in ("API requests", "API latency (ms)", "Model tokens", "Code runs"):

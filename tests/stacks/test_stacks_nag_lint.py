@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cfnlint.api import lint
 
 from tests.stacks.cfn import Synth
 from tests.stacks.conftest import cdk_json_context
+
+pytestmark = pytest.mark.cdk
 
 
 def test_cdk_nag_has_no_unacknowledged_findings(synth: Synth) -> None:
@@ -29,6 +30,8 @@ def test_cdk_nag_has_no_unacknowledged_findings(synth: Synth) -> None:
 
 @pytest.mark.parametrize("stack", ["Interpreter", "Agent"])
 def test_cfn_lint_has_no_errors(synth: Synth, stack: str) -> None:
+    from cfnlint.api import lint
+
     name = synth.interpreter_stack if stack == "Interpreter" else synth.agent_stack
     matches = lint(json.dumps(synth.templates[name]), regions=["us-east-1"])
     errors = [m for m in matches if m.rule.id.startswith("E")]

@@ -9,21 +9,30 @@ The default settings are the default app's own synthesis; the other settings are
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from aws_cdk.assertions import Match, Template
 
-from stacks.settings import Settings
 from tests.stacks.cfn import Synth
 from tests.stacks.conftest import cdk_json_context, variant_synth
 from tests.stacks.variant_apps import KEY_ARN, VARIANTS
+
+if TYPE_CHECKING:
+    from aws_cdk.assertions import Template
+
+    from stacks.settings import Settings
+
+pytestmark = pytest.mark.cdk
 
 
 @pytest.fixture(scope="module")
 def default(synth: Synth) -> dict[str, Any]:
     """The default settings: the default app's own synthesis, shared by the stack tests (the
     same stacks as the variants, with the real code asset and the app's names)."""
+    from aws_cdk.assertions import Template
+
+    from stacks.settings import Settings
+
     return {
         "settings": Settings.from_context(cdk_json_context().get),
         "error": synth.validation_error,
@@ -38,6 +47,10 @@ def default(synth: Synth) -> dict[str, Any]:
 def custom(synthesized: Path) -> dict[str, Any]:
     """Long-lived sessions, a faster sweep with a longer grace, and a CMK for the topic
     (``VARIANTS["custom"]``), synthesized with the default app."""
+    from aws_cdk.assertions import Template
+
+    from stacks.settings import Settings
+
     _, overrides = VARIANTS["custom"]
     found = variant_synth(synthesized, "custom")
     return {
@@ -67,6 +80,8 @@ def test_both_variants_pass_cdk_nag(default: dict[str, Any], custom: dict[str, A
 
 
 def _files_bucket_rules(synth: dict[str, Any]) -> list[dict[str, Any]]:
+    from aws_cdk.assertions import Match
+
     buckets = synth["agent"].find_resources(
         "AWS::S3::Bucket", {"Properties": {"LoggingConfiguration": Match.any_value()}}
     )
@@ -79,6 +94,8 @@ def _files_bucket_rules(synth: dict[str, Any]) -> list[dict[str, Any]]:
 def test_state_lives_as_long_as_the_longest_record_can_point_to_it(
     variant: str, request: pytest.FixtureRequest
 ) -> None:
+    from aws_cdk.assertions import Match
+
     synth = request.getfixturevalue(variant)
     settings: Settings = synth["settings"]
     # a record lives sessionTtlSeconds after its last save, plus its longest lease
@@ -143,6 +160,8 @@ def test_every_function_prefix_has_an_expiry(default: dict[str, Any]) -> None:
 def test_eventbridge_targets_send_undelivered_events_to_an_encrypted_queue(
     default: dict[str, Any],
 ) -> None:
+    from aws_cdk.assertions import Match
+
     agent: Template = default["agent"]
     queues = agent.find_resources("AWS::SQS::Queue")
     [queue_id] = queues
@@ -209,6 +228,8 @@ def _sweeper_id(agent: Template) -> str:
 def test_sweep_interval_and_grace_come_from_the_settings(
     variant: str, rate: str, grace: str, request: pytest.FixtureRequest
 ) -> None:
+    from aws_cdk.assertions import Match
+
     agent: Template = request.getfixturevalue(variant)["agent"]
     sweeper = _sweeper_id(agent)
     agent.has_resource_properties(
@@ -231,6 +252,8 @@ def test_sweep_interval_and_grace_come_from_the_settings(
 
 
 def test_state_machine_logs_to_a_vended_log_group(default: dict[str, Any]) -> None:
+    from aws_cdk.assertions import Match
+
     agent: Template = default["agent"]
     name = f"{default['stack']}-jobs"
     agent.has_resource_properties(
@@ -268,6 +291,8 @@ def test_the_alarm_topic_uses_the_configured_kms_key(custom: dict[str, Any]) -> 
 
 
 def test_without_a_key_the_topic_has_none(default: dict[str, Any]) -> None:
+    from aws_cdk.assertions import Match
+
     default["agent"].has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": Match.absent()})
 
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from aws_cdk.assertions import Match, Template
 
 from tests.stacks.cfn import as_list, policy_statements, resources
+
+if TYPE_CHECKING:
+    from aws_cdk.assertions import Template
+
+pytestmark = pytest.mark.cdk
 
 # Actions allowed on Resource "*": the services have no resource-level permission for them.
 STAR_RESOURCE_ACTIONS = {
@@ -39,11 +43,15 @@ STREAM_HANDLER = "code_exec.api.streamed.stream_handler"
 
 @pytest.fixture(scope="module")
 def interpreter(interpreter_template: dict[str, Any]) -> Template:
+    from aws_cdk.assertions import Template
+
     return Template.from_json(interpreter_template)
 
 
 @pytest.fixture(scope="module")
 def agent(agent_template: dict[str, Any]) -> Template:
+    from aws_cdk.assertions import Template
+
     return Template.from_json(agent_template)
 
 
@@ -51,6 +59,8 @@ def agent(agent_template: dict[str, Any]) -> Template:
 
 
 def test_exactly_one_public_code_interpreter_with_execution_role(interpreter: Template) -> None:
+    from aws_cdk.assertions import Match
+
     interpreter.resource_count_is("AWS::BedrockAgentCore::CodeInterpreterCustom", 1)
     interpreter.has_resource_properties(
         "AWS::BedrockAgentCore::CodeInterpreterCustom",
@@ -65,6 +75,8 @@ def test_exactly_one_public_code_interpreter_with_execution_role(interpreter: Te
 def test_execution_role_trust_is_agentcores_documented_policy(
     interpreter: Template,
 ) -> None:
+    from aws_cdk.assertions import Match
+
     interpreter.has_resource_properties(
         "AWS::IAM::Role",
         {
@@ -277,6 +289,8 @@ def test_sandbox_role_has_no_bucket_access(
 
 
 def test_buckets_are_encrypted_private_tls_only_and_expire(agent: Template) -> None:
+    from aws_cdk.assertions import Match
+
     agent.all_resources_properties(
         "AWS::S3::Bucket",
         {
@@ -372,6 +386,8 @@ def test_only_the_streaming_function_starts_through_the_exec_wrapper(
 
 
 def test_the_sweeper_runs_on_a_schedule(agent: Template) -> None:
+    from aws_cdk.assertions import Match
+
     sweeper = _function_id(agent, "sweeper_handler")
     agent.has_resource_properties(
         "AWS::Events::Rule",
@@ -385,6 +401,8 @@ def test_the_sweeper_runs_on_a_schedule(agent: Template) -> None:
 
 def test_badly_ended_job_executions_run_the_cleanup(agent_template: dict[str, Any]) -> None:
     """FAILED, TIMED_OUT and ABORTED executions of THIS machine go to the cleanup function."""
+    from aws_cdk.assertions import Template
+
     [machine_id] = resources(agent_template, "AWS::StepFunctions::StateMachine")
     rules = [
         r["Properties"]
@@ -433,6 +451,8 @@ def _definition(agent_template: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_state_machine_is_standard_traced_and_logged(agent: Template) -> None:
+    from aws_cdk.assertions import Match
+
     agent.has_resource_properties(
         "AWS::StepFunctions::StateMachine",
         {
@@ -626,6 +646,8 @@ def test_binary_bodies_pass_through(agent_template: dict[str, Any]) -> None:
 
 
 def test_stage_is_throttled_traced_and_access_logged_as_json(agent: Template) -> None:
+    from aws_cdk.assertions import Match
+
     agent.has_resource_properties(
         "AWS::ApiGateway::Stage",
         {

@@ -6,20 +6,28 @@ import json
 import os
 import subprocess
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from stacks.settings import Settings, SettingsError
 from tests.stacks.conftest import REPO, cdk_json_context
+
+if TYPE_CHECKING:
+    from stacks.settings import Settings
+
+pytestmark = pytest.mark.cdk
 
 
 def _settings(**overrides: Any) -> Settings:
+    from stacks.settings import Settings
+
     context = {**cdk_json_context(), **overrides}
     return Settings.from_context(context.get)
 
 
 def test_cdk_json_defaults_match_the_dataclass_defaults() -> None:
+    from stacks.settings import Settings
+
     assert _settings() == Settings()
     s = Settings()
     assert s.model_id == "global.anthropic.claude-sonnet-5"
@@ -88,6 +96,8 @@ def test_current_model_ids_pass_validation(model_id: str) -> None:
     ],
 )
 def test_a_malformed_model_id_fails_synth_naming_the_key(key: str, value: Any) -> None:
+    from stacks.settings import SettingsError
+
     with pytest.raises(SettingsError) as info:
         _settings(**{key: value})
     message = str(info.value)
@@ -95,6 +105,8 @@ def test_a_malformed_model_id_fails_synth_naming_the_key(key: str, value: Any) -
 
 
 def test_model_targets() -> None:
+    from stacks.settings import Settings
+
     s = Settings()
     profile = s.model_target("us.anthropic.claude-sonnet-4-5-20250929-v1:0")
     assert profile.is_profile
@@ -173,6 +185,8 @@ def test_model_targets() -> None:
 def test_bad_values_name_the_key_and_the_allowed_values(
     overrides: dict[str, Any], key: str, allowed: str
 ) -> None:
+    from stacks.settings import SettingsError
+
     with pytest.raises(SettingsError) as info:
         _settings(**overrides)
     message = str(info.value)
@@ -181,6 +195,8 @@ def test_bad_values_name_the_key_and_the_allowed_values(
 
 
 def test_sweeper_and_topic_key_settings_are_parsed() -> None:
+    from stacks.settings import Settings
+
     key = "arn:aws:kms:eu-west-1:111122223333:key/mrk-1234567890abcdef1234567890abcdef"
     s = _settings(sweepIntervalMinutes="10", sweepGraceSeconds="900", alarmTopicKmsKeyArn=key)
     assert (s.sweep_interval_minutes, s.sweep_grace_seconds) == (10, 900)
@@ -194,11 +210,15 @@ def test_sweeper_and_topic_key_settings_are_parsed() -> None:
 
 
 def test_the_web_search_id_is_parsed() -> None:
+    from stacks.settings import Settings
+
     assert Settings().web_search_id == "web-search.v1"
     assert _settings(webSearchId="web-search.v2").web_search_id == "web-search.v2"
 
 
 def test_operations_settings_are_parsed() -> None:
+    from stacks.settings import Settings
+
     s = _settings(alarmEmail=" ops@example.com ", apiGatewayCloudWatchRole="false")
     assert (s.alarm_email, s.api_gateway_cloud_watch_role) == ("ops@example.com", False)
     assert (Settings().alarm_email, Settings().api_gateway_cloud_watch_role) == ("", True)
@@ -267,7 +287,7 @@ def test_synth_with_a_bad_value_fails_with_the_key_in_the_message(
 
 
 def test_setting_keys_are_exactly_what_from_context_reads() -> None:
-    from stacks.settings import SETTING_KEYS
+    from stacks.settings import SETTING_KEYS, Settings
 
     read: list[str] = []
 
@@ -290,7 +310,7 @@ def test_cdk_json_context_has_only_settings_and_cdk_flags() -> None:
     [("networkmode", "networkMode"), ("modelID", "modelId"), ("requireApiKeys", "requireApiKey")],
 )
 def test_a_mistyped_setting_fails_and_names_the_closest_key(key: str, hint: str) -> None:
-    from stacks.settings import check_context_keys
+    from stacks.settings import SettingsError, check_context_keys
 
     with pytest.raises(SettingsError, match=rf"'{key}' is not a setting; did you mean '{hint}'"):
         check_context_keys({**cdk_json_context(), key: "x"})
@@ -310,6 +330,8 @@ def test_cdk_own_context_keys_are_not_settings_and_pass() -> None:
 
 def test_anthropic_model_names_are_derived_from_the_allowed_models() -> None:
     """/v1/messages names come from allowedModelIds (one list to change), plus modelAliases."""
+    from stacks.settings import Settings
+
     s = _settings(
         modelId="global.anthropic.claude-sonnet-5-5",
         allowedModelIds=[

@@ -11,6 +11,8 @@ from syrupy.extensions.json import JSONSnapshotExtension
 
 from tests.stacks.cfn import Synth, normalize
 
+pytestmark = pytest.mark.cdk
+
 
 @pytest.fixture
 def json_snapshot(snapshot):

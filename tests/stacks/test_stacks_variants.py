@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_cdk.assertions import Match, Template
 
 from tests.stacks.cfn import resources
 from tests.stacks.conftest import variant_synth
+
+pytestmark = pytest.mark.cdk
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +38,8 @@ def test_variant_passes_cdk_nag(variant: dict[str, Any]) -> None:
 
 
 def test_api_key_mode_adds_key_and_usage_plan_on_top_of_iam(variant: dict[str, Any]) -> None:
+    from aws_cdk.assertions import Template
+
     agent = Template.from_json(variant["agent"])
     agent.resource_count_is("AWS::ApiGateway::ApiKey", 1)
     agent.resource_count_is("AWS::ApiGateway::UsagePlan", 1)
@@ -51,6 +54,8 @@ def test_api_key_mode_adds_key_and_usage_plan_on_top_of_iam(variant: dict[str, A
 
 
 def test_arm64_python313_retention_and_concurrency(variant: dict[str, Any]) -> None:
+    from aws_cdk.assertions import Template
+
     agent = Template.from_json(variant["agent"])
     agent.all_resources_properties(
         "AWS::Lambda::Function",
@@ -64,6 +69,8 @@ def test_arm64_python313_retention_and_concurrency(variant: dict[str, Any]) -> N
 
 
 def test_direct_and_global_models_get_the_right_arns(variant: dict[str, Any]) -> None:
+    from aws_cdk.assertions import Match, Template
+
     agent_text = json.dumps(resources(variant["agent"], "AWS::IAM::Policy"))
     assert "foundation-model/anthropic.claude-3-haiku-20240307-v1:0" in agent_text
     assert "inference-profile/" not in agent_text
@@ -101,6 +108,8 @@ def test_direct_and_global_models_get_the_right_arns(variant: dict[str, Any]) ->
 
 
 def test_alarm_email_subscribes_to_the_alarm_topic(variant: dict[str, Any]) -> None:
+    from aws_cdk.assertions import Match, Template
+
     agent = Template.from_json(variant["agent"])
     agent.has_resource_properties(
         "AWS::SNS::Subscription",
@@ -110,6 +119,8 @@ def test_alarm_email_subscribes_to_the_alarm_topic(variant: dict[str, Any]) -> N
 
 def test_an_account_that_manages_its_cloudwatch_role_keeps_it(variant: dict[str, Any]) -> None:
     """No AWS::ApiGateway::Account (it is account-wide) and no role for it; logging stays on."""
+    from aws_cdk.assertions import Match, Template
+
     agent = Template.from_json(variant["agent"])
     agent.resource_count_is("AWS::ApiGateway::Account", 0)
     roles = resources(variant["agent"], "AWS::IAM::Role").values()

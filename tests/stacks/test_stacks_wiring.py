@@ -6,10 +6,12 @@ import ast
 import re
 from pathlib import Path
 
-from bedrock_code_execution.runtime_env import RuntimeWiring, runtime_environment
-from stacks.settings import Settings
+import pytest
+
 from tests.stacks.cfn import Synth, resources
 from tests.stacks.conftest import REPO
+
+pytestmark = pytest.mark.cdk
 
 CONFIG = REPO / "lambda" / "code_exec" / "config.py"
 MAX_UNZIPPED = 250 * 1024 * 1024
@@ -30,6 +32,9 @@ def _env_names_in_config() -> set[str]:
 
 def test_runtime_env_keys_are_exactly_the_config_env_names() -> None:
     from code_exec.config import ENV  # the runtime's own view agrees with the parse
+
+    from bedrock_code_execution.runtime_env import RuntimeWiring, runtime_environment
+    from stacks.settings import Settings
 
     names = _env_names_in_config()
     assert names == set(ENV.ALL)

@@ -13,6 +13,8 @@ import pytest
 from tests.stacks.conftest import REPO, cdk_json_context
 from tests.stacks.synth_cache import SOURCES, cache_key, file_lock, shared_root
 
+pytestmark = pytest.mark.cdk
+
 CONTEXT = {"networkMode": "PUBLIC", "@aws-cdk/core:newStyleStackSynthesis": True}
 
 

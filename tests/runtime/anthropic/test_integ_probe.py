@@ -14,16 +14,16 @@ from typing import Any
 
 import pytest
 
-from stacks.verify import PROBE_CHECKS, PROBE_DIR, PROBE_SESSION
-
 from .conftest import MODEL, Server, fixture, model_turn, text, tool_use
 
-pytestmark = [pytest.mark.sandbox, pytest.mark.filterwarnings("ignore:The model")]
+pytestmark = [pytest.mark.sandbox, pytest.mark.cdk, pytest.mark.filterwarnings("ignore:The model")]
 
 
 @pytest.fixture
 def probe(server: Server, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     """The probe module, configured as ProbeStack configures the function, on the local API."""
+    from stacks.verify import PROBE_DIR, PROBE_SESSION
+
     for name, value in {
         "API_URL": server.url,
         "TABLE_NAME": server.handler.services.config.table_name,
@@ -50,6 +50,8 @@ def _probe_keys(server: Server) -> list[dict[str, Any]]:
 
 
 def test_the_probe_runs_exactly_the_checks_the_integ_app_expects(probe: ModuleType) -> None:
+    from stacks.verify import PROBE_CHECKS
+
     assert tuple(probe.CHECKS) == PROBE_CHECKS
     answer = probe.handler({"check": "nope"}, None)
     assert answer["ok"] is False and answer["check"] == "nope"

@@ -15,6 +15,8 @@ from emulators.web_corpus import CorpusServer
 
 from .conftest import stub_resolver
 
+pytestmark = pytest.mark.cdk
+
 OC = "https://openclimate-data.test"
 
 

@@ -13,6 +13,11 @@ decides the groups (:func:`group_of`):
 * every other test's group is its own module's path, so those are scheduled as ``loadfile``
   schedules them (a module's tests in one worker, in file order, sharing module fixtures).
 
+The units start longest first (:func:`start_order`): the CDK group and the modules marked
+``slow`` (tens of seconds each: real waits, many sandbox sessions), then the rest, each tier by
+its number of tests as xdist orders them. A long module handed out last runs alone at the end
+while the other workers idle; started first, the short modules fill in around it.
+
 xdist's own ``loadgroup`` reads ``xdist_group`` marks into the node ids, which pytest 9.2 no
 longer lets it do (pytest-xdist 3.8 sets ``item._nodeid``; pytest now derives node ids from
 ``item._id``), so every test would be its own unit. The controller instead gets a scheduler
@@ -37,29 +42,47 @@ from typing import Any
 
 import pytest
 
-__all__ = ["CDK_GROUP", "CDK_MARKER", "group_of", "marked_cdk"]
+__all__ = [
+    "CDK_GROUP",
+    "CDK_MARKER",
+    "SLOW_MARKER",
+    "group_of",
+    "marked_cdk",
+    "module_marks",
+    "start_order",
+]
 
 CDK_MARKER = "cdk"
 CDK_GROUP = "cdk"
+SLOW_MARKER = "slow"
 
 
 @functools.cache
-def marked_cdk(path: Path) -> bool:
-    """True when the module at ``path`` has ``pytest.mark.cdk`` in its top-level
-    ``pytestmark`` (alone or in a list)."""
+def module_marks(path: Path) -> frozenset[str]:
+    """The names of the plain ``pytest.mark.<name>`` marks in the top-level ``pytestmark`` of
+    the module at ``path`` (alone or in a list)."""
     try:
         tree = ast.parse(path.read_text())
     except (OSError, SyntaxError, ValueError):
-        return False  # not a Python test module: pytest reports what it is
+        return frozenset()  # not a Python test module: pytest reports what it is
+    names: set[str] = set()
     for node in tree.body:
         targets = node.targets if isinstance(node, ast.Assign) else []
         if any(isinstance(t, ast.Name) and t.id == "pytestmark" for t in targets):
             marks = (
                 node.value.elts if isinstance(node.value, ast.List | ast.Tuple) else [node.value]
             )
-            if any(ast.unparse(mark) == f"pytest.mark.{CDK_MARKER}" for mark in marks):
-                return True
-    return False
+            for mark in marks:
+                text = ast.unparse(mark)
+                if text.startswith("pytest.mark.") and text.count(".") == 2:
+                    names.add(text.removeprefix("pytest.mark."))
+    return frozenset(names)
+
+
+def marked_cdk(path: Path) -> bool:
+    """True when the module at ``path`` has ``pytest.mark.cdk`` in its top-level
+    ``pytestmark`` (alone or in a list)."""
+    return CDK_MARKER in module_marks(path)
 
 
 def group_of(nodeid: str, rootdir: Path) -> str:
@@ -67,6 +90,37 @@ def group_of(nodeid: str, rootdir: Path) -> str:
     else the module's path."""
     module = nodeid.split("::", 1)[0]
     return CDK_GROUP if marked_cdk(rootdir / module) else module
+
+
+def start_order(nodeids: list[str], rootdir: Path) -> list[str]:
+    """``nodeids`` grouped by unit (:func:`group_of`), the units in the order they start: the
+    CDK group and the modules marked ``slow`` first, then the others; within each, more tests
+    first (as xdist's ``--loadscope-reorder``), ties in collection order."""
+    units: dict[str, list[str]] = {}
+    for nodeid in nodeids:
+        units.setdefault(group_of(nodeid, rootdir), []).append(nodeid)
+
+    def first(unit: str) -> bool:
+        return unit == CDK_GROUP or SLOW_MARKER in module_marks(rootdir / unit)
+
+    ordered = sorted(units.items(), key=lambda item: (not first(item[0]), -len(item[1])))
+    return [nodeid for _, unit_ids in ordered for nodeid in unit_ids]
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On each worker of a ``--dist loadgroup`` run, the collection in :func:`start_order`.
+
+    Every worker orders the same collection the same way, so the controller's indexes into
+    the workers' collections stay right.
+    """
+    if not config.getoption("loadgroup", default=False):  # xdist sets it on its workers
+        return
+    rank = {
+        nodeid: i
+        for i, nodeid in enumerate(start_order([i.nodeid for i in items], config.rootpath))
+    }
+    items.sort(key=lambda item: rank[item.nodeid])
 
 
 @pytest.hookimpl(tryfirst=True, optionalhook=True)  # xdist's own hook would pick its loadgroup
@@ -80,5 +134,11 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
         def _split_scope(self, nodeid: str) -> str:
             return group_of(nodeid, config.rootpath)
+
+        def schedule(self) -> None:
+            # the workers collected in start order (pytest_collection_modifyitems): xdist
+            # queues the units in collection order when it does not reorder them by size
+            self.config.option.loadscopereorder = False
+            super().schedule()
 
     return CdkGroupScheduling(config, log)

@@ -17,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.plugin_schedule import CDK_GROUP, group_of, marked_cdk
+from tests.plugin_schedule import CDK_GROUP, group_of, marked_cdk, start_order
 
 REPO = Path(__file__).resolve().parents[1]
 TESTS = REPO / "tests"
@@ -146,6 +146,29 @@ def test_a_cdk_mark_is_read_alone_or_in_a_list_and_only_at_the_top(tmp_path: Pat
         "other.py": "other.py",
         "one_test.py": "one_test.py",
     }
+
+
+def test_units_start_with_the_cdk_group_and_the_slow_modules(tmp_path: Path) -> None:
+    sources = {
+        "few.py": "",
+        "many.py": "",
+        "slow_few.py": "import pytest\npytestmark = [pytest.mark.sandbox, pytest.mark.slow]\n",
+        "slow_many.py": "import pytest\npytestmark = pytest.mark.slow\n",
+        "stack.py": "import pytest\npytestmark = pytest.mark.cdk\n",
+    }
+    for name, source in sources.items():
+        (tmp_path / name).write_text(source)
+    tests = {"few.py": 1, "many.py": 4, "slow_few.py": 1, "slow_many.py": 2, "stack.py": 1}
+    collected = [f"{module}::t{n}" for module, count in tests.items() for n in range(count)]
+
+    ordered = start_order(collected, tmp_path)
+
+    assert sorted(ordered) == sorted(collected)
+    modules = list(dict.fromkeys(nodeid.split("::")[0] for nodeid in ordered))
+    # first tier (CDK group, slow modules) then the rest, each by number of tests, ties as
+    # collected; a module's tests stay together and in order
+    assert modules == ["slow_many.py", "slow_few.py", "stack.py", "many.py", "few.py"]
+    assert [n for n in ordered if n.startswith("many.py")] == [f"many.py::t{n}" for n in range(4)]
 
 
 _RECORDING_TEST = """

@@ -39,7 +39,7 @@ from .conftest import BUCKET, REGION, TABLE, create_job_machine, replay_bedrock_
 from .fault_drive import DRIVES, SHARED, SHARED_DRIVES, UPLOADED, World
 from .own_emulator import RestartableEmulator
 
-pytestmark = pytest.mark.sandbox
+pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
 
 KEEPER = "fm-keeper"
 

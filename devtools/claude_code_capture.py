@@ -97,6 +97,9 @@ def capturing_server(capture: Capture) -> Iterator[int]:
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # headers and body leave in separate writes: without this the body waits for the
+        # client's delayed ACK (~40 ms) on a kept-alive connection (Nagle's algorithm)
+        disable_nagle_algorithm = True
 
         def _any(self) -> None:
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))

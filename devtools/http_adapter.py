@@ -192,6 +192,9 @@ def make_handler(
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body leave in separate writes; with Nagle's algorithm the body waits for
+        # the client's delayed ACK of the headers (~40 ms) on a kept-alive connection.
+        disable_nagle_algorithm = True
 
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)

@@ -119,6 +119,7 @@ def outcomes_in(junit: Path) -> dict[str, tuple[str, str]]:
 
 
 def documented_operations(doc: Path) -> set[str]:
+    """``METHOD /path`` of every operation in ``doc``, as the JUnit report names them."""
     methods = {"get", "put", "post", "delete", "patch", "head", "options"}
     paths = json.loads(doc.read_text())["paths"]
     return {f"{m.upper()} {path}" for path, item in paths.items() for m in item if m in methods}
@@ -134,6 +135,7 @@ def test_every_operation_keeps_the_documented_contract(
 
     assert run.returncode == 0, run.stdout + run.stderr
     outcomes = outcomes_in(tmp_path / "junit.xml")
+    # every operation ran, and the stateful phase (sequences over the links it infers) too
     assert set(outcomes) == documented_operations(DOC) | {"Stateful tests"}, run.stdout
     assert {ended for ended, _ in outcomes.values()} == {"passed"}, run.stdout
 

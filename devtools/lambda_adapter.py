@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import threading
+import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 __all__ = ["LambdaAdapter", "LambdaContext", "template_functions"]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -113,6 +117,7 @@ class LambdaAdapter:
             try:
                 outcome["result"] = handler(event, context)
             except Exception as e:
+                logger.exception("%s raised", name)  # what Lambda writes to the function's log
                 outcome["error"] = e
 
         thread = threading.Thread(target=run, name=f"lambda-{name}", daemon=True)
@@ -135,7 +140,11 @@ class LambdaAdapter:
             e = outcome["error"]
             response_headers["x-amz-function-error"] = "Unhandled"
             return json.dumps(
-                {"errorType": type(e).__name__, "errorMessage": str(e), "stackTrace": []}
+                {
+                    "errorType": type(e).__name__,
+                    "errorMessage": str(e),
+                    "stackTrace": traceback.format_tb(e.__traceback__),  # as Lambda reports it
+                }
             ).encode()
         return json.dumps(outcome.get("result")).encode()
 

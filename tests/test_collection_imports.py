@@ -130,6 +130,11 @@ def test_collecting_the_cdk_modules_loads_no_cdk_and_groups_them_on_one_worker(
     }
 
 
+def _write_modules(root: Path, sources: dict[str, str]) -> None:
+    for name, source in sources.items():
+        (root / name).write_text(source)
+
+
 def test_a_cdk_mark_is_read_alone_or_in_a_list_and_only_at_the_top(tmp_path: Path) -> None:
     sources = {
         "alone.py": "import pytest\npytestmark = pytest.mark.cdk\n",
@@ -137,8 +142,7 @@ def test_a_cdk_mark_is_read_alone_or_in_a_list_and_only_at_the_top(tmp_path: Pat
         "other.py": "import pytest\npytestmark = pytest.mark.sandbox\n",
         "one_test.py": "import pytest\n@pytest.mark.cdk\ndef test_x():\n    pass\n",
     }
-    for name, source in sources.items():
-        (tmp_path / name).write_text(source)
+    _write_modules(tmp_path, sources)
     groups = {name: group_of(f"{name}::test_x", tmp_path) for name in sources}
     assert groups == {
         "alone.py": CDK_GROUP,
@@ -149,15 +153,16 @@ def test_a_cdk_mark_is_read_alone_or_in_a_list_and_only_at_the_top(tmp_path: Pat
 
 
 def test_units_start_with_the_cdk_group_and_the_slow_modules(tmp_path: Path) -> None:
-    sources = {
-        "few.py": "",
-        "many.py": "",
-        "slow_few.py": "import pytest\npytestmark = [pytest.mark.sandbox, pytest.mark.slow]\n",
-        "slow_many.py": "import pytest\npytestmark = pytest.mark.slow\n",
-        "stack.py": "import pytest\npytestmark = pytest.mark.cdk\n",
-    }
-    for name, source in sources.items():
-        (tmp_path / name).write_text(source)
+    _write_modules(
+        tmp_path,
+        {
+            "few.py": "",
+            "many.py": "",
+            "slow_few.py": "import pytest\npytestmark = [pytest.mark.sandbox, pytest.mark.slow]\n",
+            "slow_many.py": "import pytest\npytestmark = pytest.mark.slow\n",
+            "stack.py": "import pytest\npytestmark = pytest.mark.cdk\n",
+        },
+    )
     tests = {"few.py": 1, "many.py": 4, "slow_few.py": 1, "slow_many.py": 2, "stack.py": 1}
     collected = [f"{module}::t{n}" for module, count in tests.items() for n in range(count)]
 

@@ -6,7 +6,8 @@ test module builds a client) so no test can ever reach a real AWS account.
 Two plugins hold the rules every test lives by: ``plugin_sandbox`` (a sandbox test that
 cannot run fails, naming the cause, unless ``SKIP_SANDBOX_TESTS=1`` skips it loudly) and
 ``plugin_conformance`` (every emulator response is checked against botocore's model).
-``plugin_schedule`` tells xdist to run every module marked ``cdk`` in one worker.
+``plugin_schedule`` tells xdist to run every module marked ``cdk`` in one worker and to start
+the longest units first.
 """
 
 from __future__ import annotations

@@ -116,10 +116,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """
     if not config.getoption("loadgroup", default=False):  # xdist sets it on its workers
         return
-    rank = {
-        nodeid: i
-        for i, nodeid in enumerate(start_order([i.nodeid for i in items], config.rootpath))
-    }
+    ordered = start_order([item.nodeid for item in items], config.rootpath)
+    rank = {nodeid: position for position, nodeid in enumerate(ordered)}
     items.sort(key=lambda item: rank[item.nodeid])
 
 
@@ -130,7 +128,8 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     from xdist.scheduler import LoadScopeScheduling
 
     class CdkGroupScheduling(LoadScopeScheduling):
-        """``loadfile``, except that every module marked ``cdk`` is one unit."""
+        """``loadfile``, except that every module marked ``cdk`` is one unit and the units
+        are queued in :func:`start_order`."""
 
         def _split_scope(self, nodeid: str) -> str:
             return group_of(nodeid, config.rootpath)

@@ -87,11 +87,9 @@ class Server:
     def client(self, owner: str = "alice", **kwargs: Any) -> Any:
         import anthropic
 
-        options: dict[str, Any] = {
-            "api_key": self.keys[owner],
-            "http_client": anthropic.DefaultHttpxClient(verify=_tls()),
-        }
-        options.update(kwargs)
+        options: dict[str, Any] = {"api_key": self.keys[owner], **kwargs}
+        if "http_client" not in options:  # a test's own client is used as given
+            options["http_client"] = anthropic.DefaultHttpxClient(verify=_tls())
         return anthropic.Anthropic(
             base_url=self.url, max_retries=0, _strict_response_validation=True, **options
         )

@@ -27,6 +27,7 @@ from .sandbox import Sandbox, bwrap_problem
 from .session import READY, TERMINATED, Session
 from .tools import run_tool
 from .traffic import Traffic
+from .zygote import KernelZygote
 
 __all__ = ["CodeInterpreterBackend", "Fault"]
 
@@ -75,6 +76,8 @@ class CodeInterpreterBackend:
         )
         self._lock = threading.Lock()
         self._stopping = threading.Event()
+        # kernels forked from one process that imported ipykernel (the sandbox is bubblewrap's)
+        self._zygote = None if config.unisolated else KernelZygote()
         self._pool: queue.Queue[tuple[Sandbox, Kernel]] = queue.Queue()
         self._refill_needed = threading.Event()
         self._reaper = threading.Thread(target=self._reap, name="session-reaper", daemon=True)
@@ -142,7 +145,7 @@ class CodeInterpreterBackend:
         except Exception:
             sandbox.destroy()
             raise
-        kernel = Kernel(sandbox, interrupt_grace=self.config.interrupt_grace)
+        kernel = Kernel(sandbox, interrupt_grace=self.config.interrupt_grace, zygote=self._zygote)
         kernel.start_async()
         return sandbox, kernel
 
@@ -329,5 +332,7 @@ class CodeInterpreterBackend:
                 self._terminate(s, reason="shut down")
             except Exception:
                 log.exception("failed to terminate session %s", s.session_id)
+        if self._zygote is not None:
+            self._zygote.close()
         if self._own_state:
             shutil.rmtree(self.state_root, ignore_errors=True)

@@ -25,6 +25,7 @@ from typing import Any
 from jupyter_client.blocking.client import BlockingKernelClient
 
 from .sandbox import Sandbox
+from .zygote import KernelZygote, ZygoteError
 
 __all__ = ["CellOutcome", "Kernel", "KernelError"]
 
@@ -72,9 +73,12 @@ class CellOutcome:
 class Kernel:
     """One ipykernel process plus the BlockingKernelClient talking to it."""
 
-    def __init__(self, sandbox: Sandbox, *, interrupt_grace: float) -> None:
+    def __init__(
+        self, sandbox: Sandbox, *, interrupt_grace: float, zygote: KernelZygote | None = None
+    ) -> None:
         self.sandbox = sandbox
         self.interrupt_grace = interrupt_grace
+        self.zygote = zygote  # forks the kernel ready-imported; None: a fresh interpreter
         self._proc: Any = None
         self._client: BlockingKernelClient | None = None
         self._ready = threading.Event()
@@ -120,10 +124,7 @@ class Kernel:
             json.dumps({**info, "ip": f"{self.sandbox.inner_run}/{prefix}"}).encode(),
         )
         log_file = (self.sandbox.logs / f"{prefix}.log").open("ab")
-        argv = [
-            "python",
-            "-c",
-            _KERNEL_MAIN,
+        args = [
             "-f",
             inner_file,
             "--HistoryManager.enabled=False",
@@ -132,7 +133,7 @@ class Kernel:
         with self._lock:
             if self._closed:
                 raise KernelError("the session is terminated")
-            self._proc = self.sandbox.popen(argv, stdout=log_file, stderr=subprocess.STDOUT)
+            self._proc = self._spawn(args, log_file)
         log_file.close()
         client = BlockingKernelClient()
         client.load_connection_info(dict(info, ip=str(self.sandbox.run_dir / prefix)))  # type: ignore[arg-type]
@@ -154,6 +155,16 @@ class Kernel:
                 client.stop_channels()
                 raise KernelError("the session is terminated")
             self._client = client
+
+    def _spawn(self, args: list[str], log_file: Any) -> Any:
+        """The kernel's process (through the zygote when it can) or, for a zygote's, its holder."""
+        if self.zygote is not None:
+            try:
+                return self.zygote.launch(self.sandbox, args, log_file)
+            except ZygoteError as e:
+                log.warning("kernel zygote: %s; starting the kernel directly", e)
+        argv = ["python", "-c", _KERNEL_MAIN, *args]
+        return self.sandbox.popen(argv, stdout=log_file, stderr=subprocess.STDOUT)
 
     def _wait_ready(self) -> BlockingKernelClient:
         if not self._ready.wait(_READY_TIMEOUT + 5):

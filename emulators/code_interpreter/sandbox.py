@@ -24,22 +24,24 @@ import signal
 import subprocess
 import sys
 import threading
-import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, TypeVar
 
+from .cgroups import kill_cgroup, make_cgroups, remove_cgroup
 from .config import EmulatorConfig
 from .exceptions import ValidationException
 
-__all__ = ["Sandbox", "bwrap_available", "bwrap_problem"]
+__all__ = ["SANDBOX_UID", "Sandbox", "bwrap_available", "bwrap_problem", "run_on_spawner"]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _SANDBOX_ENTRY = Path(__file__).with_name("sandbox_entry.py")
 _INNER_RUN = "/run/emulator"
 _INNER_SANDBOX_ENTRY = "/opt/emulator/sandbox_entry.py"
-_UID = 1000
+SANDBOX_UID = 1000  # the uid and gid of sandboxed code
 _ETC_FILES = (
     "/etc/hosts",
     "/etc/nsswitch.conf",
@@ -54,12 +56,15 @@ _ETC_FILES = (
     "/etc/mime.types",
     "/etc/os-release",
 )
-_CGROUP_ROOT = Path("/sys/fs/cgroup")
-_CGROUP_NAME = "code-interpreter-emulator"
 # bwrap --die-with-parent uses PR_SET_PDEATHSIG, which fires when the *thread* that forked
 # it exits. All sandbox processes are therefore forked from this one long-lived thread, not
 # from short-lived HTTP request threads.
 _SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandbox-spawner")
+
+
+def run_on_spawner(spawn: Callable[[], T]) -> T:
+    """Run ``spawn`` (a process start) on the one long-lived thread that forks sandboxes."""
+    return _SPAWNER.submit(spawn).result()
 
 
 def bwrap_available() -> bool:
@@ -117,12 +122,12 @@ class Sandbox:
         self.tmp.mkdir(exist_ok=True)
         os.chmod(self.tmp, 0o1777)
         (self.run_dir / "passwd").write_text(
-            f"root:x:0:0:root:/root:/bin/sh\nuser:x:{_UID}:{_UID}:user:"
+            f"root:x:0:0:root:/root:/bin/sh\nuser:x:{SANDBOX_UID}:{SANDBOX_UID}:user:"
             f"{self.inner_workdir}:/bin/bash\nnobody:x:65534:65534:nobody:/:/bin/false\n"
         )
-        (self.run_dir / "group").write_text(f"root:x:0:\nuser:x:{_UID}:\nnogroup:x:65534:\n")
+        (self.run_dir / "group").write_text(f"root:x:0:\nuser:x:{SANDBOX_UID}:\nnogroup:x:65534:\n")
         if self.isolated:
-            self.cgroups = self._make_cgroups()
+            self.cgroups = make_cgroups(self.session_id, self.config)
 
     def destroy(self) -> None:
         """Kill every process of the sandbox and delete all its files."""
@@ -131,7 +136,7 @@ class Sandbox:
         for proc in self._procs:
             _kill_group(proc)
         for cg in self.cgroups:
-            _kill_cgroup(cg)
+            kill_cgroup(cg)
         for proc in self._procs:
             try:
                 proc.wait(timeout=5)
@@ -139,7 +144,7 @@ class Sandbox:
                 log.warning("sandbox %s: pid %s did not exit", self.session_id, proc.pid)
         self._procs.clear()
         for cg in self.cgroups:
-            _rmdir_retry(cg)
+            remove_cgroup(cg)
         if self.quota_mounted:
             subprocess.run(["umount", "-l", str(self.fs)], check=False, capture_output=True)
         shutil.rmtree(self.root, ignore_errors=True)
@@ -228,31 +233,41 @@ class Sandbox:
             "TERM": "dumb",
         }
 
-    def command(self, argv: list[str]) -> list[str]:
-        """Wrap ``argv`` in ``sandbox_entry.py`` (rlimits) and, when isolated, in bubblewrap."""
+    def limits(self) -> dict[str, int]:
+        """The rlimits of every sandboxed process (``sandbox_entry.py``'s flags; 0: unchanged)."""
         c = self.config
+        return {
+            "as": c.memory_bytes,
+            "cpu": c.cpu_seconds,
+            "nproc": c.max_processes,
+            "nofile": c.max_open_files,
+            "fsize": c.workspace_bytes,
+        }
+
+    def command(self, argv: list[str], bwrap_extra: tuple[str, ...] = ()) -> list[str]:
+        """Wrap ``argv`` in ``sandbox_entry.py`` (rlimits) and, when isolated, in bubblewrap."""
         launcher = _INNER_SANDBOX_ENTRY if self.isolated else str(_SANDBOX_ENTRY)
-        limited = [
-            sys.executable,
-            "-S" if self.isolated else "-I",
-            launcher,
-            "--as", str(c.memory_bytes),
-            "--cpu", str(c.cpu_seconds),
-            "--nproc", str(c.max_processes),
-            "--nofile", str(c.max_open_files),
-            "--fsize", str(c.workspace_bytes),
-            "--",
-            *argv,
-        ]  # fmt: skip
+        flags = [a for name, value in self.limits().items() for a in (f"--{name}", str(value))]
+        limited = [sys.executable, "-S" if self.isolated else "-I", launcher, *flags, "--", *argv]
         if not self.isolated:
             return limited
-        return [*self._bwrap_args(), "--", *limited]
+        return [*self._bwrap_args(), *bwrap_extra, "--", *limited]
 
     def popen(
-        self, argv: list[str], *, stdin: Any = None, stdout: Any = None, stderr: Any = None
+        self,
+        argv: list[str],
+        *,
+        stdin: Any = None,
+        stdout: Any = None,
+        stderr: Any = None,
+        info_fd: int | None = None,
     ) -> subprocess.Popen[bytes]:
-        """Start ``argv`` in the sandbox (in the workspace) and track it for :meth:`destroy`."""
-        cmd = self.command(argv)
+        """Start ``argv`` in the sandbox (in the workspace) and track it for :meth:`destroy`.
+
+        ``info_fd``: bubblewrap writes the sandbox's JSON info (its ``child-pid``) there.
+        """
+        extra = ("--info-fd", str(info_fd)) if info_fd is not None else ()
+        cmd = self.command(argv, extra)
         if self.cgroups:
             joins = " && ".join(
                 f"echo $$ > {shlex.quote(str(cg / 'cgroup.procs'))}" for cg in self.cgroups
@@ -268,12 +283,13 @@ class Sandbox:
                 stdin=stdin,
                 stdout=stdout,
                 stderr=stderr,
+                pass_fds=() if info_fd is None else (info_fd,),
             )
 
         with self._procs_lock:
             if self._destroyed:
                 raise RuntimeError(f"sandbox {self.session_id} is destroyed")
-            proc = _SPAWNER.submit(_spawn).result()
+            proc = run_on_spawner(_spawn)
             self._procs = [p for p in self._procs if p.poll() is None]
             self._procs.append(proc)
         return proc
@@ -287,8 +303,8 @@ class Sandbox:
             "--new-session",
             "--cap-drop", "ALL",
             "--unsetenv", "JPY_PARENT_PID",
-            "--uid", str(_UID),
-            "--gid", str(_UID),
+            "--uid", str(SANDBOX_UID),
+            "--gid", str(SANDBOX_UID),
             "--hostname", "sandbox",
             "--ro-bind", "/usr", "/usr",
         ]  # fmt: skip
@@ -341,28 +357,6 @@ class Sandbox:
             log.info("tmpfs quota mount unavailable (%s); quota is soft", res.stderr.strip())
         return res.returncode == 0
 
-    def _make_cgroups(self) -> list[Path]:
-        settings = {
-            "pids": {"pids.max": str(self.config.max_processes)},
-            "memory": {"memory.limit_in_bytes": str(self.config.memory_bytes)},
-        }
-        made: list[Path] = []
-        for controller, files in settings.items():
-            base = _CGROUP_ROOT / controller
-            if not (base / "cgroup.procs").exists():
-                continue
-            cg = base / _CGROUP_NAME / self.session_id
-            try:
-                cg.mkdir(parents=True, exist_ok=True)
-                for name, value in files.items():
-                    (cg / name).write_text(value)
-            except OSError as e:
-                log.info("cgroup %s unavailable (%s); relying on rlimits", controller, e)
-                _rmdir_retry(cg, attempts=1)
-                continue
-            made.append(cg)
-        return made
-
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is not None:
@@ -371,25 +365,3 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         proc.kill()
-
-
-def _kill_cgroup(cg: Path) -> None:
-    try:
-        pids = (cg / "cgroup.procs").read_text().split()
-    except OSError:
-        return
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError, ValueError):
-            os.kill(int(pid), signal.SIGKILL)
-
-
-def _rmdir_retry(path: Path, attempts: int = 50) -> None:
-    for _ in range(attempts):
-        try:
-            path.rmdir()
-            return
-        except FileNotFoundError:
-            return
-        except OSError:
-            time.sleep(0.05)
-    log.warning("could not remove cgroup %s", path)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import runpy
 import subprocess
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -264,18 +266,43 @@ def test_vpc_mode_synthesizes_the_vpc_network_shape() -> None:
     )
 
 
-@pytest.mark.parametrize(
-    ("key", "value", "words"),
-    [
-        ("networkMode", "OPEN", "PUBLIC, SANDBOX, VPC"),
-        ("modelId", "global.anthropic.claude sonnet 5", "is not a Bedrock model id"),
-        ("alarmEmail", "ops at example.com", "ops@example.com"),
-        ("sweepGraceSeconds", "10", "allowed values: 60..28800"),
-    ],
-)
+_BAD_VALUES = [
+    ("networkMode", "OPEN", "PUBLIC, SANDBOX, VPC"),
+    ("modelId", "global.anthropic.claude sonnet 5", "is not a Bedrock model id"),
+    ("alarmEmail", "ops at example.com", "ops@example.com"),
+    ("sweepGraceSeconds", "10", "allowed values: 60..28800"),
+]
+
+
+@pytest.mark.parametrize(("key", "value", "words"), _BAD_VALUES)
 def test_synth_with_a_bad_value_fails_with_the_key_in_the_message(
-    key: str, value: str, words: str
+    key: str,
+    value: str,
+    words: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
+    """``app.py`` itself, run as ``__main__`` in this process (whose jsii runtime is already
+    up: a process of its own costs ~12 CPU-s to start one; the next test runs one). The
+    context reaches its ``cdk.App()`` as an argument: the running jsii runtime does not see
+    ``CDK_CONTEXT_JSON`` set now."""
+    import aws_cdk
+
+    real_app = aws_cdk.App
+    context = {**cdk_json_context(), key: value}
+    monkeypatch.setattr(aws_cdk, "App", lambda: real_app(context=context, outdir=str(tmp_path)))
+    with pytest.raises(SystemExit) as exit_:
+        runpy.run_path(str(REPO / "app.py"), run_name="__main__")
+    stderr = capsys.readouterr().err
+    assert exit_.value.code == 2
+    assert f"'{key}'" in stderr
+    assert words in stderr
+
+
+def test_the_synth_process_exits_2_on_a_bad_value() -> None:
+    """The same as ``cdk synth`` runs it: ``python app.py``, a process of its own."""
+    key, value, words = _BAD_VALUES[0]
     context = {**cdk_json_context(), key: value}
     env = {**os.environ, "CDK_CONTEXT_JSON": json.dumps(context), "CDK_OUTDIR": "/nonexistent"}
     proc = subprocess.run(

@@ -5,7 +5,8 @@ paid once per worker: the CDK (``aws_cdk``, a jsii node process, cdk-nag, cfn-li
 construct library and the app's ``stacks``) is imported where a test uses it instead. The
 modules that do load it are marked ``cdk``, and tests/plugin_schedule.py runs them all in one
 worker. A pytest collection in a child process checks both: what the collection imported, and
-the ``xdist_group`` every item was given.
+the ``xdist_group`` every item was given. What collection loaded is then frozen out of the
+cyclic GC (tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -217,3 +218,12 @@ def test_loadgroup_runs_the_cdk_modules_in_one_worker_and_each_other_module_in_o
     assert sorted(workers) == sorted(modules)
     assert all(len(seen) == 1 for seen in workers.values()), workers
     assert workers["cdk_a"] == workers["cdk_b"]
+
+
+def test_what_collection_loaded_is_left_out_of_the_cyclic_gc() -> None:
+    """tests/conftest.py freezes, after collection, what it loaded (this module among it): the
+    worker's full collections then walk only what the tests made."""
+    import gc
+
+    assert gc.get_freeze_count() > 0
+    assert not any(obj is sys.modules[__name__].__dict__ for obj in gc.get_objects())

@@ -35,7 +35,7 @@ from urllib3.util.timeout import Timeout
 
 from code_exec import deadline, observability
 
-__all__ = ["bind", "make", "shared_session"]
+__all__ = ["bind", "make"]
 
 logger = logging.getLogger(__name__)
 
@@ -57,20 +57,6 @@ def make(service: str, *, config: Config, attempts: int = 3, **kwargs: Any) -> A
     client = boto3.client(service, config=single, **kwargs)
     bind(client, attempts=attempts)
     return client
-
-
-def shared_session() -> Any:
-    """boto3's default session: the one :func:`make`'s clients come from.
-
-    For a library that builds its own client from a session (Strands' ``BedrockModel``):
-    a new ``boto3.Session()`` parses the endpoints and the service model again (~0.14 s of
-    CPU, at every request), while this one's loader has them already.
-    """
-    import boto3
-
-    if boto3.DEFAULT_SESSION is None:
-        boto3.setup_default_session()
-    return boto3.DEFAULT_SESSION
 
 
 def bind(client: Any, *, attempts: int) -> Any:

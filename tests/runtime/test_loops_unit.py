@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 
 import pytest
-from code_exec import clients
 from code_exec.agent import AgentDeps, run_agent
 from code_exec.config import RuntimeConfig
 from code_exec.exceptions import ModelError, ModelNotAllowedError, ModelThrottledError
@@ -83,25 +82,36 @@ def test_cache_points_only_where_the_model_supports_them(bedrock, loop, model, s
     assert (usage.input_tokens, usage.output_tokens) == replay.exchanges[0].estimated_usage[:2]
 
 
-def test_a_strands_turn_builds_no_boto3_session_of_its_own(bedrock, monkeypatch):
-    """Strands' ``BedrockModel`` makes a client from a session; a new ``boto3.Session`` at every
-    request would parse the endpoints and the service model again (~0.14 s of CPU)."""
+def test_a_strands_turn_builds_no_boto3_session_or_client_of_its_own(bedrock, monkeypatch):
+    """Strands' ``BedrockModel`` makes a client from a session at every request: a new
+    ``boto3.Session`` would parse the endpoints and the service model again (~0.14 s of CPU),
+    a new client costs ~4 ms. The loop's model calls go to the client it was given."""
     import boto3
+    import botocore.session
 
-    clients.shared_session()  # the process's session exists, as after the first client
-    made: list[object] = []
-    original = boto3.session.Session.__init__
+    sessions: list[object] = []
+    made: list[str] = []
+    new_session, create_client = (
+        boto3.session.Session.__init__,
+        botocore.session.Session.create_client,
+    )
 
-    def counting(self, *args, **kwargs):
-        made.append(self)
-        original(self, *args, **kwargs)
+    def counting_session(self, *args, **kwargs):
+        sessions.append(self)
+        new_session(self, *args, **kwargs)
 
-    monkeypatch.setattr(boto3.session.Session, "__init__", counting)
+    def counting_client(self, service_name, *args, **kwargs):
+        made.append(service_name)
+        return create_client(self, service_name, *args, **kwargs)
+
+    monkeypatch.setattr(boto3.session.Session, "__init__", counting_session)
+    monkeypatch.setattr(botocore.session.Session, "create_client", counting_client)
     request = AgentRequest(prompt="What is 6 x 7?", loop="strands")
-    with BedrockReplay("converse_plain_answer").attach(bedrock):
+    with BedrockReplay("converse_plain_answer").attach(bedrock) as replay:
         run = run_agent(request, deps=_deps(bedrock))
     assert run.result.text == "6 x 7 = 42."
-    assert made == []
+    assert len(replay.exchanges) == 1  # served on the client given, through its hooks
+    assert (sessions, made) == ([], [])
 
 
 def test_prompt_caching_off_sends_no_cache_points(bedrock):

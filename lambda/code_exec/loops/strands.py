@@ -42,7 +42,6 @@ from strands.types.exceptions import (
     ModelThrottledException,
 )
 
-from code_exec import clients
 from code_exec.exceptions import ModelError, ModelThrottledError
 from code_exec.loops.capabilities import ModelCapabilities, capabilities
 from code_exec.loops.common import (
@@ -123,10 +122,25 @@ def _model(inp: LoopInput, caps: ModelCapabilities, client: Any) -> BedrockModel
         # Anthropic-style caching: a point after the tools (and the system prompt we mark),
         # plus Strands' own moving point on the conversation.
         config["cache_config"] = CacheConfig(strategy="anthropic", tools_ttl=True)
-    # Strands makes a client of its own from the session it is given; ours replaces it.
-    model = BedrockModel(boto_session=clients.shared_session(), **config)
-    model.client = client  # one bedrock-runtime client for every loop
-    return model
+    # One bedrock-runtime client for every loop: Strands asks its session for one, and gets ours.
+    return BedrockModel(boto_session=cast(Any, _OurClient(client)), **config)
+
+
+class _OurClient:
+    """The session ``BedrockModel`` makes its client from, answering with ours.
+
+    Strands builds a bedrock-runtime client at every ``BedrockModel()``, i.e. at every request
+    (~4 ms of CPU: the client class, its endpoint, its copy of the session's event hooks);
+    ours replaced it anyway. The region is the client's own.
+    """
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.region_name = client.meta.region_name
+
+    def client(self, *_: Any, **__: Any) -> Any:
+        """Ours, whatever Strands asks for (it adds its user agent and read timeout)."""
+        return self._client
 
 
 class _Forward:

@@ -28,6 +28,7 @@ from code_exec.sandbox.errors import (
     is_retry_safe,
     transport_error,
 )
+from code_exec.sandbox.event_buffer import read_whole_messages
 from code_exec.sandbox.types import ExecutionResult, SandboxFile, TaskStatus
 
 __all__ = [
@@ -79,11 +80,14 @@ class FileEntry:
 def parse_stream(
     stream: Any, tool: str, *, idempotent: bool, to_error: ErrorFactory
 ) -> ParsedStream:
-    """Read the whole stream; raise :class:`Attempt` for an exception event or a failure."""
+    """Read the whole stream; raise :class:`Attempt` for an exception event or a failure.
+
+    botocore reads it through :class:`~code_exec.sandbox.event_buffer.WholeMessageBuffer`
+    (a file's bytes in one message cost time linear in its size, not quadratic)."""
     parsed = ParsedStream()
     seen = False
     try:
-        for event in stream:
+        for event in read_whole_messages(stream):
             if "result" in event:
                 seen = True
                 parsed.merge(event["result"])

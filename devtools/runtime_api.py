@@ -115,6 +115,7 @@ class Pending:
         self._ended = threading.Event()
         self._lock = threading.Lock()
         self._socket: socket.socket | None = None
+        self._deadline_timer: threading.Timer | None = None  # cut at the deadline; off at the end
         self.cancelled = False
 
     def reply(self, timeout: float | None = None) -> Reply:
@@ -147,6 +148,8 @@ class Pending:
     def _end(self) -> None:
         if self._ended.is_set():
             return
+        if self._deadline_timer is not None:
+            self._deadline_timer.cancel()  # else its thread waits out function_timeout (900 s)
         self._ended.set()
         self._started.set()
         self.result._body.put(None)
@@ -210,6 +213,7 @@ class FakeRuntimeApi:
         self._pending[pending.request_id] = pending
         timer = threading.Timer(self.function_timeout, self._time_out, args=(pending,))
         timer.daemon = True
+        pending._deadline_timer = timer
         timer.start()
         self._queue.put(pending)
         return pending

@@ -38,6 +38,25 @@ def _serving(
     return thread
 
 
+def test_an_ended_invocation_leaves_no_deadline_timer_waiting() -> None:
+    """The double cuts a response at its deadline with a timer; one that ended stops it (a
+    test run makes hundreds of invocations with a 900 s deadline)."""
+
+    def handler(event: Any, context: Any) -> StreamedResponse:
+        return StreamedResponse(200, iter([b"done"]), {}, [])
+
+    with FakeRuntimeApi() as api:
+        thread = _serving(api, handler, 1)
+        pending = api.invoke({})
+        assert pending.reply(10).body(10) == b"done"
+        thread.join(10)
+        timer = pending._deadline_timer
+        assert timer is not None
+        timer.join(10)
+        assert not timer.is_alive()
+        assert not pending.result.timed_out
+
+
 def test_a_response_is_a_chunked_stream_with_the_documented_headers_and_the_prelude_first() -> None:
     def handler(event: Any, context: Any) -> StreamedResponse:
         body = [b"hello ", b"", json.dumps(event).encode()]  # the empty chunk is skipped

@@ -51,10 +51,11 @@ class KernelZygote:
     def launch(self, sandbox: Sandbox, argv: list[str], log_file: IO[bytes]) -> Any:
         """Start the kernel ``python -c <main> *argv`` in ``sandbox``; return its holder."""
         holder, holder_pid, keepalive = _start_holder(sandbox)
+        env = sandbox.env()
         request = {
             "holder_pid": holder_pid,
             "argv": argv,
-            "env": sandbox.env(),
+            "env": env,
             "cwd": sandbox.config.sandbox_workdir,
             "uid": SANDBOX_UID,
             "gid": SANDBOX_UID,
@@ -62,7 +63,7 @@ class KernelZygote:
             "cgroups": [str(cg) for cg in sandbox.cgroups],
         }
         try:
-            reply = self._request(request, [log_file.fileno(), keepalive], sandbox.env())
+            reply = self._request(request, [log_file.fileno(), keepalive], env)
         finally:
             os.close(keepalive)  # the kernel holds the only other copy
         if "error" in reply:
@@ -74,11 +75,7 @@ class KernelZygote:
         """Stop the zygote (kernels it launched live on in their sandboxes)."""
         with self._lock:
             self._closed = True
-            if self._conn is not None:
-                self._conn.close()
-            if self._proc is not None:
-                self._proc.kill()
-                self._proc.wait(timeout=10)
+            self._forget()
 
     def _request(self, req: dict[str, Any], fds: list[int], env: dict[str, str]) -> dict[str, Any]:
         with self._lock:
@@ -89,17 +86,28 @@ class KernelZygote:
                 socket.send_fds(conn, [json.dumps(req).encode()], fds)
                 reply = conn.recv(1 << 16)
             except OSError as e:
-                self._conn = None
+                self._forget()
                 raise ZygoteError(f"the zygote is gone: {e}") from e
-        if not reply:
-            self._conn = None
-            raise ZygoteError("the zygote exited")
+            if not reply:
+                self._forget()
+                raise ZygoteError("the zygote exited")
         result: dict[str, Any] = json.loads(reply)
         return result
+
+    def _forget(self) -> None:
+        """Drop a zygote that is gone or broken (the next request starts a new one)."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.wait(timeout=10)
+            self._proc = None
 
     def _connection(self, env: dict[str, str]) -> socket.socket:
         if self._conn is not None and self._proc is not None and self._proc.poll() is None:
             return self._conn
+        self._forget()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
 
         def _spawn() -> subprocess.Popen[bytes]:

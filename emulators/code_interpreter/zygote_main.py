@@ -26,10 +26,14 @@ imports, every kernel sees in ``sys.modules``.
 import os
 import sys
 
+# Must stay: run as a script, this file's directory (the emulator's own modules: kernel.py,
+# tools.py, files.py, ...) would head every forked kernel's sys.path and shadow same-named
+# imports of sandboxed code. A kernel started with ``python -c`` drops its "" the same way.
 if sys.path and sys.path[0] == os.path.dirname(os.path.abspath(__file__)):
-    del sys.path[0]  # as the kernel launcher does: nothing shadows installed packages
+    del sys.path[0]
 
 import ctypes
+import importlib.util
 import json
 import resource
 import signal
@@ -68,13 +72,22 @@ _PR_SET_NO_NEW_PRIVS = 38
 _PR_CAP_AMBIENT = 47
 _PR_CAP_AMBIENT_CLEAR_ALL = 4
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
-_LIMITS = {
-    "as": resource.RLIMIT_AS,
-    "cpu": resource.RLIMIT_CPU,
-    "nproc": resource.RLIMIT_NPROC,
-    "nofile": resource.RLIMIT_NOFILE,
-    "fsize": resource.RLIMIT_FSIZE,
-}
+
+
+def _load_sandbox_entry():  # type: ignore[no-untyped-def]
+    """``sandbox_entry.py``, by path: its ``apply_limits`` is the one rule for every sandboxed
+    process (not put in ``sys.modules``, which every kernel sees)."""
+    spec = importlib.util.spec_from_file_location(
+        "_sandbox_entry",
+        os.path.join(os.path.dirname(os.path.abspath(__file__)), "sandbox_entry.py"),
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_SANDBOX_ENTRY = _load_sandbox_entry()
 
 
 def _check(ret: int, what: str) -> None:
@@ -149,11 +162,7 @@ def _run_kernel(req: dict, log_fd: int, keepalive_fd: int) -> None:
     os.close(devnull)
     os.close(log_fd)
     os.set_inheritable(keepalive_fd, False)  # the holder exits when the kernel does
-    for name, value in req["limits"].items():
-        if value > 0:
-            resource.setrlimit(_LIMITS[name], (value, value))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    os.umask(0o022)
+    _SANDBOX_ENTRY.apply_limits(req["limits"])
     os.environ.clear()
     os.environ.update(req["env"])
     sys.argv = ["-c", *req["argv"]]

@@ -260,6 +260,9 @@ def synth_agent_template() -> dict[str, Any]:
 
     Built on its own (no interpreter stack, inline code instead of the bundled asset) so the
     synth takes seconds; roles, policies, functions and the state machine are the real ones.
+    Without CDK's built-in CloudFormation validation: its engine costs a process ~13 CPU-s to
+    start, its findings only warn, and the stack tests check that it finds nothing in this
+    stack (the default app's).
     """
     import os
 
@@ -273,7 +276,7 @@ def synth_agent_template() -> dict[str, Any]:
 
     root = Path(__file__).resolve().parents[2]
     context = json.loads((root / "cdk.json").read_text())["context"]
-    app = cdk.App(context=context)
+    app = cdk.App(context=context, builtin_cloud_formation_validation=False)
     settings = Settings.from_context(app.node.try_get_context)
     AgentStack(
         app,

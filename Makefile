@@ -5,6 +5,11 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
+UV := $(VENV)/bin/uv
+# uv installs the pinned requirements in seconds where pip took ~3 minutes on a fresh machine
+# (same versions: uv resolves the same pins from the same index); pip stays in the venv for
+# the Lambda bundling (bedrock_code_execution/bundling.py).
+UV_VERSION := 0.13.8
 STAMP := $(VENV)/.installed
 CDK := CDK_DISABLE_CLI_TELEMETRY=true npx --no-install cdk --no-notices
 export CDK_DISABLE_CLI_TELEMETRY := true
@@ -36,9 +41,10 @@ setup: $(STAMP) node_modules/.installed bwrap
 
 $(STAMP): requirements.txt requirements-dev.txt lambda/requirements.txt emulators/code_interpreter/sandbox-requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -r requirements-dev.txt
-	$(PIP) install --quiet --no-deps --editable .
+	$(PIP) install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(UV) pip install --quiet --python $(PY) --upgrade pip
+	$(UV) pip install --quiet --python $(PY) -r requirements-dev.txt
+	$(UV) pip install --quiet --python $(PY) --no-deps --editable .
 	touch $@
 
 node_modules/.installed: package.json $(wildcard package-lock.json)

@@ -8,8 +8,8 @@ Session rules (documented in the README):
   use. Its sandbox session id, conversation history and metadata persist in
   DynamoDB (TTL ``SESSION_TTL_SECONDS``, renewed on every use); Python state and
   files continue until the sandbox session expires or ``DELETE /sessions/{id}``.
-* Only one request at a time may use a session: a conditional lease in DynamoDB
-  (with expiry, released in ``finally``) answers 409 to the second.
+* Only one request at a time may use a session: a conditional lease in DynamoDB (with
+  expiry, given back by the request's last save, else in ``finally``) answers 409 to the second.
 * When the sandbox session behind a stored session has expired or was stopped,
   the request answers **410 SessionExpired** (the session is marked stopped; it
   never silently restarts, which would lose state the caller relies on).
@@ -110,6 +110,7 @@ class Operations:
 
         lease = run_id
         record = self.s.store.acquire_session(session_id, lease, lease_seconds)
+        released = False  # the last save gives the lease back in the same write
         try:
             if record.stopped:
                 raise self._expired(session_id)
@@ -139,11 +140,13 @@ class Operations:
                 self.s.store.mark_session_stopped(session_id, lease)
                 raise self._expired(session_id) from e
             try:
-                self.s.store.save_session(record, lease)
+                self.s.store.save_session(record, lease, release=True)
             except SessionGoneError:  # DELETE /sessions/{id} while this request ran
                 logger.warning("session %s was deleted during the request", session_id)
+            released = True  # by the save, or there is no lease of ours left to give back
         finally:
-            self.s.store.release_session(session_id, lease)
+            if not released:
+                self.s.store.release_session(session_id, lease)
 
     def _start_sandbox(self, owner: Owner) -> str:
         timeout = self.s.config.session_timeout_seconds
@@ -302,13 +305,9 @@ class Operations:
                 ),
                 Collected(),
             )
-            if active.record is not None:
-                active.record.history = list(run.history)
-                active.record.metadata = {
-                    **active.record.metadata,
-                    "loop": request.loop,
-                    "mode": request.mode,
-                }
+            if (record := active.record) is not None:
+                record.history = list(run.history)
+                record.metadata = {**record.metadata, "loop": request.loop, "mode": request.mode}
         result: AgentResult = run.result
         result = result.model_copy(
             update={

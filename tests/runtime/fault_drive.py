@@ -57,6 +57,8 @@ class World:
     s3: Any  # the test's own client
     bucket: str
     api_key: str
+    stepfunctions: Any  # the test's own client (no fault is injected into it)
+    state_machine_arn: str
     cleanups: list[Callable[[], None]] = field(default_factory=list)
     kept: set[str] = field(default_factory=set)  # named sessions kept running across cells
     counter: int = 0
@@ -298,13 +300,20 @@ def job_status(world: World, injector: FaultInjector) -> Seen:
 
 
 def _job_ended(world: World, job_id: str) -> None:
+    """Wait until the job's execution has ended, its cleanup step included, then check that
+    ``GET /jobs/{id}`` reports it final. The execution is read with the test's own client (a
+    call to moto, not a request through the API), and nothing of this cell's job runs on into
+    the next cell (its cleanup step used to, once the job's record was final).
+    """
+    machine = world.state_machine_arn
+    arn = f"{machine.replace(':stateMachine:', ':execution:')}:{job_id}"
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        body = requests.get(f"{world.url}/jobs/{job_id}", timeout=60).json()
-        if body.get("status") in ("SUCCEEDED", "FAILED"):
-            return
+    while world.stepfunctions.describe_execution(executionArn=arn)["status"] == "RUNNING":
+        if time.monotonic() > deadline:
+            raise AssertionError(f"job {job_id} did not end")
         time.sleep(0.1)
-    raise AssertionError(f"job {job_id} did not end")
+    body = requests.get(f"{world.url}/jobs/{job_id}", timeout=60).json()
+    assert body.get("status") in ("SUCCEEDED", "FAILED"), body
 
 
 def sweep(world: World, injector: FaultInjector) -> Seen:

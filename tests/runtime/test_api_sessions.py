@@ -194,6 +194,32 @@ def test_concurrent_request_on_the_same_session_is_409(sandbox_api: ApiClient) -
     assert sandbox_api.execute("busy", code="print('third')").body["stdout"].strip() == "third"
 
 
+def test_a_request_on_a_session_writes_its_item_twice_take_and_give_back(
+    sandbox_api: ApiClient,
+) -> None:
+    """A request on a started session takes the lease (one ``UpdateItem``) and gives it back
+    in the write that saves the session (one more): no separate release. Seen at the
+    botocore layer, on the API's own DynamoDB client."""
+    services = sandbox_api.handler.services
+    assert sandbox_api.execute("two-writes", code="v = 1").status == 200  # started
+    writes: list[str] = []
+
+    def seen(params: dict[str, Any], **_: Any) -> None:
+        if params["Key"]["pk"]["S"] == "SESSION#two-writes":
+            writes.append(params["UpdateExpression"])
+
+    services.dynamodb.meta.events.register("provide-client-params.dynamodb.UpdateItem", seen)
+    try:
+        assert sandbox_api.execute("two-writes", code="print(v)").body["stdout"] == "1\n"
+    finally:
+        services.dynamodb.meta.events.unregister("provide-client-params.dynamodb.UpdateItem", seen)
+    assert len(writes) == 2, writes
+    assert writes[0].startswith("SET lease_owner")
+    assert "REMOVE lease_owner, lease_expires_at" in writes[1] and "history" in writes[1]
+    # the lease is free: the next request goes through
+    assert sandbox_api.execute("two-writes", code="print(v + 1)").body["stdout"] == "2\n"
+
+
 def test_a_missing_input_file_is_refused_before_the_session_is_touched(
     sandbox_api: ApiClient,
 ) -> None:

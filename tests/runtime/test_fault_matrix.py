@@ -35,7 +35,14 @@ from devtools.fault_matrix import Row, cells, expected
 from devtools.lambda_adapter import LambdaAdapter
 from devtools.local_server import LocalApi
 
-from .conftest import BUCKET, REGION, TABLE, create_job_machine, replay_bedrock_client
+from .conftest import (
+    BUCKET,
+    REGION,
+    STATE_MACHINE_ARN,
+    TABLE,
+    create_job_machine,
+    replay_bedrock_client,
+)
 from .fault_drive import DRIVES, SHARED, SHARED_DRIVES, UPLOADED, World
 from .own_emulator import RestartableEmulator
 
@@ -87,7 +94,10 @@ def world(
                 LocalApi(handler.api_handler, authorizer.handler, workers=1) as api,
             ):
                 s3 = boto3.client("s3", region_name=REGION)
-                yield World(api.url, handler, streamed, bedrock, s3, BUCKET, api_key)
+                sfn = boto3.client("stepfunctions", region_name=REGION)
+                yield World(
+                    api.url, handler, streamed, bedrock, s3, BUCKET, api_key, sfn, STATE_MACHINE_ARN
+                )
         finally:
             for services in every:
                 services.reset()

@@ -91,6 +91,18 @@ def test_a_leased_session_does_not_expire_under_its_holder(store: Store, clock: 
     store.save_session(record, "job")
 
 
+def test_the_last_save_gives_the_lease_back_in_the_same_write(store: Store) -> None:
+    record = store.acquire_session("one-write", "a", 60)
+    record.sandbox_session_id = "SB1"
+    store.save_session(record, "a", release=True)
+    taken = store.acquire_session("one-write", "b", 60)  # free at once, and saved
+    assert taken.sandbox_session_id == "SB1"
+    with pytest.raises(SessionGoneError):  # "a" gave it back: it cannot write any more
+        store.save_session(record, "a", release=True)
+    with pytest.raises(ValueError, match="owner"):
+        store.save_session(taken, release=True)
+
+
 def test_an_expired_job_is_not_found(store: Store, clock: Clock) -> None:
     store.create_job(JobRecord(job_id="old-job", status=JobStatus.QUEUED, request={"p": 1}))
     assert store.get_job("old-job").status == JobStatus.QUEUED

@@ -157,15 +157,21 @@ class SessionStore(TableBase):
             return None
         return self._session_from_item(session_id, item)
 
-    def save_session(self, record: SessionRecord, owner: str | None = None) -> None:
+    def save_session(
+        self, record: SessionRecord, owner: str | None = None, *, release: bool = False
+    ) -> None:
         """Store the sandbox session id, history and metadata; extend the TTL.
 
         With ``owner``, only while that request still holds the session's lease: a session
-        deleted (``DELETE /sessions/{id}``) while the request ran is not brought back.
+        deleted (``DELETE /sessions/{id}``) while the request ran is not brought back. With
+        ``release`` too, the same write gives the lease back (a request's last save: one
+        ``UpdateItem``, not a save and then a :meth:`release_session`).
 
         Raises:
             SessionGoneError: ``owner`` no longer holds the lease (the item was deleted).
         """
+        if release and owner is None:
+            raise ValueError("only the lease's owner can release it")
         now = self._clock()
         history = self._put_json(f"sessions/{record.session_id}/history", record.history)
         values: dict[str, Any] = {
@@ -179,13 +185,13 @@ class SessionStore(TableBase):
         condition = None
         if owner is not None:
             condition, values[":owner"] = "lease_owner = :owner", {"S": owner}
-        self._update_session(
-            record.session_id,
+        expression = (
             "SET sandbox_session_id = :sb, history = :h, metadata = :m, "
-            "updated_at = :now, expires_at = :ttl, #st = :status",
-            values,
-            condition,
+            "updated_at = :now, expires_at = :ttl, #st = :status"
         )
+        if release:
+            expression += " REMOVE lease_owner, lease_expires_at"
+        self._update_session(record.session_id, expression, values, condition)
 
     def mark_session_stopped(
         self, session_id: str, owner: str | None = None, *, sandbox_session_id: str | None = None

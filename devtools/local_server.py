@@ -17,11 +17,11 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Literal
 
 from devtools.http_adapter import LocalRoute, make_handler
+from devtools.prompt_shutdown import PromptThreadingHTTPServer
 from devtools.runtime_api import FakeRuntimeApi
 
 __all__ = ["BOOTSTRAP", "STREAM_HANDLER", "LocalApi", "LocalHttpServer"]
@@ -32,8 +32,9 @@ BOOTSTRAP = TASK_ROOT / "code_exec" / "streaming" / "bootstrap"
 STREAM_HANDLER = "code_exec.api.streamed.stream_handler"
 
 
-class LocalHttpServer(ThreadingHTTPServer):
-    """One thread per connection, and a listen backlog for many clients connecting at once.
+class LocalHttpServer(PromptThreadingHTTPServer):
+    """One thread per connection, and a listen backlog for many clients connecting at once;
+    it stops at once (:mod:`devtools.prompt_shutdown`).
 
     The stdlib's default backlog (5) overflows when a few dozen clients connect together
     (a load test's users): the kernel then drops or resets connections the service behind

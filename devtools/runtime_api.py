@@ -33,10 +33,12 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from code_exec.streaming.framing import DELIMITER, MAX_PRELUDE_BYTES
+
+from devtools.prompt_shutdown import PromptThreadingHTTPServer
 
 __all__ = ["FakeRuntimeApi", "Pending", "Reply", "read_chunked"]
 
@@ -176,7 +178,7 @@ class FakeRuntimeApi:
         self.init_errors: list[dict[str, Any]] = []
         self._queue: queue.Queue[object] = queue.Queue()
         self._pending: dict[str, Pending] = {}
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._server = PromptThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 

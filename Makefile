@@ -6,9 +6,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 UV := $(VENV)/bin/uv
-# uv installs the pinned requirements in seconds where pip took ~3 minutes on a fresh machine
-# (same versions: uv resolves the same pins from the same index); pip stays in the venv for
-# the Lambda bundling (bedrock_code_execution/bundling.py).
+# uv installs the pinned requirements in about a minute where pip took ~3 on a fresh machine
+# (same versions: uv resolves the same pins from the same index). --compile-bytecode, as pip
+# does: the sandboxes import the venv's packages read-only, so without the .pyc files each
+# kernel would compile matplotlib again (longer than a cell's time limit in the tests). pip
+# stays in the venv for the Lambda bundling (bedrock_code_execution/bundling.py).
 UV_VERSION := 0.13.8
 STAMP := $(VENV)/.installed
 CDK := CDK_DISABLE_CLI_TELEMETRY=true npx --no-install cdk --no-notices
@@ -43,7 +45,7 @@ $(STAMP): requirements.txt requirements-dev.txt lambda/requirements.txt emulator
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 	$(UV) pip install --quiet --python $(PY) --upgrade pip
-	$(UV) pip install --quiet --python $(PY) -r requirements-dev.txt
+	$(UV) pip install --quiet --python $(PY) --compile-bytecode -r requirements-dev.txt
 	$(UV) pip install --quiet --python $(PY) --no-deps --editable .
 	touch $@
 

@@ -111,8 +111,9 @@ class KernelZygote:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
 
         def _spawn() -> subprocess.Popen[bytes]:
+            # -P: the script's directory stays off sys.path (zygote_main.py says why)
             return subprocess.Popen(
-                [sys.executable, str(_ZYGOTE_MAIN), str(theirs.fileno())],
+                [sys.executable, "-P", str(_ZYGOTE_MAIN), str(theirs.fileno())],
                 pass_fds=(theirs.fileno(),),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,

@@ -23,21 +23,17 @@ Standalone on purpose (stdlib and the kernel's own imports only): whatever this 
 imports, every kernel sees in ``sys.modules``.
 """
 
-import os
-import sys
-
-# Must stay: run as a script, this file's directory (the emulator's own modules: kernel.py,
-# tools.py, files.py, ...) would head every forked kernel's sys.path and shadow same-named
-# imports of sandboxed code. A kernel started with ``python -c`` drops its "" the same way.
-if sys.path and sys.path[0] == os.path.dirname(os.path.abspath(__file__)):
-    del sys.path[0]
-
+# zygote.py runs this file with ``python -P``: its directory (the emulator's own modules:
+# kernel.py, tools.py, files.py, ...) is not put on sys.path, where it would head every forked
+# kernel's path and shadow same-named imports of sandboxed code.
 import ctypes
 import importlib.util
 import json
+import os
 import resource
 import signal
 import socket
+import sys
 import threading
 
 # What kernel._KERNEL_MAIN imports (the debugger without debugpy), plus what a kernel imports

@@ -55,6 +55,15 @@ def test_a_kernel_has_the_state_bubblewrap_gives_its_own_processes(new_session, 
     assert kernel["status"]["NoNewPrivs"] == ["1"]
 
 
+def test_the_emulators_own_modules_are_not_on_a_kernels_path(new_session, invoke) -> None:
+    """Its kernel.py, tools.py, files.py would shadow same-named modules of sandboxed code."""
+    emulator_dir = str(Path(__file__).resolve().parents[2] / "emulators" / "code_interpreter")
+    path = json.loads(
+        _kernel(invoke, new_session(), "import json, sys; print(json.dumps(sys.path))")
+    )
+    assert emulator_dir not in path and "" not in path, path
+
+
 def test_a_kernel_is_in_none_of_the_hosts_namespaces(new_session, invoke) -> None:
     kinds = ["user", "mnt", "pid", "net", "ipc", "uts", "cgroup"]
     code = f"import os; print([os.readlink('/proc/self/ns/' + k) for k in {kinds!r}])"

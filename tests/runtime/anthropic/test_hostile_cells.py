@@ -134,8 +134,8 @@ def test_files_are_listed_a_page_at_a_time(server: Server) -> None:
     assert first.next_page == "page_" + newest_first[19]
     walked = [f.id for f in c.beta.files.list(limit=100)]  # auto-pagination: every page
     assert walked == newest_first
-    pages = [parse_qs(urlsplit(u).query) for u in sent]
-    pages = [q for q in pages if q.get("limit") == ["100"]]
+    queries = [parse_qs(urlsplit(u).query) for u in sent]
+    pages = [q for q in queries if q.get("limit") == ["100"]]
     assert len(pages) == 3 and pages[-1]["page"] == ["page_" + newest_first[199]]
     whole = c.files.list(limit=1000)  # the GA resource too, and the largest page there is
     assert [f.id for f in whole.data] == newest_first and not whole.has_next_page()

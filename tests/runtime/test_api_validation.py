@@ -11,7 +11,8 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from code_exec.api.resolver import MAX_BODY_BYTES
+from code_exec.api.resolver import MAX_BODY_BYTES, json_body
+from code_exec.exceptions import PayloadTooLargeError, RequestValidationError
 
 from .conftest import MODEL_ID, ApiClient, LambdaContext, load_event
 
@@ -207,6 +208,27 @@ def test_body_nested_too_deeply_is_400_not_a_recursion_error(api: ApiClient, rou
     resp = api.call(route, raw_body='{"a":' * 5000 + "1" + "}" * 5000)
     _assert_clean_error(resp, 400, "body", "ValidationError")
     assert "nested too deeply" in resp.error["message"]
+
+
+def test_json_body_reads_the_body_once_and_names_it_when_it_cannot() -> None:
+    """The streamed routes parse their body with it, once (before: a check, then the route)."""
+    text = json.dumps({"prompt": "hi"})
+    assert json_body({"body": text}) == {"prompt": "hi"}
+    encoded = base64.b64encode(text.encode()).decode()
+    assert json_body({"body": encoded, "isBase64Encoded": True}) == {"prompt": "hi"}
+    assert json_body({"body": None}) is None
+    with pytest.raises(json.JSONDecodeError):
+        json_body({"body": "{not json"})
+    unreadable = [
+        {"body": "%%%", "isBase64Encoded": True},
+        {"body": '{"a":' * 5000 + "1" + "}" * 5000},
+    ]
+    for event in unreadable:
+        with pytest.raises(RequestValidationError) as raised:
+            json_body(event)
+        assert raised.value.field == "body"
+    with pytest.raises(PayloadTooLargeError):
+        json_body({"body": "{}", "headers": {"Content-Length": str(MAX_BODY_BYTES + 1)}})
 
 
 @pytest.mark.parametrize("route", ["invoke", "jobs_post"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import re
 from collections.abc import Mapping
@@ -18,7 +19,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 
 from code_exec.exceptions import PayloadTooLargeError, RequestValidationError
 
-__all__ = ["MAX_BODY_BYTES", "JsonBodyResolver", "check_body"]
+__all__ = ["MAX_BODY_BYTES", "JsonBodyResolver", "check_body", "json_body"]
 
 # Lambda's synchronous invocation payload limit is 6 MB for the whole event (headers,
 # context, base64 framing); 5 MiB of body keeps the check reachable and meaningful.
@@ -81,6 +82,46 @@ def check_body(event: Mapping[str, Any]) -> None:
             ``Content-Length``), naming ``body``.
         RequestValidationError: not readable as text, or nested too deeply, naming ``body``.
     """
+    if _raw_body_route(event):
+        _check_size(event)
+        return
+    # ordinary syntax errors are left to Powertools' validation (400 naming the body)
+    with contextlib.suppress(json.JSONDecodeError):
+        json_body(event)
+
+
+def json_body(event: Mapping[str, Any]) -> Any:
+    """The body of ``event`` parsed as JSON (None when it has none), after the size check.
+
+    One parse for routes that read their body themselves (the streamed ones), where
+    :func:`check_body` and the route each parsed it before: a long conversation is megabytes.
+
+    Raises:
+        PayloadTooLargeError: as :func:`check_body`.
+        RequestValidationError: not readable as text, or nested too deeply, naming ``body``.
+        json.JSONDecodeError: text that is not JSON.
+    """
+    _check_size(event)
+    body = event.get("body")
+    if not body or not isinstance(body, str):
+        return None
+    if event.get("isBase64Encoded"):
+        # Powertools' own decoding raises plain binascii.Error or UnicodeDecodeError here,
+        # and a RecursionError on deep nesting: each would otherwise answer 500
+        try:
+            body = base64.b64decode(body, validate=True).decode("utf-8")
+        except (binascii.Error, ValueError) as e:  # UnicodeDecodeError is a ValueError
+            raise RequestValidationError(
+                "request body is flagged base64-encoded but is not base64 of UTF-8 text",
+                field="body",
+            ) from e
+    try:
+        return json.loads(body)
+    except RecursionError:
+        raise RequestValidationError("request body is nested too deeply", field="body") from None
+
+
+def _check_size(event: Mapping[str, Any]) -> None:
     size = max(_body_size(dict(event)), _declared_size(dict(event.get("headers") or {})))
     if size > MAX_BODY_BYTES:
         raise PayloadTooLargeError(
@@ -88,36 +129,9 @@ def check_body(event: Mapping[str, Any]) -> None:
             "(upload large inputs to the files bucket and pass files[].s3_key)",
             field="body",
         )
-    problem = None if _raw_body_route(event) else _unreadable_body(event)
-    if problem:
-        raise RequestValidationError(problem, field="body")
 
 
 def _raw_body_route(event: Mapping[str, Any]) -> bool:
     """Routes that read their own body (file and skill uploads are ``multipart/form-data``)."""
     path = str(event.get("path") or "").rstrip("/")
     return path in ("/v1/files", "/v1/skills") or bool(_SKILL_VERSIONS.match(path))
-
-
-def _unreadable_body(event: Mapping[str, Any]) -> str | None:
-    """Why the body cannot be read as JSON text at all (None when it can, or is not JSON).
-
-    Caught here because Powertools' own decoding raises plain ``binascii.Error``,
-    ``UnicodeDecodeError`` or ``RecursionError``, which would otherwise answer 500.
-    Ordinary JSON syntax errors are left to Powertools' validation (400 naming the body).
-    """
-    body = event.get("body")
-    if not body or not isinstance(body, str):
-        return None
-    if event.get("isBase64Encoded"):
-        try:
-            body = base64.b64decode(body, validate=True).decode("utf-8")
-        except (binascii.Error, ValueError):  # UnicodeDecodeError is a ValueError
-            return "request body is flagged base64-encoded but is not base64 of UTF-8 text"
-    try:
-        json.loads(body)
-    except RecursionError:
-        return "request body is nested too deeply"
-    except ValueError:
-        pass
-    return None

@@ -31,7 +31,6 @@ streamed response out).
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import threading
@@ -44,7 +43,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from pydantic import BaseModel, ValidationError
 
 from code_exec.api.errors import error_parts, to_api_error, validation_error
-from code_exec.api.resolver import check_body
+from code_exec.api.resolver import json_body
 from code_exec.deadline import Deadline, bound
 from code_exec.exceptions import (
     CodeExecError,
@@ -289,15 +288,12 @@ def error_response(exc: Exception, event: Mapping[str, Any] | None = None) -> St
 
 def _parse(event: Mapping[str, Any], model: type[_M]) -> _M:
     """The JSON body of ``event`` as ``model`` (400 naming the field when it is not)."""
-    check_body(event)
-    raw = event.get("body")
-    if not raw:
-        raise RequestValidationError("request body is required (a JSON object)", field="body")
-    text = base64.b64decode(raw).decode("utf-8") if event.get("isBase64Encoded") else str(raw)
     try:
-        body = json.loads(text)
-    except ValueError as e:
+        body = json_body(event)
+    except json.JSONDecodeError as e:
         raise RequestValidationError("request body is not valid JSON", field="body") from e
+    if body is None:
+        raise RequestValidationError("request body is required (a JSON object)", field="body")
     if not isinstance(body, dict):
         raise RequestValidationError("request body must be a JSON object", field="body")
     try:

@@ -13,10 +13,13 @@ decides the groups (:func:`group_of`):
 * every other test's group is its own module's path, so those are scheduled as ``loadfile``
   schedules them (a module's tests in one worker, in file order, sharing module fixtures).
 
-The units start longest first (:func:`start_order`): the CDK group and the modules marked
-``slow`` (tens of seconds each: real waits, many sandbox sessions), then the rest, each tier by
-its number of tests as xdist orders them. A long module handed out last runs alone at the end
-while the other workers idle; started first, the short modules fill in around it.
+The units start longest first (:func:`start_order`): the CDK group, then the modules marked
+``slow`` (over ten seconds each: real waits, many sandbox sessions) by the seconds their mark
+gives (``pytest.mark.slow(seconds=60)``: about what the module takes in ``make test``), then
+the rest by their number of tests as xdist orders them. A long module handed out last runs
+alone at the end while the other workers idle; started first, the short modules fill in
+around it. The number of tests says little of a module's time (the schemathesis run is two
+tests, the longest module), hence the seconds.
 
 xdist's own ``loadgroup`` reads ``xdist_group`` marks into the node ids, which pytest 9.2 no
 longer lets it do (pytest-xdist 3.8 sets ``item._nodeid``; pytest now derives node ids from
@@ -50,23 +53,40 @@ __all__ = [
     "group_of",
     "marked_cdk",
     "module_marks",
+    "slow_seconds",
     "start_order",
 ]
 
 CDK_MARKER = "cdk"
 CDK_GROUP = "cdk"
 SLOW_MARKER = "slow"
+SLOW_SECONDS = 30.0  # a module marked slow that does not say how slow
 
 
 @functools.cache
 def module_marks(path: Path) -> frozenset[str]:
-    """The names of the plain ``pytest.mark.<name>`` marks in the top-level ``pytestmark`` of
-    the module at ``path`` (alone or in a list)."""
+    """The names of the ``pytest.mark.<name>`` marks (plain, or called with arguments) in the
+    top-level ``pytestmark`` of the module at ``path`` (alone or in a list)."""
+    return frozenset(_module_mark_arguments(path))
+
+
+def slow_seconds(path: Path) -> float:
+    """About how long the module at ``path`` runs, from its ``slow`` mark: ``seconds=`` when
+    it says (``pytest.mark.slow(seconds=60)``), else :data:`SLOW_SECONDS`; 0 when unmarked."""
+    arguments = _module_mark_arguments(path)
+    if SLOW_MARKER not in arguments:
+        return 0.0
+    return float(arguments[SLOW_MARKER].get("seconds", SLOW_SECONDS))
+
+
+@functools.cache
+def _module_mark_arguments(path: Path) -> dict[str, dict[str, Any]]:
+    """Each mark of the module's top-level ``pytestmark``: its keyword arguments (literals)."""
     try:
         source = path.read_text()
     except (OSError, ValueError):
-        return frozenset()  # not a Python test module: pytest reports what it is
-    names: set[str] = set()
+        return {}  # not a Python test module: pytest reports what it is
+    found: dict[str, dict[str, Any]] = {}
     for node in _pytestmark_statements(source):
         targets = node.targets if isinstance(node, ast.Assign) else []
         if any(isinstance(t, ast.Name) and t.id == "pytestmark" for t in targets):
@@ -74,10 +94,14 @@ def module_marks(path: Path) -> frozenset[str]:
                 node.value.elts if isinstance(node.value, ast.List | ast.Tuple) else [node.value]
             )
             for mark in marks:
-                text = ast.unparse(mark)
+                call = mark if isinstance(mark, ast.Call) else None
+                text = ast.unparse(call.func if call else mark)
                 if text.startswith("pytest.mark.") and text.count(".") == 2:
-                    names.add(text.removeprefix("pytest.mark."))
-    return frozenset(names)
+                    keywords = call.keywords if call else []
+                    found[text.removeprefix("pytest.mark.")] = {
+                        k.arg: ast.literal_eval(k.value) for k in keywords if k.arg
+                    }
+    return found
 
 
 def _pytestmark_statements(source: str) -> list[ast.stmt]:
@@ -118,16 +142,17 @@ def group_of(nodeid: str, rootdir: Path) -> str:
 
 def start_order(nodeids: list[str], rootdir: Path) -> list[str]:
     """``nodeids`` grouped by unit (:func:`group_of`), the units in the order they start: the
-    CDK group and the modules marked ``slow`` first, then the others; within each, more tests
-    first (as xdist's ``--loadscope-reorder``), ties in collection order."""
+    CDK group, then the modules marked ``slow``, longest first (:func:`slow_seconds`), then
+    the others; ties by more tests first (as xdist's ``--loadscope-reorder``), then in
+    collection order."""
     units: dict[str, list[str]] = {}
     for nodeid in nodeids:
         units.setdefault(group_of(nodeid, rootdir), []).append(nodeid)
 
-    def first(unit: str) -> bool:
-        return unit == CDK_GROUP or SLOW_MARKER in module_marks(rootdir / unit)
+    def seconds(unit: str) -> float:
+        return float("inf") if unit == CDK_GROUP else slow_seconds(rootdir / unit)
 
-    ordered = sorted(units.items(), key=lambda item: (not first(item[0]), -len(item[1])))
+    ordered = sorted(units.items(), key=lambda item: (-seconds(item[0]), -len(item[1])))
     return [nodeid for _, unit_ids in ordered for nodeid in unit_ids]
 
 

@@ -18,7 +18,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.plugin_schedule import CDK_GROUP, group_of, marked_cdk, start_order
+
+pytestmark = pytest.mark.slow(seconds=20)
 
 REPO = Path(__file__).resolve().parents[1]
 TESTS = REPO / "tests"
@@ -161,19 +165,31 @@ def test_units_start_with_the_cdk_group_and_the_slow_modules(tmp_path: Path) -> 
             "many.py": "",
             "slow_few.py": "import pytest\npytestmark = [pytest.mark.sandbox, pytest.mark.slow]\n",
             "slow_many.py": "import pytest\npytestmark = pytest.mark.slow\n",
+            "slowest.py": "import pytest\npytestmark = [\n    pytest.mark.slow(seconds=90),\n]\n",
+            "slow_short.py": "import pytest\npytestmark = pytest.mark.slow(seconds=12)\n",
             "stack.py": "import pytest\npytestmark = pytest.mark.cdk\n",
         },
     )
     tests = {"few.py": 1, "many.py": 4, "slow_few.py": 1, "slow_many.py": 2, "stack.py": 1}
+    tests |= {"slow_short.py": 3, "slowest.py": 1}
     collected = [f"{module}::t{n}" for module, count in tests.items() for n in range(count)]
 
     ordered = start_order(collected, tmp_path)
 
     assert sorted(ordered) == sorted(collected)
     modules = list(dict.fromkeys(nodeid.split("::")[0] for nodeid in ordered))
-    # first tier (CDK group, slow modules) then the rest, each by number of tests, ties as
-    # collected; a module's tests stay together and in order
-    assert modules == ["slow_many.py", "slow_few.py", "stack.py", "many.py", "few.py"]
+    # the CDK group, the slow modules by the seconds their mark gives (30 when it gives none),
+    # then the rest; ties by number of tests, then as collected; a module's tests stay
+    # together and in order
+    assert modules == [
+        "stack.py",
+        "slowest.py",
+        "slow_many.py",
+        "slow_few.py",
+        "slow_short.py",
+        "many.py",
+        "few.py",
+    ]
     assert [n for n in ordered if n.startswith("many.py")] == [f"many.py::t{n}" for n in range(4)]
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from bench.web_filtering_bench import GOAL
 
-pytestmark = pytest.mark.sandbox
+pytestmark = [pytest.mark.sandbox, pytest.mark.slow(seconds=15)]
 
 ROOT = Path(__file__).resolve().parents[2]
 

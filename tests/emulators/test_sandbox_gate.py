@@ -12,9 +12,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from emulators.code_interpreter.spawn import ROOT
 
 from .conftest import UNUSED_PLUGINS
+
+pytestmark = pytest.mark.slow(seconds=15)
 
 # One test through the emulator fixture, one marked ``sandbox`` that builds its own backend.
 TARGETS = [

@@ -32,7 +32,7 @@ from devtools.local_server import LocalApi
 from scripts.local_api import OFFLINE_FIXTURES
 from scripts.openapi import DOC
 
-pytestmark = pytest.mark.slow  # ~1 min: tests/plugin_schedule.py starts it first
+pytestmark = pytest.mark.slow(seconds=100)
 
 HOOKS = Path(__file__).with_name("contract_checks.py")  # the custom check below
 EXAMPLES = 3  # per operation (and each negative variant): ~1 min

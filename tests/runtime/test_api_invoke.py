@@ -23,7 +23,7 @@ from devtools.expense import expense_registry
 
 from .conftest import ApiClient, replay_bedrock_client
 
-pytestmark = pytest.mark.sandbox
+pytestmark = [pytest.mark.sandbox, pytest.mark.slow(seconds=12)]
 
 
 class RecordingSandbox(SandboxClient):

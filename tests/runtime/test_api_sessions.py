@@ -13,7 +13,7 @@ import requests
 
 from .conftest import ApiClient
 
-pytestmark = pytest.mark.sandbox
+pytestmark = [pytest.mark.sandbox, pytest.mark.slow(seconds=15)]
 
 # A PNG made with matplotlib (pinned for emulator sessions: missing, the cell fails).
 CHART_CELL = """

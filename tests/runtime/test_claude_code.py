@@ -24,7 +24,7 @@ from code_exec.claude_code.runner import (
 from code_exec.sandbox.client import SandboxClient
 from code_exec.sandbox.types import SandboxFile
 
-pytestmark = pytest.mark.sandbox
+pytestmark = [pytest.mark.sandbox, pytest.mark.slow(seconds=11)]
 MODEL = "global.anthropic.claude-sonnet-5"
 SMALL_MODEL = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
 

@@ -46,7 +46,7 @@ from .conftest import (
 from .fault_drive import DRIVES, SHARED, SHARED_DRIVES, UPLOADED, World
 from .own_emulator import RestartableEmulator
 
-pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
+pytestmark = [pytest.mark.sandbox, pytest.mark.slow(seconds=70)]
 
 KEEPER = "fm-keeper"
 

@@ -23,7 +23,7 @@ import pytest
 
 from .conftest import ApiClient, ApiResponse
 
-pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
+pytestmark = [pytest.mark.sandbox, pytest.mark.slow(seconds=30)]
 
 MiB = 1024 * 1024
 # The Lambda's peak under any attack here (measured: see the report in each test's failure

@@ -22,7 +22,7 @@ from devtools.lambda_adapter import LambdaAdapter
 
 from .conftest import ApiClient, create_job_machine, replay_bedrock_client
 
-pytestmark = pytest.mark.sandbox
+pytestmark = [pytest.mark.sandbox, pytest.mark.slow(seconds=15)]
 
 
 @pytest.fixture(scope="module")

@@ -38,7 +38,7 @@ from tests import plugin_sandbox
 from .conftest import ACCOUNT, REGION, STATE_MACHINE_NAME, ApiClient, create_job_machine
 from .own_emulator import RestartableEmulator
 
-pytestmark = pytest.mark.sandbox
+pytestmark = [pytest.mark.sandbox, pytest.mark.slow(seconds=12)]
 
 
 class LambdaKilled(Exception):

@@ -20,7 +20,7 @@ from devtools.expense import (
 )
 from emulators.code_interpreter.admin import session_calls
 
-pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
+pytestmark = [pytest.mark.sandbox, pytest.mark.slow(seconds=25)]
 
 
 def slow_echo(value: str, delay_ms: int = 200) -> str:

@@ -44,7 +44,7 @@ PLACEHOLDER_SIGNING_KEYS = {
     "AWS_SESSION_TOKEN": "placeholder",
 }
 
-pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
+pytestmark = [pytest.mark.sandbox, pytest.mark.slow(seconds=30)]
 
 
 def fenced_blocks(text: str) -> list[tuple[str, str]]:

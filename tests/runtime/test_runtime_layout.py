@@ -18,6 +18,8 @@ import pytest
 
 from tests.runtime.import_alone import import_each_alone, outside_modules
 
+pytestmark = pytest.mark.slow(seconds=15)
+
 ROOT = Path(code_exec.__file__).resolve().parent
 # Sent into the sandbox as source text, never imported by the runtime.
 SANDBOX_SIDE = {"code_exec.ptc.cell_runner"}

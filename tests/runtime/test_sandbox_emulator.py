@@ -27,7 +27,7 @@ from code_exec.exceptions import (
 from code_exec.sandbox.client import SandboxClient
 from code_exec.sandbox.types import SandboxFile
 
-pytestmark = pytest.mark.sandbox
+pytestmark = [pytest.mark.sandbox, pytest.mark.slow(seconds=15)]
 INTERPRETER = "aws.codeinterpreter.v1"
 
 

@@ -31,7 +31,11 @@ from .claude_code import CLIS, run_against
 from .conftest import Server, fixture, model_turn, text, tool_use
 from .web_fakes import install
 
-pytestmark = [pytest.mark.sandbox, pytest.mark.filterwarnings("ignore:The model")]
+pytestmark = [
+    pytest.mark.sandbox,
+    pytest.mark.filterwarnings("ignore:The model"),
+    pytest.mark.slow(seconds=11),
+]
 
 QUERY = "AgentCore web search"
 URL = "https://docs.example.com/agentcore/web-search"

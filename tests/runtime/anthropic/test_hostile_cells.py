@@ -18,7 +18,11 @@ from anthropic import types
 
 from .conftest import MODEL, Server, fixture, model_turn, text, tool_use
 
-pytestmark = [pytest.mark.sandbox, pytest.mark.slow, pytest.mark.filterwarnings("ignore:The model")]
+pytestmark = [
+    pytest.mark.sandbox,
+    pytest.mark.slow(seconds=20),
+    pytest.mark.filterwarnings("ignore:The model"),
+]
 
 CE = {"type": "code_execution_20260120", "name": "code_execution"}
 MiB = 1024 * 1024

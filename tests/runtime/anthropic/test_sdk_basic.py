@@ -17,7 +17,11 @@ from anthropic.types import beta as beta_types
 
 from .conftest import MODEL, Server
 
-pytestmark = [pytest.mark.sandbox, pytest.mark.slow, pytest.mark.filterwarnings("ignore:The model")]
+pytestmark = [
+    pytest.mark.sandbox,
+    pytest.mark.slow(seconds=20),
+    pytest.mark.filterwarnings("ignore:The model"),
+]
 
 CE = {"type": "code_execution_20250825", "name": "code_execution"}
 STATS_PROMPT = (

@@ -24,7 +24,11 @@ from emulators.code_interpreter.admin import session_processes
 
 from .conftest import MODEL, Server, fixture, model_turn, text, tool_use
 
-pytestmark = [pytest.mark.sandbox, pytest.mark.slow, pytest.mark.filterwarnings("ignore:The model")]
+pytestmark = [
+    pytest.mark.sandbox,
+    pytest.mark.slow(seconds=25),
+    pytest.mark.filterwarnings("ignore:The model"),
+]
 
 CE = {"type": "code_execution_20250825", "name": "code_execution"}
 REPL = {"type": "code_execution_20260120", "name": "code_execution"}

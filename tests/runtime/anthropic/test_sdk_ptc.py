@@ -20,7 +20,11 @@ from devtools.bedrock_replay import load_fixture
 
 from .conftest import MODEL, Server, fixture, model_turn, text, tool_use
 
-pytestmark = [pytest.mark.sandbox, pytest.mark.filterwarnings("ignore:The model")]
+pytestmark = [
+    pytest.mark.sandbox,
+    pytest.mark.filterwarnings("ignore:The model"),
+    pytest.mark.slow(seconds=15),
+]
 
 CE = {"type": "code_execution_20260120", "name": "code_execution"}
 WEATHER = {

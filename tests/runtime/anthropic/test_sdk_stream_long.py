@@ -28,7 +28,11 @@ from devtools.local_server import LocalApi
 
 from .conftest import MODEL, Server, fixture, model_turn, text, tool_use
 
-pytestmark = [pytest.mark.sandbox, pytest.mark.slow, pytest.mark.filterwarnings("ignore:The model")]
+pytestmark = [
+    pytest.mark.sandbox,
+    pytest.mark.slow(seconds=60),
+    pytest.mark.filterwarnings("ignore:The model"),
+]
 
 CE = {"type": "code_execution_20250825", "name": "code_execution"}
 PROMPT = (

@@ -167,11 +167,12 @@ def test_units_start_with_the_cdk_group_and_the_slow_modules(tmp_path: Path) -> 
             "slow_many.py": "import pytest\npytestmark = pytest.mark.slow\n",
             "slowest.py": "import pytest\npytestmark = [\n    pytest.mark.slow(seconds=90),\n]\n",
             "slow_short.py": "import pytest\npytestmark = pytest.mark.slow(seconds=12)\n",
+            "maybe.py": "import pytest\nW = ''\npytestmark = pytest.mark.skipif(0, reason=W)\n",
             "stack.py": "import pytest\npytestmark = pytest.mark.cdk\n",
         },
     )
     tests = {"few.py": 1, "many.py": 4, "slow_few.py": 1, "slow_many.py": 2, "stack.py": 1}
-    tests |= {"slow_short.py": 3, "slowest.py": 1}
+    tests |= {"slow_short.py": 3, "slowest.py": 1, "maybe.py": 2}
     collected = [f"{module}::t{n}" for module, count in tests.items() for n in range(count)]
 
     ordered = start_order(collected, tmp_path)
@@ -188,6 +189,7 @@ def test_units_start_with_the_cdk_group_and_the_slow_modules(tmp_path: Path) -> 
         "slow_few.py",
         "slow_short.py",
         "many.py",
+        "maybe.py",
         "few.py",
     ]
     assert [n for n in ordered if n.startswith("many.py")] == [f"many.py::t{n}" for n in range(4)]

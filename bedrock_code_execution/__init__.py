@@ -13,9 +13,10 @@ Add :class:`CodeExecution` to a stack of your own app; its settings are one
 
 from __future__ import annotations
 
-import importlib
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from bedrock_code_execution.lazy_exports import lazy_exports
 
 # jsii prints a banner on every run while Node 20 is in use; it is not actionable here.
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
@@ -51,9 +52,4 @@ __all__ = [
     "add_checks",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

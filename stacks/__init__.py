@@ -3,11 +3,12 @@ stacks are assembled."""
 
 from __future__ import annotations
 
-import importlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from bedrock_code_execution.lazy_exports import lazy_exports
 
 # jsii prints a banner on every run while Node 20 is in use; it is not actionable here.
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
@@ -90,8 +91,4 @@ def build_app(
     return AppStacks(code_interpreter=interpreter, agent=agent)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

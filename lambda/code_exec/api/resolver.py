@@ -105,9 +105,9 @@ def json_body(event: Mapping[str, Any]) -> Any:
     body = event.get("body")
     if not body or not isinstance(body, str):
         return None
+    # Powertools' own decoding raises plain binascii.Error or UnicodeDecodeError on these,
+    # and a RecursionError on deep nesting: each would answer 500, so each is named here
     if event.get("isBase64Encoded"):
-        # Powertools' own decoding raises plain binascii.Error or UnicodeDecodeError here,
-        # and a RecursionError on deep nesting: each would otherwise answer 500
         try:
             body = base64.b64decode(body, validate=True).decode("utf-8")
         except (binascii.Error, ValueError) as e:  # UnicodeDecodeError is a ValueError

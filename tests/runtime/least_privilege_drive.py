@@ -37,6 +37,7 @@ from code_exec.store import ApiKeyStore, Store, new_key
 from code_exec.streaming.runtime import serve
 from code_exec.streaming.runtime_api import RuntimeApi
 
+from devtools import local_aws
 from devtools.bedrock_replay import EXPENSE_TABLE, FIXTURES, BedrockReplay, load_fixture
 from devtools.call_recorder import CallRecorder
 from devtools.deployment import Deployment
@@ -129,6 +130,7 @@ def provision(deployment: Deployment, recorder: CallRecorder) -> None:
     """Create the deployment's tables, buckets and state machines in moto, as the test."""
     import boto3
 
+    local_aws.one_dynamodb_request_at_a_time()
     with recorder.acting_as(TEST_ACTOR):
         ddb = boto3.client("dynamodb", region_name=deployment.region)
         s3 = boto3.client("s3", region_name=deployment.region)

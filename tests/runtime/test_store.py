@@ -127,3 +127,46 @@ def test_a_request_that_lost_its_lease_cannot_overwrite_the_new_sessions_history
     got = store.get_session("raced")
     assert got is not None
     assert got.history == [{"role": "user", "content": "B's conversation"}]
+
+
+def test_moto_answers_one_dynamodb_request_at_a_time(store: Store) -> None:
+    """A job's Lambda (moto's Step Functions thread) updates the job while the test polls it:
+    moto's backend is not thread-safe, so ``local_aws`` serializes its DynamoDB requests (as
+    DynamoDB's item operations are atomic). A read held inside moto keeps a write out."""
+    import threading
+
+    from moto.dynamodb.models import DynamoDBBackend
+
+    store.create_job(JobRecord(job_id="polled", status=JobStatus.QUEUED, request={"p": 1}))
+    inside, gate = threading.Event(), threading.Event()
+    get_item = DynamoDBBackend.get_item
+
+    def held_get_item(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if threading.current_thread() is reader:  # moto's UpdateItem reads through it too
+            inside.set()
+            assert gate.wait(30), "the test never opened the gate"
+        return get_item(self, *args, **kwargs)
+
+    wrote = threading.Event()
+
+    def write() -> None:
+        store.update_job("polled", status=JobStatus.RUNNING)
+        wrote.set()
+
+    reader = threading.Thread(target=store.get_job, args=("polled",))
+    writer = threading.Thread(target=write)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(DynamoDBBackend, "get_item", held_get_item)
+        reader.start()
+        try:
+            assert inside.wait(30)
+            writer.start()
+            # Without the lock, the write lands at once; with it, not while the read is inside.
+            assert not wrote.wait(0.5)
+        finally:
+            gate.set()
+            reader.join(30)
+            if writer.ident is not None:  # started
+                writer.join(30)
+    assert wrote.is_set()
+    assert store.get_job("polled").status == JobStatus.RUNNING

@@ -21,6 +21,13 @@ alone at the end while the other workers idle; started first, the short modules 
 around it. The number of tests says little of a module's time (the schemathesis run is two
 tests, the longest module), hence the seconds.
 
+A slow module that mostly waits (``pytest.mark.slow(seconds=50, waits=True)``: real time must
+pass, a turn longer than API Gateway's 29 s, a stream paused past its pings, cells run into
+their time limit) uses a tenth of a core while it runs. Three workers share two cores, so two
+such modules at once leave a core idle (they did, for most of a minute). :func:`next_unit`
+runs one at a time, from the start: one worker waits through them in turn while the other two
+keep both cores busy.
+
 xdist's own ``loadgroup`` reads ``xdist_group`` marks into the node ids, which pytest 9.2 no
 longer lets it do (pytest-xdist 3.8 sets ``item._nodeid``; pytest now derives node ids from
 ``item._id``), so every test would be its own unit. The controller instead gets a scheduler
@@ -53,8 +60,10 @@ __all__ = [
     "group_of",
     "marked_cdk",
     "module_marks",
+    "next_unit",
     "slow_seconds",
     "start_order",
+    "waits",
 ]
 
 CDK_MARKER = "cdk"
@@ -78,6 +87,12 @@ def slow_seconds(path: Path) -> float:
         return 0.0
     seconds = arguments[SLOW_MARKER].get("seconds")
     return SLOW_SECONDS if seconds is None else float(ast.literal_eval(seconds))
+
+
+def waits(path: Path) -> bool:
+    """True when the module at ``path`` mostly waits: its ``slow`` mark says ``waits=True``."""
+    flag = _module_mark_arguments(path).get(SLOW_MARKER, {}).get("waits")
+    return flag is not None and bool(ast.literal_eval(flag))
 
 
 @functools.cache
@@ -158,6 +173,18 @@ def start_order(nodeids: list[str], rootdir: Path) -> list[str]:
     return [nodeid for _, unit_ids in ordered for nodeid in unit_ids]
 
 
+def next_unit(queued: list[str], waiting_now: bool, rootdir: Path) -> str:
+    """Which of the ``queued`` units (in start order) a worker takes next: the first, except
+    that the first unit that :func:`waits` goes before it while no worker has one in progress
+    (``waiting_now``), and after every other unit while one does."""
+    waiting = [unit for unit in queued if unit != CDK_GROUP and waits(rootdir / unit)]
+    if not waiting:
+        return queued[0]
+    if not waiting_now:
+        return waiting[0]
+    return next((unit for unit in queued if unit not in waiting), queued[0])
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """On each worker of a ``--dist loadgroup`` run, the collection in :func:`start_order`.
@@ -179,11 +206,23 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     from xdist.scheduler import LoadScopeScheduling
 
     class CdkGroupScheduling(LoadScopeScheduling):
-        """``loadfile``, except that every module marked ``cdk`` is one unit and the units
-        are queued in :func:`start_order`."""
+        """``loadfile``, except that every module marked ``cdk`` is one unit, the units are
+        queued in :func:`start_order`, and a worker takes the unit :func:`next_unit` picks."""
 
         def _split_scope(self, nodeid: str) -> str:
             return group_of(nodeid, config.rootpath)
+
+        def _assign_work_unit(self, node: Any) -> None:
+            # xdist hands out the queue's first unit: put the chosen one there
+            waiting_now = any(
+                not all(done.values()) and waits(config.rootpath / unit)
+                for work in self.assigned_work.values()
+                for unit, done in work.items()
+                if unit != CDK_GROUP
+            )
+            chosen = next_unit(list(self.workqueue), waiting_now, config.rootpath)
+            self.workqueue.move_to_end(chosen, last=False)
+            super()._assign_work_unit(node)
 
         def schedule(self) -> None:
             # the workers collected in start order (pytest_collection_modifyitems): xdist

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.plugin_schedule import CDK_GROUP, group_of, marked_cdk, start_order
+from tests.plugin_schedule import CDK_GROUP, group_of, marked_cdk, next_unit, start_order, waits
 
 pytestmark = pytest.mark.slow(seconds=20)
 
@@ -195,6 +195,35 @@ def test_units_start_with_the_cdk_group_and_the_slow_modules(tmp_path: Path) -> 
     assert [n for n in ordered if n.startswith("many.py")] == [f"many.py::t{n}" for n in range(4)]
 
 
+def test_one_module_that_waits_runs_at_a_time_and_starts_first(tmp_path: Path) -> None:
+    _write_modules(
+        tmp_path,
+        {
+            "busy.py": "import pytest\npytestmark = pytest.mark.slow(seconds=40)\n",
+            "paused.py": "import pytest\npytestmark = pytest.mark.slow(seconds=50, waits=True)\n",
+            "deadline.py": (
+                "import pytest\npytestmark = [\n    pytest.mark.slow(seconds=20, waits=True),\n]\n"
+            ),
+            "said_no.py": "import pytest\npytestmark = pytest.mark.slow(seconds=30, waits=False)\n",
+            "plain.py": "",
+        },
+    )
+    assert [waits(tmp_path / m) for m in ("busy.py", "paused.py", "deadline.py")] == [
+        False,
+        True,
+        True,
+    ]
+    assert not waits(tmp_path / "said_no.py") and not waits(tmp_path / "plain.py")
+    queued = [CDK_GROUP, "paused.py", "busy.py", "said_no.py", "deadline.py", "plain.py"]
+    # none in progress: the first that waits goes first
+    assert next_unit(queued, False, tmp_path) == "paused.py"
+    # one in progress: the others, in order, and those that wait after them
+    assert next_unit(queued, True, tmp_path) == CDK_GROUP
+    assert next_unit(["deadline.py", "plain.py"], True, tmp_path) == "plain.py"
+    assert next_unit(["deadline.py"], True, tmp_path) == "deadline.py"
+    assert next_unit(["busy.py", "plain.py"], False, tmp_path) == "busy.py"
+
+
 _RECORDING_TEST = """
 import os, pytest
 {mark}
@@ -211,11 +240,19 @@ def test_loadgroup_runs_the_cdk_modules_in_one_worker_and_each_other_module_in_o
     suite, record = tmp_path / "suite", tmp_path / "record"
     suite.mkdir()
     record.mkdir()
-    modules = {"cdk_a": True, "cdk_b": True, "plain_c": False, "plain_d": False}
-    for name, cdk in modules.items():
-        mark = "pytestmark = pytest.mark.cdk" if cdk else ""
+    modules = {
+        "cdk_a": "pytestmark = pytest.mark.cdk",
+        "cdk_b": "pytestmark = pytest.mark.cdk",
+        "plain_c": "",
+        "plain_d": "",
+        "waits_e": "pytestmark = pytest.mark.slow(seconds=20, waits=True)",
+        "waits_f": "pytestmark = pytest.mark.slow(seconds=10, waits=True)",
+    }
+    for name, mark in modules.items():
         (suite / f"test_{name}.py").write_text(_RECORDING_TEST.format(mark=mark))
-    (suite / "pytest.ini").write_text("[pytest]\nmarkers =\n    cdk: loads the CDK\n")
+    (suite / "pytest.ini").write_text(
+        "[pytest]\nmarkers =\n    cdk: loads the CDK\n    slow(seconds, waits): long\n"
+    )
     unused = ("langsmith_plugin", "locust", "typeguard", "anyio", "hypothesispytest")
     unused += ("schemathesis", "syrupy", "cacheprovider")
     proc = subprocess.run(

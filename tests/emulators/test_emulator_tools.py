@@ -12,7 +12,7 @@ from botocore.exceptions import EventStreamError
 
 from tests.plugin_sandbox import require
 
-pytestmark = [pytest.mark.sandbox, pytest.mark.slow(seconds=25)]
+pytestmark = [pytest.mark.sandbox, pytest.mark.slow(seconds=25, waits=True)]
 
 
 def test_failing_cell_reports_traceback(new_session, invoke) -> None:

@@ -25,7 +25,7 @@ from devtools.local_server import LocalApi
 
 from .conftest import INTERPRETER_ID, MODEL_ID, replay_bedrock_client
 
-pytestmark = [pytest.mark.sandbox, pytest.mark.slow(seconds=50)]
+pytestmark = [pytest.mark.sandbox, pytest.mark.slow(seconds=50, waits=True)]
 
 SLOW = "converse_stream_slow_turn"  # the model pauses 31 s after its first words
 PROMPT = load_fixture(SLOW)["calls"][0]["prompt"]

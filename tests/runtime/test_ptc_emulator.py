@@ -20,7 +20,7 @@ from devtools.expense import (
 )
 from emulators.code_interpreter.admin import session_calls
 
-pytestmark = [pytest.mark.sandbox, pytest.mark.slow(seconds=25)]
+pytestmark = [pytest.mark.sandbox, pytest.mark.slow(seconds=25, waits=True)]
 
 
 def slow_echo(value: str, delay_ms: int = 200) -> str:

@@ -39,7 +39,7 @@ from devtools.lambda_adapter import LambdaContext
 
 from .conftest import load_event
 
-pytestmark = [pytest.mark.sandbox, pytest.mark.slow(seconds=12)]
+pytestmark = [pytest.mark.sandbox, pytest.mark.slow(seconds=12, waits=True)]
 
 HANDLER = "code_exec.api.handler"
 REQUESTS = 4

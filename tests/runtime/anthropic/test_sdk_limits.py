@@ -26,7 +26,7 @@ from .conftest import MODEL, Server, fixture, model_turn, text, tool_use
 
 pytestmark = [
     pytest.mark.sandbox,
-    pytest.mark.slow(seconds=25),
+    pytest.mark.slow(seconds=25, waits=True),
     pytest.mark.filterwarnings("ignore:The model"),
 ]
 

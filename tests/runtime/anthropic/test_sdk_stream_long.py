@@ -30,7 +30,7 @@ from .conftest import MODEL, Server, fixture, model_turn, text, tool_use
 
 pytestmark = [
     pytest.mark.sandbox,
-    pytest.mark.slow(seconds=60),
+    pytest.mark.slow(seconds=60, waits=True),
     pytest.mark.filterwarnings("ignore:The model"),
 ]
 

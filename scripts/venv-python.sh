@@ -12,8 +12,8 @@ version() {
   "$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null
 }
 system=/usr/bin/python3
-if [ -x "$system" ] && [ -n "$(version "$system")" ] \
-  && [ "$(version "$system")" = "$(version python3)" ] \
+system_version=$([ -x "$system" ] && version "$system")
+if [ -n "$system_version" ] && [ "$system_version" = "$(version python3)" ] \
   && "$system" -c 'import ensurepip, venv' >/dev/null 2>&1; then
   echo "$system"
 else

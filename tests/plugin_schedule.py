@@ -63,6 +63,7 @@ __all__ = [
     "next_unit",
     "slow_seconds",
     "start_order",
+    "unit_waits",
     "waits",
 ]
 
@@ -173,11 +174,16 @@ def start_order(nodeids: list[str], rootdir: Path) -> list[str]:
     return [nodeid for _, unit_ids in ordered for nodeid in unit_ids]
 
 
+def unit_waits(unit: str, rootdir: Path) -> bool:
+    """True when the unit ``unit`` (:func:`group_of`) is a module that :func:`waits`."""
+    return unit != CDK_GROUP and waits(rootdir / unit)
+
+
 def next_unit(queued: list[str], waiting_now: bool, rootdir: Path) -> str:
     """Which of the ``queued`` units (in start order) a worker takes next: the first, except
     that the first unit that :func:`waits` goes before it while no worker has one in progress
     (``waiting_now``), and after every other unit while one does."""
-    waiting = [unit for unit in queued if unit != CDK_GROUP and waits(rootdir / unit)]
+    waiting = [unit for unit in queued if unit_waits(unit, rootdir)]
     if not waiting:
         return queued[0]
     if not waiting_now:
@@ -215,10 +221,9 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
         def _assign_work_unit(self, node: Any) -> None:
             # xdist hands out the queue's first unit: put the chosen one there
             waiting_now = any(
-                not all(done.values()) and waits(config.rootpath / unit)
+                not all(done.values()) and unit_waits(unit, config.rootpath)
                 for work in self.assigned_work.values()
                 for unit, done in work.items()
-                if unit != CDK_GROUP
             )
             chosen = next_unit(list(self.workqueue), waiting_now, config.rootpath)
             self.workqueue.move_to_end(chosen, last=False)

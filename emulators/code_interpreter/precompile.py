@@ -1,0 +1,172 @@
+"""Compile the bytecode of the packages a sandbox imports, before any sandbox runs.
+
+A sandbox sees the virtualenv read-only, so Python cannot cache what it compiles there: a kernel
+that imports pandas or matplotlib without their ``.pyc`` files compiles them again, in every
+session (longer than a cell's time limit in the tests). ``make setup`` installs the virtualenv
+without compiling (uv's ``--compile-bytecode`` compiled all ~19,000 modules of the test, lint and
+CDK tooling: about 45 s of a fresh machine's setup) and runs this for what the sandboxes import:
+the distributions of ``sandbox-requirements.txt``, the kernel (``ipykernel``) and everything they
+require (about 40 distributions, 4,000 modules), plus every distribution a kernel imports without
+requiring it (an optional speed-up such as ``orjson``, ``pytz`` for pandas, the ``.pth`` hooks
+the interpreter loads at start): a probe process imports what a kernel does and says. Everything
+else is compiled the way Python always does, by the first process that imports it, into the
+writable virtualenv.
+
+Run: ``python -m emulators.code_interpreter.precompile`` (idempotent; ``-v`` lists what it found).
+"""
+
+from __future__ import annotations
+
+import argparse
+import compileall
+import json
+import os
+import re
+import subprocess
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from importlib import metadata
+from pathlib import Path
+
+from packaging.requirements import InvalidRequirement, Requirement
+
+__all__ = [
+    "KERNEL_DISTRIBUTIONS",
+    "PROBE",
+    "SANDBOX_REQUIREMENTS",
+    "closure",
+    "compile_sources",
+    "imported_by_probe",
+    "sandbox_sources",
+    "sources",
+]
+
+SANDBOX_REQUIREMENTS = Path(__file__).with_name("sandbox-requirements.txt")
+KERNEL_DISTRIBUTIONS = ("ipykernel",)  # what runs the cells (the zygote imports it)
+# What a kernel imports on its way to a first cell that uses the sandbox's packages; prints the
+# venv's source files it loaded, as JSON.
+PROBE = """
+import json, sys, sysconfig
+import ipykernel.kernelapp, ipykernel.ipkernel, IPython
+import numpy, pandas, matplotlib, matplotlib.pyplot
+purelib = sysconfig.get_paths()["purelib"]
+print(json.dumps(sorted({m.__file__ for m in list(sys.modules.values())
+                         if (getattr(m, "__file__", None) or "").startswith(purelib)
+                         and m.__file__.endswith(".py")})))
+"""
+
+
+def requirement_names(path: Path) -> list[str]:
+    """The distribution names pinned in a requirements file (comments and options left out)."""
+    names = []
+    for line in path.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line or line.startswith("-"):
+            continue
+        names.append(Requirement(line).name)
+    return names
+
+
+def _normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def closure(roots: list[str]) -> dict[str, metadata.Distribution]:
+    """The installed distributions named in ``roots`` and, recursively, those they require
+    (markers evaluated for this interpreter, no extras), by normalized name."""
+    found: dict[str, metadata.Distribution] = {}
+    pending = list(roots)
+    while pending:
+        name = _normalized(pending.pop())
+        if name in found:
+            continue
+        try:
+            dist = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue  # an optional dependency this platform does not install
+        found[name] = dist
+        for spec in dist.requires or []:
+            try:
+                requirement = Requirement(spec)
+            except InvalidRequirement:
+                continue
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                pending.append(requirement.name)
+    return found
+
+
+def sources(distributions: dict[str, metadata.Distribution]) -> list[Path]:
+    """Every ``.py`` file the distributions installed (from their ``RECORD``), sorted."""
+    files = set()
+    for dist in distributions.values():
+        for entry in dist.files or []:
+            if entry.suffix == ".py":
+                files.add(Path(str(dist.locate_file(entry))))
+    return sorted(path for path in files if path.is_file())
+
+
+def imported_by_probe(python: str = sys.executable) -> list[Path]:
+    """The virtualenv's source files :data:`PROBE` loads in a fresh ``python`` process."""
+    out = subprocess.run([python, "-c", PROBE], capture_output=True, text=True, check=True)
+    return [Path(f) for f in json.loads(out.stdout.strip().splitlines()[-1])]
+
+
+def sandbox_sources() -> tuple[list[Path], int]:
+    """The source files setup compiles for the sandboxes, and how many distributions hold them:
+    the closure of the sandbox's and the kernel's distributions, every distribution the probe
+    loaded a module of, and the probe's loose files (``.pth`` hooks)."""
+    roots = [*requirement_names(SANDBOX_REQUIREMENTS), *KERNEL_DISTRIBUTIONS]
+    distributions = closure(roots)
+    missing = [name for name in roots if _normalized(name) not in distributions]
+    if missing:
+        raise RuntimeError(f"not installed: {', '.join(missing)}")
+    owner = {
+        Path(str(dist.locate_file(entry))): dist
+        for dist in metadata.distributions()
+        for entry in dist.files or []
+        if entry.suffix == ".py"
+    }
+    loose = set()
+    for path in imported_by_probe():
+        dist = owner.get(path)
+        if dist is None:
+            loose.add(path)
+        else:
+            distributions.setdefault(_normalized(dist.metadata["Name"]), dist)
+    return sorted(set(sources(distributions)) | loose), len(distributions)
+
+
+def _compile(paths: list[Path]) -> int:
+    return sum(not compileall.compile_file(path, quiet=2) for path in paths)
+
+
+def compile_sources(paths: list[Path], *, workers: int | None = None) -> int:
+    """Compile ``paths`` as ``compileall`` does (timestamp-checked ``.pyc`` files in
+    ``__pycache__``; up-to-date ones are left alone) on ``workers`` processes (default: one per
+    CPU). Returns how many did not compile (a module written for another Python version, which
+    would not import either)."""
+    workers = workers or os.cpu_count() or 1
+    chunks = [paths[i::workers] for i in range(workers)]
+    with ProcessPoolExecutor(workers) as pool:
+        return sum(pool.map(_compile, chunks))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="list the modules")
+    args = parser.parse_args(argv)
+    try:
+        paths, count = sandbox_sources()
+    except (RuntimeError, subprocess.CalledProcessError) as e:
+        print(f"precompile: {e}", file=sys.stderr)
+        return 1
+    if args.verbose:
+        print("\n".join(map(str, paths)))
+    failed = compile_sources(paths)
+    skipped = f" ({failed} not valid Python {sys.version.split()[0]})" if failed else ""
+    print(f"precompile: {len(paths)} modules of {count} sandbox distributions{skipped}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

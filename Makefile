@@ -46,7 +46,7 @@ setup: deps bwrap
 
 # The Python and the npm dependencies install side by side (npm ci mostly waits on the registry).
 deps:
-	@$(MAKE) -q $(STAMP) node_modules/.installed || \
+	@$(MAKE) --no-print-directory -q $(STAMP) node_modules/.installed || \
 	  $(MAKE) --no-print-directory -j2 $(STAMP) node_modules/.installed
 
 $(STAMP): requirements.txt requirements-dev.txt lambda/requirements.txt emulators/code_interpreter/sandbox-requirements.txt pyproject.toml

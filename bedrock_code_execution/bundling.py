@@ -5,6 +5,10 @@ One asset holds the runtime package (``lambda/code_exec``), the files it sends i
 ``pip install --target --platform manylinux2014_<arch> --python-version <v> --implementation cp
 --only-binary=:all:`` so the result matches the Lambda runtime whatever machine synthesizes it.
 
+The installer is uv when the synthesizing environment has it (next to its Python, or on
+``PATH``: ``uv pip install --target --python-platform <arch>-manylinux2014``, the same wheels in
+~4 s where pip takes ~14), pip otherwise.
+
 Two caches keep a warm ``cdk synth`` fast:
 
 * the installed dependencies live under ``.build/deps/<key>/``, keyed by a hash of the
@@ -36,7 +40,14 @@ from aws_cdk import aws_lambda as lambda_
 from bedrock_code_execution.props import CodeExecutionProps
 from bedrock_code_execution.runtime_env import STREAM_BOOTSTRAP
 
-__all__ = ["REPO_ROOT", "BundlingError", "LambdaAsset", "lambda_asset", "lambda_code_asset"]
+__all__ = [
+    "REPO_ROOT",
+    "BundlingError",
+    "LambdaAsset",
+    "find_uv",
+    "lambda_asset",
+    "lambda_code_asset",
+]
 
 # The checkout this package is installed from (editable): lambda/ and sandbox_assets/ live here.
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -44,6 +55,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # Bump when the layout of the bundle changes, so every cached asset is rebuilt.
 _BUNDLE_FORMAT = "1"
 _PLATFORMS = {"x86_64": "manylinux2014_x86_64", "arm64": "manylinux2014_aarch64"}
+_UV_PLATFORMS = {"x86_64": "x86_64-manylinux2014", "arm64": "aarch64-manylinux2014"}
+_INSTALLER_FILES = {".lock"}  # what uv leaves in a --target directory besides the packages
 _IGNORED_DIRS = {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
 _IGNORED_SUFFIXES = (".pyc", ".pyo")
 
@@ -108,6 +121,31 @@ class LambdaAsset:
                 h.update(b"\0")
         return h.hexdigest()
 
+    def install_command(self, target: Path, *, uv: str | None) -> list[str]:
+        """The command installing the requirements' wheels for the Lambda platform into
+        ``target``: with ``uv`` (its path) when given, else with this Python's pip."""
+        if uv:
+            return [
+                uv, "pip", "install",
+                "--quiet", "--no-compile",
+                "--python", sys.executable,
+                "--target", str(target),
+                "--python-platform", _UV_PLATFORMS[self.architecture],
+                "--python-version", self.python_version,
+                "--only-binary", ":all:",
+                "-r", str(self.requirements),
+            ]  # fmt: skip
+        return [
+            sys.executable, "-m", "pip", "install",
+            "--quiet", "--disable-pip-version-check", "--no-compile",
+            "--target", str(target),
+            "--platform", self.platform,
+            "--python-version", self.python_version,
+            "--implementation", "cp",
+            "--only-binary=:all:",
+            "-r", str(self.requirements),
+        ]  # fmt: skip
+
     def install_deps(self) -> Path:
         """Install requirements for the Lambda platform into the cache (once per key)."""
         target = self.build_dir / "deps" / self.deps_key()
@@ -115,27 +153,22 @@ class LambdaAsset:
             return target
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f"{target.name}.", dir=target.parent))
-        cmd = [
-            sys.executable, "-m", "pip", "install",
-            "--quiet", "--disable-pip-version-check", "--no-compile",
-            "--target", str(staging),
-            "--platform", self.platform,
-            "--python-version", self.python_version,
-            "--implementation", "cp",
-            "--only-binary=:all:",
-            "-r", str(self.requirements),
-        ]  # fmt: skip
+        uv = find_uv()
+        cmd = self.install_command(staging, uv=uv)
+        installer = "uv" if uv else "pip"
         print(
-            f"bundling: pip install for {self.platform} / Python {self.python_version}",
+            f"bundling: {installer} install for {self.platform} / Python {self.python_version}",
             file=sys.stderr,
         )
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             shutil.rmtree(staging, ignore_errors=True)
             raise BundlingError(
-                f"pip could not install {self.requirements} for {self.platform} / Python "
+                f"{installer} could not install {self.requirements} for {self.platform} / Python "
                 f"{self.python_version} (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
             )
+        for name in _INSTALLER_FILES:
+            (staging / name).unlink(missing_ok=True)
         (staging / ".complete").write_text(" ".join(cmd) + "\n")
         try:
             staging.rename(target)
@@ -211,6 +244,15 @@ def lambda_code_asset(asset: LambdaAsset) -> lambda_.Code:
             command=["false"],
         ),
     )
+
+
+def find_uv() -> str | None:
+    """uv's path: the one installed beside this Python (a virtualenv's ``bin/``), else the one
+    on ``PATH``; None without uv (pip installs then)."""
+    beside = Path(sys.executable).with_name("uv")
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    return shutil.which("uv")
 
 
 def _files(root: Path) -> list[Path]:

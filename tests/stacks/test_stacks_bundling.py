@@ -119,3 +119,77 @@ def test_tool_modules_land_under_their_asset_paths_and_change_the_hash(tree: Pat
     assert (out / "tool_modules" / "billing" / "sub" / "rates.py").read_text() == "RATE = 1\n"
     (package / "sub" / "rates.py").write_text("RATE = 2\n")
     assert asset.asset_hash() != before
+
+
+def _fake_uv(path: Path, *, fails: bool = False) -> str:
+    """An executable standing in for uv: records its arguments, then installs one module (and
+    uv's ``.lock``) into the ``--target`` directory, or fails like a resolution error."""
+    path.write_text(
+        "#!/bin/sh\n"
+        f'echo "$@" > "{path}.args"\n'
+        + ('echo "No solution found" >&2; exit 1\n' if fails else "")
+        + 'while [ "$1" != --target ]; do shift; done\n'
+        + 'touch "$2/somedep.py" "$2/.lock"\n'
+    )
+    path.chmod(0o755)
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("arch", "platform"), [("x86_64", "x86_64-manylinux2014"), ("arm64", "aarch64-manylinux2014")]
+)
+def test_uv_installs_the_lambda_platforms_wheels_into_the_cache(
+    tree: Path, monkeypatch: pytest.MonkeyPatch, arch: str, platform: str
+) -> None:
+    from bedrock_code_execution import bundling
+
+    uv = _fake_uv(tree / "uv")
+    monkeypatch.setattr(bundling, "find_uv", lambda: uv)
+    asset = _asset(tree, arch=arch, py="3.13")
+
+    deps = asset.install_deps()
+
+    assert deps == asset.build_dir / "deps" / asset.deps_key()
+    assert sorted(p.name for p in deps.iterdir()) == [".complete", "somedep.py"]  # no .lock
+    args = Path(uv + ".args").read_text().split()
+    assert args[:2] == ["pip", "install"]
+    for flag, value in [
+        ("--python-platform", platform),
+        ("--python-version", "3.13"),
+        ("--only-binary", ":all:"),
+        ("-r", str(asset.requirements)),
+    ]:
+        assert args[args.index(flag) + 1] == value
+    assert "--no-compile" in args
+    assert asset.install_deps() == deps  # cached: uv does not run again
+    assert Path(uv + ".args").read_text().split() == args
+
+
+def test_a_failed_install_names_the_installer_and_leaves_no_cache_entry(
+    tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bedrock_code_execution import bundling
+
+    uv = _fake_uv(tree / "uv", fails=True)
+    monkeypatch.setattr(bundling, "find_uv", lambda: uv)
+    asset = _asset(tree)
+
+    with pytest.raises(bundling.BundlingError, match=r"(?s)uv could not .*No solution"):
+        asset.install_deps()
+    assert list((asset.build_dir / "deps").iterdir()) == []
+
+
+def test_without_uv_pip_installs_for_the_lambda_platform(tree: Path) -> None:
+    import sys
+
+    asset = _asset(tree, arch="arm64", py="3.13")
+    cmd = asset.install_command(tree / "t", uv=None)
+    assert cmd[:4] == [sys.executable, "-m", "pip", "install"]
+    for flag, value in [
+        ("--platform", "manylinux2014_aarch64"),
+        ("--python-version", "3.13"),
+        ("--implementation", "cp"),
+        ("--target", str(tree / "t")),
+    ]:
+        assert cmd[cmd.index(flag) + 1] == value
+    assert "--only-binary=:all:" in cmd

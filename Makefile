@@ -11,7 +11,7 @@ UV := $(VENV)/bin/uv
 # uv installs the pinned requirements in seconds where pip took ~3 minutes on a fresh machine
 # (same versions: uv resolves the same pins from the same index). It does not compile them:
 # the sandboxes import the venv read-only, so what they import is compiled here
-# (emulators/code_interpreter/precompile.py: ~4,000 modules, ~9 s; all ~19,000 took ~45 s) and
+# (emulators/code_interpreter/precompile.py: ~2,600 modules, ~10 s; all ~19,000 took ~45 s) and
 # everything else by the first process that imports it, as Python always does. pip stays in
 # the venv for the Lambda bundling (bedrock_code_execution/bundling.py).
 UV_VERSION := 0.13.8
@@ -55,7 +55,7 @@ $(STAMP): requirements.txt requirements-dev.txt lambda/requirements.txt emulator
 	$(UV) pip install --quiet --python $(PY) --upgrade pip
 	$(UV) pip install --quiet --python $(PY) -r requirements-dev.txt
 	$(UV) pip install --quiet --python $(PY) --no-deps --editable .
-	$(PY) -m emulators.code_interpreter.precompile
+	$(PY) emulators/code_interpreter/precompile.py
 	touch $@
 
 node_modules/.installed: package.json $(wildcard package-lock.json)

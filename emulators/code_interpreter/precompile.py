@@ -5,14 +5,18 @@ that imports pandas or matplotlib without their ``.pyc`` files compiles them aga
 session (longer than a cell's time limit in the tests). ``make setup`` installs the virtualenv
 without compiling (uv's ``--compile-bytecode`` compiled all ~19,000 modules of the test, lint and
 CDK tooling: about 45 s of a fresh machine's setup) and runs this for what the sandboxes import:
-the distributions of ``sandbox-requirements.txt``, the kernel (``ipykernel``) and everything they
-require (about 40 distributions, 4,000 modules), plus every distribution a kernel imports without
-requiring it (an optional speed-up such as ``orjson``, ``pytz`` for pandas, the ``.pth`` hooks
-the interpreter loads at start): a probe process imports what a kernel does and says. Everything
-else is compiled the way Python always does, by the first process that imports it, into the
-writable virtualenv.
 
-Run: ``python -m emulators.code_interpreter.precompile`` (idempotent; ``-v`` lists what it found).
+* the distributions of ``sandbox-requirements.txt``, the kernel (``ipykernel``) and everything
+  they require (about 40 distributions, 2,600 modules; their test suites left out);
+* every package a kernel imports without requiring it (an optional speed-up such as ``orjson``,
+  ``pytz`` for pandas; the ``.pth`` hooks the interpreter loads at start): a probe process
+  imports what a kernel does and says what it loaded.
+
+Everything else is compiled the way Python always does, by the first process that imports it,
+into the writable virtualenv.
+
+Run: ``python emulators/code_interpreter/precompile.py`` (idempotent; ``-v`` lists the modules).
+Standalone (stdlib and ``packaging``), so it runs before anything else is compiled.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import os
 import re
 import subprocess
 import sys
+import sysconfig
 from concurrent.futures import ProcessPoolExecutor
 from importlib import metadata
 from pathlib import Path
@@ -96,13 +101,19 @@ def closure(roots: list[str]) -> dict[str, metadata.Distribution]:
 
 
 def sources(distributions: dict[str, metadata.Distribution]) -> list[Path]:
-    """Every ``.py`` file the distributions installed (from their ``RECORD``), sorted."""
+    """Every ``.py`` file the distributions installed (from their ``RECORD``), sorted, but their
+    own test suites (``tests/`` directories: a third of pandas' and numpy's modules, which no
+    cell imports)."""
     files = set()
     for dist in distributions.values():
         for entry in dist.files or []:
-            if entry.suffix == ".py":
+            if entry.suffix == ".py" and "tests" not in entry.parts:
                 files.add(Path(str(dist.locate_file(entry))))
     return sorted(path for path in files if path.is_file())
+
+
+def _roots() -> list[str]:
+    return [*requirement_names(SANDBOX_REQUIREMENTS), *KERNEL_DISTRIBUTIONS]
 
 
 def imported_by_probe(python: str = sys.executable) -> list[Path]:
@@ -111,29 +122,26 @@ def imported_by_probe(python: str = sys.executable) -> list[Path]:
     return [Path(f) for f in json.loads(out.stdout.strip().splitlines()[-1])]
 
 
-def sandbox_sources() -> tuple[list[Path], int]:
-    """The source files setup compiles for the sandboxes, and how many distributions hold them:
-    the closure of the sandbox's and the kernel's distributions, every distribution the probe
-    loaded a module of, and the probe's loose files (``.pth`` hooks)."""
-    roots = [*requirement_names(SANDBOX_REQUIREMENTS), *KERNEL_DISTRIBUTIONS]
+def sandbox_sources() -> list[Path]:
+    """The source files setup compiles for the sandboxes: the closure of the sandbox's and the
+    kernel's distributions, and every top-level package (or loose module: the ``.pth`` hooks)
+    the probe loaded from outside it, whole."""
+    roots = _roots()
     distributions = closure(roots)
     missing = [name for name in roots if _normalized(name) not in distributions]
     if missing:
         raise RuntimeError(f"not installed: {', '.join(missing)}")
-    owner = {
-        Path(str(dist.locate_file(entry))): dist
-        for dist in metadata.distributions()
-        for entry in dist.files or []
-        if entry.suffix == ".py"
-    }
-    loose = set()
+    found = set(sources(distributions))
+    purelib = Path(sysconfig.get_paths()["purelib"])
     for path in imported_by_probe():
-        dist = owner.get(path)
-        if dist is None:
-            loose.add(path)
+        if path in found or not path.is_relative_to(purelib):
+            continue
+        top = purelib / path.relative_to(purelib).parts[0]
+        if top.is_dir():
+            found.update(p for p in top.rglob("*.py") if "tests" not in p.relative_to(top).parts)
         else:
-            distributions.setdefault(_normalized(dist.metadata["Name"]), dist)
-    return sorted(set(sources(distributions)) | loose), len(distributions)
+            found.add(path)
+    return sorted(found)
 
 
 def _compile(paths: list[Path]) -> int:
@@ -155,8 +163,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="list the modules")
     args = parser.parse_args(argv)
+    # the closure first, on every core: the probe then imports compiled modules, not compiling
+    # each one itself, one at a time
+    compile_sources(sources(closure(_roots())))
     try:
-        paths, count = sandbox_sources()
+        paths = sandbox_sources()
     except (RuntimeError, subprocess.CalledProcessError) as e:
         print(f"precompile: {e}", file=sys.stderr)
         return 1
@@ -164,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(map(str, paths)))
     failed = compile_sources(paths)
     skipped = f" ({failed} not valid Python {sys.version.split()[0]})" if failed else ""
-    print(f"precompile: {len(paths)} modules of {count} sandbox distributions{skipped}")
+    print(f"precompile: {len(paths)} modules the sandboxes import are compiled{skipped}")
     return 0
 
 

@@ -49,7 +49,7 @@ def test_every_module_a_kernel_loads_from_the_venv_is_compiled_by_setup(
     loaded = {Path(f) for f in json.loads(result["structuredContent"]["stdout"])}
     assert len(loaded) > 500  # numpy, pandas, matplotlib and the kernel: the cell saw them
 
-    compiled, _ = precompile.sandbox_sources()
+    compiled = precompile.sandbox_sources()
     missed = sorted(str(p) for p in loaded - set(compiled))
     assert not missed, f"{len(missed)} modules a kernel loads are not precompiled: {missed[:10]}"
 

@@ -23,10 +23,12 @@ tests, the longest module), hence the seconds.
 
 A slow module that mostly waits (``pytest.mark.slow(seconds=50, waits=True)``: real time must
 pass, a turn longer than API Gateway's 29 s, a stream paused past its pings, cells run into
-their time limit) uses a tenth to a third of a core while it runs. Three workers share two
-cores, so two such modules at once leave a core idle (they did, for most of a minute).
-:func:`next_unit` runs one at a time, from the start: one worker waits through them in turn
-while the other two keep both cores busy.
+their time limit) uses a tenth to a third of a core while it runs. ``make test``'s four workers
+share two cores, so two such modules at once leave only two workers to keep both cores busy,
+which they do not (each of them waits on sandboxes and sockets too; with three workers two
+waiting modules left a core idle for most of a minute). :func:`next_unit` runs one at a time,
+from the start: one worker waits through them in turn while the other three keep both cores
+busy.
 
 xdist's own ``loadgroup`` reads ``xdist_group`` marks into the node ids, which pytest 9.2 no
 longer lets it do (pytest-xdist 3.8 sets ``item._nodeid``; pytest now derives node ids from

@@ -8,6 +8,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 UV := $(VENV)/bin/uv
+# The venv starts without pip (ensurepip took ~6 s): the interpreter's own pip installs uv into
+# it (pip >= 22.3's --python), or, without one, ensurepip and the venv's pip do.
 # uv installs the pinned requirements in seconds where pip took ~3 minutes on a fresh machine
 # (same versions: uv resolves the same pins from the same index). It does not compile them:
 # the sandboxes import the venv read-only, so what they import is compiled here
@@ -50,8 +52,9 @@ deps:
 	  $(MAKE) --no-print-directory -j2 $(STAMP) node_modules/.installed
 
 $(STAMP): requirements.txt requirements-dev.txt lambda/requirements.txt emulators/code_interpreter/sandbox-requirements.txt pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	test -x $(PY) || $(PYTHON) -m venv --without-pip $(VENV)
+	$(PYTHON) -m pip --python $(PY) install --quiet --disable-pip-version-check uv==$(UV_VERSION) \
+	  || { $(PY) -m ensurepip --default-pip >/dev/null && $(PIP) install --quiet --disable-pip-version-check uv==$(UV_VERSION); }
 	$(UV) pip install --quiet --python $(PY) --upgrade pip
 	$(UV) pip install --quiet --python $(PY) -r requirements-dev.txt
 	$(UV) pip install --quiet --python $(PY) --no-deps --editable .

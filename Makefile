@@ -14,8 +14,9 @@ UV := $(VENV)/bin/uv
 # (same versions: uv resolves the same pins from the same index). It does not compile them:
 # the sandboxes import the venv read-only, so what they import is compiled here
 # (emulators/code_interpreter/precompile.py: ~2,600 modules, ~10 s; all ~19,000 took ~45 s) and
-# everything else by the first process that imports it, as Python always does. pip stays in
-# the venv for the Lambda bundling (bedrock_code_execution/bundling.py).
+# everything else by the first process that imports it, as Python always does. The Lambda
+# bundling installs with the venv's uv (pip, also in the venv, where uv is not:
+# bedrock_code_execution/bundling.py).
 UV_VERSION := 0.13.8
 STAMP := $(VENV)/.installed
 CDK := CDK_DISABLE_CLI_TELEMETRY=true npx --no-install cdk --no-notices
@@ -85,11 +86,11 @@ synth: deps
 	$(CDK) synth --quiet > /dev/null
 	$(PY) -m devtools.synth_summary cdk.out
 
-# Four workers on two cores: each waits on sandboxes, sockets and child processes a good part of
-# its time: three left the cores idle for ~57 core-s of a run; with four the run takes ~10 s
-# less (four runs each way, side by side). loadgroup: a test module per worker, except that one worker runs every module
-# that loads the CDK (tests/plugin_schedule.py), so only that worker pays for it. Lint runs beside the tests,
-# niced: it takes the CPU time the workers leave (they wait on sandboxes and sockets; ~20 CPU-s
+# Four workers on two cores: each waits on sandboxes, sockets and child processes a good part
+# of its time; three left the cores idle for ~57 core-s of a run, and with four the run takes
+# ~10 s less (four runs each way, side by side). loadgroup: a test module per worker, except
+# that one worker runs every module that loads the CDK (tests/plugin_schedule.py), so only that
+# worker pays for it. Lint runs beside the tests, niced, in the CPU time they leave (~20 CPU-s
 # of mypy and ruff on a fresh clone, ~3 with their caches). Its report is printed after theirs,
 # and either failing fails make test.
 test: setup

@@ -55,7 +55,8 @@ deps:
 $(STAMP): requirements.txt requirements-dev.txt lambda/requirements.txt emulators/code_interpreter/sandbox-requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv --without-pip $(VENV)
 	$(PYTHON) -m pip --python $(PY) install --quiet --disable-pip-version-check uv==$(UV_VERSION) \
-	  || { $(PY) -m ensurepip --default-pip >/dev/null && $(PIP) install --quiet --disable-pip-version-check uv==$(UV_VERSION); }
+	  || { $(PY) -m ensurepip --default-pip >/dev/null \
+	       && $(PIP) install --quiet --disable-pip-version-check uv==$(UV_VERSION); }
 	$(UV) pip install --quiet --python $(PY) --upgrade pip
 	$(UV) pip install --quiet --python $(PY) -r requirements-dev.txt
 	$(UV) pip install --quiet --python $(PY) --no-deps --editable .

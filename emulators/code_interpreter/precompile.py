@@ -25,7 +25,6 @@ import argparse
 import compileall
 import json
 import os
-import re
 import subprocess
 import sys
 import sysconfig
@@ -34,31 +33,37 @@ from importlib import metadata
 from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
 
 __all__ = [
     "KERNEL_DISTRIBUTIONS",
+    "LIST_LOADED",
     "PROBE",
     "SANDBOX_REQUIREMENTS",
     "closure",
+    "closure_sources",
     "compile_sources",
     "imported_by_probe",
     "sandbox_sources",
     "sources",
+    "with_probed",
 ]
 
 SANDBOX_REQUIREMENTS = Path(__file__).with_name("sandbox-requirements.txt")
 KERNEL_DISTRIBUTIONS = ("ipykernel",)  # what runs the cells (the zygote imports it)
-# What a kernel imports on its way to a first cell that uses the sandbox's packages; prints the
-# venv's source files it loaded, as JSON.
-PROBE = """
+# Prints, as JSON, the venv's source files the running interpreter has loaded.
+LIST_LOADED = """
 import json, sys, sysconfig
-import ipykernel.kernelapp, ipykernel.ipkernel, IPython
-import numpy, pandas, matplotlib, matplotlib.pyplot
 purelib = sysconfig.get_paths()["purelib"]
 print(json.dumps(sorted({m.__file__ for m in list(sys.modules.values())
                          if (getattr(m, "__file__", None) or "").startswith(purelib)
                          and m.__file__.endswith(".py")})))
 """
+# What a kernel imports on its way to a first cell that uses the sandbox's packages.
+PROBE = (
+    "import ipykernel.kernelapp, ipykernel.ipkernel, IPython\n"
+    "import numpy, pandas, matplotlib, matplotlib.pyplot\n" + LIST_LOADED
+)
 
 
 def requirement_names(path: Path) -> list[str]:
@@ -72,17 +77,13 @@ def requirement_names(path: Path) -> list[str]:
     return names
 
 
-def _normalized(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 def closure(roots: list[str]) -> dict[str, metadata.Distribution]:
     """The installed distributions named in ``roots`` and, recursively, those they require
     (markers evaluated for this interpreter, no extras), by normalized name."""
     found: dict[str, metadata.Distribution] = {}
     pending = list(roots)
     while pending:
-        name = _normalized(pending.pop())
+        name = canonicalize_name(pending.pop())
         if name in found:
             continue
         try:
@@ -107,9 +108,13 @@ def sources(distributions: dict[str, metadata.Distribution]) -> list[Path]:
     files = set()
     for dist in distributions.values():
         for entry in dist.files or []:
-            if entry.suffix == ".py" and "tests" not in entry.parts:
+            if entry.suffix == ".py" and not _in_test_suite(entry.parts):
                 files.add(Path(str(dist.locate_file(entry))))
     return sorted(path for path in files if path.is_file())
+
+
+def _in_test_suite(parts: tuple[str, ...]) -> bool:
+    return "tests" in parts
 
 
 def _roots() -> list[str]:
@@ -122,26 +127,37 @@ def imported_by_probe(python: str = sys.executable) -> list[Path]:
     return [Path(f) for f in json.loads(out.stdout.strip().splitlines()[-1])]
 
 
-def sandbox_sources() -> list[Path]:
-    """The source files setup compiles for the sandboxes: the closure of the sandbox's and the
-    kernel's distributions, and every top-level package (or loose module: the ``.pth`` hooks)
-    the probe loaded from outside it, whole."""
+def closure_sources() -> list[Path]:
+    """The source files of the closure of the sandbox's and the kernel's distributions."""
     roots = _roots()
     distributions = closure(roots)
-    missing = [name for name in roots if _normalized(name) not in distributions]
+    missing = [name for name in roots if canonicalize_name(name) not in distributions]
     if missing:
         raise RuntimeError(f"not installed: {', '.join(missing)}")
-    found = set(sources(distributions))
+    return sources(distributions)
+
+
+def with_probed(found: list[Path]) -> list[Path]:
+    """``found`` and every top-level package (or loose module: the ``.pth`` hooks) the probe
+    loaded from outside it, whole."""
+    paths = set(found)
     purelib = Path(sysconfig.get_paths()["purelib"])
     for path in imported_by_probe():
-        if path in found or not path.is_relative_to(purelib):
+        if path in paths or not path.is_relative_to(purelib):
             continue
         top = purelib / path.relative_to(purelib).parts[0]
         if top.is_dir():
-            found.update(p for p in top.rglob("*.py") if "tests" not in p.relative_to(top).parts)
+            paths.update(
+                p for p in top.rglob("*.py") if not _in_test_suite(p.relative_to(top).parts)
+            )
         else:
-            found.add(path)
-    return sorted(found)
+            paths.add(path)
+    return sorted(paths)
+
+
+def sandbox_sources() -> list[Path]:
+    """The source files setup compiles for the sandboxes."""
+    return with_probed(closure_sources())
 
 
 def _compile(paths: list[Path]) -> int:
@@ -163,11 +179,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="list the modules")
     args = parser.parse_args(argv)
-    # the closure first, on every core: the probe then imports compiled modules, not compiling
-    # each one itself, one at a time
-    compile_sources(sources(closure(_roots())))
     try:
-        paths = sandbox_sources()
+        found = closure_sources()
+        # the closure first, on every core: the probe then imports compiled modules, not
+        # compiling each one itself, one at a time
+        compile_sources(found)
+        paths = with_probed(found)
     except (RuntimeError, subprocess.CalledProcessError) as e:
         print(f"precompile: {e}", file=sys.stderr)
         return 1

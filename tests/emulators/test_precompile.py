@@ -19,15 +19,7 @@ pytestmark = pytest.mark.sandbox
 
 # What a cell loads: the kernel's own modules (the zygote imported them), then the packages the
 # sandbox offers (sandbox-requirements.txt) and what they import on first use.
-CELL = """
-import json, sys, sysconfig
-import numpy, pandas, matplotlib, matplotlib.pyplot
-purelib = sysconfig.get_paths()["purelib"]
-files = sorted({m.__file__ for m in list(sys.modules.values())
-                if (getattr(m, "__file__", None) or "").startswith(purelib)
-                and m.__file__.endswith(".py")})
-print(json.dumps(files))
-"""
+CELL = "import numpy, pandas, matplotlib, matplotlib.pyplot\n" + precompile.LIST_LOADED
 
 
 def test_the_closure_holds_the_sandbox_packages_and_the_kernel() -> None:
